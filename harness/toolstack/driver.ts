@@ -1,0 +1,100 @@
+// One interface for every toolstack the harness drives (xl over SSH, XAPI
+// through the xen-api client). The matrix runner, the CLI and the tests speak
+// only this; each driver is a small module behind it.
+//
+// Two kinds of failure are kept apart, so "the toolstack answered no" is one
+// check: ToolstackError (it answered, with an error code, e.g. XAPI's
+// VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT or xl's exit status) and ConnectionError
+// (we could not reach it, or it did not answer in time).
+
+export type ToolstackKind = 'xl' | 'xapi';
+export type DomainType = 'pv' | 'pvh';
+
+/** XAPI's power-state words; xl's domain states are mapped onto them. */
+export type PowerState = 'Running' | 'Paused' | 'Suspended' | 'Halted';
+export const POWER_STATES: readonly PowerState[] = ['Running', 'Paused', 'Suspended', 'Halted'];
+
+/** What a host can ask of a VM. "clean_*" and "suspend" go through the guest's control/shutdown. */
+export const HOST_REQUESTS = [
+  'clean_shutdown', 'hard_shutdown', 'clean_reboot', 'hard_reboot',
+  'suspend', 'resume', 'pause', 'unpause',
+] as const;
+export type HostRequest = (typeof HOST_REQUESTS)[number];
+
+/** A VM the harness made. `id` is the toolstack's own handle (xl: the domain name; XAPI: the VM's opaque ref or uuid). */
+export interface VmRef {
+  name: string;
+  id: string;
+}
+
+export interface InstallOptions {
+  /** Also the VM's name-label / xl domain name, and the report cell's name. */
+  name: string;
+  domainType: DomainType;
+  memoryMiB: number;
+  /** Local paths of the image; the driver copies them to the host. */
+  kernelPath: string;
+  initrdPath: string;
+  /** Kernel command line (the image's README lists what it needs). */
+  kernelArgs: string;
+  /** xl's on_poweroff / on_reboot / on_crash, XAPI's actions_after_*. Defaults: the toolstack's. */
+  actions?: { afterShutdown?: string; afterReboot?: string; afterCrash?: string };
+}
+
+/** What the hypervisor and the toolstack say about a VM right now. */
+export interface DomainInfo {
+  powerState: PowerState;
+  /** null when no domain exists (Halted; Suspended to disk). */
+  domid: number | null;
+  /** Xen's shutdown reason while a domain is shut down but not yet destroyed (poweroff, reboot, suspend, crash, watchdog, soft_reset). */
+  shutdownReason?: string;
+}
+
+export interface RequestOptions {
+  /** Bound on the whole call; past it the driver stops waiting and throws ConnectionError('timeout'). */
+  timeoutMs: number;
+}
+
+export interface ToolstackDriver {
+  readonly kind: ToolstackKind;
+  /** Registers the VM (idempotent: an existing VM of that name is reused after checking it is ours). */
+  install(opts: InstallOptions): Promise<VmRef>;
+  /** Removes everything install made (VM record or config, copied kernel files). */
+  uninstall(vm: VmRef): Promise<void>;
+  /** Starts a halted VM, optionally paused. */
+  start(vm: VmRef, opts?: { paused?: boolean }): Promise<void>;
+  /** Sends a host request and returns when the toolstack's call returns; rejects with ToolstackError when it answers no. */
+  request(vm: VmRef, request: HostRequest, opts: RequestOptions): Promise<void>;
+  state(vm: VmRef): Promise<DomainInfo>;
+  /** Reads a node relative to the VM's current domain home (null when absent or no domain). */
+  readGuest(vm: VmRef, relPath: string): Promise<string | null>;
+  /** Writes a node relative to the domain home. guestWritable: make the node writable by the guest (control/testing must be, so the agent can acknowledge). */
+  writeGuest(vm: VmRef, relPath: string, value: string, opts?: { guestWritable?: boolean }): Promise<void>;
+  /** VMs on the host tagged as made by xtv (for `xtv gc`). */
+  listOwned(): Promise<VmRef[]>;
+  /** Forgets connections; never leaves anything running that it started itself. */
+  close(): Promise<void>;
+}
+
+/** The toolstack answered, and the answer was no. */
+export class ToolstackError extends Error {
+  override name = 'ToolstackError';
+  constructor(
+    /** XAPI's error code (e.g. VM_BAD_POWER_STATE) or, for xl, a code the driver derives (e.g. XL_EXIT_1). */
+    readonly code: string,
+    readonly params: string[] = [],
+    /** The call that failed, e.g. "VM.clean_shutdown" or "xl shutdown -w xtv-1"; never holds secrets. */
+    readonly call = '',
+    message?: string,
+  ) {
+    super(message ?? `${call ? call + ': ' : ''}${code}${params.length ? ' ' + JSON.stringify(params) : ''}`);
+  }
+}
+
+/** We could not reach the toolstack, or it did not answer within the bound. */
+export class ConnectionError extends Error {
+  override name = 'ConnectionError';
+  constructor(message: string, readonly cause_?: unknown) {
+    super(message);
+  }
+}
