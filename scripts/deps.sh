@@ -12,6 +12,8 @@ PACKAGES=(
   # the guest kernel and QuickJS, built from Debian sources
   linux-source-6.1 build-essential bc flex bison libelf-dev libssl-dev
   dpkg-dev fakeroot
+  # headless browser for the HTML report test (test/e2e/report-html.test.ts)
+  chromium
 )
 
 missing=()
