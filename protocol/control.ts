@@ -1,0 +1,389 @@
+// The xtv control protocol: what dom0 (the toolstack or the harness) writes
+// into a guest's xenstore nodes, and how those values are decoded. Pure code:
+// no I/O, no Node APIs, no TextDecoder, because the same module runs inside
+// the guest agent under QuickJS and inside the harness under Node, so the two
+// can never disagree about what a message means.
+//
+// Three nodes, all relative to the guest's xenstore home:
+//   control/shutdown      the toolstack's request (poweroff, reboot, halt, suspend, crash)
+//   control/testing       a test's instruction (legacy now:X / next:X / X, or JSON)
+//   vm-data/xtv/testing   the same instructions, "ID MESSAGE", for XAPI's VM.set_xenstore_data
+// docs/guest-protocol.md is the prose version of this file.
+
+/** Version of this protocol; the agent reports it under data/xtv/protocols. */
+export const CONTROL_PROTOCOL = 'xtv-control/1';
+
+export const SHUTDOWN_NODE = 'control/shutdown';
+export const TESTING_NODE = 'control/testing';
+export const VMDATA_TESTING_NODE = 'vm-data/xtv/testing';
+/** The agent's report subtree (see docs/guest-protocol.md). */
+export const REPORT_DIR = 'data/xtv';
+/** The node the image's patched kernel watches instead of control/shutdown
+ *  (boot parameter xen_shutdown_node=data/xtv/kernel-shutdown). */
+export const KERNEL_SHUTDOWN_NODE = 'data/xtv/kernel-shutdown';
+
+/** Largest value xenstore carries (XENSTORE_PAYLOAD_MAX); longer input is rejected. */
+export const MAX_MESSAGE_BYTES = 4096;
+/** JSON messages are flat objects; anything nested deeper is refused before
+ *  JSON.parse so that hostile input cannot exhaust QuickJS's native stack. */
+export const MAX_JSON_DEPTH = 8;
+
+export const SHUTDOWN_REQUESTS = ['poweroff', 'reboot', 'halt', 'suspend', 'crash'] as const;
+export type ShutdownRequest = (typeof SHUTDOWN_REQUESTS)[number];
+
+/** Actions the guest can perform. `ignore` only reports. */
+export const ACTIONS = ['suspend', 'poweroff', 'reboot', 'halt', 'crash', 'ignore'] as const;
+export type Action = (typeof ACTIONS)[number];
+/** Actions allowed in the legacy forms (now:X, next:X, X). */
+export const LEGACY_ACTIONS = ['suspend', 'poweroff', 'reboot', 'halt', 'crash'] as const;
+
+export const WHENS = ['now', 'onshutdown'] as const;
+export type When = (typeof WHENS)[number];
+
+/** How the next control/shutdown request is acknowledged. */
+export type Ack =
+  | { kind: 'ok' } // write ""
+  | { kind: 'none' } // leave the request in place
+  | { kind: 'delete' } // remove the node
+  | { kind: 'write'; value: string }; // write this (bogus) string
+
+/** Which syntax a testing message used; reported, and kept for the harness's tests. */
+export type TestingForm = 'legacy-now' | 'legacy-next' | 'bare' | 'json';
+
+export interface TestingCommand {
+  when: When;
+  ack: Ack;
+  action: Action;
+  form: TestingForm;
+}
+
+export type ControlErrorCode =
+  | 'too-long'
+  | 'invalid-utf8'
+  | 'blank'
+  | 'unrecognised'
+  | 'bad-json'
+  | 'too-deep'
+  | 'not-object'
+  | 'unknown-field'
+  | 'missing-field'
+  | 'wrong-type'
+  | 'bad-value'
+  | 'bad-envelope'
+  | 'bad-shutdown';
+
+/** A rejected message: a stable code for programs, an exact sentence for people. */
+export interface ControlError {
+  code: ControlErrorCode;
+  message: string;
+}
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ControlError };
+
+/** Result of decoding a node's value: nothing there, a message, or a rejection. */
+export type NodeDecoded<T> = { kind: 'empty' } | { kind: 'message'; value: T } | { kind: 'rejected'; error: ControlError };
+
+function fail(code: ControlErrorCode, message: string): { kind: 'rejected'; error: ControlError } {
+  return { kind: 'rejected', error: { code, message } };
+}
+
+// ---------------------------------------------------------------------------
+// Bytes and text
+
+/** A node's raw value. Strings are taken as already-decoded text. */
+export type RawValue = string | Uint8Array;
+
+/**
+ * Strict UTF-8 decoding (no TextDecoder under QuickJS). Overlong forms,
+ * surrogates, code points above U+10FFFF and truncated sequences are errors;
+ * returns the byte offset of the first bad byte instead of a string.
+ */
+export function decodeUtf8Strict(bytes: Uint8Array): { ok: true; text: string } | { ok: false; offset: number } {
+  let out = '';
+  let i = 0;
+  while (i < bytes.length) {
+    const b0 = bytes[i]!;
+    if (b0 < 0x80) {
+      out += String.fromCharCode(b0);
+      i++;
+      continue;
+    }
+    let need: number;
+    let cp: number;
+    let min: number;
+    if (b0 >= 0xc2 && b0 <= 0xdf) { need = 1; cp = b0 & 0x1f; min = 0x80; }
+    else if (b0 >= 0xe0 && b0 <= 0xef) { need = 2; cp = b0 & 0x0f; min = 0x800; }
+    else if (b0 >= 0xf0 && b0 <= 0xf4) { need = 3; cp = b0 & 0x07; min = 0x10000; }
+    else return { ok: false, offset: i };
+    for (let k = 1; k <= need; k++) {
+      const b = bytes[i + k];
+      if (b === undefined || (b & 0xc0) !== 0x80) return { ok: false, offset: i };
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return { ok: false, offset: i };
+    out += String.fromCodePoint(cp);
+    i += need + 1;
+  }
+  return { ok: true, text: out };
+}
+
+/** UTF-8 encoding of a JS string; lone surrogates become U+FFFD. */
+export function encodeUtf8(text: string): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    let cp = text.charCodeAt(i);
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+      const lo = text.charCodeAt(i + 1);
+      if (lo >= 0xdc00 && lo <= 0xdfff) {
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        i++;
+      } else cp = 0xfffd;
+    } else if (cp >= 0xdc00 && cp <= 0xdfff) cp = 0xfffd;
+    if (cp < 0x80) out.push(cp);
+    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
+    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
+  }
+  return Uint8Array.from(out);
+}
+
+/** A short, printable rendering of a value for error messages and console lines. */
+export function quoteValue(text: string, max = 64): string {
+  const cut = text.length > max ? text.slice(0, max) : text;
+  return JSON.stringify(cut) + (text.length > max ? `... (${text.length} chars)` : '');
+}
+
+/** Checks size and UTF-8; returns the text or a rejection. */
+function toText(raw: RawValue): { kind: 'text'; text: string } | { kind: 'rejected'; error: ControlError } {
+  if (typeof raw === 'string') {
+    const bytes = encodeUtf8(raw).length;
+    if (bytes > MAX_MESSAGE_BYTES) return fail('too-long', `message too long: ${bytes} bytes (max ${MAX_MESSAGE_BYTES})`);
+    return { kind: 'text', text: raw };
+  }
+  if (raw.length > MAX_MESSAGE_BYTES) return fail('too-long', `message too long: ${raw.length} bytes (max ${MAX_MESSAGE_BYTES})`);
+  const d = decodeUtf8Strict(raw);
+  if (!d.ok) return fail('invalid-utf8', `message is not valid UTF-8 (bad byte 0x${raw[d.offset]!.toString(16).padStart(2, '0')} at offset ${d.offset})`);
+  return { kind: 'text', text: d.text };
+}
+
+// ---------------------------------------------------------------------------
+// control/shutdown
+
+/**
+ * Decodes control/shutdown. "" (or an absent node, passed as "") is nothing to
+ * do: it is what an acknowledged request leaves behind. The match is exact,
+ * as in Linux's drivers/xen/manage.c: no trimming, no case folding.
+ */
+export function decodeShutdown(raw: RawValue): NodeDecoded<ShutdownRequest> {
+  const t = toText(raw);
+  if (t.kind === 'rejected') return t;
+  if (t.text === '') return { kind: 'empty' };
+  if ((SHUTDOWN_REQUESTS as readonly string[]).includes(t.text)) return { kind: 'message', value: t.text as ShutdownRequest };
+  return fail('bad-shutdown', `unknown shutdown request ${quoteValue(t.text)} (expected one of: ${SHUTDOWN_REQUESTS.join(', ')})`);
+}
+
+// ---------------------------------------------------------------------------
+// control/testing
+
+const WHITESPACE = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
+function isOneOf<T extends string>(list: readonly T[], v: string): v is T {
+  return (list as readonly string[]).includes(v);
+}
+
+/** "ok" | "none" | "delete" | any other string (written verbatim; "" counts as ok). */
+export function ackFromString(s: string): Ack {
+  if (s === 'ok' || s === '') return { kind: 'ok' };
+  if (s === 'none') return { kind: 'none' };
+  if (s === 'delete') return { kind: 'delete' };
+  return { kind: 'write', value: s };
+}
+
+/** The JSON spelling of an ack. A written string that collides with a keyword
+ *  cannot be expressed; ackFromString(ackToString(a)) is a for all others. */
+export function ackToString(a: Ack): string {
+  return a.kind === 'write' ? a.value : a.kind;
+}
+
+/** Depth of the deepest [ or { in a JSON text, ignoring string contents. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped char
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) { depth++; if (depth > max) max = depth; }
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+const JSON_FIELDS = ['when', 'ack', 'action'] as const;
+
+function decodeJsonTesting(text: string): NodeDecoded<TestingCommand> {
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) return fail('too-deep', `JSON nested too deeply (depth ${depth}, max ${MAX_JSON_DEPTH})`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    return fail('bad-json', `bad JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return fail('not-object', `JSON message must be an object, got ${typeName(parsed)}`);
+  }
+  const obj = parsed as Record<string, unknown>;
+  for (const key of Object.keys(obj)) {
+    if (!isOneOf(JSON_FIELDS, key)) return fail('unknown-field', `unknown field ${quoteValue(key)} (allowed: when, ack, action)`);
+  }
+  const field = (name: string): string | undefined | ControlError => {
+    if (!Object.prototype.hasOwnProperty.call(obj, name)) return undefined;
+    const v = obj[name];
+    if (typeof v !== 'string') return { code: 'wrong-type', message: `field "${name}" must be a string, got ${typeName(v)}` };
+    return v;
+  };
+  const action = field('action');
+  const when = field('when');
+  const ack = field('ack');
+  for (const v of [action, when, ack]) if (typeof v === 'object') return { kind: 'rejected', error: v };
+  if (action === undefined) return fail('missing-field', 'missing field "action"');
+  if (!isOneOf(ACTIONS, action as string)) return fail('bad-value', `unknown action ${quoteValue(action as string)} (expected one of: ${ACTIONS.join(', ')})`);
+  const w = (when as string | undefined) ?? 'now';
+  if (!isOneOf(WHENS, w)) return fail('bad-value', `unknown when ${quoteValue(w)} (expected now or onshutdown)`);
+  return {
+    kind: 'message',
+    value: { when: w, ack: ackFromString((ack as string | undefined) ?? 'ok'), action: action as Action, form: 'json' },
+  };
+}
+
+/**
+ * Decodes control/testing. Rules (docs/guest-protocol.md):
+ * - "" is nothing to do (it is the agent's own acknowledgement);
+ * - surrounding spaces, tabs, CR and LF are ignored; a value made only of them is rejected as blank;
+ * - a value starting with "{" is JSON: {"when","ack","action"}, action required,
+ *   when defaults to "now", ack to "ok"; unknown fields and non-string values are rejected;
+ * - otherwise now:X, next:X or X, X one of suspend, poweroff, reboot, halt, crash (exact case).
+ */
+export function decodeTesting(raw: RawValue): NodeDecoded<TestingCommand> {
+  const t = toText(raw);
+  if (t.kind === 'rejected') return t;
+  if (t.text === '') return { kind: 'empty' };
+  const text = t.text.replace(WHITESPACE, '');
+  if (text === '') return fail('blank', 'message is blank (only whitespace)');
+  if (text.startsWith('{')) return decodeJsonTesting(text);
+  const m = /^(now|next):(.*)$/s.exec(text);
+  const word = m ? m[2]! : text;
+  if (isOneOf(LEGACY_ACTIONS, word)) {
+    const form: TestingForm = m ? (m[1] === 'now' ? 'legacy-now' : 'legacy-next') : 'bare';
+    return { kind: 'message', value: { when: form === 'legacy-next' ? 'onshutdown' : 'now', ack: { kind: 'ok' }, action: word, form } };
+  }
+  if (m) return fail('bad-value', `unknown action ${quoteValue(word)} in ${m[1]}:X (expected one of: ${LEGACY_ACTIONS.join(', ')})`);
+  return fail('unrecognised', `unrecognised message ${quoteValue(text)} (expected now:X, next:X, X or a JSON object)`);
+}
+
+/** One line that says what a command will do, for reports and console lines. */
+export function describeCommand(c: TestingCommand): string {
+  return c.when === 'now' ? `now action=${c.action}` : `onshutdown ack=${ackToString(c.ack)} action=${c.action}`;
+}
+
+// ---------------------------------------------------------------------------
+// vm-data/xtv/testing: "ID MESSAGE"
+
+/** Message ids on the vm-data node: 1 to 64 of [A-Za-z0-9._:-]. */
+export const VMDATA_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface VmDataMessage {
+  id: string;
+  /** The testing message as decoded; 'empty' when the id carries no message. */
+  message: NodeDecoded<TestingCommand>;
+}
+
+/**
+ * Decodes vm-data/xtv/testing. XAPI's VM.set_xenstore_data rewrites the whole
+ * vm-data subtree on every call, so the value is "ID MESSAGE": the agent acts
+ * on a message once per id and treats a rewrite with the same id as nothing
+ * new. MESSAGE is everything after the first space and is decoded exactly as
+ * control/testing would decode it (so it may itself be rejected; the id is
+ * still known then and the rejection is reported once).
+ */
+export function decodeVmData(raw: RawValue): NodeDecoded<VmDataMessage> {
+  const t = toText(raw);
+  if (t.kind === 'rejected') return t;
+  if (t.text === '') return { kind: 'empty' };
+  const sp = t.text.indexOf(' ');
+  const id = sp < 0 ? t.text : t.text.slice(0, sp);
+  if (sp < 0) return fail('bad-envelope', `vm-data message must be "ID MESSAGE", found no space in ${quoteValue(t.text)}`);
+  if (!VMDATA_ID_PATTERN.test(id)) return fail('bad-envelope', `bad vm-data message id ${quoteValue(id)} (1 to 64 of A-Z a-z 0-9 . _ : -)`);
+  return { kind: 'message', value: { id, message: decodeTesting(t.text.slice(sp + 1)) } };
+}
+
+// ---------------------------------------------------------------------------
+// Encoders (the harness's side). They build any message, valid or not: the
+// harness uses the malformed ones to test rejection.
+
+export type TestingSpec =
+  /** now:X / next:X (X is not checked: pass a bad one to test rejection). */
+  | { form: 'legacy'; when: 'now' | 'next'; action: string }
+  /** X alone (oldest form). */
+  | { form: 'bare'; action: string }
+  /** The JSON form. Omitted fields are omitted from the text. */
+  | { form: 'json'; when?: string; ack?: string | Ack; action?: string }
+  /** Any JSON value at all, serialised as is (malformed messages, extra fields). */
+  | { form: 'json-raw'; value: unknown }
+  /** Exactly this text. */
+  | { form: 'raw'; text: string };
+
+/** Builds a control/testing value. */
+export function encodeTesting(spec: TestingSpec): string {
+  switch (spec.form) {
+    case 'legacy':
+      return `${spec.when}:${spec.action}`;
+    case 'bare':
+      return spec.action;
+    case 'json': {
+      // Fixed key order so that the same spec always gives the same bytes.
+      const o: Record<string, string> = {};
+      if (spec.when !== undefined) o.when = spec.when;
+      if (spec.ack !== undefined) o.ack = typeof spec.ack === 'string' ? spec.ack : ackToString(spec.ack);
+      if (spec.action !== undefined) o.action = spec.action;
+      return JSON.stringify(o);
+    }
+    case 'json-raw':
+      return JSON.stringify(spec.value) ?? 'undefined';
+    case 'raw':
+      return spec.text;
+  }
+}
+
+/** The canonical JSON text of a decoded command (used for the report's `pending`). */
+export function encodeCommand(c: TestingCommand): string {
+  return encodeTesting({ form: 'json', when: c.when, ack: c.ack, action: c.action });
+}
+
+/** Builds a vm-data/xtv/testing value. The id is not checked, so a bad one can be sent. */
+export function encodeVmData(id: string, message: string | TestingSpec): string {
+  return `${id} ${typeof message === 'string' ? message : encodeTesting(message)}`;
+}
+
+/** Builds a control/shutdown value (any string; not checked). */
+export function encodeShutdown(request: ShutdownRequest | string): string {
+  return request;
+}
+
+/** Validates a message before sending it (the harness's `xtv send`). */
+export function validateTesting(text: RawValue): Decoded<TestingCommand> {
+  const d = decodeTesting(text);
+  if (d.kind === 'message') return { ok: true, value: d.value };
+  if (d.kind === 'empty') return { ok: false, error: { code: 'blank', message: 'message is empty' } };
+  return { ok: false, error: d.error };
+}
