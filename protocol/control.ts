@@ -10,6 +10,8 @@
 //   vm-data/xtv/testing   the same instructions, "ID MESSAGE", for XAPI's VM.set_xenstore_data
 // docs/guest-protocol.md is the prose version of this file.
 
+import { encodeUtf8 } from './utf8.ts';
+
 /** Version of this protocol; the agent reports it under data/xtv/protocols. */
 export const CONTROL_PROTOCOL = 'xtv-control/1';
 
@@ -94,7 +96,10 @@ function fail(code: ControlErrorCode, message: string): { kind: 'rejected'; erro
 export type RawValue = string | Uint8Array;
 
 /**
- * Strict UTF-8 decoding (no TextDecoder under QuickJS). Overlong forms,
+ * Strict UTF-8 decoding (no TextDecoder under QuickJS). utf8.ts's decoder
+ * replaces bad bytes with U+FFFD, which is right for reading but would let a
+ * corrupted message pass as a different one; here a bad byte is a rejection.
+ * Overlong forms,
  * surrogates, code points above U+10FFFF and truncated sequences are errors;
  * returns the byte offset of the first bad byte instead of a string.
  */
@@ -127,25 +132,8 @@ export function decodeUtf8Strict(bytes: Uint8Array): { ok: true; text: string } 
   return { ok: true, text: out };
 }
 
-/** UTF-8 encoding of a JS string; lone surrogates become U+FFFD. */
-export function encodeUtf8(text: string): Uint8Array {
-  const out: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    let cp = text.charCodeAt(i);
-    if (cp >= 0xd800 && cp <= 0xdbff) {
-      const lo = text.charCodeAt(i + 1);
-      if (lo >= 0xdc00 && lo <= 0xdfff) {
-        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        i++;
-      } else cp = 0xfffd;
-    } else if (cp >= 0xdc00 && cp <= 0xdfff) cp = 0xfffd;
-    if (cp < 0x80) out.push(cp);
-    else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 0x3f));
-    else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-    else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 0x3f), 0x80 | ((cp >> 6) & 0x3f), 0x80 | (cp & 0x3f));
-  }
-  return Uint8Array.from(out);
-}
+/** UTF-8 encoding of a JS string (lone surrogates become U+FFFD); shared with the xenstore wire code. */
+export { encodeUtf8 };
 
 /** A short, printable rendering of a value for error messages and console lines. */
 export function quoteValue(text: string, max = 64): string {

@@ -1,0 +1,157 @@
+// The real guest: QuickJS (qjs) as PID 1 of the test image. Only QuickJS's
+// own 'os' and 'std' modules here (imported as 'qjs:*', see qjs.d.ts).
+//
+//   xenstore   /dev/xen/xenbus, read through os.setReadHandler (no polling)
+//   console    stdout, which the kernel points at /dev/console (hvc0)
+//   poweroff   /bin/busybox poweroff -f   (reboot(2) at once, no init scripts)
+//   halt       /bin/busybox poweroff -f   (Xen has no halt code; on PVH a kernel
+//                                          halt would only stop the vCPU, and the
+//                                          toolstack would never see a shutdown)
+//   reboot     /bin/busybox reboot -f
+//   crash      "c" into /proc/sysrq-trigger (kernel panic: Xen sees a crash)
+import * as os from 'qjs:os';
+import * as std from 'qjs:std';
+import { XenstoreClient, type Timers } from '../../xenstore/client.ts';
+import type { Transport } from '../../xenstore/transport.ts';
+import type { Platform, PlatformAction } from './platform.ts';
+import type { AgentStore } from './store.ts';
+
+export const XENBUS_DEVICE = '/dev/xen/xenbus';
+const BUSYBOX = '/bin/busybox';
+const SYSRQ_TRIGGER = '/proc/sysrq-trigger';
+/** A request unanswered this long fails (a hung xenstored must not hang the agent for ever). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
+const EINTR = 4;
+const EAGAIN = 11;
+
+const timers: Timers = {
+  setTimeout: (fn, ms) => os.setTimeout(fn, ms),
+  clearTimeout: (h) => os.clearTimeout(h),
+};
+
+function errnoText(negErrno: number): string {
+  try {
+    return std.strerror(-negErrno);
+  } catch {
+    return `errno ${-negErrno}`;
+  }
+}
+
+/** The xenbus device as a Transport: one frame per write(2), reads whenever the fd is readable. */
+export function openXenbus(path: string = XENBUS_DEVICE): Transport {
+  const fd = os.open(path, os.O_RDWR);
+  if (fd < 0) throw new Error(`opening ${path}: ${errnoText(fd)}`);
+  const buf = new ArrayBuffer(65536);
+  const dataCallbacks: Array<(bytes: Uint8Array) => void> = [];
+  const closeCallbacks: Array<(err?: Error) => void> = [];
+  let closed = false;
+
+  const end = (err?: Error): void => {
+    if (closed) return;
+    closed = true;
+    os.setReadHandler(fd, null);
+    os.close(fd);
+    for (const cb of closeCallbacks.splice(0)) cb(err);
+  };
+
+  os.setReadHandler(fd, () => {
+    const n = os.read(fd, buf, 0, buf.byteLength);
+    if (n > 0) {
+      const bytes = new Uint8Array(buf.slice(0, n));
+      for (const cb of dataCallbacks) cb(bytes);
+    } else if (n === -EINTR || n === -EAGAIN) {
+      // Spurious wake-up: wait for the next one.
+    } else {
+      end(new Error(n === 0 ? `${path} reached end of file` : `reading ${path}: ${errnoText(n)}`));
+    }
+  });
+
+  return {
+    write(bytes) {
+      if (closed) throw new Error(`${path} is closed`);
+      let done = 0;
+      while (done < bytes.length) {
+        const n = os.write(fd, bytes.buffer as ArrayBuffer, bytes.byteOffset + done, bytes.length - done);
+        if (n === -EINTR || n === -EAGAIN) continue;
+        if (n <= 0) {
+          const err = new Error(`writing ${path}: ${n === 0 ? 'wrote nothing' : errnoText(n)}`);
+          end(err);
+          throw err;
+        }
+        done += n;
+      }
+    },
+    onData(cb) {
+      dataCallbacks.push(cb);
+    },
+    onClose(cb) {
+      if (closed) os.setTimeout(() => cb(), 0);
+      else closeCallbacks.push(cb);
+    },
+    close() {
+      end();
+    },
+  };
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+export function createQjsPlatform(opts: { xenbusPath?: string } = {}): Platform {
+  const xenbusPath = opts.xenbusPath ?? XENBUS_DEVICE;
+  return {
+    name: 'qjs',
+    async openXenstore(): Promise<AgentStore> {
+      const transport = openXenbus(xenbusPath);
+      return new XenstoreClient(transport, {
+        timers,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        onWarning: (err) => writeLine(`xtv-agent ${new Date().toISOString()} warning message=${JSON.stringify(err.message)}`),
+      });
+    },
+    nowMs: () => Date.now(),
+    setTimer(ms, fn) {
+      const h = os.setTimeout(fn, ms);
+      return () => os.clearTimeout(h);
+    },
+    consoleLine: writeLine,
+    randomId() {
+      const bytes = new Uint8Array(16);
+      const fd = os.open('/dev/urandom', os.O_RDONLY);
+      if (fd >= 0) {
+        const n = os.read(fd, bytes.buffer, 0, 16);
+        os.close(fd);
+        if (n === 16) return hex(bytes);
+      }
+      for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+      return hex(bytes);
+    },
+    async perform(action: PlatformAction): Promise<void> {
+      if (action === 'crash') {
+        const fd = os.open(SYSRQ_TRIGGER, os.O_WRONLY);
+        if (fd < 0) throw new Error(`opening ${SYSRQ_TRIGGER}: ${errnoText(fd)}`);
+        const c = new Uint8Array([0x63]); // "c": the kernel panics inside this write
+        const n = os.write(fd, c.buffer, 0, 1);
+        os.close(fd);
+        throw new Error(`writing "c" to ${SYSRQ_TRIGGER} returned ${n < 0 ? errnoText(n) : n} and the kernel did not panic`);
+      }
+      const applet = action === 'reboot' ? 'reboot' : 'poweroff';
+      const status = os.exec([BUSYBOX, applet, '-f'], { block: true, usePath: false });
+      throw new Error(`${BUSYBOX} ${applet} -f returned (status ${status}) and the domain is still running`);
+    },
+  };
+}
+
+/** One line on stdout, flushed at once (a line lost in a buffer when the domain dies is lost for good). */
+function writeLine(line: string): void {
+  try {
+    std.out.puts(line + '\n');
+    std.out.flush();
+  } catch {
+    // The console is gone: nothing else can be done.
+  }
+}

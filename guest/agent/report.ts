@@ -1,0 +1,146 @@
+// The agent's report: the flat set of keys it keeps under data/xtv/ (what the
+// harness reads) and the one console line per event (what a human reads on
+// hvc0). Pure: builds values, does not write them. docs/guest-protocol.md
+// documents both; keep the three in step.
+import { REPORT_DIR, quoteValue } from '../../protocol/control.ts';
+import { decodeUtf8 } from '../../protocol/utf8.ts';
+
+export type AgentState = 'starting' | 'ready' | 'acting' | 'suspending' | 'resumed' | 'suspend-failed';
+
+/** How a message was acknowledged by the agent. */
+export type AckDone =
+  | 'ok' // wrote ""
+  | 'none' // left as it was (asked for, or a rejected shutdown request)
+  | 'delete' // removed the node
+  | 'write' // wrote event-ack-value
+  | 'failed' // tried and xenstore refused (see event-note)
+  | 'n/a'; // nothing to acknowledge (the vm-data node is XAPI's, never written)
+
+/** What happened to one message. */
+export interface EventRecord {
+  seq: number;
+  node: string;
+  /** The value as read, byte for byte. */
+  value: Uint8Array;
+  /** vm-data message id, "" elsewhere. */
+  id: string;
+  decision: 'accepted' | 'rejected';
+  /** The rejection sentence from protocol/control.ts, "" when accepted. */
+  error: string;
+  /** describeCommand() of what was decided, "" when rejected. */
+  command: string;
+  ack: AckDone;
+  ackValue: string;
+  /** The action performed now: poweroff, reboot, halt, crash, suspend, ignore, or none. */
+  action: string;
+  /** Anything else worth knowing (pending stored/replaced/used, ack failure). */
+  note: string;
+  timeMs: number;
+}
+
+export interface Counters {
+  received: number;
+  rejected: number;
+  acked: number;
+  actions: number;
+  errors: number;
+}
+
+/** Everything the report holds, in memory. */
+export interface AgentStatus {
+  version: string;
+  protocols: string;
+  bootId: string;
+  domid: string;
+  state: AgentState;
+  resumes: number;
+  /** encodeCommand() of the pending onshutdown command, "" when none. */
+  pending: string;
+  counters: Counters;
+  lastError: string;
+  lastEvent: EventRecord | null;
+}
+
+/** Every key the agent writes under data/xtv/, in the order it writes them. */
+export const REPORT_KEYS = [
+  'version', 'protocols', 'boot-id', 'domid', 'state', 'resumes', 'pending',
+  'received', 'rejected', 'acked', 'actions', 'errors', 'last-error',
+  'event-seq', 'event-node', 'event-value', 'event-id', 'event-decision', 'event-error', 'event-command',
+  'event-ack', 'event-ack-value', 'event-action', 'event-note', 'event-time',
+] as const;
+export type ReportKey = (typeof REPORT_KEYS)[number];
+
+export function isoTime(ms: number): string {
+  try {
+    return new Date(ms).toISOString();
+  } catch {
+    return String(ms);
+  }
+}
+
+/** The full report as path → value, written in one transaction. */
+export function reportEntries(s: AgentStatus): Array<[string, string | Uint8Array]> {
+  const e = s.lastEvent;
+  const values: Record<ReportKey, string | Uint8Array> = {
+    version: s.version,
+    protocols: s.protocols,
+    'boot-id': s.bootId,
+    domid: s.domid,
+    state: s.state,
+    resumes: String(s.resumes),
+    pending: s.pending,
+    received: String(s.counters.received),
+    rejected: String(s.counters.rejected),
+    acked: String(s.counters.acked),
+    actions: String(s.counters.actions),
+    errors: String(s.counters.errors),
+    'last-error': s.lastError,
+    'event-seq': e ? String(e.seq) : '0',
+    'event-node': e ? e.node : '',
+    'event-value': e ? e.value : '',
+    'event-id': e ? e.id : '',
+    'event-decision': e ? e.decision : '',
+    'event-error': e ? e.error : '',
+    'event-command': e ? e.command : '',
+    'event-ack': e ? e.ack : '',
+    'event-ack-value': e ? e.ackValue : '',
+    'event-action': e ? e.action : '',
+    'event-note': e ? e.note : '',
+    'event-time': e ? isoTime(e.timeMs) : '',
+  };
+  return REPORT_KEYS.map((k) => [`${REPORT_DIR}/${k}`, values[k]]);
+}
+
+/** key=value, the value quoted when it is empty or holds anything but plain characters. */
+function field(key: string, value: string): string {
+  return /^[A-Za-z0-9._:/@+-]+$/.test(value) ? `${key}=${value}` : `${key}=${quoteValue(value, 200)}`;
+}
+
+/**
+ * Console line format (one line, no newline inside):
+ *   xtv-agent <ISO-8601 UTC time> <kind> key=value ...
+ * Values made only of [A-Za-z0-9._:/@+-] are bare; any other value is a JSON
+ * string, cut to 200 characters (received bytes are shown decoded as UTF-8,
+ * bad bytes as U+FFFD).
+ */
+export function consoleLine(timeMs: number, kind: string, fields: Array<[string, string]>): string {
+  return [`xtv-agent ${isoTime(timeMs)} ${kind}`, ...fields.map(([k, v]) => field(k, v))].join(' ');
+}
+
+export function eventLine(e: EventRecord, s: AgentStatus): string {
+  const fields: Array<[string, string]> = [
+    ['seq', String(e.seq)],
+    ['node', e.node],
+    ['value', decodeUtf8(e.value)],
+  ];
+  if (e.id) fields.push(['id', e.id]);
+  fields.push(['decision', e.decision]);
+  if (e.error) fields.push(['error', e.error]);
+  if (e.command) fields.push(['command', e.command]);
+  fields.push(['ack', e.ack]);
+  if (e.ack === 'write') fields.push(['ack-value', e.ackValue]);
+  fields.push(['action', e.action]);
+  if (e.note) fields.push(['note', e.note]);
+  fields.push(['state', s.state]);
+  return consoleLine(e.timeMs, 'event', fields);
+}
