@@ -1,0 +1,107 @@
+// Reading what the guest agent says about itself: its xenstore report under
+// data/xtv/ (while its domain exists) and its console lines (after the domain
+// is gone, when the driver can show the console). The key names and the
+// console line format are the agent's (guest/agent/report.ts,
+// docs/guest-protocol.md); a unit test checks these names against the agent's
+// list so the two cannot drift apart silently.
+import { REPORT_DIR, TESTING_NODE, SHUTDOWN_NODE } from '../../protocol/control.ts';
+import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
+import type { AckKind } from './scenarios.ts';
+import { BOGUS_ACK_VALUE } from './scenarios.ts';
+
+/** The report keys the harness reads. */
+export const READ_KEYS = [
+  'state', 'boot-id', 'domid', 'pending', 'received', 'last-error',
+  'event-seq', 'event-node', 'event-value', 'event-decision', 'event-error', 'event-command',
+  'event-ack', 'event-ack-value', 'event-action', 'event-note',
+] as const;
+export type ReadKey = (typeof READ_KEYS)[number];
+
+export type ReportSnapshot = Partial<Record<ReadKey, string | null>>;
+
+/** Reads the keys above; a key the agent has not written is null. */
+export async function readReport(driver: ToolstackDriver, vm: VmRef): Promise<ReportSnapshot> {
+  const out: ReportSnapshot = {};
+  const values = await Promise.all(READ_KEYS.map((k) => driver.readGuest(vm, `${REPORT_DIR}/${k}`)));
+  READ_KEYS.forEach((k, i) => { out[k] = values[i] ?? null; });
+  return out;
+}
+
+/** The guest's account of the last control/shutdown request it handled. */
+export interface GuestShutdownEvent {
+  source: 'xenstore' | 'console';
+  /** The value it read in control/shutdown. */
+  received: string;
+  /** How it acknowledged: ok, none, delete, write (a string), failed. */
+  ack: string;
+  ackValue: string;
+  /** What it did: poweroff, reboot, halt, crash, suspend, ignore or none. */
+  action: string;
+}
+
+/** The last event of a report, if it was about control/shutdown. */
+export function shutdownEventFromReport(r: ReportSnapshot): GuestShutdownEvent | null {
+  if (r['event-node'] !== SHUTDOWN_NODE) return null;
+  return {
+    source: 'xenstore',
+    received: r['event-value'] ?? '',
+    ack: r['event-ack'] ?? '',
+    ackValue: r['event-ack-value'] ?? '',
+    action: r['event-action'] ?? '',
+  };
+}
+
+/** Parses `key=value` fields of a console line: bare words or JSON strings. */
+export function parseConsoleFields(rest: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /([A-Za-z0-9_-]+)=("(?:[^"\\]|\\.)*"(?:\.\.\. \(\d+ chars\))?|[^ ]*)/g;
+  for (const m of rest.matchAll(re)) {
+    let v = m[2]!;
+    if (v.startsWith('"')) {
+      const cut = v.replace(/\.\.\. \(\d+ chars\)$/, '');
+      try { v = JSON.parse(cut) as string; } catch { /* keep it raw: hostile text */ }
+    }
+    out[m[1]!] = v;
+  }
+  return out;
+}
+
+/** The agent's console lines, `xtv-agent <time> <kind> key=value ...`, parsed. */
+export function parseConsole(text: string): Array<{ time: string; kind: string; fields: Record<string, string>; line: string }> {
+  const out = [];
+  for (const line of text.split(/\r?\n/)) {
+    const m = /xtv-agent (\S+) (\S+)(.*)$/.exec(line);
+    if (!m) continue;
+    out.push({ time: m[1]!, kind: m[2]!, fields: parseConsoleFields(m[3]!), line });
+  }
+  return out;
+}
+
+/** The last control/shutdown event on the console, after the line `sinceLine` (0-based count of agent lines). */
+export function shutdownEventFromConsole(text: string, sinceLine = 0): GuestShutdownEvent | null {
+  const events = parseConsole(text).slice(sinceLine).filter((e) => e.kind === 'event' && e.fields.node === SHUTDOWN_NODE);
+  const e = events.at(-1);
+  if (!e) return null;
+  return { source: 'console', received: e.fields.value ?? '', ack: e.fields.ack ?? '', ackValue: e.fields['ack-value'] ?? '', action: e.fields.action ?? '' };
+}
+
+export function countAgentLines(text: string): number {
+  return parseConsole(text).length;
+}
+
+/** How the agent names an ack of the given kind (guest/agent/report.ts AckDone). */
+export function agentAckWord(ack: AckKind): string {
+  return ack === 'bogus' ? 'write' : ack;
+}
+
+/** The ack kind an observed event corresponds to, or the raw word when it is none of them. */
+export function ackKindOf(e: GuestShutdownEvent): AckKind | string {
+  if (e.ack === 'write') return e.ackValue === BOGUS_ACK_VALUE ? 'bogus' : `write:${e.ackValue}`;
+  return e.ack;
+}
+
+/** True once the agent has read and acknowledged a testing message (the node is "" or gone). */
+export async function testingAcknowledged(driver: ToolstackDriver, vm: VmRef): Promise<boolean> {
+  const v = await driver.readGuest(vm, TESTING_NODE);
+  return v === null || v === '';
+}

@@ -1,0 +1,111 @@
+// The model of xl / libxl with xl's default actions (on_poweroff destroy,
+// on_reboot restart, on_crash destroy) and a domain created without -F, so
+// the xl daemon acts on every shutdown. Facts and sources:
+// /work/shared/toolstack-behaviour.md, section "xl / libxl".
+//
+// What it assumes of the xl driver (harness/toolstack): clean_shutdown is
+// `xl shutdown` and clean_reboot `xl reboot`, both WITHOUT -w (return after the
+// ack); suspend is `xl save` to a file, resume `xl restore` of it;
+// hard_shutdown is `xl destroy`; hard_reboot is destroy + create (xl has no
+// hard reboot); a domain shut down for `suspend` and not destroyed is reported
+// as Suspended with its domid and shutdownReason "suspend".
+import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import type { GuestAction } from './scenarios.ts';
+
+const B = {
+  pvcontrol: 'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s for "" or node gone; no ack -> error -9, xl exits 1, node left as written',
+  noSuchDomain: 'inferred: xl exits 1 when no domain has that name',
+  daemon: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: acts on the actual reason (on_poweroff/on_reboot/on_crash)',
+  defaults: 'xl tools/xl/xl_parse.c defaults: on_poweroff destroy, on_reboot restart, on_crash destroy',
+  selfSuspend: 'xl_vmcontrol.c: a domain that suspends itself stays suspended ("Domain has suspended.")',
+  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)',
+  save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack; ack timeout resets the node to ""; wrong shutdown reason -> error; no suspend within 60 s -> timeout',
+  restore: 'xl restore of the file xl save wrote: a new domain',
+  destroy: 'xl destroy',
+  pause: 'xl pause / unpause (xc_domain_pause/unpause)',
+  hardReboot: 'inferred: xl has no hard reboot; the driver destroys and creates (new domid)',
+  pausedNoAck: 'inferred: a paused guest cannot ack, so libxl\'s 60 s ack wait runs out',
+  unpauseRunning: 'inferred: Xen refuses to unpause a domain its controller did not pause (-EINVAL), xl exits 1',
+  pauseTwice: 'inferred: Xen counts controller pauses, so a second pause succeeds',
+  nodeGone: 'inferred: the node goes with the destroyed domain, which libxl takes as the ack',
+} as const;
+
+const ACKED = ['ok', 'delete'] as const;
+const NO_ACK = ['none', 'bogus'] as const;
+const ANY_ERROR = { kind: 'error' } as const;
+
+/** What the xl daemon leaves after the guest's own shutdown of this kind. */
+function daemonOutcome(action: GuestAction): Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'> {
+  switch (action) {
+    case 'poweroff': case 'halt':
+      return { finalState: 'Halted', domid: 'none', basis: [B.daemon, B.defaults, B.halt] };
+    case 'reboot':
+      return { finalState: 'Running', domid: 'new', basis: [B.daemon, B.defaults] };
+    case 'crash':
+      return { finalState: 'Halted', domid: 'none', basis: [B.daemon, B.defaults] };
+    case 'suspend':
+      return { finalState: 'Suspended', domid: 'same', shutdownReason: 'suspend', basis: [B.selfSuspend] };
+    case 'ignore':
+      return { finalState: 'Running', domid: 'same', basis: ['inferred: nothing happens'] };
+  }
+}
+
+const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'>, extra: string[] = []): Outcome =>
+  ({ result: { kind: 'ok' }, duration: 'fast', ...o, basis: [...extra, ...o.basis] });
+
+export const XL_RULES: readonly Rule[] = [
+  // No domain: xl has nothing to talk to.
+  { id: 'halted-resume', when: { initial: ['halted'], request: ['resume'] }, then: { unmodelled: 'resume of a halted VM depends on the driver (xl restore needs a save file; none exists)' } },
+  { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] } },
+  { id: 'suspended-resume', when: { initial: ['suspended'], request: ['resume'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.restore] } },
+  { id: 'suspended-hard-shutdown', when: { initial: ['suspended'], request: ['hard_shutdown'] }, then: { unmodelled: 'hard shutdown of a saved VM is the driver\'s choice (no domain to destroy; the save file may be discarded)' } },
+  { id: 'suspended-refuses-others', when: { initial: ['suspended'] }, then: { result: ANY_ERROR, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] } },
+
+  // Paused.
+  { id: 'paused-unpause', when: { initial: ['paused'], request: ['unpause'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.pause] } },
+  { id: 'paused-pause', when: { initial: ['paused'], request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.pause, B.pauseTwice] } },
+  { id: 'paused-clean', when: { initial: ['paused'], request: ['clean_shutdown', 'clean_reboot'] },
+    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: 'word', basis: [B.pvcontrol, B.pausedNoAck] } },
+  { id: 'paused-save', when: { initial: ['paused'], request: ['suspend'] },
+    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck] } },
+  { id: 'paused-resume', when: { initial: ['paused'], request: ['resume'] }, then: { unmodelled: 'resume of a paused VM depends on the driver (no save file)' } },
+
+  // Both states with a domain.
+  { id: 'hard-shutdown', when: { request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.destroy] } },
+  { id: 'hard-reboot', when: { request: ['hard_reboot'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.hardReboot] } },
+
+  // Running.
+  { id: 'pause', when: { request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.pause] } },
+  { id: 'running-unpause', when: { request: ['unpause'] }, then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.unpauseRunning] } },
+  { id: 'running-resume', when: { request: ['resume'] }, then: { unmodelled: 'resume of a running VM depends on the driver (no save file)' } },
+  { id: 'own-action', when: { request: ['no_request'] }, then: (s) => ok(daemonOutcome(s.action)) },
+
+  // xl shutdown / xl reboot: exit 0 once acked; then the daemon acts on the actual reason.
+  { id: 'clean-acked', when: { request: ['clean_shutdown', 'clean_reboot'], ack: ACKED },
+    then: (s) => ({ ...ok(daemonOutcome(s.action), [B.pvcontrol]), ...(s.action === 'ignore' ? { controlShutdown: s.ack === 'ok' ? '' as const : null } : {}) }) },
+  { id: 'clean-unacked-ignored', when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK, action: ['ignore'] },
+    then: (s) => ({ result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'none' ? 'word' : 'bogus', basis: [B.pvcontrol] }) },
+  { id: 'clean-unacked-suspends', when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK, action: ['suspend'] },
+    then: { result: ANY_ERROR, finalState: 'Suspended', domid: 'same', shutdownReason: 'suspend', duration: 'ack-timeout', basis: [B.pvcontrol, B.selfSuspend, 'inferred: the node stays while the domain does'] } },
+  { id: 'clean-unacked-shuts-down', when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK },
+    then: (s) => ok(daemonOutcome(s.action), [B.pvcontrol, B.nodeGone]) },
+
+  // xl save.
+  { id: 'save-acked-suspends', when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['suspend'] },
+    then: { result: { kind: 'ok' }, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.save] } },
+  { id: 'save-acked-ignored', when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['ignore'] },
+    then: (s) => ({ result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus', basis: [B.save] }) },
+  { id: 'save-unacked-ignored', when: { request: ['suspend'], ack: ['none'], action: ['ignore'] },
+    then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save] } },
+  { id: 'save-acked-other-reason', when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'] },
+    then: (s) => ({ ...ok(daemonOutcome(s.action), [B.save, 'inferred: xl save fails, the daemon acts on the actual reason']), result: ANY_ERROR }) },
+  { id: 'save-unacked-acts', when: { request: ['suspend'], ack: ['none'] },
+    then: { unmodelled: 'xl save not acknowledged while the guest shuts down: libxl\'s ack wait and the domain\'s death race' } },
+];
+
+export const xlModel: ToolstackModel = {
+  kind: 'xl',
+  actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' },
+  rules: XL_RULES,
+  expect: (s) => evaluate(XL_RULES, s),
+};

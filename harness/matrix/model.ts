@@ -1,0 +1,148 @@
+// What a model of a toolstack says about a case, and the small rule engine
+// both models share. A model is an ordered table of rules; the first rule
+// whose pattern matches the case gives the expectation, with its basis (a
+// toolstack source file and function, or "inferred"). A case no rule covers
+// is `unmodelled`: its observed outcome is recorded and nothing is claimed.
+import type { PowerState, ToolstackKind } from '../toolstack/driver.ts';
+import {
+  BOGUS_ACK_VALUE, GUEST_VISIBLE_REQUESTS, shutdownWordOf,
+  type AckKind, type GuestAction, type InitialState, type MatrixRequest, type Scenario,
+} from './scenarios.ts';
+
+/** How long the toolstack's call takes: at once, one ack timeout (30 to 60 s), or the total timeout (~20 min). */
+export const DURATION_CLASSES = ['fast', 'ack-timeout', 'total-timeout'] as const;
+export type DurationClass = (typeof DURATION_CLASSES)[number];
+
+/** The call's answer. `code` absent on an error: any ToolstackError (xl exits 1 for every failure). */
+export type ExpectedResult = { kind: 'ok' } | { kind: 'error'; code?: string };
+
+/** The domain after the case compared with the one before: same domid, a new one, or none at all. */
+export type DomidChange = 'same' | 'new' | 'none';
+
+/** What the guest reports, derived from what the case told it (the same for every toolstack). */
+export interface GuestExpectation {
+  /** The word it found in control/shutdown; null when the toolstack writes nothing. */
+  received: 'poweroff' | 'reboot' | 'suspend' | null;
+  /** How it acknowledged that request; null when there was none. */
+  ack: AckKind | null;
+  /** What it did; null when it had no reason to act. */
+  action: GuestAction | null;
+}
+
+export interface Expectation {
+  result: ExpectedResult;
+  finalState: PowerState;
+  domid: DomidChange;
+  /** Xen's shutdown reason of a domain left shut down but not destroyed (xl: a self-suspended domain). */
+  shutdownReason?: string;
+  /** What dom0 reads in control/shutdown afterwards, when the domain is still there: a string, null for
+   *  absent; undefined = no claim. */
+  controlShutdown?: string | null;
+  guest: GuestExpectation;
+  duration: DurationClass;
+  /** Where each part of the rule comes from. */
+  basis: string[];
+}
+
+export type ModelAnswer =
+  | { kind: 'expect'; expect: Expectation; rule: string }
+  | { kind: 'unmodelled'; reason: string };
+
+/** The VM actions each model assumes; the runner installs VMs with exactly these. */
+export interface ModelActions {
+  afterShutdown: string;
+  afterReboot: string;
+  afterCrash: string;
+}
+
+export interface ToolstackModel {
+  kind: ToolstackKind;
+  actions: ModelActions;
+  /** Each rule's id, for tests and the report. */
+  rules: readonly Rule[];
+  expect(s: Scenario): ModelAnswer;
+}
+
+/** A rule's pattern: each listed dimension must contain the case's value; an absent one matches all. */
+export interface Pattern {
+  initial?: readonly InitialState[];
+  request?: readonly MatrixRequest[];
+  ack?: readonly AckKind[];
+  action?: readonly GuestAction[];
+}
+
+/** What a rule says, before the parts common to every rule (guest expectation) are added. */
+export interface Outcome {
+  result: ExpectedResult;
+  finalState: PowerState;
+  domid: DomidChange;
+  duration: DurationClass;
+  shutdownReason?: string;
+  /** 'word': the request word is left in control/shutdown; 'bogus': the bogus ack value; '' or null as is. */
+  controlShutdown?: 'word' | 'bogus' | '' | null;
+  basis: string[];
+}
+
+export interface Rule {
+  id: string;
+  when: Pattern;
+  then: Outcome | ((s: Scenario) => Outcome) | { unmodelled: string };
+}
+
+export function matches(p: Pattern, s: Scenario): boolean {
+  return (!p.initial || p.initial.includes(s.initial))
+    && (!p.request || p.request.includes(s.request))
+    && (!p.ack || p.ack.includes(s.ack))
+    && (!p.action || p.action.includes(s.action));
+}
+
+/** The guest's part, from what the case tells it; the agent's contract, not a toolstack's. */
+export function guestExpectation(s: Scenario): GuestExpectation {
+  if (s.initial !== 'running') return { received: null, ack: null, action: null };
+  if (s.request === 'no_request') return { received: null, ack: null, action: s.action };
+  if (GUEST_VISIBLE_REQUESTS.includes(s.request)) return { received: shutdownWordOf(s.request), ack: s.ack, action: s.action };
+  return { received: null, ack: null, action: null };
+}
+
+function resolveControl(c: Outcome['controlShutdown'], s: Scenario): string | null | undefined {
+  if (c === 'word') return shutdownWordOf(s.request);
+  if (c === 'bogus') return BOGUS_ACK_VALUE;
+  return c;
+}
+
+export function evaluate(rules: readonly Rule[], s: Scenario): ModelAnswer {
+  for (const r of rules) {
+    if (!matches(r.when, s)) continue;
+    if ('unmodelled' in r.then) return { kind: 'unmodelled', reason: r.then.unmodelled };
+    const o = typeof r.then === 'function' ? r.then(s) : r.then;
+    const expect: Expectation = {
+      result: o.result,
+      finalState: o.finalState,
+      domid: o.domid,
+      guest: guestExpectation(s),
+      duration: o.duration,
+      basis: o.basis,
+    };
+    if (o.shutdownReason !== undefined) expect.shutdownReason = o.shutdownReason;
+    const cs = resolveControl(o.controlShutdown, s);
+    if (cs !== undefined) expect.controlShutdown = cs;
+    return { kind: 'expect', expect, rule: r.id };
+  }
+  return { kind: 'unmodelled', reason: 'no rule of this model covers the case' };
+}
+
+/** One line for --list and the report: "ok; Halted; domid none; fast". */
+export function describeExpectation(a: ModelAnswer): string {
+  if (a.kind === 'unmodelled') return `unmodelled (${a.reason})`;
+  const e = a.expect;
+  const res = e.result.kind === 'ok' ? 'ok' : `error ${e.result.code ?? '(any)'}`;
+  const extra = [
+    e.shutdownReason ? `shut down (${e.shutdownReason})` : '',
+    e.controlShutdown !== undefined ? `control/shutdown=${e.controlShutdown === null ? 'absent' : JSON.stringify(e.controlShutdown)}` : '',
+  ].filter(Boolean);
+  return [res, e.finalState, `domid ${e.domid}`, e.duration, ...extra].join('; ');
+}
+
+// Shared lists for the rule tables.
+export const ALL_SHUTDOWN_ACTIONS: readonly GuestAction[] = ['poweroff', 'halt', 'reboot', 'crash', 'suspend'];
+export const POWEROFF_LIKE: readonly GuestAction[] = ['poweroff', 'halt'];

@@ -1,0 +1,450 @@
+// Runs the cases of a matrix against one toolstack driver (injected), N at a
+// time. Each case: install its VM, bring it to the initial state, prime the
+// guest (and wait for its acknowledgement), issue the request with a bound,
+// observe until the state settles, read what the guest says, compare with the
+// model, check the invariants, clean up. Every wait is bounded; every VM is
+// registered for cleanup the moment it exists.
+import { encodeTesting, encodeCommand, decodeTesting, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
+import { ConnectionError, ToolstackError, type DomainType, type HostRequest, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
+import { CleanupRegistry, destroyVm } from './cleanup.ts';
+import {
+  countAgentLines, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged,
+  type GuestShutdownEvent, type ReportSnapshot,
+} from './guest-report.ts';
+import { describeExpectation, guestExpectation, type DurationClass, type Expectation, type ModelAnswer, type ToolstackModel } from './model.ts';
+import type { CaseResult, Evidence, RunSummary } from './result.ts';
+import { summarise } from './result.ts';
+import { BOGUS_ACK_VALUE, powerStateOf, type AckKind, type Case, type MatrixName, type Scenario } from './scenarios.ts';
+import {
+  compare, domidChange, durationClassOf, guestInvariant, renderDiff, stateInvariant, worst,
+  type ObservedDomain, type ObservedResult, type Observation, type Verdict,
+} from './verdict.ts';
+import { Aborted, bounded, fmtMs, poll, WaitTimeout } from './wait.ts';
+
+/** Optional things a driver may offer beyond ToolstackDriver; used as evidence when present. */
+export interface DriverEvidence {
+  /** The guest's console as the host captured it (all of it, or its end), and where it is kept. */
+  consoleLog?(vm: VmRef): Promise<{ text: string; path?: string } | null>;
+  /** The toolstack's log lines about this VM since `sinceMs` (epoch ms). */
+  toolstackLog?(vm: VmRef, sinceMs: number): Promise<string | null>;
+}
+
+export interface RunnerImage {
+  kernelPath: string;
+  initrdPath: string;
+  kernelArgs: string;
+  domainType: DomainType;
+  memoryMiB: number;
+}
+
+/** Every bound the runner uses (ms). Tests shrink them; the defaults suit TCG-emulated Xen. */
+export interface Timing {
+  install: number;
+  /** start until the agent reports state=ready. */
+  boot: number;
+  /** testing message written until the agent has acknowledged it and reports the command pending. */
+  prime: number;
+  /** Bound on the request call, by the model's duration class. */
+  request: Record<DurationClass, number>;
+  /** After the call: how long the state may take to reach the expectation. */
+  settle: number;
+  /** A matching state must hold this long (outlasts xl's 2 s restart delay). */
+  confirm: number;
+  /** Without a match: the state counts as settled once unchanged this long (outlasts XAPI's 15 s restart delay). */
+  quiet: number;
+  /** Bound on each cleanup (hard shutdown + uninstall). */
+  cleanup: number;
+  /** Polling intervals. */
+  pollMin: number;
+  pollMax: number;
+  /** Duration classes of an observed call. */
+  fastMax: number;
+  totalMin: number;
+  /** Bound on each evidence read (console, logs, report). */
+  evidence: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  install: 120_000,
+  boot: 120_000,
+  prime: 20_000,
+  request: { fast: 120_000, 'ack-timeout': 240_000, 'total-timeout': 1_500_000 },
+  settle: 90_000,
+  confirm: 4_000,
+  quiet: 20_000,
+  cleanup: 90_000,
+  pollMin: 100,
+  pollMax: 2_000,
+  fastMax: 20_000,
+  totalMin: 300_000,
+  evidence: 15_000,
+};
+
+export interface RunOptions {
+  driver: ToolstackDriver & DriverEvidence;
+  model: ToolstackModel;
+  cases: readonly Case[];
+  image: RunnerImage;
+  matrix?: MatrixName | 'custom';
+  host?: string;
+  parallel?: number;
+  timing?: Partial<Timing>;
+  /** VM names are `${prefix}-${case name}`. */
+  vmPrefix?: string;
+  signal?: AbortSignal;
+  registry?: CleanupRegistry;
+  /** Progress lines (the CLI sends them to stderr). */
+  progress?: (line: string) => void;
+  /** Called as each case ends (the CLI streams TAP from it). */
+  onResult?: (r: CaseResult) => void;
+}
+
+/** The value a testing message's ack field takes for each ack kind. */
+export function ackFieldOf(ack: AckKind): string {
+  return ack === 'bogus' ? BOGUS_ACK_VALUE : ack;
+}
+
+/** The testing message a case writes: the command for the next request, or (no_request) an action now. */
+export function primingMessage(s: Scenario): string {
+  if (s.request === 'no_request') return encodeTesting({ form: 'json', when: 'now', action: s.action });
+  return encodeTesting({ form: 'json', when: 'onshutdown', ack: ackFieldOf(s.ack), action: s.action });
+}
+
+export function vmNameOf(prefix: string, caseName: string): string {
+  return `${prefix}-${caseName}`;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(e);
+}
+
+/** Result of a case that was not run. */
+function notRun(c: Case, model: ToolstackModel, verdict: Verdict, summary: string): CaseResult {
+  const answer = model.expect(c.scenario);
+  return {
+    name: c.scenario.name,
+    toolstack: model.kind,
+    scenario: c.scenario,
+    verdict,
+    summary,
+    ...(c.run ? {} : { skipReason: c.skipReason }),
+    model: answer,
+    expected: describeExpectation(answer),
+    diffs: [],
+    invariantProblems: [],
+    errors: verdict === 'error' ? [summary] : [],
+    evidence: { steps: [] },
+  };
+}
+
+/** Runs the cases; resolves when all have ended and every VM is gone (or reported as left). */
+export async function runMatrix(o: RunOptions): Promise<RunSummary> {
+  const timing: Timing = { ...DEFAULT_TIMING, ...o.timing, request: { ...DEFAULT_TIMING.request, ...o.timing?.request } };
+  const registry = o.registry ?? new CleanupRegistry();
+  const progress = o.progress ?? (() => undefined);
+  const prefix = o.vmPrefix ?? 'xtv';
+  const startedAt = new Date().toISOString();
+  const results: Array<CaseResult | undefined> = new Array(o.cases.length);
+  const runnable = o.cases.map((c, i) => ({ c, i })).filter((x) => x.c.run);
+  const total = runnable.length;
+  let done = 0;
+
+  const finish = (i: number, r: CaseResult): void => {
+    results[i] = r;
+    o.onResult?.(r);
+  };
+  o.cases.forEach((c, i) => {
+    if (!c.run) finish(i, notRun(c, o.model, 'skip', c.skipReason));
+  });
+
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (o.signal?.aborted) return;
+      const item = runnable[next++];
+      if (!item) return;
+      const r = await runCase(item.c.scenario, { ...o, timing, registry, prefix, progress: (l) => progress(`[${done + 1}/${total}] ${item.c.scenario.name}: ${l}`) });
+      done++;
+      progress(`[${done}/${total}] ${r.name}: ${r.verdict}${r.verdict === 'pass' ? '' : ' - ' + r.summary}`);
+      finish(item.i, r);
+    }
+  };
+  const n = Math.max(1, Math.min(o.parallel ?? 1, total || 1));
+  await Promise.all(Array.from({ length: n }, worker));
+
+  // Cases never started because the run was interrupted: each reports nothing, which is an error.
+  o.cases.forEach((c, i) => {
+    if (!results[i]) finish(i, notRun(c, o.model, 'error', `not run: ${o.signal?.reason instanceof Error ? o.signal.reason.message : 'the run was interrupted'}`));
+  });
+  // Anything a case could not remove is tried once more.
+  if (registry.size > 0) {
+    progress(`cleaning up ${registry.size} VM(s) left by interrupted cases`);
+    const left = await registry.drain(timing.cleanup);
+    for (const l of left) progress(`could not remove ${l.name}: ${l.error}`);
+  }
+  return summarise(results as CaseResult[], {
+    toolstack: o.model.kind,
+    matrix: o.matrix ?? 'custom',
+    ...(o.host !== undefined ? { host: o.host } : {}),
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    aborted: o.signal?.aborted ?? false,
+  });
+}
+
+interface CaseContext extends RunOptions {
+  timing: Timing;
+  registry: CleanupRegistry;
+  prefix: string;
+  progress: (line: string) => void;
+}
+
+/** A harness/environment failure at a named step: the case's verdict is error. */
+class StepError extends Error {
+  override name = 'StepError';
+}
+
+async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
+  const { driver, model, timing, signal } = ctx;
+  const t0 = Date.now();
+  const answer: ModelAnswer = model.expect(s);
+  const expect: Expectation | undefined = answer.kind === 'expect' ? answer.expect : undefined;
+  const evidence: Evidence = { steps: [] };
+  const errors: string[] = [];
+  const problems: string[] = [];
+  let observation: Observation | undefined;
+  let vm: VmRef | undefined;
+  const step = (what: string): void => {
+    evidence.steps.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
+    ctx.progress(what);
+  };
+  const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => bounded(p, ms, what, signal);
+  const pollOpts = (timeoutMs: number, what: string) => ({ timeoutMs, minMs: timing.pollMin, maxMs: timing.pollMax, signal, what });
+
+  const waitState = async (want: string, ms: number): Promise<ObservedDomain> => {
+    const r = await poll(() => driver.state(vm!), (d) => d.powerState === want, pollOpts(ms, `waiting for ${want}`));
+    if (!r.done) throw new StepError(`${vm!.name} did not reach ${want} within ${fmtMs(ms)} (last: ${r.value ? r.value.powerState : errText(r.lastError)})`);
+    return r.value!;
+  };
+
+  const waitReady = async (): Promise<void> => {
+    step('waiting for the agent to report ready');
+    const r = await poll(() => driver.readGuest(vm!, `${REPORT_DIR}/state`), (v) => v === 'ready', pollOpts(timing.boot, 'agent ready'));
+    if (!r.done) throw new StepError(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${r.value ?? 'absent'})`);
+    // The guest's report names the domid the toolstack shows.
+    const [st, reported] = await Promise.all([driver.state(vm!), driver.readGuest(vm!, `${REPORT_DIR}/domid`)]);
+    if (reported !== null && st.domid !== null && reported !== String(st.domid)) {
+      problems.push(`guest reports domid ${reported}, the toolstack says ${st.domid}`);
+    }
+  };
+
+  const prime = async (): Promise<void> => {
+    const msg = primingMessage(s);
+    evidence.primedWith = msg;
+    step(`priming: ${msg}`);
+    await within(driver.writeGuest(vm!, TESTING_NODE, msg, { guestWritable: true }), timing.prime, 'writing control/testing');
+    if (s.request === 'no_request') {
+      // The guest acts at once; its domain may be gone before the ack can be read (absent counts as read).
+      const r = await poll(() => testingAcknowledged(driver, vm!), (ok) => ok, pollOpts(timing.prime, 'guest acknowledging the testing message'));
+      if (!r.done) throw new StepError(`the guest did not acknowledge the testing message within ${fmtMs(timing.prime)}`);
+      return;
+    }
+    const decoded = decodeTesting(msg);
+    const wantPending = decoded.kind === 'message' ? encodeCommand(decoded.value) : '';
+    let report: ReportSnapshot | undefined;
+    const r = await poll(async () => {
+      if (!(await testingAcknowledged(driver, vm!))) return false;
+      report = await readReport(driver, vm!);
+      return report.pending === wantPending;
+    }, (ok) => ok, pollOpts(timing.prime, 'guest acknowledging the testing message'));
+    if (report) evidence.reportAfterPrime = report;
+    if (!r.done) {
+      if (report) problems.push(`the guest acknowledged ${msg} but reports pending ${JSON.stringify(report.pending)} (expected ${JSON.stringify(wantPending)})`);
+      else throw new StepError(`the guest did not acknowledge the testing message within ${fmtMs(timing.prime)}`);
+    }
+  };
+
+  const request = async (req: HostRequest, ms: number): Promise<void> => {
+    await within(driver.request(vm!, req, { timeoutMs: ms }), ms + 5_000, `${req}`);
+  };
+
+  /** Brings the fresh (Halted) VM to the case's initial state. */
+  const bringToInitial = async (): Promise<void> => {
+    if (s.initial === 'halted') return;
+    step('starting');
+    await within(driver.start(vm!), timing.boot, 'start');
+    await waitReady();
+    if (s.initial === 'suspended') {
+      step('suspending to reach the initial state');
+      await request('suspend', timing.request.fast);
+      await waitState('Suspended', timing.settle);
+      return;
+    }
+    if (s.request !== 'no_request') await prime();
+    if (s.initial === 'paused') {
+      step('pausing to reach the initial state');
+      await request('pause', timing.request.fast);
+      await waitState('Paused', timing.settle);
+    }
+  };
+
+  /** Polls the state until it matches the expectation for `confirm`, or is quiet for `quiet`, or the bound. */
+  const settle = async (initialDomid: number | null): Promise<ObservedDomain> => {
+    const deadline = Date.now() + timing.settle;
+    const matchesExpect = (d: ObservedDomain): boolean => !!expect
+      && d.powerState === expect.finalState
+      && domidChange(initialDomid, d.domid) === expect.domid
+      && (expect.shutdownReason === undefined || d.shutdownReason === expect.shutdownReason);
+    let last: ObservedDomain | undefined;
+    let lastKey = '';
+    let since = Date.now();
+    let interval = timing.pollMin;
+    for (;;) {
+      const d: ObservedDomain = await within(driver.state(vm!), Math.max(deadline - Date.now(), timing.pollMin), 'reading the state');
+      const key = `${d.powerState}/${d.domid}/${d.shutdownReason ?? ''}/${d.paused ?? ''}`;
+      if (key !== lastKey) { lastKey = key; since = Date.now(); }
+      last = d;
+      const held = Date.now() - since;
+      if (matchesExpect(d) ? held >= timing.confirm : held >= timing.quiet) return d;
+      if (Date.now() >= deadline) return last;
+      await bounded(new Promise((r) => setTimeout(r, Math.min(interval, Math.max(deadline - Date.now(), 1)))), timing.settle, 'settle', signal);
+      interval = Math.min(timing.pollMax, interval * 1.5);
+    }
+  };
+
+  const guestEventAfter = async (final: ObservedDomain, initialDomid: number | null, consoleMark: number | null): Promise<GuestShutdownEvent | null | undefined> => {
+    if (final.domid !== null && final.domid === initialDomid) {
+      const report = await within(readReport(driver, vm!), timing.evidence, 'reading the guest report');
+      evidence.reportAfter = report;
+      return shutdownEventFromReport(report);
+    }
+    if (consoleMark !== null && driver.consoleLog) {
+      const c = await within(driver.consoleLog(vm!), timing.evidence, 'reading the console').catch(() => null);
+      if (c) return shutdownEventFromConsole(c.text, consoleMark);
+    }
+    return undefined;
+  };
+
+  try {
+    step('installing');
+    vm = await within(driver.install({
+      name: vmNameOf(ctx.prefix, s.name),
+      domainType: ctx.image.domainType,
+      memoryMiB: ctx.image.memoryMiB,
+      kernelPath: ctx.image.kernelPath,
+      initrdPath: ctx.image.initrdPath,
+      kernelArgs: ctx.image.kernelArgs,
+      actions: { ...model.actions },
+    }), timing.install, 'install');
+    ctx.registry.add(driver, vm);
+
+    await bringToInitial();
+    const before = await within(driver.state(vm), timing.evidence, 'reading the state');
+    if (before.powerState !== powerStateOf(s.initial)) throw new StepError(`could not bring the VM to ${powerStateOf(s.initial)} (it is ${before.powerState})`);
+    let consoleMark: number | null = null;
+    if (driver.consoleLog && before.domid !== null) {
+      const c = await within(driver.consoleLog(vm), timing.evidence, 'reading the console').catch(() => null);
+      consoleMark = c ? countAgentLines(c.text) : null;
+    }
+
+    // The request, bounded by what the model expects (unmodelled: the longest the toolstack could take).
+    const cls: DurationClass = expect?.duration ?? (model.kind === 'xapi' ? 'total-timeout' : 'ack-timeout');
+    const bound = timing.request[cls];
+    const tReq = Date.now();
+    let result: ObservedResult;
+    if (s.request === 'no_request') {
+      step(`guest acts on its own: ${s.action}`);
+      await prime();
+      result = { kind: 'ok' };
+    } else {
+      step(`request ${s.request} (bound ${fmtMs(bound)})`);
+      try {
+        await request(s.request, bound);
+        result = { kind: 'ok' };
+      } catch (e) {
+        if (e instanceof ToolstackError) result = { kind: 'error', code: e.code, message: e.message };
+        else if (e instanceof WaitTimeout || (e instanceof ConnectionError && /time/i.test(e.message))) result = { kind: 'timeout', message: e.message };
+        else throw e;
+      }
+    }
+    const durationMs = Date.now() - tReq;
+    step(`answer: ${result.kind === 'ok' ? 'ok' : result.kind === 'error' ? result.code : 'timeout'} after ${fmtMs(durationMs)}`);
+
+    step('observing');
+    const final = await settle(before.domid);
+    const controlShutdown = final.domid !== null
+      ? await within(driver.readGuest(vm, SHUTDOWN_NODE), timing.evidence, 'reading control/shutdown')
+      : undefined;
+    const guestEvent = await guestEventAfter(final, before.domid, consoleMark);
+    observation = {
+      result,
+      durationMs,
+      durationClass: durationClassOf(durationMs, { fastMaxMs: timing.fastMax, totalMinMs: timing.totalMin }),
+      initialDomid: before.domid,
+      final,
+      domid: domidChange(before.domid, final.domid),
+      ...(controlShutdown !== undefined ? { controlShutdown } : {}),
+      ...(guestEvent !== undefined ? { guestEvent } : {}),
+    };
+    step(`observed: ${final.powerState}, domid ${final.domid ?? '-'}${final.shutdownReason ? `, shut down (${final.shutdownReason})` : ''}`);
+    problems.push(...stateInvariant(final).map((p) => `state: ${p}`));
+    problems.push(...guestInvariant(guestExpectation(s), guestEvent).map((p) => `guest: ${p}`));
+  } catch (e) {
+    if (e instanceof Aborted) errors.push(`interrupted: ${e.message}`);
+    else if (e instanceof StepError || e instanceof WaitTimeout) errors.push(e.message);
+    else errors.push(`${errText(e)}`);
+  }
+
+  // Evidence, then cleanup: both bounded and never allowed to hide the case's result.
+  if (vm) {
+    if (driver.consoleLog) {
+      const c = await bounded(driver.consoleLog(vm), timing.evidence, 'console').catch(() => null);
+      if (c) {
+        evidence.console = c.text.split('\n').slice(-40).join('\n');
+        if (c.path) evidence.consolePath = c.path;
+      }
+    }
+    if (driver.toolstackLog) {
+      const l = await bounded(driver.toolstackLog(vm, t0), timing.evidence, 'toolstack log').catch(() => null);
+      if (l) evidence.toolstackLog = l.split('\n').slice(-60).join('\n');
+    }
+    step('cleaning up');
+    try {
+      await bounded(destroyVm(driver, vm, timing.cleanup), timing.cleanup, `cleaning up ${vm.name}`);
+      ctx.registry.remove(vm);
+      const owned = await bounded(driver.listOwned(), timing.evidence, 'listing owned VMs');
+      if (owned.some((v) => v.name === vm!.name)) errors.push(`leak: ${vm.name} is still on the host after cleanup`);
+    } catch (e) {
+      errors.push(`cleanup failed, ${vm.name} may be left on the host: ${errText(e)}`);
+    }
+  }
+
+  const diffs = expect && observation ? compare(expect, observation) : [];
+  const verdicts: Verdict[] = [];
+  if (errors.length > 0) verdicts.push('error');
+  if (problems.length > 0) verdicts.push('fail');
+  if (diffs.length > 0) verdicts.push('fail');
+  if (observation && errors.length === 0) verdicts.push(expect ? 'pass' : 'unmodelled');
+  const verdict = worst(verdicts);
+  const summary = errors[0]
+    ?? (diffs.length > 0 ? renderDiff(diffs).split('\n').slice(0, 2).join(' / ').replace(/\s+/g, ' ') : undefined)
+    ?? problems[0]
+    ?? (verdict === 'unmodelled' ? `observed ${observation ? `${observation.result.kind === 'error' ? observation.result.code : observation.result.kind}; ${observation.final.powerState}` : 'nothing'}; ${answer.kind === 'unmodelled' ? answer.reason : ''}` : 'as the model says');
+  step(`verdict ${verdict}`);
+  return {
+    name: s.name,
+    toolstack: model.kind,
+    scenario: s,
+    verdict,
+    summary,
+    model: answer,
+    expected: describeExpectation(answer),
+    ...(observation ? { observation } : {}),
+    diffs,
+    invariantProblems: problems,
+    errors,
+    evidence,
+    startedAt: new Date(t0).toISOString(),
+    elapsedMs: Date.now() - t0,
+  };
+}

@@ -1,0 +1,156 @@
+// Verdicts, in XTF's way: a fixed order, a meaning for each, the worst wins.
+// Also the comparison of what the model expected with what was observed, and
+// the invariants checked on every case whatever the model says.
+import type { DomainInfo, PowerState } from '../toolstack/driver.ts';
+import type { DomidChange, DurationClass, Expectation, GuestExpectation } from './model.ts';
+import type { GuestShutdownEvent } from './guest-report.ts';
+import { ackKindOf } from './guest-report.ts';
+
+/** Best to worst. */
+export const VERDICTS = ['pass', 'skip', 'unmodelled', 'error', 'fail'] as const;
+export type Verdict = (typeof VERDICTS)[number];
+
+export const VERDICT_MEANING: Record<Verdict, string> = {
+  pass: 'the toolstack and the guest did what the model says, and every invariant held',
+  skip: 'not run, for a reason of configuration (impossible, meaningless, or equivalent to another case)',
+  unmodelled: 'run and recorded; the model makes no claim about this case',
+  error: 'the harness or the environment failed (VM did not boot, host unreachable, no result): says nothing about the toolstack',
+  fail: 'the toolstack or the guest behaved differently from the model, or an invariant was broken',
+};
+
+export function verdictRank(v: Verdict): number {
+  return VERDICTS.indexOf(v);
+}
+
+/** The worst of several verdicts; nothing at all is an error (a case that reports nothing). */
+export function worst(verdicts: Iterable<Verdict>): Verdict {
+  let w: Verdict | null = null;
+  for (const v of verdicts) if (w === null || verdictRank(v) > verdictRank(w)) w = v;
+  return w ?? 'error';
+}
+
+/** The call's observed answer. */
+export type ObservedResult =
+  | { kind: 'ok' }
+  | { kind: 'error'; code: string; message: string }
+  /** The toolstack did not answer within the harness's bound. */
+  | { kind: 'timeout'; message: string };
+
+/** Xen's view as the driver reports it; `paused` when the driver knows Xen's paused flag. */
+export type ObservedDomain = DomainInfo & { paused?: boolean };
+
+export interface Observation {
+  result: ObservedResult;
+  durationMs: number;
+  durationClass: DurationClass;
+  initialDomid: number | null;
+  final: ObservedDomain;
+  domid: DomidChange;
+  /** control/shutdown as dom0 read it after the call; undefined when it could not be read (no domain). */
+  controlShutdown?: string | null;
+  /** The guest's account of the request; null: it reports none; undefined: not observable (domain gone, no console). */
+  guestEvent?: GuestShutdownEvent | null;
+}
+
+export function domidChange(before: number | null, after: number | null): DomidChange {
+  if (after === null) return 'none';
+  return before === after ? 'same' : 'new';
+}
+
+export interface DurationBounds {
+  /** Calls shorter than this are fast. */
+  fastMaxMs: number;
+  /** Calls at least this long hit the total timeout; between the two, an ack timeout. */
+  totalMinMs: number;
+}
+
+export function durationClassOf(ms: number, b: DurationBounds): DurationClass {
+  if (ms < b.fastMaxMs) return 'fast';
+  if (ms < b.totalMinMs) return 'ack-timeout';
+  return 'total-timeout';
+}
+
+/** One field where expectation and observation differ. */
+export interface FieldDiff {
+  field: string;
+  expected: string;
+  observed: string;
+}
+
+function showResult(r: Expectation['result'] | ObservedResult): string {
+  if (r.kind === 'ok') return 'ok';
+  if (r.kind === 'timeout') return 'no answer within the bound';
+  return `error ${r.code ?? '(any code)'}`;
+}
+
+const show = (v: string | null | undefined): string => (v === undefined ? '(not read)' : v === null ? '(absent)' : JSON.stringify(v));
+
+/** Model vs observation, field by field. */
+export function compare(e: Expectation, o: Observation): FieldDiff[] {
+  const d: FieldDiff[] = [];
+  const resultOk = e.result.kind === 'ok'
+    ? o.result.kind === 'ok'
+    : o.result.kind === 'error' && (e.result.code === undefined || e.result.code === o.result.code);
+  if (!resultOk) d.push({ field: 'result', expected: showResult(e.result), observed: showResult(o.result) });
+  if (e.finalState !== o.final.powerState) d.push({ field: 'power state', expected: e.finalState, observed: o.final.powerState });
+  if (e.domid !== o.domid) d.push({ field: 'domid', expected: e.domid, observed: `${o.domid} (${o.initialDomid ?? '-'} -> ${o.final.domid ?? '-'})` });
+  if (e.shutdownReason !== undefined && e.shutdownReason !== o.final.shutdownReason) {
+    d.push({ field: 'shutdown reason', expected: e.shutdownReason, observed: o.final.shutdownReason ?? '(none)' });
+  }
+  if (e.controlShutdown !== undefined && o.controlShutdown !== undefined && e.controlShutdown !== o.controlShutdown) {
+    d.push({ field: 'control/shutdown', expected: show(e.controlShutdown), observed: show(o.controlShutdown) });
+  }
+  if (e.duration !== o.durationClass) d.push({ field: 'duration', expected: e.duration, observed: `${o.durationClass} (${(o.durationMs / 1000).toFixed(1)} s)` });
+  return d;
+}
+
+/** A readable diff: one "- expected / + observed" pair per field. */
+export function renderDiff(diffs: readonly FieldDiff[]): string {
+  if (diffs.length === 0) return '(no difference)';
+  const w = Math.max(...diffs.map((x) => x.field.length));
+  return diffs.map((x) => `${x.field.padEnd(w)}  - expected ${x.expected}\n${' '.repeat(w)}  + observed ${x.observed}`).join('\n');
+}
+
+/**
+ * The toolstack's power state agrees with the hypervisor's view: a domain
+ * exists exactly when the VM is Running or Paused (or a self-suspended xl
+ * domain left shut down), Xen's paused flag matches Paused, and a shut-down
+ * domain is not reported as running.
+ */
+export function stateInvariant(d: ObservedDomain): string[] {
+  const p: string[] = [];
+  const has = d.domid !== null;
+  const live: PowerState[] = ['Running', 'Paused'];
+  if (live.includes(d.powerState)) {
+    if (!has) p.push(`toolstack says ${d.powerState} but no domain exists`);
+    if (d.shutdownReason) p.push(`toolstack says ${d.powerState} but Xen says the domain is shut down (${d.shutdownReason})`);
+  } else if (d.powerState === 'Halted') {
+    if (has) p.push(`toolstack says Halted but domain ${d.domid} exists${d.shutdownReason ? ` (shut down: ${d.shutdownReason})` : ''}`);
+  } else if (d.powerState === 'Suspended') {
+    if (has && d.shutdownReason !== 'suspend') p.push(`toolstack says Suspended but domain ${d.domid} exists and is not suspended (${d.shutdownReason ?? 'running'})`);
+  }
+  if (d.paused !== undefined && d.paused !== (d.powerState === 'Paused')) {
+    p.push(`Xen's paused flag is ${d.paused} but the toolstack says ${d.powerState}`);
+  }
+  return p;
+}
+
+/**
+ * The guest's account agrees with what it was told: it received what the
+ * toolstack writes for this request (or nothing, for requests that do not go
+ * through it), acknowledged as its command said, and did the command's action.
+ */
+export function guestInvariant(g: GuestExpectation, ev: GuestShutdownEvent | null | undefined): string[] {
+  if (ev === undefined) return [];
+  const p: string[] = [];
+  if (g.received === null) {
+    if (ev !== null) p.push(`guest received ${JSON.stringify(ev.received)} on control/shutdown, but this request writes nothing there`);
+    return p;
+  }
+  if (ev === null) return [`guest reports no control/shutdown event, but the toolstack should have written ${JSON.stringify(g.received)}`];
+  if (ev.received !== g.received) p.push(`guest received ${JSON.stringify(ev.received)}, the toolstack should write ${JSON.stringify(g.received)}`);
+  const ack = ackKindOf(ev);
+  if (g.ack !== null && ack !== g.ack) p.push(`guest acknowledged with ${ack}, its command said ${g.ack}`);
+  if (g.action !== null && ev.action !== g.action) p.push(`guest did ${ev.action || '(nothing)'}, its command said ${g.action}`);
+  return p;
+}
