@@ -1,0 +1,254 @@
+// `xtv host up|status|exec|down`: the embedded Xen host from the command line.
+// `up` leaves the host running (recorded in the state directory) for later
+// commands; every other subcommand attaches to it.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../cli/command.ts';
+import {
+  EmbeddedHost, HostAlreadyRunningError, HostBootError, HostNotRunningError, HostUnreachableError,
+  hostStatus, type HostStatus,
+} from './embedded-host.ts';
+import { REPO_ROOT, resolveStateDir } from './paths.ts';
+import { shellQuote } from './ssh.ts';
+import { liveState } from './state.ts';
+
+export const USAGE = `usage: xtv host up|status|exec|down [options]
+
+Boots real Xen 4.17 with a Debian dom0 under QEMU (software emulation) and
+reaches dom0 over SSH on 127.0.0.1, the way the harness reaches a real host.
+
+  xtv host up [--memory MiB] [--cpus N] [--timeout SEC] [--no-build] [--json]
+      Builds the host if needed (npm run build:host, cached), boots it, and
+      returns when dom0 answers over SSH. The host keeps running until
+      'xtv host down'. One host per state directory.
+  xtv host status [--json]
+      Running or not, QEMU's pid, the SSH port, the boot log, uptime, and
+      'xl info' basics. Exit 0 when running, 1 when not.
+  xtv host exec [--timeout SEC] -- CMD [ARG...]
+      Runs CMD as root in dom0 and relays its output and exit status. One
+      word is passed to dom0's shell as is ('xl list | tail -n +2'); several
+      words are quoted one by one.
+  xtv host down [--timeout SEC]
+      poweroff in dom0 (bounded by --timeout, default 30), then stops QEMU.
+
+options (every subcommand):
+  --state-dir DIR   where the host's record, boot log and SSH socket live
+                    (default: $XTV_STATE_DIR, else ./.xtv/host)
+  -h, --help        this text
+
+exit codes: 0 ok, 1 a check failed (status: not running; exec: the command's
+own status is relayed), 2 usage error or the host could not be reached`;
+
+export type HostSubcommand = 'up' | 'status' | 'exec' | 'down';
+
+export interface HostArgs {
+  sub: HostSubcommand;
+  stateDir: string;
+  json: boolean;
+  /** exec: the command line for dom0's shell. */
+  command?: string;
+  timeoutMs?: number;
+  memoryMiB?: number;
+  cpus?: number;
+  build: boolean;
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} wants a positive whole number, got '${v}'`);
+  return Number(v);
+}
+
+/** The words after `--` (or the positionals) as one command line for dom0's shell. */
+export function joinCommand(words: string[]): string {
+  if (words.length === 1) return words[0]!;
+  return words.map(shellQuote).join(' ');
+}
+
+/** Parses `xtv host ...` (without 'host'). Throws UsageError. */
+export function parseHostArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): HostArgs {
+  const dashdash = argv.indexOf('--');
+  const optionPart = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
+  const commandPart = dashdash >= 0 ? argv.slice(dashdash + 1) : [];
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: optionPart,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'state-dir': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        timeout: { type: 'string' },
+        memory: { type: 'string' },
+        cpus: { type: 'string' },
+        'no-build': { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const [sub, ...rest] = parsed.positionals;
+  if (sub === undefined) throw new UsageError('missing subcommand: up, status, exec or down');
+  if (!['up', 'status', 'exec', 'down'].includes(sub)) throw new UsageError(`unknown subcommand '${sub}': use up, status, exec or down`);
+  const v = parsed.values;
+  const out: HostArgs = {
+    sub: sub as HostSubcommand,
+    stateDir: resolveStateDir(v['state-dir'], env, cwd),
+    json: v.json ?? false,
+    build: !(v['no-build'] ?? false),
+  };
+  const timeoutSec = positiveInt('timeout', v.timeout);
+  if (timeoutSec !== undefined) out.timeoutMs = timeoutSec * 1000;
+  const only = (flag: string, subs: HostSubcommand[], given: unknown) => {
+    if (given !== undefined && given !== false && !subs.includes(out.sub)) throw new UsageError(`--${flag} is not an option of '${out.sub}'`);
+  };
+  only('memory', ['up'], v.memory);
+  only('cpus', ['up'], v.cpus);
+  only('no-build', ['up'], v['no-build']);
+  only('json', ['up', 'status'], v.json);
+  only('timeout', ['up', 'exec', 'down'], v.timeout);
+  const memoryMiB = positiveInt('memory', v.memory);
+  if (memoryMiB !== undefined) out.memoryMiB = memoryMiB;
+  const cpus = positiveInt('cpus', v.cpus);
+  if (cpus !== undefined) out.cpus = cpus;
+  if (out.sub === 'exec') {
+    const words = dashdash >= 0 ? commandPart : rest;
+    if (dashdash >= 0 && rest.length > 0) throw new UsageError(`unexpected '${rest.join(' ')}' before '--'`);
+    if (words.length === 0 || words.join('').trim() === '') throw new UsageError('exec needs a command: xtv host exec -- CMD [ARG...]');
+    out.command = joinCommand(words);
+  } else {
+    if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+    if (commandPart.length > 0) throw new UsageError(`'--' is only for exec`);
+  }
+  return out;
+}
+
+function say(message: string): void {
+  process.stderr.write(`xtv host: ${message}\n`);
+}
+
+/** npm run build:host, relaying its progress on stderr. */
+function buildHost(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const script = join(REPO_ROOT, 'host', 'build.sh');
+    const child = spawn('bash', [script], { stdio: ['ignore', 2, 2] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`host build failed (bash ${script} exited with ${code})`))));
+  });
+}
+
+async function up(a: HostArgs): Promise<number> {
+  // Refuse before spending time on the build.
+  const running = liveState(a.stateDir);
+  if (running) throw new HostAlreadyRunningError(a.stateDir, running.pid);
+  if (a.build) await buildHost();
+  else if (!existsSync(join(REPO_ROOT, 'dist', 'host', 'manifest.json'))) {
+    throw new Error('dist/host is missing: run npm run build:host (or drop --no-build)');
+  }
+  const t0 = Date.now();
+  const host = await EmbeddedHost.up({
+    stateDir: a.stateDir,
+    detached: true,
+    onProgress: say,
+    ...(a.memoryMiB !== undefined ? { memoryMiB: a.memoryMiB } : {}),
+    ...(a.cpus !== undefined ? { cpus: a.cpus } : {}),
+    ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}),
+  });
+  const secs = ((Date.now() - t0) / 1000).toFixed(1);
+  if (a.json) {
+    console.log(JSON.stringify(await host.status(), null, 2));
+    return EXIT_OK;
+  }
+  const sd = a.stateDir === resolveStateDir(undefined) ? '' : ` --state-dir ${shellQuote(a.stateDir)}`;
+  console.log([
+    `embedded Xen host is up in ${secs} s (QEMU pid ${host.pid})`,
+    `  run in dom0:  xtv host exec${sd} -- xl list`,
+    `  ssh:          ssh -i ${host.privateKeyPath} -p ${host.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1`,
+    `  status:       xtv host status${sd}`,
+    `  stop:         xtv host down${sd}`,
+    `  boot log:     ${host.bootLogPath}`,
+  ].join('\n'));
+  return EXIT_OK;
+}
+
+export function formatStatus(s: HostStatus): string {
+  if (!s.running) return `not running (state dir ${s.stateDir}; last boot log ${s.bootLog})`;
+  const lines = [
+    `running: QEMU pid ${s.pid}, up ${s.uptimeSec} s (${s.owner === 'cli' ? "started by 'xtv host up'" : 'owned by a test or library process'})`,
+    `ssh:      127.0.0.1:${s.sshPort} (key ${s.privateKey})`,
+    ...Object.entries(s.ports ?? {}).filter(([n]) => n !== 'ssh').map(([n, p]) => `${`${n}:`.padEnd(9)} 127.0.0.1:${p}`),
+    `boot log: ${s.bootLog}`,
+  ];
+  if (s.xen) lines.push(`xen:      ${s.xen.version}, ${s.xen.nrCpus} CPU(s), memory ${s.xen.freeMemoryMiB} of ${s.xen.totalMemoryMiB} MiB free, ${s.domains} domain(s)`);
+  if (s.error) lines.push(`dom0:     not answering: ${s.error}`);
+  return lines.join('\n');
+}
+
+async function status(a: HostArgs): Promise<number> {
+  const s = await hostStatus(a.stateDir);
+  console.log(a.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+  return s.running ? EXIT_OK : EXIT_FAILED;
+}
+
+async function exec(a: HostArgs): Promise<number> {
+  const host = EmbeddedHost.attach(a.stateDir);
+  await host.connect();
+  // ssh itself relays stdin, stdout, stderr and the exit status, live.
+  const child = spawn('ssh', host.sshArgs(a.command!), { stdio: 'inherit' });
+  let timedOut = false;
+  const timer = a.timeoutMs !== undefined ? setTimeout(() => { timedOut = true; child.kill('SIGTERM'); }, a.timeoutMs) : null;
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + 15 : 255)));
+  });
+  if (timer) clearTimeout(timer);
+  if (timedOut) {
+    say(`'${a.command}' did not finish within ${a.timeoutMs! / 1000} s`);
+    return EXIT_USAGE;
+  }
+  if (code === 255 && !(await hostStatus(a.stateDir, { timeoutMs: 1 })).running) {
+    say(`the host stopped (boot log: ${host.bootLogPath})`);
+    return EXIT_USAGE;
+  }
+  return code;
+}
+
+async function down(a: HostArgs): Promise<number> {
+  let host: EmbeddedHost;
+  try {
+    host = EmbeddedHost.attach(a.stateDir);
+  } catch (err) {
+    if (!(err instanceof HostNotRunningError)) throw err;
+    say(`no host is running for ${a.stateDir}; nothing to stop`);
+    return EXIT_OK;
+  }
+  await host.down({ timeoutMs: a.timeoutMs ?? 30_000, onProgress: say });
+  return EXIT_OK;
+}
+
+export const hostCommand: Command = {
+  name: 'host',
+  summary: 'boot, inspect and stop the embedded Xen host (up, status, exec, down)',
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const a = parseHostArgs(argv);
+    try {
+      switch (a.sub) {
+        case 'up': return await up(a);
+        case 'status': return await status(a);
+        case 'exec': return await exec(a);
+        case 'down': return await down(a);
+      }
+    } catch (err) {
+      if (err instanceof HostAlreadyRunningError || err instanceof HostNotRunningError || err instanceof HostBootError || err instanceof HostUnreachableError) {
+        say(err.message);
+        return EXIT_USAGE;
+      }
+      throw err;
+    }
+  },
+};
+

@@ -1,0 +1,154 @@
+// The embedded Xen host on real Xen under QEMU: boots, answers xl and
+// xenstore over SSH, runs a guest, stops, and never leaves QEMU behind, even
+// when its owner is killed with SIGKILL.
+import test from 'tape';
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, symlinkSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { withEmbeddedHost, type EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { hostArtifacts, REPO_ROOT } from '../../harness/host/paths.ts';
+import { findProcesses, isProcessAlive, waitForExit } from '../../harness/host/process-utils.ts';
+
+const art = hostArtifacts();
+const haveHost = existsSync(art.manifest);
+
+/** Polls `cmd` in dom0 until its output matches, within `timeoutMs`. */
+async function waitInDom0(host: EmbeddedHost, cmd: string, re: RegExp, timeoutMs: number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const r = await host.exec(cmd, { timeoutMs: 20_000 });
+    last = r.stdout + r.stderr;
+    if (re.test(last)) return last;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  throw new Error(`'${cmd}' did not match ${re} within ${timeoutMs} ms; last output: ${last.slice(-500)}`);
+}
+
+/** A tiny guest initramfs: busybox init that prints a line on hvc0 and powers off when asked. */
+function makeProbeInitrd(dir: string): string {
+  const root = join(dir, 'root');
+  for (const d of ['bin', 'sbin', 'etc', 'proc', 'sys', 'dev']) mkdirSync(join(root, d), { recursive: true });
+  execFileSync('cp', ['/bin/busybox', join(root, 'bin', 'busybox')]);
+  for (const a of ['sh', 'mount', 'echo', 'cat']) symlinkSync('busybox', join(root, 'bin', a));
+  // Linux's orderly_poweroff runs /sbin/poweroff; busybox init then powers the domain off.
+  symlinkSync('../bin/busybox', join(root, 'sbin', 'poweroff'));
+  symlinkSync('bin/busybox', join(root, 'init'));
+  writeFileSync(join(root, 'etc', 'inittab'), '::sysinit:/bin/sh -c "mount -t proc proc /proc; echo XTV-PROBE-GUEST-UP"\n');
+  const out = join(dir, 'probe-initrd.gz');
+  execFileSync('sh', ['-c', `cd '${root}' && find . | sort | cpio --quiet -o -H newc -R 0:0 | gzip -n > '${out}'`]);
+  return out;
+}
+
+test('embedded host: Xen 4.17 + dom0 answer xl and xenstore over SSH, run a guest, and stop cleanly', { skip: !haveHost }, async (t) => {
+  let stateDir = '';
+  let pid = 0;
+  const t0 = Date.now();
+  await withEmbeddedHost(async (host) => {
+    stateDir = host.stateDir;
+    pid = host.pid;
+    t.comment(`boot to ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    t.ok(isProcessAlive(pid, 'qemu-system-x86_64'), `QEMU runs (pid ${pid})`);
+
+    const info = await host.run('xl info');
+    t.match(info, /^xen_version\s*:\s*4\.17/m, 'xl info shows Xen 4.17');
+    t.match(await host.run('xl list'), /^Domain-0\s+0\s/m, 'xl list shows Domain-0');
+    t.equal((await host.run('xenstore-read domid')).trim(), '0', 'xenstore-read works (domid of dom0)');
+    await host.run('xenstore-write /xtv-test/hello "a b" && xenstore-read /xtv-test/hello');
+    t.equal((await host.run('xenstore-read /xtv-test/hello')).trim(), 'a b', 'xenstore-write then xenstore-read');
+
+    const r = await host.exec('echo out; echo err >&2; exit 3');
+    t.deepEqual(r, { stdout: 'out\n', stderr: 'err\n', code: 3 }, 'exec relays stdout, stderr and the exit status');
+    t.equal((await host.exec('cat', { input: 'piped\n' })).stdout, 'piped\n', 'exec passes input on stdin');
+
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const s = process.hrtime.bigint();
+      await host.exec('true');
+      times.push(Number(process.hrtime.bigint() - s) / 1e6);
+    }
+    times.sort((a, b) => a - b);
+    t.comment(`exec latency (ControlMaster): p50 ${times[5]!.toFixed(0)} ms, max ${times[9]!.toFixed(0)} ms`);
+
+    const status = await host.status();
+    t.ok(status.running && status.xen?.version.startsWith('4.17'), `status(): running, Xen ${status.xen?.version}`);
+    t.equal(status.domains, 1, 'status(): one domain');
+
+    // A PV guest: the image's kernel when it is built, else Debian's (dom0's) kernel with a busybox initramfs.
+    const work = mkdtempSync(join(tmpdir(), 'xtv-probe-'));
+    try {
+      const image = join(REPO_ROOT, 'dist', 'image');
+      const useImage = existsSync(join(image, 'xtv-kernel')) && existsSync(join(image, 'xtv-initrd'));
+      if (!useImage) t.comment('dist/image/xtv-kernel is not built: probing xl create with Debian\'s kernel and a busybox initramfs instead');
+      const kernel = useImage ? join(image, 'xtv-kernel') : art.kernel;
+      const initrd = useImage ? join(image, 'xtv-initrd') : makeProbeInitrd(work);
+      const s = Date.now();
+      await host.copyTo(kernel, '/root/probe/kernel');
+      await host.copyTo(initrd, '/root/probe/initrd');
+      t.comment(`copyTo of ${((readFileSync(kernel).length + readFileSync(initrd).length) / 1e6).toFixed(1)} MB: ${Date.now() - s} ms`);
+      const sum = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+      t.equal((await host.run('sha256sum /root/probe/kernel')).split(' ')[0], sum(kernel), 'copyTo copies the kernel intact');
+
+      const cfg = [
+        'name = "xtv-probe"', 'type = "pv"', 'kernel = "/root/probe/kernel"', 'ramdisk = "/root/probe/initrd"',
+        'extra = "console=hvc0"', `memory = ${useImage ? 64 : 160}`, 'vcpus = 1', 'on_poweroff = "destroy"',
+      ].join('\n');
+      await host.run('cat > /root/probe/probe.cfg', { input: `${cfg}\n` });
+      const c = Date.now();
+      await host.run('xl create /root/probe/probe.cfg', { timeoutMs: 60_000 });
+      t.comment(`xl create: ${Date.now() - c} ms`);
+      t.match(await host.run('xl list'), /^xtv-probe\s+\d+\s/m, 'the guest is listed by xl');
+      if (!useImage) {
+        await waitInDom0(host, 'cat /var/log/xen/console/guest-xtv-probe.log', /XTV-PROBE-GUEST-UP/, 60_000);
+        t.pass(`the guest booted (its console line arrived ${Date.now() - c} ms after create)`);
+        const d = Date.now();
+        await host.run('xl shutdown -w xtv-probe', { timeoutMs: 60_000 });
+        t.comment(`xl shutdown -w: ${Date.now() - d} ms`);
+        t.doesNotMatch(await host.run('xl list'), /xtv-probe/, 'xl shutdown -w: the guest powered off and is gone');
+      } else {
+        await host.run('xl destroy xtv-probe');
+        t.doesNotMatch(await host.run('xl list'), /xtv-probe/, 'xl destroy: the guest is gone');
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+  t.notOk(isProcessAlive(pid), 'QEMU is gone after withEmbeddedHost');
+  t.notOk(existsSync(stateDir), 'its temporary state directory is removed');
+  t.deepEqual(findProcesses('qemu-system-x86_64', stateDir), [], 'no QEMU process for that state directory is left');
+});
+
+test('embedded host: QEMU dies when the Node process that owns it is killed with SIGKILL', { skip: !haveHost }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-owner-'));
+  const script = join(dir, 'owner.mts');
+  writeFileSync(script, [
+    `import { EmbeddedHost } from ${JSON.stringify(join(REPO_ROOT, 'harness/host/embedded-host.ts'))};`,
+    `const host = await EmbeddedHost.up({ stateDir: ${JSON.stringify(join(dir, 'state'))} });`,
+    'console.log(`READY ${host.pid}`);',
+    'setInterval(() => {}, 1000);',
+  ].join('\n'));
+  chmodSync(script, 0o644);
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const qemuPid = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error('the owner did not report READY within 300 s')), 300_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const m = /READY (\d+)/.exec(out);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`the owner exited with ${code} before READY`)); });
+    });
+    t.ok(isProcessAlive(qemuPid, 'qemu-system-x86_64'), `QEMU runs (pid ${qemuPid}) under its owner (pid ${child.pid})`);
+    child.kill('SIGKILL');
+    const gone = await waitForExit(qemuPid, 10_000, 'qemu-system-x86_64');
+    t.ok(gone, 'QEMU exits within 10 s of its owner\'s SIGKILL');
+    if (!gone) process.kill(qemuPid, 'SIGKILL');
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
