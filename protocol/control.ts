@@ -210,6 +210,103 @@ function jsonDepth(text: string): number {
   return max;
 }
 
+/**
+ * Checks JSON syntax (RFC 8259) and names the first error in words of our
+ * own. JSON.parse's messages differ between engines (V8 quotes the input,
+ * QuickJS does not), and the guest and the harness must report the same
+ * sentence; JSON.parse is only called once this check has passed.
+ */
+export function jsonSyntaxError(text: string): string | null {
+  let i = 0;
+  const at = (what: string): string => {
+    if (i >= text.length) return `bad JSON: unexpected end of input (expected ${what})`;
+    return `bad JSON at offset ${i}: unexpected ${quoteValue(text[i]!)} (expected ${what})`;
+  };
+  const ws = (): void => {
+    while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
+  };
+  const digits = (): boolean => {
+    const from = i;
+    while (i < text.length && text[i]! >= '0' && text[i]! <= '9') i++;
+    return i > from;
+  };
+  const str = (): string | null => {
+    i++; // the opening quote
+    for (;;) {
+      if (i >= text.length) return at('a closing quote');
+      const c = text.charCodeAt(i);
+      if (c === 0x22) { i++; return null; }
+      if (c < 0x20) return at('no raw control character in a string');
+      if (c === 0x5c) {
+        const e = text[i + 1];
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) { i += 2; continue; }
+        if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) { i += 6; continue; }
+        i++;
+        return at('a valid escape');
+      }
+      i++;
+    }
+  };
+  const value = (): string | null => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') { i++; return null; }
+      for (;;) {
+        ws();
+        if (text[i] !== '"') return at('a string key');
+        const e = str();
+        if (e) return e;
+        ws();
+        if (text[i] !== ':') return at('":"');
+        i++;
+        const v = value();
+        if (v) return v;
+        ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === '}') { i++; return null; }
+        return at('"," or "}"');
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') { i++; return null; }
+      for (;;) {
+        const v = value();
+        if (v) return v;
+        ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === ']') { i++; return null; }
+        return at('"," or "]"');
+      }
+    }
+    if (c === '"') return str();
+    for (const word of ['true', 'false', 'null']) {
+      if (text.startsWith(word, i)) { i += word.length; return null; }
+    }
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
+      if (c === '-') i++;
+      if (text[i] === '0') i++;
+      else if (!digits()) return at('a digit');
+      if (text[i] === '.') { i++; if (!digits()) return at('a digit'); }
+      if (text[i] === 'e' || text[i] === 'E') {
+        i++;
+        if (text[i] === '+' || text[i] === '-') i++;
+        if (!digits()) return at('a digit');
+      }
+      return null;
+    }
+    return at('a JSON value');
+  };
+  const e = value();
+  if (e) return e;
+  ws();
+  return i < text.length ? at('end of input') : null;
+}
+
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
@@ -221,11 +318,14 @@ const JSON_FIELDS = ['when', 'ack', 'action'] as const;
 function decodeJsonTesting(text: string): NodeDecoded<TestingCommand> {
   const depth = jsonDepth(text);
   if (depth > MAX_JSON_DEPTH) return fail('too-deep', `JSON nested too deeply (depth ${depth}, max ${MAX_JSON_DEPTH})`);
+  const syntax = jsonSyntaxError(text);
+  if (syntax) return fail('bad-json', syntax);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    return fail('bad-json', `bad JSON: ${e instanceof Error ? e.message : String(e)}`);
+    // Not reached when jsonSyntaxError is right; kept so that no input can throw.
+    return fail('bad-json', `bad JSON: ${e instanceof Error ? e.message : String(e)}`.replace(/[\r\n]/g, ' '));
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return fail('not-object', `JSON message must be an object, got ${typeName(parsed)}`);

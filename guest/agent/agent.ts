@@ -71,6 +71,8 @@ export class Agent {
   private probes = 0;
   private cancelKernelCheck: (() => void) | null = null;
   private readonly eventListeners = new Set<(e: EventRecord) => void>();
+  /** Report values as last written, by path: only changes are written again. */
+  private readonly written = new Map<string, string>();
 
   constructor(opts: AgentOptions) {
     this.platform = opts.platform;
@@ -139,6 +141,7 @@ export class Agent {
 
   private async startup(store: AgentStore): Promise<void> {
     const first = !this.attachedOnce;
+    this.forgetReport();
     this.status.domid = await this.readDomid(store);
     if (first) {
       this.status.state = 'starting';
@@ -464,6 +467,7 @@ export class Agent {
     this.status.state = 'resumed';
     this.status.resumes++;
     // A restore into a new domain starts with an empty data/ and control/: write everything again.
+    this.forgetReport();
     await this.writeFeatures(store);
     await this.writeReport();
     this.line('resumed', [['domid', this.status.domid], ['previous-domid', previous], ['resumes', String(this.status.resumes)], ['reason', reason]]);
@@ -508,17 +512,31 @@ export class Agent {
     }
   }
 
-  /** The whole report in one transaction, so a reader never sees half an event. */
+  /**
+   * The report in one transaction, so a reader never sees half an event. Only
+   * keys whose value changed since the last successful write are sent (fewer
+   * round trips per event); forgetReport() makes the next write complete.
+   */
   private async writeReport(): Promise<void> {
     const store = this.store;
     if (!store) return;
+    const entries = reportEntries(this.status);
+    const changed = entries.filter(([path, value]) => this.written.get(path) !== valueKey(typeof value === 'string' ? encodeUtf8(value) : value));
+    if (changed.length === 0) return;
     try {
       await store.transaction(async (tx) => {
-        await Promise.all(reportEntries(this.status).map(([path, value]) => tx.write(path, value)));
+        await Promise.all(changed.map(([path, value]) => tx.write(path, value)));
       });
+      for (const [path, value] of changed) this.written.set(path, valueKey(typeof value === 'string' ? encodeUtf8(value) : value)!);
     } catch (e) {
+      this.forgetReport();
       this.recordError('writing the report', e);
     }
+  }
+
+  /** The next report write sends every key (a new connection, or a new domain after a restore). */
+  private forgetReport(): void {
+    this.written.clear();
   }
 
   private async writeFeatures(store: AgentStore): Promise<void> {
