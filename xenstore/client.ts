@@ -301,21 +301,16 @@ export class XenstoreClient {
   /** Sends one request and resolves with its parsed reply; the single entry point to the wire. */
   request(req: XsRequest, txId: number): Promise<XsReply> {
     const ctx: XenstoreErrorContext = { op: req.op, path: pathOf(req), txId };
+    if (this.ended) {
+      return rejectLater(new XenstoreConnectionError(`xenstore connection is closed (${this.ended.message})`, { op: req.op, path: ctx.path }));
+    }
+    const bad = nulInside(req);
+    if (bad) return rejectLater(new XenstoreError('EINVAL', ctx, `${bad} contains a NUL byte, which the wire format cannot carry`));
+    const payload = encodeRequestPayload(req);
+    if (payload.length > XENSTORE_PAYLOAD_MAX) {
+      return rejectLater(new XenstoreError('E2BIG', ctx, `refused before sending: the ${req.op} payload would be ${payload.length} bytes, more than the ${XENSTORE_PAYLOAD_MAX} xenstore allows`));
+    }
     return new Promise<XsReply>((resolve, reject) => {
-      if (this.ended) {
-        reject(new XenstoreConnectionError(`xenstore connection is closed (${this.ended.message})`, { op: req.op, path: ctx.path }));
-        return;
-      }
-      const bad = nulInside(req);
-      if (bad) {
-        reject(new XenstoreError('EINVAL', ctx, `${bad} contains a NUL byte, which the wire format cannot carry`));
-        return;
-      }
-      const payload = encodeRequestPayload(req);
-      if (payload.length > XENSTORE_PAYLOAD_MAX) {
-        reject(new XenstoreError('E2BIG', ctx, `refused before sending: the ${req.op} payload would be ${payload.length} bytes, more than the ${XENSTORE_PAYLOAD_MAX} xenstore allows`));
-        return;
-      }
       const reqId = this.allocateReqId();
       const entry: Pending = { op: req.op, ctx, resolve, reject, timer: undefined };
       if (this.timeoutMs !== undefined) {
@@ -457,44 +452,36 @@ class BoundTransaction implements Transaction {
     readonly id: number,
   ) {}
 
-  private live(op: string, path: string): void {
-    if (this.ended) throw new XenstoreError('EINVAL', { op, path, txId: this.id }, 'the transaction has already ended');
+  // Not async on purpose: an ended transaction answers with rejectLater (see there).
+  private ended_(op: string, path: string): Promise<never> | null {
+    return this.ended ? rejectLater(new XenstoreError('EINVAL', { op, path, txId: this.id }, 'the transaction has already ended')) : null;
   }
-  async read(path: string): Promise<string> {
-    this.live('READ', path);
-    return this.client.doRead(path, this.id);
+  read(path: string): Promise<string> {
+    return this.ended_('READ', path) ?? this.client.doRead(path, this.id);
   }
-  async readBytes(path: string): Promise<Uint8Array> {
-    this.live('READ', path);
-    return this.client.doReadBytes(path, this.id);
+  readBytes(path: string): Promise<Uint8Array> {
+    return this.ended_('READ', path) ?? this.client.doReadBytes(path, this.id);
   }
-  async tryRead(path: string): Promise<string | null> {
-    this.live('READ', path);
-    return this.client.doTryRead(path, this.id);
+  tryRead(path: string): Promise<string | null> {
+    return this.ended_('READ', path) ?? this.client.doTryRead(path, this.id);
   }
-  async write(path: string, value: string | Uint8Array): Promise<void> {
-    this.live('WRITE', path);
-    return this.client.doWrite(path, value, this.id);
+  write(path: string, value: string | Uint8Array): Promise<void> {
+    return this.ended_('WRITE', path) ?? this.client.doWrite(path, value, this.id);
   }
-  async mkdir(path: string): Promise<void> {
-    this.live('MKDIR', path);
-    return this.client.ack({ op: 'MKDIR', path }, this.id);
+  mkdir(path: string): Promise<void> {
+    return this.ended_('MKDIR', path) ?? this.client.ack({ op: 'MKDIR', path }, this.id);
   }
-  async rm(path: string): Promise<void> {
-    this.live('RM', path);
-    return this.client.ack({ op: 'RM', path }, this.id);
+  rm(path: string): Promise<void> {
+    return this.ended_('RM', path) ?? this.client.ack({ op: 'RM', path }, this.id);
   }
-  async directory(path: string): Promise<string[]> {
-    this.live('DIRECTORY', path);
-    return this.client.doDirectory(path, this.id);
+  directory(path: string): Promise<string[]> {
+    return this.ended_('DIRECTORY', path) ?? this.client.doDirectory(path, this.id);
   }
-  async getPerms(path: string): Promise<string[]> {
-    this.live('GET_PERMS', path);
-    return this.client.doGetPerms(path, this.id);
+  getPerms(path: string): Promise<string[]> {
+    return this.ended_('GET_PERMS', path) ?? this.client.doGetPerms(path, this.id);
   }
-  async setPerms(path: string, perms: string[]): Promise<void> {
-    this.live('SET_PERMS', path);
-    return this.client.ack({ op: 'SET_PERMS', path, perms }, this.id);
+  setPerms(path: string, perms: string[]): Promise<void> {
+    return this.ended_('SET_PERMS', path) ?? this.client.ack({ op: 'SET_PERMS', path, perms }, this.id);
   }
 }
 
@@ -504,6 +491,19 @@ function nulInside(req: XsRequest): string | null {
   if ('token' in req && req.token.includes('\0')) return 'the token';
   if ('perms' in req && req.perms.some((p) => p.includes('\0'))) return 'a permission';
   return null;
+}
+
+/**
+ * A promise that rejects one microtask from now, for errors found before a
+ * request is sent. QuickJS's qjs (2025-04-26) exits at once when a promise is
+ * rejected while nothing handles it yet (unless run with
+ * --no-unhandled-rejection); by the next microtask the caller's await has
+ * attached its handler.
+ */
+function rejectLater<T>(err: Error): Promise<T> {
+  return new Promise<T>((_resolve, reject) => {
+    void Promise.resolve().then(() => reject(err));
+  });
 }
 
 function asError(err: unknown): Error {
