@@ -1,0 +1,53 @@
+// How the harness reaches a Xen host's dom0: run a shell command, copy a file
+// in, stream a long-lived command. The embedded host (QEMU) and a real
+// Debian/Ubuntu Xen host reached over plain SSH both look like this, so the
+// xl driver is the same code against either.
+import type { ChildProcess } from 'node:child_process';
+
+export interface TargetExecOptions {
+  /** Sent to the command's stdin, then closed. */
+  input?: string | Buffer;
+  /** Bound on the whole call; past it the call rejects with TargetUnreachableError. */
+  timeoutMs?: number;
+}
+
+export interface TargetExecResult {
+  stdout: string;
+  stderr: string;
+  /** The command's own exit status in dom0. */
+  code: number;
+}
+
+export interface HostTarget {
+  /** For messages: "embedded host (state dir /x)" or "root@xen1:22". */
+  readonly description: string;
+  /** 'embedded' or 'ssh'. */
+  readonly kind: 'embedded' | 'ssh';
+  /** Runs `command` with dom0's /bin/sh as root; resolves with any exit status. */
+  exec(command: string, opts?: TargetExecOptions): Promise<TargetExecResult>;
+  /** Copies a local file to `remotePath` in dom0 (creating its directory); rejects with TargetCommandError when dom0 refuses. */
+  copyTo(localPath: string, remotePath: string, opts?: { timeoutMs?: number; mode?: string }): Promise<void>;
+  /** Starts `command` in dom0 with streaming stdio (e.g. a watch loop); the caller ends it. */
+  spawn(command: string): ChildProcess;
+  /** Drops connections this process opened; never stops the host itself. */
+  close(): Promise<void>;
+}
+
+/** dom0 could not be reached, or did not answer within the bound: not an answer from the command. */
+export class TargetUnreachableError extends Error {
+  override name = 'TargetUnreachableError';
+}
+
+/** A copy or a command the target ran said no (non-zero exit). */
+export class TargetCommandError extends Error {
+  override name = 'TargetCommandError';
+  constructor(readonly command: string, readonly result: TargetExecResult) {
+    super(`'${command}' exited with ${result.code}${result.stderr.trim() ? `: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+  }
+}
+
+/** Quotes one word for a POSIX shell (dash, bash, busybox sh). */
+export function shq(word: string): string {
+  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,410 @@
+// The xl toolstack driver: every operation is a short POSIX shell script run
+// in dom0 through a HostTarget (the embedded host or a real Debian/Ubuntu Xen
+// host over SSH), so the same code drives either.
+//
+// What each request does (the xl model in harness/matrix/model-xl.ts assumes
+// exactly this):
+//   clean_shutdown  xl shutdown NAME          (no -w: returns after the guest's ack)
+//   clean_reboot    xl reboot NAME
+//   hard_shutdown   xl destroy NAME           (of a saved VM: discards the save image)
+//   hard_reboot     xl destroy NAME; xl create CFG
+//   suspend         xl save NAME SAVE         (Suspended = save image, no domain)
+//   resume          xl restore SAVE; rm SAVE
+//   pause/unpause   xl pause/unpause NAME
+// Domains are created without -F, so the xl daemon handles the guest's own
+// poweroff/reboot/crash the way a real setup does.
+//
+// Every xl call is bounded twice: by `timeout` in dom0 (so nothing lingers
+// there: `xl shutdown -w` of a guest that acks and ignores never returns) and
+// by the exec's own bound. Non-zero exit: ToolstackError with xl's stderr;
+// no answer: ConnectionError.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import {
+  ConnectionError, ToolstackError,
+  type DomainInfo, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
+} from './driver.ts';
+import {
+  DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, consoleLogPath, imagePath, isOwnedConfig, renderXlConfig, savePath,
+  type XlPaths,
+} from './xl-config.ts';
+import { domainInfoOf, parseXlList, type XlListEntry } from './xl-list.ts';
+import { TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../target/target.ts';
+
+export interface XlDriverOptions {
+  paths?: Partial<XlPaths>;
+  /** Bound on calls other than requests (install, start, state, xenstore). Default 120 s. */
+  timeoutMs?: number;
+  /** Bound on copying one image file into dom0. Default 300 s. */
+  copyTimeoutMs?: number;
+}
+
+/** Exit codes the driver's own scripts use for conditions it names itself. */
+const EXIT = { noDomain: 90, notOurs: 91, noConfig: 92, noSaveImage: 93, suspended: 94, nameInUse: 95 } as const;
+
+/** `timeout` exit statuses: coreutils 124; busybox reports the signal (TERM 143, KILL 137). */
+const TIMEOUT_STATUSES = new Set([124, 137, 143]);
+
+/** Grace between TERM and KILL for a timed-out xl. */
+const KILL_AFTER_SEC = 5;
+
+/** xenstore paths the driver accepts: relative, plain segments, no "..". */
+const REL_PATH = /^[A-Za-z0-9_.:@-]+(\/[A-Za-z0-9_.:@-]+)*$/;
+
+export function checkRelPath(rel: string): void {
+  if (!REL_PATH.test(rel) || rel.split('/').some((s) => s === '.' || s === '..')) {
+    throw new Error(`bad xenstore path ${JSON.stringify(rel)}: relative to the domain's home, segments of A-Z a-z 0-9 _ . : @ -`);
+  }
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Parses readGuestMany's output: "V key hex" (value; xenstore-read's newline still at the end) or "A key" (absent). */
+export function parseReadMany(stdout: string): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const line of stdout.split('\n')) {
+    const m = /^([VA]) (\S+)(?: ([0-9a-f]*))?$/.exec(line);
+    if (!m) continue;
+    if (m[1] === 'A') {
+      out[m[2]!] = null;
+      continue;
+    }
+    let bytes = Buffer.from(m[3] ?? '', 'hex');
+    if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, -1);
+    out[m[2]!] = bytes.toString('utf8');
+  }
+  return out;
+}
+
+export class XlDriver implements ToolstackDriver {
+  readonly kind = 'xl' as const;
+  readonly paths: XlPaths;
+  private readonly timeoutMs: number;
+  private readonly copyTimeoutMs: number;
+  /** install/uninstall share image files: one at a time within this process. */
+  private installChain: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly target: HostTarget, opts: XlDriverOptions = {}) {
+    this.paths = { ...DEFAULT_XL_PATHS, ...opts.paths };
+    this.timeoutMs = opts.timeoutMs ?? 120_000;
+    this.copyTimeoutMs = opts.copyTimeoutMs ?? 300_000;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Running things in dom0
+
+  /** `timeout` prefix for one xl call bounded by `ms`. */
+  private bound(ms: number): string {
+    return `timeout -k ${KILL_AFTER_SEC} ${Math.max(1, Math.ceil(ms / 1000))}`;
+  }
+
+  /**
+   * Runs a script in dom0. `steps` is how many bounded xl calls it makes in a
+   * row, so that the exec's own bound stays above theirs.
+   */
+  private async sh(call: string, script: string, timeoutMs: number, opts: { input?: string; steps?: number } = {}): Promise<TargetExecResult & { elapsedMs: number }> {
+    const t0 = Date.now();
+    const execBound = timeoutMs * (opts.steps ?? 1) + (KILL_AFTER_SEC + 15) * 1000;
+    try {
+      const r = await this.target.exec(script, { timeoutMs: execBound, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      const elapsedMs = Date.now() - t0;
+      if (TIMEOUT_STATUSES.has(r.code) && elapsedMs >= timeoutMs - 1000) {
+        throw new ConnectionError(`${call}: no answer within ${Math.round(timeoutMs / 1000)} s on ${this.target.description} (stopped with timeout in dom0)`);
+      }
+      return { ...r, elapsedMs };
+    } catch (err) {
+      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, err);
+      throw err;
+    }
+  }
+
+  /** Turns a non-zero exit into the ToolstackError that names it. */
+  private check(call: string, r: TargetExecResult, vm?: VmRef): TargetExecResult {
+    if (r.code === 0) return r;
+    const stderr = r.stderr.trim();
+    const name = vm?.name ?? '';
+    switch (r.code) {
+      case EXIT.noDomain: throw new ToolstackError('XL_NO_DOMAIN', [name], call, `${call}: no domain named ${name} exists`);
+      case EXIT.notOurs: throw new ToolstackError('XL_NOT_OURS', [name], call, `${call}: ${configPath(this.paths, name)} exists but was not made by xtv; leaving it alone`);
+      case EXIT.noConfig: throw new ToolstackError('XL_NOT_INSTALLED', [name], call, `${call}: ${name} is not installed (no ${configPath(this.paths, name)}); run xtv install first`);
+      case EXIT.noSaveImage: throw new ToolstackError('XL_NO_SAVE_IMAGE', [name], call, `${call}: ${name} has no save image (${savePath(this.paths, name)}) to restore`);
+      case EXIT.suspended: throw new ToolstackError('XL_SUSPENDED', [name], call, `${call}: ${name} is suspended to ${savePath(this.paths, name)}; resume it, or hard-shutdown to discard the image`);
+      case EXIT.nameInUse: throw new ToolstackError('XL_NAME_IN_USE', [name], call, `${call}: a domain named ${name} runs but ${configPath(this.paths, name)} is not xtv's`);
+    }
+    throw new ToolstackError(`XL_EXIT_${r.code}`, stderr ? [stderr] : [], call, `${call}: exit ${r.code}${stderr ? `: ${stderr.split('\n').slice(-3).join(' | ')}` : ''}`);
+  }
+
+  /** Shell lines that stop with EXIT.noConfig/notOurs unless NAME's config is ours. */
+  private requireOwnedConfig(name: string): string {
+    const cfg = shq(configPath(this.paths, name));
+    return `[ -e ${cfg} ] || exit ${EXIT.noConfig}\nhead -n 1 ${cfg} | grep -qF ${shq(XL_MARKER)} || exit ${EXIT.notOurs}\n`;
+  }
+
+  private withVm<T>(vm: VmRef, f: () => Promise<T>): Promise<T> {
+    checkVmName(vm.name);
+    return f();
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.installChain.then(f, f);
+    this.installChain = next.catch(() => undefined);
+    return next;
+  }
+
+  // ---------------------------------------------------------------------------
+  // install / uninstall
+
+  async install(opts: InstallOptions): Promise<VmRef> {
+    checkVmName(opts.name);
+    const [kernelSha, initrdSha] = await Promise.all([sha256File(opts.kernelPath), sha256File(opts.initrdPath)]);
+    const kernel = imagePath(this.paths, kernelSha, basename(opts.kernelPath));
+    const ramdisk = imagePath(this.paths, initrdSha, basename(opts.initrdPath));
+    const text = renderXlConfig({
+      name: opts.name, type: opts.domainType, kernel, ramdisk, extra: opts.kernelArgs, memoryMiB: opts.memoryMiB,
+      kernelSha256: kernelSha, initrdSha256: initrdSha,
+      ...(opts.actions?.afterShutdown ? { onPoweroff: opts.actions.afterShutdown } : {}),
+      ...(opts.actions?.afterReboot ? { onReboot: opts.actions.afterReboot } : {}),
+      ...(opts.actions?.afterCrash ? { onCrash: opts.actions.afterCrash } : {}),
+    });
+    const vm: VmRef = { name: opts.name, id: opts.name };
+    const call = `install ${opts.name}`;
+    return this.serial(async () => {
+      const cfg = shq(configPath(this.paths, opts.name));
+      // An existing config must be ours; without one, no domain may already use the name.
+      this.check(call, await this.sh(call, [
+        `if [ -e ${cfg} ]; then head -n 1 ${cfg} | grep -qF ${shq(XL_MARKER)} || exit ${EXIT.notOurs}; exit 0; fi`,
+        `if xl domid ${shq(opts.name)} >/dev/null 2>&1; then exit ${EXIT.nameInUse}; fi`,
+      ].join('\n'), this.timeoutMs), vm);
+      await this.putImage(opts.kernelPath, kernel, kernelSha, call);
+      await this.putImage(opts.initrdPath, ramdisk, initrdSha, call);
+      // Same bytes: nothing to do. Otherwise write aside and rename, so a half-written config never counts.
+      const tmp = `${configPath(this.paths, opts.name)}.tmp.$$`;
+      this.check(call, await this.sh(call, [
+        `mkdir -p ${shq(this.paths.configDir)} || exit 1`,
+        `cat > ${shq(tmp)} || exit 1`,
+        `if cmp -s ${shq(tmp)} ${cfg}; then rm -f ${shq(tmp)}; else mv ${shq(tmp)} ${cfg}; fi`,
+      ].join('\n'), this.timeoutMs, { input: text }), vm);
+      return vm;
+    });
+  }
+
+  /** Copies one image file unless dom0 already has it (files are named by content), checking the copy's sha256. */
+  private async putImage(local: string, remote: string, sha: string, call: string): Promise<void> {
+    const present = await this.sh(call, `[ -s ${shq(remote)} ] && sha256sum ${shq(remote)}`, this.timeoutMs);
+    if (present.code === 0 && present.stdout.startsWith(sha)) return;
+    const tmp = `${remote}.tmp.${process.pid}.${Date.now()}`;
+    try {
+      await this.target.copyTo(local, tmp, { timeoutMs: this.copyTimeoutMs });
+    } catch (err) {
+      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: copying ${local}: ${err.message}`, err);
+      if (err instanceof TargetCommandError) throw new ToolstackError('XL_COPY_FAILED', [err.result.stderr.trim()], call, `${call}: copying ${local} to ${remote}: ${err.message}`);
+      throw err;
+    }
+    const r = await this.sh(call, `sum=$(sha256sum ${shq(tmp)} | cut -d' ' -f1); if [ "$sum" = ${shq(sha)} ]; then mv ${shq(tmp)} ${shq(remote)}; else rm -f ${shq(tmp)}; echo "sha256 $sum, expected ${sha}" >&2; exit 1; fi`, this.timeoutMs);
+    if (r.code !== 0) throw new ToolstackError('XL_COPY_FAILED', [r.stderr.trim()], call, `${call}: the copy of ${local} in dom0 is corrupt (${r.stderr.trim()})`);
+  }
+
+  /**
+   * Removes what install made: destroys the VM's domain if one runs, then its
+   * config, its save image, and every image file no other xtv config names.
+   * A config that is not ours is left alone (XL_NOT_OURS).
+   */
+  async uninstall(vm: VmRef): Promise<void> {
+    return this.withVm(vm, () => this.serial(async () => {
+      const call = `uninstall ${vm.name}`;
+      const p = this.paths;
+      const cfg = shq(configPath(p, vm.name));
+      const script = [
+        `if [ -e ${cfg} ]; then head -n 1 ${cfg} | grep -qF ${shq(XL_MARKER)} || exit ${EXIT.notOurs}; fi`,
+        `if [ -e ${cfg} ] && xl domid ${shq(vm.name)} >/dev/null 2>&1; then ${this.bound(this.timeoutMs)} xl destroy ${shq(vm.name)} || exit $?; fi`,
+        `rm -f ${cfg} ${shq(savePath(p, vm.name))}`,
+        // Image directories end in "/": a config names <dir>/<file>, so the prefix match is exact.
+        `for d in ${shq(p.imageDir)}/*/; do [ -d "$d" ] || continue; grep -qsF "$d" ${shq(p.configDir)}/*.cfg || rm -rf "$d"; done`,
+        `rmdir ${shq(p.configDir)} ${shq(p.saveDir)} ${shq(p.imageDir)} 2>/dev/null`,
+        `rmdir ${shq(dirname(p.imageDir))} 2>/dev/null`,
+        'exit 0',
+      ].join('\n');
+      this.check(call, await this.sh(call, script, this.timeoutMs), vm);
+    }));
+  }
+
+  // ---------------------------------------------------------------------------
+  // Power
+
+  async start(vm: VmRef, opts: { paused?: boolean } = {}): Promise<void> {
+    return this.withVm(vm, async () => {
+      const call = `xl create${opts.paused ? ' -p' : ''} ${configPath(this.paths, vm.name)}`;
+      const script = this.requireOwnedConfig(vm.name)
+        + `[ -e ${shq(savePath(this.paths, vm.name))} ] && ! xl domid ${shq(vm.name)} >/dev/null 2>&1 && exit ${EXIT.suspended}\n`
+        + `${this.bound(this.timeoutMs)} xl create${opts.paused ? ' -p' : ''} ${shq(configPath(this.paths, vm.name))}`;
+      this.check(call, await this.sh(call, script, this.timeoutMs), vm);
+    });
+  }
+
+  async request(vm: VmRef, request: HostRequest, opts: RequestOptions): Promise<void> {
+    return this.withVm(vm, async () => {
+      const { call, script, steps } = this.requestScript(vm.name, request, opts.timeoutMs);
+      this.check(call, await this.sh(call, script, opts.timeoutMs, { steps }), vm);
+    });
+  }
+
+  /** The dom0 script of one request (exported for the unit tests through requestScriptFor). */
+  requestScript(name: string, request: HostRequest, timeoutMs: number): { call: string; script: string; steps: number } {
+    const n = shq(name);
+    const t = this.bound(timeoutMs);
+    const cfg = shq(configPath(this.paths, name));
+    const save = shq(savePath(this.paths, name));
+    switch (request) {
+      case 'clean_shutdown': return { call: `xl shutdown ${name}`, script: `${t} xl shutdown ${n}`, steps: 1 };
+      case 'clean_reboot': return { call: `xl reboot ${name}`, script: `${t} xl reboot ${n}`, steps: 1 };
+      case 'pause': return { call: `xl pause ${name}`, script: `${t} xl pause ${n}`, steps: 1 };
+      case 'unpause': return { call: `xl unpause ${name}`, script: `${t} xl unpause ${n}`, steps: 1 };
+      case 'hard_shutdown':
+        // A saved VM has no domain: its "hard shutdown" discards the save image.
+        return {
+          call: `xl destroy ${name}`,
+          script: `if ! xl domid ${n} >/dev/null 2>&1 && [ -e ${save} ]; then rm -f ${save}; exit 0; fi\n${t} xl destroy ${n}`,
+          steps: 1,
+        };
+      case 'hard_reboot':
+        return {
+          call: `xl destroy ${name} + xl create ${configPath(this.paths, name)}`,
+          script: this.requireOwnedConfig(name) + `${t} xl destroy ${n} || exit $?\n${t} xl create ${cfg}`,
+          steps: 2,
+        };
+      case 'suspend': {
+        const part = shq(`${savePath(this.paths, name)}.part`);
+        return {
+          call: `xl save ${name} ${savePath(this.paths, name)}`,
+          // Saved aside and renamed: the image exists only once complete.
+          script: `mkdir -p ${shq(this.paths.saveDir)} || exit 1\n${t} xl save ${n} ${part} || { rc=$?; rm -f ${part}; exit $rc; }\nmv ${part} ${save}`,
+          steps: 1,
+        };
+      }
+      case 'resume':
+        return {
+          call: `xl restore ${savePath(this.paths, name)}`,
+          script: `[ -e ${save} ] || exit ${EXIT.noSaveImage}\n${t} xl restore ${save} || exit $?\nrm -f ${save}`,
+          steps: 1,
+        };
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Observing
+
+  /** Every domain `xl list` shows, and which VMs have a save image. */
+  async listDomains(): Promise<{ domains: XlListEntry[]; saved: Set<string> }> {
+    const call = 'xl list';
+    const r = this.check(call, await this.sh(call, `${this.bound(this.timeoutMs)} xl list || exit $?\necho '--xtv-saved--'\nls ${shq(this.paths.saveDir)} 2>/dev/null; exit 0`, this.timeoutMs));
+    const [list, saved = ''] = r.stdout.split('--xtv-saved--\n');
+    return {
+      domains: parseXlList(list ?? ''),
+      saved: new Set(saved.split('\n').filter((f) => f.endsWith('.chk')).map((f) => f.slice(0, -'.chk'.length))),
+    };
+  }
+
+  async state(vm: VmRef): Promise<DomainInfo> {
+    return this.withVm(vm, async () => {
+      const { domains, saved } = await this.listDomains();
+      return domainInfoOf(domains.find((d) => d.name === vm.name), saved.has(vm.name));
+    });
+  }
+
+  /** Reads several nodes relative to the VM's domain home in one round trip (absent: null; no domain: every value null). */
+  async readGuestMany(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>> {
+    return this.withVm(vm, async () => {
+      relPaths.forEach(checkRelPath);
+      const call = `xenstore-read ${vm.name}`;
+      const script = [
+        `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`,
+        `for k in ${relPaths.map(shq).join(' ')}; do`,
+        // The "." keeps trailing newlines through $(...); the subshell's status is xenstore-read's.
+        '  if v=$(xenstore-read -R "/local/domain/$d/$k" 2>/dev/null; r=$?; echo .; exit $r); then',
+        `    printf 'V %s ' "$k"; printf '%s' "\${v%.}" | od -An -v -tx1 | tr -d ' \\n'; echo`,
+        '  else echo "A $k"; fi',
+        'done',
+      ].join('\n');
+      const r = await this.sh(call, script, this.timeoutMs);
+      if (r.code === EXIT.noDomain) return Object.fromEntries(relPaths.map((k) => [k, null]));
+      this.check(call, r, vm);
+      const parsed = parseReadMany(r.stdout);
+      return Object.fromEntries(relPaths.map((k) => [k, parsed[k] ?? null]));
+    });
+  }
+
+  async readGuest(vm: VmRef, relPath: string): Promise<string | null> {
+    return (await this.readGuestMany(vm, [relPath]))[relPath] ?? null;
+  }
+
+  /**
+   * Writes a node under the VM's domain home. guestWritable: the node is
+   * first created empty and handed to the guest (`xenstore-chmod p n<domid>`:
+   * owner the guest, nobody else) and only then given its value; a new node
+   * under control/ would otherwise inherit a perm that lets the guest read
+   * but not acknowledge. Values are written raw (-R: no escape processing).
+   */
+  async writeGuest(vm: VmRef, relPath: string, value: string, opts: { guestWritable?: boolean } = {}): Promise<void> {
+    return this.withVm(vm, async () => {
+      checkRelPath(relPath);
+      const call = `xenstore-write ${vm.name} ${relPath}`;
+      const lines = [
+        `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`,
+        `p=/local/domain/$d/${relPath}`,
+      ];
+      if (opts.guestWritable) lines.push(`xenstore-write -R -- "$p" '' || exit $?`, `xenstore-chmod "$p" "n$d" || exit $?`);
+      lines.push(`xenstore-write -R -- "$p" ${shq(value)}`);
+      this.check(call, await this.sh(call, lines.join('\n'), this.timeoutMs), vm);
+    });
+  }
+
+  /** Removes a node under the VM's domain home (absent already: fine). */
+  async removeGuest(vm: VmRef, relPath: string): Promise<void> {
+    return this.withVm(vm, async () => {
+      checkRelPath(relPath);
+      const call = `xenstore-rm ${vm.name} ${relPath}`;
+      const script = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}\nxenstore-rm "/local/domain/$d/${relPath}" 2>/dev/null; exit 0`;
+      this.check(call, await this.sh(call, script, this.timeoutMs), vm);
+    });
+  }
+
+  async listOwned(): Promise<VmRef[]> {
+    const call = 'list xtv configs';
+    const script = `for f in ${shq(this.paths.configDir)}/*.cfg; do [ -e "$f" ] || continue; head -n 1 "$f" | grep -qF ${shq(XL_MARKER)} && basename "$f" .cfg; done; exit 0`;
+    const r = this.check(call, await this.sh(call, script, this.timeoutMs));
+    return r.stdout.split('\n').filter((n) => n !== '').map((name) => ({ name, id: name }));
+  }
+
+  /** The config file's text as dom0 has it, or null. */
+  async readConfig(vm: VmRef): Promise<string | null> {
+    return this.withVm(vm, async () => {
+      const call = `read ${configPath(this.paths, vm.name)}`;
+      const r = await this.sh(call, `cat ${shq(configPath(this.paths, vm.name))} 2>/dev/null || exit ${EXIT.noConfig}`, this.timeoutMs);
+      if (r.code === EXIT.noConfig) return null;
+      this.check(call, r, vm);
+      return isOwnedConfig(r.stdout) ? r.stdout : null;
+    });
+  }
+
+  /**
+   * The guest's console as xenconsoled logged it (dom0 runs it with
+   * --log=guest), the last `maxBytes`; '' when there is no log yet. Evidence
+   * for reports: the agent writes one line per event on hvc0.
+   */
+  async consoleLog(vm: VmRef, opts: { maxBytes?: number } = {}): Promise<string> {
+    return this.withVm(vm, async () => {
+      const call = `read console log of ${vm.name}`;
+      const r = await this.sh(call, `tail -c ${opts.maxBytes ?? 65536} ${shq(consoleLogPath(this.paths, vm.name))} 2>/dev/null; exit 0`, this.timeoutMs);
+      return r.stdout;
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.target.close();
+  }
+}

@@ -1,0 +1,204 @@
+// The xl driver without Xen: its pure parts (xl list, config file, --host,
+// xenstore read framing) and its error mapping against a fake dom0 that
+// answers with canned exit statuses.
+import test from 'tape';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
+import { XlDriver, checkRelPath, parseReadMany } from '../../harness/toolstack/xl.ts';
+import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
+import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
+import { formatHostSpec, parseHostSpec } from '../../harness/target/open-target.ts';
+import { TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../../harness/target/target.ts';
+
+const LIST = `Name                                        ID   Mem VCPUs\tState\tTime(s)
+Domain-0                                     0  1024     1     r-----      29.9
+xtv-a                                        1    32     1     -b----       8.2
+xtv-paused                                   2    32     1     --p---       0.1
+xtv-suspended                                3    32     1     ---ss-       1.0
+xtv-off                                      4    32     1     ---s--       1.0
+xtv-crashed                                  5    32     1     ---sc-       1.0
+xtv-rebooting                                6    32     1     ---sr-       1.0
+xtv-dying                                    7     0     1     -----d       1.0
+`;
+
+test('xl list: names, domids and the six state flags', (t) => {
+  const l = parseXlList(LIST);
+  t.deepEqual(l.map((e) => e.name), ['Domain-0', 'xtv-a', 'xtv-paused', 'xtv-suspended', 'xtv-off', 'xtv-crashed', 'xtv-rebooting', 'xtv-dying']);
+  const by = Object.fromEntries(l.map((e) => [e.name, e]));
+  t.equal(by['xtv-a']!.domid, 1);
+  t.equal(by['xtv-a']!.blocked, true);
+  t.equal(by['xtv-a']!.shutdownReason, undefined, 'no reason while running');
+  t.equal(by['xtv-suspended']!.shutdownReason, 'suspend');
+  t.equal(by['xtv-off']!.shutdownReason, 'poweroff', '"-" after s is poweroff');
+  t.equal(by['xtv-crashed']!.shutdownReason, 'crash');
+  t.equal(by['xtv-rebooting']!.shutdownReason, 'reboot');
+  t.equal(by['xtv-dying']!.dying, true);
+  t.end();
+});
+
+test('xl list: mapped onto power states', (t) => {
+  const by = Object.fromEntries(parseXlList(LIST).map((e) => [e.name, e]));
+  t.deepEqual(domainInfoOf(by['xtv-a'], false), { powerState: 'Running', domid: 1 });
+  t.deepEqual(domainInfoOf(by['xtv-paused'], false), { powerState: 'Paused', domid: 2 });
+  t.deepEqual(domainInfoOf(by['xtv-suspended'], false), { powerState: 'Suspended', domid: 3, shutdownReason: 'suspend' }, 'self-suspended, left by the daemon');
+  t.deepEqual(domainInfoOf(by['xtv-off'], false), { powerState: 'Halted', domid: 4, shutdownReason: 'poweroff' });
+  t.deepEqual(domainInfoOf(by['xtv-crashed'], false), { powerState: 'Halted', domid: 5, shutdownReason: 'crash' });
+  t.deepEqual(domainInfoOf(by['xtv-dying'], false), { powerState: 'Halted', domid: 7 });
+  t.deepEqual(domainInfoOf(undefined, true), { powerState: 'Suspended', domid: null }, 'saved to disk');
+  t.deepEqual(domainInfoOf(undefined, false), { powerState: 'Halted', domid: null });
+  t.end();
+});
+
+test('xl config: deterministic text with the marker first, like xen-create-image', (t) => {
+  const spec = {
+    name: 'xtv-test', type: 'pvh' as const, kernel: '/var/lib/xtv/images/aa/xtv-kernel', ramdisk: '/var/lib/xtv/images/bb/xtv-initrd',
+    extra: 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown', memoryMiB: 32, kernelSha256: 'aa', initrdSha256: 'bb',
+    onCrash: 'preserve',
+  };
+  const text = renderXlConfig(spec);
+  t.ok(text.startsWith(XL_MARKER), 'marker on line 1');
+  t.ok(isOwnedConfig(text));
+  t.notOk(isOwnedConfig('name = "x"\n'));
+  t.ok(text.includes('type = "pvh"\n') && text.includes('memory = 32\n') && text.includes('on_crash = "preserve"\n'));
+  t.notOk(text.includes('on_poweroff'), 'xl defaults unless asked');
+  t.equal(renderXlConfig(spec), text, 'same spec, same bytes');
+  t.deepEqual(configuredImages(text), ['/var/lib/xtv/images/aa/xtv-kernel', '/var/lib/xtv/images/bb/xtv-initrd']);
+  t.equal(xlString('a "b" \\c'), '"a \\"b\\" \\\\c"');
+  t.throws(() => xlString('a\nb'), /control character/);
+  t.throws(() => renderXlConfig({ ...spec, name: 'bad name' }), /bad VM name/);
+  t.throws(() => renderXlConfig({ ...spec, onCrash: 'explode' }), /on_crash must be one of/);
+  t.throws(() => renderXlConfig({ ...spec, memoryMiB: 0 }), /memory/);
+  t.end();
+});
+
+test('--host: embedded and ssh:// forms; clear errors otherwise', (t) => {
+  t.deepEqual(parseHostSpec('embedded'), { kind: 'embedded' });
+  t.deepEqual(parseHostSpec('ssh://xen1'), { kind: 'ssh', user: 'root', host: 'xen1', port: 22 });
+  t.deepEqual(parseHostSpec('ssh://admin@10.0.0.5:2222'), { kind: 'ssh', user: 'admin', host: '10.0.0.5', port: 2222 });
+  t.deepEqual(parseHostSpec('ssh://root@[fe80::1]:22'), { kind: 'ssh', user: 'root', host: 'fe80::1', port: 22 });
+  t.equal(formatHostSpec(parseHostSpec('ssh://root@xen1:22')), 'ssh://root@xen1');
+  t.throws(() => parseHostSpec('xen1'), /--host must be 'embedded' or ssh:\/\/\[USER@\]HOST\[:PORT\], got "xen1"/);
+  t.throws(() => parseHostSpec('ssh://xen1:99999'), /out of range/);
+  t.throws(() => parseHostSpec('http://xen1'), /--host must be/);
+  t.end();
+});
+
+test('xenstore reads: hex framing keeps every byte; relative paths only', (t) => {
+  const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex');
+  const out = parseReadMany(`V data/xtv/state ${hex('ready\n')}\nA control/shutdown\nV a ${hex('\n')}\nV b ${hex('x\ny\n\n')}\nV u ${hex('é ☃\n')}\n`);
+  t.deepEqual(out, { 'data/xtv/state': 'ready', 'control/shutdown': null, a: '', b: 'x\ny\n', u: 'é ☃' });
+  t.doesNotThrow(() => checkRelPath('control/testing'));
+  t.doesNotThrow(() => checkRelPath('vm-data/xtv/testing'));
+  for (const bad of ['/local/domain/0', '../0/x', 'a//b', 'a/../b', '', 'a b', "a'b"]) t.throws(() => checkRelPath(bad), /bad xenstore path/, JSON.stringify(bad));
+  t.equal(shq("it's"), `'it'\\''s'`);
+  t.equal(shq(''), "''");
+  t.end();
+});
+
+/** A dom0 that answers each exec with the next canned result and records the scripts. */
+class FakeTarget implements HostTarget {
+  readonly kind = 'ssh' as const;
+  readonly description = 'fake dom0';
+  scripts: string[] = [];
+  constructor(private readonly answers: Array<TargetExecResult | Error | ((script: string) => Promise<TargetExecResult>)>) {}
+  async exec(command: string): Promise<TargetExecResult> {
+    this.scripts.push(command);
+    const a = this.answers.shift() ?? { stdout: '', stderr: '', code: 0 };
+    if (a instanceof Error) throw a;
+    return typeof a === 'function' ? a(command) : a;
+  }
+  async copyTo(): Promise<void> {}
+  spawn(): ChildProcess { throw new Error('not in this test'); }
+  async close(): Promise<void> {}
+}
+
+const vm = { name: 'xtv-t', id: 'xtv-t' };
+
+test('xl driver: requests are the xl commands the model assumes, each bounded in dom0', async (t) => {
+  const d = new XlDriver(new FakeTarget([]));
+  const s = (r: Parameters<XlDriver['requestScript']>[1]) => d.requestScript('xtv-t', r, 30_000).script;
+  t.match(s('clean_shutdown'), /^timeout -k 5 30 xl shutdown xtv-t$/, 'no -w: returns after the ack');
+  t.match(s('clean_reboot'), /^timeout -k 5 30 xl reboot xtv-t$/);
+  t.match(s('hard_shutdown'), /timeout -k 5 30 xl destroy xtv-t$/);
+  t.match(s('hard_reboot'), /xl destroy xtv-t \|\| exit \$\?\ntimeout -k 5 30 xl create \/etc\/xen\/xtv\/xtv-t\.cfg$/);
+  t.match(s('suspend'), /xl save xtv-t \/var\/lib\/xtv\/save\/xtv-t\.chk\.part/);
+  t.match(s('resume'), /xl restore \/var\/lib\/xtv\/save\/xtv-t\.chk/);
+  t.match(s('pause'), /xl pause xtv-t$/);
+  t.match(s('unpause'), /xl unpause xtv-t$/);
+  t.end();
+});
+
+test('xl driver: non-zero exit is a ToolstackError with xl\'s stderr; no answer is a ConnectionError', async (t) => {
+  const stderr = 'libxl: error: libxl_domain.c:1:libxl__domain_pvcontrol: guest didn\'t acknowledge control request: -9';
+  let d = new XlDriver(new FakeTarget([{ stdout: '', stderr, code: 1 }]));
+  try {
+    await d.request(vm, 'clean_shutdown', { timeoutMs: 70_000 });
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(e instanceof ToolstackError, 'ToolstackError');
+    t.equal((e as ToolstackError).code, 'XL_EXIT_1');
+    t.deepEqual((e as ToolstackError).params, [stderr]);
+    t.equal((e as ToolstackError).call, 'xl shutdown xtv-t');
+  }
+  d = new XlDriver(new FakeTarget([new TargetUnreachableError('ssh: connect to host x port 22: Connection refused')]));
+  try {
+    await d.state(vm);
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(e instanceof ConnectionError, 'unreachable: ConnectionError');
+    t.match((e as Error).message, /Connection refused/);
+  }
+  // dom0's timeout stopped xl (busybox reports TERM as 143): that is no answer, not a no.
+  d = new XlDriver(new FakeTarget([async () => { await new Promise((r) => setTimeout(r, 1100)); return { stdout: '', stderr: 'Terminated', code: 143 }; }]));
+  try {
+    await d.request(vm, 'clean_shutdown', { timeoutMs: 1000 });
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(e instanceof ConnectionError, 'timed out in dom0: ConnectionError');
+    t.match((e as Error).message, /no answer within 1 s/);
+  }
+  d = new XlDriver(new FakeTarget([{ stdout: '', stderr: '', code: 93 }]));
+  try {
+    await d.request(vm, 'resume', { timeoutMs: 10_000 });
+    t.fail('should throw');
+  } catch (e) {
+    t.equal((e as ToolstackError).code, 'XL_NO_SAVE_IMAGE', 'resume without an image names it');
+  }
+  t.end();
+});
+
+test('xl driver: state from xl list and the save directory; reads and writes by domid', async (t) => {
+  const target = new FakeTarget([
+    { stdout: `${LIST}--xtv-saved--\nxtv-gone.chk\n`, stderr: '', code: 0 },
+    { stdout: `${LIST}--xtv-saved--\nxtv-gone.chk\n`, stderr: '', code: 0 },
+    { stdout: '', stderr: '', code: 90 },
+    { stdout: '', stderr: '', code: 0 },
+  ]);
+  const d = new XlDriver(target);
+  t.deepEqual(await d.state({ name: 'xtv-paused', id: 'xtv-paused' }), { powerState: 'Paused', domid: 2 });
+  t.deepEqual(await d.state({ name: 'xtv-gone', id: 'xtv-gone' }), { powerState: 'Suspended', domid: null });
+  t.equal(await d.readGuest(vm, 'data/xtv/state'), null, 'no domain: null');
+  await d.writeGuest(vm, 'control/testing', "now:it's", { guestWritable: true });
+  const w = target.scripts.at(-1)!;
+  const order = ['xenstore-write -R -- "$p" \'\'', 'xenstore-chmod "$p" "n$d"', `xenstore-write -R -- "$p" 'now:it'\\''s'`].map((s) => w.indexOf(s));
+  t.ok(order.every((i) => i >= 0) && order[0]! < order[1]! && order[1]! < order[2]!, 'created empty, handed to the guest, then the value');
+  t.end();
+});
+
+test('xl driver: install refuses a config it did not make', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-xl-unit-'));
+  writeFileSync(join(dir, 'k'), 'kernel');
+  writeFileSync(join(dir, 'i'), 'initrd');
+  const d = new XlDriver(new FakeTarget([{ stdout: '', stderr: '', code: 91 }]));
+  try {
+    await d.install({ name: 'xtv-t', domainType: 'pv', memoryMiB: 32, kernelPath: join(dir, 'k'), initrdPath: join(dir, 'i'), kernelArgs: 'console=hvc0' });
+    t.fail('should throw');
+  } catch (e) {
+    t.equal((e as ToolstackError).code, 'XL_NOT_OURS');
+    t.match((e as Error).message, /not made by xtv; leaving it alone/);
+  }
+  t.end();
+});
