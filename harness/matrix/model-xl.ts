@@ -7,8 +7,9 @@
 // `xl shutdown` and clean_reboot `xl reboot`, both WITHOUT -w (return after the
 // ack); suspend is `xl save` to a file, resume `xl restore` of it;
 // hard_shutdown is `xl destroy`; hard_reboot is destroy + create (xl has no
-// hard reboot); a domain shut down for `suspend` and not destroyed is reported
-// as Suspended with its domid and shutdownReason "suspend".
+// hard reboot), and of a saved VM discards its save image; a domain shut down
+// for `suspend` and not destroyed is reported as Suspended with its domid and
+// shutdownReason "suspend". (harness/toolstack/xl.ts does exactly this.)
 import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction } from './scenarios.ts';
 
@@ -21,6 +22,8 @@ const B = {
   halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)',
   save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack; ack timeout resets the node to ""; wrong shutdown reason -> error; no suspend within 60 s -> timeout',
   restore: 'xl restore of the file xl save wrote: a new domain',
+  noSave: 'xl driver (harness/toolstack/xl.ts requestScript): resume is xl restore of the save image; without one it fails',
+  discard: 'xl driver (harness/toolstack/xl.ts requestScript): hard shutdown of a saved VM discards its save image',
   destroy: 'xl destroy',
   pause: 'xl pause / unpause (xc_domain_pause/unpause)',
   hardReboot: 'inferred: xl has no hard reboot; the driver destroys and creates (new domid)',
@@ -55,10 +58,10 @@ const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'
 
 export const XL_RULES: readonly Rule[] = [
   // No domain: xl has nothing to talk to.
-  { id: 'halted-resume', when: { initial: ['halted'], request: ['resume'] }, then: { unmodelled: 'resume of a halted VM depends on the driver (xl restore needs a save file; none exists)' } },
+  { id: 'halted-resume', when: { initial: ['halted'], request: ['resume'] }, then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSave] } },
   { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] } },
   { id: 'suspended-resume', when: { initial: ['suspended'], request: ['resume'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.restore] } },
-  { id: 'suspended-hard-shutdown', when: { initial: ['suspended'], request: ['hard_shutdown'] }, then: { unmodelled: 'hard shutdown of a saved VM is the driver\'s choice (no domain to destroy; the save file may be discarded)' } },
+  { id: 'suspended-hard-shutdown', when: { initial: ['suspended'], request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.discard] } },
   { id: 'suspended-refuses-others', when: { initial: ['suspended'] }, then: { result: ANY_ERROR, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] } },
 
   // Paused.
@@ -68,7 +71,7 @@ export const XL_RULES: readonly Rule[] = [
     then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: 'word', basis: [B.pvcontrol, B.pausedNoAck] } },
   { id: 'paused-save', when: { initial: ['paused'], request: ['suspend'] },
     then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck] } },
-  { id: 'paused-resume', when: { initial: ['paused'], request: ['resume'] }, then: { unmodelled: 'resume of a paused VM depends on the driver (no save file)' } },
+  { id: 'paused-resume', when: { initial: ['paused'], request: ['resume'] }, then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.noSave] } },
 
   // Both states with a domain.
   { id: 'hard-shutdown', when: { request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.destroy] } },
@@ -77,7 +80,7 @@ export const XL_RULES: readonly Rule[] = [
   // Running.
   { id: 'pause', when: { request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.pause] } },
   { id: 'running-unpause', when: { request: ['unpause'] }, then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.unpauseRunning] } },
-  { id: 'running-resume', when: { request: ['resume'] }, then: { unmodelled: 'resume of a running VM depends on the driver (no save file)' } },
+  { id: 'running-resume', when: { request: ['resume'] }, then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.noSave] } },
   { id: 'own-action', when: { request: ['no_request'] }, then: (s) => ok(daemonOutcome(s.action)) },
 
   // xl shutdown / xl reboot: exit 0 once acked; then the daemon acts on the actual reason.

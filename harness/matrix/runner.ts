@@ -23,8 +23,10 @@ import { Aborted, bounded, fmtMs, poll, WaitTimeout } from './wait.ts';
 
 /** Optional things a driver may offer beyond ToolstackDriver; used as evidence when present. */
 export interface DriverEvidence {
-  /** The guest's console as the host captured it (all of it, or its end), and where it is kept. */
-  consoleLog?(vm: VmRef): Promise<{ text: string; path?: string } | null>;
+  /** The guest's console as the host captured it (all of it, or its end), optionally with where it is kept. */
+  consoleLog?(vm: VmRef): Promise<string | { text: string; path?: string } | null>;
+  /** Several nodes in one round trip (null: absent); readReport uses it when present. */
+  readGuestMany?(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>>;
   /** The toolstack's log lines about this VM since `sinceMs` (epoch ms). */
   toolstackLog?(vm: VmRef, sinceMs: number): Promise<string | null>;
 }
@@ -114,6 +116,14 @@ export function vmNameOf(prefix: string, caseName: string): string {
   return `${prefix}-${caseName}`;
 }
 
+/** The console through DriverEvidence.consoleLog, whichever shape the driver returns. */
+async function readConsole(driver: DriverEvidence, vm: VmRef): Promise<{ text: string; path?: string } | null> {
+  if (!driver.consoleLog) return null;
+  const c = await driver.consoleLog(vm);
+  if (c === null) return null;
+  return typeof c === 'string' ? { text: c } : c;
+}
+
 function errText(e: unknown): string {
   return e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(e);
 }
@@ -161,11 +171,13 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const worker = async (): Promise<void> => {
     for (;;) {
       if (o.signal?.aborted) return;
-      const item = runnable[next++];
+      const k = next++;
+      const item = runnable[k];
       if (!item) return;
-      const r = await runCase(item.c.scenario, { ...o, timing, registry, prefix, progress: (l) => progress(`[${done + 1}/${total}] ${item.c.scenario.name}: ${l}`) });
+      const tag = `[${k + 1}/${total}] ${item.c.scenario.name}`;
+      const r = await runCase(item.c.scenario, { ...o, timing, registry, prefix, progress: (l) => progress(`${tag}: ${l}`) });
       done++;
-      progress(`[${done}/${total}] ${r.name}: ${r.verdict}${r.verdict === 'pass' ? '' : ' - ' + r.summary}`);
+      progress(`${tag}: ${r.verdict}${r.verdict === 'pass' ? '' : ' - ' + r.summary} (${done}/${total} done)`);
       finish(item.i, r);
     }
   };
@@ -319,7 +331,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
       return shutdownEventFromReport(report);
     }
     if (consoleMark !== null && driver.consoleLog) {
-      const c = await within(driver.consoleLog(vm!), timing.evidence, 'reading the console').catch(() => null);
+      const c = await within(readConsole(driver, vm!), timing.evidence, 'reading the console').catch(() => null);
       if (c) return shutdownEventFromConsole(c.text, consoleMark);
     }
     return undefined;
@@ -343,7 +355,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     if (before.powerState !== powerStateOf(s.initial)) throw new StepError(`could not bring the VM to ${powerStateOf(s.initial)} (it is ${before.powerState})`);
     let consoleMark: number | null = null;
     if (driver.consoleLog && before.domid !== null) {
-      const c = await within(driver.consoleLog(vm), timing.evidence, 'reading the console').catch(() => null);
+      const c = await within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
       consoleMark = c ? countAgentLines(c.text) : null;
     }
 
@@ -398,7 +410,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   // Evidence, then cleanup: both bounded and never allowed to hide the case's result.
   if (vm) {
     if (driver.consoleLog) {
-      const c = await bounded(driver.consoleLog(vm), timing.evidence, 'console').catch(() => null);
+      const c = await bounded(readConsole(driver, vm), timing.evidence, 'console').catch(() => null);
       if (c) {
         evidence.console = c.text.split('\n').slice(-40).join('\n');
         if (c.path) evidence.consolePath = c.path;

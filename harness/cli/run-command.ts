@@ -1,0 +1,269 @@
+// `xtv run`: the scenario matrix against one toolstack, reported as TAP on
+// stdout, a JUnit XML file, an HTML report and a table on stderr.
+// `xtv run --list` prints the cases and what each model expects, touching no host.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.ts';
+import { ConnectionError, type DomainType, type ToolstackDriver, type ToolstackKind } from '../toolstack/driver.ts';
+import { connectToolstack } from '../toolstack/connect.ts';
+import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
+import { describeExpectation } from '../matrix/model.ts';
+import { MODELS, modelFor } from '../matrix/models.ts';
+import { runFailed, type CaseResult } from '../matrix/result.ts';
+import { runMatrix, vmNameOf, type RunnerImage, type Timing } from '../matrix/runner.ts';
+import { makeFilter, matrixCases, MATRICES, type Case, type MatrixName } from '../matrix/scenarios.ts';
+import { FAKE_TIMING, FakeToolstackDriver } from '../matrix/testing/fake-driver.ts';
+import { tapFooter, tapLine, tapPlan } from '../report/tap.ts';
+import { toTable } from '../report/table.ts';
+import { writeReports } from '../report/write.ts';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const RUN_USAGE = `usage: xtv run [--host embedded|ssh://root@HOST|https://XAPI] [--toolstack xl|xapi]
+               [--matrix smoke|full] [--parallel N] [--filter PATTERN]
+               [--report-dir DIR] [--json] [--list [--show-skipped]]
+
+Runs the scenario matrix: initial state x host request x guest ack x guest
+action, each case on its own VM named xtv-<case>, asserted against the model of
+the toolstack (harness/matrix/model-xl.ts, model-xapi.ts).
+
+  --host H          embedded (default), ssh://[USER@]HOST[:PORT] (xl), https://HOST (XAPI);
+                    'fake' runs against the in-memory fake toolstack (tests the harness only)
+  --toolstack T     xl or xapi (default: xapi for http(s):// hosts, else xl)
+  --matrix M        smoke (default: a few fast cases, no 20-minute ones) or full
+  --parallel N      run N cases at once, each on its own VM (default 1)
+  --filter P        only cases whose name contains P, or matches P with * and ?;
+                    several patterns separated by commas
+  --report-dir DIR  where the JUnit XML, HTML and JSON reports go (default ./xtv-report)
+  --json            the run's results as JSON on stdout instead of TAP
+  --list            print the cases and each model's expectation; touches no host
+  --show-skipped    with --list: the skipped cases too, with their reasons
+  --image-dir DIR   the test image (default dist/image: npm run build:image)
+  --domain-type T   pv (default) or pvh
+  --memory MIB      guest memory (default: the image's minMemoryMiB, else 32)
+  --allow-unauthorized  XAPI: accept a TLS certificate that does not verify
+
+Case names: STATE.REQUEST.ack-ACK.ACTION, e.g. running.clean_shutdown.ack-none.poweroff
+(REQUEST no_request: the guest acts on its own). Verdicts, best to worst:
+pass < skip < unmodelled < error < fail; the worst wins.
+
+Output: TAP on stdout (one line per case), progress and the result table on
+stderr, reports in --report-dir. Ctrl-C stops the run and destroys its VMs
+(twice: at once).
+
+exit codes: 0 no case failed or errored, 1 some did, 2 usage or connection error`;
+
+export interface RunArgs {
+  host: string;
+  toolstack: ToolstackKind | undefined;
+  matrix: MatrixName;
+  parallel: number;
+  filter: string | undefined;
+  reportDir: string;
+  json: boolean;
+  list: boolean;
+  showSkipped: boolean;
+  imageDir: string;
+  domainType: DomainType;
+  memoryMiB: number | undefined;
+  allowUnauthorized: boolean;
+}
+
+function oneOf<T extends string>(name: string, v: string | undefined, list: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(list as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${list.join(', ')}, got '${v}'`);
+  return v as T;
+}
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} wants a positive whole number, got '${v}'`);
+  return Number(v);
+}
+
+export function parseRunArgs(argv: string[]): RunArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string' },
+        toolstack: { type: 'string' },
+        matrix: { type: 'string' },
+        parallel: { type: 'string' },
+        filter: { type: 'string' },
+        'report-dir': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        list: { type: 'boolean', default: false },
+        'show-skipped': { type: 'boolean', default: false },
+        'image-dir': { type: 'string' },
+        'domain-type': { type: 'string' },
+        memory: { type: 'string' },
+        'allow-unauthorized': { type: 'boolean', default: false },
+      },
+    }));
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const host = values.host ?? 'embedded';
+  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host)) throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT] or https://HOST, got '${host}'`);
+  return {
+    host,
+    toolstack: oneOf('toolstack', values.toolstack, ['xl', 'xapi'] as const),
+    matrix: oneOf('matrix', values.matrix, MATRICES) ?? 'smoke',
+    parallel: positiveInt('parallel', values.parallel) ?? 1,
+    filter: values.filter,
+    reportDir: resolve(values['report-dir'] ?? 'xtv-report'),
+    json: values.json ?? false,
+    list: values.list ?? false,
+    showSkipped: values['show-skipped'] ?? false,
+    imageDir: resolve(values['image-dir'] ?? join(REPO_ROOT, 'dist', 'image')),
+    domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
+    memoryMiB: positiveInt('memory', values.memory),
+    allowUnauthorized: values['allow-unauthorized'] ?? false,
+  };
+}
+
+/** xapi for http(s):// hosts, xl otherwise; --toolstack overrides. */
+export function toolstackOf(a: Pick<RunArgs, 'host' | 'toolstack'>): ToolstackKind {
+  return a.toolstack ?? (/^https?:\/\//.test(a.host) ? 'xapi' : 'xl');
+}
+
+/** The matrix's cases after --filter; a filter that keeps nothing is a usage error. */
+export function selectCases(a: Pick<RunArgs, 'matrix' | 'filter'>): Case[] {
+  const keep = makeFilter(a.filter);
+  const cases = matrixCases(a.matrix).filter((c) => keep(c.scenario.name));
+  if (cases.length === 0) throw new UsageError(`--filter '${a.filter}' matches no case of the ${a.matrix} matrix (see xtv run --list --matrix full --show-skipped)`);
+  return cases;
+}
+
+/** --list as text: one line per case with each listed model's expectation. */
+export function listText(cases: readonly Case[], kinds: readonly ToolstackKind[], showSkipped: boolean): string {
+  const shown = cases.filter((c) => c.run || showSkipped);
+  const w = Math.max(4, ...shown.map((c) => c.scenario.name.length));
+  const lines: string[] = [];
+  for (const c of shown) {
+    if (!c.run) {
+      lines.push(`${c.scenario.name.padEnd(w)}  skip: ${c.skipReason}`);
+      continue;
+    }
+    const exp = kinds.map((k) => `${k}: ${describeExpectation(MODELS[k].expect(c.scenario))}`);
+    lines.push(`${c.scenario.name.padEnd(w)}  ${exp.join(kinds.length > 1 ? '\n' + ' '.repeat(w + 2) : '')}`);
+  }
+  const run = cases.filter((c) => c.run).length;
+  lines.push('', `${run} to run, ${cases.length - run} skipped${showSkipped ? '' : ' (--show-skipped lists them)'}`);
+  return lines.join('\n') + '\n';
+}
+
+export function listJson(cases: readonly Case[], kinds: readonly ToolstackKind[]): unknown {
+  return cases.map((c) => ({
+    name: c.scenario.name,
+    initial: c.scenario.initial,
+    request: c.scenario.request,
+    ack: c.scenario.ack,
+    action: c.scenario.action,
+    run: c.run,
+    ...(c.run ? {} : { skipReason: c.skipReason, ...(c.equivalentTo ? { equivalentTo: c.equivalentTo } : {}) }),
+    expect: Object.fromEntries(kinds.map((k) => [k, MODELS[k].expect(c.scenario)])),
+  }));
+}
+
+/** The test image as built by npm run build:image (manifest.json gives the kernel command line and minimum memory). */
+export function loadImage(a: Pick<RunArgs, 'imageDir' | 'domainType' | 'memoryMiB'>): RunnerImage {
+  const kernelPath = join(a.imageDir, 'xtv-kernel');
+  const initrdPath = join(a.imageDir, 'xtv-initrd');
+  for (const p of [kernelPath, initrdPath]) {
+    if (!existsSync(p)) throw new ConnectionError(`the test image is missing: ${p} (build it with: npm run build:image)`);
+  }
+  let manifest: { kernelArgs?: unknown; minMemoryMiB?: unknown } = {};
+  const mp = join(a.imageDir, 'manifest.json');
+  if (existsSync(mp)) manifest = JSON.parse(readFileSync(mp, 'utf8')) as typeof manifest;
+  return {
+    kernelPath,
+    initrdPath,
+    kernelArgs: typeof manifest.kernelArgs === 'string' ? manifest.kernelArgs : 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown quiet',
+    domainType: a.domainType,
+    memoryMiB: a.memoryMiB ?? (typeof manifest.minMemoryMiB === 'number' ? manifest.minMemoryMiB : 32),
+  };
+}
+
+export interface RunIo {
+  out: (text: string) => void;
+  err: (line: string) => void;
+  exit: (code: number) => void;
+}
+
+const defaultIo: RunIo = {
+  out: (t) => process.stdout.write(t),
+  err: (l) => process.stderr.write(l + '\n'),
+  exit: (c) => process.exit(c),
+};
+
+export async function runRun(argv: string[], io: RunIo = defaultIo): Promise<number> {
+  const a = parseRunArgs(argv);
+  const cases = selectCases(a);
+  if (a.list) {
+    const kinds: ToolstackKind[] = a.toolstack ? [a.toolstack] : argv.includes('--host') ? [toolstackOf(a)] : ['xl', 'xapi'];
+    io.out(a.json ? JSON.stringify(listJson(cases, kinds), null, 2) + '\n' : listText(cases, kinds, a.showSkipped));
+    return EXIT_OK;
+  }
+
+  const kind = toolstackOf(a);
+  const fake = a.host === 'fake';
+  let image: RunnerImage;
+  let driver: ToolstackDriver;
+  try {
+    image = fake ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 } : loadImage(a);
+    io.err(`xtv run: connecting to ${a.host} (${kind})`);
+    driver = fake ? new FakeToolstackDriver({ kind }) : await connectToolstack({ host: a.host, toolstack: kind, allowUnauthorized: a.allowUnauthorized, onProgress: io.err });
+  } catch (e) {
+    io.err(`xtv run: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT_USAGE;
+  }
+
+  const registry = new CleanupRegistry();
+  const controller = new AbortController();
+  const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: 90_000, log: io.err, exit: io.exit });
+  const runnable = cases.filter((c) => c.run).length;
+  io.err(`xtv run: ${a.matrix} matrix, ${runnable} case(s) to run, ${cases.length - runnable} skipped, ${a.parallel} at a time; VMs are named ${vmNameOf('xtv', '<case>')}`);
+  if (!a.json) io.out(tapPlan(cases.length) + '\n');
+  let n = 0;
+  try {
+    const timing: Partial<Timing> | undefined = fake ? FAKE_TIMING : undefined;
+    const summary = await runMatrix({
+      driver,
+      model: modelFor(kind),
+      cases,
+      image,
+      matrix: a.matrix,
+      host: a.host,
+      parallel: a.parallel,
+      ...(timing ? { timing } : {}),
+      signal: controller.signal,
+      registry,
+      progress: io.err,
+      onResult: (r: CaseResult) => { if (!a.json) io.out(tapLine(++n, r) + '\n'); },
+    });
+    const files = await writeReports(summary, a.reportDir);
+    if (a.json) io.out(JSON.stringify({ ...summary, reports: files }, null, 2) + '\n');
+    else io.out(tapFooter(summary) + '\n');
+    io.err('');
+    io.err(toTable(summary).trimEnd());
+    io.err(`reports: ${files.html}\n         ${files.junit}\n         ${files.json}`);
+    return runFailed(summary) ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    removeHandlers();
+    await driver.close().catch(() => undefined);
+  }
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: 'run the scenario matrix against a toolstack and report (TAP, JUnit, HTML)',
+  usage: RUN_USAGE,
+  run: (argv) => runRun(argv),
+};

@@ -1,0 +1,24 @@
+// The one place the CLI turns --host/--toolstack into a driver. The driver
+// modules fill in their branch; until then each says so clearly.
+import { ConnectionError, type ToolstackDriver, type ToolstackKind } from './driver.ts';
+
+export interface ConnectOptions {
+  /** embedded | ssh://[USER@]HOST[:PORT] | https://XAPI-HOST (http:// too). */
+  host: string;
+  toolstack: ToolstackKind;
+  /** XAPI: accept a certificate that does not verify. */
+  allowUnauthorized?: boolean;
+  /** XAPI user (the password comes from XTV_PASSWORD or a file, never from argv). */
+  user?: string;
+  /** Progress lines (stderr in the CLI). */
+  onProgress?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Reaches the host and returns a driver for its toolstack; ConnectionError when it cannot. */
+export async function connectToolstack(opts: ConnectOptions): Promise<ToolstackDriver> {
+  if (opts.toolstack === 'xapi') {
+    throw new ConnectionError(`cannot drive XAPI at ${opts.host}: the XAPI driver is not implemented yet`);
+  }
+  throw new ConnectionError(`cannot drive xl on ${opts.host}: the xl driver is not connected here yet`);
+}
