@@ -12,6 +12,12 @@ export interface ConnectOptions {
   user?: string;
   /** Progress lines (stderr in the CLI). */
   onProgress?: (line: string) => void;
+  /** --host embedded: the host's state directory (default $XTV_STATE_DIR, else ./.xtv/host). */
+  stateDir?: string;
+  /** ssh:// hosts: the private key (default $XTV_SSH_IDENTITY, else ssh's own). */
+  identity?: string;
+  /** --host embedded: boot the host when none runs (left running, as `xtv host up` does). */
+  autoBoot?: boolean;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -20,5 +26,13 @@ export async function connectToolstack(opts: ConnectOptions): Promise<ToolstackD
   if (opts.toolstack === 'xapi') {
     throw new ConnectionError(`cannot drive XAPI at ${opts.host}: the XAPI driver is not implemented yet`);
   }
-  throw new ConnectionError(`cannot drive xl on ${opts.host}: the xl driver is not connected here yet`);
+  const { connectXl } = await import('./xl-connect.ts');
+  return connectXl({
+    host: opts.host,
+    ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
+    ...(opts.identity !== undefined ? { identity: opts.identity } : {}),
+    ...(opts.autoBoot !== undefined ? { autoBoot: opts.autoBoot } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+  });
 }
