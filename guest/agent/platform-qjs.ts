@@ -38,9 +38,14 @@ function errnoText(negErrno: number): string {
   }
 }
 
-/** The xenbus device as a Transport: one frame per write(2), reads whenever the fd is readable. */
+/**
+ * The xenbus device as a Transport: one frame per write(2), reads whenever
+ * the fd is readable. `fd:N` uses the already open descriptor N instead (the
+ * tests run the bundle under qjs with a socket to the test xenstored there).
+ */
 export function openXenbus(path: string = XENBUS_DEVICE): Transport {
-  const fd = os.open(path, os.O_RDWR);
+  const inherited = /^fd:(\d+)$/.exec(path);
+  const fd = inherited ? Number(inherited[1]) : os.open(path, os.O_RDWR);
   if (fd < 0) throw new Error(`opening ${path}: ${errnoText(fd)}`);
   const buf = new ArrayBuffer(65536);
   const dataCallbacks: Array<(bytes: Uint8Array) => void> = [];
@@ -101,8 +106,23 @@ function hex(bytes: Uint8Array): string {
   return s;
 }
 
+/** Our process id, from /proc/self (QuickJS has no getpid). */
+function ownPid(): number {
+  try {
+    const [target, err] = os.readlink('/proc/self');
+    return err === 0 ? Number(target) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * XTV_XENBUS overrides the xenbus path (tests: `fd:3`). Actions are carried
+ * out only when the agent is PID 1: run anywhere else (a developer's machine,
+ * a test), poweroff would stop that machine and sysrq "c" would crash it.
+ */
 export function createQjsPlatform(opts: { xenbusPath?: string } = {}): Platform {
-  const xenbusPath = opts.xenbusPath ?? XENBUS_DEVICE;
+  const xenbusPath = opts.xenbusPath ?? std.getenv('XTV_XENBUS') ?? XENBUS_DEVICE;
   return {
     name: 'qjs',
     async openXenstore(): Promise<AgentStore> {
@@ -131,6 +151,8 @@ export function createQjsPlatform(opts: { xenbusPath?: string } = {}): Platform 
       return hex(bytes);
     },
     async perform(action: PlatformAction): Promise<void> {
+      const pid = ownPid();
+      if (pid !== 1) throw new Error(`refusing to ${action}: the agent is not PID 1 (pid ${pid}), so this is not the test guest`);
       if (action === 'crash') {
         const fd = os.open(SYSRQ_TRIGGER, os.O_WRONLY);
         if (fd < 0) throw new Error(`opening ${SYSRQ_TRIGGER}: ${errnoText(fd)}`);

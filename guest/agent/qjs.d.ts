@@ -13,6 +13,7 @@ declare module 'qjs:os' {
   export function setReadHandler(fd: number, fn: (() => void) | null): void;
   export function setTimeout(fn: () => void, delay: number): unknown;
   export function clearTimeout(handle: unknown): void;
+  export function readlink(path: string): [string, number];
   export function exec(args: string[], options?: { block?: boolean; usePath?: boolean }): number;
 }
 
