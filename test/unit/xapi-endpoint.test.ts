@@ -1,0 +1,369 @@
+// The XenAPI test double with its fake hypervisor, driven through the real
+// `xen-api` client (JSON-RPC and XML-RPC), plus raw HTTP for malformed input.
+import test from 'tape';
+import { createClient, type Xapi } from 'xen-api';
+import { startEndpoint, type RunningEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
+import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
+import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
+
+const USER = 'root';
+const PASSWORD = 'test-password-1';
+const KERNEL = '/var/lib/xcp/guest/xtv-kernel';
+const INITRD = '/var/lib/xcp/guest/xtv-initrd';
+
+interface Fixture {
+  ep: RunningEndpoint;
+  hv: FakeHypervisor;
+  url: string;
+  client: Xapi;
+  close(): Promise<void>;
+}
+
+async function fixture(opts: { lifecycle?: Partial<LifecycleConfig>; transport?: 'json-rpc' | 'xml-rpc'; watchEvents?: boolean } = {}): Promise<Fixture> {
+  const hv = new FakeHypervisor();
+  const ep = await startEndpoint({
+    user: USER, password: PASSWORD, hypervisor: hv, http: { port: 0, host: '127.0.0.1' },
+    lifecycle: { pollMs: 0, restartDelayMs: 0, ...opts.lifecycle },
+  });
+  const url = `http://127.0.0.1:${ep.httpPort}`;
+  const client = createClient({
+    url, auth: { user: USER, password: PASSWORD }, watchEvents: opts.watchEvents ?? false,
+    ...(opts.transport ? { transport: opts.transport } : {}), eventPollDelay: 50, debounce: 10,
+  });
+  await client.connect();
+  return {
+    ep, hv, url, client,
+    async close() {
+      await client.disconnect().catch(() => undefined);
+      await ep.close();
+      await hv.close();
+    },
+  };
+}
+
+/** The error code (and params) a promise rejects with. */
+async function rejection(p: Promise<unknown>): Promise<{ code: string; params: string[] } | 'resolved'> {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    const e = err as { code?: string; params?: string[] };
+    return { code: String(e.code), params: e.params ?? [] };
+  }
+}
+
+/** Clones the template into a PV VM the way the harness installs one. */
+async function installVm(c: Xapi, name = 'xtv-test'): Promise<string> {
+  const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
+  const ref = await c.call<string>('VM.clone', tpl, name);
+  await c.call('VM.set_is_a_template', ref, false);
+  await c.call('VM.set_PV_kernel', ref, KERNEL);
+  await c.call('VM.set_PV_ramdisk', ref, INITRD);
+  await c.call('VM.set_PV_args', ref, 'console=hvc0');
+  await c.call('VM.set_PV_bootloader', ref, '');
+  await c.call('VM.set_HVM_boot_policy', ref, '');
+  await c.call('VM.set_domain_type', ref, 'pv');
+  await c.call('VM.set_memory_limits', ref, 32 << 20, 32 << 20, 32 << 20, 32 << 20);
+  await c.call('VM.add_to_other_config', ref, 'xtv', 'true');
+  return ref;
+}
+
+async function powerOf(c: Xapi, ref: string): Promise<[string, number]> {
+  return [await c.call<string>('VM.get_power_state', ref), Number(await c.call('VM.get_domid', ref))];
+}
+
+for (const transport of ['json-rpc', 'xml-rpc'] as const) {
+  test(`${transport}: login, records of pool, host and VM, wrong password`, async (t) => {
+    const f = await fixture({ transport });
+    try {
+      const pools = await f.client.call<Record<string, Record<string, unknown>>>('pool.get_all_records');
+      t.equal(Object.keys(pools).length, 1, 'one pool');
+      const pool = Object.values(pools)[0]!;
+      const host = await f.client.call<Record<string, unknown>>('host.get_record', pool.master);
+      t.equal(host.name_label, 'xtv-dom0');
+      const vms = await f.client.call<Record<string, Record<string, unknown>>>('VM.get_all_records');
+      t.ok(Object.values(vms).some((v) => v.is_control_domain === true), 'dom0 is listed');
+      t.ok(Object.values(vms).some((v) => v.name_label === 'Other install media' && v.is_a_template === true), 'the template is listed');
+      const [tpl] = await f.client.call<string[]>('VM.get_by_name_label', 'Other install media');
+      const uuid = await f.client.call<string>('VM.get_uuid', tpl);
+      t.equal(await f.client.call('VM.get_by_uuid', uuid), tpl, 'get_by_uuid');
+      const bad = createClient({ url: f.url, auth: { user: USER, password: 'wrong' }, watchEvents: false, transport });
+      t.deepEqual(await rejection(bad.connect()), { code: 'SESSION_AUTHENTICATION_FAILED', params: [USER, 'Authentication failure'] });
+    } finally {
+      await f.close();
+    }
+  });
+
+  test(`${transport}: install by clone, start, clean_shutdown, clean_reboot, suspend/resume, pause, hard_shutdown, destroy`, async (t) => {
+    const f = await fixture({ transport });
+    const c = f.client;
+    try {
+      const vm = await installVm(c);
+      t.deepEqual(await powerOf(c, vm), ['Halted', -1]);
+      await c.call('VM.start', vm, false, false);
+      const [s1, d1] = await powerOf(c, vm);
+      t.equal(s1, 'Running');
+      t.ok(d1 > 0, `domid ${d1}`);
+      t.equal(f.hv.domidOf(await c.call<string>('VM.get_uuid', vm)), d1, 'the domid is Xen\'s');
+      await c.call('VM.clean_reboot', vm);
+      const [s2, d2] = await powerOf(c, vm);
+      t.equal(s2, 'Running');
+      t.notEqual(d2, d1, 'clean_reboot gives a new domid');
+      await c.call('VM.suspend', vm);
+      t.deepEqual(await powerOf(c, vm), ['Suspended', -1]);
+      await c.call('VM.resume', vm, false, false);
+      t.equal((await powerOf(c, vm))[0], 'Running');
+      await c.call('VM.pause', vm);
+      t.equal((await powerOf(c, vm))[0], 'Paused');
+      t.deepEqual(await rejection(c.call('VM.clean_shutdown', vm)), { code: 'VM_BAD_POWER_STATE', params: [vm, 'running', 'paused'] });
+      await c.call('VM.unpause', vm);
+      await c.call('VM.clean_shutdown', vm);
+      t.deepEqual(await powerOf(c, vm), ['Halted', -1]);
+      t.deepEqual(await rejection(c.call('VM.clean_shutdown', vm)), { code: 'VM_BAD_POWER_STATE', params: [vm, 'running', 'halted'] });
+      await c.call('VM.start', vm, true, false);
+      t.equal((await powerOf(c, vm))[0], 'Paused', 'start paused');
+      await c.call('VM.hard_shutdown', vm);
+      t.deepEqual(await powerOf(c, vm), ['Halted', -1]);
+      t.equal(f.hv.domains.size, 0, 'no domain left');
+      await c.call('VM.destroy', vm);
+      t.deepEqual(await rejection(c.call('VM.get_record', vm)), { code: 'HANDLE_INVALID', params: ['VM', vm] });
+    } finally {
+      await f.close();
+    }
+  });
+}
+
+test('Async.* calls run as tasks; the client watches them through its event loop', async (t) => {
+  const f = await fixture({ watchEvents: true });
+  const c = f.client;
+  try {
+    await c.objectsFetched;
+    const vm = await installVm(c);
+    await c.callAsync('VM.start', vm, false, false);
+    t.equal((await powerOf(c, vm))[0], 'Running', 'Async.VM.start resolved once the VM ran');
+    t.deepEqual(await rejection(c.callAsync('VM.start', vm, false, false)), { code: 'VM_BAD_POWER_STATE', params: [vm, 'halted', 'running'] }, 'a failed task rejects with the XAPI error');
+    t.deepEqual((await rejection(c.callAsync('VM.clone', vm, 'x')) as { code: string }).code, 'VM_BAD_POWER_STATE', 'a running VM cannot be cloned');
+    const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
+    const clone = await c.callAsync<string>('VM.clone', tpl, 'x');
+    t.ok(clone.startsWith('OpaqueRef:'), 'the task result is the new ref');
+    t.equal(await c.call('VM.get_name_label', clone), 'x');
+  } catch (err) {
+    t.fail(String(err));
+  } finally {
+    await f.close();
+  }
+});
+
+test('event.from keeps the client\'s object cache current (create, change, power, destroy)', async (t) => {
+  const f = await fixture({ watchEvents: true });
+  const c = f.client;
+  try {
+    await c.objectsFetched;
+    const seen = (pred: () => boolean, what: string) => new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 5000;
+      const tick = () => {
+        if (pred()) resolve();
+        else if (Date.now() > deadline) reject(new Error(`not seen in the cache within 5 s: ${what}`));
+        else setTimeout(tick, 20);
+      };
+      tick();
+    });
+    const vm = await installVm(c, 'watched');
+    await seen(() => c.getObjectByRef(vm, null)?.name_label === 'watched', 'new VM');
+    t.pass('a new VM appears');
+    await c.call('VM.add_to_other_config', vm, 'k', 'v');
+    await seen(() => (c.getObjectByRef(vm, null)?.other_config as Record<string, string> | undefined)?.k === 'v', 'other_config');
+    t.pass('a field change arrives');
+    await c.call('VM.start', vm, false, false);
+    await seen(() => c.getObjectByRef(vm, null)?.power_state === 'Running', 'Running');
+    t.pass('power state Running arrives');
+    const domid = Number(c.getObjectByRef(vm).domid);
+    f.hv.guestShutdown(domid, 'poweroff');
+    await seen(() => c.getObjectByRef(vm, null)?.power_state === 'Halted', 'Halted after the guest powered off');
+    t.pass('a guest powering off alone ends Halted (actions_after_shutdown destroy)');
+    await c.call('VM.destroy', vm);
+    await seen(() => c.getObjectByRef(vm, null) === null, 'removed');
+    t.pass('a destroyed VM leaves the cache');
+    // event.from directly: classes filter, token, timeout
+    const token = await c.call<string>('event.inject', 'pool', c.pool!.$ref);
+    const t0 = Date.now();
+    const r = await c.call<{ events: unknown[]; token: string }>('event.from', ['VM'], token, 0.3);
+    t.ok(Date.now() - t0 >= 250, 'event.from waits for its timeout when nothing matches');
+    t.equal(r.events.length, 0, 'the pool event does not match the VM class');
+    t.deepEqual(await rejection(c.call('event.from', ['VM'], 'garbage', 0.1)), { code: 'EVENT_FROM_TOKEN_PARSE_FAILURE', params: ['garbage'] });
+  } catch (err) {
+    t.fail(String(err));
+  } finally {
+    await f.close();
+  }
+});
+
+test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends as the request says', async (t) => {
+  const f = await fixture({ lifecycle: { shutdownAckTimeoutMs: 300, suspendAckTimeoutMs: 200, shutdownTotalTimeoutMs: 700, suspendTotalTimeoutMs: 600 } });
+  const c = f.client;
+  try {
+    const vm = await installVm(c);
+    const uuid = await c.call<string>('VM.get_uuid', vm);
+    await c.call('VM.start', vm, false, false);
+    const domid = (await powerOf(c, vm))[1];
+
+    f.hv.scripts.set(uuid, { ack: 'none', action: 'ignore' });
+    let t0 = Date.now();
+    t.deepEqual(await rejection(c.call('VM.clean_shutdown', vm)), { code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', params: [vm] });
+    t.ok(Date.now() - t0 >= 280, 'after the ack timeout');
+    t.equal(f.hv.xenstore.get(`/local/domain/${domid}/control/shutdown`), 'poweroff', 'the request is left in control/shutdown');
+    t.deepEqual(await powerOf(c, vm), ['Running', domid], 'still Running');
+
+    f.hv.scripts.set(uuid, { ack: { write: 'bogus' }, action: 'ignore' });
+    t.deepEqual((await rejection(c.call('VM.clean_reboot', vm)) as { code: string }).code, 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', 'a bogus string is no ack');
+
+    f.hv.scripts.set(uuid, { ack: 'ok', action: 'ignore' });
+    t0 = Date.now();
+    t.deepEqual(await rejection(c.call('VM.clean_shutdown', vm)), { code: 'VM_SHUTDOWN_TIMEOUT', params: [vm, '1'] });
+    t.ok(Date.now() - t0 >= 650, 'after the total timeout');
+    t.deepEqual(await powerOf(c, vm), ['Running', domid]);
+
+    f.hv.scripts.set(uuid, { ack: 'none', action: 'ignore' });
+    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT');
+    f.hv.scripts.set(uuid, { ack: 'ok', action: 'ignore' });
+    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'VM_SUSPEND_TIMEOUT');
+
+    f.hv.scripts.set(uuid, { ack: 'delete', action: 'reboot' });
+    await c.call('VM.clean_shutdown', vm);
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'clean_shutdown answered by a reboot still ends Halted');
+
+    await c.call('VM.start', vm, false, false);
+    const before = (await powerOf(c, vm))[1];
+    f.hv.scripts.set(uuid, { ack: 'ok', action: 'poweroff' });
+    await c.call('VM.clean_reboot', vm);
+    const [s, after] = await powerOf(c, vm);
+    t.equal(s, 'Running', 'clean_reboot answered by a poweroff still ends Running');
+    t.notEqual(after, before, 'with a new domid');
+
+    f.hv.scripts.set(uuid, { ack: 'none', action: 'poweroff' });
+    await c.call('VM.clean_shutdown', vm);
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'no ack but a shutdown within the ack timeout: success');
+
+    await c.call('VM.start', vm, false, false);
+    f.hv.scripts.set(uuid, { ack: 'ok', action: 'crash' });
+    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'INTERNAL_ERROR', 'suspend answered by a crash: INTERNAL_ERROR');
+    await new Promise((r) => setTimeout(r, 50));
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'then the crash action (restart within 120 s of start becomes destroy)');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a guest acting alone: actions_after_* and self-suspend', async (t) => {
+  const f = await fixture();
+  const c = f.client;
+  const settle = () => new Promise((r) => setTimeout(r, 60));
+  try {
+    const vm = await installVm(c);
+    await c.call('VM.start', vm, false, false);
+    let domid = (await powerOf(c, vm))[1];
+    f.hv.guestShutdown(domid, 'reboot');
+    await settle();
+    const [s, d] = await powerOf(c, vm);
+    t.equal(s, 'Running', 'reboot → restart');
+    t.notEqual(d, domid, 'new domid');
+    domid = d;
+    f.hv.guestShutdown(domid, 'suspend');
+    await settle();
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'self-suspend → Halted, no image');
+    await c.call('VM.set_actions_after_crash', vm, 'preserve');
+    await c.call('VM.start', vm, false, false);
+    domid = (await powerOf(c, vm))[1];
+    f.hv.guestShutdown(domid, 'crash');
+    await settle();
+    t.deepEqual(await powerOf(c, vm), ['Paused', domid], 'crash with preserve → Paused, domain kept');
+    await c.call('VM.hard_shutdown', vm);
+    t.equal(f.hv.domains.size, 0);
+    t.deepEqual(await rejection(c.call('VM.set_actions_after_crash', vm, 'explode')), { code: 'INVALID_VALUE', params: ['actions_after_crash', 'explode'] });
+  } finally {
+    await f.close();
+  }
+});
+
+test('xenstore_data: set_ rewrites vm-data live in one go; add_to_ changes only the database', async (t) => {
+  const f = await fixture();
+  const c = f.client;
+  try {
+    const vm = await installVm(c);
+    await c.call('VM.set_xenstore_data', vm, { 'vm-data/xtv/testing': '1 now:poweroff', 'other/key': 'x' });
+    await c.call('VM.start', vm, false, false);
+    const domid = (await powerOf(c, vm))[1];
+    const home = `/local/domain/${domid}`;
+    t.equal(f.hv.xenstore.get(`${home}/vm-data/xtv/testing`), '1 now:poweroff', 'vm-data written at start');
+    t.equal(f.hv.xenstore.get(`${home}/other/key`), undefined, 'keys outside vm-data/ are not');
+    await c.call('VM.add_to_xenstore_data', vm, 'vm-data/xtv/extra', 'y');
+    t.equal(f.hv.xenstore.get(`${home}/vm-data/xtv/extra`), undefined, 'add_to_ does not reach the guest');
+    f.hv.calls.length = 0;
+    await c.call('VM.set_xenstore_data', vm, { 'vm-data/xtv/testing': '2 next:reboot' });
+    t.deepEqual(f.hv.calls, [`replace ${home}/vm-data`], 'one transaction replaces the subtree');
+    t.equal(f.hv.xenstore.get(`${home}/vm-data/xtv/testing`), '2 next:reboot');
+    t.deepEqual(await c.call('VM.get_xenstore_data', vm), { 'vm-data/xtv/testing': '2 next:reboot' });
+  } finally {
+    await f.close();
+  }
+});
+
+test('XAPI\'s errors for bad calls; kernels only from /var/lib/xcp/guest', async (t) => {
+  const f = await fixture();
+  const c = f.client;
+  try {
+    t.deepEqual(await rejection(c.call('VM.frobnicate', 'x')), { code: 'MESSAGE_METHOD_UNKNOWN', params: ['VM.frobnicate'] });
+    t.deepEqual(await rejection(c.call('VM.start', 'OpaqueRef:nope')), { code: 'MESSAGE_PARAMETER_COUNT_MISMATCH', params: ['VM.start', '4', '2'] });
+    t.deepEqual(await rejection(c.call('VM.start', 'OpaqueRef:nope', false, false)), { code: 'HANDLE_INVALID', params: ['VM', 'OpaqueRef:nope'] });
+    t.deepEqual(await rejection(c.call('VM.get_by_uuid', 'nope')), { code: 'UUID_INVALID', params: ['VM', 'nope'] });
+    const vm = await installVm(c);
+    t.deepEqual((await rejection(c.call('VM.start', vm, 'yes', false)) as { code: string }).code, 'FIELD_TYPE_ERROR');
+    t.deepEqual((await rejection(c.call('VM.add_to_other_config', vm, 'xtv', 'again')) as { code: string }).code, 'MAP_DUPLICATE_KEY');
+    await c.call('VM.set_PV_kernel', vm, '/boot/guest/xtv-kernel');
+    t.deepEqual(await rejection(c.call('VM.start', vm, false, false)), { code: 'INVALID_VALUE', params: ['PV_kernel', '/boot/guest/xtv-kernel'] });
+    await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/../../../etc/passwd');
+    t.deepEqual((await rejection(c.call('VM.start', vm, false, false)) as { code: string }).code, 'INVALID_VALUE', 'no escaping the guest directory');
+    t.equal(f.hv.domains.size, 0, 'nothing was built');
+    const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
+    t.deepEqual(await rejection(c.call('VM.start', tpl, false, false)), { code: 'VM_IS_TEMPLATE', params: [tpl] });
+    const created = await c.call<string>('VM.create', { name_label: 'made', PV_kernel: KERNEL, domain_type: 'pv', memory_static_max: String(32 << 20), other_config: { xtv: 'true' } });
+    t.equal(await c.call('VM.get_name_label', created), 'made', 'VM.create');
+    t.equal(Number(await c.call('VM.get_memory_static_max', created)), 32 << 20);
+  } finally {
+    await f.close();
+  }
+});
+
+test('malformed input, in both protocols, gets an error and changes nothing; the server never crashes', async (t) => {
+  const f = await fixture();
+  try {
+    const before = f.ep.api.db.currentGeneration;
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const pieces = ['<methodCall>', '</methodCall>', '<methodName>', 'VM.destroy', '</methodName>', '<params>', '<param>', '<value>',
+      '<struct>', '<member>', '<name>', '<array>', '<data>', '<int>', '9999999999999999999999', '<boolean>', '&amp;', '&#0;', '<![CDATA[', ']]>',
+      '{', '}', '[', ']', '"method"', ':', ',', '"params"', '"jsonrpc":"2.0"', 'null', '"\\u0000"', '1e999', 'OpaqueRef:x', '\u00ff', '\ud800'];
+    let answered = 0;
+    for (let i = 0; i < 300; i++) {
+      let body = '';
+      const n = 1 + rand(30);
+      for (let j = 0; j < n; j++) body += rand(4) === 0 ? String.fromCharCode(rand(256)) : pieces[rand(pieces.length)]!;
+      const path = i % 2 === 0 ? '/' : '/jsonrpc';
+      const res = await fetch(`${f.url}${path}`, { method: 'POST', body, headers: { 'content-type': path === '/' ? 'text/xml' : 'application/json' } });
+      const text = await res.text();
+      if (res.status === 200 && (text.includes('Failure') || text.includes('"error"'))) answered++;
+    }
+    t.equal(answered, 300, 'every malformed request got an API error back');
+    const big = await fetch(`${f.url}/jsonrpc`, { method: 'POST', body: 'x'.repeat(5 * 1024 * 1024), headers: { 'content-type': 'application/json' } }).then((r) => r.text()).catch((e) => String(e));
+    t.ok(/error|socket|fetch failed/i.test(big), 'an oversized body is refused');
+    t.equal(f.ep.api.db.currentGeneration, before, 'nothing in the database changed');
+    t.equal(f.hv.calls.length, 0, 'nothing reached the hypervisor');
+    const vms = await f.client.call<Record<string, unknown>>('VM.get_all_records');
+    t.ok(Object.keys(vms).length >= 2, 'the server still answers');
+  } finally {
+    await f.close();
+  }
+});
