@@ -198,7 +198,8 @@ export class Agent {
   // control/shutdown
 
   private async handleShutdown(): Promise<void> {
-    const store = this.requireStore();
+    const store = this.store;
+    if (!store) return; // detached: the next attach's watches fire again and bring us back here
     const raw = await tryReadBytes(store, SHUTDOWN_NODE);
     const key = valueKey(raw);
     if (key === this.left.shutdown) return; // our own ack, or a re-fire: nothing new
@@ -280,7 +281,8 @@ export class Agent {
   // control/testing and vm-data/xtv/testing
 
   private async handleTesting(): Promise<void> {
-    const store = this.requireStore();
+    const store = this.store;
+    if (!store) return; // detached: the next attach's watches fire again and bring us back here
     const raw = await tryReadBytes(store, TESTING_NODE);
     const key = valueKey(raw);
     if (key === this.left.testing) return;
@@ -309,7 +311,8 @@ export class Agent {
   }
 
   private async handleVmData(): Promise<void> {
-    const store = this.requireStore();
+    const store = this.store;
+    if (!store) return; // detached: the next attach's watches fire again and bring us back here
     const raw = await tryReadBytes(store, VMDATA_TESTING_NODE);
     if (raw === null) return; // the subtree was removed: nothing to do
     const d = decodeVmData(raw);
@@ -430,7 +433,8 @@ export class Agent {
   private async checkKernelAck(): Promise<void> {
     this.cancelKernelCheck = null;
     if (this.status.state !== 'suspending') return;
-    const store = this.requireStore();
+    const store = this.store;
+    if (!store) return; // detached: the next attach's watches fire again and bring us back here
     const raw = await tryReadBytes(store, KERNEL_SHUTDOWN_NODE);
     if (raw === null || raw.length === 0) return; // acknowledged: the resume will be noticed by the probe
     this.recordError('suspending', new Error(

@@ -1,7 +1,7 @@
 // A Platform for tests under Node: xenstore over a unix socket (the in-memory
 // test xenstored, or a real xenstored's), actions recorded instead of done,
-// console lines collected. Timers are unref'd and cancelled by close(), so an
-// agent under test never keeps the test process alive.
+// console lines collected. close() cancels every timer and connection, so an
+// agent under test never keeps the test process alive once its test is over.
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import type { Platform, PlatformAction } from './platform.ts';
@@ -42,7 +42,6 @@ export class NodePlatform implements Platform {
       this.timers.delete(t);
       fn();
     }, ms);
-    t.unref();
     this.timers.add(t);
     return () => {
       clearTimeout(t);
