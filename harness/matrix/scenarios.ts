@@ -5,7 +5,7 @@
 // cannot be run, or that would only repeat another case, are kept in the list
 // as skipped with the reason, so the report shows the whole matrix and the
 // reader can see why a cell is empty.
-import { HOST_REQUESTS, type HostRequest, type PowerState } from '../toolstack/driver.ts';
+import { HOST_REQUESTS, type PowerState } from '../toolstack/driver.ts';
 
 export const INITIAL_STATES = ['running', 'paused', 'suspended', 'halted'] as const;
 export type InitialState = (typeof INITIAL_STATES)[number];

@@ -96,7 +96,7 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
     this.createDomain(v, opts?.paused ?? false);
   }
 
-  async request(vm: VmRef, request: HostRequest, opts: { timeoutMs: number }): Promise<void> {
+  async request(vm: VmRef, request: HostRequest, _opts: { timeoutMs: number }): Promise<void> {
     this.calls.push(`request ${vm.name} ${request}`);
     if (this.o.requestDelayMs > 0) await this.sleep(this.o.requestDelayMs);
     const v = this.get(vm);

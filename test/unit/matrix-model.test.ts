@@ -1,0 +1,134 @@
+import test from 'tape';
+import { MODELS } from '../../harness/matrix/models.ts';
+import { matches, type ModelAnswer } from '../../harness/matrix/model.ts';
+import { allCases, findCase, matrixCases } from '../../harness/matrix/scenarios.ts';
+import type { ToolstackKind } from '../../harness/toolstack/driver.ts';
+
+const KINDS: ToolstackKind[] = ['xl', 'xapi'];
+
+function expectOf(kind: ToolstackKind, name: string): ModelAnswer {
+  const c = findCase(name);
+  if (!c) throw new Error(`no case ${name}`);
+  return MODELS[kind].expect(c.scenario);
+}
+
+function short(a: ModelAnswer): string {
+  if (a.kind === 'unmodelled') return 'unmodelled';
+  const e = a.expect;
+  return `${e.result.kind === 'ok' ? 'ok' : `error:${e.result.code ?? '*'}`} ${e.finalState} ${e.domid} ${e.duration}`;
+}
+
+test('every case of the full matrix is run-with-expectation, unmodelled, or skipped', (t) => {
+  for (const kind of KINDS) {
+    let expect = 0, unmodelled = 0, skip = 0;
+    for (const c of allCases()) {
+      if (!c.run) { skip++; continue; }
+      const a = MODELS[kind].expect(c.scenario);
+      if (a.kind === 'expect') {
+        expect++;
+        if (a.expect.basis.length === 0 || a.expect.basis.some((b) => b.trim() === '')) t.fail(`${kind} ${c.scenario.name}: rule ${a.rule} cites no basis`);
+      } else if (a.kind === 'unmodelled') {
+        unmodelled++;
+        if (!a.reason) t.fail(`${kind} ${c.scenario.name}: unmodelled without a reason`);
+      } else t.fail(`${kind} ${c.scenario.name}: no answer`);
+    }
+    t.ok(expect > unmodelled * 5, `${kind}: ${expect} expected, ${unmodelled} unmodelled, ${skip} skipped`);
+  }
+  t.end();
+});
+
+test('no rule is dead: each is the first match of some runnable case', (t) => {
+  const runnable = allCases().filter((c) => c.run).map((c) => c.scenario);
+  for (const kind of KINDS) {
+    const rules = MODELS[kind].rules;
+    rules.forEach((r, i) => {
+      const used = runnable.some((s) => matches(r.when, s) && !rules.slice(0, i).some((p) => matches(p.when, s)));
+      if (!used) t.fail(`${kind} rule ${r.id} never applies`);
+    });
+    t.equal(new Set(rules.map((r) => r.id)).size, rules.length, `${kind}: rule ids are unique`);
+  }
+  t.end();
+});
+
+test('the smoke matrix costs no 20-minute total timeout and few ack timeouts, on either toolstack', (t) => {
+  for (const kind of KINDS) {
+    let ackTimeouts = 0;
+    for (const c of matrixCases('smoke')) {
+      const a = MODELS[kind].expect(c.scenario);
+      t.equal(a.kind, 'expect', `${kind} ${c.scenario.name} is modelled`);
+      if (a.kind !== 'expect') continue;
+      if (a.expect.duration === 'total-timeout') t.fail(`${kind} ${c.scenario.name} costs the total timeout`);
+      if (a.expect.duration === 'ack-timeout') ackTimeouts++;
+    }
+    t.ok(ackTimeouts >= 1 && ackTimeouts <= 2, `${kind}: ${ackTimeouts} ack-timeout case(s)`);
+  }
+  t.end();
+});
+
+test('XAPI rows from toolstack-behaviour.md', (t) => {
+  const x = (n: string): string => short(expectOf('xapi', n));
+  t.equal(x('running.clean_shutdown.ack-ok.poweroff'), 'ok Halted none fast');
+  t.equal(x('running.clean_shutdown.ack-ok.reboot'), 'ok Halted none fast', 'any reason ends Halted');
+  t.equal(x('running.clean_shutdown.ack-ok.suspend'), 'ok Halted none fast');
+  t.equal(x('running.clean_shutdown.ack-ok.ignore'), 'error:VM_SHUTDOWN_TIMEOUT Running same total-timeout');
+  t.equal(x('running.clean_shutdown.ack-none.ignore'), 'error:VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT Running same ack-timeout');
+  t.equal(x('running.clean_shutdown.ack-bogus.ignore'), 'error:VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT Running same ack-timeout', 'a bogus string is no ack');
+  t.equal(x('running.clean_shutdown.ack-delete.ignore'), 'error:VM_SHUTDOWN_TIMEOUT Running same total-timeout', 'deleting is an ack');
+  t.equal(x('running.clean_shutdown.ack-none.poweroff'), 'ok Halted none fast', 'shutting down counts as the ack');
+  t.equal(x('running.clean_reboot.ack-ok.poweroff'), 'ok Running new fast', 'any reason ends Running');
+  t.equal(x('running.clean_reboot.ack-none.ignore'), 'error:VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT Running same ack-timeout');
+  t.equal(x('running.suspend.ack-ok.suspend'), 'ok Suspended none fast');
+  t.equal(x('running.suspend.ack-none.ignore'), 'error:VM_FAILED_SUSPEND_ACKNOWLEDGMENT Running same ack-timeout');
+  t.equal(x('running.suspend.ack-ok.ignore'), 'error:VM_SUSPEND_TIMEOUT Running same total-timeout');
+  t.equal(x('running.suspend.ack-ok.poweroff'), 'error:INTERNAL_ERROR Halted none fast');
+  t.equal(x('running.no_request.ack-ok.suspend'), 'ok Halted none fast', 'unexpected suspend ends Halted');
+  t.equal(x('running.no_request.ack-ok.reboot'), 'ok Running new fast');
+  t.equal(x('running.no_request.ack-ok.crash'), 'ok Halted none fast', 'crash within 120 s of start: shutdown');
+  t.equal(x('halted.hard_shutdown.ack-ok.ignore'), 'error:VM_BAD_POWER_STATE Halted none fast');
+  t.equal(x('paused.clean_shutdown.ack-ok.ignore'), 'error:VM_BAD_POWER_STATE Paused same fast');
+  t.equal(x('paused.hard_reboot.ack-ok.ignore'), 'ok Running new fast');
+  t.equal(x('suspended.resume.ack-ok.ignore'), 'ok Running new fast');
+  t.equal(x('suspended.hard_reboot.ack-ok.ignore'), 'error:VM_BAD_POWER_STATE Suspended none fast');
+  const cs = expectOf('xapi', 'running.clean_shutdown.ack-none.ignore');
+  t.equal(cs.kind === 'expect' ? cs.expect.controlShutdown : undefined, 'poweroff', 'the request is left in control/shutdown');
+  const bogus = expectOf('xapi', 'running.clean_shutdown.ack-bogus.ignore');
+  t.equal(bogus.kind === 'expect' ? bogus.expect.controlShutdown : undefined, 'xtv-bogus-ack', 'dom0 sees the bogus ack');
+  t.equal(expectOf('xapi', 'running.suspend.ack-none.poweroff').kind, 'unmodelled');
+  t.end();
+});
+
+test('xl rows from toolstack-behaviour.md', (t) => {
+  const x = (n: string): string => short(expectOf('xl', n));
+  t.equal(x('running.clean_shutdown.ack-ok.poweroff'), 'ok Halted none fast');
+  t.equal(x('running.clean_shutdown.ack-ok.reboot'), 'ok Running new fast', 'the daemon acts on the actual reason');
+  t.equal(x('running.clean_reboot.ack-ok.poweroff'), 'ok Halted none fast', 'xl reboot + poweroff: destroyed, not restarted');
+  t.equal(x('running.clean_shutdown.ack-ok.ignore'), 'ok Running same fast', 'no -w: returns after the ack');
+  t.equal(x('running.clean_shutdown.ack-none.ignore'), 'error:* Running same ack-timeout');
+  t.equal(x('running.clean_shutdown.ack-none.poweroff'), 'ok Halted none fast', 'the node goes with the domain');
+  t.equal(x('running.clean_shutdown.ack-ok.suspend'), 'ok Suspended same fast', 'a self-suspended domain stays suspended');
+  t.equal(x('running.clean_shutdown.ack-ok.crash'), 'ok Halted none fast', 'on_crash destroy');
+  t.equal(x('running.suspend.ack-bogus.suspend'), 'ok Suspended none fast', 'xl save takes a bogus string as the ack');
+  t.equal(x('running.suspend.ack-none.ignore'), 'error:* Running same ack-timeout');
+  t.equal(x('running.suspend.ack-ok.poweroff'), 'error:* Halted none fast', 'wrong shutdown reason');
+  t.equal(x('running.no_request.ack-ok.suspend'), 'ok Suspended same fast');
+  t.equal(x('running.no_request.ack-ok.reboot'), 'ok Running new fast');
+  t.equal(x('paused.clean_shutdown.ack-ok.ignore'), 'error:* Paused same ack-timeout', 'a paused guest cannot ack');
+  t.equal(x('halted.pause.ack-ok.ignore'), 'error:* Halted none fast');
+  t.equal(x('suspended.resume.ack-ok.ignore'), 'ok Running new fast');
+  t.equal(x('suspended.hard_shutdown.ack-ok.ignore'), 'ok Halted none fast', 'the driver discards the save image');
+  const ss = expectOf('xl', 'running.no_request.ack-ok.suspend');
+  t.equal(ss.kind === 'expect' ? ss.expect.shutdownReason : undefined, 'suspend');
+  t.deepEqual(MODELS.xl.actions, { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' }, 'xl defaults');
+  t.deepEqual(MODELS.xapi.actions, { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' }, 'blank template defaults');
+  t.end();
+});
+
+test('the guest expectation follows what the case tells the guest', (t) => {
+  const g = (k: ToolstackKind, n: string) => { const a = expectOf(k, n); return a.kind === 'expect' ? a.expect.guest : null; };
+  t.deepEqual(g('xl', 'running.clean_reboot.ack-bogus.crash'), { received: 'reboot', ack: 'bogus', action: 'crash' });
+  t.deepEqual(g('xapi', 'running.suspend.ack-delete.suspend'), { received: 'suspend', ack: 'delete', action: 'suspend' });
+  t.deepEqual(g('xl', 'running.hard_shutdown.ack-ok.ignore'), { received: null, ack: null, action: null });
+  t.deepEqual(g('xl', 'running.no_request.ack-ok.halt'), { received: null, ack: null, action: 'halt' });
+  t.deepEqual(g('xapi', 'paused.clean_shutdown.ack-ok.ignore'), { received: null, ack: null, action: null });
+  t.end();
+});

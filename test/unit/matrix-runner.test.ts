@@ -1,0 +1,176 @@
+// The runner against the FAKE in-memory toolstack (harness/matrix/testing/fake-driver.ts).
+import test from 'tape';
+import { CleanupRegistry, installSignalCleanup } from '../../harness/matrix/cleanup.ts';
+import { modelFor } from '../../harness/matrix/models.ts';
+import { runMatrix, type RunOptions } from '../../harness/matrix/runner.ts';
+import { findCase, matrixCases, type Case } from '../../harness/matrix/scenarios.ts';
+import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../harness/matrix/testing/fake-driver.ts';
+import type { InstallOptions, ToolstackKind, VmRef } from '../../harness/toolstack/driver.ts';
+
+const IMAGE = { kernelPath: '/k', initrdPath: '/i', kernelArgs: '', domainType: 'pv' as const, memoryMiB: 32 };
+
+function cases(...names: string[]): Case[] {
+  return names.map((n) => { const c = findCase(n); if (!c) throw new Error(n); return c; });
+}
+
+async function run(kind: ToolstackKind, cs: readonly Case[], fake: Partial<FakeOptions> = {}, over: Partial<RunOptions> = {}) {
+  const driver = new FakeToolstackDriver({ kind, ...fake });
+  const summary = await runMatrix({ driver, model: modelFor(kind), cases: cs, image: IMAGE, parallel: 8, timing: FAKE_TIMING, ...over });
+  await driver.close();
+  return { driver, summary };
+}
+
+for (const kind of ['xl', 'xapi'] as const) {
+  test(`${kind}: the full matrix on the fake: no fail, no error, nothing left`, async (t) => {
+    const { driver, summary } = await run(kind, matrixCases('full'));
+    const bad = summary.cases.filter((c) => c.verdict === 'fail' || c.verdict === 'error');
+    t.deepEqual(bad.map((c) => `${c.name}: ${c.summary}`), [], 'no fail or error');
+    t.ok(summary.counts.pass > 90, `${summary.counts.pass} pass`);
+    t.equal(summary.counts.skip, matrixCases('full').filter((c) => !c.run).length, 'skips reported as skip');
+    t.equal(summary.cases.length, matrixCases('full').length, 'one result per case, in order');
+    t.deepEqual(summary.cases.map((c) => c.name), matrixCases('full').map((c) => c.scenario.name));
+    t.deepEqual(driver.leftovers(), [], 'every VM removed');
+    t.equal(summary.aborted, false);
+    t.end();
+  });
+}
+
+test('evidence: testing message, guest reports, console, steps', async (t) => {
+  const { summary } = await run('xl', cases('running.clean_shutdown.ack-bogus.ignore', 'running.clean_shutdown.ack-ok.poweroff'));
+  const [bogus, off] = summary.cases;
+  t.equal(bogus!.verdict, 'pass', bogus!.summary);
+  t.equal(bogus!.evidence.primedWith, '{"when":"onshutdown","ack":"xtv-bogus-ack","action":"ignore"}');
+  t.equal(bogus!.evidence.reportAfterPrime?.pending, '{"when":"onshutdown","ack":"xtv-bogus-ack","action":"ignore"}');
+  t.equal(bogus!.observation?.controlShutdown, 'xtv-bogus-ack', 'dom0 reads the bogus ack');
+  t.deepEqual(bogus!.observation?.guestEvent, { source: 'xenstore', received: 'poweroff', ack: 'write', ackValue: 'xtv-bogus-ack', action: 'ignore' });
+  t.equal(off!.observation?.guestEvent?.source, 'console', 'domain gone: the console tells what the guest did');
+  t.equal(off!.observation?.guestEvent?.action, 'poweroff');
+  t.match(off!.evidence.console ?? '', /xtv-agent .* event .*node=control\/shutdown/);
+  t.equal(off!.evidence.consolePath, '/fake/console/xtv-running.clean_shutdown.ack-ok.poweroff.log');
+  t.ok(off!.evidence.steps.some((s) => /request clean_shutdown/.test(s)), 'steps recorded');
+  t.end();
+});
+
+test('a toolstack that breaks the model fails, with a readable diff', async (t) => {
+  const { summary, driver } = await run('xl', cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'), { misbehave: 'restart-on-poweroff' });
+  const [bad, good] = summary.cases;
+  t.equal(bad!.verdict, 'fail');
+  t.deepEqual(bad!.diffs.map((d) => d.field), ['power state', 'domid']);
+  t.match(bad!.summary, /power state - expected Halted \/ \+ observed Running/);
+  t.equal(good!.verdict, 'pass');
+  t.equal(summary.verdict, 'fail', 'the worst wins');
+  t.deepEqual(driver.leftovers(), []);
+  t.end();
+});
+
+test('a guest that never boots is an error (environment), and its VM is still removed', async (t) => {
+  const { summary, driver } = await run('xl', cases('running.pause.ack-ok.ignore'), { neverReady: () => true }, { timing: { ...FAKE_TIMING, boot: 100 } });
+  t.equal(summary.cases[0]!.verdict, 'error');
+  t.match(summary.cases[0]!.summary, /did not report state=ready/);
+  t.deepEqual(driver.leftovers(), []);
+  t.end();
+});
+
+test('unmodelled cases record what was observed and claim nothing', async (t) => {
+  const { summary } = await run('xl', cases('running.suspend.ack-none.suspend'));
+  const r = summary.cases[0]!;
+  t.equal(r.verdict, 'unmodelled');
+  t.ok(r.observation, 'observation kept');
+  t.match(r.summary, /observed/);
+  t.end();
+});
+
+class LeakyFake extends FakeToolstackDriver {
+  override async uninstall(vm: VmRef): Promise<void> {
+    if (vm.name.includes('pause')) throw new Error('uninstall refused');
+    return super.uninstall(vm);
+  }
+}
+
+test('a VM that cannot be removed makes the case an error naming it', async (t) => {
+  const driver = new LeakyFake({ kind: 'xl' });
+  const summary = await runMatrix({ driver, model: modelFor('xl'), cases: cases('running.pause.ack-ok.ignore'), image: IMAGE, timing: FAKE_TIMING });
+  t.equal(summary.cases[0]!.verdict, 'error');
+  t.ok(summary.cases[0]!.errors.some((e) => /may be left on the host/.test(e)), summary.cases[0]!.errors.join('; '));
+  await driver.close();
+  t.end();
+});
+
+class CountingFake extends FakeToolstackDriver {
+  live = 0;
+  maxLive = 0;
+  override async install(o: InstallOptions): Promise<VmRef> {
+    this.live++;
+    this.maxLive = Math.max(this.maxLive, this.live);
+    return super.install(o);
+  }
+  override async uninstall(vm: VmRef): Promise<void> {
+    this.live--;
+    return super.uninstall(vm);
+  }
+}
+
+test('--parallel N: at most N VMs at once, and more than one', async (t) => {
+  const driver = new CountingFake({ kind: 'xl' });
+  const cs = matrixCases('full').filter((c) => c.run).slice(0, 20);
+  const summary = await runMatrix({ driver, model: modelFor('xl'), cases: cs, image: IMAGE, parallel: 3, timing: FAKE_TIMING });
+  t.equal(summary.cases.length, 20);
+  t.ok(driver.maxLive <= 3, `max ${driver.maxLive} at once`);
+  t.ok(driver.maxLive > 1, 'ran in parallel');
+  await driver.close();
+  t.end();
+});
+
+test('SIGINT midway: the run stops, every VM it made is destroyed, unstarted cases are errors', async (t) => {
+  // Requests take 300 ms, so the signal lands while cases are mid-request.
+  const driver = new FakeToolstackDriver({ kind: 'xl', requestDelayMs: 300 });
+  const registry = new CleanupRegistry();
+  const controller = new AbortController();
+  const exits: number[] = [];
+  const logs: string[] = [];
+  const remove = installSignalCleanup({ registry, controller, graceMs: 5_000, drainMs: 1_000, log: (l) => logs.push(l), exit: (c) => exits.push(c) });
+  const cs = matrixCases('full').filter((c) => c.run).slice(0, 12);
+  let signalled = false;
+  const p = runMatrix({
+    driver, model: modelFor('xl'), cases: cs, image: IMAGE, parallel: 4, timing: FAKE_TIMING, signal: controller.signal, registry,
+    progress: (l) => {
+      if (!signalled && /request /.test(l)) {
+        signalled = true;
+        setTimeout(() => process.emit('SIGINT', 'SIGINT'), 50);
+      }
+    },
+  });
+  const summary = await p;
+  remove();
+  t.ok(signalled, 'the signal was sent mid-request');
+  t.equal(summary.aborted, true);
+  t.deepEqual(driver.leftovers(), [], 'nothing left on the (fake) host');
+  t.equal(registry.size, 0, 'registry drained');
+  t.deepEqual(exits, [], 'the run cleaned up by itself within the grace period');
+  const interrupted = summary.cases.filter((c) => c.verdict === 'error');
+  t.ok(interrupted.length >= cs.length - 4, `${interrupted.length} cases reported as error`);
+  t.ok(summary.cases.some((c) => c.errors.some((e) => /interrupted/.test(e))), 'in-flight cases say they were interrupted');
+  t.ok(summary.cases.some((c) => /^not run/.test(c.summary)), 'unstarted cases say so');
+  t.ok(logs.some((l) => /SIGINT/.test(l)), 'the handler said what it does');
+  await driver.close();
+  t.end();
+});
+
+test('a second SIGINT drains the registry at once and exits 130', async (t) => {
+  const driver = new FakeToolstackDriver({ kind: 'xl' });
+  const registry = new CleanupRegistry();
+  const vm = await driver.install({ name: 'xtv-stuck', domainType: 'pv', memoryMiB: 32, kernelPath: '', initrdPath: '', kernelArgs: '' });
+  await driver.start(vm);
+  registry.add(driver, vm);
+  const controller = new AbortController();
+  const exited = new Promise<number>((resolve) => {
+    const remove = installSignalCleanup({ registry, controller, graceMs: 60_000, drainMs: 1_000, log: () => undefined, exit: (c) => { remove(); resolve(c); } });
+  });
+  process.emit('SIGINT', 'SIGINT');
+  t.ok(controller.signal.aborted, 'first signal: the run is asked to stop');
+  process.emit('SIGINT', 'SIGINT');
+  t.equal(await exited, 130);
+  t.deepEqual(driver.leftovers(), [], 'the stuck VM was destroyed');
+  await driver.close();
+  t.end();
+});

@@ -1,0 +1,85 @@
+import test from 'tape';
+import {
+  ACK_KINDS, GUEST_ACTIONS, INITIAL_STATES, MATRIX_REQUESTS, SMOKE_CASES,
+  allCases, caseName, findCase, makeFilter, matrixCases,
+} from '../../harness/matrix/scenarios.ts';
+import { vmNameOf } from '../../harness/matrix/runner.ts';
+
+test('the full matrix is every combination, each with one unique name', (t) => {
+  const all = allCases();
+  t.equal(all.length, INITIAL_STATES.length * MATRIX_REQUESTS.length * ACK_KINDS.length * GUEST_ACTIONS.length);
+  t.equal(new Set(all.map((c) => c.scenario.name)).size, all.length, 'names are unique');
+  for (const c of all) {
+    const s = c.scenario;
+    if (caseName(s.initial, s.request, s.ack, s.action) !== s.name) t.fail(`name of ${JSON.stringify(s)}`);
+  }
+  t.ok(findCase('running.clean_shutdown.ack-none.poweroff')?.run, 'a guest-visible request on a running VM runs');
+  t.end();
+});
+
+test('skipped cases say why; "equivalent to" points at a case that runs', (t) => {
+  const all = allCases();
+  const byName = new Map(all.map((c) => [c.scenario.name, c]));
+  let skipped = 0;
+  for (const c of all) {
+    if (c.run) continue;
+    skipped++;
+    if (!c.skipReason || c.skipReason.length < 10) t.fail(`${c.scenario.name} has no reason`);
+    if (c.equivalentTo) {
+      const eq = byName.get(c.equivalentTo);
+      if (!eq?.run) t.fail(`${c.scenario.name} is equivalent to ${c.equivalentTo}, which does not run`);
+      if (!c.skipReason.startsWith(`equivalent to ${c.equivalentTo}`)) t.fail(`${c.scenario.name}: reason names the equivalent case`);
+    }
+  }
+  t.ok(skipped > 0, `${skipped} skipped`);
+  // Specific reasons.
+  t.match(findCase('halted.clean_shutdown.ack-none.poweroff')!.run ? '' : (findCase('halted.clean_shutdown.ack-none.poweroff') as { skipReason: string }).skipReason, /Halted/);
+  t.match((findCase('running.hard_shutdown.ack-none.crash') as { skipReason: string }).skipReason, /equivalent to running\.hard_shutdown\.ack-ok\.ignore/);
+  t.match((findCase('running.no_request.ack-none.crash') as { skipReason: string }).skipReason, /nothing to acknowledge/);
+  t.equal(findCase('running.no_request.ack-ok.ignore')!.run, false, 'no request and no action is meaningless');
+  t.end();
+});
+
+test('every (state, request) pair has at least one case that runs, except no_request when the guest cannot run', (t) => {
+  const all = allCases();
+  for (const initial of INITIAL_STATES) for (const request of MATRIX_REQUESTS) {
+    const runs = all.some((c) => c.run && c.scenario.initial === initial && c.scenario.request === request);
+    const expected = !(request === 'no_request' && initial !== 'running');
+    if (runs !== expected) t.fail(`${initial}.${request}: runs=${runs}`);
+  }
+  t.pass('checked');
+  t.end();
+});
+
+test('the smoke matrix lists runnable cases only, by name', (t) => {
+  const smoke = matrixCases('smoke');
+  t.equal(smoke.length, SMOKE_CASES.length);
+  t.ok(smoke.every((c) => c.run), 'all run');
+  t.ok(smoke.length >= 5 && smoke.length <= 20, `a handful (${smoke.length})`);
+  t.end();
+});
+
+test('VM names (xtv-<case>) fit the xl driver\'s rule: 1-64 of A-Z a-z 0-9 . _ -', (t) => {
+  for (const c of allCases()) {
+    const n = vmNameOf('xtv', c.scenario.name);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n)) t.fail(n);
+  }
+  t.pass('all fit');
+  t.end();
+});
+
+test('--filter: substring, glob, several patterns', (t) => {
+  const names = allCases().map((c) => c.scenario.name);
+  const count = (p: string | undefined): number => names.filter(makeFilter(p)).length;
+  t.equal(count(undefined), names.length, 'no filter keeps all');
+  t.equal(count(''), names.length, 'empty filter keeps all');
+  t.equal(count('clean_shutdown'), names.filter((n) => n.includes('clean_shutdown')).length, 'substring');
+  t.equal(count('running.*.ack-none.poweroff'), MATRIX_REQUESTS.length, 'glob over the whole name');
+  t.equal(count('running.suspend.ack-ok.suspend'), 1, 'exact name');
+  t.equal(count('running.suspend.ack-ok.suspend, halted.pause.ack-ok.ignore'), 2, 'comma-separated');
+  t.equal(count('running.?ause.ack-ok.ignore'), 1, '? is one character');
+  t.equal(count('running.clean_shutdown'), 24, 'a prefix is a substring');
+  t.equal(count('nothing-like-this'), 0);
+  t.equal(count('running.[a].x'), 0, 'regex characters are literal');
+  t.end();
+});

@@ -1,0 +1,118 @@
+import test from 'tape';
+import {
+  VERDICTS, VERDICT_MEANING, compare, domidChange, durationClassOf, guestInvariant, renderDiff, stateInvariant, verdictRank, worst,
+  type Observation,
+} from '../../harness/matrix/verdict.ts';
+import type { Expectation } from '../../harness/matrix/model.ts';
+
+test('verdicts are ordered pass < skip < unmodelled < error < fail, each with a meaning', (t) => {
+  t.deepEqual([...VERDICTS], ['pass', 'skip', 'unmodelled', 'error', 'fail']);
+  for (let i = 1; i < VERDICTS.length; i++) t.ok(verdictRank(VERDICTS[i - 1]!) < verdictRank(VERDICTS[i]!));
+  for (const v of VERDICTS) t.ok(VERDICT_MEANING[v].length > 20, `${v} has a meaning`);
+  t.end();
+});
+
+test('the worst verdict wins; nothing reported is an error', (t) => {
+  t.equal(worst(['pass', 'skip']), 'skip');
+  t.equal(worst(['pass', 'fail', 'error']), 'fail');
+  t.equal(worst(['unmodelled', 'pass']), 'unmodelled');
+  t.equal(worst(['error', 'unmodelled', 'skip']), 'error');
+  t.equal(worst(['pass']), 'pass');
+  t.equal(worst([]), 'error', 'a case that reports nothing');
+  t.end();
+});
+
+const expectation: Expectation = {
+  result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' },
+  finalState: 'Running',
+  domid: 'same',
+  controlShutdown: 'poweroff',
+  guest: { received: 'poweroff', ack: 'none', action: 'ignore' },
+  duration: 'ack-timeout',
+  basis: ['test'],
+};
+
+function obs(over: Partial<Observation>): Observation {
+  return {
+    result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', message: 'x' },
+    durationMs: 60_500,
+    durationClass: 'ack-timeout',
+    initialDomid: 3,
+    final: { powerState: 'Running', domid: 3 },
+    domid: 'same',
+    controlShutdown: 'poweroff',
+    ...over,
+  };
+}
+
+test('compare: no difference when all agrees', (t) => {
+  t.deepEqual(compare(expectation, obs({})), []);
+  t.equal(renderDiff([]), '(no difference)');
+  t.end();
+});
+
+test('compare: each differing field, rendered as expected/observed pairs', (t) => {
+  const d = compare(expectation, obs({
+    result: { kind: 'ok' },
+    durationMs: 300,
+    durationClass: 'fast',
+    final: { powerState: 'Halted', domid: null },
+    domid: 'none',
+    controlShutdown: null,
+  }));
+  t.deepEqual(d.map((x) => x.field), ['result', 'power state', 'domid', 'control/shutdown', 'duration']);
+  const text = renderDiff(d);
+  t.match(text, /result\s+- expected error VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT\n\s+\+ observed ok/);
+  t.match(text, /power state\s+- expected Running\n\s+\+ observed Halted/);
+  t.match(text, /control\/shutdown\s+- expected "poweroff"\n\s+\+ observed \(absent\)/);
+  t.end();
+});
+
+test('compare: an error with no code claims any code; a wrong code is a difference', (t) => {
+  const anyErr: Expectation = { ...expectation, result: { kind: 'error' } };
+  t.deepEqual(compare(anyErr, obs({ result: { kind: 'error', code: 'XL_EXIT_1', message: '' } })), []);
+  t.deepEqual(compare(expectation, obs({ result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT', message: '' } })).map((x) => x.field), ['result']);
+  t.deepEqual(compare(expectation, obs({ result: { kind: 'timeout', message: '' } })).map((x) => x.field), ['result']);
+  t.deepEqual(compare(expectation, obs({ controlShutdown: undefined })), [], 'control/shutdown not read: no claim checked');
+  t.end();
+});
+
+test('duration classes and domid changes', (t) => {
+  const b = { fastMaxMs: 20_000, totalMinMs: 300_000 };
+  t.equal(durationClassOf(500, b), 'fast');
+  t.equal(durationClassOf(60_100, b), 'ack-timeout');
+  t.equal(durationClassOf(1_200_000, b), 'total-timeout');
+  t.equal(domidChange(3, 3), 'same');
+  t.equal(domidChange(3, 4), 'new');
+  t.equal(domidChange(null, 4), 'new');
+  t.equal(domidChange(3, null), 'none');
+  t.end();
+});
+
+test('state invariant: the toolstack agrees with the hypervisor', (t) => {
+  t.deepEqual(stateInvariant({ powerState: 'Running', domid: 4 }), []);
+  t.deepEqual(stateInvariant({ powerState: 'Halted', domid: null }), []);
+  t.deepEqual(stateInvariant({ powerState: 'Suspended', domid: null }), []);
+  t.deepEqual(stateInvariant({ powerState: 'Suspended', domid: 5, shutdownReason: 'suspend' }), [], 'xl: self-suspended domain');
+  t.deepEqual(stateInvariant({ powerState: 'Paused', domid: 5, paused: true }), []);
+  t.equal(stateInvariant({ powerState: 'Running', domid: null }).length, 1, 'running without a domain');
+  t.equal(stateInvariant({ powerState: 'Halted', domid: 7 }).length, 1, 'halted with a domain');
+  t.equal(stateInvariant({ powerState: 'Running', domid: 7, shutdownReason: 'crash' }).length, 1, 'running but shut down');
+  t.equal(stateInvariant({ powerState: 'Running', domid: 7, paused: true }).length, 1, 'paused flag disagrees');
+  t.equal(stateInvariant({ powerState: 'Suspended', domid: 7 }).length, 1, 'suspended but running');
+  t.end();
+});
+
+test('guest invariant: it received what the toolstack writes, acked and acted as told', (t) => {
+  const g = { received: 'poweroff' as const, ack: 'bogus' as const, action: 'crash' as const };
+  const ev = { source: 'xenstore' as const, received: 'poweroff', ack: 'write', ackValue: 'xtv-bogus-ack', action: 'crash' };
+  t.deepEqual(guestInvariant(g, ev), []);
+  t.deepEqual(guestInvariant(g, undefined), [], 'not observable: nothing checked');
+  t.equal(guestInvariant(g, null).length, 1, 'no event although a request was written');
+  t.equal(guestInvariant(g, { ...ev, received: 'reboot' }).length, 1, 'wrong request word');
+  t.equal(guestInvariant(g, { ...ev, ack: 'ok' }).length, 1, 'wrong ack');
+  t.equal(guestInvariant(g, { ...ev, action: 'poweroff' }).length, 1, 'wrong action');
+  t.equal(guestInvariant({ received: null, ack: null, action: null }, ev).length, 1, 'a request the toolstack should not have sent');
+  t.deepEqual(guestInvariant({ received: null, ack: null, action: null }, null), []);
+  t.end();
+});
