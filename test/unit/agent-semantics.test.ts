@@ -311,7 +311,8 @@ test('each event is written in one transaction, and gets one console line', asyn
   await f.send(TESTING_NODE, 'next:reboot');
   const reqs = f.xs.requests.slice(from).filter((q) => q.domid === DOMID);
   const reportWrites = reqs.filter((q) => q.op === 'WRITE' && q.path?.includes(`/${REPORT_DIR}/`));
-  t.equal(reportWrites.length, REPORT_KEYS.length, 'every key written');
+  t.ok(reportWrites.length >= 8 && reportWrites.length <= REPORT_KEYS.length, `the changed keys written (${reportWrites.length})`);
+  t.ok(reportWrites.every((q) => REPORT_KEYS.some((k) => q.path!.endsWith(`/${REPORT_DIR}/${k}`))), 'only report keys');
   const txIds = new Set(reportWrites.map((q) => q.txId));
   t.equal(txIds.size, 1, 'all in one transaction');
   t.notOk(txIds.has(0), 'a real transaction');
