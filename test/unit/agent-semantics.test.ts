@@ -280,11 +280,14 @@ test('suspend: asks the kernel, reports suspending, then resumed with the new do
   t.equal(f.report().state, 'suspending');
   // The patched kernel acks on its node; after the restore the toolstack's domid differs.
   f.xs.store.write(KERNEL_SHUTDOWN_NODE, '');
+  f.xs.store.rm(REPORT_DIR); // a restored domain starts without the old report
   f.xs.store.write('domid', '17');
   await f.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'resumed', 3000);
   await f.agent.idle();
   const r = f.report();
   t.deepEqual([r.state, r.domid, r.resumes], ['resumed', '17', '1'], 'resumed, new domid');
+  t.deepEqual(Object.keys(r).sort(), [...REPORT_KEYS].sort(), 'the whole report written again');
+  t.equal(r['event-action'], 'suspend', 'with the last event');
   t.ok(f.platform.lines.some((l) => / resumed domid=17 previous-domid=5 /.test(l)), 'console line');
   t.notOk(f.xs.watches().some((w) => w.startsWith('domid ')), 'the resume probe is removed');
   const next = await f.send(TESTING_NODE, 'now:reboot');
