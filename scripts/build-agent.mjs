@@ -5,9 +5,11 @@
 // (written 'qjs:os' / 'qjs:std' in the sources); anything else, a Node module
 // above all, fails the build. Same sources, same bytes (esbuild is
 // deterministic; no timestamps); the file is written to a temp name and
-// renamed, so a failed build never leaves half a bundle.
+// renamed, so a failed build never leaves half a bundle. A sidecar,
+// dist/agent/xtv-agent.json, records version, bytes and sha256 (the image
+// manifest reads the version from it).
 import { build } from 'esbuild';
-import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
@@ -53,4 +55,12 @@ try {
 }
 const bytes = statSync(out).size;
 const sha256 = createHash('sha256').update(readFileSync(out)).digest('hex');
-console.log(`dist/agent/xtv-agent.js: ${bytes} bytes, sha256 ${sha256}`);
+const version = /AGENT_VERSION = '([^']+)'/.exec(readFileSync(join(root, 'guest/agent/version.ts'), 'utf8'))?.[1];
+if (!version) {
+  console.error('build-agent: no AGENT_VERSION in guest/agent/version.ts');
+  process.exit(1);
+}
+const side = out.replace(/\.js$/, '.json');
+writeFileSync(`${side}.tmp-${process.pid}`, JSON.stringify({ version, bytes, sha256 }, null, 2) + '\n');
+renameSync(`${side}.tmp-${process.pid}`, side);
+console.log(`dist/agent/xtv-agent.js: ${bytes} bytes, sha256 ${sha256}, version ${version}`);
