@@ -31,8 +31,10 @@ table.grid td.none{background:#f0f0f0}
 table.grid td a:hover,table.grid td a:focus{outline:2px solid #000}
 ${VERDICTS.map((v) => `.v-${v}{background:${COLOURS[v].bg};color:${COLOURS[v].fg}}`).join('\n')}
 .legend td{padding:.15em .5em}
-.evidence{display:none;background:#fff;border:2px solid #333;padding:1em;margin:1em 0}
-.evidence:target{display:block}
+.evidence{display:none;background:#fff;border:2px solid #333;padding:1em;box-shadow:0 4px 24px rgba(0,0,0,.35)}
+.evidence:target{display:block;position:fixed;top:1em;right:1em;bottom:1em;width:min(46em,55vw);overflow:auto;z-index:10}
+.evidence .close{float:right;font-size:1.4em;text-decoration:none;color:#333}
+.folded{color:#666;font-size:.9em}
 pre{background:#f4f4f4;padding:.6em;overflow:auto;max-height:28em;white-space:pre-wrap;word-break:break-all}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}dd{margin:0}
 table.list{border-collapse:collapse;background:#fff}table.list td,table.list th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
@@ -75,6 +77,7 @@ function evidenceSection(r: CaseResult, id: string, idOf: Map<string, string>): 
   const m = r.model;
   const parts: string[] = [
     `<section class="evidence" id="${id}">`,
+    '<a class="close" href="#" title="close">×</a>',
     `<h3>${badge(r.verdict)} ${h(r.name)}</h3>`,
     `<p>${h(r.summary)}</p>`,
     '<dl>',
@@ -103,23 +106,27 @@ function evidenceSection(r: CaseResult, id: string, idOf: Map<string, string>): 
     parts.push('<h4>Toolstack log excerpt</h4>', pre(e.toolstackLog));
     parts.push('<h4>Steps</h4>', pre(e.steps.join('\n')));
   }
-  parts.push('<p><a href="#top">back to the grids</a></p>', '</section>');
+  parts.push('<p><a href="#">close</a></p>', '</section>');
   return parts.join('\n');
 }
 
-function grid(initial: string, ack: string, byName: Map<string, { r: CaseResult; id: string }>): string | null {
+/** A grid, or null when no case of the run lives in it, or 'folded' when every one of them was skipped. */
+function grid(initial: string, ack: string, byName: Map<string, { r: CaseResult; id: string }>): string | null | 'folded' {
   let any = false;
+  let ran = false;
   const rows = MATRIX_REQUESTS.map((req) => {
     const cells = GUEST_ACTIONS.map((act) => {
       const name = `${initial}.${req}.ack-${ack}.${act}`;
       const c = byName.get(name);
       if (!c) return '<td class="none" title="not in this run"></td>';
       any = true;
+      if (c.r.verdict !== 'skip') ran = true;
       return `<td class="v-${c.r.verdict}" data-case="${h(name)}" data-verdict="${c.r.verdict}"><a href="#${c.id}" title="${h(`${name}: ${c.r.verdict} - ${c.r.summary}`)}">${h(c.r.verdict)}</a></td>`;
     }).join('');
     return `<tr><th scope="row">${h(req)}</th>${cells}</tr>`;
   });
   if (!any) return null;
+  if (!ran) return 'folded';
   return [
     `<table class="grid" data-initial="${h(initial)}" data-ack="${h(ack)}">`,
     `<caption>${h(initial)} · ack ${h(ack)}</caption>`,
@@ -139,8 +146,11 @@ export function toHtml(s: RunSummary): string {
   });
   const sections: string[] = [];
   for (const initial of INITIAL_STATES) {
-    const grids = ACK_KINDS.map((ack) => grid(initial, ack, byName)).filter((g): g is string => g !== null);
-    if (grids.length) sections.push(`<h2>Initial state: ${h(initial)}</h2>\n<div class="grids">\n${grids.join('\n')}\n</div>`);
+    const drawn = ACK_KINDS.map((ack) => ({ ack, g: grid(initial, ack, byName) }));
+    const grids = drawn.filter((d) => d.g !== null && d.g !== 'folded').map((d) => d.g as string);
+    const folded = drawn.filter((d) => d.g === 'folded').map((d) => `ack ${d.ack}`);
+    const note = folded.length ? `\n<p class="folded">Not drawn, every case skipped: ${h(initial)} · ${folded.map(h).join(', ')} (see the skip reasons in the JSON report or <code>xtv run --list --show-skipped</code>).</p>` : '';
+    if (grids.length || folded.length) sections.push(`<h2>Initial state: ${h(initial)}</h2>\n<div class="grids">\n${grids.join('\n')}\n</div>${note}`);
   }
   const c = s.counts;
   const ran = s.cases.filter((r) => r.verdict !== 'skip');

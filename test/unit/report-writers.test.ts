@@ -92,7 +92,7 @@ test('HTML: the grid is there, cells link to evidence, hostile strings are escap
   t.match(html, /<td class="v-pass" data-case="running\.clean_shutdown\.ack-ok\.poweroff" data-verdict="pass"><a href="#case-0"/);
   t.match(html, /<td class="v-fail" data-case="running\.clean_shutdown\.ack-ok\.reboot"/);
   t.match(html, /<section class="evidence" id="case-1">/);
-  t.match(html, /\.evidence:target\{display:block\}/, 'clicking a cell shows its evidence (CSS :target)');
+  t.match(html, /\.evidence:target\{display:block;position:fixed/, 'clicking a cell shows its evidence (CSS :target)');
   t.notOk(html.includes('<script>alert'), 'no injected script');
   t.notOk(html.includes('<img src=x'), 'no injected element');
   t.ok(html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'), 'hostile text shown escaped');
