@@ -2,6 +2,7 @@
 // and when the connection dies (or cannot be made) reports it and tries again
 // with a growing, bounded delay. The agent is PID 1: giving up is not an option.
 import { Agent } from './agent.ts';
+import { startEcho } from './echo.ts';
 import type { Platform } from './platform.ts';
 import type { AgentStore } from './store.ts';
 
@@ -28,6 +29,8 @@ export async function serve(platform: Platform, agent: Agent = new Agent({ platf
       const s = store;
       const closed = new Promise<Error | undefined>((resolve) => s.onClose(resolve));
       await agent.attach(store);
+      // The benchmark's floor (echo.ts); its failure is reported, never fatal.
+      await startEcho(s, (where, e) => agent.recordError(where, e)).catch((e) => agent.recordError('starting the echo', e));
       delay = base;
       const err = await closed;
       agent.detach();
