@@ -6,8 +6,9 @@
 // below their node, transactions with conflict detection (EAGAIN at commit),
 // relative paths resolved against the connection's domain home.
 //
-// Not modelled: quotas, watch permission filtering, @introduceDomain events,
-// DEBUG. Two sockets: `socketPath` connects as the test domain (options.domid),
+// Not modelled: quotas, @introduceDomain/@releaseDomain events (watches on
+// them are accepted and fire once), DEBUG, permission checks on events about
+// removed nodes. Two sockets: `socketPath` connects as the test domain (options.domid),
 // `dom0SocketPath` as dom0 (the toolstack side).
 
 import * as fs from 'node:fs';
@@ -121,7 +122,7 @@ class XsTree {
   canWrite(n: XsNode, domid: number): boolean {
     return this.trusted || XsTree.access(n, domid, 'w');
   }
-  private static access(n: XsNode, domid: number, want: 'r' | 'w'): boolean {
+  static access(n: XsNode, domid: number, want: 'r' | 'w'): boolean {
     if (domid === 0) return true; // dom0 is privileged
     const owner = n.perms[0];
     if (!owner || owner.domid === domid) return true;
@@ -398,8 +399,9 @@ export async function startTestXenstored(options: TestXenstoredOptions = {}): Pr
 
   /** Client paths: absolute, or relative to the connection's home. Throws EINVAL as xenstored does. */
   const resolve = (p: string, connDomid: number, allowSpecial = false): string => {
-    if (allowSpecial && p.startsWith('@')) {
-      if (!VALID_PATH.test(p)) throw new Refusal('EINVAL');
+    // "@releaseDomain" and friends are never relative, and only WATCH/UNWATCH accept them.
+    if (p.startsWith('@')) {
+      if (!allowSpecial || !VALID_PATH.test(p)) throw new Refusal('EINVAL');
       return p;
     }
     if (p === '' || !VALID_PATH.test(p) || p.includes('//') || (p.length > 1 && p.endsWith('/'))) throw new Refusal('EINVAL');
@@ -416,6 +418,9 @@ export async function startTestXenstored(options: TestXenstoredOptions = {}): Pr
       if (isAtOrBelow(abs, w.abs)) reported = abs;
       else if (removed && isAtOrBelow(w.abs, abs)) reported = w.abs; // the watched node went with an ancestor
       if (reported === null) continue;
+      // As xenstored: no event about a node the watcher may not read.
+      const node = live.get(reported);
+      if (node && !XsTree.access(node, w.conn.domid, 'r')) continue;
       // A relative watch hears relative paths.
       if (!w.given.startsWith('/')) reported = reported.slice(homeOf(w.conn.domid).length + 1);
       if (reported === '') continue;
@@ -505,11 +510,12 @@ export async function startTestXenstored(options: TestXenstoredOptions = {}): Pr
         const node = tree.readable(abs, d);
         const generation = String(tree.changedAt.get(abs) ?? 0);
         const all = [...node.children.keys()];
-        // Offsets count bytes of the "a\0b\0..." list, as in C xenstored.
+        // Offsets count bytes of the "a\0b\0..." list, as in C xenstored; past
+        // the end, the reply is the generation and the end marker only.
         let skipped = 0;
         let i = 0;
         while (i < all.length && skipped < req.offset) skipped += encodeUtf8(all[i++]!).length + 1;
-        if (skipped !== req.offset) throw new Refusal('EINVAL');
+        if (skipped > req.offset) throw new Refusal('EINVAL'); // inside a name: we refuse rather than cut it
         const children: string[] = [];
         let size = encodeUtf8(generation).length + 2;
         while (i < all.length && size + encodeUtf8(all[i]!).length + 1 <= XENSTORE_PAYLOAD_MAX) {

@@ -85,6 +85,8 @@ test('EINVAL for bad paths, as xenstored', (t) =>
       t.equal(await code(g.write(p, 'x')), 'EINVAL', `write ${JSON.stringify(p)}`);
     }
     t.equal(await code(g.rm('/')), 'EINVAL', 'rm /');
+    t.equal(await code(g.read('@releaseDomain')), 'EINVAL', 'special paths only for watches');
+    t.equal(await code(g.watch('@releaseDomain', 'r')), 'ok', 'a watch on a special path is fine');
   }));
 
 test('permissions: libxl layout, EACCES, get/set perms, ownership of created nodes', (t) =>
@@ -137,6 +139,17 @@ test('watches: fire on registration, on the node and below, on rm; relative path
     await d0.rm('/local/domain/5/data');
     const got = await ev;
     t.deepEqual(got.sort(), ['/local/domain/5/data abs', 'data/deep/node below'].sort(), 'removing an ancestor fires a watch below it, with its own path');
+
+    const before = collect(g, 1);
+    await g.watch('/local/domain', 'top');
+    t.deepEqual(await before, ['/local/domain top']);
+    let leaks = 0;
+    const offLeak = g.onWatch((p) => void (p.startsWith('/local/domain/0') && leaks++));
+    await d0.write('/local/domain/0/secret', 'x');
+    await sync(g);
+    t.equal(leaks, 0, 'no event about a node the watcher may not read');
+    offLeak();
+    await g.unwatch('/local/domain', 'top');
 
     await g.unwatch('data/deep/node', 'below');
     await g.unwatch('/local/domain/5/data', 'abs');
@@ -315,6 +328,20 @@ test('request log and store helpers', (t) =>
     );
     t.deepEqual(srv.store.dump('data'), { '/local/domain/5/data': '', '/local/domain/5/data/logged': 'v', '/local/domain/5/data/later': 'yes' });
     t.equal(srv.connections(), 2);
+  }));
+
+test('DIRECTORY_PART pages through a directory too big for DIRECTORY', (t) =>
+  withServer(5, async (srv, g) => {
+    const names = Array.from({ length: 300 }, (_, i) => `child-with-a-long-name-${String(i).padStart(4, '0')}`);
+    for (const n of names) srv.store.write(`data/big/${n}`, '');
+    const from = srv.requests.length;
+    t.deepEqual(await g.directory('data/big'), names, 'all children, in order');
+    const ops = srv.requests.slice(from).map((r) => r.op);
+    t.equal(ops[0], 'DIRECTORY', 'DIRECTORY first');
+    t.ok(ops.filter((o) => o === 'DIRECTORY_PART').length >= 3, `then DIRECTORY_PART pages (${ops.join(' ')})`);
+    const past = await g.request({ op: 'DIRECTORY_PART', path: 'data/big', offset: 1_000_000 }, 0);
+    t.deepEqual((past as { children: string[]; complete: boolean }).children, [], 'offset past the end: no children');
+    t.ok((past as { complete: boolean }).complete, 'and the end marker');
   }));
 
 test('dom0 as a client: GET_DOMAIN_PATH, introduced, privileged reads', (t) =>
