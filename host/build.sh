@@ -9,8 +9,8 @@
 #
 # Cached by its inputs (package versions, the recipe files under host/, the
 # keys) in ${XTV_CACHE_DIR:-$HOME/.cache/xtv}/host/<hash>/: an unchanged input
-# rebuilds nothing. Each step logs to its own file; a failing step names itself
-# and its log. The result is built in a temp dir and renamed into place, so a
+# rebuilds nothing. Each step logs to its own file (host/logs/<hash>/ in the
+# cache); a failing step names itself and its log. The result is built in a temp dir and renamed into place, so a
 # half-written build never replaces a good one.
 #
 # Extending dom0 (e.g. Node for the XenAPI endpoint): drop an executable
@@ -50,10 +50,25 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
 
 # dom0's kernel: whatever Debian's linux-image-amd64 currently points at, or
 # XTV_HOST_KERNEL_PKG to pin one. Fetched with apt-get download, never installed.
-KERNEL_PKG=${XTV_HOST_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')}
-[ -n "$KERNEL_PKG" ] || die "cannot resolve linux-image-amd64 (run: apt-get update)"
-KERNEL_VERSION=$(apt-cache show --no-all-versions "$KERNEL_PKG" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
-[ -n "$KERNEL_VERSION" ] || die "package $KERNEL_PKG not found in apt's lists (run: apt-get update)"
+# apt-cache is slow (seconds); its answer is kept until apt's lists change.
+resolve_kernel() {
+  local pkg=${XTV_HOST_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')}
+  [ -n "$pkg" ] || die "cannot resolve linux-image-amd64 (run: apt-get update)"
+  local ver
+  ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+  [ -n "$ver" ] || die "package $pkg not found in apt's lists (run: apt-get update)"
+  echo "$pkg $ver"
+}
+mkdir -p "$CACHE_ROOT"
+APT_STAMP="$(ls -l --time-style=+%s /var/lib/apt/lists 2>/dev/null | sha256sum | cut -c1-16) ${XTV_HOST_KERNEL_PKG:-}"
+RESOLVED=$CACHE_ROOT/kernel-resolved
+if [ -s "$RESOLVED" ] && [ "$(head -n1 "$RESOLVED")" = "$APT_STAMP" ]; then
+  read -r KERNEL_PKG KERNEL_VERSION < <(tail -n1 "$RESOLVED")
+else
+  read -r KERNEL_PKG KERNEL_VERSION < <(resolve_kernel)
+  [ -n "${KERNEL_VERSION:-}" ] || exit 1
+  printf '%s\n%s %s\n' "$APT_STAMP" "$KERNEL_PKG" "$KERNEL_VERSION" >"$RESOLVED"
+fi
 
 # --- keys: made once, kept in the cache, part of the cache key --------------
 KEYS=$CACHE_ROOT/keys
@@ -105,7 +120,9 @@ say "building $HASH (kernel $KERNEL_PKG $KERNEL_VERSION) in $CACHE_ROOT"
 mkdir -p "$CACHE_ROOT/debs"
 WORK=$(mktemp -d "$CACHE_ROOT/.build-$HASH.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-LOGS=$WORK/logs
+# Logs live outside the temp dir so that a failed step's log survives it.
+LOGS=$CACHE_ROOT/logs/$HASH
+rm -rf "$LOGS"
 mkdir -p "$LOGS" "$WORK/out"
 ROOT=$WORK/root
 KX=$WORK/kernel
@@ -126,7 +143,15 @@ fetch_kernel() {
   rm -rf "$d"
 }
 step kernel-download fetch_kernel
-step kernel-extract dpkg-deb -x "$DEB" "$KX"
+# Only the kernel and the module directories dom0 loads from (the whole
+# package unpacks to ~400 MB); depmod then sees that subset.
+extract_kernel() {
+  mkdir -p "$KX"
+  dpkg-deb --fsys-tarfile "$DEB" | tar -x -C "$KX" --wildcards \
+    './boot/vmlinuz-*' './lib/modules/*/modules.order' './lib/modules/*/modules.builtin*' \
+    './lib/modules/*/kernel/drivers/xen/*' './lib/modules/*/kernel/drivers/net/ethernet/intel/e1000/*'
+}
+step kernel-extract extract_kernel
 KVER=$(ls "$KX/lib/modules" | head -n1)
 cp "$KX/boot/vmlinuz-$KVER" "$WORK/out/vmlinuz"
 step kernel-depmod depmod -b "$KX" "$KVER"
@@ -246,8 +271,11 @@ write_manifest() {
 }
 step manifest write_manifest
 
-cp -r "$LOGS" "$WORK/out/.logs" 2>/dev/null || true
 rm -rf "$OUT"
 mv "$WORK/out" "$OUT"
 install_dist
+# Keep the three newest builds (a build is ~15 MB); older ones only cost disk.
+for old in $(ls -1dt "$CACHE_ROOT"/*/ | grep -E '/[0-9a-f]{16}/$' | tail -n +4); do
+  rm -rf "$old" "$CACHE_ROOT/logs/$(basename "$old")"
+done
 say "built $HASH: $(du -h "$OUT/dom0.cpio.gz" | cut -f1) initramfs -> dist/host"

@@ -2,6 +2,7 @@
 // dom0's init prints XTV-DOM0-READY when xenstored, xenconsoled and dropbear
 // are up, or XTV-DOM0-FAILED: <step> when a step failed.
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 
 export const READY_MARKER = 'XTV-DOM0-READY';
 export const FAILED_MARKER = 'XTV-DOM0-FAILED:';
@@ -38,6 +39,7 @@ export async function waitForBootMarker(logPath: string, opts: WaitOptions): Pro
   const deadline = Date.now() + opts.timeoutMs;
   let offset = 0;
   let pending = '';
+  const decoder = new StringDecoder('utf8'); // a character may straddle two reads
   const buf = Buffer.alloc(64 * 1024);
   for (;;) {
     let size = 0;
@@ -51,7 +53,7 @@ export async function waitForBootMarker(logPath: string, opts: WaitOptions): Pro
           const n = readSync(fd, buf, 0, Math.min(buf.length, size - offset), offset);
           if (n <= 0) break;
           offset += n;
-          pending += buf.subarray(0, n).toString('utf8');
+          pending += decoder.write(buf.subarray(0, n));
         }
       } finally {
         closeSync(fd);
