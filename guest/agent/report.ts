@@ -2,7 +2,7 @@
 // harness reads) and the one console line per event (what a human reads on
 // hvc0). Pure: builds values, does not write them. docs/guest-protocol.md
 // documents both; keep the three in step.
-import { REPORT_DIR, quoteValue } from '../../protocol/control.ts';
+import { REPORT_DIR, MAX_MESSAGE_BYTES, encodeUtf8, quoteValue } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
 
 export type AgentState = 'starting' | 'ready' | 'acting' | 'suspending' | 'resumed' | 'suspend-failed';
@@ -108,7 +108,29 @@ export function reportEntries(s: AgentStatus): Array<[string, string | Uint8Arra
     'event-note': e ? e.note : '',
     'event-time': e ? isoTime(e.timeMs) : '',
   };
-  return REPORT_KEYS.map((k) => [`${REPORT_DIR}/${k}`, values[k]]);
+  return REPORT_KEYS.map((k) => {
+    const path = `${REPORT_DIR}/${k}`;
+    return [path, fitValue(path, values[k])];
+  });
+}
+
+/**
+ * A WRITE carries path, NUL and value in at most 4096 bytes. Received values
+ * fit when they arrive, but a note or command that quotes a long ack string
+ * may not: cut it rather than lose the whole report to E2BIG.
+ */
+export function fitValue(path: string, value: string | Uint8Array): string | Uint8Array {
+  const room = MAX_MESSAGE_BYTES - encodeUtf8(path).length - 1;
+  if (typeof value !== 'string') return value.length > room ? value.slice(0, room) : value;
+  let bytes = encodeUtf8(value).length;
+  if (bytes <= room) return value;
+  const marker = '...';
+  let cut = value;
+  while (bytes > room) {
+    cut = cut.slice(0, Math.max(0, cut.length - Math.max(1, Math.ceil((bytes - room) / 4))));
+    bytes = encodeUtf8(cut + marker).length;
+  }
+  return cut + marker;
 }
 
 /** key=value, the value quoted when it is empty or holds anything but plain characters. */

@@ -326,3 +326,19 @@ test('each event is written in one transaction, and gets one console line', asyn
   await f.close();
   t.end();
 });
+
+test('long values: a 4000-byte ack string fits the report (cut where it must), nothing lost to E2BIG', async (t) => {
+  const f = await startFixture();
+  const long = 'é'.repeat(1990); // 3980 bytes
+  await f.send(TESTING_NODE, JSON.stringify({ when: 'onshutdown', ack: long, action: 'reboot' }));
+  const e = await f.send(TESTING_NODE, 'next:halt');
+  t.ok(new TextEncoder().encode(e.note).length > 4000, 'the note quotes the replaced command in full');
+  const r = f.report();
+  t.equal(r.errors, '0', 'no report write failed');
+  t.equal(r['event-seq'], '2');
+  t.ok(r['event-note']!.endsWith('...') && new TextEncoder().encode(r['event-note']).length <= 4096 - `${REPORT_DIR}/event-note`.length - 1, 'the note is cut to fit');
+  const s = await f.send(SHUTDOWN_NODE, 'poweroff');
+  t.deepEqual([s.action, s.ack], ['halt', 'ok']);
+  await f.close();
+  t.end();
+});
