@@ -310,9 +310,10 @@ test(`agent loop: ${AGENT_MESSAGES} random and mutated messages on the three nod
   while (sent < AGENT_MESSAGES && mismatches < 5) {
     const node = g.pick([TESTING_NODE, TESTING_NODE, SHUTDOWN_NODE, VMDATA_TESTING_NODE]);
     let value = node === TESTING_NODE ? g.testing() : node === SHUTDOWN_NODE ? g.shutdown() : g.vmdata(vmId++);
-    // xenstore carries at most 4096 bytes of path and value together.
+    // xenstore carries at most 4096 bytes of path, NUL and value together (dom0 writes absolute paths).
+    const room = 4096 - 1 - `${f.xs.store.home}/${node}`.length;
     const bytes = typeof value === 'string' ? encodeUtf8(value) : value;
-    if (bytes.length > 4000) value = bytes.slice(0, 4000);
+    if (bytes.length > room) value = bytes.slice(0, room);
     const p = plan(m, node, value);
     if (p.expect === 'skip') continue;
     if (node === SHUTDOWN_NODE && !f.xs.store.exists(SHUTDOWN_NODE)) {
@@ -345,7 +346,8 @@ test(`agent loop: ${AGENT_MESSAGES} random and mutated messages on the three nod
     const node = g.pick([TESTING_NODE, SHUTDOWN_NODE, VMDATA_TESTING_NODE]);
     const v = node === TESTING_NODE ? g.testing() : node === SHUTDOWN_NODE ? g.shutdown() : g.vmdata(vmId++);
     const b = typeof v === 'string' ? encodeUtf8(v) : v;
-    f.xs.store.write(node, b.length > 4000 ? b.slice(0, 4000) : v);
+    const room = 4096 - 1 - `${f.xs.store.home}/${node}`.length;
+    f.xs.store.write(node, b.length > room ? b.slice(0, room) : v);
   }
   await new Promise((r) => setTimeout(r, 200));
   await f.agent.idle();
