@@ -79,6 +79,9 @@ interface Pending {
   timer: unknown;
 }
 
+/** How many timed-out req_ids are remembered so that their late replies are dropped quietly. */
+const MAX_ABANDONED = 1024;
+
 const defaultTimers: Timers = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
@@ -108,7 +111,15 @@ export class XenstoreClient {
     this.transport = transport;
     this.timers = options.timers ?? defaultTimers;
     this.timeoutMs = options.requestTimeoutMs;
-    this.warn = options.onWarning ?? (() => {});
+    const onWarning = options.onWarning;
+    // A throwing warning hook must not break the dispatcher (the agent is PID 1).
+    this.warn = (err) => {
+      try {
+        onWarning?.(err);
+      } catch {
+        // nothing sensible left to do with it
+      }
+    };
     this.retryBaseMs = options.retryBaseMs ?? 10;
     transport.onData((bytes) => this.dispatch(bytes));
     transport.onClose((err) => this.shutdown('xenstore connection closed', err));
@@ -319,6 +330,8 @@ export class XenstoreClient {
           if (this.pending.get(reqId) !== entry) return;
           this.pending.delete(reqId);
           this.abandoned.add(reqId);
+          // Bounded: a xenstored that never answers must not grow this for ever.
+          if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.values().next().value as number);
           reject(new XenstoreTimeoutError(ctx, ms));
         }, ms);
       }

@@ -446,3 +446,15 @@ test('getDomainPath, getPerms, setPerms, readBytes', async (t) => {
   t.deepEqual([...(await c.readBytes('bin'))], [0, 0xff, 0xc3]);
   t.equal(await c.read('bin'), '\0\ufffd\ufffd', 'read decodes invalid UTF-8 to U+FFFD');
 });
+
+test('a throwing onWarning hook does not break the dispatcher', async (t) => {
+  const tr = new ScriptedTransport();
+  const c = new XenstoreClient(tr, {
+    onWarning: () => {
+      throw new Error('hook broke');
+    },
+  });
+  const p = c.read('a');
+  t.doesNotThrow(() => tr.feed(concat(replyBytes(99, { op: 'READ', value: new Uint8Array(0) }), replyBytes(1, { op: 'READ', value: Buffer.from('A') }))));
+  t.equal(await p, 'A', 'the reply after the stray one is still delivered');
+});
