@@ -88,12 +88,23 @@ export function parseConsole(text: string): Array<{ time: string; kind: string; 
   return out;
 }
 
-/** The last control/shutdown event on the console, after the line `sinceLine` (0-based count of agent lines). */
-export function shutdownEventFromConsole(text: string, sinceLine = 0): GuestShutdownEvent | null {
-  const events = parseConsole(text).slice(sinceLine).filter((e) => e.kind === 'event' && e.fields.node === SHUTDOWN_NODE);
-  const e = events.at(-1);
+/**
+ * The last control/shutdown event on the console after the agent line
+ * `afterLine` (the last one seen before the request; null: from the start).
+ * An anchor line rather than a count, because a driver may return only the
+ * end of a long console; an anchor no longer present means all of it is new.
+ */
+export function shutdownEventFromConsole(text: string, afterLine: string | null = null): GuestShutdownEvent | null {
+  const lines = parseConsole(text);
+  const from = afterLine === null ? 0 : lines.map((l) => l.line).lastIndexOf(afterLine) + 1;
+  const e = lines.slice(from).filter((l) => l.kind === 'event' && l.fields.node === SHUTDOWN_NODE).at(-1);
   if (!e) return null;
   return { source: 'console', received: e.fields.value ?? '', ack: e.fields.ack ?? '', ackValue: e.fields['ack-value'] ?? '', action: e.fields.action ?? '' };
+}
+
+/** The last agent line of a console (the anchor for shutdownEventFromConsole), or null when there is none. */
+export function lastAgentLine(text: string): string | null {
+  return parseConsole(text).at(-1)?.line ?? null;
 }
 
 export function countAgentLines(text: string): number {

@@ -58,6 +58,8 @@ export interface ModelActions {
 export interface ToolstackModel {
   kind: ToolstackKind;
   actions: ModelActions;
+  /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
+  restartDelayMs: number;
   /** Each rule's id, for tests and the report. */
   rules: readonly Rule[];
   expect(s: Scenario): ModelAnswer;

@@ -8,7 +8,7 @@ import { encodeTesting, encodeCommand, decodeTesting, REPORT_DIR, SHUTDOWN_NODE,
 import { ConnectionError, ToolstackError, type DomainType, type HostRequest, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
 import { CleanupRegistry, destroyVm } from './cleanup.ts';
 import {
-  countAgentLines, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged,
+  lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged,
   type GuestShutdownEvent, type ReportSnapshot,
 } from './guest-report.ts';
 import { describeExpectation, guestExpectation, type DurationClass, type Expectation, type ModelAnswer, type ToolstackModel } from './model.ts';
@@ -64,6 +64,8 @@ export interface Timing {
   totalMin: number;
   /** Bound on each evidence read (console, logs, report). */
   evidence: number;
+  /** Overrides the model's restart delay (tests with a scaled-down fake). */
+  restartDelay?: number;
 }
 
 export const DEFAULT_TIMING: Timing = {
@@ -93,6 +95,13 @@ export interface RunOptions {
   timing?: Partial<Timing>;
   /** VM names are `${prefix}-${case name}`. */
   vmPrefix?: string;
+  /**
+   * Install one never-started VM (`${prefix}-image-hold`) for the whole run, so
+   * the image stays on the host between cases instead of being copied again
+   * after each case's uninstall. Cases still get a fresh VM each; default true
+   * when more than one case runs.
+   */
+  holdImage?: boolean;
   signal?: AbortSignal;
   registry?: CleanupRegistry;
   /** Progress lines (the CLI sends them to stderr). */
@@ -167,6 +176,20 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     if (!c.run) finish(i, notRun(c, o.model, 'skip', c.skipReason));
   });
 
+  // Reused between cases: the image on the host, held by a VM that never starts (it cannot change any result).
+  let holder: VmRef | undefined;
+  if ((o.holdImage ?? true) && total > 1 && !o.signal?.aborted) {
+    try {
+      holder = await bounded(o.driver.install({
+        name: `${prefix}-image-hold`, domainType: o.image.domainType, memoryMiB: o.image.memoryMiB,
+        kernelPath: o.image.kernelPath, initrdPath: o.image.initrdPath, kernelArgs: o.image.kernelArgs,
+      }), timing.install, 'installing the image holder', o.signal);
+      registry.add(o.driver, holder);
+    } catch (e) {
+      progress(`could not install the image holder (each case will copy the image): ${errText(e)}`);
+    }
+  }
+
   let next = 0;
   const worker = async (): Promise<void> => {
     for (;;) {
@@ -188,6 +211,14 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   o.cases.forEach((c, i) => {
     if (!results[i]) finish(i, notRun(c, o.model, 'error', `not run: ${o.signal?.reason instanceof Error ? o.signal.reason.message : 'the run was interrupted'}`));
   });
+  if (holder) {
+    try {
+      await bounded(destroyVm(o.driver, holder, timing.cleanup), timing.cleanup, `removing ${holder.name}`);
+      registry.remove(holder);
+    } catch (e) {
+      progress(`could not remove ${holder.name}: ${errText(e)}`);
+    }
+  }
   // Anything a case could not remove is tried once more.
   if (registry.size > 0) {
     progress(`cleaning up ${registry.size} VM(s) left by interrupted cases`);
@@ -303,6 +334,8 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   /** Polls the state until it matches the expectation for `confirm`, or is quiet for `quiet`, or the bound. */
   const settle = async (initialDomid: number | null): Promise<ObservedDomain> => {
     const deadline = Date.now() + timing.settle;
+    // A Halted VM may yet be restarted by the toolstack (xl after 2 s, XAPI after up to 15 s): hold longer.
+    const confirm = expect?.finalState === 'Halted' ? (timing.restartDelay ?? model.restartDelayMs) + timing.confirm : timing.confirm;
     const matchesExpect = (d: ObservedDomain): boolean => !!expect
       && d.powerState === expect.finalState
       && domidChange(initialDomid, d.domid) === expect.domid
@@ -317,20 +350,20 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
       if (key !== lastKey) { lastKey = key; since = Date.now(); }
       last = d;
       const held = Date.now() - since;
-      if (matchesExpect(d) ? held >= timing.confirm : held >= timing.quiet) return d;
+      if (matchesExpect(d) ? held >= confirm : held >= timing.quiet) return d;
       if (Date.now() >= deadline) return last;
       await bounded(new Promise((r) => setTimeout(r, Math.min(interval, Math.max(deadline - Date.now(), 1)))), timing.settle, 'settle', signal);
       interval = Math.min(timing.pollMax, interval * 1.5);
     }
   };
 
-  const guestEventAfter = async (final: ObservedDomain, initialDomid: number | null, consoleMark: number | null): Promise<GuestShutdownEvent | null | undefined> => {
+  const guestEventAfter = async (final: ObservedDomain, initialDomid: number | null, consoleMark: string | null | undefined): Promise<GuestShutdownEvent | null | undefined> => {
     if (final.domid !== null && final.domid === initialDomid) {
       const report = await within(readReport(driver, vm!), timing.evidence, 'reading the guest report');
       evidence.reportAfter = report;
       return shutdownEventFromReport(report);
     }
-    if (consoleMark !== null && driver.consoleLog) {
+    if (consoleMark !== undefined && driver.consoleLog) {
       const c = await within(readConsole(driver, vm!), timing.evidence, 'reading the console').catch(() => null);
       if (c) return shutdownEventFromConsole(c.text, consoleMark);
     }
@@ -353,10 +386,11 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     await bringToInitial();
     const before = await within(driver.state(vm), timing.evidence, 'reading the state');
     if (before.powerState !== powerStateOf(s.initial)) throw new StepError(`could not bring the VM to ${powerStateOf(s.initial)} (it is ${before.powerState})`);
-    let consoleMark: number | null = null;
+    // The console's last agent line before the request: what follows it is this case's doing.
+    let consoleMark: string | null | undefined;
     if (driver.consoleLog && before.domid !== null) {
       const c = await within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
-      consoleMark = c ? countAgentLines(c.text) : null;
+      if (c) consoleMark = lastAgentLine(c.text);
     }
 
     // The request, bounded by what the model expects (unmodelled: the longest the toolstack could take).

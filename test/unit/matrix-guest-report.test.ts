@@ -1,5 +1,5 @@
 import test from 'tape';
-import { READ_KEYS, ackKindOf, countAgentLines, parseConsole, shutdownEventFromConsole, shutdownEventFromReport } from '../../harness/matrix/guest-report.ts';
+import { READ_KEYS, ackKindOf, countAgentLines, lastAgentLine, parseConsole, shutdownEventFromConsole, shutdownEventFromReport } from '../../harness/matrix/guest-report.ts';
 import { REPORT_KEYS, eventLine, type AgentStatus, type EventRecord } from '../../guest/agent/report.ts';
 import { encodeUtf8 } from '../../protocol/control.ts';
 
@@ -30,7 +30,11 @@ test('console lines written by the agent\'s own formatter parse back', (t) => {
   const ev = shutdownEventFromConsole(text);
   t.deepEqual(ev, { source: 'console', received: 'poweroff', ack: 'write', ackValue: 'xtv-bogus-ack', action: 'crash' });
   t.equal(ackKindOf(ev!), 'bogus');
-  t.equal(shutdownEventFromConsole(text, 2), null, 'only events after the mark count');
+  const raw = text.split('\n');
+  t.equal(shutdownEventFromConsole(text, raw[3]!), null, 'only events after the anchor line count');
+  t.equal(shutdownEventFromConsole(text, raw[1]!)?.ack, 'write', 'events after an earlier anchor');
+  t.equal(shutdownEventFromConsole(text, 'a line that scrolled away')?.ack, 'write', 'an anchor no longer there: all is new');
+  t.equal(lastAgentLine(text), raw[3], 'the anchor is the last agent line');
   t.end();
 });
 

@@ -100,12 +100,13 @@ class CountingFake extends FakeToolstackDriver {
   live = 0;
   maxLive = 0;
   override async install(o: InstallOptions): Promise<VmRef> {
+    if (o.name.endsWith('-image-hold')) return super.install(o);
     this.live++;
     this.maxLive = Math.max(this.maxLive, this.live);
     return super.install(o);
   }
   override async uninstall(vm: VmRef): Promise<void> {
-    this.live--;
+    if (!vm.name.endsWith('-image-hold')) this.live--;
     return super.uninstall(vm);
   }
 }
@@ -117,6 +118,9 @@ test('--parallel N: at most N VMs at once, and more than one', async (t) => {
   t.equal(summary.cases.length, 20);
   t.ok(driver.maxLive <= 3, `max ${driver.maxLive} at once`);
   t.ok(driver.maxLive > 1, 'ran in parallel');
+  t.ok(driver.calls.includes('install xtv-image-hold'), 'the image is held on the host for the whole run');
+  t.equal(driver.calls.at(-1), 'uninstall xtv-image-hold', 'and released at the end');
+  t.deepEqual(driver.leftovers(), []);
   await driver.close();
   t.end();
 });

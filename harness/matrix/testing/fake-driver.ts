@@ -448,4 +448,5 @@ export const FAKE_TIMING = {
   fastMax: 100,
   totalMin: 1_000,
   evidence: 500,
+  restartDelay: 10,
 } as const;
