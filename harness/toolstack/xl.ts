@@ -18,7 +18,7 @@
 // there: `xl shutdown -w` of a guest that acks and ignores never returns) and
 // by the exec's own bound. Non-zero exit: ToolstackError with xl's stderr;
 // no answer: ConnectionError.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import {
@@ -64,19 +64,66 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Parses readGuestMany's output: "V key hex" (value; xenstore-read's newline still at the end) or "A key" (absent). */
-export function parseReadMany(stdout: string): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^([VA]) (\S+)(?: ([0-9a-f]*))?$/.exec(line);
-    if (!m) continue;
-    if (m[1] === 'A') {
-      out[m[2]!] = null;
+/**
+ * Undoes xenstore-read's escaping (xs_sanitise_value: printable ASCII as is,
+ * \\ \t \n \r, \xHH, and octal \ooo for small codes), giving the bytes back as
+ * UTF-8 text. One value per line is what makes reading many keys in one
+ * process possible: no value can break the framing.
+ */
+export function unsanitise(line: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c !== 0x5c || i + 1 >= line.length) {
+      bytes.push(...Buffer.from(line[i]!, 'utf8'));
       continue;
     }
-    let bytes = Buffer.from(m[3] ?? '', 'hex');
-    if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0a) bytes = bytes.subarray(0, -1);
-    out[m[2]!] = bytes.toString('utf8');
+    const n = line[i + 1]!;
+    const simple: Record<string, number> = { '\\': 0x5c, t: 0x09, n: 0x0a, r: 0x0d };
+    if (n in simple) {
+      bytes.push(simple[n]!);
+      i++;
+    } else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(line.slice(i + 2, i + 4))) {
+      bytes.push(parseInt(line.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else {
+      const m = /^[0-7]{1,3}/.exec(line.slice(i + 1));
+      if (m) {
+        bytes.push(parseInt(m[0], 8) & 0xff);
+        i += m[0].length;
+      } else {
+        bytes.push(0x5c);
+      }
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * Parses the output of readManyScript: after each line MARKER come the
+ * values (one escaped line each) of the keys still to read, in order, then
+ * "MARKER end", or "MARKER absent KEY" when xenstore-read stopped at KEY.
+ */
+export function parseReadMany(stdout: string, marker: string, keys: readonly string[]): Record<string, string | null> {
+  const out: Record<string, string | null> = Object.fromEntries(keys.map((k) => [k, null]));
+  let remaining = [...keys];
+  let inBlock = false;
+  for (const line of stdout.split('\n')) {
+    if (line === marker) {
+      inBlock = true;
+      continue;
+    }
+    if (!inBlock) continue;
+    if (line === `${marker} end`) break;
+    if (line.startsWith(`${marker} absent `)) {
+      const bad = line.slice(`${marker} absent `.length);
+      const at = remaining.indexOf(bad);
+      remaining = at >= 0 ? remaining.slice(at + 1) : [];
+      inBlock = false;
+      continue;
+    }
+    const key = remaining.shift();
+    if (key !== undefined) out[key] = unsanitise(line);
   }
   return out;
 }
@@ -88,6 +135,8 @@ export class XlDriver implements ToolstackDriver {
   private readonly copyTimeoutMs: number;
   /** install/uninstall share image files: one at a time within this process. */
   private installChain: Promise<unknown> = Promise.resolve();
+  /** Last domid seen per VM name (a hint, always checked; see domidLine). */
+  private readonly domids = new Map<string, number>();
 
   constructor(readonly target: HostTarget, opts: XlDriverOptions = {}) {
     this.paths = { ...DEFAULT_XL_PATHS, ...opts.paths };
@@ -143,6 +192,28 @@ export class XlDriver implements ToolstackDriver {
   private requireOwnedConfig(name: string): string {
     const cfg = shq(configPath(this.paths, name));
     return `[ -e ${cfg} ] || exit ${EXIT.noConfig}\nhead -n 1 ${cfg} | grep -qF ${shq(XL_MARKER)} || exit ${EXIT.notOurs}\n`;
+  }
+
+  /**
+   * Shell line that sets $d to the VM's domid, echoed as "XTV-DOMID n" for
+   * the cache. `xl domid` is the slowest thing here (half a second in an
+   * emulated dom0), so the last domid seen is tried first and kept only if
+   * xenstore still gives that domain the VM's name (domids are not reused
+   * soon; a reboot or restore makes a new one and fails the check).
+   */
+  private domidLine(vm: VmRef): string {
+    const cached = this.domids.get(vm.name);
+    const lookup = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`;
+    const line = cached === undefined
+      ? lookup
+      : `d=${cached}; [ "$(xenstore-read /local/domain/${cached}/name 2>/dev/null)" = ${shq(vm.name)} ] || { ${lookup}; }`;
+    return `${line}\necho "XTV-DOMID $d"`;
+  }
+
+  /** Notes the domid a script reported (see domidLine). */
+  private noteDomid(vm: VmRef, stdout: string): void {
+    const m = /^XTV-DOMID (\d+)$/m.exec(stdout);
+    if (m) this.domids.set(vm.name, Number(m[1]));
   }
 
   private withVm<T>(vm: VmRef, f: () => Promise<T>): Promise<T> {
@@ -312,29 +383,46 @@ export class XlDriver implements ToolstackDriver {
   async state(vm: VmRef): Promise<DomainInfo> {
     return this.withVm(vm, async () => {
       const { domains, saved } = await this.listDomains();
-      return domainInfoOf(domains.find((d) => d.name === vm.name), saved.has(vm.name));
+      const entry = domains.find((d) => d.name === vm.name);
+      if (entry) this.domids.set(vm.name, entry.domid);
+      return domainInfoOf(entry, saved.has(vm.name));
     });
   }
 
-  /** Reads several nodes relative to the VM's domain home in one round trip (absent: null; no domain: every value null). */
+  /**
+   * Reads several nodes relative to the VM's domain home in one round trip
+   * and, usually, one xenstore-read process (processes are slow to start in an
+   * emulated dom0). Absent: null; no domain: every value null.
+   */
   async readGuestMany(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>> {
     return this.withVm(vm, async () => {
       relPaths.forEach(checkRelPath);
+      if (relPaths.length === 0) return {};
       const call = `xenstore-read ${vm.name}`;
+      const marker = `XTV-${randomBytes(6).toString('hex')}`;
       const script = [
-        `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`,
-        `for k in ${relPaths.map(shq).join(' ')}; do`,
-        // The "." keeps trailing newlines through $(...); the subshell's status is xenstore-read's.
-        '  if v=$(xenstore-read -R "/local/domain/$d/$k" 2>/dev/null; r=$?; echo .; exit $r); then',
-        `    printf 'V %s ' "$k"; printf '%s' "\${v%.}" | od -An -v -tx1 | tr -d ' \\n'; echo`,
-        '  else echo "A $k"; fi',
+        this.domidLine(vm),
+        // Keys passed unquoted are safe: checkRelPath allows no shell syntax.
+        `set -- ${relPaths.join(' ')}`,
+        'while [ $# -gt 0 ]; do',
+        '  p=; for k in "$@"; do p="$p /local/domain/$d/$k"; done',
+        `  echo ${marker}`,
+        // xenstore-read stops at the first key it cannot read and names it on stderr.
+        '  { err=$(xenstore-read $p 2>&1 >&3); } 3>&1',
+        `  [ $? -eq 0 ] && { echo "${marker} end"; break; }`,
+        '  bad=${err##*/local/domain/$d/}',
+        `  echo "${marker} absent $bad"`,
+        '  while [ $# -gt 0 ]; do k=$1; shift; [ "$k" = "$bad" ] && break; done',
         'done',
       ].join('\n');
       const r = await this.sh(call, script, this.timeoutMs);
-      if (r.code === EXIT.noDomain) return Object.fromEntries(relPaths.map((k) => [k, null]));
+      if (r.code === EXIT.noDomain) {
+        this.domids.delete(vm.name);
+        return Object.fromEntries(relPaths.map((k) => [k, null]));
+      }
       this.check(call, r, vm);
-      const parsed = parseReadMany(r.stdout);
-      return Object.fromEntries(relPaths.map((k) => [k, parsed[k] ?? null]));
+      this.noteDomid(vm, r.stdout);
+      return parseReadMany(r.stdout, marker, relPaths);
     });
   }
 
@@ -354,12 +442,15 @@ export class XlDriver implements ToolstackDriver {
       checkRelPath(relPath);
       const call = `xenstore-write ${vm.name} ${relPath}`;
       const lines = [
-        `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`,
+        this.domidLine(vm),
         `p=/local/domain/$d/${relPath}`,
       ];
       if (opts.guestWritable) lines.push(`xenstore-write -R -- "$p" '' || exit $?`, `xenstore-chmod "$p" "n$d" || exit $?`);
       lines.push(`xenstore-write -R -- "$p" ${shq(value)}`);
-      this.check(call, await this.sh(call, lines.join('\n'), this.timeoutMs), vm);
+      const r = await this.sh(call, lines.join('\n'), this.timeoutMs);
+      if (r.code === EXIT.noDomain) this.domids.delete(vm.name);
+      this.check(call, r, vm);
+      this.noteDomid(vm, r.stdout);
     });
   }
 
@@ -368,7 +459,7 @@ export class XlDriver implements ToolstackDriver {
     return this.withVm(vm, async () => {
       checkRelPath(relPath);
       const call = `xenstore-rm ${vm.name} ${relPath}`;
-      const script = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}\nxenstore-rm "/local/domain/$d/${relPath}" 2>/dev/null; exit 0`;
+      const script = `${this.domidLine(vm)}\nxenstore-rm "/local/domain/$d/${relPath}" 2>/dev/null; exit 0`;
       this.check(call, await this.sh(call, script, this.timeoutMs), vm);
     });
   }

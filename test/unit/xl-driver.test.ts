@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { XlDriver, checkRelPath, parseReadMany } from '../../harness/toolstack/xl.ts';
+import { XlDriver, checkRelPath, parseReadMany, unsanitise } from '../../harness/toolstack/xl.ts';
 import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
 import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
 import { formatHostSpec, parseHostSpec } from '../../harness/target/open-target.ts';
@@ -86,10 +86,15 @@ test('--host: embedded and ssh:// forms; clear errors otherwise', (t) => {
   t.end();
 });
 
-test('xenstore reads: hex framing keeps every byte; relative paths only', (t) => {
-  const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex');
-  const out = parseReadMany(`V data/xtv/state ${hex('ready\n')}\nA control/shutdown\nV a ${hex('\n')}\nV b ${hex('x\ny\n\n')}\nV u ${hex('é ☃\n')}\n`);
-  t.deepEqual(out, { 'data/xtv/state': 'ready', 'control/shutdown': null, a: '', b: 'x\ny\n', u: 'é ☃' });
+test('xenstore reads: many keys per xenstore-read, escaped values decoded, absent keys skipped', (t) => {
+  t.equal(unsanitise('a\\\\b"c\\tz\\001\\x7f\\xc3\\xa9q'), 'a\\b"c\tz\u0001\u007féq', 'the escapes dom0\'s xenstore-read printed');
+  t.equal(unsanitise('line\\nbreak\\r'), 'line\nbreak\r');
+  t.equal(unsanitise('\\xe2\\x98\\x83'), '☃');
+  const M = 'XTV-0123';
+  const keys = ['data/xtv/state', 'data/xtv/x', 'data/xtv/y', 'control/shutdown', 'e'];
+  const out = parseReadMany([`${M}`, 'ready', `${M} absent data/xtv/x`, M, 'why\\nnot', `${M} absent control/shutdown`, M, '', `${M} end`, ''].join('\n'), M, keys);
+  t.deepEqual(out, { 'data/xtv/state': 'ready', 'data/xtv/x': null, 'data/xtv/y': 'why\nnot', 'control/shutdown': null, e: '' });
+  t.deepEqual(parseReadMany(`${M}\n${M} absent a\n${M}\n${M} absent b\n`, M, ['a', 'b']), { a: null, b: null }, 'nothing there');
   t.doesNotThrow(() => checkRelPath('control/testing'));
   t.doesNotThrow(() => checkRelPath('vm-data/xtv/testing'));
   for (const bad of ['/local/domain/0', '../0/x', 'a//b', 'a/../b', '', 'a b', "a'b"]) t.throws(() => checkRelPath(bad), /bad xenstore path/, JSON.stringify(bad));
