@@ -357,6 +357,11 @@ export class Agent {
     }
     const cmd = d.value;
     ev.command = describeCommand(cmd);
+    // A new test begins: whatever control/shutdown still holds from the last
+    // one (a request left there by ack "none", or a rejected value) is
+    // forgotten, so that the toolstack's next request counts even if it
+    // rewrites the same word (XAPI removes and rewrites it; xl overwrites it).
+    this.left.shutdown = undefined;
     const replaced = this.pending;
     if (cmd.when === 'onshutdown') {
       this.pending = cmd;

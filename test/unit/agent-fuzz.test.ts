@@ -233,7 +233,8 @@ test(`decoders: ${DECODER_INPUTS} random and mutated inputs per node never throw
 // A model of what the agent must do, from the decoder's answers alone.
 interface Model {
   pending: TestingCommand | null;
-  shutdownLeft: string | null;
+  /** What control/shutdown held after the agent last dealt with it; undefined: forgotten (a new test message). */
+  shutdownLeft: string | null | undefined;
   vmdataId: string | null;
   vmdataKey: string | null;
   actions: string[];
@@ -263,6 +264,7 @@ function plan(m: Model, node: string, value: string | Uint8Array): Plan {
       expect: 'event', decision: 'accepted',
       apply: () => {
         extra();
+        m.shutdownLeft = undefined;
         m.pending = c.when === 'onshutdown' ? c : null;
         if (c.when === 'now' && c.action !== 'ignore') m.actions.push(c.action);
       },

@@ -342,3 +342,24 @@ test('long values: a 4000-byte ack string fits the report (cut where it must), n
   await f.close();
   t.end();
 });
+
+test('a request left in place (ack none) and written again after a new test message is a new request', async (t) => {
+  const f = await startFixture();
+  await f.send(TESTING_NODE, '{"when":"onshutdown","ack":"none","action":"ignore"}');
+  let e = await f.send(SHUTDOWN_NODE, 'poweroff');
+  t.deepEqual([e.ack, e.action, f.xs.store.read(SHUTDOWN_NODE)], ['none', 'ignore', 'poweroff'], 'left in place');
+  // Without a new test message, the same word again is the same request (a watch re-fire, or dom0 insisting).
+  f.xs.store.write(SHUTDOWN_NODE, 'poweroff');
+  // The next test primes the VM, then the toolstack asks again (XAPI: remove and rewrite, same word).
+  e = await f.send(TESTING_NODE, 'next:halt');
+  t.equal(e.seq, 3, 'the rewrite before priming made no event');
+  f.xs.store.rm(SHUTDOWN_NODE);
+  const next = f.nextEvent();
+  f.xs.store.write(SHUTDOWN_NODE, 'poweroff');
+  f.xs.store.setPerms(SHUTDOWN_NODE, [`n${DOMID}`]);
+  e = await next;
+  t.deepEqual([e.seq, e.action, e.ack], [4, 'halt', 'ok'], 'after priming, the same word is a new request');
+  t.deepEqual(f.platform.actions, ['halt']);
+  await f.close();
+  t.end();
+});
