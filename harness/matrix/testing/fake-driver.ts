@@ -65,7 +65,7 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
 
   constructor(o: FakeOptions) {
     this.kind = o.kind;
-    this.o = { ackTimeoutMs: 250, totalTimeoutMs: 1500, bootMs: 5, agentDelayMs: 1, restartDelayMs: 5, requestDelayMs: 0, ...o };
+    this.o = { ackTimeoutMs: 1000, totalTimeoutMs: 4000, bootMs: 5, agentDelayMs: 1, restartDelayMs: 5, requestDelayMs: 0, ...o };
     this.ev.setMaxListeners(0);
   }
 
@@ -433,20 +433,21 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
   }
 }
 
-/** Runner bounds scaled to the fake's milliseconds (its ack timeout is 250 ms, XAPI's suspend ack 125 ms). */
+/** Runner bounds scaled to the fake's milliseconds: its ack timeout is 1 s (XAPI's suspend ack 0.5 s),
+ *  its total timeout 4 s; "fast" leaves 300 ms of slack for a loaded machine. */
 export const FAKE_TIMING = {
   install: 2_000,
-  boot: 2_000,
-  prime: 1_000,
-  request: { fast: 1_000, 'ack-timeout': 2_000, 'total-timeout': 4_000 },
-  settle: 2_000,
+  boot: 3_000,
+  prime: 2_000,
+  request: { fast: 3_000, 'ack-timeout': 5_000, 'total-timeout': 8_000 },
+  settle: 3_000,
   confirm: 30,
-  quiet: 150,
-  cleanup: 1_000,
+  quiet: 200,
+  cleanup: 2_000,
   pollMin: 2,
   pollMax: 20,
-  fastMax: 100,
-  totalMin: 1_000,
-  evidence: 500,
+  fastMax: 300,
+  totalMin: 3_000,
+  evidence: 1_000,
   restartDelay: 10,
 } as const;
