@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.ts';
 import { ConnectionError, type DomainType, type ToolstackDriver, type ToolstackKind } from '../toolstack/driver.ts';
-import { connectToolstack } from '../toolstack/connect.ts';
+import { connectToolstack, type ConnectOptions } from '../toolstack/connect.ts';
+import { CONNECT_HELP, CONNECT_OPTIONS, connectOptions } from '../target/cli-common.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
 import { describeExpectation } from '../matrix/model.ts';
 import { MODELS, modelFor } from '../matrix/models.ts';
@@ -29,9 +30,8 @@ Runs the scenario matrix: initial state x host request x guest ack x guest
 action, each case on its own VM named xtv-<case>, asserted against the model of
 the toolstack (harness/matrix/model-xl.ts, model-xapi.ts).
 
-  --host H          embedded (default), ssh://[USER@]HOST[:PORT] (xl), https://HOST (XAPI);
-                    'fake' runs against the in-memory fake toolstack (tests the harness only)
-  --toolstack T     xl or xapi (default: xapi for http(s):// hosts, else xl)
+  --host fake       runs against the in-memory FAKE toolstack (tests the harness only;
+                    see the connection options below for real hosts)
   --matrix M        smoke (default: a few fast cases, no 20-minute ones) or full
   --parallel N      run N cases at once, each on its own VM (default 1)
   --filter P        only cases whose name contains P, or matches P with * and ?;
@@ -43,7 +43,6 @@ the toolstack (harness/matrix/model-xl.ts, model-xapi.ts).
   --image-dir DIR   the test image (default dist/image: npm run build:image)
   --domain-type T   pv (default) or pvh
   --memory MIB      guest memory (default: the image's minMemoryMiB, else 32)
-  --allow-unauthorized  XAPI: accept a TLS certificate that does not verify
 
 Case names: STATE.REQUEST.ack-ACK.ACTION, e.g. running.clean_shutdown.ack-none.poweroff
 (REQUEST no_request: the guest acts on its own). Verdicts, best to worst:
@@ -52,6 +51,8 @@ pass < skip < unmodelled < error < fail; the worst wins.
 Output: TAP on stdout (one line per case), progress and the result table on
 stderr, reports in --report-dir. Ctrl-C stops the run and destroys its VMs
 (twice: at once).
+
+${CONNECT_HELP.replace(/\n\nexit codes:[\s\S]*$/, '').replace(/\n {2}--json[^\n]*/, '')}
 
 exit codes: 0 no case failed or errored, 1 some did, 2 usage or connection error`;
 
@@ -69,6 +70,8 @@ export interface RunArgs {
   domainType: DomainType;
   memoryMiB: number | undefined;
   allowUnauthorized: boolean;
+  /** How to reach the host (absent for --host fake). */
+  connect?: ConnectOptions;
 }
 
 function oneOf<T extends string>(name: string, v: string | undefined, list: readonly T[]): T | undefined {
@@ -83,7 +86,7 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-export function parseRunArgs(argv: string[]): RunArgs {
+export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): RunArgs {
   let values;
   try {
     ({ values } = parseArgs({
@@ -91,8 +94,7 @@ export function parseRunArgs(argv: string[]): RunArgs {
       strict: true,
       allowPositionals: false,
       options: {
-        host: { type: 'string' },
-        toolstack: { type: 'string' },
+        ...CONNECT_OPTIONS,
         matrix: { type: 'string' },
         parallel: { type: 'string' },
         filter: { type: 'string' },
@@ -103,15 +105,16 @@ export function parseRunArgs(argv: string[]): RunArgs {
         'image-dir': { type: 'string' },
         'domain-type': { type: 'string' },
         memory: { type: 'string' },
-        'allow-unauthorized': { type: 'boolean', default: false },
       },
     }));
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const host = values.host ?? 'embedded';
-  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host)) throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT] or https://HOST, got '${host}'`);
+  const host = values.host ?? (env.XTV_HOST || 'embedded');
+  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host)) throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT], https://HOST or fake, got '${host}'`);
+  const connect = host === 'fake' ? undefined : connectOptions({ ...values, host }, env);
   return {
+    ...(connect ? { connect } : {}),
     host,
     toolstack: oneOf('toolstack', values.toolstack, ['xl', 'xapi'] as const),
     matrix: oneOf('matrix', values.matrix, MATRICES) ?? 'smoke',
@@ -219,7 +222,7 @@ export async function runRun(argv: string[], io: RunIo = defaultIo): Promise<num
   try {
     image = fake ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 } : loadImage(a);
     io.err(`xtv run: connecting to ${a.host} (${kind})`);
-    driver = fake ? new FakeToolstackDriver({ kind }) : await connectToolstack({ host: a.host, toolstack: kind, allowUnauthorized: a.allowUnauthorized, onProgress: io.err });
+    driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectToolstack({ ...a.connect, toolstack: kind, onProgress: io.err });
   } catch (e) {
     io.err(`xtv run: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT_USAGE;
