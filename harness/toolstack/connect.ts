@@ -1,6 +1,6 @@
 // The one place the CLI turns --host/--toolstack into a driver. The driver
 // modules fill in their branch; until then each says so clearly.
-import { ConnectionError, type ToolstackDriver, type ToolstackKind } from './driver.ts';
+import type { ToolstackDriver, ToolstackKind } from './driver.ts';
 
 export interface ConnectOptions {
   /** embedded | ssh://[USER@]HOST[:PORT] | https://XAPI-HOST (http:// too). */
@@ -10,6 +10,8 @@ export interface ConnectOptions {
   allowUnauthorized?: boolean;
   /** XAPI user (the password comes from XTV_PASSWORD or a file, never from argv). */
   user?: string;
+  /** XAPI: a file holding the password (--password-file; else $XTV_PASSWORD_FILE). */
+  passwordFile?: string;
   /** Progress lines (stderr in the CLI). */
   onProgress?: (line: string) => void;
   /** --host embedded: the host's state directory (default $XTV_STATE_DIR, else ./.xtv/host). */
@@ -24,7 +26,8 @@ export interface ConnectOptions {
 /** Reaches the host and returns a driver for its toolstack; ConnectionError when it cannot. */
 export async function connectToolstack(opts: ConnectOptions): Promise<ToolstackDriver> {
   if (opts.toolstack === 'xapi') {
-    throw new ConnectionError(`cannot drive XAPI at ${opts.host}: the XAPI driver is not implemented yet`);
+    const { connectXapi } = await import('./xapi-connect.ts');
+    return connectXapi(opts);
   }
   const { connectXl } = await import('./xl-connect.ts');
   return connectXl({

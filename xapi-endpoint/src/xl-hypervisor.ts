@@ -1,0 +1,200 @@
+// The Hypervisor in dom0: domains through `xl`, xenstore through xenstored's
+// socket (the project's xenstore client). Every domain is created with
+// `xl create -e` (no background xl process watching it) and with every
+// on_* action "preserve", so that a domain that shuts down stays, shut down
+// with its reason, until the endpoint's lifecycle decides what XAPI would do.
+// Domain state is read with `xl list -v` (state letters and uuid) each time.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { XenstoreClient } from '../../xenstore/client.ts';
+import { connectUnixSocket, XENSTORED_SOCKET } from '../../xenstore/transport-node.ts';
+import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+
+/** The 5th state letter of `xl list` by shutdown code (xl_info.c: "-rscwS"). */
+const REASON_LETTERS: Record<string, ShutdownReason> = { '-': 'poweroff', r: 'reboot', s: 'suspend', c: 'crash', w: 'watchdog', S: 'soft_reset' };
+
+/** Parses `xl list -v`: name, id, mem, vcpus, state (6 letters), time, uuid, ... */
+export function parseXlListVerbose(text: string): DomainStatus[] {
+  const out: DomainStatus[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s+(\d+)\s+\d+\s+\d+\s+([-a-zA-Z?]{6})\s+[\d.]+\s+([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/.exec(line);
+    if (!m) continue;
+    const domid = Number(m[2]);
+    if (domid === 0) continue;
+    const state = m[3]!;
+    const shut = state[3] === 's';
+    out.push({
+      domid,
+      uuid: m[4]!,
+      paused: state[2] === 'p',
+      shutdownReason: shut ? (REASON_LETTERS[state[4]!] ?? 'crash') : null,
+    });
+  }
+  return out;
+}
+
+/** An xl config that leaves every shutdown to the endpoint. */
+export function xlConfig(spec: DomainSpec): string {
+  const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const lines = [
+    `name = ${q(spec.name)}`,
+    `uuid = ${q(spec.uuid)}`,
+    `type = ${q(spec.type)}`,
+    `kernel = ${q(spec.kernel)}`,
+    ...(spec.ramdisk ? [`ramdisk = ${q(spec.ramdisk)}`] : []),
+    `cmdline = ${q(spec.cmdline)}`,
+    `memory = ${spec.memoryMiB}`,
+    `maxmem = ${spec.memoryMiB}`,
+    `vcpus = ${spec.vcpus}`,
+    'on_poweroff = "preserve"',
+    'on_reboot = "preserve"',
+    'on_crash = "preserve"',
+    'on_watchdog = "preserve"',
+    'on_soft_reset = "preserve"',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export interface XlHypervisorOptions {
+  /** Where configs are written. */
+  runDir: string;
+  xl?: string;
+  xenstoredSocket?: string;
+  /** Bound on each xl command. */
+  xlTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export class XlHypervisor implements Hypervisor {
+  private readonly listeners = new Set<() => void>();
+  private nextToken = 1;
+
+  private constructor(private readonly xs: XenstoreClient, private readonly opts: Required<Omit<XlHypervisorOptions, 'log'>> & { log: (l: string) => void }) {}
+
+  static async open(opts: XlHypervisorOptions): Promise<XlHypervisor> {
+    const full = {
+      xl: 'xl', xenstoredSocket: XENSTORED_SOCKET, xlTimeoutMs: 120_000, log: () => {}, ...opts,
+    };
+    const transport = await connectUnixSocket(full.xenstoredSocket);
+    const xs = new XenstoreClient(transport, { requestTimeoutMs: 30_000, onWarning: (e) => full.log(`xenstore: ${e.message}`) });
+    const hv = new XlHypervisor(xs, full);
+    // xenstored fires these when a domain is introduced, and when one shuts down or goes.
+    xs.onWatch((_path, token) => {
+      if (token === 'xtv-xapi-domains') for (const l of [...hv.listeners]) l();
+    });
+    await xs.watch('@releaseDomain', 'xtv-xapi-domains');
+    await xs.watch('@introduceDomain', 'xtv-xapi-domains');
+    xs.onClose((err) => full.log(`xenstored connection closed${err ? `: ${err.message}` : ''}`));
+    await mkdir(full.runDir, { recursive: true });
+    return hv;
+  }
+
+  private xl(args: string[], timeoutMs = this.opts.xlTimeoutMs): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(this.opts.xl, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
+        if (err) {
+          const why = stderr.trim().split('\n').slice(-3).join(' | ') || err.message;
+          reject(new Error(`xl ${args.join(' ')}: ${why}`));
+        } else resolve(stdout);
+      });
+    });
+  }
+
+  async listDomains(): Promise<DomainStatus[]> {
+    return parseXlListVerbose(await this.xl(['list', '-v'], 30_000));
+  }
+
+  private async domidOf(uuid: string): Promise<number> {
+    const d = (await this.listDomains()).find((x) => x.uuid.toLowerCase() === uuid.toLowerCase());
+    if (!d) throw new Error(`no domain with uuid ${uuid} after building it`);
+    return d.domid;
+  }
+
+  async create(spec: DomainSpec, xenstore: Record<string, string>): Promise<number> {
+    const cfg = join(this.opts.runDir, `${spec.uuid}.cfg`);
+    await writeFile(cfg, xlConfig(spec));
+    await this.xl(['create', '-e', '-p', cfg]);
+    const domid = await this.domidOf(spec.uuid);
+    if (Object.keys(xenstore).length > 0) {
+      const home = domainHome(domid);
+      await this.xs.transaction(async (tx) => {
+        for (const [k, v] of Object.entries(xenstore)) await tx.write(`${home}/${k}`, v);
+      });
+    }
+    this.opts.log(`created domain ${domid} for ${spec.uuid}`);
+    return domid;
+  }
+
+  async destroy(domid: number): Promise<void> {
+    await this.xl(['destroy', String(domid)]);
+  }
+
+  async pause(domid: number): Promise<void> {
+    await this.xl(['pause', String(domid)]);
+  }
+
+  async unpause(domid: number): Promise<void> {
+    await this.xl(['unpause', String(domid)]);
+  }
+
+  async save(domid: number, file: string): Promise<void> {
+    await mkdir(dirname(file), { recursive: true });
+    // The domain has already suspended itself; libxc then skips its own suspend request.
+    await this.xl(['save', String(domid), file]);
+  }
+
+  async restore(file: string): Promise<number> {
+    const before = new Set((await this.listDomains()).map((d) => d.domid));
+    await this.xl(['restore', '-e', '-p', file]);
+    const fresh = (await this.listDomains()).filter((d) => !before.has(d.domid));
+    if (fresh.length !== 1) throw new Error(`xl restore ${file}: could not tell the new domain (${fresh.length} new)`);
+    return fresh[0]!.domid;
+  }
+
+  async removeFile(file: string): Promise<void> {
+    await rm(file, { force: true });
+  }
+
+  async fileExists(path: string): Promise<boolean> {
+    return existsSync(path);
+  }
+
+  async xsRead(path: string): Promise<string | null> {
+    return this.xs.tryRead(path);
+  }
+
+  async xsWriteFresh(path: string, value: string): Promise<void> {
+    await this.xs.transaction(async (tx) => {
+      if ((await tx.tryRead(path)) !== null) await tx.rm(path);
+      await tx.write(path, value);
+    });
+  }
+
+  async xsReplaceTree(home: string, subtree: string, entries: Record<string, string>): Promise<void> {
+    await this.xs.transaction(async (tx) => {
+      if ((await tx.tryRead(`${home}/${subtree}`)) !== null) await tx.rm(`${home}/${subtree}`);
+      for (const [k, v] of Object.entries(entries)) await tx.write(`${home}/${k}`, v);
+    });
+  }
+
+  async xsWatch(path: string, cb: () => void): Promise<() => void> {
+    const token = `xtv-xapi-${this.nextToken++}`;
+    const off = this.xs.onWatch((_p, t) => { if (t === token) cb(); });
+    await this.xs.watch(path, token);
+    return () => {
+      off();
+      this.xs.unwatch(path, token).catch(() => undefined);
+    };
+  }
+
+  onDomainsChanged(cb: () => void): () => void {
+    this.listeners.add(cb);
+    return () => { this.listeners.delete(cb); };
+  }
+
+  async close(): Promise<void> {
+    this.xs.close();
+  }
+}
