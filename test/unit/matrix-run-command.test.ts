@@ -2,6 +2,7 @@ import test from 'tape';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseRunArgs, runRun, selectCases, toolstackOf, listText } from '../../harness/cli/run-command.ts';
 import { UsageError } from '../../harness/cli/command.ts';
 import { main } from '../../harness/cli/main.ts';
@@ -79,5 +80,36 @@ test('exit 2 for usage mistakes and for a host that cannot be driven', async (t)
   const code = await runRun(['--host', 'https://127.0.0.1:1', '--image-dir', '/nonexistent'], o.io);
   t.equal(code, 2);
   t.match(o.err.join('\n'), /test image is missing/);
+  t.end();
+});
+
+test('Ctrl-C on `xtv run` (a real process, fake host): stops, cleans up, reports, exits 1', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-sigint-'));
+  try {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/xtv.js', import.meta.url)), 'run', '--host', 'fake', '--matrix', 'full', '--parallel', '2', '--report-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    let sent = false;
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!sent && /request /.test(stderr)) { sent = true; child.kill('SIGINT'); }
+    });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('xtv run did not stop within 60 s of SIGINT')); }, 60_000);
+      child.on('close', (c) => { clearTimeout(timer); resolve(c); });
+    });
+    t.ok(sent, 'SIGINT sent while a request was in flight');
+    t.equal(code, 1, 'exit 1: cases were interrupted');
+    t.match(stderr, /SIGINT: stopping/);
+    t.notOk(/could not remove/.test(stderr), 'every VM removed');
+    t.match(stdout, /^not ok \d+ - error /m, 'interrupted cases reported as errors in TAP');
+    const json = JSON.parse(readFileSync(join(dir, 'xtv-xl-full.json'), 'utf8')) as { aborted: boolean; counts: { error: number } };
+    t.equal(json.aborted, true, 'the report says the run was interrupted');
+    t.ok(json.counts.error > 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   t.end();
 });
