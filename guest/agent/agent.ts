@@ -413,8 +413,8 @@ export class Agent {
    * rewrites domid), so its second event means "resumed".
    */
   private async suspend(): Promise<void> {
-    const store = this.requireStore();
     try {
+      const store = this.requireStore();
       const token = `${RESUME_TOKEN_PREFIX}${++this.probes}`;
       const armed = new Promise<boolean>((resolve) => {
         const cancel = this.platform.setTimer(this.probeArmTimeoutMs, () => resolve(false));

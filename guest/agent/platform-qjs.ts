@@ -100,6 +100,16 @@ export function openXenbus(path: string = XENBUS_DEVICE): Transport {
   };
 }
 
+/**
+ * Awaited first by every async function here that can throw: QuickJS's qjs
+ * (unless started with --no-unhandled-rejection) exits the moment a promise is
+ * rejected with no handler attached yet, and an async function that throws
+ * before its first await rejects before its caller's `await` is attached.
+ */
+function settle(): Promise<void> {
+  return Promise.resolve();
+}
+
 function hex(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += b.toString(16).padStart(2, '0');
@@ -126,6 +136,7 @@ export function createQjsPlatform(opts: { xenbusPath?: string } = {}): Platform 
   return {
     name: 'qjs',
     async openXenstore(): Promise<AgentStore> {
+      await settle();
       const transport = openXenbus(xenbusPath);
       return new XenstoreClient(transport, {
         timers,
@@ -151,6 +162,7 @@ export function createQjsPlatform(opts: { xenbusPath?: string } = {}): Platform 
       return hex(bytes);
     },
     async perform(action: PlatformAction): Promise<void> {
+      await settle();
       const pid = ownPid();
       if (pid !== 1) throw new Error(`refusing to ${action}: the agent is not PID 1 (pid ${pid}), so this is not the test guest`);
       if (action === 'crash') {
