@@ -94,6 +94,8 @@ export interface HostStatus {
   error?: string;
   /** Whatever other components recorded with setExtra (e.g. the XenAPI endpoint). */
   extra?: Record<string, unknown>;
+  /** The XenAPI test double ({url, httpsUrl, user, password}) when the host was booted with it. */
+  xapi?: Record<string, unknown>;
 }
 
 /** QEMU did not bring dom0 up. The message names the cause and the boot log. */
@@ -445,6 +447,7 @@ export async function hostStatus(stateDir: string, opts: { timeoutMs?: number } 
     ports: state.ports, privateKey: state.privateKey, owner: state.owner, startedAt: state.startedAt,
     uptimeSec: Math.round((Date.now() - Date.parse(state.startedAt)) / 1000),
     extra: state.extra ?? {},
+    ...(state.extra?.xapi ? { xapi: state.extra.xapi as Record<string, unknown> } : {}),
   };
   try {
     const r = await host.exec("xl info && echo '--' && xl list | tail -n +2 | wc -l", { timeoutMs: opts.timeoutMs ?? 20_000 });
