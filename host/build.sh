@@ -3,7 +3,7 @@
 #
 #   dist/host/xen            the hypervisor, gunzipped (QEMU loads it through multiboot)
 #   dist/host/vmlinuz        dom0's kernel (Debian's linux-image-6.1 amd64)
-#   dist/host/dom0.cpio.gz   dom0's initramfs: busybox, Xen's daemons and xl, dropbear
+#   dist/host/dom0.cpio   dom0's initramfs: busybox, Xen's daemons and xl, dropbear
 #   dist/host/id_ed25519     the SSH key that logs in as root in dom0 (and .pub)
 #   dist/host/manifest.json  versions, hash of the inputs, sizes and sha256 of each file
 #
@@ -157,16 +157,13 @@ cp "$KX/boot/vmlinuz-$KVER" "$WORK/out/vmlinuz"
 step kernel-depmod depmod -b "$KX" "$KVER"
 
 # --- dom0's root file system -----------------------------------------------------
-# One merged directory layout, so that every tool is on any PATH dropbear or a
-# script may use: /bin, /sbin, /usr/sbin all lead to /usr/bin.
+# Every tool is in /usr/bin, which is on any PATH dropbear or a script may use.
+# /bin, /sbin, /lib and /lib64 are real directories, not links into /usr:
+# archives appended at boot may carry directory entries of those names, and
+# the kernel's unpacker replaces a symlink by such a directory.
 make_tree() {
-  mkdir -p "$ROOT"/{usr/bin,usr/lib/x86_64-linux-gnu,usr/lib64,dev,proc,sys,run,tmp,root/.ssh,mnt}
+  mkdir -p "$ROOT"/{bin,sbin,lib/x86_64-linux-gnu,lib64,usr/bin,usr/sbin,usr/lib,dev,proc,sys,run,tmp,root/.ssh,mnt}
   mkdir -p "$ROOT"/var/{lib/xen,lib/xenstored,log/xen/console} "$ROOT/etc/dropbear"
-  ln -s usr/bin "$ROOT/bin"
-  ln -s usr/bin "$ROOT/sbin"
-  ln -s bin "$ROOT/usr/sbin"
-  ln -s usr/lib "$ROOT/lib"
-  ln -s usr/lib64 "$ROOT/lib64"
   ln -s ../run "$ROOT/var/run"
   chmod 1777 "$ROOT/tmp"
   # The kernel opens /dev/console for init before anything is mounted.
@@ -180,6 +177,8 @@ make_tree() {
     [ -e "$ROOT/usr/bin/$a" ] || ln -s busybox "$ROOT/usr/bin/$a"
   done
   ln -s usr/bin/busybox "$ROOT/init"
+  ln -s ../usr/bin/busybox "$ROOT/bin/sh"
+  for a in poweroff reboot halt; do ln -s ../usr/bin/busybox "$ROOT/sbin/$a"; done
   cp -a "$RECIPE/rootfs/." "$ROOT/"
 }
 step rootfs make_tree
@@ -248,10 +247,12 @@ run_hooks() {
 }
 step hooks run_hooks
 
-# Reproducible archive: sorted names, fixed mtimes and owners, no gzip name/time.
+# Reproducible archive: sorted names, fixed mtimes and owners. Not compressed:
+# gunzip under software emulation costs dom0 more time at every boot than
+# reading ~10 MB more costs QEMU.
 make_cpio() {
   find "$ROOT" -exec touch -h -d @0 {} +
-  (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -6 >"$WORK/out/dom0.cpio.gz"
+  (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) >"$WORK/out/dom0.cpio"
 }
 step initramfs make_cpio
 
@@ -261,7 +262,7 @@ write_manifest() {
     printf '{\n  "hash": "%s",\n  "kernelPackage": "%s",\n  "kernelVersion": "%s",\n  "kernelRelease": "%s",\n' \
       "$HASH" "$KERNEL_PKG" "$KERNEL_VERSION" "$KVER"
     printf '  "xenVersion": "%s",\n  "files": {\n' "$(pkg_version xen-hypervisor-4.17-amd64)"
-    for f in xen vmlinuz dom0.cpio.gz; do
+    for f in xen vmlinuz dom0.cpio; do
       [ $first = 1 ] || printf ',\n'
       first=0
       printf '    "%s": { "bytes": %s, "sha256": "%s" }' "$f" "$(stat -c %s "$WORK/out/$f")" "$(sha256sum "$WORK/out/$f" | cut -d' ' -f1)"
@@ -278,4 +279,4 @@ install_dist
 for old in $(ls -1dt "$CACHE_ROOT"/*/ | grep -E '/[0-9a-f]{16}/$' | tail -n +4); do
   rm -rf "$old" "$CACHE_ROOT/logs/$(basename "$old")"
 done
-say "built $HASH: $(du -h "$OUT/dom0.cpio.gz" | cut -f1) initramfs -> dist/host"
+say "built $HASH: $(du -h "$OUT/dom0.cpio" | cut -f1) initramfs -> dist/host"

@@ -13,6 +13,7 @@ import {
 import { REPO_ROOT, resolveStateDir } from './paths.ts';
 import { shellQuote } from './ssh.ts';
 import { liveState } from './state.ts';
+import { prepareEmbeddedXapi } from '../toolstack/xapi-embedded.ts';
 
 export const USAGE = `usage: xtv host up|status|exec|down [options]
 
@@ -149,14 +150,18 @@ async function up(a: HostArgs): Promise<number> {
     throw new Error('dist/host is missing: run npm run build:host (or drop --no-build)');
   }
   const t0 = Date.now();
+  // The XenAPI test double rides along (XAPI path of the harness); XTV_NO_XAPI=1 boots without it.
+  const xapi = process.env.XTV_NO_XAPI ? null : await prepareEmbeddedXapi(a.stateDir, { onProgress: say });
   const host = await EmbeddedHost.up({
     stateDir: a.stateDir,
     detached: true,
     onProgress: say,
+    ...(xapi ? xapi.upOptions : {}),
     ...(a.memoryMiB !== undefined ? { memoryMiB: a.memoryMiB } : {}),
     ...(a.cpus !== undefined ? { cpus: a.cpus } : {}),
     ...(a.timeoutMs !== undefined ? { timeoutMs: a.timeoutMs } : {}),
   });
+  const xapiInfo = xapi ? await xapi.finish(host) : null;
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   if (a.json) {
     console.log(JSON.stringify(await host.status(), null, 2));
@@ -170,6 +175,7 @@ async function up(a: HostArgs): Promise<number> {
     `  status:       xtv host status${sd}`,
     `  stop:         xtv host down${sd}`,
     `  boot log:     ${host.bootLogPath}`,
+    ...(xapiInfo ? [`  XenAPI:       ${xapiInfo.url} (and ${xapiInfo.httpsUrl}, self-signed), user ${xapiInfo.user}; password in xtv host status --json`] : []),
   ].join('\n'));
   return EXIT_OK;
 }

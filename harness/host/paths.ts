@@ -22,7 +22,7 @@ export function hostArtifacts(distDir: string = join(REPO_ROOT, 'dist', 'host'))
     dir: distDir,
     xen: join(distDir, 'xen'),
     kernel: join(distDir, 'vmlinuz'),
-    initrd: join(distDir, 'dom0.cpio.gz'),
+    initrd: join(distDir, 'dom0.cpio'),
     privateKey: join(distDir, 'id_ed25519'),
     manifest: join(distDir, 'manifest.json'),
   };
@@ -78,6 +78,6 @@ export function stateFiles(stateDir: string): StateFiles {
     bootLog: join(dir, 'boot.log'),
     qemuLog: join(dir, 'qemu.log'),
     controlPath,
-    combinedInitrd: join(dir, 'dom0-combined.cpio.gz'),
+    combinedInitrd: join(dir, 'dom0-combined.cpio'),
   };
 }
