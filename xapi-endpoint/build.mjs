@@ -5,21 +5,26 @@
 //   dist/xapi-endpoint/tls.crt             its self-signed certificate (CN xtv-xapi-test-double, SAN 127.0.0.1)
 //   dist/xapi-endpoint/xapi-endpoint.cpio.gz
 //       an archive appended to dom0's initramfs at boot (EmbeddedHost.up({ extraInitrds })):
-//       /usr/bin/node (this machine's Node, stripped) and the libraries ldd names,
 //       /opt/xtv-xapi/xapi-endpoint.cjs, /etc/xtv/xapi/tls.{key,crt}, and the start hook
 //       /etc/xtv/start.d/50-xapi-endpoint.sh (dom0's rcS runs start.d hooks before SSH is up).
+//   dist/xapi-endpoint/node.cpio   (only with --with-node)
+//       /usr/bin/node (this machine's Node, stripped) and the libraries ldd names, not
+//       compressed (dom0's kernel unpacks it faster than it would gunzip it under
+//       TCG). harness/host/node-runtime.ts makes the same archive for the host; this
+//       is the fallback when that module is absent.
 //
 // The per-host part (password, ports, timeouts) is a second tiny archive made at
 // `up` time (harness/toolstack/xapi-embedded.ts). The big archive is cached in
 // ${XTV_CACHE_DIR:-~/.cache/xtv}/xapi-endpoint/<hash of inputs>/ and built in a
 // temporary directory renamed into place, so a half-written one never replaces a good one.
 //
-//   node xapi-endpoint/build.mjs [--quiet]     prints the cpio's path on stdout
+//   node xapi-endpoint/build.mjs [--with-node] [--quiet]
+//       prints the archives' paths on stdout, one a line (the endpoint's first)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -28,6 +33,7 @@ const REPO = join(HERE, '..');
 const DIST = join(REPO, 'dist', 'xapi-endpoint');
 const CACHE_ROOT = join(process.env.XTV_CACHE_DIR || join(homedir(), '.cache', 'xtv'), 'xapi-endpoint');
 const quiet = process.argv.includes('--quiet');
+const withNode = process.argv.includes('--with-node');
 const t0 = Date.now();
 const say = (m) => { if (!quiet) process.stderr.write(`[xapi-endpoint ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`); };
 
@@ -95,68 +101,78 @@ function fileHash(p) {
   return `${p} ${s.size} ${sha256(readFileSync(p))}`;
 }
 
+/** Builds `name` from `files` into the cache unless an archive of the same inputs is there. */
+function cachedArchive(name, inputs, files, compress) {
+  const hash = sha256(inputs).slice(0, 16);
+  const out = join(CACHE_ROOT, `${name}-${hash}`);
+  const archive = join(out, compress ? `${name}.cpio.gz` : `${name}.cpio`);
+  if (existsSync(archive)) {
+    say(`${name}: up to date (${out})`);
+    return archive;
+  }
+  say(`${name}: building ${hash}`);
+  mkdirSync(CACHE_ROOT, { recursive: true });
+  const work = mkdtempSync(join(CACHE_ROOT, `.build-${name}-${hash}-`));
+  try {
+    const root = join(work, 'root');
+    for (const f of files) {
+      const d = join(root, f.dest);
+      mkdirSync(dirname(d), { recursive: true });
+      if (f.data !== undefined) writeFileSync(d, f.data);
+      else copyFileSync(f.src, d);
+      chmodSync(d, f.mode);
+      if (f.strip) execFileSync('strip', [d]);
+    }
+    const dest = join(work, 'out');
+    mkdirSync(dest);
+    execFileSync('sh', ['-c', [
+      'set -e',
+      `cd '${root}'`,
+      'find . -exec touch -h -d @0 {} +',
+      `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible ${compress ? '| gzip -n -6 ' : ''}> '${join(dest, basename(archive))}'`,
+    ].join('\n')]);
+    writeFileSync(join(dest, 'inputs.txt'), `${inputs}\n`);
+    rmSync(out, { recursive: true, force: true });
+    renameSync(dest, out);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return archive;
+}
+
+/** dist mirrors the cache: a hard link (or a copy across file systems). */
+function intoDist(archive) {
+  const d = join(DIST, basename(archive));
+  rmSync(d, { force: true });
+  try { linkSync(archive, d); } catch { copyFileSync(archive, d); }
+  return d;
+}
+
 async function main() {
   mkdirSync(DIST, { recursive: true });
   say('bundling the server with esbuild');
   const code = await bundle();
   const tls = tlsPair();
-  const { node, libs } = nodeFiles();
-  const inputs = [
-    `bundle ${sha256(code)}`,
-    `hook ${sha256(START_HOOK)}`,
-    fileHash(node),
-    ...libs.map(fileHash),
-    fileHash(tls.key),
-    fileHash(tls.crt),
-  ].join('\n');
-  const hash = sha256(inputs).slice(0, 16);
-  const out = join(CACHE_ROOT, hash);
-  const cpio = join(out, 'xapi-endpoint.cpio.gz');
-  if (!existsSync(cpio)) {
-    say(`building the dom0 archive ${hash} (Node ${process.version}, stripped, with ${libs.length} libraries)`);
-    mkdirSync(CACHE_ROOT, { recursive: true });
-    const work = mkdtempSync(join(CACHE_ROOT, `.build-${hash}-`));
-    try {
-      const root = join(work, 'root');
-      const put = (src, dest, mode) => {
-        const d = join(root, dest);
-        mkdirSync(dirname(d), { recursive: true });
-        if (Buffer.isBuffer(src) || typeof src === 'string' && !src.startsWith('/')) writeFileSync(d, src);
-        else copyFileSync(src, d);
-        if (mode) chmodSync(d, mode);
-      };
-      put(node, 'usr/bin/node', 0o755);
-      execFileSync('strip', [join(root, 'usr/bin/node')]);
-      for (const lib of libs) put(lib, lib.slice(1), 0o755);
-      put(code, 'opt/xtv-xapi/xapi-endpoint.cjs', 0o644);
-      put(readFileSync(tls.key), 'etc/xtv/xapi/tls.key', 0o600);
-      put(readFileSync(tls.crt), 'etc/xtv/xapi/tls.crt', 0o644);
-      put(Buffer.from(START_HOOK), 'etc/xtv/start.d/50-xapi-endpoint.sh', 0o755);
-      const dest = join(work, 'out');
-      mkdirSync(dest);
-      execFileSync('sh', ['-c', [
-        'set -e',
-        `cd '${root}'`,
-        'find . -exec touch -h -d @0 {} +',
-        `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible | gzip -n -6 > '${join(dest, 'xapi-endpoint.cpio.gz')}'`,
-      ].join('\n')]);
-      writeFileSync(join(dest, 'inputs.txt'), `${inputs}\n`);
-      rmSync(out, { recursive: true, force: true });
-      renameSync(dest, out);
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
-  } else {
-    say(`up to date (cache ${out})`);
+  const endpointInputs = [`bundle ${sha256(code)}`, `hook ${sha256(START_HOOK)}`, fileHash(tls.key), fileHash(tls.crt)].join('\n');
+  const endpoint = cachedArchive('xapi-endpoint', endpointInputs, [
+    { dest: 'opt/xtv-xapi/xapi-endpoint.cjs', data: code, mode: 0o644 },
+    { dest: 'etc/xtv/xapi/tls.key', data: readFileSync(tls.key), mode: 0o600 },
+    { dest: 'etc/xtv/xapi/tls.crt', data: readFileSync(tls.crt), mode: 0o644 },
+    { dest: 'etc/xtv/start.d/50-xapi-endpoint.sh', data: START_HOOK, mode: 0o755 },
+  ], true);
+  const outputs = [intoDist(endpoint)];
+  if (withNode) {
+    const { node, libs } = nodeFiles();
+    const nodeArchive = cachedArchive('node', [fileHash(node), ...libs.map(fileHash)].join('\n'), [
+      { dest: 'usr/bin/node', src: node, mode: 0o755, strip: true },
+      ...libs.map((lib) => ({ dest: lib.slice(1), src: lib, mode: 0o755 })),
+    ], false);
+    outputs.push(intoDist(nodeArchive));
   }
-  // dist mirrors the cache: bundle and certificate for users, a link to the archive.
   writeFileSync(join(DIST, 'xapi-endpoint.cjs'), code);
   copyFileSync(tls.crt, join(DIST, 'tls.crt'));
-  const distCpio = join(DIST, 'xapi-endpoint.cpio.gz');
-  rmSync(distCpio, { force: true });
-  try { linkSync(cpio, distCpio); } catch { copyFileSync(cpio, distCpio); }
-  say(`ready: ${distCpio} (${(statSync(distCpio).size / 1e6).toFixed(1)} MB)`);
-  process.stdout.write(`${distCpio}\n`);
+  for (const o of outputs) say(`ready: ${o} (${(statSync(o).size / 1e6).toFixed(1)} MB)`);
+  process.stdout.write(`${outputs.join('\n')}\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

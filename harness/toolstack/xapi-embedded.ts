@@ -36,10 +36,27 @@ export interface EmbeddedXapiOptions {
   onProgress?: (line: string) => void;
 }
 
-/** Builds (or reuses) the endpoint's dom0 archive: `node xapi-endpoint/build.mjs`. Returns its path. */
-export function buildXapiEndpoint(onProgress?: (line: string) => void): Promise<string> {
+/**
+ * Builds (or reuses) the archives dom0 needs for the endpoint: Node (the
+ * host's node-runtime module when there is one, else build.mjs --with-node)
+ * and the endpoint itself (`node xapi-endpoint/build.mjs`). Returns their paths, Node's first.
+ */
+export async function buildXapiEndpoint(onProgress?: (line: string) => void): Promise<string[]> {
+  let nodeRuntime: string | null = null;
+  try {
+    const mod = (await import('../host/node-runtime.ts')) as { buildNodeRuntime?: (o: { onProgress?: (m: string) => void }) => Promise<string> };
+    if (mod.buildNodeRuntime) nodeRuntime = await mod.buildNodeRuntime(onProgress ? { onProgress } : {});
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+  }
+  const built = await runBuild(nodeRuntime ? [] : ['--with-node'], onProgress);
+  const [endpoint, ownNode] = built;
+  return [nodeRuntime ?? ownNode!, endpoint!];
+}
+
+function runBuild(args: string[], onProgress?: (line: string) => void): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'xapi-endpoint', 'build.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'xapi-endpoint', 'build.mjs'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
@@ -49,7 +66,7 @@ export function buildXapiEndpoint(onProgress?: (line: string) => void): Promise<
     });
     child.on('error', reject);
     child.on('close', (code) => {
-      if (code === 0 && out.trim()) resolve(out.trim().split('\n').pop()!);
+      if (code === 0 && out.trim()) resolve(out.trim().split('\n'));
       else reject(new Error(`building the XenAPI test double failed (node xapi-endpoint/build.mjs exited with ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
     });
   });
@@ -79,7 +96,7 @@ export interface PreparedXapi {
 }
 
 export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOptions = {}): Promise<PreparedXapi> {
-  const archive = await buildXapiEndpoint(opts.onProgress);
+  const archives = await buildXapiEndpoint(opts.onProgress);
   mkdirSync(stateDir, { recursive: true });
   const password = randomBytes(18).toString('base64url');
   const pwFile = join(stateDir, 'xapi-password');
@@ -101,7 +118,7 @@ export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOp
   }, perHost);
   chmodSync(perHost, 0o600);
   return {
-    upOptions: { forwards: { ...XAPI_FORWARDS }, extraInitrds: [archive, perHost] },
+    upOptions: { forwards: { ...XAPI_FORWARDS }, extraInitrds: [...archives, perHost] },
     password,
     async finish(host, o = {}) {
       const port = host.ports.xapi;

@@ -1,0 +1,171 @@
+// The XAPI path end to end: the XenAPI test double in dom0 of the embedded
+// host, driven by the harness's XAPI driver through the real `xen-api`
+// client, with the real test image. Slow (real Xen under TCG): one host for
+// the whole file.
+import test from 'tape';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VMDATA_TESTING_NODE, encodeVmData } from '../../protocol/control.ts';
+import { withEmbeddedHost, type EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { ConnectionError, ToolstackError, type VmRef } from '../../harness/toolstack/driver.ts';
+import { XapiDriver } from '../../harness/toolstack/xapi.ts';
+import { connectXapi } from '../../harness/toolstack/xapi-connect.ts';
+import { prepareEmbeddedXapi } from '../../harness/toolstack/xapi-embedded.ts';
+
+const IMAGE_DIR = process.env.XTV_IMAGE_DIR || join(REPO_ROOT, 'dist', 'image');
+const DEFAULT_ARGS = 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown quiet';
+/** The endpoint's ack timeout for this run: XAPI's 60 s would only make the no-ack case slower. */
+const ACK_TIMEOUT_MS = 15_000;
+
+function image(): { kernel: string; initrd: string; args: string; memoryMiB: number } | null {
+  const kernel = join(IMAGE_DIR, 'xtv-kernel');
+  const initrd = join(IMAGE_DIR, 'xtv-initrd');
+  if (!existsSync(kernel) || !existsSync(initrd)) return null;
+  let manifest: { kernelArgs?: string; minMemoryMiB?: number } = {};
+  try {
+    manifest = JSON.parse(readFileSync(join(IMAGE_DIR, 'manifest.json'), 'utf8'));
+  } catch { /* no manifest: defaults */ }
+  return { kernel, initrd, args: manifest.kernelArgs ?? DEFAULT_ARGS, memoryMiB: Math.max(32, manifest.minMemoryMiB ?? 32) };
+}
+
+async function poll<T>(what: string, timeoutMs: number, f: () => Promise<T | null>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await f().catch(() => null);
+    if (v !== null) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+    return null;
+  } catch (err) {
+    return err;
+  }
+}
+
+async function guestReady(d: XapiDriver, vm: VmRef, bootId?: string | null): Promise<{ domid: string; bootId: string }> {
+  return poll('the agent to report state=ready', 120_000, async () => {
+    const r = await d.readGuestMany(vm, ['data/xtv/state', 'data/xtv/domid', 'data/xtv/boot-id']);
+    if (r['data/xtv/state'] !== 'ready' && r['data/xtv/state'] !== 'resumed') return null;
+    if (bootId !== undefined && r['data/xtv/boot-id'] === bootId) return null;
+    return { domid: r['data/xtv/domid']!, bootId: r['data/xtv/boot-id']! };
+  });
+}
+
+async function domainsInXl(host: EmbeddedHost): Promise<string[]> {
+  const r = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
+  return r.stdout.split('\n').filter((n) => n !== '' && n !== 'Domain-0');
+}
+
+test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 60_000 }, async (t) => {
+  const img = image();
+  if (!img) {
+    t.fail(`no test image in ${IMAGE_DIR}: run npm run build:image (or set XTV_IMAGE_DIR)`);
+    return;
+  }
+  const stateDir = mkdtempSync(join(tmpdir(), 'xtv-xapi-e2e-'));
+  const progress = (l: string) => t.comment(l);
+  try {
+    const x = await prepareEmbeddedXapi(stateDir, { onProgress: progress, lifecycle: { shutdownAckTimeoutMs: ACK_TIMEOUT_MS } });
+    await withEmbeddedHost(async (host) => {
+      const info = await x.finish(host);
+      const status = await host.status();
+      t.deepEqual((status as { xapi?: unknown }).xapi ?? status.extra?.xapi, info, 'host status reports the endpoint (url, user, password)');
+      t.equal(statSync(join(stateDir, 'xapi-password')).mode & 0o777, 0o600, 'the password is kept in the state dir, mode 600');
+
+      // TLS: the self-signed certificate is refused unless the user allows it.
+      const refused = await rejection(XapiDriver.connect({ url: info.httpsUrl, user: info.user, password: info.password, target: null, callTimeoutMs: 30_000 }));
+      t.ok(refused instanceof ConnectionError && /certificate/i.test(refused.message), `HTTPS with verification refuses the self-signed certificate (${String(refused)})`);
+      const tls = await XapiDriver.connect({ url: info.httpsUrl, user: info.user, password: info.password, target: null, allowUnauthorized: true });
+      t.deepEqual(await tls.listOwned(), [], 'HTTPS with allowUnauthorized works');
+      await tls.close();
+      const wrong = await rejection(XapiDriver.connect({ url: info.url, user: info.user, password: 'wrong', target: null }));
+      t.ok(wrong instanceof ToolstackError && wrong.code === 'SESSION_AUTHENTICATION_FAILED', 'a wrong password is SESSION_AUTHENTICATION_FAILED');
+      t.notOk(String((wrong as Error).message).includes('wrong'), 'the password is not in the error message');
+
+      const d = await connectXapi({ host: 'embedded', toolstack: 'xapi', stateDir, onProgress: progress });
+      try {
+        const opts = { name: 'xtv-e2e-xapi', domainType: 'pv' as const, memoryMiB: img.memoryMiB, kernelPath: img.kernel, initrdPath: img.initrd, kernelArgs: img.args };
+        const vm = await d.install(opts);
+        t.deepEqual(await d.install(opts), vm, 'install is idempotent');
+        t.deepEqual((await d.listOwned()).map((v) => v.name), ['xtv-e2e-xapi'], 'listOwned finds it by its tag');
+        t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null });
+
+        await d.start(vm);
+        let st = await d.state(vm);
+        t.equal(st.powerState, 'Running', 'VM.start: Running');
+        let ready = await guestReady(d, vm);
+        t.equal(Number(ready.domid), st.domid, `the agent reports the domid XAPI shows (${st.domid})`);
+
+        const before = st.domid;
+        await d.request(vm, 'clean_reboot', { timeoutMs: 300_000 });
+        st = await d.state(vm);
+        t.equal(st.powerState, 'Running', 'clean_reboot: Running');
+        t.notEqual(st.domid, before, `with a new domid (${before} → ${st.domid})`);
+        ready = await guestReady(d, vm, ready.bootId);
+        t.equal(Number(ready.domid), st.domid, 'the agent rebooted into the new domain');
+
+        await d.request(vm, 'suspend', { timeoutMs: 300_000 });
+        t.deepEqual(await d.state(vm), { powerState: 'Suspended', domid: null }, 'suspend: Suspended, no domain');
+        t.deepEqual(await domainsInXl(host), [], 'Xen has no domain for it');
+        await d.request(vm, 'resume', { timeoutMs: 300_000 });
+        st = await d.state(vm);
+        t.equal(st.powerState, 'Running', 'resume: Running');
+        const resumes = await poll('the agent to report its resume', 60_000, async () => {
+          const n = Number(await d.readGuest(vm, 'data/xtv/resumes'));
+          return n >= 1 ? n : null;
+        });
+        t.ok(resumes >= 1, `the agent reports ${resumes} resume(s) and keeps serving`);
+
+        // next:reboot sent through XAPI (vm-data), then clean_shutdown: the guest reboots instead, XAPI still ends Halted.
+        const id = `e2e-${Date.now().toString(36)}`;
+        await d.writeGuest(vm, VMDATA_TESTING_NODE, encodeVmData(id, 'next:reboot'));
+        const pending = await poll('the agent to take the vm-data message', 60_000, async () => {
+          const r = await d.readGuestMany(vm, ['data/xtv/event-id', 'data/xtv/pending']);
+          return r['data/xtv/event-id'] === id && r['data/xtv/pending'] ? r['data/xtv/pending'] : null;
+        });
+        t.ok(/"action":"reboot"/.test(pending), `the agent holds the command from vm-data: ${pending}`);
+        await d.request(vm, 'clean_shutdown', { timeoutMs: 300_000 });
+        t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null }, 'clean_shutdown answered by a reboot ends Halted (as XAPI)');
+        const console = await d.consoleLog(vm);
+        t.ok(/reboot/.test(console), 'the console log shows the guest rebooting');
+
+        // A guest that does not acknowledge: XAPI's error, the request left in control/shutdown.
+        await d.start(vm);
+        await guestReady(d, vm);
+        const id2 = `e2e-${Date.now().toString(36)}-b`;
+        await d.writeGuest(vm, VMDATA_TESTING_NODE, encodeVmData(id2, '{"when":"onshutdown","ack":"none","action":"ignore"}'));
+        await poll('the agent to take the second vm-data message', 60_000, async () => ((await d.readGuest(vm, 'data/xtv/event-id')) === id2 ? true : null));
+        const t0 = Date.now();
+        const noAck = await rejection(d.request(vm, 'clean_shutdown', { timeoutMs: 300_000 }));
+        t.ok(noAck instanceof ToolstackError && noAck.code === 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', `no ack: ${String(noAck)}`);
+        t.ok(Date.now() - t0 >= ACK_TIMEOUT_MS - 1000, `after the ack timeout (${Date.now() - t0} ms)`);
+        t.equal((await d.state(vm)).powerState, 'Running', 'still Running');
+        t.equal(await d.readGuest(vm, 'control/shutdown'), 'poweroff', 'the request is left in control/shutdown');
+
+        await d.request(vm, 'hard_shutdown', { timeoutMs: 120_000 });
+        t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null }, 'hard_shutdown: Halted');
+        const bad = await rejection(d.request(vm, 'clean_shutdown', { timeoutMs: 60_000 }));
+        t.ok(bad instanceof ToolstackError && bad.code === 'VM_BAD_POWER_STATE' && bad.params[1] === 'running' && bad.params[2] === 'halted', `VM_BAD_POWER_STATE [ref, running, halted]: ${String(bad)}`);
+
+        await d.uninstall(vm);
+        t.deepEqual(await d.listOwned(), [], 'uninstall: no xtv VM left');
+        t.deepEqual(await domainsInXl(host), [], 'no domain left');
+        const files = await host.exec('ls /var/lib/xcp/guest /var/lib/xtv-xapi/suspend 2>/dev/null');
+        t.equal(files.stdout.trim().split('\n').filter((l) => l.includes('xtv-') || l.endsWith('.save')).length, 0, 'no kernel, initrd or suspend image left in dom0');
+      } finally {
+        await d.close();
+      }
+      const log = await host.exec('grep -c "uncaught\\|unhandled" /var/log/xtv-xapi.log; true');
+      t.equal(log.stdout.trim(), '0', 'the endpoint logged no uncaught error');
+    }, { stateDir, ...x.upOptions, onProgress: progress });
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
