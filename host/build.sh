@@ -52,10 +52,10 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
 # XTV_HOST_KERNEL_PKG to pin one. Fetched with apt-get download, never installed.
 # apt-cache is slow (seconds); its answer is kept until apt's lists change.
 resolve_kernel() {
-  local pkg=${XTV_HOST_KERNEL_PKG:-$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')}
+  local pkg=${XTV_HOST_KERNEL_PKG:-$( (apt-cache depends linux-image-amd64 2>/dev/null || true) | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')}
   [ -n "$pkg" ] || die "cannot resolve linux-image-amd64 (run: apt-get update)"
   local ver
-  ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+  ver=$( (apt-cache show --no-all-versions "$pkg" 2>/dev/null || true) | awk '/^Version:/ { print $2; exit }')
   [ -n "$ver" ] || die "package $pkg not found in apt's lists (run: apt-get update)"
   echo "$pkg $ver"
 }
@@ -65,8 +65,8 @@ RESOLVED=$CACHE_ROOT/kernel-resolved
 if [ -s "$RESOLVED" ] && [ "$(head -n1 "$RESOLVED")" = "$APT_STAMP" ]; then
   read -r KERNEL_PKG KERNEL_VERSION < <(tail -n1 "$RESOLVED")
 else
-  read -r KERNEL_PKG KERNEL_VERSION < <(resolve_kernel)
-  [ -n "${KERNEL_VERSION:-}" ] || exit 1
+  resolved=$(resolve_kernel) || exit 1
+  read -r KERNEL_PKG KERNEL_VERSION <<<"$resolved"
   printf '%s\n%s %s\n' "$APT_STAMP" "$KERNEL_PKG" "$KERNEL_VERSION" >"$RESOLVED"
 fi
 
