@@ -163,3 +163,48 @@ test('embedded host: QEMU dies when the Node process that owns it is killed with
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Runs `xtv host ...` as a user would; resolves with its exit code and output. */
+function xtvHost(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), 'host', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.stdin!.end(input ?? '');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 400_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); });
+  });
+}
+
+test('xtv host up / exec / status / down: the host outlives up, one per state dir, and down leaves nothing', { skip: !haveHost }, async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'xtv-cli-'));
+  // Only the host itself: the XenAPI test double has its own suite.
+  const env = { ...process.env, XTV_STATE_DIR: stateDir, XTV_NO_XAPI: '1' };
+  try {
+    const up = await xtvHost(['up', '--no-build'], env);
+    t.equal(up.code, 0, `up exits 0 (${up.stdout.split('\n')[0]})`);
+    t.match(up.stdout, /xtv host exec/, 'up prints how to use the host');
+    const exec = await xtvHost(['exec', '--', 'sh', '-c', 'cat; echo err >&2; exit 4'], env, 'from stdin\n');
+    t.deepEqual([exec.code, exec.stdout, exec.stderr], [4, 'from stdin\n', 'err\n'], 'exec relays stdin, stdout, stderr and the exit status');
+    const status = await xtvHost(['status', '--json'], env);
+    const s = JSON.parse(status.stdout) as { running: boolean; pid: number; xen?: { version: string } };
+    t.ok(status.code === 0 && s.running && s.xen?.version.startsWith('4.17'), `status --json: running, Xen ${s.xen?.version}`);
+    const again = await xtvHost(['up', '--no-build'], env);
+    t.equal(again.code, 2, 'a second up for the same state dir exits 2');
+    t.match(again.stderr, /already running/, 'and says why');
+    const down = await xtvHost(['down'], env);
+    t.equal(down.code, 0, 'down exits 0');
+    t.notOk(isProcessAlive(s.pid), 'QEMU is gone');
+    t.deepEqual(findProcesses('qemu-system-x86_64', stateDir), [], 'no QEMU process for that state directory is left');
+    const after = await xtvHost(['exec', '--', 'true'], env);
+    t.equal(after.code, 2, 'exec without a host exits 2');
+    t.match(after.stderr, /no embedded host is running/, 'and says why');
+  } finally {
+    const left = findProcesses('qemu-system-x86_64', stateDir);
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
