@@ -13,6 +13,9 @@
 # network. `build` writes OUTDIR/qjs (static, stripped) and OUTDIR/version
 # (what `qjs -h` prints).
 set -euo pipefail
+# Part of qjs's cache key (with the source version): bump it when a change
+# here changes the binary.
+RECIPE=1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
@@ -65,9 +68,13 @@ SRC
     # The dlopen() warning is harmless: the guest loads no native modules.
     compile() { make -C "$work/quickjs" -j"${XTV_JOBS:-2}" qjs LDFLAGS="-static -s"; }
     step "qjs: make qjs LDFLAGS=-static" "$logs/qjs-3-make.log" compile
-    file "$work/quickjs/qjs" | grep -q 'statically linked' || die "qjs is not statically linked: $(file "$work/quickjs/qjs")"
+    # static: no program interpreter and no dynamic section (readelf is in binutils)
+    if readelf -lW "$work/quickjs/qjs" | grep -q 'program interpreter\|DYNAMIC'; then
+      die "qjs is not statically linked (readelf -l shows an interpreter or a dynamic section)"
+    fi
     install -m 0755 "$work/quickjs/qjs" "$out/qjs"
-    "$out/qjs" -h 2>&1 | awk '/QuickJS version/ { print $3; exit }' >"$out/version"
+    # qjs -h exits 1 after printing its usage
+    { "$out/qjs" -h 2>&1 || true; } | awk '/QuickJS version/ { print $3; exit }' >"$out/version"
     [ -s "$out/version" ] || die "qjs -h printed no version"
     ;;
   *) die "usage: build-qjs.sh version APTDIR | build APTDIR VERSION OUTDIR WORKDIR LOGDIR" ;;

@@ -42,8 +42,12 @@ BUSYBOX_VERSION=$(pkg_version busybox-static)
 [ -f "$AGENT" ] || die "agent bundle $AGENT not found: run npm run build:agent (or set XTV_AGENT_BUNDLE)"
 
 # --- kernel ----------------------------------------------------------------
+# recipe_of SCRIPT: the RECIPE=N line of a build script (its output version).
+recipe_of() { grep -m1 '^RECIPE=' "$1" | cut -d= -f2; }
+
 KERNEL_INPUTS=$(hash_strings "linux-source-6.1=$LINUX_SOURCE_VERSION" \
-  "$(hash_files "$HERE/kernel.config" "$HERE"/patches/*.patch "$HERE/build-kernel.sh")")
+  "recipe=$(recipe_of "$HERE/build-kernel.sh")" \
+  "$(hash_files "$HERE/kernel.config" "$HERE"/patches/*.patch)")
 KERNEL_DIR=$CACHE/kernel/${KERNEL_INPUTS:0:16}
 if [ -s "$KERNEL_DIR/bzImage" ]; then
   say "kernel: cached ($KERNEL_DIR)"
@@ -67,7 +71,7 @@ KERNEL_RELEASE=$(cat "$KERNEL_DIR/kernelrelease")
 # --- qjs -------------------------------------------------------------------
 APTDIR=$CACHE/apt
 QJS_SOURCE_VERSION=$(bash "$HERE/build-qjs.sh" version "$APTDIR")
-QJS_DIR=$CACHE/qjs/$QJS_SOURCE_VERSION-$(hash_files "$HERE/build-qjs.sh" | cut -c1-12)
+QJS_DIR=$CACHE/qjs/$QJS_SOURCE_VERSION-r$(recipe_of "$HERE/build-qjs.sh")
 if [ -x "$QJS_DIR/qjs" ]; then
   say "qjs: cached ($QJS_DIR)"
 else

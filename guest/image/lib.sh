@@ -2,6 +2,11 @@
 # with their own logs, content hashes, and the temp-dir-then-rename rule for
 # everything that lands in the cache.
 
+# Any command that fails outside a named step still says where, instead of
+# set -e ending the build without a word.
+set -E
+trap 'printf "guest/image: failed at %s:%s: %s\n" "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
 XTV_IMAGE_START=${XTV_IMAGE_START:-$(date +%s)}
 export XTV_IMAGE_START
 
