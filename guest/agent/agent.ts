@@ -531,7 +531,8 @@ export class Agent {
     const store = this.store;
     if (!store) return;
     const entries = reportEntries(this.status);
-    const changed = entries.filter(([path, value]) => this.written.get(path) !== valueKey(typeof value === 'string' ? encodeUtf8(value) : value));
+    const identity = (value: string | Uint8Array): string => (typeof value === 'string' ? `s${value}` : `b${valueKey(value)}`);
+    const changed = entries.filter(([path, value]) => this.written.get(path) !== identity(value));
     if (changed.length === 0) return;
     try {
       await store.transaction(async (tx) => {
@@ -541,7 +542,7 @@ export class Agent {
           await Promise.all(changed.slice(i, i + REPORT_WRITES_IN_FLIGHT).map(([path, value]) => tx.write(path, value)));
         }
       });
-      for (const [path, value] of changed) this.written.set(path, valueKey(typeof value === 'string' ? encodeUtf8(value) : value)!);
+      for (const [path, value] of changed) this.written.set(path, identity(value));
     } catch (e) {
       this.forgetReport();
       this.recordError('writing the report', e);

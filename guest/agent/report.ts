@@ -122,6 +122,7 @@ export function reportEntries(s: AgentStatus): Array<[string, string | Uint8Arra
 export function fitValue(path: string, value: string | Uint8Array): string | Uint8Array {
   const room = MAX_MESSAGE_BYTES - encodeUtf8(path).length - 1;
   if (typeof value !== 'string') return value.length > room ? value.slice(0, room) : value;
+  if (value.length * 3 <= room) return value; // a UTF-16 unit is at most 3 UTF-8 bytes
   let bytes = encodeUtf8(value).length;
   if (bytes <= room) return value;
   const marker = '...';
