@@ -96,6 +96,7 @@ export const XAPI_RULES: readonly Rule[] = [
 
 export const xapiModel: ToolstackModel = {
   kind: 'xapi',
+  ackTimeoutMs: 30_000, // xapi_globs.ml vm_suspend_ack_timeout (shutdown: 60 s)
   restartDelayMs: 15_000, // xenopsd: a VM that ran less than 120 s restarts after 15 s
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' },
   rules: XAPI_RULES,

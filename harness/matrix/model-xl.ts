@@ -108,6 +108,7 @@ export const XL_RULES: readonly Rule[] = [
 
 export const xlModel: ToolstackModel = {
   kind: 'xl',
+  ackTimeoutMs: 60_000, // libxl: 60 s for the ack (shutdown, reboot, save)
   restartDelayMs: 2_000, // xl_vmcontrol.c: restart after a 2 s pause
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' },
   rules: XL_RULES,

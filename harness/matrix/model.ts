@@ -58,6 +58,8 @@ export interface ModelActions {
 export interface ToolstackModel {
   kind: ToolstackKind;
   actions: ModelActions;
+  /** The shortest ack timeout the toolstack has: a call shorter than (most of) this did not wait for one. */
+  ackTimeoutMs: number;
   /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
   restartDelayMs: number;
   /** Each rule's id, for tests and the report. */

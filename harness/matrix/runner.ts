@@ -19,7 +19,7 @@ import {
   compare, domidChange, durationClassOf, guestInvariant, renderDiff, stateInvariant, worst,
   type ObservedDomain, type ObservedResult, type Observation, type Verdict,
 } from './verdict.ts';
-import { Aborted, bounded, fmtMs, poll, WaitTimeout } from './wait.ts';
+import { Aborted, bounded, delay, fmtMs, poll, WaitTimeout } from './wait.ts';
 
 /** Optional things a driver may offer beyond ToolstackDriver; used as evidence when present. */
 export interface DriverEvidence {
@@ -52,15 +52,18 @@ export interface Timing {
   settle: number;
   /** A matching state must hold this long (outlasts xl's 2 s restart delay). */
   confirm: number;
-  /** Without a match: the state counts as settled once unchanged this long (outlasts XAPI's 15 s restart delay). */
+  /** Unmodelled cases: the state counts as settled once unchanged this long (outlasts XAPI's 15 s restart delay).
+   *  A modelled case that does not match waits for the whole `settle` bound instead: a slow transition
+   *  (a restarted domain still paused while xl builds it) must not pass for a final state. */
   quiet: number;
   /** Bound on each cleanup (hard shutdown + uninstall). */
   cleanup: number;
   /** Polling intervals. */
   pollMin: number;
   pollMax: number;
-  /** Duration classes of an observed call. */
-  fastMax: number;
+  /** Duration classes of an observed call: below fastMax is fast (default: 90% of the model's shortest ack
+   *  timeout, so a slow but timeout-free call under emulation still counts as fast). */
+  fastMax?: number;
   totalMin: number;
   /** Bound on each evidence read (console, logs, report). */
   evidence: number;
@@ -79,7 +82,6 @@ export const DEFAULT_TIMING: Timing = {
   cleanup: 90_000,
   pollMin: 100,
   pollMax: 2_000,
-  fastMax: 20_000,
   totalMin: 300_000,
   evidence: 15_000,
 };
@@ -275,7 +277,9 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     const r = await poll(() => driver.readGuest(vm!, `${REPORT_DIR}/state`), (v) => v === 'ready', pollOpts(timing.boot, 'agent ready'));
     if (!r.done) throw new StepError(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${r.value ?? 'absent'})`);
     // The guest's report names the domid the toolstack shows.
-    const [st, reported] = await Promise.all([driver.state(vm!), driver.readGuest(vm!, `${REPORT_DIR}/domid`)]);
+    const both = await poll(() => Promise.all([driver.state(vm!), driver.readGuest(vm!, `${REPORT_DIR}/domid`)]), () => true, pollOpts(timing.evidence, 'reading the domid'));
+    if (!both.done) throw new StepError(`could not read the domid: ${errText(both.lastError)}`);
+    const [st, reported] = both.value!;
     if (reported !== null && st.domid !== null && reported !== String(st.domid)) {
       problems.push(`guest reports domid ${reported}, the toolstack says ${st.domid}`);
     }
@@ -331,7 +335,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     }
   };
 
-  /** Polls the state until it matches the expectation for `confirm`, or is quiet for `quiet`, or the bound. */
+  /** Polls the state until it matches the expectation for `confirm` (unmodelled: is unchanged for `quiet`), or the bound. */
   const settle = async (initialDomid: number | null): Promise<ObservedDomain> => {
     const deadline = Date.now() + timing.settle;
     // A Halted VM may yet be restarted by the toolstack (xl after 2 s, XAPI after up to 15 s): hold longer.
@@ -344,15 +348,31 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     let lastKey = '';
     let since = Date.now();
     let interval = timing.pollMin;
+    let lastError: unknown;
     for (;;) {
-      const d: ObservedDomain = await within(driver.state(vm!), Math.max(deadline - Date.now(), timing.pollMin), 'reading the state');
+      let d: ObservedDomain;
+      try {
+        d = await within(driver.state(vm!), Math.max(deadline - Date.now(), timing.pollMin), 'reading the state');
+      } catch (e) {
+        // A read can fail while the toolstack is busy with the domain (xl list racing a destroy): try again.
+        if (e instanceof Aborted) throw e;
+        lastError = e;
+        if (Date.now() >= deadline) {
+          if (last) return last;
+          throw new StepError(`could not read the state within ${fmtMs(timing.settle)}: ${errText(lastError)}`);
+        }
+        step(`state read failed, retrying: ${errText(e)}`);
+        await delay(Math.min(interval, Math.max(deadline - Date.now(), 1)), signal);
+        interval = Math.min(timing.pollMax, interval * 1.5);
+        continue;
+      }
       const key = `${d.powerState}/${d.domid}/${d.shutdownReason ?? ''}/${d.paused ?? ''}`;
       if (key !== lastKey) { lastKey = key; since = Date.now(); }
       last = d;
       const held = Date.now() - since;
-      if (matchesExpect(d) ? held >= confirm : held >= timing.quiet) return d;
+      if (expect ? matchesExpect(d) && held >= confirm : held >= timing.quiet) return d;
       if (Date.now() >= deadline) return last;
-      await bounded(new Promise((r) => setTimeout(r, Math.min(interval, Math.max(deadline - Date.now(), 1)))), timing.settle, 'settle', signal);
+      await delay(Math.min(interval, Math.max(deadline - Date.now(), 1)), signal);
       interval = Math.min(timing.pollMax, interval * 1.5);
     }
   };
@@ -384,7 +404,9 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     ctx.registry.add(driver, vm);
 
     await bringToInitial();
-    const before = await within(driver.state(vm), timing.evidence, 'reading the state');
+    const beforeRead = await poll(() => driver.state(vm!), () => true, pollOpts(timing.evidence, 'reading the state'));
+    if (!beforeRead.done) throw new StepError(`could not read the state: ${errText(beforeRead.lastError)}`);
+    const before: ObservedDomain = beforeRead.value!;
     if (before.powerState !== powerStateOf(s.initial)) throw new StepError(`could not bring the VM to ${powerStateOf(s.initial)} (it is ${before.powerState})`);
     // The console's last agent line before the request: what follows it is this case's doing.
     let consoleMark: string | null | undefined;
@@ -425,7 +447,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     observation = {
       result,
       durationMs,
-      durationClass: durationClassOf(durationMs, { fastMaxMs: timing.fastMax, totalMinMs: timing.totalMin }),
+      durationClass: durationClassOf(durationMs, { fastMaxMs: timing.fastMax ?? Math.round(model.ackTimeoutMs * 0.9), totalMinMs: timing.totalMin }),
       initialDomid: before.domid,
       final,
       domid: domidChange(before.domid, final.domid),
@@ -458,8 +480,9 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     try {
       await bounded(destroyVm(driver, vm, timing.cleanup), timing.cleanup, `cleaning up ${vm.name}`);
       ctx.registry.remove(vm);
-      const owned = await bounded(driver.listOwned(), timing.evidence, 'listing owned VMs');
-      if (owned.some((v) => v.name === vm!.name)) errors.push(`leak: ${vm.name} is still on the host after cleanup`);
+      const owned = await poll(() => driver.listOwned(), () => true, pollOpts(timing.evidence, 'listing owned VMs'));
+      if (!owned.done) errors.push(`could not check for leaks: ${errText(owned.lastError)}`);
+      else if (owned.value!.some((v) => v.name === vm!.name)) errors.push(`leak: ${vm.name} is still on the host after cleanup`);
     } catch (e) {
       errors.push(`cleanup failed, ${vm.name} may be left on the host: ${errText(e)}`);
     }

@@ -5,7 +5,7 @@ import { modelFor } from '../../harness/matrix/models.ts';
 import { runMatrix, type RunOptions } from '../../harness/matrix/runner.ts';
 import { findCase, matrixCases, type Case } from '../../harness/matrix/scenarios.ts';
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../harness/matrix/testing/fake-driver.ts';
-import type { InstallOptions, ToolstackKind, VmRef } from '../../harness/toolstack/driver.ts';
+import { ToolstackError, type InstallOptions, type ToolstackKind, type VmRef } from '../../harness/toolstack/driver.ts';
 
 const IMAGE = { kernelPath: '/k', initrdPath: '/i', kernelArgs: '', domainType: 'pv' as const, memoryMiB: 32 };
 
@@ -92,6 +92,24 @@ test('a VM that cannot be removed makes the case an error naming it', async (t) 
   const summary = await runMatrix({ driver, model: modelFor('xl'), cases: cases('running.pause.ack-ok.ignore'), image: IMAGE, timing: FAKE_TIMING });
   t.equal(summary.cases[0]!.verdict, 'error');
   t.ok(summary.cases[0]!.errors.some((e) => /may be left on the host/.test(e)), summary.cases[0]!.errors.join('; '));
+  await driver.close();
+  t.end();
+});
+
+class FlakyStateFake extends FakeToolstackDriver {
+  n = 0;
+  override async state(vm: VmRef) {
+    if (++this.n % 3 === 0) throw new ToolstackError('XL_EXIT_255', [], 'xl list');
+    return super.state(vm);
+  }
+}
+
+test('a state read that fails now and then (xl list racing a destroy) is retried, not an error', async (t) => {
+  const driver = new FlakyStateFake({ kind: 'xl' });
+  const summary = await runMatrix({ driver, model: modelFor('xl'), cases: matrixCases('smoke'), image: IMAGE, parallel: 4, timing: FAKE_TIMING });
+  t.deepEqual(summary.cases.filter((c) => c.verdict !== 'pass').map((c) => `${c.name}: ${c.summary}`), []);
+  t.ok(summary.cases.some((c) => c.evidence.steps.some((st) => /state read failed, retrying/.test(st))), 'the retries are in the steps');
+  t.deepEqual(driver.leftovers(), []);
   await driver.close();
   t.end();
 });
