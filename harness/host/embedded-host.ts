@@ -12,7 +12,8 @@
 // Lifetime rule: QEMU never outlives the command that owns it. A library
 // caller owns it: QEMU is started through a small shell that kills it when
 // the Node process's pipe closes, so even `kill -9` of Node stops QEMU.
-// `xtv host up` (detached) hands it to the state directory instead, for later
+// `xtv host up` (detached) owns it the same way until dom0 is ready, then
+// tells the shell to let go and hands it to the state directory, for later
 // `xtv host exec/status/down`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -191,7 +192,8 @@ export class EmbeddedHost {
         };
         writeState(stateDir, state);
         const host = new EmbeddedHost(stateDir, state, started.owned);
-        if (!opts.detached) ownedHosts.add(host);
+        // Owned until dom0 is ready, detached or not: an exit before that stops QEMU.
+        ownedHosts.add(host);
         installExitHook();
         // Until dom0 is ready this call owns QEMU even when detached: Ctrl-C or an error stops it.
         let interruptedBy: string | null = null;
@@ -211,7 +213,7 @@ export class EmbeddedHost {
           process.off('SIGINT', stopOnSignal);
           process.off('SIGTERM', stopOnSignal);
         }
-        if (opts.detached) host.owned = null;
+        if (opts.detached) await host.detach();
         return host;
       }
     } finally {
@@ -388,6 +390,15 @@ export class EmbeddedHost {
     return hostStatus(this.stateDir, opts);
   }
 
+  /** Lets QEMU outlive this process (what `xtv host up` does once dom0 is ready). */
+  private async detach(): Promise<void> {
+    const stdin = this.owned?.wrapper.stdin;
+    // Wait until the word is in the pipe: were this process to exit first, the closed pipe would stop QEMU.
+    if (stdin) await new Promise<void>((res) => stdin.end('detach\n', () => res()));
+    this.owned = null;
+    ownedHosts.delete(this);
+  }
+
   /** Stops QEMU at once (no clean shutdown): synchronous, for exit hooks. */
   kill(): void {
     try {
@@ -423,7 +434,17 @@ export class EmbeddedHost {
         }
       }
     }
-    this.owned?.wrapper.stdin?.destroy();
+    const wrapper = this.owned?.wrapper;
+    if (wrapper) {
+      wrapper.stdin?.destroy();
+      // The wrapper ends right after QEMU; wait for it, so that nothing of this host is left when down() returns.
+      if (wrapper.exitCode === null && wrapper.signalCode === null) {
+        await new Promise<void>((res) => {
+          const timer = setTimeout(res, 5000);
+          wrapper.once('exit', () => { clearTimeout(timer); res(); });
+        });
+      }
+    }
     this.owned = null;
     ownedHosts.delete(this);
     // The master's connection died with QEMU; this only removes its socket quickly.
@@ -481,17 +502,19 @@ type StartResult =
   | { kind: 'bind-failed'; detail: string }
   | { kind: 'failed'; detail: string };
 
-// The wrapper for library use. QEMU runs in the background with its output in
-// the log (stderr); a watcher waits for the parent's pipe on fd 3 to close
-// (the parent exited, even by SIGKILL) and then kills QEMU. The wrapper tells
-// the parent QEMU's pid and, later, its exit status, on stdout.
+// QEMU always runs under this wrapper shell. QEMU's output goes to the log
+// (stderr); a watcher waits on the parent's pipe (fd 3): when the pipe closes
+// (the parent exited, even by SIGKILL) it kills QEMU; when the parent writes
+// "detach" (`xtv host up` once dom0 is ready) it leaves QEMU running. The
+// wrapper tells the parent QEMU's pid and, later, its exit status, on stdout,
+// and reaps QEMU, so no zombie is left behind.
 const WRAPPER = [
   'exec 3<&0',
   '"$@" </dev/null >&2 & q=$!',
   'echo "pid $q"',
-  '( read -r _ <&3; kill $q 2>/dev/null ) & w=$!',
+  '( read -r cmd <&3; [ "$cmd" = detach ] || kill $q 2>/dev/null ) & w=$!',
   'wait $q; rc=$?',
-  'echo "exit $rc"',
+  'echo "exit $rc" 2>/dev/null',
   'kill $w 2>/dev/null',
 ].join('\n');
 
@@ -503,32 +526,26 @@ async function startQemu(args: string[], files: ReturnType<typeof stateFiles>, d
   closeSync(openSync(files.bootLog, 'w'));
   let child: ChildProcess;
   try {
-    child = detached
-      ? spawn(QEMU_NAME, args, { detached: true, stdio: ['ignore', logFd, logFd] })
-      : spawn('sh', ['-c', WRAPPER, 'xtv-qemu', QEMU_NAME, ...args], { stdio: ['pipe', 'pipe', logFd] });
+    // detached: a session of its own, so the terminal's Ctrl-C after `up` returned does not reach QEMU.
+    child = spawn('sh', ['-c', WRAPPER, 'xtv-qemu', QEMU_NAME, ...args], { stdio: ['pipe', 'pipe', logFd], detached });
   } finally {
     closeSync(logFd);
   }
   let qemuPid: number | null = null;
   let exited = false;
-  if (detached) {
-    child.on('exit', () => { exited = true; });
-  } else {
-    let buffered = '';
-    child.stdout!.on('data', (b: Buffer) => {
-      buffered += b.toString();
-      const pidLine = /^pid (\d+)$/m.exec(buffered);
-      if (pidLine) qemuPid = Number(pidLine[1]);
-      if (/^exit \d+$/m.test(buffered)) exited = true;
-    });
-    child.on('exit', () => { exited = true; });
-  }
+  let buffered = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    buffered += b.toString();
+    const pidLine = /^pid (\d+)$/m.exec(buffered);
+    if (pidLine) qemuPid = Number(pidLine[1]);
+    if (/^exit \d+$/m.test(buffered)) exited = true;
+  });
+  child.on('exit', () => { exited = true; });
   const spawnError = await new Promise<Error | null>((res) => {
     child.once('spawn', () => res(null));
     child.once('error', (e) => res(e));
   });
-  if (spawnError) return { kind: 'failed', detail: `${QEMU_NAME}: ${spawnError.message} (is qemu-system-x86 installed? bash scripts/deps.sh)` };
-  if (detached) qemuPid = child.pid ?? null;
+  if (spawnError) return { kind: 'failed', detail: `sh: ${spawnError.message}` };
   // QEMU writes its pidfile once its devices are set up (after binding the forwarded ports).
   const deadline = Date.now() + 20_000;
   const stop = () => {
@@ -539,14 +556,17 @@ async function startQemu(args: string[], files: ReturnType<typeof stateFiles>, d
     if (exited) {
       stop();
       const detail = safeRead(files.qemuLog).trim() || 'QEMU exited without a message';
+      if (/not found/.test(detail) && detail.includes(QEMU_NAME)) {
+        return { kind: 'failed', detail: `${detail} (is qemu-system-x86 installed? bash scripts/deps.sh)` };
+      }
       return /hostfwd|host forwarding|Address already in use/i.test(detail) ? { kind: 'bind-failed', detail } : { kind: 'failed', detail };
     }
     if (qemuPid !== null && readPidFile(files.dir) === qemuPid) {
-      // Let this process exit while QEMU runs: library mode relies on the pipe closing then.
+      // Let this process exit while QEMU runs: it then dies (library) or stays (detached) as the pipe says.
       child.unref();
       (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
       (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-      return { kind: 'ok', pid: qemuPid, owned: detached ? null : { wrapper: child } };
+      return { kind: 'ok', pid: qemuPid, owned: { wrapper: child } };
     }
     if (Date.now() > deadline) {
       stop();

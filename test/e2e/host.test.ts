@@ -14,6 +14,17 @@ import { findProcesses, isProcessAlive, waitForExit } from '../../harness/host/p
 const art = hostArtifacts();
 const haveHost = existsSync(art.manifest);
 
+/** Pids of processes (QEMU, its wrapper) that mention `stateDir`, after they had up to 5 s to go. */
+async function leftovers(stateDir: string): Promise<number[]> {
+  const deadline = Date.now() + 5000;
+  let left = findProcesses('qemu-system-x86_64', stateDir);
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 100));
+    left = findProcesses('qemu-system-x86_64', stateDir);
+  }
+  return left;
+}
+
 /** Polls `cmd` in dom0 until its output matches, within `timeoutMs`. */
 async function waitInDom0(host: EmbeddedHost, cmd: string, re: RegExp, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -128,7 +139,7 @@ test('embedded host: Xen 4.17 + dom0 answer xl and xenstore over SSH, run a gues
   });
   t.notOk(isProcessAlive(pid), 'QEMU is gone after withEmbeddedHost');
   t.notOk(existsSync(stateDir), 'its temporary state directory is removed');
-  t.deepEqual(findProcesses('qemu-system-x86_64', stateDir), [], 'no QEMU process for that state directory is left');
+  t.deepEqual(await leftovers(stateDir), [], 'no QEMU process for that state directory is left');
 });
 
 test('embedded host: QEMU dies when the Node process that owns it is killed with SIGKILL', { skip: !haveHost }, async (t) => {
@@ -198,7 +209,7 @@ test('xtv host up / exec / status / down: the host outlives up, one per state di
     const down = await xtvHost(['down'], env);
     t.equal(down.code, 0, 'down exits 0');
     t.notOk(isProcessAlive(s.pid), 'QEMU is gone');
-    t.deepEqual(findProcesses('qemu-system-x86_64', stateDir), [], 'no QEMU process for that state directory is left');
+    t.deepEqual(await leftovers(stateDir), [], 'no QEMU process for that state directory is left');
     const after = await xtvHost(['exec', '--', 'true'], env);
     t.equal(after.code, 2, 'exec without a host exits 2');
     t.match(after.stderr, /no embedded host is running/, 'and says why');
