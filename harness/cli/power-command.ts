@@ -4,7 +4,7 @@
 // afterwards.
 import { UsageError, type Command } from './command.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
-import { poll } from '../matrix/wait.ts';
+import { delay, poll } from '../matrix/wait.ts';
 import { CONNECT_HELP, CheckFailed, EXIT_OK, output, parseCli, resolveVm, seconds, withDriver } from '../target/cli-common.ts';
 import type { DomainInfo, HostRequest, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
@@ -16,7 +16,13 @@ interface VerbSpec {
   request: (hard: boolean) => HostRequest | 'start';
   hard?: string;
   /** --wait: what it waits for, and the check. */
-  wait?: { what: string; done: (now: DomainInfo, before: DomainInfo, ready: string | null) => boolean; needsReport?: boolean };
+  wait?: {
+    what: string;
+    done: (now: DomainInfo, before: DomainInfo, ready: string | null) => boolean;
+    needsReport?: boolean;
+    /** The state must still hold this long after it is first seen (ms). */
+    confirmMs?: number;
+  };
   help: string;
 }
 
@@ -33,7 +39,10 @@ const VERBS: Record<PowerVerb, VerbSpec> = {
     summary: 'ask the guest to power off (--hard: destroy it)',
     request: (hard) => (hard ? 'hard_shutdown' : 'clean_shutdown'),
     hard: 'destroy the domain instead of asking the guest (xl destroy; XAPI hard_shutdown)',
-    wait: { what: 'the VM to be Halted', done: (s) => s.powerState === 'Halted' && s.domid === null },
+    // Halted must outlast a restart: xl recreates a domain that rebooted (or was
+    // told to by on_poweroff) about 2 s after destroying it, and creating takes
+    // seconds more under emulation.
+    wait: { what: 'the VM to be Halted', done: (s) => s.powerState === 'Halted' && s.domid === null, confirmMs: 8000 },
     help: 'Clean: the toolstack writes poweroff to the guest\'s control/shutdown and returns\nonce the guest acknowledges (xl shutdown; XAPI clean_shutdown).',
   },
   reboot: {
@@ -118,11 +127,18 @@ export function powerCommand(verb: PowerVerb): Command {
         if (values.wait && spec.wait) {
           const w = spec.wait;
           const t1 = Date.now();
-          const r = await poll(
-            async () => ({ s: await driver.state(vm), ready: w.needsReport ? await readReady(driver, vm) : null }),
-            (v) => w.done(v.s, before, v.ready),
-            { timeoutMs, minMs: 200, maxMs: 1000, what: w.what },
-          );
+          const probe = async (): Promise<{ s: DomainInfo; ready: string | null }> => ({ s: await driver.state(vm), ready: w.needsReport ? await readReady(driver, vm) : null });
+          const done = (v: { s: DomainInfo; ready: string | null }): boolean => w.done(v.s, before, v.ready);
+          let r = await poll(probe, done, { timeoutMs, minMs: 200, maxMs: 1000, what: w.what });
+          while (r.done && w.confirmMs) {
+            // Seen: it must still hold confirmMs later (or the wait goes on, within the bound).
+            const left = timeoutMs - (Date.now() - t1);
+            if (left <= 0) break;
+            await delay(Math.min(w.confirmMs, left));
+            const again = await probe();
+            if (done(again)) break;
+            r = await poll(probe, done, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - t1)), minMs: 200, maxMs: 1000, what: w.what });
+          }
           waitedMs = Date.now() - t1;
           if (r.value) after = r.value.s;
           if (!r.done) {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { UsageError, type Command } from './command.ts';
 import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, describeCommand, encodeVmData, validateTesting } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../guest/agent/report.ts';
-import { parseConsole } from '../matrix/guest-report.ts';
+import { lastAgentLine, parseConsole } from '../matrix/guest-report.ts';
 import { poll } from '../matrix/wait.ts';
 import { CONNECT_HELP, CheckFailed, EXIT_OK, EXIT_USAGE, oneOf, output, parseCli, resolveVm, seconds, withDriver } from '../target/cli-common.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
@@ -74,6 +74,8 @@ export const sendCommand: Command = {
       const vm = await resolveVm(driver, vmName);
       const before = await driver.readGuest(vm, `${REPORT_DIR}/event-seq`).catch(() => null);
       const beforeSeq = Number(before ?? '0') || 0;
+      // The console's last agent line before sending: events after it are this message's.
+      const anchor = values['wait-ack'] ? lastAgentLine(await consoleText(driver, vm)) : null;
       let node: string = TESTING_NODE;
       let id = '';
       if (via === 'xapi') {
@@ -95,7 +97,9 @@ export const sendCommand: Command = {
         if (Number(report['event-seq'] ?? '0') > beforeSeq && report['event-node'] === node) return { from: 'report' as const, report };
         const state = await driver.state(vm);
         if (state.domid === null || report.state === null) {
-          const events = parseConsole(await consoleText(driver, vm)).filter((e) => e.kind === 'event' && e.fields.node === node && Number(e.fields.seq) > beforeSeq);
+          const lines = parseConsole(await consoleText(driver, vm));
+          const from = anchor === null ? 0 : lines.map((l) => l.line).lastIndexOf(anchor) + 1;
+          const events = lines.slice(from).filter((e) => e.kind === 'event' && e.fields.node === node);
           const e = events.at(-1);
           if (e) return { from: 'console' as const, report: { ...e.fields, 'event-time': e.time } as Record<string, string | null> };
         }

@@ -1,31 +1,67 @@
-// The embedded host (harness/host) as a HostTarget: the same SSH into dom0,
-// with the host's own errors mapped onto the target's.
+// The embedded host (harness/host) as a HostTarget, reached the way a real
+// host is: OpenSSH into dom0.
+//
+// One TCP connection per command, not the host's multiplexing master: dom0's
+// dropbear, with several sessions on one connection, loses sessions' output
+// and exit status when they end close together (ssh then exits 255 silently)
+// and can take the whole connection down with it. A handshake with it costs
+// ~0.3 s; dropbear refuses more than 5 unauthenticated connections from one
+// address, so at most MAX_SESSIONS run at once and a refused connection
+// (the command never ran) is tried again.
 import type { ChildProcess } from 'node:child_process';
-import { EmbeddedHost, HostCommandError, HostUnreachableError } from '../host/embedded-host.ts';
-import { TargetCommandError, TargetUnreachableError, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
+import { createReadStream } from 'node:fs';
+import { EmbeddedHost } from '../host/embedded-host.ts';
+import { looksLikeSshFailure, runSsh, type SshResult } from '../host/ssh.ts';
+import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+/** Before the command ran: the server closed the connection during the handshake. */
+const REFUSED = /kex_exchange_identification|Connection (closed|reset) by .*port|ssh_exchange_identification/;
 
 export class EmbeddedTarget implements HostTarget {
   readonly kind = 'embedded' as const;
   readonly description: string;
+  private readonly sessions = new SessionLimit(MAX_SESSIONS);
 
   constructor(readonly host: EmbeddedHost) {
     this.description = `embedded host (state dir ${host.stateDir})`;
   }
 
-  async exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
-    try {
-      return await this.host.exec(command, opts);
-    } catch (err) {
-      throw mapError(err);
+  private args(command: string): string[] {
+    // ssh keeps the first value of an option: ControlPath=none wins over the host's socket.
+    return ['-o', 'ControlPath=none', ...this.host.sshOptions(), '-T', 'root@127.0.0.1', '--', command];
+  }
+
+  private async run(command: string, opts: { timeoutMs: number; input?: string | Buffer; inputPath?: string }): Promise<TargetExecResult> {
+    const deadline = Date.now() + opts.timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      const left = Math.max(1000, deadline - Date.now());
+      const r: SshResult = await this.sessions.run(() => runSsh(this.args(command), {
+        timeoutMs: left,
+        ...(opts.input !== undefined ? { input: opts.input } : {}),
+        ...(opts.inputPath !== undefined ? { inputStream: createReadStream(opts.inputPath) } : {}),
+      }));
+      if (r.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms in dom0 (${this.description}; boot log: ${this.host.bootLogPath})`);
+      if (r.code === 255 && REFUSED.test(r.stderr) && attempt < 8 && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, Math.min(2000, 150 * attempt)));
+        continue;
+      }
+      if (r.code === 255 && (looksLikeSshFailure(r.stderr) || r.stderr.trim() === '')) {
+        throw new TargetUnreachableError(`could not reach dom0 over SSH (${this.description}): ${r.stderr.trim() || 'ssh exited 255 without a message'}; boot log: ${this.host.bootLogPath}`);
+      }
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
     }
   }
 
+  exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
+    return this.run(command, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  }
+
   async copyTo(localPath: string, remotePath: string, opts: { timeoutMs?: number; mode?: string } = {}): Promise<void> {
-    try {
-      await this.host.copyTo(localPath, remotePath, opts);
-    } catch (err) {
-      throw mapError(err);
-    }
+    const q = shq(remotePath);
+    const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shq(opts.mode)} ${q}` : ''}`;
+    const r = await this.run(command, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, inputPath: localPath });
+    if (r.code !== 0) throw new TargetCommandError(`copy ${localPath} to ${remotePath}`, r);
   }
 
   spawn(command: string): ChildProcess {
@@ -33,12 +69,11 @@ export class EmbeddedTarget implements HostTarget {
   }
 
   async close(): Promise<void> {
-    // The SSH master belongs to the host's state directory and expires on its own; the host keeps running.
+    // Nothing of ours stays open; the host keeps running.
   }
 }
 
-function mapError(err: unknown): unknown {
-  if (err instanceof HostUnreachableError) return new TargetUnreachableError(err.message);
-  if (err instanceof HostCommandError) return new TargetCommandError(err.command, err.result);
-  return err;
+function firstLine(s: string): string {
+  const l = s.split('\n')[0] ?? '';
+  return l.length > 80 ? `${l.slice(0, 80)}...` : l;
 }

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { looksLikeSshFailure, runSsh, type SshResult } from '../host/ssh.ts';
-import { TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
+import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
 
 export interface SshEndpoint {
   user: string;
@@ -51,6 +51,7 @@ export class SshTarget implements HostTarget {
   readonly description: string;
   private readonly controlPath: string;
   private master: Promise<void> | null = null;
+  private readonly sessions = new SessionLimit(MAX_SESSIONS);
 
   constructor(readonly endpoint: SshEndpoint) {
     this.description = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
@@ -94,7 +95,7 @@ export class SshTarget implements HostTarget {
   async exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
     await this.ensureMaster();
     const timeoutMs = opts.timeoutMs ?? SSH_DEFAULT_TIMEOUT_MS;
-    const r = await runSsh(this.args(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    const r = await this.sessions.run(() => runSsh(this.args(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) }));
     return this.reached(command, r, timeoutMs);
   }
 
@@ -103,7 +104,7 @@ export class SshTarget implements HostTarget {
     const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shq(opts.mode)} ${q}` : ''}`;
     await this.ensureMaster();
     const timeoutMs = opts.timeoutMs ?? SSH_DEFAULT_TIMEOUT_MS;
-    const r = this.reached(command, await runSsh(this.args(command), { timeoutMs, inputStream: createReadStream(localPath) }), timeoutMs);
+    const r = this.reached(command, await this.sessions.run(() => runSsh(this.args(command), { timeoutMs, inputStream: createReadStream(localPath) })), timeoutMs);
     if (r.code !== 0) throw new TargetCommandError(`copy ${localPath} to ${remotePath}`, r);
   }
 

@@ -51,3 +51,28 @@ export function shq(word: string): string {
   if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
+
+/**
+ * At most `n` sessions at once. An SSH server caps the sessions it runs on one
+ * connection (dom0's dropbear: 10; OpenSSH: MaxSessions 10); past it, a
+ * multiplexed ssh exits 255 with nothing on stderr. The targets queue instead.
+ */
+export class SessionLimit {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly n: number) {}
+
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.running >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
+    try {
+      return await f();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** Sessions one process opens at once on one target; leaves room for other processes sharing the connection. */
+export const MAX_SESSIONS = 4;

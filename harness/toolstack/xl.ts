@@ -372,7 +372,14 @@ export class XlDriver implements ToolstackDriver {
   /** Every domain `xl list` shows, and which VMs have a save image. */
   async listDomains(): Promise<{ domains: XlListEntry[]; saved: Set<string> }> {
     const call = 'xl list';
-    const r = this.check(call, await this.sh(call, `${this.bound(this.timeoutMs)} xl list || exit $?\necho '--xtv-saved--'\nls ${shq(this.paths.saveDir)} 2>/dev/null; exit 0`, this.timeoutMs));
+    const script = `${this.bound(this.timeoutMs)} xl list || exit $?\necho '--xtv-saved--'\nls ${shq(this.paths.saveDir)} 2>/dev/null; exit 0`;
+    // xl list fails now and then while a domain is being destroyed under it: a read, so try again.
+    let r = await this.sh(call, script, this.timeoutMs);
+    for (let attempt = 2; r.code !== 0 && attempt <= 3; attempt++) {
+      await new Promise((res) => setTimeout(res, 300));
+      r = await this.sh(call, script, this.timeoutMs);
+    }
+    this.check(call, r);
     const [list, saved = ''] = r.stdout.split('--xtv-saved--\n');
     return {
       domains: parseXlList(list ?? ''),
