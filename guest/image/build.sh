@@ -39,6 +39,11 @@ pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
 LINUX_SOURCE_VERSION=$(pkg_version linux-source-6.1)
 BUSYBOX_VERSION=$(pkg_version busybox-static)
 
+# busybox-static and busybox both ship /bin/busybox (they conflict); only
+# the static one runs in the initramfs, which has no libc.
+if readelf -lW "$BUSYBOX" | grep -q 'program interpreter'; then
+  die "$BUSYBOX is dynamically linked: install busybox-static (bash scripts/deps.sh)"
+fi
 [ -f "$AGENT" ] || die "agent bundle $AGENT not found: run npm run build:agent (or set XTV_AGENT_BUNDLE)"
 
 # --- kernel ----------------------------------------------------------------

@@ -29,11 +29,12 @@ step_failed() {
   exit 1
 }
 
-# step_progress NAME LOG COMMAND...: like step, for long commands (the
-# kernel build): every 15 s prints the number of lines logged so far and the
-# last one, so a user sees that minutes of silence are work, not a hang.
+# step_progress NAME LOG EXPECTED_LINES COMMAND...: like step, for long
+# commands (the kernel build): every 15 s prints how far the log has got
+# (lines against EXPECTED_LINES, as a rough percentage) and its last line, so
+# a user sees that minutes of silence are work, not a hang.
 step_progress() {
-  local name=$1 log=$2; shift 2
+  local name=$1 log=$2 expected=$3; shift 3
   say "$name (log: $log)"
   "$@" >"$log" 2>&1 &
   local pid=$! rc=0 last
@@ -44,7 +45,8 @@ step_progress() {
       sleep 1
     done
     last=$(tail -n 1 "$log" 2>/dev/null | cut -c1-70)
-    say "  $name: $(wc -l <"$log") lines so far; $last"
+    local n; n=$(wc -l <"$log")
+    say "  $name: ~$(( n * 100 / expected > 99 ? 99 : n * 100 / expected ))% ($n/$expected lines); $last"
   done
   wait "$pid" || rc=$?
   [ "$rc" -eq 0 ] || step_failed "$name" "$log"
