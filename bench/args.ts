@@ -30,12 +30,12 @@ Prints JSON on stdout and writes it to bench/results/<timestamp>.json.
   --host-cpus N        vCPUs of the emulated host (default: the embedded host's)
   --out DIR            where the JSON goes (default bench/results)
   --ack-timeout-ms N   bound on each answer from the guest (default 10000)
-  --boot-timeout-ms N  bound on each boot to state=ready (default 120000)
+  --boot-timeout-ms N  bound on each boot to state=ready (default 60000; a boot past it is retried, 3 times at most)
   -h, --help`;
 
 export const DEFAULT_ARGS: BenchArgs = {
   trials: 50, warmup: 5, boots: 3, domainType: 'pv', memoryMiB: null, hostCpus: null,
-  outDir: 'bench/results', ackTimeoutMs: 10_000, bootTimeoutMs: 120_000, help: false,
+  outDir: 'bench/results', ackTimeoutMs: 10_000, bootTimeoutMs: 60_000, help: false,
 };
 
 export class UsageError extends Error {

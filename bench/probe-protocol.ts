@@ -30,6 +30,10 @@ export interface ProbeOutput {
   agent: { version: string | null; bootId: string | null; state: string | null; errors: string | null; lastError: string | null };
   warmupRounds: number;
   samples: Sample[];
+  /** Rounds thrown away because the agent's report did not show the event (ReportGlitchError), and why. */
+  discarded: Array<{ afterGoodRounds: number; reason: string }>;
+  /** Boots that never showed state=ready within the bound (then tried again). */
+  failedBoots: string[];
   /** dom0's /proc/loadavg before and after the trials (noise indicator). */
   loadavg: { before: string; after: string };
   elapsedMs: number;
@@ -60,8 +64,8 @@ export function parseProbeOutput(text: string): ProbeOutput {
     throw new Error(`the probe's output is not JSON: ${JSON.stringify(text.slice(0, 200))}`);
   }
   const o = v as ProbeOutput;
-  if (!o || !Array.isArray(o.boots) || !Array.isArray(o.samples) || typeof o.domid !== 'number') {
-    throw new Error(`the probe's output lacks boots/samples/domid: ${JSON.stringify(text.slice(0, 200))}`);
+  if (!o || !Array.isArray(o.boots) || !Array.isArray(o.samples) || typeof o.domid !== 'number' || !Array.isArray(o.discarded) || !Array.isArray(o.failedBoots)) {
+    throw new Error(`the probe's output lacks boots/samples/domid/discarded/failedBoots: ${JSON.stringify(text.slice(0, 200))}`);
   }
   for (const s of o.samples) {
     if (!['floor', 'testing', 'shutdown'].includes(s.kind) || !Number.isFinite(s.ms) || !Number.isInteger(s.round)) {

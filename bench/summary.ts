@@ -75,6 +75,8 @@ export interface BenchResult {
     minMemoryMiB: number | null;
   };
   agent: ProbeOutput['agent'];
+  /** Things that went wrong and were worked around: rounds discarded (and re-run) because the agent's report did not show the event, boots retried. */
+  glitches: { discardedRounds: number; reasons: string[]; failedBoots: string[] };
   /** Every timed trial in ms, per measurement, in the order they ran (round i is index i-1). */
   samples: Record<SampleKind, number[]>;
 }
@@ -154,6 +156,7 @@ export function buildResult(run: RunInfo, probe: ProbeOutput, hostBoot: HostBoot
     hostBoot,
     image: imageSummary(manifest),
     agent: probe.agent,
+    glitches: { discardedRounds: probe.discarded.length, reasons: probe.discarded.map((d) => `after ${d.afterGoodRounds} good round(s): ${d.reason}`), failedBoots: probe.failedBoots },
     samples: { floor: r3(byKind.floor), testing: r3(byKind.testing), shutdown: r3(byKind.shutdown) },
   };
 }

@@ -13,6 +13,11 @@ import type { XenstoreClient } from '../../xenstore/client.ts';
 
 export type Clock = () => number;
 
+/** waitFor's bound passed. */
+export class WatchTimeoutError extends Error {
+  override name = 'WatchTimeoutError';
+}
+
 interface Waiter {
   accept: (value: string | null) => boolean;
   resolve: (atMs: number) => void;
@@ -67,7 +72,7 @@ export class NodeWatch {
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
-        reject(new Error(`${what}: no answer on ${this.path} within ${timeoutMs} ms`));
+        reject(new WatchTimeoutError(`${what}: no answer on ${this.path} within ${Math.round(timeoutMs)} ms`));
       }, timeoutMs);
       this.waiter = { accept, resolve, reject, timer };
     });

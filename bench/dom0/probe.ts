@@ -15,7 +15,8 @@ import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
 import { bootOnce, destroyIfRunning, type BootSample } from './boot.ts';
-import { ReactionProbe, type Sample } from './reaction.ts';
+import { WatchTimeoutError } from './node-watch.ts';
+import { ReactionProbe, ReportGlitchError, type Sample } from './reaction.ts';
 import { decodeProbeConfig, type ProbeOutput } from '../probe-protocol.ts';
 
 const now = (): number => performance.now();
@@ -53,25 +54,54 @@ async function main(): Promise<void> {
   try {
     await destroyIfRunning(cfg.name, 30_000); // a leftover from an interrupted run
     const boots: BootSample[] = [];
-    for (let i = 1; i <= cfg.boots; i++) {
-      const b = await bootOnce(xs, { configPath: cfg.configPath, name: cfg.name, timeoutMs: cfg.bootTimeoutMs, now });
+    const failedBoots: string[] = [];
+    for (let i = 1; i <= cfg.boots;) {
+      let b: BootSample;
+      try {
+        b = await bootOnce(xs, { configPath: cfg.configPath, name: cfg.name, timeoutMs: cfg.bootTimeoutMs, now });
+      } catch (e) {
+        // A boot that never shows state=ready is recorded and tried again, 3 times at most.
+        if (!(e instanceof WatchTimeoutError) || failedBoots.length >= 3) throw e;
+        failedBoots.push(e.message);
+        say(`boot failed, trying again: ${e.message}`);
+        await destroyIfRunning(cfg.name, 30_000);
+        continue;
+      }
       boots.push(b);
       say(`boot ${i}/${cfg.boots}: xl create ${b.createMs.toFixed(0)} ms, state=ready after ${b.readyMs.toFixed(0)} ms (domid ${b.domid})`);
       if (i < cfg.boots) await destroyIfRunning(cfg.name, 30_000);
+      i++;
     }
     const domid = boots[boots.length - 1]!.domid;
     const home = `/local/domain/${domid}/${REPORT_DIR}`;
     const probe = await ReactionProbe.open(xs, domid, { ackTimeoutMs: cfg.ackTimeoutMs, now, runId: randomBytes(4).toString('hex') });
     const samples: Sample[] = [];
+    const discarded: ProbeOutput['discarded'] = [];
+    // A round whose report glitched is discarded and run again, within a bound.
+    const maxDiscards = Math.max(10, cfg.trials);
+    const round = async (): Promise<Sample[] | null> => {
+      try {
+        return await probe.round();
+      } catch (e) {
+        if (!(e instanceof ReportGlitchError)) throw e;
+        discarded.push({ afterGoodRounds: samples.length / 4, reason: e.message });
+        say(`round discarded: ${e.message}`);
+        if (discarded.length > maxDiscards) throw new Error(`${discarded.length} rounds discarded (the agent's report keeps failing); last: ${e.message}`);
+        await probe.resync();
+        return null;
+      }
+    };
     let before = '';
     try {
-      for (let i = 0; i < cfg.warmup; i++) await probe.round();
+      for (let i = 0; i < cfg.warmup; i++) await round();
       say(`${cfg.warmup} warm-up round(s) done; timing ${cfg.trials} round(s) of floor, testing, floor, shutdown`);
       before = loadavg();
-      for (let i = 1; i <= cfg.trials; i++) {
-        const r = await probe.round();
+      for (let i = 1; i <= cfg.trials;) {
+        const r = await round();
+        if (!r) continue;
         samples.push(...r.map((s) => ({ ...s, round: i })));
         if (i % 10 === 0 || i === cfg.trials) say(`round ${i}/${cfg.trials}: ${r.map((s) => `${s.kind} ${s.ms.toFixed(2)}`).join(', ')} ms`);
+        i++;
       }
     } finally {
       await probe.close();
@@ -88,6 +118,8 @@ async function main(): Promise<void> {
       },
       warmupRounds: cfg.warmup,
       samples,
+      discarded,
+      failedBoots,
       loadavg: { before, after: loadavg() },
       elapsedMs: now() - t0,
     };

@@ -18,12 +18,22 @@
 import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
 import { PING_NODE, PONG_NODE } from '../../guest/agent/echo.ts';
 import type { XenstoreClient } from '../../xenstore/client.ts';
-import { NodeWatch, type Clock } from './node-watch.ts';
+import { NodeWatch, WatchTimeoutError, type Clock } from './node-watch.ts';
 
 export const BENCH_TESTING_MESSAGE = '{"when":"onshutdown","ack":"ok","action":"ignore"}';
 export const BENCH_SHUTDOWN_REQUEST = 'poweroff';
 
 export type SampleKind = 'floor' | 'testing' | 'shutdown';
+
+/**
+ * The agent acknowledged, but its report (data/xtv/) did not show the event
+ * it should have: seen on real xenstored when a report transaction fails (the
+ * agent then rewrites the report at its next event). The round is discarded
+ * and the probe re-synchronizes; the result counts these.
+ */
+export class ReportGlitchError extends Error {
+  override name = 'ReportGlitchError';
+}
 
 /** One timed trial, in the order they ran. */
 export interface Sample {
@@ -38,6 +48,11 @@ export interface ReactionOptions {
   now: Clock;
   /** Makes ping values unique across runs (a pong left by an earlier run must never count). */
   runId: string;
+}
+
+/** The safety check before a shutdown request failed: nothing was sent. */
+export class NoPendingError extends Error {
+  override name = 'NoPendingError';
 }
 
 export class ReactionProbe {
@@ -101,36 +116,71 @@ export class ReactionProbe {
 
   /** dom0 writes the onshutdown/ignore command; resolves with the ms until the agent's "" ack. */
   async testing(): Promise<number> {
-    const expected = this.seq + 1;
-    const done = this.w.seq.waitFor((v) => v === String(expected), this.opts.ackTimeoutMs, `the agent's report of event ${expected}`);
-    done.catch(() => undefined);
+    const done = this.reported();
     const ms = await this.timed(this.w.testing, (v) => v === '', `${this.home}/${TESTING_NODE}`, BENCH_TESTING_MESSAGE, `the ack of ${TESTING_NODE}`)
       .catch((e) => { this.w.seq.cancel('trial failed'); throw e; });
     await done;
-    this.seq = expected;
     // The next shutdown request must find the command pending, or the agent would power off.
     const pending = await this.xs.tryRead(`${this.home}/${REPORT_DIR}/pending`);
-    if (!pending) throw new Error(`the agent did not keep ${BENCH_TESTING_MESSAGE} pending (data/xtv/pending is ${JSON.stringify(pending)}); not sending the shutdown request`);
+    if (!pending) throw new ReportGlitchError(`after the testing message the report shows nothing pending (data/xtv/pending is ${JSON.stringify(pending)})`);
     return ms;
+  }
+
+  /**
+   * Armed before a message: resolves once the report's event-seq has moved
+   * past the last one seen (it may jump: a report that failed is rewritten
+   * whole at the next event). No move within the bound: ReportGlitchError.
+   */
+  private reported(): Promise<void> {
+    const expected = this.seq + 1;
+    const p = this.w.seq.waitFor((v) => Number(v) >= expected, this.opts.ackTimeoutMs, `the agent's report of event ${expected}`).then(
+      async () => {
+        this.seq = Number(await this.xs.tryRead(`${this.home}/${REPORT_DIR}/event-seq`));
+      },
+      (e: Error) => {
+        throw e instanceof WatchTimeoutError ? new ReportGlitchError(e.message) : e;
+      },
+    );
+    p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * After a ReportGlitchError: learns the report's event-seq again and sends
+   * the testing message (untimed) until the report shows it pending, so that
+   * the next round starts from a known state. Bounded: 3 attempts.
+   */
+  async resync(): Promise<void> {
+    let last: unknown = null;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      this.seq = Number((await this.xs.tryRead(`${this.home}/${REPORT_DIR}/event-seq`)) ?? '0');
+      try {
+        await this.testing();
+        return;
+      } catch (e) {
+        if (!(e instanceof ReportGlitchError)) throw e;
+        last = e;
+      }
+    }
+    throw new Error(`could not get the agent's report back in step after 3 attempts: ${message(last)}`);
   }
 
   /** dom0 writes "poweroff" (with the ignore command pending); resolves with the ms until the agent's "" ack. */
   async shutdown(): Promise<number> {
     const pending = await this.xs.tryRead(`${this.home}/${REPORT_DIR}/pending`);
-    if (!pending) throw new Error('no command pending in the agent; a shutdown request would power the guest off');
-    const expected = this.seq + 1;
-    const done = this.w.seq.waitFor((v) => v === String(expected), this.opts.ackTimeoutMs, `the agent's report of event ${expected}`);
-    done.catch(() => undefined);
+    if (!pending) throw new NoPendingError('no command pending in the agent; a shutdown request would power the guest off');
+    const done = this.reported();
     const ms = await this.timed(this.w.shutdown, (v) => v === '', `${this.home}/${SHUTDOWN_NODE}`, BENCH_SHUTDOWN_REQUEST, `the ack of ${SHUTDOWN_NODE}`)
       .catch((e) => { this.w.seq.cancel('trial failed'); throw e; });
     await done;
-    this.seq = expected;
-    const action = await this.xs.tryRead(`${this.home}/${REPORT_DIR}/event-action`);
-    if (action !== 'ignore') throw new Error(`the agent reported action ${JSON.stringify(action)} for the shutdown request, expected "ignore"`);
+    const [action, node] = await Promise.all(['event-action', 'event-node'].map((k) => this.xs.tryRead(`${this.home}/${REPORT_DIR}/${k}`)));
+    if (node !== SHUTDOWN_NODE || action !== 'ignore') {
+      throw new ReportGlitchError(`after the shutdown request the report shows event-node ${JSON.stringify(node)}, event-action ${JSON.stringify(action)} (expected ${SHUTDOWN_NODE}, ignore)`);
+    }
     return ms;
   }
 
-  /** One round: floor, testing, floor, shutdown. */
+  /** One round: floor, testing, floor, shutdown. Throws ReportGlitchError when the round cannot count (see resync). */
   async round(): Promise<Sample[]> {
     const round = ++this.rounds;
     const out: Sample[] = [];

@@ -11,7 +11,7 @@ import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import { Agent } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import { serve } from '../../guest/agent/run.ts';
-import { BENCH_TESTING_MESSAGE, ReactionProbe } from '../../bench/dom0/reaction.ts';
+import { BENCH_TESTING_MESSAGE, ReactionProbe, ReportGlitchError } from '../../bench/dom0/reaction.ts';
 import { decodeTesting } from '../../protocol/control.ts';
 
 const DOMID = 9;
@@ -85,6 +85,33 @@ test('reaction: refuses to send a shutdown request when no command is pending', 
     const probe = await ReactionProbe.open(dom0, DOMID, { ackTimeoutMs: 3000, now: () => performance.now(), runId: 't' });
     await probe.shutdown().then(() => t.fail('sent'), (e: Error) => t.match(e.message, /no command pending/));
     t.notEqual(xs.store.read('control/shutdown'), 'poweroff', 'nothing written');
+    await probe.close();
+    await agent.idle();
+    t.deepEqual(platform.actions, [], 'no action');
+  } finally {
+    dom0.close();
+    platform.close();
+    await served;
+    await xs.close();
+  }
+});
+
+test('reaction: a report that fails to commit is a ReportGlitchError; resync brings the round back in step', async (t) => {
+  const xs = await startTestXenstored({ domid: DOMID });
+  const platform = new NodePlatform({ socketPath: xs.socketPath });
+  const agent = new Agent({ platform });
+  const served = serve(platform, agent, { maxAttempts: 1, retryMs: 10 });
+  const dom0 = new XenstoreClient(await connectUnixSocket(xs.dom0SocketPath), { requestTimeoutMs: 5000 });
+  try {
+    await xs.store.waitFor('data/xtv/state', (v) => v === 'ready', 3000);
+    for (let i = 0; i < 100 && !xs.watches().some((w) => w.startsWith('data/xtv/ping ')); i++) await new Promise((r) => setTimeout(r, 10));
+    const probe = await ReactionProbe.open(dom0, DOMID, { ackTimeoutMs: 500, now: () => performance.now(), runId: 'g' });
+    xs.faults.failNextCommits(1, 'EINVAL'); // what real xenstored sometimes answers
+    await probe.testing().then(() => t.fail('no glitch seen'), (e: Error) => t.ok(e instanceof ReportGlitchError, `glitch: ${e.message}`));
+    await probe.resync();
+    t.notEqual(xs.store.read('data/xtv/pending'), '', 'pending again after resync');
+    const r = await probe.round();
+    t.equal(r.length, 4, 'the next round runs');
     await probe.close();
     await agent.idle();
     t.deepEqual(platform.actions, [], 'no action');

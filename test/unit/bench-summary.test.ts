@@ -31,7 +31,7 @@ function probeOutput(samples: Sample[]): ProbeOutput {
     node: 'v20.0.0', socket: '/run/xenstored/socket',
     boots: [{ createMs: 5000, readyMs: 7000, domid: 1 }, { createMs: 4000, readyMs: 6000, domid: 2 }],
     domid: 2, agent: { version: '0.1.0', bootId: 'x', state: 'ready', errors: '0', lastError: '' },
-    warmupRounds: 1, samples, loadavg: { before: '0.5', after: '0.6' }, elapsedMs: 1234,
+    warmupRounds: 1, samples, discarded: [{ afterGoodRounds: 1, reason: 'x' }], failedBoots: [], loadavg: { before: '0.5', after: '0.6' }, elapsedMs: 1234,
   };
 }
 
@@ -47,7 +47,7 @@ test('summary: the result document has every part, ratios from summaries and fro
   const r = buildResult(run, probeOutput(rounds(3, () => [2, 6, 2, 4])), { qemuToDom0ReadyMs: 9000, qemuToSshMs: 11000 }, manifest);
   t.equal(r.schema, RESULT_SCHEMA);
   t.equal(r.unit, 'ms');
-  t.deepEqual(Object.keys(r).sort(), ['agent', 'command', 'config', 'environment', 'guestBoot', 'hostBoot', 'image', 'ratios', 'reaction', 'samples', 'schema', 'startedAt', 'unit'].sort());
+  t.deepEqual(Object.keys(r).sort(), ['agent', 'command', 'config', 'environment', 'glitches', 'guestBoot', 'hostBoot', 'image', 'ratios', 'reaction', 'samples', 'schema', 'startedAt', 'unit'].sort());
   t.deepEqual(r.reaction.floor, { n: 6, min: 2, max: 2, mean: 2, p50: 2, p95: 2 });
   t.deepEqual(r.reaction.testing, { n: 3, min: 6, max: 6, mean: 6, p50: 6, p95: 6 });
   t.deepEqual(r.ratios, { testing: { p50: 3, p95: 3, pairedP50: 3 }, shutdown: { p50: 2, p95: 2, pairedP50: 2 } });
@@ -59,6 +59,7 @@ test('summary: the result document has every part, ratios from summaries and fro
   t.equal(r.image.withinLimit, true);
   t.deepEqual(r.samples, { floor: [2, 2, 2, 2, 2, 2], testing: [6, 6, 6], shutdown: [4, 4, 4] });
   t.equal(r.environment.dom0Node, 'v20.0.0', 'the probe\'s facts join the environment');
+  t.deepEqual(r.glitches, { discardedRounds: 1, reasons: ['after 1 good round(s): x'], failedBoots: [] }, 'glitches counted with their reasons');
   t.doesNotThrow(() => JSON.parse(JSON.stringify(r)), 'serializes');
   t.end();
 });
