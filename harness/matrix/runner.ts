@@ -135,6 +135,20 @@ async function readConsole(driver: DriverEvidence, vm: VmRef): Promise<{ text: s
   return typeof c === 'string' ? { text: c } : c;
 }
 
+/** The last non-empty line of a text (null: none). */
+export function lastLine(text: string): string | null {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  return lines.at(-1) ?? null;
+}
+
+/** What follows the last occurrence of `anchor` (all of it when the anchor is null or gone). */
+export function textAfter(text: string, anchor: string | null): string {
+  if (anchor === null) return text;
+  const lines = text.split('\n');
+  const i = lines.lastIndexOf(anchor);
+  return i < 0 ? text : lines.slice(i + 1).join('\n');
+}
+
 function errText(e: unknown): string {
   return e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(e);
 }
@@ -259,6 +273,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   const problems: string[] = [];
   let observation: Observation | undefined;
   let vm: VmRef | undefined;
+  let consoleStart: string | null = null;
   const step = (what: string): void => {
     evidence.steps.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
     ctx.progress(what);
@@ -402,6 +417,11 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
       actions: { ...model.actions },
     }), timing.install, 'install');
     ctx.registry.add(driver, vm);
+    // The host may keep the console log of an earlier VM of the same name: remember where this case's part starts.
+    if (driver.consoleLog) {
+      const c = await within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
+      if (c) consoleStart = lastLine(c.text);
+    }
 
     await bringToInitial();
     const beforeRead = await poll(() => driver.state(vm!), () => true, pollOpts(timing.evidence, 'reading the state'));
@@ -468,7 +488,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     if (driver.consoleLog) {
       const c = await bounded(readConsole(driver, vm), timing.evidence, 'console').catch(() => null);
       if (c) {
-        evidence.console = c.text.split('\n').slice(-40).join('\n');
+        evidence.console = textAfter(c.text, consoleStart).split('\n').slice(-40).join('\n');
         if (c.path) evidence.consolePath = c.path;
       }
     }

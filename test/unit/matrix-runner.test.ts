@@ -2,7 +2,7 @@
 import test from 'tape';
 import { CleanupRegistry, installSignalCleanup } from '../../harness/matrix/cleanup.ts';
 import { modelFor } from '../../harness/matrix/models.ts';
-import { runMatrix, type RunOptions } from '../../harness/matrix/runner.ts';
+import { lastLine, runMatrix, textAfter, type RunOptions } from '../../harness/matrix/runner.ts';
 import { findCase, matrixCases, type Case } from '../../harness/matrix/scenarios.ts';
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../harness/matrix/testing/fake-driver.ts';
 import { ToolstackError, type InstallOptions, type ToolstackKind, type VmRef } from '../../harness/toolstack/driver.ts';
@@ -194,5 +194,16 @@ test('a second SIGINT drains the registry at once and exits 130', async (t) => {
   t.equal(await exited, 130);
   t.deepEqual(driver.leftovers(), [], 'the stuck VM was destroyed');
   await driver.close();
+  t.end();
+});
+
+test('the console excerpt starts after what an earlier VM of the same name left in the log', (t) => {
+  const old = 'xtv-agent 1 ready domid=3\nxtv-agent 2 event node=control/shutdown\nreboot: System halted';
+  const now = `${old}\nxtv-agent 3 ready domid=9\n`;
+  t.equal(lastLine(old), 'reboot: System halted');
+  t.equal(textAfter(now, lastLine(old)), 'xtv-agent 3 ready domid=9\n');
+  t.equal(textAfter(now, null), now, 'no anchor: all of it');
+  t.equal(textAfter(now, 'gone from the tail'), now, 'anchor no longer there: all of it');
+  t.equal(lastLine(''), null);
   t.end();
 });
