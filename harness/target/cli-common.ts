@@ -15,6 +15,7 @@ export const CONNECT_OPTIONS = {
   'state-dir': { type: 'string' },
   identity: { type: 'string' },
   user: { type: 'string' },
+  'password-file': { type: 'string' },
   'allow-unauthorized': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
@@ -28,7 +29,10 @@ export const CONNECT_HELP = `connection options:
                       (default: $XTV_STATE_DIR, else ./.xtv/host)
   --identity FILE     SSH private key for ssh:// hosts (default: $XTV_SSH_IDENTITY,
                       else ssh's own defaults)
-  --user USER         XAPI user (the password comes from $XTV_PASSWORD, never argv)
+  --user USER         XAPI user (default: $XTV_XAPI_USER, else root; the embedded
+                      host's endpoint needs none of these)
+  --password-file F   XAPI password from file F (else $XTV_PASSWORD, or the file
+                      in $XTV_PASSWORD_FILE; never from argv)
   --allow-unauthorized  XAPI: accept a TLS certificate that does not verify
   --json              one JSON object on stdout instead of text
 
@@ -80,6 +84,7 @@ export function connectOptions(values: ConnectValues, env: NodeJS.ProcessEnv = p
     toolstack,
     allowUnauthorized: values['allow-unauthorized'] ?? false,
     ...(values.user !== undefined ? { user: values.user } : {}),
+    ...(values['password-file'] !== undefined ? { passwordFile: values['password-file'] } : {}),
     ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
     ...(values.identity !== undefined ? { identity: values.identity } : {}),
     onProgress: (line) => process.stderr.write(`${line}\n`),
