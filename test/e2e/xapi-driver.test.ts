@@ -111,18 +111,6 @@ test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 6
         ready = await guestReady(d, vm, ready.bootId);
         t.equal(Number(ready.domid), st.domid, 'the agent rebooted into the new domain');
 
-        await d.request(vm, 'suspend', { timeoutMs: 300_000 });
-        t.deepEqual(await d.state(vm), { powerState: 'Suspended', domid: null }, 'suspend: Suspended, no domain');
-        t.deepEqual(await domainsInXl(host), [], 'Xen has no domain for it');
-        await d.request(vm, 'resume', { timeoutMs: 300_000 });
-        st = await d.state(vm);
-        t.equal(st.powerState, 'Running', 'resume: Running');
-        const resumes = await poll('the agent to report its resume', 60_000, async () => {
-          const n = Number(await d.readGuest(vm, 'data/xtv/resumes'));
-          return n >= 1 ? n : null;
-        });
-        t.ok(resumes >= 1, `the agent reports ${resumes} resume(s) and keeps serving`);
-
         // next:reboot sent through XAPI (vm-data), then clean_shutdown: the guest reboots instead, XAPI still ends Halted.
         const id = `e2e-${Date.now().toString(36)}`;
         await d.writeGuest(vm, VMDATA_TESTING_NODE, encodeVmData(id, 'next:reboot'));
@@ -149,6 +137,19 @@ test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 6
         t.equal((await d.state(vm)).powerState, 'Running', 'still Running');
         t.equal(await d.readGuest(vm, 'control/shutdown'), 'poweroff', 'the request is left in control/shutdown');
 
+        // Suspend after the no-ack case: the unacknowledged poweroff is replaced by XAPI's fresh request.
+        await d.request(vm, 'suspend', { timeoutMs: 300_000 });
+        t.deepEqual(await d.state(vm), { powerState: 'Suspended', domid: null }, 'suspend: Suspended, no domain');
+        t.deepEqual(await domainsInXl(host), [], 'Xen has no domain for it');
+        await d.request(vm, 'resume', { timeoutMs: 300_000 });
+        st = await d.state(vm);
+        t.equal(st.powerState, 'Running', 'resume: Running');
+        const resumes = await poll('the agent to report its resume', 120_000, async () => {
+          const n = Number(await d.readGuest(vm, 'data/xtv/resumes'));
+          return n >= 1 ? n : null;
+        });
+        t.ok(resumes >= 1, `the agent reports ${resumes} resume(s) and keeps serving`);
+
         await d.request(vm, 'hard_shutdown', { timeoutMs: 120_000 });
         t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null }, 'hard_shutdown: Halted');
         const bad = await rejection(d.request(vm, 'clean_shutdown', { timeoutMs: 60_000 }));
@@ -157,8 +158,8 @@ test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 6
         await d.uninstall(vm);
         t.deepEqual(await d.listOwned(), [], 'uninstall: no xtv VM left');
         t.deepEqual(await domainsInXl(host), [], 'no domain left');
-        const files = await host.exec('ls /var/lib/xcp/guest /var/lib/xtv-xapi/suspend 2>/dev/null');
-        t.equal(files.stdout.trim().split('\n').filter((l) => l.includes('xtv-') || l.endsWith('.save')).length, 0, 'no kernel, initrd or suspend image left in dom0');
+        const files = await host.exec('find /var/lib/xcp/guest /var/lib/xtv-xapi/suspend -type f 2>/dev/null');
+        t.deepEqual(files.stdout.trim().split('\n').filter((l) => l !== ''), [], 'no kernel, initrd or suspend image left in dom0');
       } finally {
         await d.close();
       }

@@ -314,7 +314,8 @@ export class XenApi {
       const src = this.db.snapshot('VM', this.vm(ref));
       if (src.is_control_domain === true) throw new ApiError('OPERATION_NOT_ALLOWED', ['the control domain cannot be cloned']);
       if (src.power_state !== 'Halted') throw errors.badPowerState(ref as string, 'halted', String(src.power_state).toLowerCase());
-      const { uuid: _uuid, ...rest } = src;
+      const rest: Record_ = { ...src };
+      delete rest.uuid; // the clone gets its own
       return this.db.add('VM', { ...rest, name_label: name as string, is_default_template: false, power_state: 'Halted', domid: -1, resident_on: NULL_REF, current_operations: {} });
     }, { async: true });
     this.def('VM.copy', ['ref', 'string', 'ref'], (c, [ref, name]) => this.methods.get('VM.clone')!.fn(c, [ref, name]), { async: true });

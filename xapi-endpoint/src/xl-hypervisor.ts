@@ -167,8 +167,16 @@ export class XlHypervisor implements Hypervisor {
 
   async xsWriteFresh(path: string, value: string): Promise<void> {
     await this.xs.transaction(async (tx) => {
-      if ((await tx.tryRead(path)) !== null) await tx.rm(path);
+      // The new node keeps the old one's permissions: libxl makes control/shutdown
+      // the guest's own (under a control/ it may only read), and the guest must
+      // still be able to acknowledge. xenopsd's guests can, too.
+      let perms: string[] | null = null;
+      if ((await tx.tryRead(path)) !== null) {
+        perms = await tx.getPerms(path);
+        await tx.rm(path);
+      }
       await tx.write(path, value);
+      if (perms) await tx.setPerms(path, perms);
     });
   }
 
