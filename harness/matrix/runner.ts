@@ -83,7 +83,7 @@ export const DEFAULT_TIMING: Timing = {
   pollMin: 100,
   pollMax: 2_000,
   totalMin: 300_000,
-  evidence: 15_000,
+  evidence: 30_000,
 };
 
 export interface RunOptions {
