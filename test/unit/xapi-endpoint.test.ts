@@ -235,7 +235,10 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
     await c.call('VM.start', vm, false, false);
     const before = (await powerOf(c, vm))[1];
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'poweroff' });
+    const token = String(f.ep.api.db.currentGeneration).padStart(20, '0');
     await c.call('VM.clean_reboot', vm);
+    const seen = f.ep.api.db.eventsSince(['VM'], token).events.filter((e) => e.ref === vm).map((e) => e.snapshot.power_state);
+    t.notOk(seen.includes('Halted'), `a rebooting VM is never shown Halted (${[...new Set(seen)].join(', ')})`);
     const [s, after] = await powerOf(c, vm);
     t.equal(s, 'Running', 'clean_reboot answered by a poweroff still ends Running');
     t.notEqual(after, before, 'with a new domid');

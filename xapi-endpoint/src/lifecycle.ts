@@ -320,10 +320,12 @@ export class Lifecycle {
     return domid;
   }
 
-  private async destroyDomain(ref: string): Promise<void> {
+  /** Destroys the VM's domain. A reboot keeps the record Running meanwhile: XAPI never shows a rebooting VM as Halted. */
+  private async destroyDomain(ref: string, opts: { rebooting?: boolean } = {}): Promise<void> {
     const r = this.rt(ref);
     if (r.domid !== null && (await this.domain(r.domid)) !== null) await this.hv.destroy(r.domid);
-    this.setPower(ref, 'Halted', null);
+    if (opts.rebooting) r.domid = null;
+    else this.setPower(ref, 'Halted', null);
   }
 
   async start(ref: string, paused: boolean): Promise<void> {
@@ -366,7 +368,7 @@ export class Lifecycle {
   async hardReboot(ref: string): Promise<void> {
     await this.expectState(ref, ['Running', 'Paused']);
     await this.run(ref, 'hard_reboot', async () => {
-      await this.destroyDomain(ref);
+      await this.destroyDomain(ref, { rebooting: true });
       await this.boot(ref, false);
     });
   }
@@ -422,7 +424,7 @@ export class Lifecycle {
       const down = await this.waitShutdown(op, domid, t0 + this.config.shutdownTotalTimeoutMs);
       if (down === null) throw errors.shutdownTimeout(ref, Math.round(this.config.shutdownTotalTimeoutMs / 1000));
       this.log(`domain ${domid}: shut down (${down.reason}) after clean_reboot; starting again`);
-      await this.destroyDomain(ref);
+      await this.destroyDomain(ref, { rebooting: true });
       await this.boot(ref, false);
     });
   }
@@ -534,7 +536,7 @@ export class Lifecycle {
     if (ranFor < this.config.shortRunMs && this.config.restartDelayMs > 0) {
       await this.waitUntil(op, Date.now() + this.config.restartDelayMs, async () => null);
     }
-    await this.destroyDomain(ref);
+    await this.destroyDomain(ref, { rebooting: true });
     await this.boot(ref, false);
   }
 }
