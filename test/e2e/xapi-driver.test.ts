@@ -144,10 +144,11 @@ test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 6
         await d.request(vm, 'resume', { timeoutMs: 300_000 });
         st = await d.state(vm);
         t.equal(st.powerState, 'Running', 'resume: Running');
+        // A failure here is the guest's (it did not come back from the restore); the rest still runs.
         const resumes = await poll('the agent to report its resume', 120_000, async () => {
           const n = Number(await d.readGuest(vm, 'data/xtv/resumes'));
           return n >= 1 ? n : null;
-        });
+        }).catch(() => 0);
         t.ok(resumes >= 1, `the agent reports ${resumes} resume(s) and keeps serving`);
 
         await d.request(vm, 'hard_shutdown', { timeoutMs: 120_000 });
