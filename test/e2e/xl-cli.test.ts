@@ -1,0 +1,180 @@
+// The xtv CLI as a user runs it, against the embedded host with xl and the
+// real test image: install (twice), start --wait, send (valid, malformed,
+// --raw, --via xapi refused, --wait-ack), watch, pause/unpause,
+// suspend/resume, reboot, shutdown, destroy, gc, uninstall; --json and exit
+// codes; the same driver over plain ssh:// to dom0; a host that does not answer.
+import test from 'tape';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { validateTesting } from '../../protocol/control.ts';
+import { xlSuite } from './xl-fixture.ts';
+
+interface Run {
+  args: string[];
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function xtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000): Promise<Run> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ args, code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+const json = (r: Run | undefined): Record<string, unknown> => {
+  try {
+    return JSON.parse(r?.stdout.trim().split('\n').at(-1) ?? '') as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+};
+
+const VM = 'xtv-e2e-cli';
+const SUBCOMMANDS = ['install', 'uninstall', 'start', 'shutdown', 'reboot', 'suspend', 'resume', 'pause', 'unpause', 'destroy', 'send', 'watch', 'gc'];
+
+const suite = xlSuite({ parallel: 1, file: 'xl-cli' });
+
+const session = suite.scenario('the CLI, step by step', async (x) => {
+  const env = { XTV_STATE_DIR: x.host.stateDir, XTV_HOST: 'embedded' };
+  const r: Record<string, Run> = {};
+  const step = async (name: string, args: string[], e: NodeJS.ProcessEnv = {}): Promise<Run> => {
+    r[name] = await xtv(args, { ...env, ...e });
+    x.lap(name);
+    return r[name]!;
+  };
+  await step('install', ['install', '--name', VM, '--json']);
+  await step('install again', ['install', '--name', VM, '--json']);
+  await step('start', ['start', VM, '--wait', '--json']);
+  await step('send next:reboot', ['send', VM, 'next:reboot', '--wait-ack', '--json']);
+  await step('send malformed', ['send', VM, 'now:explode']);
+  await step('send malformed --json', ['send', VM, '{"action":"x"}', '--json']);
+  await step('send --raw malformed', ['send', VM, 'now:explode', '--raw', '--wait-ack', '--json']);
+  await step('send --via xapi', ['send', VM, 'next:poweroff', '--via', 'xapi']);
+  // The agent still holds next:reboot (the malformed one changed nothing): xl shutdown makes it reboot.
+  const watching = xtv(['watch', VM, '--json', '--timeout', '60', '--interval', '300'], env);
+  await step('shutdown (guest reboots instead)', ['shutdown', VM, '--json']);
+  await step('reboot --wait', ['reboot', VM, '--wait', '--json']);
+  r['watch'] = await watching;
+  await step('pause', ['pause', VM, '--json']);
+  await step('unpause', ['unpause', VM, '--json']);
+  await step('suspend --wait', ['suspend', VM, '--wait', '--json']);
+  await step('resume', ['resume', VM, '--json']);
+  await step('shutdown --wait', ['shutdown', VM, '--wait', '--json', '--timeout', '150']);
+  await step('start --paused', ['start', VM, '--paused', '--json']);
+  await step('destroy', ['destroy', VM, '--json']);
+  await step('start for gc', ['start', VM, '--json']);
+  // The same host over plain SSH, as a real Xen host is reached.
+  const port = x.host.sshPort;
+  await step('gc --dry-run over ssh://', ['gc', '--dry-run', '--json', '--host', `ssh://root@127.0.0.1:${port}`, '--identity', x.host.privateKeyPath], { XTV_SSH_KNOWN_HOSTS: '/dev/null' });
+  await step('gc', ['gc', '--json']);
+  await step('uninstall (already gone)', ['uninstall', VM, '--json']);
+  await step('unknown VM', ['start', 'no-such-vm']);
+  await step('unreachable host', ['gc', '--host', 'ssh://root@127.0.0.1:1', '--json']);
+  await step('bad --host', ['gc', '--host', 'xen1']);
+  for (const c of SUBCOMMANDS) r[`help ${c}`] = await xtv([c, '--help'], env);
+  return r;
+});
+
+// ---------------------------------------------------------------------------
+
+test('xtv install: registers the VM; again: nothing changes', async (t) => {
+  const r = await suite.result(t, session);
+  if (!r) return;
+  t.equal(r['install']!.code, 0, `exit 0 (${(r['install']!.ms / 1000).toFixed(1)} s)`);
+  t.deepEqual(json(r['install']).vm, { name: VM, id: VM }, '--json names the VM');
+  t.equal(r['install again']!.code, 0, `again: exit 0 (${(r['install again']!.ms / 1000).toFixed(1)} s, nothing copied)`);
+});
+
+test('xtv start --wait: returns when the agent is ready', async (t) => {
+  const r = await suite.result(t, session);
+  if (!r) return;
+  const o = json(r['start']);
+  t.equal(r['start']!.code, 0, 'exit 0');
+  t.equal((o.state as { powerState?: string }).powerState, 'Running', 'Running');
+});
+
+test('xtv send: checked with the agent\'s decoder; --wait-ack prints the report', async (t) => {
+  const r = await suite.result(t, session);
+  if (!r) return;
+  const ok = json(r['send next:reboot']);
+  t.equal(r['send next:reboot']!.code, 0, 'valid message: exit 0');
+  t.equal((ok.report as Record<string, string>)['event-decision'], 'accepted', 'acknowledged and accepted');
+  t.equal((ok.report as Record<string, string>)['pending'], '{"when":"onshutdown","ack":"ok","action":"reboot"}', 'pending in the report');
+  const v = validateTesting('now:explode');
+  t.equal(r['send malformed']!.code, 2, 'malformed: exit 2');
+  t.ok(!v.ok && r['send malformed']!.stderr.includes(`refused: ${v.error.message}`), `with the decoder's sentence: ${r['send malformed']!.stderr.split('\n')[0]}`);
+  t.equal(r['send malformed --json']!.code, 2, 'malformed --json: exit 2');
+  t.equal((json(r['send malformed --json']).error as { code?: string }).code, 'bad-value', 'error code in JSON');
+  const raw = json(r['send --raw malformed']);
+  t.equal(r['send --raw malformed']!.code, 0, '--raw: sent anyway, exit 0');
+  t.equal((raw.report as Record<string, string>)['event-decision'], 'rejected', 'the agent rejected it');
+  t.equal((raw.report as Record<string, string>)['pending'], '{"when":"onshutdown","ack":"ok","action":"reboot"}', 'and kept what was pending');
+  t.equal(r['send --via xapi']!.code, 2, '--via xapi with xl: exit 2');
+  t.match(r['send --via xapi']!.stderr, /VM\.set_xenstore_data; the xl toolstack has no such call/, 'with a clear reason');
+});
+
+test('xtv shutdown / reboot --wait / watch: the guest\'s pending command wins; watch streams it', async (t) => {
+  const r = await suite.result(t, session);
+  if (!r) return;
+  t.equal(r['shutdown (guest reboots instead)']!.code, 0, 'xl shutdown: acked, exit 0');
+  const rb = json(r['reboot --wait']);
+  t.equal(r['reboot --wait']!.code, 0, 'reboot --wait: exit 0');
+  const before = (rb.before as { domid?: number }).domid;
+  const after = (rb.state as { domid?: number }).domid;
+  t.ok(after !== undefined && after !== before, `running again with a new domid (${before} -> ${after})`);
+  const lines = r['watch']!.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; state?: { powerState: string; domid: number | null }; changed?: Record<string, string | null> });
+  const domids = new Set(lines.filter((l) => l.kind === 'power' && l.state?.domid != null).map((l) => l.state!.domid));
+  t.equal(r['watch']!.code, 0, 'watch ends cleanly at --timeout, exit 0');
+  t.ok(domids.size >= 3, `watch saw the domain come back twice (domids ${[...domids].join(', ')})`);
+  t.ok(lines.some((l) => l.kind === 'report' && l.changed?.['event-node'] === 'control/shutdown'), 'and the guest\'s report of the shutdown request');
+});
+
+test('xtv pause / unpause / suspend --wait / resume / shutdown --wait / start --paused / destroy', async (t) => {
+  const r = await suite.result(t, session);
+  if (!r) return;
+  const st = (name: string) => (json(r[name]).state as { powerState?: string } | undefined)?.powerState;
+  t.deepEqual([r['pause']!.code, st('pause')], [0, 'Paused'], 'pause: Paused');
+  t.deepEqual([r['unpause']!.code, st('unpause')], [0, 'Running'], 'unpause: Running');
+  t.deepEqual([r['suspend --wait']!.code, st('suspend --wait')], [0, 'Suspended'], 'suspend --wait: Suspended');
+  t.deepEqual([r['resume']!.code, st('resume')], [0, 'Running'], 'resume: Running');
+  t.deepEqual([r['shutdown --wait']!.code, st('shutdown --wait')], [0, 'Halted'], 'shutdown --wait: Halted (and stays so)');
+  t.deepEqual([r['start --paused']!.code, st('start --paused')], [0, 'Paused'], 'start --paused: Paused');
+  t.deepEqual([r['destroy']!.code, st('destroy')], [0, 'Halted'], 'destroy: Halted');
+});
+
+test('xtv gc (also over ssh://), uninstall, and errors with their exit codes', async (t) => {
+  const r = await suite.result(t, session);
+  if (!r) return;
+  const dry = json(r['gc --dry-run over ssh://']);
+  t.equal(r['gc --dry-run over ssh://']!.code, 0, 'gc --dry-run over plain ssh:// to dom0: exit 0');
+  t.ok((dry.vms as Array<{ vm: { name: string } }> | undefined)?.some((v) => v.vm.name === VM), 'lists the VM');
+  const gc = json(r['gc']);
+  t.equal(r['gc']!.code, 0, 'gc: exit 0');
+  t.ok((gc.vms as Array<{ vm: { name: string }; removed: boolean }> | undefined)?.some((v) => v.vm.name === VM && v.removed), 'destroyed and removed it');
+  t.equal(r['uninstall (already gone)']!.code, 0, 'uninstall of what is gone: exit 0');
+  t.equal(json(r['uninstall (already gone)']).removed, false, 'nothing removed');
+  t.equal(r['unknown VM']!.code, 2, 'unknown VM: exit 2');
+  t.match(r['unknown VM']!.stderr, /no VM named 'no-such-vm' made by xtv/, 'named');
+  t.equal(r['unreachable host']!.code, 2, 'unreachable host: exit 2');
+  t.equal((json(r['unreachable host']).error as { kind?: string }).kind, 'connection', 'a connection error');
+  t.equal(r['bad --host']!.code, 2, 'bad --host: exit 2');
+  for (const c of SUBCOMMANDS) {
+    const h = r[`help ${c}`]!;
+    t.ok(h.code === 0 && h.stdout.startsWith(`usage: xtv ${c}`) && h.stdout.includes('exit codes'), `xtv ${c} --help`);
+  }
+});
+
+suite.finish();
