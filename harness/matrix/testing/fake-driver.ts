@@ -366,7 +366,9 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
         this.changed();
         return;
       case 'unpause':
-        if (!d || d.paused === 0) throw fail('domain not paused');
+        // As seen on Xen 4.17: unpausing a running domain succeeds and changes nothing.
+        if (!d || d.shutdownReason) throw fail('no such domain');
+        if (d.paused === 0) return;
         d.paused--;
         if (d.paused === 0) for (const f of d.deferred.splice(0)) f();
         this.changed();
