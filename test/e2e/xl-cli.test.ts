@@ -18,13 +18,16 @@ interface Run {
   ms: number;
 }
 
-function xtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000): Promise<Run> {
+function xtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000, onOutput?: (soFar: string) => void): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      onOutput?.(stdout);
+    });
     child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
@@ -64,7 +67,11 @@ const session = suite.scenario('the CLI, step by step', async (x) => {
   await step('send --raw malformed', ['send', VM, 'now:explode', '--raw', '--wait-ack', '--json']);
   await step('send --via xapi', ['send', VM, 'next:poweroff', '--via', 'xapi']);
   // The agent still holds next:reboot (the malformed one changed nothing): xl shutdown makes it reboot.
-  const watching = xtv(['watch', VM, '--json', '--timeout', '60', '--interval', '300'], env);
+  // The watch must have seen the domain before the shutdown starts.
+  let watchStarted!: () => void;
+  const firstLine = new Promise<void>((res) => { watchStarted = res; });
+  const watching = xtv(['watch', VM, '--json', '--timeout', '90', '--interval', '300'], env, 200_000, (out) => { if (out.includes('\n')) watchStarted(); });
+  await Promise.race([firstLine, watching]);
   await step('shutdown (guest reboots instead)', ['shutdown', VM, '--json']);
   await step('reboot --wait', ['reboot', VM, '--wait', '--json']);
   r['watch'] = await watching;
