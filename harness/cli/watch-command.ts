@@ -67,6 +67,8 @@ export const watchCommand: Command = {
             if (s.domid !== null) lastReport = report;
             failures = 0;
           } catch (err) {
+            // Ctrl-C reaches the ssh children too: a look cut short by it is no error.
+            if (stop.signal.aborted) break;
             if (!(err instanceof ConnectionError)) throw err;
             failures++;
             emit('error', { error: err.message }, err.message);
