@@ -48,6 +48,12 @@ export interface XenstoreClientOptions {
   onWarning?: (err: Error) => void;
   /** First transaction retry delay in ms (doubles each attempt, with jitter). Default 10. */
   retryBaseMs?: number;
+  /**
+   * At most this many requests sent and unanswered at once; later ones wait,
+   * in order, for a reply (or a timeout) to free a slot. Default: the
+   * transport's own maxInFlight, else no limit. See XENBUS_DEVICE_MAX_IN_FLIGHT.
+   */
+  maxInFlight?: number;
 }
 
 export interface TransactionOptions {
@@ -77,6 +83,8 @@ interface Pending {
   resolve(reply: XsReply): void;
   reject(err: Error): void;
   timer: unknown;
+  /** The encoded frame while it waits for a slot; null once written to the transport. */
+  unsent: Uint8Array | null;
 }
 
 /** How many timed-out req_ids are remembered so that their late replies are dropped quietly. */
@@ -104,6 +112,11 @@ export class XenstoreClient {
   private readonly timeoutMs: number | undefined;
   private readonly warn: (err: Error) => void;
   private readonly retryBaseMs: number;
+  private readonly maxInFlight: number;
+  /** Requests written and not yet answered (or timed out). */
+  private inFlight = 0;
+  /** req_ids of requests waiting for a slot, oldest first. */
+  private readonly sendQueue: number[] = [];
   private nextReqId = 1;
   private ended: XenstoreConnectionError | null = null;
 
@@ -121,6 +134,8 @@ export class XenstoreClient {
       }
     };
     this.retryBaseMs = options.retryBaseMs ?? 10;
+    const limit = options.maxInFlight ?? transport.maxInFlight;
+    this.maxInFlight = limit !== undefined && limit >= 1 ? Math.floor(limit) : Infinity;
     transport.onData((bytes) => this.dispatch(bytes));
     transport.onClose((err) => this.shutdown('xenstore connection closed', err));
   }
@@ -323,27 +338,55 @@ export class XenstoreClient {
     }
     return new Promise<XsReply>((resolve, reject) => {
       const reqId = this.allocateReqId();
-      const entry: Pending = { op: req.op, ctx, resolve, reject, timer: undefined };
+      const frame: Frame = { op: req.op, reqId, txId, payload };
+      const entry: Pending = { op: req.op, ctx, resolve, reject, timer: undefined, unsent: encodeFrame(frame) };
       if (this.timeoutMs !== undefined) {
         const ms = this.timeoutMs;
         entry.timer = this.timers.setTimeout(() => {
           if (this.pending.get(reqId) !== entry) return;
           this.pending.delete(reqId);
-          this.abandoned.add(reqId);
-          // Bounded: a xenstored that never answers must not grow this for ever.
-          if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.values().next().value as number);
+          if (entry.unsent === null) {
+            // Sent: a late reply may still come and must be dropped quietly.
+            this.abandoned.add(reqId);
+            // Bounded: a xenstored that never answers must not grow this for ever.
+            if (this.abandoned.size > MAX_ABANDONED) this.abandoned.delete(this.abandoned.values().next().value as number);
+          } else {
+            const i = this.sendQueue.indexOf(reqId);
+            if (i >= 0) this.sendQueue.splice(i, 1);
+          }
+          this.release(entry);
           reject(new XenstoreTimeoutError(ctx, ms));
         }, ms);
       }
       this.pending.set(reqId, entry);
-      const frame: Frame = { op: req.op, reqId, txId, payload };
+      this.sendQueue.push(reqId);
+      this.pump();
+    });
+  }
+
+  /** Writes queued requests while slots are free. */
+  private pump(): void {
+    while (!this.ended && this.inFlight < this.maxInFlight && this.sendQueue.length > 0) {
+      const reqId = this.sendQueue.shift() as number;
+      const entry = this.pending.get(reqId);
+      if (!entry || entry.unsent === null) continue;
+      const bytes = entry.unsent;
+      entry.unsent = null;
+      this.inFlight++;
       try {
-        this.transport.write(encodeFrame(frame));
+        this.transport.write(bytes);
       } catch (err) {
         this.shutdown('writing to xenstore failed', asError(err));
         this.transport.close();
       }
-    });
+    }
+  }
+
+  /** A request left the pending table: free its slot (if it had one) and send the next. */
+  private release(entry: Pending): void {
+    if (entry.unsent !== null) return; // never sent: it held no slot
+    this.inFlight--;
+    this.pump();
   }
 
   private allocateReqId(): number {
@@ -382,22 +425,10 @@ export class XenstoreClient {
       }
       this.pending.delete(frame.reqId);
       if (entry.timer !== undefined) this.timers.clearTimeout(entry.timer);
-      if (frame.op === 'ERROR') {
-        entry.reject(errorFromReply(decodeUtf8(frame.payload), entry.ctx));
-        continue;
-      }
-      if (frame.op !== entry.op) {
-        entry.reject(new XenstoreProtocolError(`xenstored answered with a ${frame.op} frame`, entry.ctx));
-        continue;
-      }
-      let reply: XsReply;
-      try {
-        reply = parseReplyPayload(frame.op, frame.payload);
-      } catch (err) {
-        entry.reject(new XenstoreProtocolError(asError(err).message, entry.ctx));
-        continue;
-      }
-      entry.resolve(reply);
+      settle(entry, frame);
+      // Its slot is free: the next queued request goes out now.
+      this.release(entry);
+      if (this.ended) return; // writing it failed and ended the connection
     }
   }
 
@@ -413,6 +444,7 @@ export class XenstoreClient {
     if (reqId !== undefined && entry) {
       this.pending.delete(reqId);
       if (entry.timer !== undefined) this.timers.clearTimeout(entry.timer);
+      this.release(entry);
       entry.reject(new XenstoreProtocolError(err.message, entry.ctx));
     } else this.warn(err);
   }
@@ -442,6 +474,8 @@ export class XenstoreClient {
     const pending = [...this.pending.values()];
     this.pending.clear();
     this.abandoned.clear();
+    this.sendQueue.length = 0;
+    this.inFlight = 0;
     for (const entry of pending) {
       if (entry.timer !== undefined) this.timers.clearTimeout(entry.timer);
       const what = `${entry.ctx.op}${entry.ctx.path !== undefined ? ` ${entry.ctx.path}` : ''}`;
@@ -496,6 +530,26 @@ class BoundTransaction implements Transaction {
   setPerms(path: string, perms: string[]): Promise<void> {
     return this.ended_('SET_PERMS', path) ?? this.client.ack({ op: 'SET_PERMS', path, perms }, this.id);
   }
+}
+
+/** Resolves or rejects a pending request with its reply frame. */
+function settle(entry: Pending, frame: Frame): void {
+  if (frame.op === 'ERROR') {
+    entry.reject(errorFromReply(decodeUtf8(frame.payload), entry.ctx));
+    return;
+  }
+  if (frame.op !== entry.op) {
+    entry.reject(new XenstoreProtocolError(`xenstored answered with a ${frame.op} frame`, entry.ctx));
+    return;
+  }
+  let reply: XsReply;
+  try {
+    reply = parseReplyPayload(frame.op, frame.payload);
+  } catch (err) {
+    entry.reject(new XenstoreProtocolError(asError(err).message, entry.ctx));
+    return;
+  }
+  entry.resolve(reply);
 }
 
 /** Which string of a request holds a NUL (it would split the payload), if any. */

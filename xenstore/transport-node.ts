@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { encodeFrame, encodeRequestPayload } from '../protocol/xenstore-wire.ts';
-import type { Transport } from './transport.ts';
+import { XENBUS_DEVICE_MAX_IN_FLIGHT, type Transport } from './transport.ts';
 
 /** Where xenstored listens in dom0 (Xen 4.17; older releases used /var/run/xenstored/socket). */
 export const XENSTORED_SOCKET = '/run/xenstored/socket';
@@ -150,6 +150,8 @@ function deviceTransport(fd: number, path: string): Transport {
   };
 
   return {
+    // One request outstanding at a time: see XENBUS_DEVICE_MAX_IN_FLIGHT.
+    maxInFlight: XENBUS_DEVICE_MAX_IN_FLIGHT,
     write(bytes) {
       if (closedByUs || fdClosed) throw new Error(`${path} is closed`);
       let done = 0;

@@ -25,4 +25,24 @@ export interface Transport {
   onClose(cb: (err?: Error) => void): void;
   /** Ends the connection; onClose callbacks run (once). Safe to call twice. */
   close(): void;
+  /**
+   * How many requests may be sent and still unanswered at once (the client
+   * holds the rest back, in order, until a reply frees a slot). Absent: no
+   * limit. The Linux xenbus device needs 1: see XENBUS_DEVICE_MAX_IN_FLIGHT.
+   */
+  readonly maxInFlight?: number;
 }
+
+/**
+ * Linux's /dev/xen/xenbus (drivers/xen/xenbus/xenbus_dev_frontend.c, 6.1 and
+ * every kernel since the 4.11 rework) does not copy a request's payload: each
+ * write(2) fills one per-open-file buffer, xenbus_dev_request_and_reply()
+ * queues a request whose payload vector points INTO that buffer, and the
+ * write returns before the xenbus kernel thread has copied it to the ring. The
+ * next write(2) then overwrites the payload of a request still queued, and
+ * xenstored receives the first request's header (its length) over a later
+ * request's bytes: a WRITE cut inside a longer path has no NUL (EINVAL), one
+ * cut after the NUL silently writes a wrong value. A reply proves its request
+ * was read whole, so only one request may be outstanding on a device file.
+ */
+export const XENBUS_DEVICE_MAX_IN_FLIGHT = 1;

@@ -12,7 +12,7 @@
 import * as os from 'qjs:os';
 import * as std from 'qjs:std';
 import { XenstoreClient, type Timers } from '../../xenstore/client.ts';
-import type { Transport } from '../../xenstore/transport.ts';
+import { XENBUS_DEVICE_MAX_IN_FLIGHT, type Transport } from '../../xenstore/transport.ts';
 import type { Platform, PlatformAction } from './platform.ts';
 import type { AgentStore } from './store.ts';
 
@@ -73,6 +73,11 @@ export function openXenbus(path: string = XENBUS_DEVICE): Transport {
   });
 
   return {
+    // The kernel reads each request's payload from its one per-file buffer
+    // after write(2) returns: a second request written before the first is
+    // answered overwrites it (xenstored then answers EINVAL, or stores the
+    // wrong bytes). The client keeps to this limit.
+    maxInFlight: XENBUS_DEVICE_MAX_IN_FLIGHT,
     write(bytes) {
       if (closed) throw new Error(`${path} is closed`);
       let done = 0;

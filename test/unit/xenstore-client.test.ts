@@ -458,3 +458,77 @@ test('a throwing onWarning hook does not break the dispatcher', async (t) => {
   t.doesNotThrow(() => tr.feed(concat(replyBytes(99, { op: 'READ', value: new Uint8Array(0) }), replyBytes(1, { op: 'READ', value: Buffer.from('A') }))));
   t.equal(await p, 'A', 'the reply after the stray one is still delivered');
 });
+
+test('maxInFlight 1 (the xenbus device): one request outstanding at a time, in order; replies, errors and timeouts free the slot', async (t) => {
+  const { t: tr, c } = setup({ maxInFlight: 1, requestTimeoutMs: 40 });
+  const a = c.read('a');
+  const b = c.write('b', 'B');
+  const d = c.read('d');
+  t.deepEqual(tr.sent.map((s) => s.frame.reqId), [1], 'only the first request is written');
+  tr.answer(1, { op: 'READ', value: Buffer.from('A') });
+  t.equal(await a, 'A');
+  t.deepEqual(tr.sent.map((s) => s.frame.reqId), [1, 2], 'its reply lets the second out');
+  tr.feed(replyBytes(2, { op: 'ERROR', code: 'EACCES' } as XsReply));
+  await b.then(() => t.fail('should reject'), (e) => t.ok(e instanceof XenstoreError && e.code === 'EACCES', 'an ERROR reply also frees the slot'));
+  t.deepEqual(tr.sent.map((s) => s.req.op), ['READ', 'WRITE', 'READ'], 'the third goes out, in order');
+  await d.then(() => t.fail('should time out'), (e) => t.ok(e instanceof XenstoreTimeoutError, 'a timeout frees the slot'));
+  const queuedA = c.read('q1');
+  const queuedB = c.read('q2');
+  t.equal(tr.sent.length, 4, 'after the timeout the next request goes out at once');
+  tr.answer(4, { op: 'READ', value: Buffer.from('1') });
+  t.equal(await queuedA, '1');
+  tr.answer(5, { op: 'READ', value: Buffer.from('2') });
+  t.equal(await queuedB, '2');
+});
+
+test('maxInFlight: a queued request that times out is never written; the transport can ask for the limit itself', async (t) => {
+  const tr = new ScriptedTransport();
+  Object.defineProperty(tr, 'maxInFlight', { value: 1 });
+  // Timers fired by hand, so the queued request can time out while the first is still outstanding.
+  const armed: Array<() => void> = [];
+  const c = new XenstoreClient(tr, { requestTimeoutMs: 1000, timers: { setTimeout: (fn) => armed.push(fn), clearTimeout: () => {} } });
+  const first = c.read('first');
+  const second = c.read('second');
+  t.equal(tr.sent.length, 1, "the transport's maxInFlight is honoured");
+  armed[1]!();
+  await second.then(() => t.fail('should time out'), (e) => t.ok(e instanceof XenstoreTimeoutError, 'the queued request times out'));
+  const third = c.read('third');
+  t.equal(tr.sent.length, 1, 'the first still holds the slot');
+  tr.answer(1, { op: 'READ', value: Buffer.from('1') });
+  t.equal(await first, '1');
+  t.deepEqual(tr.sent.map((s) => (s.req as { path: string }).path), ['first', 'third'], 'the timed-out request was never written');
+  tr.answer(tr.sent[1]!.frame.reqId, { op: 'READ', value: Buffer.from('3') });
+  t.equal(await third, '3');
+});
+
+test('maxInFlight 1: a transaction with concurrent writes still sends them one by one, and connection loss fails the queued ones', async (t) => {
+  const { t: tr, c } = setup({ maxInFlight: 1 });
+  tr.responder = (s) => {
+    // Answer asynchronously, as a real xenstored does.
+    const reply: XsReply = s.req.op === 'TRANSACTION_START' ? { op: 'TRANSACTION_START', txId: 9 } : ({ op: s.req.op } as XsReply);
+    setTimeout(() => tr.answer(s.frame.reqId, reply, s.frame.txId), 1);
+  };
+  let maxOutstanding = 0;
+  const outstanding = new Set<number>();
+  const origAnswer = tr.answer.bind(tr);
+  tr.answer = (reqId, reply, txId) => {
+    outstanding.delete(reqId);
+    origAnswer(reqId, reply, txId);
+  };
+  const origWrite = tr.write.bind(tr);
+  tr.write = (bytes) => {
+    origWrite(bytes);
+    outstanding.add(tr.sent.at(-1)!.frame.reqId);
+    maxOutstanding = Math.max(maxOutstanding, outstanding.size);
+  };
+  await c.transaction(async (tx) => {
+    await Promise.all(['k1', 'k2', 'k3', 'k4'].map((k) => tx.write(k, k)));
+  });
+  t.deepEqual(tr.sent.map((s) => s.req.op), ['TRANSACTION_START', 'WRITE', 'WRITE', 'WRITE', 'WRITE', 'TRANSACTION_END']);
+  t.equal(maxOutstanding, 1, 'never more than one request outstanding');
+  tr.responder = null;
+  const p1 = c.read('x');
+  const p2 = c.read('y');
+  tr.lose(new Error('gone'));
+  for (const p of [p1, p2]) await p.then(() => t.fail('should reject'), (e) => t.ok(e instanceof XenstoreConnectionError, 'sent and queued requests fail on loss'));
+});
