@@ -37,6 +37,10 @@ export interface AgentOptions {
   kernelAckTimeoutMs?: number;
   /** Bound on the wait for the resume probe's registration event. */
   probeArmTimeoutMs?: number;
+  /** First delay before a failed report write is tried again (doubles each time, capped at 5 s). Default 200. */
+  reportRetryBaseMs?: number;
+  /** How many times in a row a failed report write is retried before waiting for the next event. Default 6. */
+  reportRetries?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -51,12 +55,19 @@ function valueKey(v: Uint8Array | null): string | null {
 
 const TERMINAL: readonly string[] = ['poweroff', 'reboot', 'halt', 'crash'];
 const REPORT_WRITES_IN_FLIGHT = 8;
+const REPORT_RETRY_MAX_DELAY_MS = 5_000;
 
 export class Agent {
   readonly status: AgentStatus;
   private readonly platform: Platform;
   private readonly kernelAckTimeoutMs: number;
   private readonly probeArmTimeoutMs: number;
+  private readonly reportRetryBaseMs: number;
+  private readonly reportRetries: number;
+  /** Report writes that failed in a row (0 after a success). */
+  private reportFailures = 0;
+  /** Cancels the retry of a failed report write that is due, if any. */
+  private cancelReportRetry: (() => void) | null = null;
   private readonly queue: SerialQueue;
   private store: AgentStore | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -79,6 +90,8 @@ export class Agent {
     this.platform = opts.platform;
     this.kernelAckTimeoutMs = opts.kernelAckTimeoutMs ?? 30_000;
     this.probeArmTimeoutMs = opts.probeArmTimeoutMs ?? 2_000;
+    this.reportRetryBaseMs = opts.reportRetryBaseMs ?? 200;
+    this.reportRetries = opts.reportRetries ?? 6;
     this.status = {
       version: opts.version ?? AGENT_VERSION,
       protocols: CONTROL_PROTOCOL,
@@ -537,15 +550,47 @@ export class Agent {
     try {
       await store.transaction(async (tx) => {
         // A few writes in flight at a time: fast, yet well below xenstored's
-        // per-domain limit on outstanding requests (20 in Xen 4.17).
+        // per-domain limit on outstanding requests (20 in Xen 4.17). On the
+        // Linux xenbus device the client still sends them one by one (the
+        // device's maxInFlight, XENBUS_DEVICE_MAX_IN_FLIGHT in xenstore/transport.ts).
         for (let i = 0; i < changed.length; i += REPORT_WRITES_IN_FLIGHT) {
           await Promise.all(changed.slice(i, i + REPORT_WRITES_IN_FLIGHT).map(([path, value]) => tx.write(path, value)));
         }
       });
       for (const [path, value] of changed) this.written.set(path, identity(value));
+      this.reportFailures = 0;
+      this.cancelReportRetry?.();
+      this.cancelReportRetry = null;
     } catch (e) {
       this.forgetReport();
       this.recordError('writing the report', e);
+      this.retryReport();
+    }
+  }
+
+  /**
+   * A report that failed to land (state=ready among it, at start-up) is not
+   * left for the next event, which may never come: it is written again after
+   * a growing delay, a bounded number of times. The retry writes the whole
+   * report, errors and last-error included, so the failure shows in it.
+   */
+  private retryReport(): void {
+    if (this.cancelReportRetry) return; // one is already due
+    this.reportFailures++;
+    if (this.reportFailures > this.reportRetries) {
+      this.line('note', [['message', `the report could not be written ${this.reportFailures} times in a row; next try at the next event`]]);
+      this.reportFailures = 0;
+      return;
+    }
+    const delay = Math.min(this.reportRetryBaseMs * 2 ** (this.reportFailures - 1), REPORT_RETRY_MAX_DELAY_MS);
+    try {
+      this.cancelReportRetry = this.platform.setTimer(delay, () => {
+        this.cancelReportRetry = null;
+        this.queue.schedule('report', () => this.writeReport());
+      });
+    } catch (e) {
+      this.cancelReportRetry = null;
+      this.recordError('scheduling a report retry', e);
     }
   }
 

@@ -99,7 +99,8 @@ test('reaction: refuses to send a shutdown request when no command is pending', 
 test('reaction: a report that fails to commit is a ReportGlitchError; resync brings the round back in step', async (t) => {
   const xs = await startTestXenstored({ domid: DOMID });
   const platform = new NodePlatform({ socketPath: xs.socketPath });
-  const agent = new Agent({ platform });
+  // No report retries: this is the report that never lands (retries used up).
+  const agent = new Agent({ platform, reportRetries: 0 });
   const served = serve(platform, agent, { maxAttempts: 1, retryMs: 10 });
   const dom0 = new XenstoreClient(await connectUnixSocket(xs.dom0SocketPath), { requestTimeoutMs: 5000 });
   try {
