@@ -4,10 +4,11 @@
 // suspend/resume, reboot, shutdown, destroy, gc, uninstall; --json and exit
 // codes; the same driver over plain ssh:// to dom0; a host that does not answer.
 import test from 'tape';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { validateTesting } from '../../protocol/control.ts';
+import { poll } from '../../harness/matrix/wait.ts';
 import { xlSuite } from './xl-fixture.ts';
 
 interface Run {
@@ -18,24 +19,28 @@ interface Run {
   ms: number;
 }
 
-function xtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000, onOutput?: (soFar: string) => void): Promise<Run> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-      onOutput?.(stdout);
-    });
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+/** Starts `xtv ARGS`; `done` resolves when it exits (killed at the bound). */
+function startXtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000, onOutput?: (soFar: string) => void): { child: ChildProcess; done: Promise<Run> } {
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    stdout += b.toString();
+    onOutput?.(stdout);
+  });
+  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<Run>((resolve) => {
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ args, code, stdout, stderr, ms: Date.now() - t0 });
     });
   });
+  return { child, done };
 }
+
+const xtv = (args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000): Promise<Run> => startXtv(args, env, timeoutMs).done;
 
 const json = (r: Run | undefined): Record<string, unknown> => {
   try {
@@ -67,14 +72,18 @@ const session = suite.scenario('the CLI, step by step', async (x) => {
   await step('send --raw malformed', ['send', VM, 'now:explode', '--raw', '--wait-ack', '--json']);
   await step('send --via xapi', ['send', VM, 'next:poweroff', '--via', 'xapi']);
   // The agent still holds next:reboot (the malformed one changed nothing): xl shutdown makes it reboot.
-  // The watch must have seen the domain before the shutdown starts.
+  // The watch must have seen the domain before the shutdown starts; Ctrl-C (SIGINT) ends it.
   let watchStarted!: () => void;
   const firstLine = new Promise<void>((res) => { watchStarted = res; });
-  const watching = xtv(['watch', VM, '--json', '--timeout', '90', '--interval', '300'], env, 200_000, (out) => { if (out.includes('\n')) watchStarted(); });
-  await Promise.race([firstLine, watching]);
+  const watching = startXtv(['watch', VM, '--json', '--timeout', '150', '--interval', '300'], env, 200_000, (out) => { if (out.includes('\n')) watchStarted(); });
+  await Promise.race([firstLine, watching.done]);
   await step('shutdown (guest reboots instead)', ['shutdown', VM, '--json']);
   await step('reboot --wait', ['reboot', VM, '--wait', '--json']);
-  r['watch'] = await watching;
+  // Until the rebooted guest's report has been seen.
+  await poll(async () => (await x.driver.readGuest({ name: VM, id: VM }, 'data/xtv/state')) === 'ready', (v) => v, { timeoutMs: 60_000, minMs: 300, maxMs: 1000, what: 'report after reboot' });
+  await new Promise((res) => setTimeout(res, 1500));
+  watching.child.kill('SIGINT');
+  r['watch'] = await watching.done;
   await step('pause', ['pause', VM, '--json']);
   await step('unpause', ['unpause', VM, '--json']);
   await step('suspend --wait', ['suspend', VM, '--wait', '--json']);
@@ -144,7 +153,7 @@ test('xtv shutdown / reboot --wait / watch: the guest\'s pending command wins; w
   t.ok(after !== undefined && after !== before, `running again with a new domid (${before} -> ${after})`);
   const lines = r['watch']!.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; state?: { powerState: string; domid: number | null }; changed?: Record<string, string | null> });
   const domids = new Set(lines.filter((l) => l.kind === 'power' && l.state?.domid != null).map((l) => l.state!.domid));
-  t.equal(r['watch']!.code, 0, 'watch ends cleanly at --timeout, exit 0');
+  t.equal(r['watch']!.code, 0, 'watch ends cleanly on Ctrl-C (SIGINT), exit 0');
   t.ok(domids.size >= 3, `watch saw the domain come back twice (domids ${[...domids].join(', ')})`);
   // A report that lives a second before the reboot can fall between two looks; each new boot's report cannot.
   const bootIds = new Set(lines.filter((l) => l.kind === 'report' && l.changed?.['boot-id']).map((l) => l.changed!['boot-id']));
