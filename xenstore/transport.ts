@@ -44,5 +44,13 @@ export interface Transport {
  * request's bytes: a WRITE cut inside a longer path has no NUL (EINVAL), one
  * cut after the NUL silently writes a wrong value. A reply proves its request
  * was read whole, so only one request may be outstanding on a device file.
+ *
+ * The bound also avoids a deadlock in the same file: write(2) of a WATCH or
+ * UNWATCH holds the file's msgbuffer_mutex while it waits for xenstored's
+ * answer, and the xenbus thread, delivering the reply to an earlier request
+ * of the file first, blocks on that mutex in xenbus_dev_queue_reply(). The
+ * guest's whole xenstore then hangs (after a restore the agent's resume probe
+ * UNWATCH raced the echo's READ: the resume was never reported).
+ * test/unit/agent-resume-xenbus-deadlock.test.ts models it.
  */
 export const XENBUS_DEVICE_MAX_IN_FLIGHT = 1;
