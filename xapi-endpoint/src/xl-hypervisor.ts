@@ -141,8 +141,23 @@ export class XlHypervisor implements Hypervisor {
 
   async save(domid: number, file: string): Promise<void> {
     await mkdir(dirname(file), { recursive: true });
-    // The domain has already suspended itself; libxc then skips its own suspend request.
-    await this.xl(['save', String(domid), file]);
+    // The domain has already suspended itself (XAPI's own request was acked
+    // and acted on). libxl still writes "suspend" into control/shutdown and
+    // waits up to 60 s for an ack that a suspended guest cannot give, before
+    // it notices the domain is suspended already. We give that ack on the
+    // guest's behalf, so the save costs what the copy costs.
+    const node = `${domainHome(domid)}/control/shutdown`;
+    const ackForSuspendedGuest = (): void => {
+      this.xs.transaction(async (tx) => {
+        if ((await tx.tryRead(node)) === 'suspend') await tx.write(node, '');
+      }).catch(() => undefined);
+    };
+    const stop = await this.xsWatch(node, ackForSuspendedGuest);
+    try {
+      await this.xl(['save', String(domid), file]);
+    } finally {
+      stop();
+    }
   }
 
   async restore(file: string): Promise<number> {
