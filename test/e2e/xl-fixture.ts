@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { EmbeddedTarget } from '../../harness/target/embedded-target.ts';
+import { SessionLimit } from '../../harness/target/target.ts';
 import { REPORT_DIR, TESTING_NODE } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../guest/agent/report.ts';
 import { lastAgentLine, parseConsole, shutdownEventFromConsole, shutdownEventFromReport, type GuestShutdownEvent, type ReportSnapshot } from '../../harness/matrix/guest-report.ts';
@@ -75,23 +76,6 @@ export interface Scenario<T> {
   settled: Promise<Settled<T>>;
 }
 
-/** A tiny counting semaphore: at most n cases boot and run at once. */
-class Pool {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly n: number) {}
-  async run<T>(f: () => Promise<T>): Promise<T> {
-    if (this.running >= this.n) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await f();
-    } finally {
-      this.running--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 export interface XlSuite {
   /** Starts a case now (at most `cases` at once; `long` ones, which mostly wait, e.g. 60 s ack timeouts, always); its boots queue for the boot pool. */
   scenario<T>(name: string, fn: (x: Ctx) => Promise<T>, opts?: { long?: boolean }): Scenario<T>;
@@ -105,8 +89,8 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
   const t0 = Date.now();
   // Boots are CPU-bound on one emulated CPU: a few at a time. Once booted, a
   // guest idles and a case mostly waits, so more cases than boots run at once.
-  const bootPool = new Pool(opts.parallel);
-  const casePool = new Pool(opts.cases ?? 8);
+  const bootPool = new SessionLimit(opts.parallel); // at most n boots at once
+  const casePool = new SessionLimit(opts.cases ?? 8);
   const cases: Array<Promise<unknown>> = [];
   const timings: Array<{ name: string; ms: number; ok: boolean; laps: string[] }> = [];
   let release!: () => void;
