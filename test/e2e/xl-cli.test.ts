@@ -78,7 +78,12 @@ const session = suite.scenario('the CLI, step by step', async (x) => {
   const watching = startXtv(['watch', VM, '--json', '--timeout', '150', '--interval', '300'], env, 200_000, (out) => { if (out.includes('\n')) watchStarted(); });
   await Promise.race([firstLine, watching.done]);
   await step('shutdown (guest reboots instead)', ['shutdown', VM, '--json']);
-  await step('reboot --wait', ['reboot', VM, '--wait', '--json']);
+  // The guest is rebooting itself (next:reboot): the xl daemon destroys the domain and creates it
+  // again 2 s later, and an `xl reboot` in that gap finds no domain. Retry, bounded, until it exists.
+  for (let i = 0; i < 10; i++) {
+    if ((await step('reboot --wait', ['reboot', VM, '--wait', '--json'])).code === 0) break;
+    await new Promise((res) => setTimeout(res, 3000));
+  }
   // Until the rebooted guest's report has been seen.
   await poll(async () => (await x.driver.readGuest({ name: VM, id: VM }, 'data/xtv/state')) === 'ready', (v) => v, { timeoutMs: 60_000, minMs: 300, maxMs: 1000, what: 'report after reboot' });
   await new Promise((res) => setTimeout(res, 1500));
