@@ -41,7 +41,13 @@ export interface XlDriverOptions {
 }
 
 /** Exit codes the driver's own scripts use for conditions it names itself. */
-const EXIT = { noDomain: 90, notOurs: 91, noConfig: 92, noSaveImage: 93, suspended: 94, nameInUse: 95 } as const;
+const EXIT = { noDomain: 90, notOurs: 91, noConfig: 92, noSaveImage: 93, suspended: 94, nameInUse: 95, lockHeld: 96, imageGone: 97 } as const;
+
+/** How long a request waits for xl to re-create a restarting VM's domain (see waitingOutRestart). */
+const RESTART_WAIT_SEC = 30;
+
+/** How long a dom0 script waits for the install lock (see lockedScript). */
+const LOCK_WAIT_SEC = 60;
 
 /** `timeout` exit statuses: coreutils 124; busybox reports the signal (TERM 143, KILL 137). */
 const TIMEOUT_STATUSES = new Set([124, 137, 143]);
@@ -183,6 +189,7 @@ export class XlDriver implements ToolstackDriver {
       case EXIT.noConfig: throw new ToolstackError('XL_NOT_INSTALLED', [name], call, `${call}: ${name} is not installed (no ${configPath(this.paths, name)}); run xtv install first`);
       case EXIT.noSaveImage: throw new ToolstackError('XL_NO_SAVE_IMAGE', [name], call, `${call}: ${name} has no save image (${savePath(this.paths, name)}) to restore`);
       case EXIT.suspended: throw new ToolstackError('XL_SUSPENDED', [name], call, `${call}: ${name} is suspended to ${savePath(this.paths, name)}; resume it, or hard-shutdown to discard the image`);
+      case EXIT.lockHeld: throw new ToolstackError('XL_LOCKED', [name], call, `${call}: another xtv process holds dom0's install lock for over ${LOCK_WAIT_SEC} s (${r.stderr.trim()})`);
       case EXIT.nameInUse: throw new ToolstackError('XL_NAME_IN_USE', [name], call, `${call}: a domain named ${name} runs but ${configPath(this.paths, name)} is not xtv's`);
     }
     throw new ToolstackError(`XL_EXIT_${r.code}`, stderr ? [stderr] : [], call, `${call}: exit ${r.code}${stderr ? `: ${stderr.split('\n').slice(-3).join(' | ')}` : ''}`);
@@ -192,6 +199,30 @@ export class XlDriver implements ToolstackDriver {
   private requireOwnedConfig(name: string): string {
     const cfg = shq(configPath(this.paths, name));
     return `[ -e ${cfg} ] || exit ${EXIT.noConfig}\nhead -n 1 ${cfg} | grep -qF ${shq(XL_MARKER)} || exit ${EXIT.notOurs}\n`;
+  }
+
+  /**
+   * Wraps a dom0 script in the install lock: installs and uninstalls share
+   * image files and directories, and other xtv processes (parallel runs, other
+   * users) may work on the same host at once. The lock is a directory holding
+   * its owner's pid; one whose owner is gone (killed with its SSH session) is
+   * taken over, so it can never stay held.
+   */
+  private lockedScript(script: string): string {
+    return [
+      `xtv_top=${shq(dirname(this.paths.imageDir))}; xtv_lock="$xtv_top/.lock"; n=0`,
+      // The holder may remove the top directory on its way out (the last uninstall): make it again.
+      'until mkdir -p "$xtv_top" && mkdir "$xtv_lock" 2>/dev/null; do',
+      '  o=$(cat "$xtv_lock/pid" 2>/dev/null)',
+      '  if [ -n "$o" ] && ! kill -0 "$o" 2>/dev/null; then rm -rf "$xtv_lock"; continue; fi',
+      `  n=$((n+1)); [ $n -gt ${LOCK_WAIT_SEC * 5} ] && { echo "xtv: $xtv_lock is held by pid $o" >&2; exit ${EXIT.lockHeld}; }`,
+      '  sleep 0.2',
+      'done',
+      'echo $$ > "$xtv_lock/pid"',
+      'trap \'rm -rf "$xtv_lock"; rmdir "$xtv_top" 2>/dev/null\' EXIT',
+      "trap 'exit 1' INT TERM HUP",
+      script,
+    ].join('\n');
   }
 
   /**
@@ -251,16 +282,25 @@ export class XlDriver implements ToolstackDriver {
         `if [ -e ${cfg} ]; then head -n 1 ${cfg} | grep -qF ${shq(XL_MARKER)} || exit ${EXIT.notOurs}; exit 0; fi`,
         `if xl domid ${shq(opts.name)} >/dev/null 2>&1; then exit ${EXIT.nameInUse}; fi`,
       ].join('\n'), this.timeoutMs), vm);
-      await this.putImage(opts.kernelPath, kernel, kernelSha, call);
-      await this.putImage(opts.initrdPath, ramdisk, initrdSha, call);
       // Same bytes: nothing to do. Otherwise write aside and rename, so a half-written config never counts.
+      // Under the lock, and only while both images are there: another process's uninstall removes
+      // images no config names, and ours names them only once this config exists.
       const tmp = `${configPath(this.paths, opts.name)}.tmp.$$`;
-      this.check(call, await this.sh(call, [
+      const writeConfig = this.lockedScript([
+        `[ -s ${shq(kernel)} ] && [ -s ${shq(ramdisk)} ] || exit ${EXIT.imageGone}`,
         `mkdir -p ${shq(this.paths.configDir)} || exit 1`,
         `cat > ${shq(tmp)} || exit 1`,
         `if cmp -s ${shq(tmp)} ${cfg}; then rm -f ${shq(tmp)}; else mv ${shq(tmp)} ${cfg}; fi`,
-      ].join('\n'), this.timeoutMs, { input: text }), vm);
-      return vm;
+      ].join('\n'));
+      for (let attempt = 1; ; attempt++) {
+        await this.putImage(opts.kernelPath, kernel, kernelSha, call);
+        await this.putImage(opts.initrdPath, ramdisk, initrdSha, call);
+        const r = await this.sh(call, writeConfig, this.timeoutMs, { input: text });
+        if (r.code === EXIT.imageGone && attempt < 3) continue;
+        if (r.code === EXIT.imageGone) throw new ToolstackError('XL_COPY_FAILED', [], call, `${call}: the image files in dom0 were removed by another process ${attempt} times while installing`);
+        this.check(call, r, vm);
+        return vm;
+      }
     });
   }
 
@@ -296,11 +336,13 @@ export class XlDriver implements ToolstackDriver {
         `rm -f ${cfg} ${shq(savePath(p, vm.name))}`,
         // Image directories end in "/": a config names <dir>/<file>, so the prefix match is exact.
         `for d in ${shq(p.imageDir)}/*/; do [ -d "$d" ] || continue; grep -qsF "$d" ${shq(p.configDir)}/*.cfg || rm -rf "$d"; done`,
-        `rmdir ${shq(p.configDir)} ${shq(p.saveDir)} ${shq(p.imageDir)} 2>/dev/null`,
-        `rmdir ${shq(dirname(p.imageDir))} 2>/dev/null`,
+        // The directories go only with the last config: while any VM is installed, its xl save
+        // may be about to write into the save directory.
+        `rmdir ${shq(p.configDir)} 2>/dev/null && rmdir ${shq(p.saveDir)} ${shq(p.imageDir)} 2>/dev/null`,
         'exit 0',
       ].join('\n');
-      this.check(call, await this.sh(call, script, this.timeoutMs), vm);
+      // dirname(imageDir) holds the lock: the lock's exit trap removes it once empty.
+      this.check(call, await this.sh(call, this.lockedScript(script), this.timeoutMs, { steps: 2 }), vm);
     }));
   }
 
@@ -320,8 +362,46 @@ export class XlDriver implements ToolstackDriver {
   async request(vm: VmRef, request: HostRequest, opts: RequestOptions): Promise<void> {
     return this.withVm(vm, async () => {
       const { call, script, steps } = this.requestScript(vm.name, request, opts.timeoutMs);
-      this.check(call, await this.sh(call, script, opts.timeoutMs, { steps }), vm);
+      // resume works on a save image, not a domain: nothing to wait for.
+      const wrapped = request === 'resume' ? { script, steps } : { script: this.waitingOutRestart(vm.name, script), steps: steps * 2 + 1 };
+      this.check(call, await this.sh(call, wrapped.script, opts.timeoutMs, { steps: wrapped.steps }), vm);
     });
+  }
+
+  /**
+   * Runs a request's script and, when it fails because the VM has no domain
+   * while xl is re-creating it (the guest rebooted itself, or on_poweroff /
+   * on_crash say restart: xl's daemon destroys the domain and creates the new
+   * one about 2 s later, longer under load), waits for the new domain and runs
+   * it once more, so that `xtv reboot` right after a guest's own reboot asks
+   * the new domain instead of failing. A VM that is simply off has no xl
+   * process for its config, and fails at once as before.
+   */
+  private waitingOutRestart(name: string, script: string): string {
+    const n = shq(name);
+    return [
+      `xtv_cfg=${shq(configPath(this.paths, name))}`,
+      // xl's per-domain daemon keeps the argv it was started with (xl create [-p] CFG); so does an xl create in
+      // progress, or the timeout running it. Only those count: a shell's argv (ours too) may hold the same words.
+      'xtv_restarting() {',
+      '  for f in /proc/[0-9]*/cmdline; do',
+      '    c=$(tr \'\\0\' \' \' 2>/dev/null < "$f") || continue',
+      '    case "${c%% *}" in xl|*/xl|timeout) ;; *) continue ;; esac',
+      '    case "$c" in *" create "*"$xtv_cfg"*) return 0 ;; esac',
+      '  done',
+      '  return 1',
+      '}',
+      `xtv_request() {
+${script}
+}`,
+      '(xtv_request); rc=$?',
+      `if [ $rc -ne 0 ] && ! xl domid ${n} >/dev/null 2>&1 && xtv_restarting; then`,
+      `  echo "xtv: ${name.replace(/[^A-Za-z0-9_.-]/g, '')} has no domain while xl re-creates it; waiting for the new one" >&2`,
+      `  i=0; until xl domid ${n} >/dev/null 2>&1; do i=$((i+1)); [ $i -gt ${RESTART_WAIT_SEC * 2} ] && break; xtv_restarting || break; sleep 0.5; done`,
+      '  (xtv_request); rc=$?',
+      'fi',
+      'exit $rc',
+    ].join('\n');
   }
 
   /** The dom0 script of one request (exported for the unit tests through requestScriptFor). */

@@ -2,8 +2,8 @@
 // xenstore read framing) and its error mapping against a fake dom0 that
 // answers with canned exit statuses.
 import test from 'tape';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
@@ -206,4 +206,102 @@ test('xl driver: install refuses a config it did not make', async (t) => {
     t.match((e as Error).message, /not made by xtv; leaving it alone/);
   }
   t.end();
+});
+
+/** dom0 played by this machine's sh: the driver's scripts run for real, on temporary paths. */
+class LocalShellTarget implements HostTarget {
+  readonly kind = 'ssh' as const;
+  readonly description = 'local sh';
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+  exec(command: string, opts: { input?: string } = {}): Promise<TargetExecResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawnChild('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], env: this.env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
+      child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ stdout, stderr, code: code ?? 1 }));
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+  async copyTo(): Promise<void> {}
+  spawn(): ChildProcess { throw new Error('not in this test'); }
+  async close(): Promise<void> {}
+}
+
+test('xl driver: install and uninstall take dom0\'s lock; a lock whose owner died is taken over', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'xtv-lock-'));
+  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log') };
+  const d = new XlDriver(new LocalShellTarget(), { paths });
+  const lock = join(root, 'lib', '.lock');
+  try {
+    // Held by a live process: uninstall waits until it lets go.
+    mkdirSync(lock, { recursive: true });
+    const holder = spawnChild('sh', ['-c', `echo $$ > '${lock}/pid'; sleep 1; rm -rf '${lock}'`]);
+    const holderDone = new Promise((res) => holder.on('close', res));
+    await new Promise((res) => setTimeout(res, 200));
+    const t0 = Date.now();
+    await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
+    t.ok(Date.now() - t0 >= 600, `uninstall waited for the holder (${Date.now() - t0} ms)`);
+    await holderDone;
+    t.notOk(existsSync(join(root, 'lib')), 'the last uninstall leaves no directory, not even the lock\'s');
+
+    // Held by a pid that no longer runs (its SSH session was killed): taken over at once.
+    const dead = spawnChild('true');
+    await new Promise((res) => dead.on('close', res).on('error', res));
+    mkdirSync(lock, { recursive: true });
+    writeFileSync(join(lock, 'pid'), `${dead.pid}\n`);
+    const t1 = Date.now();
+    await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
+    t.ok(Date.now() - t1 < 5000, `a dead owner's lock is taken over (${Date.now() - t1} ms)`);
+    t.notOk(existsSync(lock), 'and released');
+
+    // Another VM still installed: its config and the save directory stay.
+    mkdirSync(paths.configDir, { recursive: true });
+    mkdirSync(paths.saveDir, { recursive: true });
+    writeFileSync(join(paths.configDir, 'xtv-b.cfg'), '# made by xtv\n');
+    await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
+    t.ok(existsSync(paths.saveDir), 'the save directory stays while another VM is installed (its xl save may be starting)');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('xl driver: a request that finds no domain while xl re-creates the VM waits for the new one', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'xtv-restart-'));
+  const bin = join(root, 'bin');
+  mkdirSync(bin);
+  // A fake xl: the domain exists while the file "domain" does; reboot and domid need it.
+  writeFileSync(join(bin, 'xl'), `#!/bin/sh\ncase "$1" in\n  domid) [ -e '${root}/domain' ] && echo 7 ;;\n  reboot) [ -e '${root}/domain' ] && echo rebooted >> '${root}/log' ;;\n  *) exit 3 ;;\nesac\n`, { mode: 0o755 });
+  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log') };
+  const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
+  const vm = { name: 'xtv-r', id: 'xtv-r' };
+  try {
+    // Off, and nobody re-creating it: fails at once.
+    const t0 = Date.now();
+    const off = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+    t.ok(off instanceof ToolstackError, `no domain, no xl daemon: fails (${String(off)})`);
+    t.ok(Date.now() - t0 < 3000, `at once (${Date.now() - t0} ms)`);
+    // A shell with a word of the config in its argv is not xl re-creating it: still at once.
+    const bystander = spawnChild('sh', ['-c', 'sleep 5', 'xl', 'create', join(paths.configDir, 'xtv-r.cfg')]);
+    const t2 = Date.now();
+    const still = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+    bystander.kill();
+    t.ok(still instanceof ToolstackError && Date.now() - t2 < 3000, `a shell naming "xl create CFG" does not count (${Date.now() - t2} ms)`);
+    // xl's daemon for this config (argv "xl create CFG"; the program does not matter) creates the domain 1.5 s from now.
+    const daemon = spawnChild('sh', ['-c', 'sleep 5', 'create', join(paths.configDir, 'xtv-r.cfg')], { argv0: 'xl' });
+    const created = setTimeout(() => writeFileSync(join(root, 'domain'), ''), 1500);
+    try {
+      const t1 = Date.now();
+      await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 });
+      t.ok(Date.now() - t1 >= 1000, `waited for the new domain (${Date.now() - t1} ms), then asked it`);
+      t.equal(readFileSync(join(root, 'log'), 'utf8'), 'rebooted\n', 'xl reboot reached the new domain once');
+    } finally {
+      clearTimeout(created);
+      daemon.kill();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
