@@ -1,12 +1,14 @@
 // `xtv watch VM`: a live stream of the VM's power state (from the toolstack:
 // xl list / XAPI) and of its guest agent's report, one line per change, until
-// Ctrl-C (or --timeout). Polls with a bounded interval: xl has no event for
-// pause/unpause, and one loop serves every toolstack.
+// Ctrl-C (or --timeout). It looks when the driver says something changed
+// (xenstore watches in dom0 on the domain and the report; XAPI's events), and
+// also on a timer: xl has no event for pause/unpause, and a driver without
+// events, or whose watch ended, still gets looked at.
 import type { Command } from './command.ts';
 import { REPORT_KEYS } from '../../guest/agent/report.ts';
 import { delay } from '../matrix/wait.ts';
 import { CONNECT_HELP, EXIT_OK, EXIT_USAGE, parseCli, positiveInt, resolveVm, seconds, withDriver } from '../target/cli-common.ts';
-import { ConnectionError, type DomainInfo } from '../toolstack/driver.ts';
+import { ConnectionError, type ChangeWatch, type DomainInfo } from '../toolstack/driver.ts';
 import { readFullReport } from './send-command.ts';
 
 export const WATCH_USAGE = `usage: xtv watch VM [--interval MS] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]
@@ -16,7 +18,8 @@ shutdown reason) and the guest agent's report (data/xtv/*) each time either
 changes, until Ctrl-C or --timeout. With --json: one JSON object per line
 ({"time","kind":"power"|"report",...}).
 
-  --interval MS   how often to look (default 500)
+  --interval MS   also look this often, for what has no event (xl pause and
+                  unpause): default 2000; 500 when the host gives no events
   --timeout SEC   stop after this long (default: never)
 
 Exit 0 when stopped; 2 when the host stops answering (3 looks in a row).
@@ -32,7 +35,7 @@ export const watchCommand: Command = {
   usage: WATCH_USAGE,
   async run(argv) {
     const { values, positionals } = parseCli(argv, { interval: { type: 'string' }, timeout: { type: 'string' } }, { min: 1, max: 1, names: 'VM' });
-    const intervalMs = positiveInt('interval', values.interval) ?? 500;
+    const givenIntervalMs = positiveInt('interval', values.interval);
     const untilMs = values.timeout !== undefined ? seconds('timeout', values.timeout, 0) : Infinity;
     const stop = new AbortController();
     const onSignal = (): void => stop.abort(new Error('stopped'));
@@ -47,34 +50,69 @@ export const watchCommand: Command = {
           if (values.json) process.stdout.write(`${JSON.stringify({ time, kind, vm: vm.name, ...obj })}\n`);
           else process.stdout.write(`${time.slice(11, 23)} ${kind.padEnd(6)} ${text}\n`);
         };
-        if (!values.json) process.stderr.write(`watching ${vm.name} every ${intervalMs} ms (Ctrl-C to stop)\n`);
+        // Events: a look when the driver says something changed; the timer covers the rest.
+        let events = typeof driver.watchChanges === 'function';
+        let watch: ChangeWatch | null = null;
+        let watchedDomid: number | null | undefined;
+        let changed = false;
+        let wake: (() => void) | null = null;
+        const onChange = (): void => {
+          changed = true;
+          wake?.();
+        };
+        const intervalOf = (): number => givenIntervalMs ?? (events ? 2000 : 500);
+        if (!values.json) process.stderr.write(`watching ${vm.name}${events ? ' by xenstore/XAPI events and' : ''} every ${intervalOf()} ms (Ctrl-C to stop)\n`);
         let last: DomainInfo | null = null;
         let lastReport: Record<string, string | null> = {};
         let failures = 0;
-        while (!stop.signal.aborted && Date.now() - t0 < untilMs) {
-          try {
-            const s = await driver.state(vm);
-            if (!last || s.powerState !== last.powerState || s.domid !== last.domid || s.shutdownReason !== last.shutdownReason) {
-              emit('power', { state: s }, `${s.powerState}${s.domid !== null ? ` domid ${s.domid}` : ''}${s.shutdownReason ? ` (shut down: ${s.shutdownReason})` : ''}`);
-              last = s;
+        try {
+          while (!stop.signal.aborted && Date.now() - t0 < untilMs) {
+            changed = false;
+            try {
+              const s = await driver.state(vm);
+              if (events && s.domid !== watchedDomid) {
+                // A new domain (reboot, restore) has its report elsewhere: watch that one.
+                watch?.close();
+                watchedDomid = s.domid;
+                const w = driver.watchChanges!(vm, s.domid, onChange);
+                watch = w;
+                void w.ended.then((why) => {
+                  if (why === 'closed' || watch !== w) return;
+                  events = false;
+                  emit('error', { error: `events stopped (${why}); looking every ${intervalOf()} ms` }, `events stopped (${why}); looking every ${intervalOf()} ms`);
+                  wake?.();
+                });
+              }
+              if (!last || s.powerState !== last.powerState || s.domid !== last.domid || s.shutdownReason !== last.shutdownReason) {
+                emit('power', { state: s }, `${s.powerState}${s.domid !== null ? ` domid ${s.domid}` : ''}${s.shutdownReason ? ` (shut down: ${s.shutdownReason})` : ''}`);
+                last = s;
+              }
+              const report = s.domid !== null ? await readFullReport(driver, vm) : {};
+              const moved = SHOWN.filter((k) => (report[k] ?? null) !== (lastReport[k] ?? null) && report[k] !== undefined);
+              if (moved.length > 0) {
+                emit('report', { changed: Object.fromEntries(moved.map((k) => [k, report[k] ?? null])) },
+                  moved.map((k) => `${k}=${report[k] === null ? '(absent)' : JSON.stringify(report[k])}`).join(' '));
+              }
+              if (s.domid !== null) lastReport = report;
+              failures = 0;
+            } catch (err) {
+              // Ctrl-C reaches the ssh children too: a look cut short by it is no error.
+              if (stop.signal.aborted) break;
+              if (!(err instanceof ConnectionError)) throw err;
+              failures++;
+              emit('error', { error: err.message }, err.message);
+              if (failures >= 3) return EXIT_USAGE;
             }
-            const report = s.domid !== null ? await readFullReport(driver, vm) : {};
-            const changed = SHOWN.filter((k) => (report[k] ?? null) !== (lastReport[k] ?? null) && report[k] !== undefined);
-            if (changed.length > 0) {
-              emit('report', { changed: Object.fromEntries(changed.map((k) => [k, report[k] ?? null])) },
-                changed.map((k) => `${k}=${report[k] === null ? '(absent)' : JSON.stringify(report[k])}`).join(' '));
-            }
-            if (s.domid !== null) lastReport = report;
-            failures = 0;
-          } catch (err) {
-            // Ctrl-C reaches the ssh children too: a look cut short by it is no error.
-            if (stop.signal.aborted) break;
-            if (!(err instanceof ConnectionError)) throw err;
-            failures++;
-            emit('error', { error: err.message }, err.message);
-            if (failures >= 3) return EXIT_USAGE;
+            // Something changed while we looked: look again at once.
+            if (changed) continue;
+            // Until an event, the interval, --timeout or Ctrl-C, whichever comes first.
+            const waitMs = Math.min(intervalOf(), Math.max(0, untilMs - (Date.now() - t0)));
+            const woken = new Promise<void>((r) => { wake = r; });
+            await Promise.race([delay(waitMs, stop.signal).catch(() => undefined), woken]);
+            wake = null;
           }
-          await delay(Math.min(intervalMs, Math.max(0, untilMs - (Date.now() - t0))), stop.signal).catch(() => undefined);
+        } finally {
+          watch?.close();
         }
         return EXIT_OK;
       });

@@ -8,7 +8,7 @@
 // ~0.3 s; dropbear refuses more than 5 unauthenticated connections from one
 // address, so at most MAX_SESSIONS run at once and a refused connection
 // (the command never ran) is tried again.
-import type { ChildProcess } from 'node:child_process';
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { EmbeddedHost } from '../host/embedded-host.ts';
 import { looksLikeSshFailure, runSsh, type SshResult } from '../host/ssh.ts';
@@ -64,8 +64,9 @@ export class EmbeddedTarget implements HostTarget {
     if (r.code !== 0) throw new TargetCommandError(`copy ${localPath} to ${remotePath}`, r);
   }
 
+  /** A long-lived session (e.g. xenstore watches) on a connection of its own, like exec's. */
   spawn(command: string): ChildProcess {
-    return this.host.spawn(command);
+    return spawnProcess('ssh', this.args(command), { stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   async close(): Promise<void> {

@@ -70,10 +70,23 @@ export interface ToolstackDriver {
   readGuest(vm: VmRef, relPath: string): Promise<string | null>;
   /** Writes a node relative to the domain home. guestWritable: make the node writable by the guest (control/testing must be, so the agent can acknowledge). */
   writeGuest(vm: VmRef, relPath: string, value: string, opts?: { guestWritable?: boolean }): Promise<void>;
+  /**
+   * Calls onChange when the VM may have changed (its domain came or went, its
+   * agent's report moved, the toolstack's record changed), so that a watcher
+   * looks then instead of on a timer. `domid`: the domain whose report to
+   * watch (null: none). Optional: without it, or once it has ended, watchers look on a timer.
+   */
+  watchChanges?(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch;
   /** VMs on the host tagged as made by xtv (for `xtv gc`). */
   listOwned(): Promise<VmRef[]>;
   /** Forgets connections; never leaves anything running that it started itself. */
   close(): Promise<void>;
+}
+
+/** A running watchChanges: close() stops it; `ended` says why it stopped by itself. */
+export interface ChangeWatch {
+  close(): void;
+  readonly ended: Promise<string>;
 }
 
 /** The toolstack answered, and the answer was no. */

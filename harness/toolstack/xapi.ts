@@ -12,11 +12,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
-import { createClient, type Xapi } from 'xen-api';
-import { TESTING_NODE, VMDATA_TESTING_NODE } from '../../protocol/control.ts';
+import { createClient, type Xapi, type XapiRecord } from 'xen-api';
+import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../protocol/control.ts';
+import { watchXenstore } from './xenstore-watch.ts';
 import { shq, TargetUnreachableError, type HostTarget } from '../target/target.ts';
 import {
-  ConnectionError, ToolstackError, type DomainInfo, type HostRequest, type InstallOptions, type PowerState,
+  ConnectionError, ToolstackError, type ChangeWatch, type DomainInfo, type HostRequest, type InstallOptions, type PowerState,
   type RequestOptions, type ToolstackDriver, type VmRef,
 } from './driver.ts';
 
@@ -376,6 +377,31 @@ export class XapiDriver implements ToolstackDriver {
         this.refs.set(String(r.uuid), ref);
         return { name: String(r.name_label), id: String(r.uuid) };
       });
+  }
+
+  /**
+   * XAPI's events for the VM's record (the client's event.from loop keeps
+   * them coming), and, with a shell in dom0, a xenstore watch on its agent's
+   * report. Ends (for a timer to take over) only when both are gone.
+   */
+  watchChanges(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch {
+    const objects = this.client.objects;
+    const mine = (objs: Record<string, XapiRecord>): boolean =>
+      Object.values(objs).some((o) => o.$type === 'VM' && (o.$ref === vm.id || o.$id === vm.id || o['uuid'] === vm.id));
+    const onUpdate = (objs: Record<string, XapiRecord>): void => { if (mine(objs)) onChange(); };
+    for (const e of ['add', 'update', 'remove']) objects.on(e, onUpdate);
+    const xs = this.opts.target && domid !== null ? watchXenstore(this.opts.target, [`/local/domain/${domid}/${REPORT_DIR}`], onChange) : null;
+    let stop!: (why: string) => void;
+    const stopped = new Promise<string>((r) => { stop = r; });
+    return {
+      // XAPI's events keep going after the xenstore watch ends: only close() ends this one.
+      ended: stopped,
+      close(): void {
+        for (const e of ['add', 'update', 'remove']) objects.off(e, onUpdate);
+        xs?.close();
+        stop('closed');
+      },
+    };
   }
 
   /** The guest's console log when dom0 keeps one (embedded host: xenconsoled --log=guest); '' otherwise. */

@@ -23,13 +23,15 @@ import { createReadStream } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import {
   ConnectionError, ToolstackError,
-  type DomainInfo, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
+  type ChangeWatch, type DomainInfo, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
 } from './driver.ts';
 import {
   DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, consoleLogPath, imagePath, isOwnedConfig, renderXlConfig, savePath,
   type XlPaths,
 } from './xl-config.ts';
 import { domainInfoOf, parseXlList, type XlListEntry } from './xl-list.ts';
+import { domainWatchPaths, watchXenstore } from './xenstore-watch.ts';
+import { REPORT_DIR } from '../../protocol/control.ts';
 import { TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../target/target.ts';
 
 export interface XlDriverOptions {
@@ -549,6 +551,12 @@ ${script}
       const script = `${this.domidLine(vm)}\nxenstore-rm "/local/domain/$d/${relPath}" 2>/dev/null; exit 0`;
       this.check(call, await this.sh(call, script, this.timeoutMs), vm);
     });
+  }
+
+  /** xenstore watches in dom0: the VM's domain coming and going, its agent's report. */
+  watchChanges(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch {
+    checkVmName(vm.name);
+    return watchXenstore(this.target, domainWatchPaths(domid, REPORT_DIR), onChange);
   }
 
   async listOwned(): Promise<VmRef[]> {
