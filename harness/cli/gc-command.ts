@@ -1,15 +1,17 @@
 // `xtv gc`: destroys and removes every VM on a host that xtv made (xl: the
 // configs marked "made by xtv"; XAPI: VMs tagged in other_config), e.g. after
 // an interrupted run.
-import type { Command } from './command.ts';
+import { UsageError, type Command } from './command.ts';
 import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, output, parseCli, seconds, withDriver } from '../target/cli-common.ts';
 import { ConnectionError } from '../toolstack/driver.ts';
 
-export const GC_USAGE = `usage: xtv gc [--dry-run] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]
+export const GC_USAGE = `usage: xtv gc [--prefix P] [--dry-run] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]
 
 Finds every VM xtv made on the host, destroys its domain (a suspended one's
 save image too) and uninstalls it. Nothing else on the host is touched.
 
+  --prefix P     only the VMs whose names start with P (others sharing the
+                 host keep theirs)
   --dry-run      list them, change nothing
   --timeout SEC  bound on each destroy (default 60)
 
@@ -22,10 +24,12 @@ export const gcCommand: Command = {
   summary: 'destroy and remove every VM xtv made on a host',
   usage: GC_USAGE,
   async run(argv) {
-    const { values } = parseCli(argv, { 'dry-run': { type: 'boolean' }, timeout: { type: 'string' } }, { min: 0, max: 0, names: '' });
+    const { values } = parseCli(argv, { 'dry-run': { type: 'boolean' }, timeout: { type: 'string' }, prefix: { type: 'string' } }, { min: 0, max: 0, names: '' });
     const timeoutMs = seconds('timeout', values.timeout, 60);
+    const prefix = typeof values.prefix === 'string' ? values.prefix : undefined;
+    if (prefix !== undefined && prefix === '') throw new UsageError('--prefix needs a non-empty name prefix (leave it out for every VM)');
     return withDriver('gc', values, async (driver) => {
-      const owned = await driver.listOwned();
+      const owned = (await driver.listOwned()).filter((vm) => prefix === undefined || vm.name.startsWith(prefix));
       const results: Array<{ vm: { name: string; id: string }; state: string; removed: boolean; error?: string }> = [];
       for (const vm of owned) {
         const s = await driver.state(vm);
@@ -45,7 +49,7 @@ export const gcCommand: Command = {
       const failed = results.filter((r) => !values['dry-run'] && !r.removed);
       const lines = results.map((r) => `${r.vm.name.padEnd(40)} ${r.state.padEnd(9)} ${values['dry-run'] ? 'would remove' : r.removed ? 'removed' : `NOT removed: ${r.error}`}`);
       output(values.json, { ok: failed.length === 0, dryRun: values['dry-run'] === true, vms: results },
-        results.length === 0 ? 'nothing made by xtv on this host' : lines.join('\n'));
+        results.length === 0 ? `nothing made by xtv on this host${prefix !== undefined ? ` named ${prefix}*` : ''}` : lines.join('\n'));
       return failed.length === 0 ? EXIT_OK : EXIT_FAILED;
     });
   },

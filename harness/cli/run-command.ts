@@ -27,7 +27,7 @@ export const RUN_USAGE = `usage: xtv run [--host embedded|ssh://root@HOST|https:
                [--report-dir DIR] [--json] [--list [--show-skipped]]
 
 Runs the scenario matrix: initial state x host request x guest ack x guest
-action, each case on its own VM named xtv-<case>, asserted against the model of
+action, each case on its own VM named xtv-<case> (--vm-prefix), asserted against the model of
 the toolstack (harness/matrix/model-xl.ts, model-xapi.ts).
 
   --host fake       runs against the in-memory FAKE toolstack (tests the harness only;
@@ -43,6 +43,7 @@ the toolstack (harness/matrix/model-xl.ts, model-xapi.ts).
   --image-dir DIR   the test image (default dist/image: npm run build:image)
   --domain-type T   pv (default) or pvh
   --memory MIB      guest memory (default: the image's minMemoryMiB, else 32)
+  --vm-prefix P     name the VMs P-<case> (default xtv): runs sharing a host need their own
 
 Case names: STATE.REQUEST.ack-ACK.ACTION, e.g. running.clean_shutdown.ack-none.poweroff
 (REQUEST no_request: the guest acts on its own). Verdicts, best to worst:
@@ -69,6 +70,8 @@ export interface RunArgs {
   imageDir: string;
   domainType: DomainType;
   memoryMiB: number | undefined;
+  /** VM names are PREFIX-CASE: two runs on one host need different prefixes. */
+  vmPrefix: string;
   allowUnauthorized: boolean;
   /** How to reach the host (absent for --host fake). */
   connect?: ConnectOptions;
@@ -105,6 +108,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
         'image-dir': { type: 'string' },
         'domain-type': { type: 'string' },
         memory: { type: 'string' },
+        'vm-prefix': { type: 'string' },
       },
     }));
   } catch (e) {
@@ -127,8 +131,20 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     imageDir: resolve(values['image-dir'] ?? join(REPO_ROOT, 'dist', 'image')),
     domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
     memoryMiB: positiveInt('memory', values.memory),
+    vmPrefix: vmPrefixOf(values['vm-prefix']),
     allowUnauthorized: values['allow-unauthorized'] ?? false,
   };
+}
+
+/**
+ * --vm-prefix: a name start both toolstacks accept (xl domain names, XAPI
+ * name-labels, file names in dom0), short enough that PREFIX-CASE stays
+ * within xl's 64 characters for the longest case name (44).
+ */
+function vmPrefixOf(v: string | undefined): string {
+  if (v === undefined) return 'xtv';
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,18}$/.test(v)) throw new UsageError(`--vm-prefix wants a letter then up to 18 letters, digits, _ or -, got '${v}'`);
+  return v;
 }
 
 /** xapi for http(s):// hosts, xl otherwise; --toolstack overrides. */
@@ -245,6 +261,7 @@ export async function runRun(argv: string[], io: RunIo = defaultIo): Promise<num
       matrix: a.matrix,
       host: a.host,
       parallel: a.parallel,
+      vmPrefix: a.vmPrefix,
       ...(timing ? { timing } : {}),
       signal: controller.signal,
       registry,

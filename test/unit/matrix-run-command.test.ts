@@ -27,6 +27,10 @@ test('arguments: defaults and mistakes', (t) => {
   t.throws(() => parseRunArgs(['--host', 'ftp://x']), UsageError);
   t.throws(() => parseRunArgs(['--bogus']), UsageError);
   t.throws(() => parseRunArgs(['positional']), UsageError);
+  t.equal(a.vmPrefix, 'xtv', 'VMs are named xtv-CASE by default');
+  t.equal(parseRunArgs(['--vm-prefix', 'ci-7']).vmPrefix, 'ci-7');
+  t.throws(() => parseRunArgs(['--vm-prefix', '9 lives']), /--vm-prefix wants a letter/);
+  t.throws(() => parseRunArgs(['--vm-prefix', 'a'.repeat(20)]), /up to 18/, 'a prefix that would make names longer than xl allows');
   t.throws(() => selectCases({ matrix: 'smoke', filter: 'no-such-case' }), /matches no case/);
   t.end();
 });

@@ -58,6 +58,7 @@ test('usage errors: exit 2 with the reason', async (t) => {
     [['reboot', 'a', '--paused'], /--paused is an option of start only/],
     [['install', '--domain-type', 'hvm'], /--domain-type must be one of pv, pvh, got 'hvm'/],
     [['install', '--memory', '0'], /--memory wants a positive whole number/],
+    [['gc', '--prefix', ''], /--prefix needs a non-empty name prefix/],
     [['gc', '--host', 'xen1'], /--host must be embedded, ssh:\/\/\[USER@\]HOST\[:PORT\] or https:\/\/HOST, got 'xen1'/],
     [['send', 'a', 'next:poweroff', '--via', 'vchan'], /--via must be one of xenstore, xapi/],
     [['shutdown', 'a', '--timeout', 'soon'], /--timeout wants a number of seconds/],
