@@ -80,7 +80,7 @@ export class FakeHypervisor implements Hypervisor {
     await this.destroy(domid);
   }
 
-  async restore(file: string): Promise<number> {
+  async restore(file: string, _uuid: string): Promise<number> {
     this.calls.push('restore');
     const spec = this.saved.get(file);
     if (!spec) throw new Error(`xl restore: ${file} not found`);

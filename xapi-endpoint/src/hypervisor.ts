@@ -37,8 +37,8 @@ export interface Hypervisor {
   unpause(domid: number): Promise<void>;
   /** Saves a domain that has suspended itself to `file`, then destroys it. */
   save(domid: number, file: string): Promise<void>;
-  /** Restores a saved domain, paused; returns its new domid. */
-  restore(file: string): Promise<number>;
+  /** Restores a saved domain (whose uuid the image keeps), paused; returns its new domid. */
+  restore(file: string, uuid: string): Promise<number>;
   removeFile(file: string): Promise<void>;
   fileExists(path: string): Promise<boolean>;
 

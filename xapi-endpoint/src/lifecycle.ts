@@ -473,7 +473,7 @@ export class Lifecycle {
     await this.expectState(ref, ['Suspended']);
     await this.run(ref, 'resume', async (_op, r) => {
       if (!r.suspendFile) throw errors.internal('no suspend image for this VM');
-      const domid = await this.hv.restore(r.suspendFile);
+      const domid = await this.hv.restore(r.suspendFile, String(this.db.get('VM', ref).uuid));
       r.startedAt = Date.now();
       if (!paused) await this.hv.unpause(domid);
       await this.hv.removeFile(r.suspendFile);

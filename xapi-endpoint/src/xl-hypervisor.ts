@@ -160,12 +160,11 @@ export class XlHypervisor implements Hypervisor {
     }
   }
 
-  async restore(file: string): Promise<number> {
-    const before = new Set((await this.listDomains()).map((d) => d.domid));
+  async restore(file: string, uuid: string): Promise<number> {
     await this.xl(['restore', '-e', '-p', file]);
-    const fresh = (await this.listDomains()).filter((d) => !before.has(d.domid));
-    if (fresh.length !== 1) throw new Error(`xl restore ${file}: could not tell the new domain (${fresh.length} new)`);
-    return fresh[0]!.domid;
+    // By uuid (the image's config keeps the VM's), as for create: other domains may come and
+    // go on the host meanwhile, so "the one new domain" is not a way to tell.
+    return this.domidOf(uuid);
   }
 
   async removeFile(file: string): Promise<void> {
