@@ -3,7 +3,7 @@
 // shows. Small stand-in inputs keep it fast (no kernel, no qjs build); the
 // script does not care what the binaries are.
 import test from 'tape';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const script = join(root, 'guest', 'image', 'build-initramfs.sh');
+
+/** The archive tools the build script needs (scripts/deps.sh installs them; npm test runs it first). */
+const missingTools = ['cpio', 'xz'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+const skip = missingTools.length > 0 ? `${missingTools.join(', ')} not installed (bash scripts/deps.sh)` : false;
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
@@ -43,7 +47,7 @@ function listing(file: string): string[] {
     .toString().trim().split('\n');
 }
 
-test('initramfs: same inputs, same sha256; a changed input changes it', (t) => {
+test('initramfs: same inputs, same sha256; a changed input changes it', { skip }, (t) => {
   const a = mkdtempSync(join(tmpdir(), 'xtv-image-a-'));
   const b = mkdtempSync(join(tmpdir(), 'xtv-image-b-'));
   try {
@@ -74,7 +78,7 @@ test('initramfs: same inputs, same sha256; a changed input changes it', (t) => {
   t.end();
 });
 
-test('initramfs: xz with a CRC32 check and a 4 MiB dictionary (what the guest kernel decodes in 32 MiB)', (t) => {
+test('initramfs: xz with a CRC32 check and a 4 MiB dictionary (what the guest kernel decodes in 32 MiB)', { skip }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xtv-image-c-'));
   try {
     build(dir, inputs(dir, 'x'), join(dir, 'initrd.xz'));
@@ -87,7 +91,7 @@ test('initramfs: xz with a CRC32 check and a 4 MiB dictionary (what the guest ke
   t.end();
 });
 
-test('initramfs: missing input is a clear error, not an archive', (t) => {
+test('initramfs: missing input is a clear error, not an archive', { skip }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xtv-image-d-'));
   try {
     const files = { ...inputs(dir, 'x'), qjs: join(dir, 'no-such-qjs') };
