@@ -28,45 +28,78 @@ function testFiles(dir) {
   return readdirSync(abs).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
 }
 
-/** Runs a command, relaying its output; returns its exit code. */
-function run(cmd, args, { countTap = false, env = {} } = {}) {
+/** Counts a TAP line of a test file into the totals; returns whether it was a failure. */
+function count(line) {
+  if (/^ok \d+/.test(line)) { totals.passed++; return false; }
+  if (/^not ok \d+/.test(line)) { totals.failed++; return true; }
+  return false;
+}
+
+/** Our own assertion, for what no test file checks (the shared host's boot and shutdown). */
+function assertion(ok, what) {
+  console.log(`${ok ? 'ok' : 'not ok'} - ${what}`);
+  if (ok) totals.passed++;
+  else totals.failed++;
+}
+
+// Children get SIGINT/SIGTERM when we do (Ctrl-C reaches them through the
+// terminal too; a CI runner's SIGTERM does not).
+const children = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    for (const child of children) child.kill(signal);
+    setTimeout(() => process.exit(130), 20_000).unref();
+  });
+}
+
+/**
+ * Runs a command. `tap`: it is a test file: its TAP lines count, and its
+ * output is held and printed whole when it ends (files run side by side, and
+ * interleaved TAP would be unreadable), under a header with its duration.
+ * Otherwise its output is relayed as it comes. Resolves with the exit code.
+ */
+function run(cmd, args, { tap = false, env = {} } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', tap ? 'pipe' : 'inherit'] });
+    children.add(child);
+    let held = '';
     let pending = '';
     let failedHere = 0;
     child.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
-      if (!countTap) return;
+      if (!tap) {
+        process.stdout.write(chunk);
+        return;
+      }
+      held += chunk.toString();
       pending += chunk.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (/^ok \d+/.test(line)) totals.passed++;
-        else if (/^not ok \d+/.test(line)) { totals.failed++; failedHere++; }
-      }
+      for (const line of lines) if (count(line)) failedHere++;
     });
-    const stop = () => child.kill('SIGINT');
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    // A test file's stderr is kept with its TAP, as comments.
+    child.stderr?.on('data', (chunk) => { held += chunk.toString().replace(/^(?!$)/gm, '# stderr: '); });
     child.on('close', (code, signal) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      children.delete(child);
+      if (pending && count(pending)) failedHere++;
       const rc = code ?? (signal ? 1 : 0);
-      if (countTap && rc !== 0 && failedHere === 0) {
-        console.log(`not ok - ${args.at(-1)} exited with ${code ?? signal} without reporting a failure`);
-        totals.failed++;
+      if (tap) {
+        process.stdout.write(`# file: ${args.at(-1)} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${held}${held.endsWith('\n') ? '' : '\n'}`);
+        if (rc !== 0 && failedHere === 0) {
+          console.log(`not ok - ${args.at(-1)} exited with ${code ?? signal} without reporting a failure`);
+          totals.failed++;
+        }
       }
       resolve(rc);
     });
   });
 }
 
-async function runSuite(dir) {
-  const files = testFiles(dir);
-  for (const file of files) {
-    console.log(`# file: ${file}`);
-    await run(process.execPath, ['--import', 'tsx', 'node_modules/tape/bin/tape', file], { countTap: true });
-  }
+const tape = (file, env = {}) => run(process.execPath, ['--import', 'tsx', 'node_modules/tape/bin/tape', file], { tap: true, env });
+
+/** The unit files, one after another (they are short, and some measure time). */
+async function unitSuite() {
+  for (const file of testFiles('test/unit')) await tape(file);
 }
 
 async function prepareE2e() {
@@ -81,17 +114,76 @@ async function prepareE2e() {
     console.log(`# preparing ${name}`);
     const rc = await run(cmd, args);
     if (rc !== 0) {
-      console.log(`not ok - preparing ${name} failed (exit ${rc})`);
-      totals.failed++;
+      assertion(false, `preparing ${name} (exit ${rc})`);
       return false;
     }
   }
   return true;
 }
 
-if (which === 'unit' || which === 'all') await runSuite('test/unit');
-if (which === 'e2e' || which === 'all') {
-  if (await prepareE2e()) await runSuite('test/e2e');
+/** Resolves with the shared host's first stdout line, parsed (or a failure). */
+function firstLine(child) {
+  return new Promise((resolve) => {
+    let out = '';
+    const onData = (b) => {
+      out += b.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      child.stdout.off('data', onData);
+      try {
+        resolve(JSON.parse(out.slice(0, nl)));
+      } catch {
+        resolve({ ready: false, error: `unexpected output: ${out.slice(0, nl)}` });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.on('close', (code) => resolve({ ready: false, error: `exited with ${code} before the host was ready` }));
+  });
+}
+
+/**
+ * The end-to-end files, all at once, on one embedded host (with the XenAPI
+ * test double) that test/e2e/shared-host.ts boots and keeps until its stdin
+ * closes. Each file's VMs have names of their own.
+ */
+async function e2eSuite() {
+  const files = testFiles('test/e2e');
+  const t0 = Date.now();
+  const host = spawn(process.execPath, ['--import', 'tsx', 'test/e2e/shared-host.ts'], { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] });
+  children.add(host);
+  const closed = new Promise((resolve) => host.on('close', (code, signal) => resolve(code ?? signal)));
+  const ready = await firstLine(host);
+  assertion(ready.ready === true, `the shared embedded host (Xen, dom0, XenAPI test double) is up for the e2e files (${((Date.now() - t0) / 1000).toFixed(1)} s)${ready.ready ? '' : `: ${ready.error}`}`);
+  if (ready.ready) {
+    const env = { XTV_E2E_STATE_DIR: ready.stateDir, XTV_E2E_FRESH_HOST: '1' };
+    await Promise.all(files.map((file) => tape(file, env)));
+  }
+  host.stdin.end();
+  const code = await closed;
+  children.delete(host);
+  if (ready.ready) {
+    let qemuGone = false;
+    for (let i = 0; i < 50 && !qemuGone; i++) {
+      try {
+        process.kill(ready.pid, 0);
+        await new Promise((r) => setTimeout(r, 200));
+      } catch {
+        qemuGone = true;
+      }
+    }
+    assertion(code === 0 && qemuGone && !existsSync(ready.stateDir), `the shared host went down: exit ${code}, QEMU ${qemuGone ? 'gone' : `pid ${ready.pid} still there`}, state dir ${existsSync(ready.stateDir) ? 'left' : 'removed'} (e2e files ${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
+  }
+}
+
+// npm test: the e2e preparation first, so the unit files that use its
+// products (the image's qjs, linux-source) run instead of skipping; then
+// the unit files beside the e2e files (the unit ones use this machine's
+// CPU, the e2e ones mostly wait on the emulated host).
+if (which === 'unit') await unitSuite();
+if (which === 'e2e' && (await prepareE2e())) await e2eSuite();
+if (which === 'all') {
+  const prepared = await prepareE2e();
+  await Promise.all([unitSuite(), prepared ? e2eSuite() : Promise.resolve()]);
 }
 console.log(`${totals.passed} passed, ${totals.failed} failed`);
 process.exit(totals.failed === 0 && totals.passed > 0 ? 0 : 1);

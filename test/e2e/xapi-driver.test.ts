@@ -7,17 +7,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VMDATA_TESTING_NODE, encodeVmData } from '../../protocol/control.ts';
-import { withEmbeddedHost, type EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { ConnectionError, ToolstackError, type VmRef } from '../../harness/toolstack/driver.ts';
 import { XapiDriver } from '../../harness/toolstack/xapi.ts';
 import { connectXapi } from '../../harness/toolstack/xapi-connect.ts';
-import { prepareEmbeddedXapi } from '../../harness/toolstack/xapi-embedded.ts';
+import { embeddedXapiInfo, prepareEmbeddedXapi, type EmbeddedXapiInfo } from '../../harness/toolstack/xapi-embedded.ts';
+import { E2E_XAPI_ACK_TIMEOUT_MS, E2E_XAPI_LIFECYCLE } from './e2e-config.ts';
 
 const IMAGE_DIR = process.env.XTV_IMAGE_DIR || join(REPO_ROOT, 'dist', 'image');
 const DEFAULT_ARGS = 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown quiet';
-/** The endpoint's ack timeout for this run: XAPI's 60 s would only make the no-ack case slower. */
-const ACK_TIMEOUT_MS = 15_000;
 
 function image(): { kernel: string; initrd: string; args: string; memoryMiB: number } | null {
   const kernel = join(IMAGE_DIR, 'xtv-kernel');
@@ -58,45 +57,48 @@ async function guestReady(d: XapiDriver, vm: VmRef, bootId?: string | null): Pro
   });
 }
 
-async function domainsInXl(host: EmbeddedHost): Promise<string[]> {
-  const r = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
-  return r.stdout.split('\n').filter((n) => n !== '' && n !== 'Domain-0');
+/** The domains Xen has for one VM of the endpoint (it names them xapi-UUID). */
+async function domainsOf(host: EmbeddedHost, d: XapiDriver, vm: VmRef): Promise<string[]> {
+  const uuid = d.cachedRecord(vm)?.['uuid'];
+  if (typeof uuid !== 'string') return [`(no uuid for ${vm.name} in the client's cache)`];
+  return (await xapiDomains(host)).filter((n) => n === `xapi-${uuid}`);
 }
 
-test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 60_000 }, async (t) => {
-  const img = image();
-  if (!img) {
-    t.fail(`no test image in ${IMAGE_DIR}: run npm run build:image (or set XTV_IMAGE_DIR)`);
-    return;
-  }
-  const stateDir = mkdtempSync(join(tmpdir(), 'xtv-xapi-e2e-'));
+/** The domains the endpoint made (it names them xapi-UUID); other e2e files' guests may share the host. */
+async function xapiDomains(host: EmbeddedHost): Promise<string[]> {
+  const r = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
+  return r.stdout.split('\n').filter((n) => n.startsWith('xapi-'));
+}
+
+/** Everything this file checks, on a host whose endpoint `info` describes; `stateDir` is the host's. */
+async function exercise(t: test.Test, host: EmbeddedHost, info: EmbeddedXapiInfo, stateDir: string, img: NonNullable<ReturnType<typeof image>>): Promise<void> {
   const progress = (l: string) => t.comment(l);
+  const status = await host.status();
+  t.deepEqual((status as { xapi?: unknown }).xapi ?? status.extra?.xapi, info, 'host status reports the endpoint (url, user, password)');
+  t.equal(statSync(join(stateDir, 'xapi-password')).mode & 0o777, 0o600, 'the password is kept in the state dir, mode 600');
+
+  // TLS: the self-signed certificate is refused unless the user allows it.
+  const refused = await rejection(XapiDriver.connect({ url: info.httpsUrl, user: info.user, password: info.password, target: null, callTimeoutMs: 30_000 }));
+  t.ok(refused instanceof ConnectionError && /certificate/i.test(refused.message), `HTTPS with verification refuses the self-signed certificate (${String(refused)})`);
+  const tls = await XapiDriver.connect({ url: info.httpsUrl, user: info.user, password: info.password, target: null, allowUnauthorized: true });
+  t.deepEqual(await tls.listOwned(), [], 'HTTPS with allowUnauthorized works');
+  await tls.close();
+  const wrong = await rejection(XapiDriver.connect({ url: info.url, user: info.user, password: 'wrong', target: null }));
+  t.ok(wrong instanceof ToolstackError && wrong.code === 'SESSION_AUTHENTICATION_FAILED', 'a wrong password is SESSION_AUTHENTICATION_FAILED');
+  t.notOk(String((wrong as Error).message).includes('wrong'), 'the password is not in the error message');
+
+  const d = await connectXapi({ host: 'embedded', toolstack: 'xapi', stateDir, onProgress: progress });
   try {
-    const x = await prepareEmbeddedXapi(stateDir, { onProgress: progress, lifecycle: { shutdownAckTimeoutMs: ACK_TIMEOUT_MS } });
-    await withEmbeddedHost(async (host) => {
-      const info = await x.finish(host);
-      const status = await host.status();
-      t.deepEqual((status as { xapi?: unknown }).xapi ?? status.extra?.xapi, info, 'host status reports the endpoint (url, user, password)');
-      t.equal(statSync(join(stateDir, 'xapi-password')).mode & 0o777, 0o600, 'the password is kept in the state dir, mode 600');
+    const opts = { name: 'xtv-e2e-xapi', domainType: 'pv' as const, memoryMiB: img.memoryMiB, kernelPath: img.kernel, initrdPath: img.initrd, kernelArgs: img.args };
+    const vm = await d.install(opts);
+    t.deepEqual(await d.install(opts), vm, 'install is idempotent');
+    t.deepEqual((await d.listOwned()).map((v) => v.name), ['xtv-e2e-xapi'], 'listOwned finds it by its tag');
+    t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null });
+    const vmB = await d.install({ ...opts, name: 'xtv-e2e-xapi-b' });
 
-      // TLS: the self-signed certificate is refused unless the user allows it.
-      const refused = await rejection(XapiDriver.connect({ url: info.httpsUrl, user: info.user, password: info.password, target: null, callTimeoutMs: 30_000 }));
-      t.ok(refused instanceof ConnectionError && /certificate/i.test(refused.message), `HTTPS with verification refuses the self-signed certificate (${String(refused)})`);
-      const tls = await XapiDriver.connect({ url: info.httpsUrl, user: info.user, password: info.password, target: null, allowUnauthorized: true });
-      t.deepEqual(await tls.listOwned(), [], 'HTTPS with allowUnauthorized works');
-      await tls.close();
-      const wrong = await rejection(XapiDriver.connect({ url: info.url, user: info.user, password: 'wrong', target: null }));
-      t.ok(wrong instanceof ToolstackError && wrong.code === 'SESSION_AUTHENTICATION_FAILED', 'a wrong password is SESSION_AUTHENTICATION_FAILED');
-      t.notOk(String((wrong as Error).message).includes('wrong'), 'the password is not in the error message');
-
-      const d = await connectXapi({ host: 'embedded', toolstack: 'xapi', stateDir, onProgress: progress });
-      try {
-        const opts = { name: 'xtv-e2e-xapi', domainType: 'pv' as const, memoryMiB: img.memoryMiB, kernelPath: img.kernel, initrdPath: img.initrd, kernelArgs: img.args };
-        const vm = await d.install(opts);
-        t.deepEqual(await d.install(opts), vm, 'install is idempotent');
-        t.deepEqual((await d.listOwned()).map((v) => v.name), ['xtv-e2e-xapi'], 'listOwned finds it by its tag');
-        t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null });
-
+    // Two VMs at once: reboots on one, the no-ack case and suspend/resume on the other.
+    await Promise.all([
+      (async () => {
         await d.start(vm);
         let st = await d.state(vm);
         t.equal(st.powerState, 'Running', 'VM.start: Running');
@@ -123,50 +125,79 @@ test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 6
         t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null }, 'clean_shutdown answered by a reboot ends Halted (as XAPI)');
         const console = await d.consoleLog(vm);
         t.ok(/reboot/.test(console), 'the console log shows the guest rebooting');
-
+      })(),
+      (async () => {
         // A guest that does not acknowledge: XAPI's error, the request left in control/shutdown.
-        await d.start(vm);
-        await guestReady(d, vm);
+        await d.start(vmB);
+        await guestReady(d, vmB);
         const id2 = `e2e-${Date.now().toString(36)}-b`;
-        await d.writeGuest(vm, VMDATA_TESTING_NODE, encodeVmData(id2, '{"when":"onshutdown","ack":"none","action":"ignore"}'));
-        await poll('the agent to take the second vm-data message', 60_000, async () => ((await d.readGuest(vm, 'data/xtv/event-id')) === id2 ? true : null));
+        await d.writeGuest(vmB, VMDATA_TESTING_NODE, encodeVmData(id2, '{"when":"onshutdown","ack":"none","action":"ignore"}'));
+        await poll('the agent to take the second vm-data message', 60_000, async () => ((await d.readGuest(vmB, 'data/xtv/event-id')) === id2 ? true : null));
         const t0 = Date.now();
-        const noAck = await rejection(d.request(vm, 'clean_shutdown', { timeoutMs: 300_000 }));
+        const noAck = await rejection(d.request(vmB, 'clean_shutdown', { timeoutMs: 300_000 }));
         t.ok(noAck instanceof ToolstackError && noAck.code === 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', `no ack: ${String(noAck)}`);
-        t.ok(Date.now() - t0 >= ACK_TIMEOUT_MS - 1000, `after the ack timeout (${Date.now() - t0} ms)`);
-        t.equal((await d.state(vm)).powerState, 'Running', 'still Running');
-        t.equal(await d.readGuest(vm, 'control/shutdown'), 'poweroff', 'the request is left in control/shutdown');
+        t.ok(Date.now() - t0 >= E2E_XAPI_ACK_TIMEOUT_MS - 1000, `after the ack timeout (${Date.now() - t0} ms)`);
+        t.equal((await d.state(vmB)).powerState, 'Running', 'still Running');
+        t.equal(await d.readGuest(vmB, 'control/shutdown'), 'poweroff', 'the request is left in control/shutdown');
 
         // Suspend after the no-ack case: the unacknowledged poweroff is replaced by XAPI's fresh request.
-        await d.request(vm, 'suspend', { timeoutMs: 300_000 });
-        t.deepEqual(await d.state(vm), { powerState: 'Suspended', domid: null }, 'suspend: Suspended, no domain');
-        t.deepEqual(await domainsInXl(host), [], 'Xen has no domain for it');
-        await d.request(vm, 'resume', { timeoutMs: 300_000 });
-        st = await d.state(vm);
-        t.equal(st.powerState, 'Running', 'resume: Running');
+        await d.request(vmB, 'suspend', { timeoutMs: 300_000 });
+        t.deepEqual(await d.state(vmB), { powerState: 'Suspended', domid: null }, 'suspend: Suspended, no domain');
+        t.deepEqual(await domainsOf(host, d, vmB), [], 'Xen has no domain for it');
+        await d.request(vmB, 'resume', { timeoutMs: 300_000 });
+        t.equal((await d.state(vmB)).powerState, 'Running', 'resume: Running');
         // A failure here is the guest's (it did not come back from the restore); the rest still runs.
         const resumes = await poll('the agent to report its resume', 120_000, async () => {
-          const n = Number(await d.readGuest(vm, 'data/xtv/resumes'));
+          const n = Number(await d.readGuest(vmB, 'data/xtv/resumes'));
           return n >= 1 ? n : null;
         }).catch(() => 0);
         t.ok(resumes >= 1, `the agent reports ${resumes} resume(s) and keeps serving`);
 
-        await d.request(vm, 'hard_shutdown', { timeoutMs: 120_000 });
-        t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null }, 'hard_shutdown: Halted');
-        const bad = await rejection(d.request(vm, 'clean_shutdown', { timeoutMs: 60_000 }));
+        await d.request(vmB, 'hard_shutdown', { timeoutMs: 120_000 });
+        t.deepEqual(await d.state(vmB), { powerState: 'Halted', domid: null }, 'hard_shutdown: Halted');
+        const bad = await rejection(d.request(vmB, 'clean_shutdown', { timeoutMs: 60_000 }));
         t.ok(bad instanceof ToolstackError && bad.code === 'VM_BAD_POWER_STATE' && bad.params[1] === 'running' && bad.params[2] === 'halted', `VM_BAD_POWER_STATE [ref, running, halted]: ${String(bad)}`);
+      })(),
+    ]);
 
-        await d.uninstall(vm);
-        t.deepEqual(await d.listOwned(), [], 'uninstall: no xtv VM left');
-        t.deepEqual(await domainsInXl(host), [], 'no domain left');
-        const files = await host.exec('find /var/lib/xcp/guest /var/lib/xtv-xapi/suspend -type f 2>/dev/null');
-        t.deepEqual(files.stdout.trim().split('\n').filter((l) => l !== ''), [], 'no kernel, initrd or suspend image left in dom0');
-      } finally {
-        await d.close();
-      }
-      const log = await host.exec('grep -c "uncaught\\|unhandled" /var/log/xtv-xapi.log; true');
-      t.equal(log.stdout.trim(), '0', 'the endpoint logged no uncaught error');
-    }, { stateDir, ...x.upOptions, onProgress: progress });
+    await d.uninstall(vm);
+    await d.uninstall(vmB);
+    t.deepEqual(await d.listOwned(), [], 'uninstall: no xtv VM left');
+    t.deepEqual(await xapiDomains(host), [], 'no domain left');
+    const files = await host.exec('find /var/lib/xcp/guest /var/lib/xtv-xapi/suspend -type f 2>/dev/null');
+    t.deepEqual(files.stdout.trim().split('\n').filter((l) => l !== ''), [], 'no kernel, initrd or suspend image left in dom0');
+  } finally {
+    await d.close();
+  }
+  const log = await host.exec('grep -c "uncaught\\|unhandled" /var/log/xtv-xapi.log; true');
+  t.equal(log.stdout.trim(), '0', 'the endpoint logged no uncaught error');
+}
+
+// npm test boots one host for every e2e file, with the endpoint and this file's ack timeout
+// (XTV_E2E_STATE_DIR); run alone, this file boots its own.
+const sharedHost = process.env.XTV_E2E_STATE_DIR;
+
+test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 60_000 }, async (t) => {
+  const img = image();
+  if (!img) {
+    t.fail(`no test image in ${IMAGE_DIR}: run npm run build:image (or set XTV_IMAGE_DIR)`);
+    return;
+  }
+  if (sharedHost) {
+    const host = EmbeddedHost.attach(sharedHost);
+    const info = embeddedXapiInfo(host);
+    if (!info) {
+      t.fail(`the shared host in ${sharedHost} runs without the XenAPI test double`);
+      return;
+    }
+    await exercise(t, host, info, sharedHost, img);
+    return;
+  }
+  const stateDir = mkdtempSync(join(tmpdir(), 'xtv-xapi-e2e-'));
+  const progress = (l: string) => t.comment(l);
+  try {
+    const x = await prepareEmbeddedXapi(stateDir, { onProgress: progress, lifecycle: E2E_XAPI_LIFECYCLE });
+    await withEmbeddedHost(async (host) => exercise(t, host, await x.finish(host), stateDir, img), { stateDir, ...x.upOptions, onProgress: progress });
   } finally {
     rmSync(stateDir, { recursive: true, force: true });
   }

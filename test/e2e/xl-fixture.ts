@@ -1,7 +1,9 @@
-// Shared by the xl end-to-end files: one embedded host per file (or the one
-// named by XTV_E2E_STATE_DIR, already running, to iterate quickly), the xl
-// driver on it, the real test image, and a small scheduler that runs the
-// file's cases in parallel (bounded) while tape reports them in order.
+// Shared by the xl end-to-end files: the embedded host named by
+// XTV_E2E_STATE_DIR (npm test boots one for all e2e files, which run at the
+// same time; or one a developer keeps up to iterate quickly), else one of the
+// file's own; the xl driver on it, the real test image, and a small scheduler
+// that runs the file's cases in parallel (bounded) while tape reports them in
+// order.
 //
 //   const suite = xlSuite({ parallel: 4 });
 //   const boot = suite.scenario('boot', async (x) => { ...; return observed; });
@@ -67,6 +69,8 @@ export interface Ctx {
   boot(name: string, opts?: { domainType?: DomainType }): Promise<{ vm: VmRef; domid: number; bootMs: number }>;
   /** Notes a step's time for the per-case table. */
   lap(what: string): void;
+  /** A VM this case makes some other way (e.g. `xtv install`): cleaned up and checked like its own. */
+  adopt(name: string): VmRef;
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -100,10 +104,13 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
   const ready = new Promise<{ host: EmbeddedHost; driver: XlDriver; bootMs: number }>((res, rej) => { hostReady = res; hostFailed = rej; });
   ready.catch(() => undefined);
 
+  // The VMs this file's cases made: what it cleans up and checks (other files may share the host).
+  const made = new Set<string>();
   const useHost = async (host: EmbeddedHost): Promise<void> => {
     const driver = new XlDriver(new EmbeddedTarget(host));
-    // Leftovers of an interrupted run on a reused host.
-    for (const vm of await driver.listOwned()) if (vm.name.startsWith('xtv-e2e-')) await cleanupVm(driver, vm);
+    // Leftovers of an interrupted run on a host a developer keeps up. npm test's shared host is
+    // fresh, and its other files' VMs are not leftovers (XTV_E2E_FRESH_HOST=1).
+    if (!process.env.XTV_E2E_FRESH_HOST) for (const vm of await driver.listOwned()) if (vm.name.startsWith('xtv-e2e-')) await cleanupVm(driver, vm);
     hostReady({ host, driver, bootMs: Date.now() - t0 });
     await allRegistered;
     await Promise.allSettled(cases);
@@ -128,6 +135,12 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
         const ctx: Ctx = {
           host, driver, image: img,
           lap: (what) => laps.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`),
+          adopt: (vmName) => {
+            const vm = { name: vmName, id: vmName };
+            mine.push(vm);
+            made.add(vmName);
+            return vm;
+          },
           install: async (vmName, io = {}) => {
             const vm = await driver.install({
               name: vmName, domainType: io.domainType ?? 'pv', memoryMiB: img.memoryMiB,
@@ -135,6 +148,7 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
               ...(io.actions ? { actions: io.actions } : {}),
             });
             mine.push(vm);
+            made.add(vm.name);
             return vm;
           },
           boot: (vmName, io = {}) => bootPool.run(async () => {
@@ -176,8 +190,8 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
         const { driver, bootMs } = await ready.catch(() => ({ driver: null, bootMs: 0 }));
         await Promise.allSettled(cases);
         if (driver) {
-          const left = (await driver.listOwned()).filter((v) => v.name.startsWith('xtv-e2e-'));
-          t.deepEqual(left.map((v) => v.name), [], 'no xtv-e2e VM left on the host');
+          const left = (await driver.listOwned()).filter((v) => made.has(v.name));
+          t.deepEqual(left.map((v) => v.name), [], `none of the ${made.size} VMs this file made is left on the host`);
         }
         await hostDone.then(() => t.pass('host stopped'), (e: unknown) => t.fail(`host: ${e instanceof Error ? e.message : String(e)}`));
         t.comment(`host boot-to-ready ${(bootMs / 1000).toFixed(1)} s${reuse ? ' (reused host)' : ''}; whole file ${((Date.now() - t0) / 1000).toFixed(1)} s`);
