@@ -1,0 +1,101 @@
+// `xtv run` as a user runs it, on the embedded host with xl and the real test
+// image: a few matrix cases end to end (TAP, the three reports, exit 0, no VM
+// left), and a run interrupted with Ctrl-C while a request is in flight
+// (exit 1, the case reported as an error, every VM and domain gone).
+//
+// The cases are a slice of the smoke matrix that the other e2e files do not
+// already drive through the harness's own fixture (xl-driver.test.ts): a guest
+// reboot asked by the host, save then restore, unpause, a request to a halted
+// VM, a guest crashing itself.
+import test from 'tape';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { EmbeddedTarget } from '../../harness/target/embedded-target.ts';
+import { XlDriver } from '../../harness/toolstack/xl.ts';
+
+const CASES = [
+  'running.clean_reboot.ack-ok.reboot',
+  'running.suspend.ack-ok.suspend',
+  'suspended.resume.ack-ok.ignore',
+  'paused.unpause.ack-ok.ignore',
+  'halted.clean_shutdown.ack-ok.ignore',
+  'running.no_request.ack-ok.crash',
+];
+/** Waits out xl's 60 s ack timeout: in flight long enough to be interrupted. */
+const INTERRUPTED_CASE = 'running.clean_shutdown.ack-none.ignore';
+
+interface Run { code: number | null; stdout: string; stderr: string; ms: number; sentAt?: number }
+
+/** Runs `xtv ARGS`; `interruptWhen`: sends SIGINT the first time stderr matches it. */
+function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interruptWhen?: RegExp): Promise<Run> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run: Run = { code: null, stdout: '', stderr: '', ms: 0 };
+    child.stdout.on('data', (b: Buffer) => { run.stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => {
+      run.stderr += b.toString();
+      if (interruptWhen && run.sentAt === undefined && interruptWhen.test(run.stderr)) {
+        run.sentAt = Date.now() - t0;
+        child.kill('SIGINT');
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ ...run, code, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** The VMs (xl configs made by xtv) and xl domains on the host whose names start with `prefix`. */
+async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: string[]; domains: string[] }> {
+  const driver = new XlDriver(new EmbeddedTarget(host));
+  const vms = (await driver.listOwned()).map((v) => v.name).filter((n) => n.startsWith(prefix));
+  const list = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
+  const domains = list.stdout.split('\n').filter((n) => n.startsWith(prefix));
+  return { vms, domains };
+}
+
+async function onHost(fn: (host: EmbeddedHost) => Promise<void>): Promise<void> {
+  const shared = process.env.XTV_E2E_STATE_DIR;
+  if (shared) await fn(EmbeddedHost.attach(shared));
+  else await withEmbeddedHost(fn);
+}
+
+test('xtv run on the embedded host with xl: matrix cases pass, reports written, nothing left; Ctrl-C cleans up', { timeout: 30 * 60_000 }, async (t) => {
+  await onHost(async (host) => {
+    const env = { XTV_STATE_DIR: host.stateDir, XTV_HOST: 'embedded' };
+    const dir = mkdtempSync(join(tmpdir(), 'xtv-e2e-run-'));
+    try {
+      // Both runs at once: they share the host, each with VMs of its own prefix.
+      const [ok, cut] = await Promise.all([
+        xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], env, 20 * 60_000),
+        // SIGINT once the request is in flight (the guest was told not to acknowledge it).
+        xtv(['run', '--toolstack', 'xl', '--filter', INTERRUPTED_CASE, '--vm-prefix', 'xtv-e2e-int', '--report-dir', join(dir, 'cut')], env, 10 * 60_000, /request clean_shutdown/),
+      ]);
+
+      t.equal(ok.code, 0, `xtv run: exit 0 (${(ok.ms / 1000).toFixed(0)} s)${ok.code === 0 ? '' : `\n${ok.stderr.slice(-3000)}`}`);
+      const tapOk = ok.stdout.split('\n').filter((l) => /^ok \d+ - pass /.test(l));
+      t.equal(tapOk.length, CASES.length, `TAP: ${tapOk.length} of ${CASES.length} cases pass`);
+      for (const c of CASES) t.ok(tapOk.some((l) => l.includes(c)), `  ${c}`);
+      for (const f of ['xtv-xl-smoke.junit.xml', 'xtv-xl-smoke.html', 'xtv-xl-smoke.json']) t.ok(existsSync(join(dir, 'ok', f)), `report ${f} written`);
+      const summary = JSON.parse(readFileSync(join(dir, 'ok', 'xtv-xl-smoke.json'), 'utf8')) as { counts: Record<string, number> };
+      t.equal(summary.counts['pass'], CASES.length, 'the JSON report counts them as passed');
+      t.deepEqual(await leftovers(host, 'xtv-e2e-run'), { vms: [], domains: [] }, 'no VM and no domain of that run is left');
+
+      t.ok(cut.sentAt !== undefined, `SIGINT sent while the request was in flight (${((cut.sentAt ?? 0) / 1000).toFixed(0)} s in)`);
+      t.equal(cut.code, 1, `the interrupted run exits 1 (${((cut.ms - (cut.sentAt ?? 0)) / 1000).toFixed(1)} s after SIGINT)`);
+      t.match(cut.stderr, /SIGINT: stopping/, 'it says it is stopping');
+      t.notOk(/could not remove/.test(cut.stderr), 'and reports no VM it could not remove');
+      t.match(cut.stdout, new RegExp(`^not ok \\d+ - error ${INTERRUPTED_CASE.replace(/\./g, '\\.')}`, 'm'), 'the interrupted case is an error in TAP');
+      t.deepEqual(await leftovers(host, 'xtv-e2e-int'), { vms: [], domains: [] }, 'no VM and no domain of the interrupted run is left');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
