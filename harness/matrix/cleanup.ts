@@ -8,8 +8,21 @@ import { bounded } from './wait.ts';
 export class CleanupRegistry {
   private readonly vms = new Map<string, { driver: ToolstackDriver; vm: VmRef }>();
 
+  /** Installs the run stopped waiting for, which may still make their VM. */
+  private readonly late = new Set<Promise<unknown>>();
+
   add(driver: ToolstackDriver, vm: VmRef): void {
     this.vms.set(vm.name, { driver, vm });
+  }
+
+  /**
+   * An install whose caller gave up on it (interrupted, or past its bound)
+   * but which may still complete: its VM is registered when it does, and
+   * drain waits for it first.
+   */
+  addLate(driver: ToolstackDriver, installing: Promise<VmRef>): void {
+    const p = installing.then((vm) => this.add(driver, vm), () => undefined).finally(() => this.late.delete(p));
+    this.late.add(p);
   }
 
   remove(vm: VmRef): void {
@@ -17,7 +30,7 @@ export class CleanupRegistry {
   }
 
   get size(): number {
-    return this.vms.size;
+    return this.vms.size + this.late.size;
   }
 
   names(): string[] {
@@ -29,6 +42,7 @@ export class CleanupRegistry {
    * after `timeoutMs`. Returns the names it could not remove, with why.
    */
   async drain(timeoutMs: number): Promise<Array<{ name: string; error: string }>> {
+    if (this.late.size > 0) await bounded(Promise.all(this.late), timeoutMs, 'installs still running').catch(() => undefined);
     const entries = [...this.vms.values()];
     const outcomes = await Promise.all(entries.map(async ({ driver, vm }) => {
       try {

@@ -278,7 +278,17 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     evidence.steps.push(`+${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
     ctx.progress(what);
   };
-  const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => bounded(p, ms, what, signal);
+  // A call this case stops waiting for (Ctrl-C, a bound) still runs on the host: a VM.start that
+  // finishes after the cleanup leaves a domain behind (seen with the XenAPI test double). Calls that
+  // make a domain are tracked (`creates`), and the cleanup waits for them first, bounded.
+  const creating = new Set<Promise<unknown>>();
+  const within = <T>(p: Promise<T>, ms: number, what: string, creates = false): Promise<T> => {
+    if (creates) {
+      const settled: Promise<unknown> = p.then(() => undefined, () => undefined).finally(() => creating.delete(settled));
+      creating.add(settled);
+    }
+    return bounded(p, ms, what, signal);
+  };
   const pollOpts = (timeoutMs: number, what: string) => ({ timeoutMs, minMs: timing.pollMin, maxMs: timing.pollMax, signal, what });
 
   const waitState = async (want: string, ms: number): Promise<ObservedDomain> => {
@@ -327,14 +337,14 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   };
 
   const request = async (req: HostRequest, ms: number): Promise<void> => {
-    await within(driver.request(vm!, req, { timeoutMs: ms }), ms + 5_000, `${req}`);
+    await within(driver.request(vm!, req, { timeoutMs: ms }), ms + 5_000, `${req}`, req === 'resume' || req === 'hard_reboot');
   };
 
   /** Brings the fresh (Halted) VM to the case's initial state. */
   const bringToInitial = async (): Promise<void> => {
     if (s.initial === 'halted') return;
     step('starting');
-    await within(driver.start(vm!), timing.boot, 'start');
+    await within(driver.start(vm!), timing.boot, 'start', true);
     await waitReady();
     if (s.initial === 'suspended') {
       step('suspending to reach the initial state');
@@ -407,7 +417,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
 
   try {
     step('installing');
-    vm = await within(driver.install({
+    const installing = driver.install({
       name: vmNameOf(ctx.prefix, s.name),
       domainType: ctx.image.domainType,
       memoryMiB: ctx.image.memoryMiB,
@@ -415,7 +425,15 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
       initrdPath: ctx.image.initrdPath,
       kernelArgs: ctx.image.kernelArgs,
       actions: { ...model.actions },
-    }), timing.install, 'install');
+    });
+    try {
+      vm = await within(installing, timing.install, 'install');
+    } catch (e) {
+      // Stopping the wait does not stop the install (Ctrl-C, the bound): once it has made
+      // the VM, the registry removes it with the rest, instead of leaving it on the host.
+      ctx.registry.addLate(driver, installing);
+      throw e;
+    }
     ctx.registry.add(driver, vm);
     // The host may keep the console log of an earlier VM of the same name: remember where this case's part starts.
     if (driver.consoleLog) {
@@ -497,6 +515,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
       if (l) evidence.toolstackLog = l.split('\n').slice(-60).join('\n');
     }
     step('cleaning up');
+    if (creating.size > 0) await bounded(Promise.all(creating), timing.cleanup, 'calls that make a domain, still running').catch(() => undefined);
     try {
       await bounded(destroyVm(driver, vm, timing.cleanup), timing.cleanup, `cleaning up ${vm.name}`);
       ctx.registry.remove(vm);

@@ -178,6 +178,33 @@ test('SIGINT midway: the run stops, every VM it made is destroyed, unstarted cas
   t.end();
 });
 
+test('SIGINT while an install is in flight: the VM it makes afterwards is removed too', async (t) => {
+  // The install completes 300 ms after the run stopped waiting for it (the host was slow).
+  class SlowInstall extends FakeToolstackDriver {
+    override async install(opts: Parameters<FakeToolstackDriver['install']>[0]) {
+      await new Promise((r) => setTimeout(r, 300));
+      return super.install(opts);
+    }
+  }
+  const driver = new SlowInstall({ kind: 'xl' });
+  const registry = new CleanupRegistry();
+  const controller = new AbortController();
+  const cs = matrixCases('full').filter((c) => c.run).slice(0, 2);
+  const p = runMatrix({
+    driver, model: modelFor('xl'), cases: cs, image: IMAGE, parallel: 2, timing: FAKE_TIMING, signal: controller.signal, registry, holdImage: false,
+    progress: (l) => { if (/installing/.test(l) && !controller.signal.aborted) setTimeout(() => controller.abort(new Error('interrupted by SIGINT')), 20); },
+  });
+  const summary = await p;
+  // Long enough for any install still running to finish.
+  await new Promise((r) => setTimeout(r, 600));
+  t.equal(summary.aborted, true);
+  t.ok(driver.calls.some((c) => c.startsWith('install ')), 'the installs were under way');
+  t.deepEqual(driver.leftovers(), [], 'what they made after the interrupt is gone');
+  t.equal(registry.size, 0, 'registry drained');
+  await driver.close();
+  t.end();
+});
+
 test('a second SIGINT drains the registry at once and exits 130', async (t) => {
   const driver = new FakeToolstackDriver({ kind: 'xl' });
   const registry = new CleanupRegistry();
