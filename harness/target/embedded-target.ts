@@ -1,17 +1,19 @@
 // The embedded host (harness/host) as a HostTarget, reached the way a real
 // host is: OpenSSH into dom0.
 //
-// One TCP connection per command, not the host's multiplexing master: dom0's
-// dropbear, with several sessions on one connection, loses sessions' output
-// and exit status when they end close together (ssh then exits 255 silently)
-// and can take the whole connection down with it. A handshake with it costs
-// ~0.3 s; dropbear refuses more than 5 unauthenticated connections from one
-// address, so at most MAX_SESSIONS run at once and a refused connection
-// (the command never ran) is tried again.
+// Not the host's multiplexing master: dom0's dropbear, with several sessions
+// on one connection, loses sessions' output and exit status when they end
+// close together (ssh then exits 255 silently) and can take the whole
+// connection down with it. Commands run in up to MAX_SESSIONS long-lived
+// shell sessions, each on a connection of its own (a handshake costs dom0
+// ~0.3 s of its emulated CPU); copies and streams get a connection each.
+// dropbear refuses more than 5 unauthenticated connections from one address,
+// so a refused connection (the command never ran) is tried again.
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { EmbeddedHost } from '../host/embedded-host.ts';
 import { looksLikeSshFailure, runSsh, type SshResult } from '../host/ssh.ts';
+import { ShellPool, ShellSessionError } from './shell-session.ts';
 import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -22,6 +24,7 @@ export class EmbeddedTarget implements HostTarget {
   readonly kind = 'embedded' as const;
   readonly description: string;
   private readonly sessions = new SessionLimit(MAX_SESSIONS);
+  private readonly pool = new ShellPool(() => spawnProcess('ssh', this.args('sh'), { stdio: ['pipe', 'pipe', 'pipe'] }), MAX_SESSIONS);
 
   constructor(readonly host: EmbeddedHost) {
     this.description = `embedded host (state dir ${host.stateDir})`;
@@ -53,8 +56,19 @@ export class EmbeddedTarget implements HostTarget {
     }
   }
 
-  exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
-    return this.run(command, { timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  /**
+   * Commands go through a few long-lived sessions (shell-session.ts): a new
+   * connection per command cost dom0 more than the command itself.
+   */
+  async exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    try {
+      return await this.pool.run(command, { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    } catch (e) {
+      if (!(e instanceof ShellSessionError)) throw e;
+      if (e.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms in dom0 (${this.description}; boot log: ${this.host.bootLogPath})`);
+      throw new TargetUnreachableError(`could not reach dom0 over SSH (${this.description}): ${e.message}; boot log: ${this.host.bootLogPath}`);
+    }
   }
 
   async copyTo(localPath: string, remotePath: string, opts: { timeoutMs?: number; mode?: string } = {}): Promise<void> {
@@ -70,7 +84,8 @@ export class EmbeddedTarget implements HostTarget {
   }
 
   async close(): Promise<void> {
-    // Nothing of ours stays open; the host keeps running.
+    // Our sessions end; the host keeps running.
+    this.pool.close();
   }
 }
 

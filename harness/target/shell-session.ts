@@ -1,0 +1,245 @@
+// Commands in dom0 over a few long-lived SSH sessions instead of one SSH
+// connection each. In the embedded host, dom0 runs on emulated CPUs, and a
+// connection's key exchange and authentication cost dropbear more than most
+// of the commands it carries (xl list, xenstore-read): with the e2e files'
+// polling, dom0 spent most of its time there. dropbear's own multiplexing is
+// not an option (it loses the results of sessions that end together).
+//
+// Each session is `sh` reading its program from stdin. A command is sent as
+// its script in a here-document (and its input, base64, in another), run by
+// a fresh `sh` with its output in files, then framed back as
+//   XTV-FRAME <id> <exit status> <stdout bytes> <stderr bytes>\n<stdout><stderr>
+// so that any bytes, a missing final newline, or a background process that
+// keeps a descriptor open change nothing. One command at a time per session.
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { TargetExecResult } from './target.ts';
+
+/** The session could not run the command: it never started, or died, or the bound passed (the session is then closed). */
+export class ShellSessionError extends Error {
+  override name = 'ShellSessionError';
+  constructor(message: string, readonly timedOut = false) {
+    super(message);
+  }
+}
+
+const SETUP = 'xtv_d=/tmp/xtv-shell.$$; mkdir -p "$xtv_d" || exit 1; trap \'rm -rf "$xtv_d"\' EXIT; echo XTV-SHELL-READY\n';
+
+/** The shell text that runs one command (exported for the unit tests). */
+export function commandText(id: string, script: string, input?: string | Buffer): string {
+  const end = `XTV-END-${id}`;
+  const lines = [`cat > "$xtv_d/s" <<'${end}'`, script, end];
+  let stdin = '/dev/null';
+  if (input !== undefined && input.length > 0) {
+    const b64 = Buffer.from(input).toString('base64').replace(/.{1,76}/g, '$&\n');
+    lines.push(`base64 -d > "$xtv_d/i" <<'${end}'`, b64.trimEnd(), end);
+    stdin = '"$xtv_d/i"';
+  }
+  lines.push(
+    `sh "$xtv_d/s" < ${stdin} > "$xtv_d/o" 2> "$xtv_d/e"; xtv_rc=$?`,
+    `printf 'XTV-FRAME %s %s %s %s\\n' ${id} "$xtv_rc" "$(wc -c < "$xtv_d/o")" "$(wc -c < "$xtv_d/e")"`,
+    `cat "$xtv_d/o" "$xtv_d/e"; rm -f "$xtv_d/s" "$xtv_d/i" "$xtv_d/o" "$xtv_d/e"`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+interface Pending {
+  id: string;
+  resolve: (r: TargetExecResult) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class ShellSession {
+  private buf = Buffer.alloc(0);
+  private ready = false;
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private pending: Pending | null = null;
+  private deadReason: string | null = null;
+  private stderr = '';
+
+  constructor(private readonly child: ChildProcess) {
+    child.stdout!.on('data', (b: Buffer) => this.onData(b));
+    child.stderr!.on('data', (b: Buffer) => { this.stderr = (this.stderr + b.toString()).slice(-2000); });
+    child.on('error', (e) => this.die(`could not start ssh: ${e.message}`));
+    child.on('close', (code, signal) => this.die(`the session ended (ssh ${code ?? signal})${this.stderr.trim() ? `: ${this.stderr.trim().split('\n').at(-1)}` : ''}`));
+    // The session must not keep this process alive on its own.
+    (child as unknown as { unref?: () => void }).unref?.();
+    for (const s of [child.stdout, child.stderr, child.stdin]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.write(SETUP);
+  }
+
+  get alive(): boolean {
+    return this.deadReason === null;
+  }
+
+  get busy(): boolean {
+    return this.pending !== null;
+  }
+
+  /** Resolves once the remote shell has answered its setup (or rejects when the session died first). */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    if (this.deadReason) return Promise.reject(new ShellSessionError(this.deadReason));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.close();
+        reject(new ShellSessionError(`no answer from the shell session within ${timeoutMs} ms`, true));
+      }, timeoutMs);
+      this.readyWaiters.push({
+        resolve: () => { clearTimeout(timer); resolve(); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
+    });
+  }
+
+  run(script: string, opts: { timeoutMs: number; input?: string | Buffer }): Promise<TargetExecResult> {
+    if (this.deadReason) return Promise.reject(new ShellSessionError(this.deadReason));
+    if (this.pending) return Promise.reject(new Error('ShellSession.run: one command at a time'));
+    const id = randomBytes(8).toString('hex');
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Its result can no longer be told from the next one's: this session is done.
+        this.pending = null;
+        this.close();
+        reject(new ShellSessionError(`no result within ${opts.timeoutMs} ms`, true));
+      }, opts.timeoutMs);
+      this.pending = { id, resolve, reject, timer };
+      this.child.stdin!.write(commandText(id, script, opts.input));
+    });
+  }
+
+  close(): void {
+    this.die('closed');
+    this.child.stdin?.end();
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+  }
+
+  private die(reason: string): void {
+    if (this.deadReason) return;
+    this.deadReason = reason;
+    for (const w of this.readyWaiters.splice(0)) w.reject(new ShellSessionError(reason));
+    const p = this.pending;
+    this.pending = null;
+    if (p) {
+      clearTimeout(p.timer);
+      p.reject(new ShellSessionError(reason));
+    }
+  }
+
+  private onData(b: Buffer): void {
+    this.buf = Buffer.concat([this.buf, b]);
+    if (!this.ready) {
+      const nl = this.buf.indexOf(0x0a);
+      if (nl < 0) return;
+      const line = this.buf.subarray(0, nl).toString();
+      this.buf = this.buf.subarray(nl + 1);
+      if (line !== 'XTV-SHELL-READY') {
+        this.die(`unexpected first line from the shell session: ${JSON.stringify(line.slice(0, 200))}`);
+        this.close();
+        return;
+      }
+      this.ready = true;
+      for (const w of this.readyWaiters.splice(0)) w.resolve();
+    }
+    for (;;) {
+      const nl = this.buf.indexOf(0x0a);
+      if (nl < 0) return;
+      const m = /^XTV-FRAME ([0-9a-f]+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString());
+      if (!m) {
+        this.die(`unexpected output from the shell session: ${JSON.stringify(this.buf.subarray(0, Math.min(nl, 200)).toString())}`);
+        this.close();
+        return;
+      }
+      const [outLen, errLen] = [Number(m[3]), Number(m[4])];
+      if (this.buf.length < nl + 1 + outLen + errLen) return;
+      const body = this.buf.subarray(nl + 1, nl + 1 + outLen + errLen);
+      this.buf = this.buf.subarray(nl + 1 + outLen + errLen);
+      const p = this.pending;
+      if (!p || p.id !== m[1]) continue; // a command we stopped waiting for (its session is closing anyway)
+      this.pending = null;
+      clearTimeout(p.timer);
+      p.resolve({ code: Number(m[2]), stdout: body.subarray(0, outLen).toString(), stderr: body.subarray(outLen).toString() });
+    }
+  }
+}
+
+/**
+ * Up to `size` sessions, opened when needed and kept; a command takes an
+ * idle one or waits for one. A session that dies is dropped (the next
+ * command opens another). Opening is tried a few times: dropbear turns away
+ * connections beyond a handful still authenticating.
+ */
+export class ShellPool {
+  private readonly sessions: ShellSession[] = [];
+  /** Sessions handed out and not yet given back (busy is false between acquire and run). */
+  private readonly reserved = new Set<ShellSession>();
+  private readonly waiting: Array<{ resolve: (s: ShellSession) => void; reject: (e: unknown) => void }> = [];
+  private opening = 0;
+
+  constructor(private readonly open: () => ChildProcess, private readonly size: number, private readonly connectTimeoutMs = 60_000) {}
+
+  async run(script: string, opts: { timeoutMs: number; input?: string | Buffer }): Promise<TargetExecResult> {
+    const s = await this.acquire();
+    try {
+      return await s.run(script, opts);
+    } finally {
+      this.release(s);
+    }
+  }
+
+  close(): void {
+    for (const s of this.sessions.splice(0)) s.close();
+  }
+
+  private async acquire(): Promise<ShellSession> {
+    for (let i = this.sessions.length - 1; i >= 0; i--) if (!this.sessions[i]!.alive && !this.reserved.has(this.sessions[i]!)) this.sessions.splice(i, 1);
+    const idle = this.sessions.find((s) => s.alive && !s.busy && !this.reserved.has(s));
+    if (idle) {
+      this.reserved.add(idle);
+      return idle;
+    }
+    if (this.sessions.length + this.opening < this.size) {
+      this.opening++;
+      try {
+        const s = await this.openOne();
+        this.sessions.push(s);
+        this.reserved.add(s);
+        return s;
+      } finally {
+        this.opening--;
+      }
+    }
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  private async openOne(): Promise<ShellSession> {
+    for (let attempt = 1; ; attempt++) {
+      const s = new ShellSession(this.open());
+      try {
+        await s.whenReady(this.connectTimeoutMs);
+        return s;
+      } catch (e) {
+        if (attempt >= 6 || (e instanceof ShellSessionError && e.timedOut)) throw e;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  private release(s: ShellSession): void {
+    this.reserved.delete(s);
+    const next = this.waiting.shift();
+    if (!s.alive) {
+      const i = this.sessions.indexOf(s);
+      if (i >= 0) this.sessions.splice(i, 1);
+      // Whoever waits gets a new one.
+      if (next) this.acquire().then(next.resolve, next.reject);
+      return;
+    }
+    if (next) {
+      this.reserved.add(s);
+      next.resolve(s);
+    }
+  }
+}
