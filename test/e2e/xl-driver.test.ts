@@ -4,8 +4,8 @@
 // non-ok acks as dom0 sees them, malformed messages. Outcomes are compared
 // with the xl model (harness/matrix/model-xl.ts) where it has a rule.
 //
-// Cases run in parallel (xlSuite): the two 60 s ack-timeout cases start at
-// once outside the pool; the rest share a pool of 3 VMs at a time.
+// Cases run in parallel (xlSuite), all at once; their boots take turns (see
+// the suite's options below).
 import test from 'tape';
 import { encodeTesting, validateTesting, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
 import { BOGUS_ACK_VALUE } from '../../harness/matrix/scenarios.ts';
@@ -16,7 +16,10 @@ import {
   type Ctx, type ModelCheck,
 } from './xl-fixture.ts';
 
-const suite = xlSuite({ parallel: 2, cases: 6, file: 'xl-driver' });
+// Boots queue for 3 slots in the order the cases are registered: the ones with the most
+// to do after booting come first (the reboot chain, the ack cases that wait out xl's 60 s,
+// the save chain); the rest wait mostly on guests, so every case runs at once.
+const suite = xlSuite({ parallel: 3, cases: 16, file: 'xl-driver' });
 
 const json = (ack: string, action: string): string => encodeTesting({ form: 'json', when: 'onshutdown', ack, action });
 
@@ -27,35 +30,7 @@ function assertModel(t: test.Test, what: string, c: ModelCheck | undefined): voi
 }
 
 // ---------------------------------------------------------------------------
-// (1) and (2): every xl request, on two VMs at once (they are the file's
-// longest cases, so they are registered first and boot first).
-
-// pause/unpause, then save and restore.
-const chainSave = suite.scenario('boot, pause/unpause, save/restore', async (x) => {
-  const d = x.driver;
-  const { vm, domid, bootMs } = await x.boot('xtv-e2e-chain-save');
-  // The report as dom0 reads it, once the agent has had its chance to write it.
-  const booted = (await poll(() => report(d, vm), (rep) => rep['state'] === 'ready', { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' })).value ?? {};
-  const xlDomid = (await d.state(vm)).domid;
-
-  const pause = await callRequest(d, vm, 'pause');
-  const paused = await d.state(vm);
-  const unpause = await callRequest(d, vm, 'unpause');
-  const unpaused = await d.state(vm);
-  // next:suspend is what the agent does anyway for a suspend request: it shows the guest answers without changing the save.
-  const afterUnpause = await sendTesting(d, vm, 'next:suspend');
-  x.lap('pause/unpause');
-
-  // xl save: libxl writes "suspend"; the agent acks and suspends; xl saves and destroys.
-  const saveCheck = await requestAndCompare(d, vm, 'running.suspend.ack-ok.suspend', 'suspend', domid);
-  x.lap('saved');
-  const resume = await callRequest(d, vm, 'resume');
-  const restored = await d.state(vm);
-  const resumed = restored.domid === null ? null : await waitReady(d, vm, domid, 'resumed');
-  const answersAfterResume = resumed ? await sendTesting(d, vm, json('ok', 'reboot')) : null;
-  x.lap('restored');
-  return { domid, bootMs, booted, xlDomid, pause, paused, unpause, unpaused, afterUnpause, saveCheck, resume, restored, resumed, answersAfterResume };
-});
+// (1) and (2): every xl request, on two VMs at once.
 
 // reboot, shutdown, then start again and destroy.
 const chainReboot = suite.scenario('boot, reboot, shutdown, start, destroy', async (x) => {
@@ -122,6 +97,33 @@ const ackDelete = suite.scenario('ack delete: xl shutdown; then malformed messag
   x.lap('malformed done');
   const after = await sendTesting(x.driver, vm, json('ok', 'poweroff'));
   return { domid, primed, check, malformed, after, finalState: await x.driver.state(vm) };
+});
+
+// pause/unpause, then save and restore.
+const chainSave = suite.scenario('boot, pause/unpause, save/restore', async (x) => {
+  const d = x.driver;
+  const { vm, domid, bootMs } = await x.boot('xtv-e2e-chain-save');
+  // The report as dom0 reads it, once the agent has had its chance to write it.
+  const booted = (await poll(() => report(d, vm), (rep) => rep['state'] === 'ready', { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' })).value ?? {};
+  const xlDomid = (await d.state(vm)).domid;
+
+  const pause = await callRequest(d, vm, 'pause');
+  const paused = await d.state(vm);
+  const unpause = await callRequest(d, vm, 'unpause');
+  const unpaused = await d.state(vm);
+  // next:suspend is what the agent does anyway for a suspend request: it shows the guest answers without changing the save.
+  const afterUnpause = await sendTesting(d, vm, 'next:suspend');
+  x.lap('pause/unpause');
+
+  // xl save: libxl writes "suspend"; the agent acks and suspends; xl saves and destroys.
+  const saveCheck = await requestAndCompare(d, vm, 'running.suspend.ack-ok.suspend', 'suspend', domid);
+  x.lap('saved');
+  const resume = await callRequest(d, vm, 'resume');
+  const restored = await d.state(vm);
+  const resumed = restored.domid === null ? null : await waitReady(d, vm, domid, 'resumed');
+  const answersAfterResume = resumed ? await sendTesting(d, vm, json('ok', 'reboot')) : null;
+  x.lap('restored');
+  return { domid, bootMs, booted, xlDomid, pause, paused, unpause, unpaused, afterUnpause, saveCheck, resume, restored, resumed, answersAfterResume };
 });
 
 // PVH, once: boots to ready and shuts down cleanly.
