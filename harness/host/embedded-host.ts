@@ -3,7 +3,7 @@
 // attaches to, drives and stops one; host/build.sh makes what it boots.
 //
 //   const host = await EmbeddedHost.up({ stateDir });       // boots, waits for dom0
-//   const { stdout } = await host.exec('xl list');           // over SSH (multiplexed)
+//   const { stdout } = await host.exec('xl list');           // over SSH
 //   await host.down();
 //
 // Or, for tests: await withEmbeddedHost(async (host) => { ... }) which
@@ -319,10 +319,19 @@ export class EmbeddedHost {
    * SSH itself failed or the bound passed.
    */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    await this.ensureMaster();
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
-    const r = await runSsh(this.sshArgs(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
     return this.checkReached(command, r, timeoutMs);
+  }
+
+  /**
+   * ssh arguments for a connection of its own, not the multiplexing master:
+   * with several sessions on one connection, dom0's dropbear loses the result
+   * of one that ends together with another (ssh exits 255, no message; seen
+   * with e2e files sharing a host). ssh keeps the first value of an option.
+   */
+  private ownConnectionArgs(command: string): string[] {
+    return ['-o', 'ControlPath=none', ...this.sshArgs(command)];
   }
 
   /** exec, but resolves with stdout only and rejects with HostCommandError on a non-zero exit. */
@@ -334,11 +343,10 @@ export class EmbeddedHost {
 
   /** Copies a local file into dom0 (`cat > remote` over SSH), creating its directory. */
   async copyTo(localPath: string, remotePath: string, opts: { timeoutMs?: number; mode?: string } = {}): Promise<void> {
-    await this.ensureMaster();
     const q = shellQuote(remotePath);
     const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shellQuote(opts.mode)} ${q}` : ''}`;
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
-    const r = await runSsh(this.sshArgs(command), { timeoutMs, inputStream: createReadStream(localPath) });
+    const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, inputStream: createReadStream(localPath) });
     this.checkReached(command, r, timeoutMs);
     if (r.code !== 0) throw new HostCommandError(`copy ${localPath} to ${remotePath}`, { stdout: r.stdout, stderr: r.stderr, code: r.code });
   }
