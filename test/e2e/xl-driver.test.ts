@@ -25,6 +25,7 @@ const json = (ack: string, action: string): string => encodeTesting({ form: 'jso
 
 function assertModel(t: test.Test, what: string, c: ModelCheck | undefined): void {
   if (!c) return;
+  if (c.evidence) t.comment(`${what}: ${c.evidence.replace(/\n/g, '\n# ')}`);
   t.equal(c.diffs, '', `${what}: as the xl model says (${c.expect.result.kind}, ${c.expect.finalState}, domid ${c.expect.domid})`);
   t.deepEqual(c.invariants, [], `${what}: xl agrees with Xen, the guest with what it was told`);
 }

@@ -303,6 +303,21 @@ export interface ModelCheck {
   diffs: string;
   invariants: string[];
   guestEvent: GuestShutdownEvent | null | undefined;
+  /** When the check failed: the console since the request and xl's log, to print with the failure. */
+  evidence?: string;
+}
+
+/** The text after the last occurrence of `line` (all of it when absent or null). */
+function textAfterLine(text: string, line: string | null): string {
+  if (!line) return text;
+  const at = text.lastIndexOf(line);
+  return at < 0 ? text : text.slice(at + line.length);
+}
+
+/** The tail of xl's own log for the VM's domain (/var/log/xen/xl-NAME.log). */
+async function xlLog(driver: XlDriver, vm: VmRef): Promise<string> {
+  const r = await driver.target.exec(`tail -n 30 /var/log/xen/xl-${vm.name}.log 2>/dev/null; exit 0`, { timeoutMs: 20_000 }).catch(() => null);
+  return r?.stdout ?? '';
 }
 
 /**
@@ -343,7 +358,12 @@ export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: s
     guestEvent,
   };
   const invariants = [...stateInvariant(final), ...guestInvariant(expect.guest, request ? guestEvent : undefined)];
-  return { expect, observation, diffs: compare(expect, observation).length ? renderDiff(compare(expect, observation)) : '', invariants, guestEvent };
+  const diffs = compare(expect, observation).length ? renderDiff(compare(expect, observation)) : '';
+  // Evidence for a failure: the guest's console since the request, and xl's log for the domain.
+  const evidence = diffs || invariants.length > 0
+    ? `console since the request:\n${textAfterLine(await driver.consoleLog(vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await xlLog(driver, vm)}`
+    : undefined;
+  return { expect, observation, diffs, invariants, guestEvent, ...(evidence !== undefined ? { evidence } : {}) };
 }
 
 /** The agent's console events (parsed) of a VM, for evidence in failures. */
