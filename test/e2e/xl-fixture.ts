@@ -230,11 +230,19 @@ export async function report(driver: XlDriver, vm: VmRef): Promise<Record<string
  */
 export async function waitReady(driver: XlDriver, vm: VmRef, notDomid: number | null, want = 'ready'): Promise<{ domid: number; report: Record<string, string | null>; source: 'report' | 'console' }> {
   let last: DomainInfo | null = null;
+  let looks = 0;
+  // One dom0 command per look while the guest boots (its report names its domid); xl list only to
+  // confirm, and the console only every few looks: with many guests booting, dom0's CPU is what is short.
   const r = await poll(async () => {
+    const rep = await report(driver, vm);
+    const reported = rep.domid ? Number(rep.domid) : null;
+    if (rep.state === want && reported !== null && reported !== notDomid) {
+      last = await driver.state(vm);
+      if (last.powerState === 'Running' && last.domid === reported) return { domid: reported, report: rep, source: 'report' as const };
+    }
+    if (++looks % 4 !== 0) return null;
     last = await driver.state(vm);
     if (last.domid === null || last.domid === notDomid || last.powerState !== 'Running') return null;
-    const rep = await report(driver, vm);
-    if (rep.state === want) return { domid: last.domid, report: rep, source: 'report' as const };
     const kind = want === 'resumed' ? 'resumed' : 'ready';
     const seen = parseConsole(await driver.consoleLog(vm, { maxBytes: 16384 })).some((l) => l.kind === kind && l.fields['domid'] === String(last!.domid));
     return seen ? { domid: last.domid, report: rep, source: 'console' as const } : null;
