@@ -71,10 +71,12 @@ export interface Timing {
   restartDelay?: number;
 }
 
+// Bounds, never sleeps: generous, because `--parallel` on an emulated host starves dom0 and the
+// guests (a full-matrix run at --parallel 10 saw testing messages take over 20 s to be acknowledged).
 export const DEFAULT_TIMING: Timing = {
   install: 120_000,
-  boot: 120_000,
-  prime: 20_000,
+  boot: 180_000,
+  prime: 60_000,
   request: { fast: 120_000, 'ack-timeout': 240_000, 'total-timeout': 1_500_000 },
   settle: 90_000,
   confirm: 4_000,
