@@ -7,10 +7,12 @@
 //
 // Each session is `sh` reading its program from stdin. A command is sent as
 // its script in a here-document (and its input, base64, in another), run by
-// a fresh `sh` with its output in files, then framed back as
-//   XTV-FRAME <id> <exit status> <stdout bytes> <stderr bytes>\n<stdout><stderr>
-// so that any bytes, a missing final newline, or a background process that
-// keeps a descriptor open change nothing. One command at a time per session.
+// a fresh `sh` with its output in files, then sent back as
+//   <stdout>\nXTV-SEP-<id>\n<stderr>\nXTV-END-<id> <exit status>\n
+// (id: 16 random hex digits; the newline before each marker is ours), so
+// that a missing final newline, or a background process that keeps a
+// descriptor open, change nothing. Three processes per command in dom0 (cat,
+// sh, cat): every fork costs there. One command at a time per session.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TargetExecResult } from './target.ts';
@@ -37,8 +39,8 @@ export function commandText(id: string, script: string, input?: string | Buffer)
   }
   lines.push(
     `sh "$xtv_d/s" < ${stdin} > "$xtv_d/o" 2> "$xtv_d/e"; xtv_rc=$?`,
-    `printf 'XTV-FRAME %s %s %s %s\\n' ${id} "$xtv_rc" "$(wc -c < "$xtv_d/o")" "$(wc -c < "$xtv_d/e")"`,
-    `cat "$xtv_d/o" "$xtv_d/e"; rm -f "$xtv_d/s" "$xtv_d/i" "$xtv_d/o" "$xtv_d/e"`,
+    `printf '\\nXTV-SEP-%s\\n' ${id} > "$xtv_d/m"`,
+    `cat "$xtv_d/o" "$xtv_d/m" "$xtv_d/e"; printf '\\nXTV-END-%s %s\\n' ${id} "$xtv_rc"`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -143,25 +145,32 @@ export class ShellSession {
       this.ready = true;
       for (const w of this.readyWaiters.splice(0)) w.resolve();
     }
-    for (;;) {
-      const nl = this.buf.indexOf(0x0a);
-      if (nl < 0) return;
-      const m = /^XTV-FRAME ([0-9a-f]+) (\d+) (\d+) (\d+)$/.exec(this.buf.subarray(0, nl).toString());
-      if (!m) {
-        this.die(`unexpected output from the shell session: ${JSON.stringify(this.buf.subarray(0, Math.min(nl, 200)).toString())}`);
+    const p = this.pending;
+    if (!p) {
+      if (this.buf.length > 0) {
+        this.die(`output from the shell session with no command running: ${JSON.stringify(this.buf.subarray(0, 200).toString())}`);
         this.close();
-        return;
       }
-      const [outLen, errLen] = [Number(m[3]), Number(m[4])];
-      if (this.buf.length < nl + 1 + outLen + errLen) return;
-      const body = this.buf.subarray(nl + 1, nl + 1 + outLen + errLen);
-      this.buf = this.buf.subarray(nl + 1 + outLen + errLen);
-      const p = this.pending;
-      if (!p || p.id !== m[1]) continue; // a command we stopped waiting for (its session is closing anyway)
-      this.pending = null;
-      clearTimeout(p.timer);
-      p.resolve({ code: Number(m[2]), stdout: body.subarray(0, outLen).toString(), stderr: body.subarray(outLen).toString() });
+      return;
     }
+    const end = Buffer.from(`\nXTV-END-${p.id} `);
+    const at = this.buf.indexOf(end);
+    if (at < 0) return;
+    const nl = this.buf.indexOf(0x0a, at + end.length);
+    if (nl < 0) return;
+    const rc = Number(this.buf.subarray(at + end.length, nl).toString());
+    const body = this.buf.subarray(0, at);
+    this.buf = this.buf.subarray(nl + 1);
+    const sep = Buffer.from(`\nXTV-SEP-${p.id}\n`);
+    const cut = body.indexOf(sep);
+    this.pending = null;
+    clearTimeout(p.timer);
+    if (cut < 0 || !Number.isInteger(rc)) {
+      p.reject(new ShellSessionError('garbled result from the shell session'));
+      this.close();
+      return;
+    }
+    p.resolve({ code: rc, stdout: body.subarray(0, cut).toString(), stderr: body.subarray(cut + sep.length).toString() });
   }
 }
 

@@ -14,7 +14,7 @@ test('shell session: exit status, stdout and stderr, exactly', async (t) => {
   await s.whenReady(5000);
   t.deepEqual(await s.run('echo out; echo err >&2; exit 3', { timeoutMs: 5000 }), { code: 3, stdout: 'out\n', stderr: 'err\n' });
   t.deepEqual(await s.run("printf 'no newline'", { timeoutMs: 5000 }), { code: 0, stdout: 'no newline', stderr: '' }, 'no final newline kept as is');
-  t.deepEqual(await s.run("printf 'XTV-FRAME 00 0 0 0\\nx'", { timeoutMs: 5000 }), { code: 0, stdout: 'XTV-FRAME 00 0 0 0\nx', stderr: '' }, 'output that looks like a frame is just output');
+  t.deepEqual(await s.run("printf 'XTV-SEP-00\\nXTV-END-00 0\\nx'; printf '\\n\\n' >&2", { timeoutMs: 5000 }), { code: 0, stdout: 'XTV-SEP-00\nXTV-END-00 0\nx', stderr: '\n\n' }, 'output that looks like the markers (of another id) is just output');
   const tricky = "line with 'quotes' and \"doubles\" and $HOME and `backticks`\nXTV-END-x\n";
   t.deepEqual(await s.run('cat', { timeoutMs: 5000, input: tricky }), { code: 0, stdout: tricky, stderr: '' }, 'input arrives byte for byte');
   t.deepEqual(await s.run('cat', { timeoutMs: 5000 }), { code: 0, stdout: '', stderr: '' }, 'no input: empty stdin, not the session\'s');
