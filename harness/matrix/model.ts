@@ -60,6 +60,8 @@ export interface ToolstackModel {
   actions: ModelActions;
   /** The shortest ack timeout the toolstack has: a call shorter than (most of) this did not wait for one. */
   ackTimeoutMs: number;
+  /** The ack timeout of one request, when it is not ackTimeoutMs (XAPI: 60 s for shutdown and reboot, 30 s for suspend). */
+  ackTimeoutMsOf?: (request: string) => number;
   /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
   restartDelayMs: number;
   /** Each rule's id, for tests and the report. */

@@ -487,7 +487,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     observation = {
       result,
       durationMs,
-      durationClass: durationClassOf(durationMs, { fastMaxMs: timing.fastMax ?? Math.round(model.ackTimeoutMs * 0.9), totalMinMs: timing.totalMin }),
+      durationClass: durationClassOf(durationMs, { fastMaxMs: timing.fastMax ?? Math.round((model.ackTimeoutMsOf?.(s.request) ?? model.ackTimeoutMs) * 0.9), totalMinMs: timing.totalMin }),
       initialDomid: before.domid,
       final,
       domid: domidChange(before.domid, final.domid),
