@@ -64,6 +64,9 @@ interface Runtime {
   startedAt: number;
   op: Op | null;
   suspendFile: string | null;
+  /** Bumped whenever an operation starts or ends or the power state is set: a refresh whose
+   *  snapshot of the domains is older than the last bump must not judge this VM by it. */
+  changes: number;
 }
 
 const HARD_OPS = new Set(['hard_shutdown', 'hard_reboot']);
@@ -106,7 +109,7 @@ export class Lifecycle {
   private rt(ref: string): Runtime {
     let r = this.runtime.get(ref);
     if (!r) {
-      r = { domid: null, startedAt: 0, op: null, suspendFile: null };
+      r = { domid: null, startedAt: 0, op: null, suspendFile: null, changes: 0 };
       this.runtime.set(ref, r);
     }
     return r;
@@ -119,6 +122,7 @@ export class Lifecycle {
   private setPower(ref: string, state: PowerState, domid: number | null): void {
     const r = this.rt(ref);
     r.domid = domid;
+    r.changes++;
     const changes: Record_ = {
       power_state: state,
       domid: domid ?? -1,
@@ -158,11 +162,19 @@ export class Lifecycle {
   }
 
   private async refreshOnce(): Promise<void> {
+    // xl list takes seconds on a loaded host: an op can finish meanwhile (a suspend: domain
+    // saved and gone, VM Suspended), and the older snapshot would then pass for news (seen: a
+    // suspended VM adopted its dead domain again and ended Halted). Such VMs wait for the next look.
+    const before = new Map([...this.db.all('VM')].map(([ref]) => [ref, this.rt(ref).changes]));
     const domains = await this.hv.listDomains();
     const byUuid = new Map(domains.map((d) => [d.uuid.toLowerCase(), d]));
     for (const [ref, vm] of this.db.all('VM')) {
       if (vm.is_control_domain === true) continue;
       const r = this.rt(ref);
+      if (before.get(ref) !== r.changes) {
+        this.refreshAgain = true;
+        continue;
+      }
       const dom = byUuid.get(String(vm.uuid).toLowerCase()) ?? null;
       if (r.op && !r.op.cancelled && r.op.ownsDomain) continue; // the op keeps the record itself
       if (dom === null) {
@@ -238,12 +250,14 @@ export class Lifecycle {
     }
     const op: Op = { name, cancelled: false, ownsDomain: false };
     r.op = op;
+    r.changes++;
     this.db.update('VM', ref, { current_operations: { [`op-${name}`]: name } });
     return op;
   }
 
   private end(ref: string, op: Op): void {
     const r = this.rt(ref);
+    r.changes++;
     if (r.op === op) {
       r.op = null;
       this.db.update('VM', ref, { current_operations: {} });
