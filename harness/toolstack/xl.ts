@@ -590,6 +590,19 @@ ${script}
     });
   }
 
+  /**
+   * The last lines of xl's own log for the VM (its per-domain daemon writes
+   * /var/log/xen/xl-NAME.log: restarts, shutdown reasons); '' when there is
+   * none. xl's lines carry no time, so `sinceMs` cannot narrow them.
+   */
+  async toolstackLog(vm: VmRef, _sinceMs = 0): Promise<string> {
+    return this.withVm(vm, async () => {
+      const call = `read xl log of ${vm.name}`;
+      const r = await this.sh(call, `tail -n 60 ${shq(`/var/log/xen/xl-${vm.name}.log`)} 2>/dev/null; exit 0`, this.timeoutMs);
+      return r.stdout;
+    });
+  }
+
   async close(): Promise<void> {
     await this.target.close();
   }

@@ -322,11 +322,6 @@ function textAfterLine(text: string, line: string | null): string {
   return at < 0 ? text : text.slice(at + line.length);
 }
 
-/** The tail of xl's own log for the VM's domain (/var/log/xen/xl-NAME.log). */
-async function xlLog(driver: XlDriver, vm: VmRef): Promise<string> {
-  const r = await driver.target.exec(`tail -n 30 /var/log/xen/xl-${vm.name}.log 2>/dev/null; exit 0`, { timeoutMs: 20_000 }).catch(() => null);
-  return r?.stdout ?? '';
-}
 
 /**
  * Runs one matrix-shaped case on a running, primed VM: the request (or the
@@ -369,7 +364,7 @@ export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: s
   const diffs = compare(expect, observation).length ? renderDiff(compare(expect, observation)) : '';
   // Evidence for a failure: the guest's console since the request, and xl's log for the domain.
   const evidence = diffs || invariants.length > 0
-    ? `console since the request:\n${textAfterLine(await driver.consoleLog(vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await xlLog(driver, vm)}`
+    ? `console since the request:\n${textAfterLine(await driver.consoleLog(vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await driver.toolstackLog(vm).catch(() => '')}`
     : undefined;
   return { expect, observation, diffs, invariants, guestEvent, ...(evidence !== undefined ? { evidence } : {}) };
 }
