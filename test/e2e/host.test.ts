@@ -11,6 +11,7 @@ import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host
 import { hostArtifacts, REPO_ROOT } from '../../harness/host/paths.ts';
 import { findProcesses, isProcessAlive, waitForExit } from '../../harness/host/process-utils.ts';
 import { readState } from '../../harness/host/state.ts';
+import { sharedE2eStateDir } from './e2e-host.ts';
 
 const art = hostArtifacts();
 const haveHost = existsSync(art.manifest);
@@ -147,7 +148,7 @@ async function exerciseHost(t: test.Test, host: EmbeddedHost, shared: boolean): 
 
 // npm test boots one host for every e2e file (XTV_E2E_STATE_DIR; its runner checks that it
 // goes down and leaves no QEMU); run alone, this file boots its own and checks that here.
-const sharedHost = process.env.XTV_E2E_STATE_DIR;
+const sharedHost = sharedE2eStateDir();
 
 test('embedded host: Xen 4.17 + dom0 answer xl and xenstore over SSH, run a guest', { skip: !haveHost || !sharedHost }, async (t) => {
   await exerciseHost(t, EmbeddedHost.attach(sharedHost!), true);

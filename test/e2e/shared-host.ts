@@ -14,18 +14,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { withEmbeddedHost } from '../../harness/host/embedded-host.ts';
-import { prepareEmbeddedXapi } from '../../harness/toolstack/xapi-embedded.ts';
-import { E2E_HOST_CPUS, E2E_HOST_MEMORY_MIB, E2E_XAPI_LIFECYCLE } from './e2e-config.ts';
+import { bootE2eHost } from './e2e-host.ts';
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
   const progress = (line: string): void => { process.stderr.write(`# shared host: ${line}\n`); };
   const t0 = Date.now();
   try {
-    const x = await prepareEmbeddedXapi(stateDir, { onProgress: progress, lifecycle: E2E_XAPI_LIFECYCLE });
-    await withEmbeddedHost(async (host) => {
-      await x.finish(host);
+    await bootE2eHost(async (host) => {
       process.stdout.write(`${JSON.stringify({ ready: true, stateDir, pid: host.pid, bootMs: Date.now() - t0 })}\n`);
       await new Promise<void>((resolve) => {
         process.stdin.on('data', () => undefined);
@@ -34,7 +30,7 @@ async function main(): Promise<void> {
         process.stdin.resume();
       });
       progress('stopping');
-    }, { stateDir, memoryMiB: E2E_HOST_MEMORY_MIB, cpus: E2E_HOST_CPUS, ...x.upOptions, onProgress: progress });
+    }, { stateDir, onProgress: progress });
   } catch (err) {
     process.stdout.write(`${JSON.stringify({ ready: false, error: err instanceof Error ? err.message : String(err) })}\n`);
     process.exitCode = 1;

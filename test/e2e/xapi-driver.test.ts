@@ -1,19 +1,17 @@
 // The XAPI path end to end: the XenAPI test double in dom0 of the embedded
 // host, driven by the harness's XAPI driver through the real `xen-api`
-// client, with the real test image. Slow (real Xen under TCG): one host for
-// the whole file.
+// client, with the real test image, on the e2e host (e2e-host.ts).
 import test from 'tape';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { VMDATA_TESTING_NODE, encodeVmData } from '../../protocol/control.ts';
-import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
+import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { ConnectionError, ToolstackError, type VmRef } from '../../harness/toolstack/driver.ts';
 import { XapiDriver } from '../../harness/toolstack/xapi.ts';
 import { connectXapi } from '../../harness/toolstack/xapi-connect.ts';
-import { embeddedXapiInfo, prepareEmbeddedXapi, type EmbeddedXapiInfo } from '../../harness/toolstack/xapi-embedded.ts';
-import { E2E_XAPI_ACK_TIMEOUT_MS, E2E_XAPI_LIFECYCLE } from './e2e-config.ts';
+import { embeddedXapiInfo, type EmbeddedXapiInfo } from '../../harness/toolstack/xapi-embedded.ts';
+import { E2E_XAPI_ACK_TIMEOUT_MS, onE2eHost } from './e2e-host.ts';
 
 const IMAGE_DIR = process.env.XTV_IMAGE_DIR || join(REPO_ROOT, 'dist', 'image');
 const DEFAULT_ARGS = 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown quiet';
@@ -173,32 +171,18 @@ async function exercise(t: test.Test, host: EmbeddedHost, info: EmbeddedXapiInfo
   t.equal(log.stdout.trim(), '0', 'the endpoint logged no uncaught error');
 }
 
-// npm test boots one host for every e2e file, with the endpoint and this file's ack timeout
-// (XTV_E2E_STATE_DIR); run alone, this file boots its own.
-const sharedHost = process.env.XTV_E2E_STATE_DIR;
-
 test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 60_000 }, async (t) => {
   const img = image();
   if (!img) {
     t.fail(`no test image in ${IMAGE_DIR}: run npm run build:image (or set XTV_IMAGE_DIR)`);
     return;
   }
-  if (sharedHost) {
-    const host = EmbeddedHost.attach(sharedHost);
+  await onE2eHost(async (host) => {
     const info = embeddedXapiInfo(host);
     if (!info) {
-      t.fail(`the shared host in ${sharedHost} runs without the XenAPI test double`);
+      t.fail(`the host in ${host.stateDir} runs without the XenAPI test double`);
       return;
     }
-    await exercise(t, host, info, sharedHost, img);
-    return;
-  }
-  const stateDir = mkdtempSync(join(tmpdir(), 'xtv-xapi-e2e-'));
-  const progress = (l: string) => t.comment(l);
-  try {
-    const x = await prepareEmbeddedXapi(stateDir, { onProgress: progress, lifecycle: E2E_XAPI_LIFECYCLE });
-    await withEmbeddedHost(async (host) => exercise(t, host, await x.finish(host), stateDir, img), { stateDir, ...x.upOptions, onProgress: progress });
-  } finally {
-    rmSync(stateDir, { recursive: true, force: true });
-  }
+    await exercise(t, host, info, host.stateDir, img);
+  }, { onProgress: (l) => t.comment(l) });
 });

@@ -1,9 +1,8 @@
-// Shared by the xl end-to-end files: the embedded host named by
-// XTV_E2E_STATE_DIR (npm test boots one for all e2e files, which run at the
-// same time; or one a developer keeps up to iterate quickly), else one of the
-// file's own; the xl driver on it, the real test image, and a small scheduler
-// that runs the file's cases in parallel (bounded) while tape reports them in
-// order.
+// Shared by the xl end-to-end files: the e2e host (e2e-host.ts: npm test's
+// shared one, or one a developer keeps up to iterate quickly, named by
+// XTV_E2E_STATE_DIR; else one of the file's own), the xl driver on it, the
+// real test image, and a small scheduler that runs the file's cases in
+// parallel (bounded) while tape reports them in order.
 //
 //   const suite = xlSuite({ parallel: 4 });
 //   const boot = suite.scenario('boot', async (x) => { ...; return observed; });
@@ -15,7 +14,8 @@
 import test from 'tape';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
+import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { onE2eHost, sharedE2eStateDir } from './e2e-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { EmbeddedTarget } from '../../harness/target/embedded-target.ts';
 import { SessionLimit } from '../../harness/target/target.ts';
@@ -115,8 +115,8 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
     await allRegistered;
     await Promise.allSettled(cases);
   };
-  const reuse = process.env.XTV_E2E_STATE_DIR;
-  const hostDone = (reuse ? useHost(EmbeddedHost.attach(reuse)) : withEmbeddedHost(useHost, { memoryMiB: 2048 })).catch((e: unknown) => {
+  const reuse = sharedE2eStateDir();
+  const hostDone = onE2eHost(useHost).catch((e: unknown) => {
     hostFailed(e);
     throw e;
   });

@@ -12,7 +12,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
+import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { onE2eHost } from './e2e-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { EmbeddedTarget } from '../../harness/target/embedded-target.ts';
 import { XlDriver } from '../../harness/toolstack/xl.ts';
@@ -61,14 +62,8 @@ async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: str
   return { vms, domains };
 }
 
-async function onHost(fn: (host: EmbeddedHost) => Promise<void>): Promise<void> {
-  const shared = process.env.XTV_E2E_STATE_DIR;
-  if (shared) await fn(EmbeddedHost.attach(shared));
-  else await withEmbeddedHost(fn);
-}
-
 test('xtv run on the embedded host with xl: matrix cases pass, reports written, nothing left; Ctrl-C cleans up', { timeout: 30 * 60_000 }, async (t) => {
-  await onHost(async (host) => {
+  await onE2eHost(async (host) => {
     const env = { XTV_STATE_DIR: host.stateDir, XTV_HOST: 'embedded' };
     const dir = mkdtempSync(join(tmpdir(), 'xtv-e2e-run-'));
     try {

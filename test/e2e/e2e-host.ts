@@ -1,0 +1,46 @@
+// The embedded host an e2e file runs on: the one npm test boots for all of
+// them (test/e2e/shared-host.ts; XTV_E2E_STATE_DIR names it), or, for a file
+// run alone, one of its own booted the same way, down when the file is done.
+// No side effects on import: test files import it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
+import { prepareEmbeddedXapi } from '../../harness/toolstack/xapi-embedded.ts';
+
+/** The endpoint's ack timeout for the e2e run: XAPI's 60 s would only make the no-ack case slower. */
+export const E2E_XAPI_ACK_TIMEOUT_MS = 15_000;
+/** Enough for every file's guests at once (32-40 MiB each) beside dom0. */
+const E2E_HOST_MEMORY_MIB = 2048;
+/** QEMU runs a thread per vCPU: with many guests at once 2 beat 1 (host/README.md). */
+const E2E_HOST_CPUS = Number(process.env.XTV_E2E_HOST_CPUS ?? 2);
+
+/** The shared host's state directory, when npm test booted one. */
+export function sharedE2eStateDir(): string | undefined {
+  return process.env.XTV_E2E_STATE_DIR || undefined;
+}
+
+/**
+ * Boots a host the way the e2e files expect (XenAPI endpoint with the e2e ack
+ * timeout, 2 vCPUs, 2048 MiB) in `stateDir` (a temporary one, removed after,
+ * when not given), runs `fn`, and stops it whatever happens.
+ */
+export async function bootE2eHost<T>(fn: (host: EmbeddedHost) => Promise<T>, opts: { stateDir?: string; onProgress?: (line: string) => void } = {}): Promise<T> {
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
+  const onProgress = opts.onProgress ?? (() => undefined);
+  try {
+    const x = await prepareEmbeddedXapi(stateDir, { onProgress, lifecycle: { shutdownAckTimeoutMs: E2E_XAPI_ACK_TIMEOUT_MS } });
+    return await withEmbeddedHost(async (host) => {
+      await x.finish(host);
+      return fn(host);
+    }, { stateDir, memoryMiB: E2E_HOST_MEMORY_MIB, cpus: E2E_HOST_CPUS, ...x.upOptions, onProgress });
+  } finally {
+    if (opts.stateDir === undefined) rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** Runs `fn` on the shared host, or on one of this file's own (bootE2eHost). */
+export async function onE2eHost<T>(fn: (host: EmbeddedHost) => Promise<T>, opts: { onProgress?: (line: string) => void } = {}): Promise<T> {
+  const shared = sharedE2eStateDir();
+  return shared ? fn(EmbeddedHost.attach(shared)) : bootE2eHost(fn, opts);
+}
