@@ -186,18 +186,18 @@ test('embedded host: QEMU dies when the Node process that owns it is killed with
   try {
     const deadline = Date.now() + 120_000;
     let qemuPid = 0;
+    // Until QEMU runs and Xen has started (its first line in the boot log): then the owner dies.
+    const xenStarted = (path: string): boolean => { try { return readFileSync(path, 'utf8').includes('(XEN)'); } catch { return false; } };
     while (!qemuPid && Date.now() < deadline) {
       const state = readState(stateDir);
-      if (state && isProcessAlive(state.pid, 'qemu-system-x86_64')) qemuPid = state.pid;
+      if (state && isProcessAlive(state.pid, 'qemu-system-x86_64') && xenStarted(state.bootLog)) qemuPid = state.pid;
       else if (child.exitCode !== null) break;
       else await new Promise((res) => setTimeout(res, 200));
     }
     if (!qemuPid) {
-      t.fail(`the owner did not start QEMU within 120 s (owner exit ${child.exitCode})`);
+      t.fail(`the owner did not start QEMU and Xen within 120 s (owner exit ${child.exitCode})`);
       return;
     }
-    // Let QEMU get going (Xen starts loading) before its owner dies.
-    await new Promise((res) => setTimeout(res, 3000));
     t.ok(isProcessAlive(qemuPid, 'qemu-system-x86_64'), `QEMU runs (pid ${qemuPid}) under its owner (pid ${child.pid})`);
     child.kill('SIGKILL');
     await exited;

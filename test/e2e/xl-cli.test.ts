@@ -20,24 +20,32 @@ interface Run {
 }
 
 /** Starts `xtv ARGS`; `done` resolves when it exits (killed at the bound). */
-function startXtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000, onOutput?: (soFar: string) => void): { child: ChildProcess; done: Promise<Run> } {
+function startXtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000, onOutput?: (soFar: string) => void): { child: ChildProcess; done: Promise<Run>; seen(text: string): Promise<void> } {
   const t0 = Date.now();
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
+  const waiters: Array<{ text: string; resolve: () => void }> = [];
   child.stdout!.on('data', (b: Buffer) => {
     stdout += b.toString();
     onOutput?.(stdout);
+    for (const w of waiters.filter((x) => stdout.includes(x.text))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   });
   child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const done = new Promise<Run>((resolve) => {
     child.on('close', (code) => {
       clearTimeout(timer);
+      for (const w of waiters.splice(0)) w.resolve();
       resolve({ args, code, stdout, stderr, ms: Date.now() - t0 });
     });
   });
-  return { child, done };
+  /** Resolves once stdout holds `text` (or the command has ended). */
+  const seen = (text: string): Promise<void> => (stdout.includes(text) || child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => { waiters.push({ text, resolve }); }));
+  return { child, done, seen };
 }
 
 const xtv = (args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000): Promise<Run> => startXtv(args, env, timeoutMs).done;
@@ -94,9 +102,14 @@ const session = suite.scenario('the CLI: install, send, watch, reboot, gc', asyn
   // again 2 s later. An `xtv reboot` in that gap waits for the new domain (the driver sees xl
   // re-creating it) instead of failing with no domain.
   await step('reboot --wait', ['reboot', VM, '--wait', '--json']);
-  // Until the rebooted guest's report has been seen.
-  await poll(async () => (await x.driver.readGuest({ name: VM, id: VM }, 'data/xtv/state')) === 'ready', (v) => v, { timeoutMs: 60_000, minMs: 300, maxMs: 1000, what: 'report after reboot' });
-  await new Promise((res) => setTimeout(res, 1500));
+  // Until the rebooted guest is ready and the watch has shown its boot id, then Ctrl-C.
+  const ready = await poll(() => x.driver.readGuestMany({ name: VM, id: VM }, ['data/xtv/state', 'data/xtv/boot-id']), (v) => v['data/xtv/state'] === 'ready', { timeoutMs: 60_000, minMs: 300, maxMs: 1000, what: 'report after reboot' });
+  const bootId = ready.value?.['data/xtv/boot-id'];
+  if (bootId) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([watching.seen(bootId), new Promise((res) => { timer = setTimeout(res, 30_000); })]);
+    clearTimeout(timer);
+  }
   watching.child.kill('SIGINT');
   r['watch'] = await watching.done;
   // The same host over plain SSH, as a real Xen host is reached.
