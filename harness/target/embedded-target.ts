@@ -35,14 +35,14 @@ export class EmbeddedTarget implements HostTarget {
     return ['-o', 'ControlPath=none', ...this.host.sshOptions(), '-T', 'root@127.0.0.1', '--', command];
   }
 
-  private async run(command: string, opts: { timeoutMs: number; input?: string | Buffer; inputPath?: string }): Promise<TargetExecResult> {
+  /** A command on a connection of its own, its stdin from a local file (copies). */
+  private async run(command: string, opts: { timeoutMs: number; inputPath: string }): Promise<TargetExecResult> {
     const deadline = Date.now() + opts.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       const left = Math.max(1000, deadline - Date.now());
       const r: SshResult = await this.sessions.run(() => runSsh(this.args(command), {
         timeoutMs: left,
-        ...(opts.input !== undefined ? { input: opts.input } : {}),
-        ...(opts.inputPath !== undefined ? { inputStream: createReadStream(opts.inputPath) } : {}),
+        inputStream: createReadStream(opts.inputPath),
       }));
       if (r.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms in dom0 (${this.description}; boot log: ${this.host.bootLogPath})`);
       if (r.code === 255 && REFUSED.test(r.stderr) && attempt < 8 && Date.now() < deadline) {

@@ -76,10 +76,6 @@ export class ShellSession {
     return this.deadReason === null;
   }
 
-  get busy(): boolean {
-    return this.pending !== null;
-  }
-
   /** Resolves once the remote shell has answered its setup (or rejects when the session died first). */
   whenReady(timeoutMs: number): Promise<void> {
     if (this.ready) return Promise.resolve();
@@ -182,7 +178,7 @@ export class ShellSession {
  */
 export class ShellPool {
   private readonly sessions: ShellSession[] = [];
-  /** Sessions handed out and not yet given back (busy is false between acquire and run). */
+  /** Sessions handed out and not yet given back: the busy ones. */
   private readonly reserved = new Set<ShellSession>();
   private readonly waiting: Array<{ resolve: (s: ShellSession) => void; reject: (e: unknown) => void }> = [];
   private opening = 0;
@@ -204,7 +200,7 @@ export class ShellPool {
 
   private async acquire(): Promise<ShellSession> {
     for (let i = this.sessions.length - 1; i >= 0; i--) if (!this.sessions[i]!.alive && !this.reserved.has(this.sessions[i]!)) this.sessions.splice(i, 1);
-    const idle = this.sessions.find((s) => s.alive && !s.busy && !this.reserved.has(s));
+    const idle = this.sessions.find((s) => s.alive && !this.reserved.has(s));
     if (idle) {
       this.reserved.add(idle);
       return idle;
