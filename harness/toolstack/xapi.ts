@@ -382,7 +382,8 @@ export class XapiDriver implements ToolstackDriver {
   /**
    * XAPI's events for the VM's record (the client's event.from loop keeps
    * them coming), and, with a shell in dom0, a xenstore watch on its agent's
-   * report. Ends (for a timer to take over) only when both are gone.
+   * report. It never ends by itself (XAPI's events go on when the xenstore
+   * watch drops), so watchers keep their timer as the only fallback.
    */
   watchChanges(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch {
     const objects = this.client.objects;
