@@ -288,6 +288,27 @@ test('a guest acting alone: actions_after_* and self-suspend', async (t) => {
   }
 });
 
+test('reading records looks at Xen only after a domain event: polling clients cost dom0 no xl list', async (t) => {
+  const f = await fixture();
+  const c = f.client;
+  try {
+    const vm = await installVm(c);
+    await c.call('VM.start', vm, false, false);
+    const domid = (await powerOf(c, vm))[1];
+    await new Promise((r) => setTimeout(r, 20));
+    const before = f.hv.lists;
+    for (let i = 0; i < 5; i++) await powerOf(c, vm);
+    await c.call('VM.get_all_records');
+    t.equal(f.hv.lists - before, 0, 'six reads, no new look at Xen');
+    f.hv.guestShutdown(domid, 'poweroff');
+    await new Promise((r) => setTimeout(r, 60));
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'after the guest powers off (an event): Halted');
+    t.ok(f.hv.lists > before, `the event made a look (${f.hv.lists - before})`);
+  } finally {
+    await f.close();
+  }
+});
+
 test('xenstore_data: set_ rewrites vm-data live in one go; add_to_ changes only the database', async (t) => {
   const f = await fixture();
   const c = f.client;

@@ -201,7 +201,7 @@ export class XenApi {
     return {
       params: ['ref'], session: true, async: false,
       fn: async (_c, [ref]) => {
-        if (cls === 'VM') await this.lifecycle.refresh();
+        if (cls === 'VM') await this.lifecycle.current();
         return this.db.snapshot(cls, ref as string)[field]!;
       },
     };
@@ -234,7 +234,7 @@ export class XenApi {
 
     // ---- records of every class -------------------------------------------
     for (const cls of CLASSES) {
-      const refresh = async () => { if (cls === 'VM') await this.lifecycle.refresh(); };
+      const refresh = async () => { if (cls === 'VM') await this.lifecycle.current(); };
       this.def(`${cls}.get_all_records`, [], async () => {
         await refresh();
         return Object.fromEntries(this.db.all(cls).map(([r]) => [r, this.db.snapshot(cls, r)]));

@@ -30,12 +30,15 @@ export class FakeHypervisor implements Hypervisor {
   readonly scripts = new Map<string, GuestScript>();
   /** Every call, for assertions ("create xapi-…", "destroy 3"). */
   readonly calls: string[] = [];
+  /** How many times the domain list was read (each is an `xl list` on a real host). */
+  lists = 0;
   private nextDomid = 1;
   private readonly watches = new Set<{ path: string; cb: () => void }>();
   private readonly domainListeners = new Set<() => void>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
 
   async listDomains(): Promise<DomainStatus[]> {
+    this.lists++;
     return [...this.domains.values()].map((d) => ({ domid: d.domid, uuid: d.spec.uuid, paused: d.paused, shutdownReason: d.shutdownReason }));
   }
 

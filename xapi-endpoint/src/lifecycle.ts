@@ -75,6 +75,9 @@ export class Lifecycle {
   private readonly runtime = new Map<string, Runtime>();
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false;
+  /** Bumped by every domain event and poll tick; `seen` is the value the last completed refresh started at. */
+  private generation = 0;
+  private seen = -1;
   private readonly changeListeners = new Set<() => void>();
   private readonly stops: Array<() => void> = [];
   private pollTimer: ReturnType<typeof setInterval> | null = null;
@@ -102,6 +105,7 @@ export class Lifecycle {
   }
 
   private kick(): void {
+    this.generation++;
     this.refresh().catch((err) => this.log(`refresh failed: ${String(err)}`));
     for (const l of [...this.changeListeners]) l();
   }
@@ -161,7 +165,21 @@ export class Lifecycle {
     return this.refreshing;
   }
 
+  /**
+   * For reads (get_record and the like): the records already reflect every
+   * operation of ours, so they need a new look at Xen only when a domain event
+   * or a poll tick came since the last one (a look in flight is awaited). A
+   * look is an `xl list` in dom0, a fifth of a second of its emulated CPU, and
+   * clients poll records often.
+   */
+  current(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    if (this.seen === this.generation) return Promise.resolve();
+    return this.refresh();
+  }
+
   private async refreshOnce(): Promise<void> {
+    const generation = this.generation;
     // xl list takes seconds on a loaded host: an op can finish meanwhile (a suspend: domain
     // saved and gone, VM Suspended), and the older snapshot would then pass for news (seen: a
     // suspended VM adopted its dead domain again and ended Halted). Such VMs wait for the next look.
@@ -199,6 +217,7 @@ export class Lifecycle {
       const state: PowerState = dom.paused ? 'Paused' : 'Running';
       if (vm.power_state !== state || vm.domid !== dom.domid) this.setPower(ref, state, dom.domid);
     }
+    this.seen = Math.max(this.seen, generation);
   }
 
   /** Resolves when something may have changed (domains, watched nodes, a poll), or after `ms`. */
