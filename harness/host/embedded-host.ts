@@ -27,6 +27,7 @@ import {
 } from './ssh.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
+import { traceDom0 } from './dom0-trace.ts';
 
 export { HostAlreadyRunningError, HostNotRunningError, type HostState } from './state.ts';
 export { resolveStateDir } from './paths.ts';
@@ -320,7 +321,9 @@ export class EmbeddedHost {
    */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
+    const t0 = Date.now();
     const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    traceDom0('host-exec', command, t0);
     return this.checkReached(command, r, timeoutMs);
   }
 
@@ -346,7 +349,9 @@ export class EmbeddedHost {
     const q = shellQuote(remotePath);
     const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shellQuote(opts.mode)} ${q}` : ''}`;
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
+    const t0 = Date.now();
     const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, inputStream: createReadStream(localPath) });
+    traceDom0('copy', command, t0);
     this.checkReached(command, r, timeoutMs);
     if (r.code !== 0) throw new HostCommandError(`copy ${localPath} to ${remotePath}`, { stdout: r.stdout, stderr: r.stderr, code: r.code });
   }

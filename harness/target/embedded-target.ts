@@ -13,6 +13,7 @@ import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { EmbeddedHost } from '../host/embedded-host.ts';
 import { looksLikeSshFailure, runSsh, type SshResult } from '../host/ssh.ts';
+import { traceDom0 } from '../host/dom0-trace.ts';
 import { ShellPool, ShellSessionError } from './shell-session.ts';
 import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
 
@@ -37,7 +38,8 @@ export class EmbeddedTarget implements HostTarget {
 
   /** A command on a connection of its own, its stdin from a local file (copies). */
   private async run(command: string, opts: { timeoutMs: number; inputPath: string }): Promise<TargetExecResult> {
-    const deadline = Date.now() + opts.timeoutMs;
+    const t0 = Date.now();
+    const deadline = t0 + opts.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       const left = Math.max(1000, deadline - Date.now());
       const r: SshResult = await this.sessions.run(() => runSsh(this.args(command), {
@@ -52,6 +54,7 @@ export class EmbeddedTarget implements HostTarget {
       if (r.code === 255 && (looksLikeSshFailure(r.stderr) || r.stderr.trim() === '')) {
         throw new TargetUnreachableError(`could not reach dom0 over SSH (${this.description}): ${r.stderr.trim() || 'ssh exited 255 without a message'}; boot log: ${this.host.bootLogPath}`);
       }
+      traceDom0('copy', command, t0);
       return { stdout: r.stdout, stderr: r.stderr, code: r.code };
     }
   }
@@ -62,8 +65,11 @@ export class EmbeddedTarget implements HostTarget {
    */
   async exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const t0 = Date.now();
     try {
-      return await this.pool.run(command, { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      const r = await this.pool.run(command, { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      traceDom0('exec', command, t0);
+      return r;
     } catch (e) {
       if (!(e instanceof ShellSessionError)) throw e;
       if (e.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms in dom0 (${this.description}; boot log: ${this.host.bootLogPath})`);
@@ -80,6 +86,7 @@ export class EmbeddedTarget implements HostTarget {
 
   /** A long-lived session (e.g. xenstore watches) on a connection of its own, like exec's. */
   spawn(command: string): ChildProcess {
+    traceDom0('spawn', command, Date.now());
     return spawnProcess('ssh', this.args(command), { stdio: ['pipe', 'pipe', 'pipe'] });
   }
 

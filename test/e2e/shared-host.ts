@@ -15,6 +15,31 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootE2eHost } from './e2e-host.ts';
+import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
+
+/**
+ * Where the emulated CPUs went since boot, for whoever tunes the suite: dom0
+ * is what bounds it. /proc/stat's shares, and the processes that used most
+ * (their own time plus their reaped children's: a shell session's commands,
+ * init's orphans such as xl's per-domain daemons).
+ */
+async function dom0CpuSummary(host: EmbeddedHost): Promise<string> {
+  const r = await host.exec('head -n 1 /proc/stat; for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done', { timeoutMs: 60_000 });
+  const [cpu = '', ...procs] = r.stdout.split('\n');
+  const f = cpu.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const total = user + nice + system + idle + iowait + irq + softirq + steal || 1;
+  const pct = (n: number): string => `${Math.round((100 * n) / total)}%`;
+  const top = procs.flatMap((line) => {
+    const m = /^(\d+) \((.*)\) \S+ (.*)$/.exec(line.trim());
+    if (!m) return [];
+    const v = m[3]!.split(' ').map(Number);
+    // After the state: ppid(0) ... utime(10) stime(11) cutime(12) cstime(13), in ticks.
+    return [{ what: `${m[2]} (${m[1]})`, ticks: v[10]! + v[11]! + v[12]! + v[13]! }];
+  }).sort((a, b) => b.ticks - a.ticks).slice(0, 8);
+  return `dom0 CPU since boot: user ${pct(user)}, system ${pct(system)}, idle ${pct(idle)}, guests (steal) ${pct(steal)} of ${(total / 100).toFixed(0)} CPU-s; `
+    + `most (with reaped children): ${top.map((p) => `${p.what} ${(p.ticks / 100).toFixed(0)} s`).join(', ')}`;
+}
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
@@ -29,6 +54,7 @@ async function main(): Promise<void> {
         process.stdin.on('close', resolve);
         process.stdin.resume();
       });
+      progress(await dom0CpuSummary(host).catch((e: unknown) => `dom0 CPU: not read (${e instanceof Error ? e.message : String(e)})`));
       progress('stopping');
     }, { stateDir, onProgress: progress });
   } catch (err) {
