@@ -304,6 +304,13 @@ test('reading records looks at Xen only after a domain event: polling clients co
     await new Promise((r) => setTimeout(r, 60));
     t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'after the guest powers off (an event): Halted');
     t.ok(f.hv.lists > before, `the event made a look (${f.hv.lists - before})`);
+    // Nothing of ours runs now: another domain's event makes no look (the next read does).
+    const idle = f.hv.lists;
+    const other = await f.hv.create({ name: 'someone-else', uuid: '00000000-0000-4000-8000-000000000001', type: 'pv', kernel: KERNEL, ramdisk: INITRD, cmdline: '', memoryMiB: 32, vcpus: 1 }, {});
+    f.hv.guestShutdown(other, 'poweroff');
+    await new Promise((r) => setTimeout(r, 60));
+    t.equal(f.hv.lists, idle, 'another domain\'s shutdown, none of ours running: no look');
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'a read still answers (after one look)');
   } finally {
     await f.close();
   }

@@ -50,7 +50,7 @@ export interface Hypervisor {
   xsReplaceTree(home: string, subtree: string, entries: Record<string, string>): Promise<void>;
   /** Calls `cb` on every change at or below `path`; resolves with the function that stops it. */
   xsWatch(path: string, cb: () => void): Promise<() => void>;
-  /** Calls `cb` whenever a domain appears, shuts down or goes away. */
+  /** Calls `cb` whenever a domain shuts down or goes away (it may call it on other changes too). */
   onDomainsChanged(cb: () => void): () => void;
   close(): Promise<void>;
 }

@@ -106,8 +106,19 @@ export class Lifecycle {
 
   private kick(): void {
     this.generation++;
-    this.refresh().catch((err) => this.log(`refresh failed: ${String(err)}`));
+    // With no domain of ours and nothing under way, the event was some other domain's (on a shared
+    // host, most are) or the poll found nothing to follow: no look now; the next read makes one.
+    if (this.hasDomainsOrOps()) this.refresh().catch((err) => this.log(`refresh failed: ${String(err)}`));
     for (const l of [...this.changeListeners]) l();
+  }
+
+  private hasDomainsOrOps(): boolean {
+    for (const [ref, vm] of this.db.all('VM')) {
+      if (vm.is_control_domain === true) continue;
+      const r = this.runtime.get(ref);
+      if (r?.op || r?.domid != null || vm.power_state === 'Running' || vm.power_state === 'Paused') return true;
+    }
+    return false;
   }
 
   private rt(ref: string): Runtime {

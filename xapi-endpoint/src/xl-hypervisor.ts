@@ -80,12 +80,12 @@ export class XlHypervisor implements Hypervisor {
     const transport = await connectUnixSocket(full.xenstoredSocket);
     const xs = new XenstoreClient(transport, { requestTimeoutMs: 30_000, onWarning: (e) => full.log(`xenstore: ${e.message}`) });
     const hv = new XlHypervisor(xs, full);
-    // xenstored fires these when a domain is introduced, and when one shuts down or goes.
+    // xenstored fires this when a domain shuts down or goes. (Not @introduceDomain: a domain of
+    // ours only appears when the endpoint makes it, and it then knows; other domains' are noise.)
     xs.onWatch((_path, token) => {
       if (token === 'xtv-xapi-domains') for (const l of [...hv.listeners]) l();
     });
     await xs.watch('@releaseDomain', 'xtv-xapi-domains');
-    await xs.watch('@introduceDomain', 'xtv-xapi-domains');
     xs.onClose((err) => full.log(`xenstored connection closed${err ? `: ${err.message}` : ''}`));
     await mkdir(full.runDir, { recursive: true });
     return hv;
