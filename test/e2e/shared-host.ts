@@ -20,8 +20,9 @@ import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
 /**
  * Where the emulated CPUs went since boot, for whoever tunes the suite: dom0
  * is what bounds it. /proc/stat's shares, and the processes that used most
- * (their own time plus their reaped children's: a shell session's commands,
- * init's orphans such as xl's per-domain daemons).
+ * (their own time plus their reaped children's: the commands of the
+ * harness's shell sessions end up under dropbear, or under init when a
+ * session outlives its connection's dropbear).
  */
 async function dom0CpuSummary(host: EmbeddedHost): Promise<string> {
   const r = await host.exec('head -n 1 /proc/stat; for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done', { timeoutMs: 60_000 });
