@@ -136,6 +136,18 @@ export function parseReadMany(stdout: string, marker: string, keys: readonly str
   return out;
 }
 
+/**
+ * The lines of xl's stderr an error message shows: the last three, and
+ * before them the first libxl error when it is not among them (a failed
+ * create ends with the errors of its clean-up, which hide the cause).
+ */
+export function stderrSummary(stderr: string): string {
+  const lines = stderr.split('\n');
+  const last = lines.slice(-3);
+  const first = lines.find((l) => /error/i.test(l));
+  return (first !== undefined && !last.includes(first) ? [first, '...', ...last] : last).join(' | ');
+}
+
 export class XlDriver implements ToolstackDriver {
   readonly kind = 'xl' as const;
   readonly paths: XlPaths;
@@ -194,7 +206,7 @@ export class XlDriver implements ToolstackDriver {
       case EXIT.lockHeld: throw new ToolstackError('XL_LOCKED', [name], call, `${call}: another xtv process holds dom0's install lock for over ${LOCK_WAIT_SEC} s (${r.stderr.trim()})`);
       case EXIT.nameInUse: throw new ToolstackError('XL_NAME_IN_USE', [name], call, `${call}: a domain named ${name} runs but ${configPath(this.paths, name)} is not xtv's`);
     }
-    throw new ToolstackError(`XL_EXIT_${r.code}`, stderr ? [stderr] : [], call, `${call}: exit ${r.code}${stderr ? `: ${stderr.split('\n').slice(-3).join(' | ')}` : ''}`);
+    throw new ToolstackError(`XL_EXIT_${r.code}`, stderr ? [stderr] : [], call, `${call}: exit ${r.code}${stderr ? `: ${stderrSummary(stderr)}` : ''}`);
   }
 
   /** Shell lines that stop with EXIT.noConfig/notOurs unless NAME's config is ours. */

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { XlDriver, checkRelPath, parseReadMany, unsanitise } from '../../harness/toolstack/xl.ts';
+import { XlDriver, checkRelPath, parseReadMany, stderrSummary, unsanitise } from '../../harness/toolstack/xl.ts';
 import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
 import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
 import { formatHostSpec, parseHostSpec } from '../../harness/target/open-target.ts';
@@ -304,4 +304,21 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('xl errors: the message keeps the first libxl error ahead of the clean-up\'s last lines', (t) => {
+  const create = [
+    'Parsing config from /etc/xen/xtv/vm.cfg',
+    'libxl: error: libxl_domain.c:81:libxl__domain_rename: Domain 10:Domain with name "vm" already exists.',
+    'libxl: error: libxl_create.c:1296:initiate_domain_create: Domain 10:cannot make domain: -6',
+    'libxl: error: libxl_domain.c:1183:libxl__destroy_domid: Domain 10:Non-existant domain',
+    'libxl: error: libxl_domain.c:1137:domain_destroy_callback: Domain 10:Unable to destroy guest',
+    'libxl: error: libxl_domain.c:1064:domain_destroy_cb: Domain 10:Destruction of domain failed',
+  ].join('\n');
+  const s = stderrSummary(create);
+  t.match(s, /^libxl: error: .*already exists\. \| \.\.\. \| /, 'the cause first');
+  t.match(s, /Destruction of domain failed$/, 'then the last lines');
+  t.equal(stderrSummary('a\nb\nlibxl: error: x'), 'a | b | libxl: error: x', 'three lines or fewer: as they are');
+  t.equal(stderrSummary('one\ntwo\nthree\nfour'), 'two | three | four', 'no error line: the last three');
+  t.end();
 });
