@@ -184,9 +184,10 @@ test('xtv shutdown / reboot --wait / watch: the guest\'s pending command wins; w
   if (!r) return;
   t.equal(r['shutdown (guest reboots instead)']!.code, 0, 'xl shutdown: acked, exit 0');
   const rb = json(r['reboot --wait']);
-  t.equal(r['reboot --wait']!.code, 0, 'reboot --wait: exit 0');
-  const before = (rb.before as { domid?: number }).domid;
-  const after = (rb.state as { domid?: number }).domid;
+  const rbRun = r['reboot --wait']!;
+  t.equal(rbRun.code, 0, `reboot --wait: exit 0${rbRun.code === 0 ? '' : `\n${rbRun.stdout}\n${rbRun.stderr}`.slice(-2000)}`);
+  const before = (rb.before as { domid?: number } | undefined)?.domid;
+  const after = (rb.state as { domid?: number } | undefined)?.domid;
   t.ok(after !== undefined && after !== before, `running again with a new domid (${before} -> ${after})`);
   const lines = r['watch']!.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; state?: { powerState: string; domid: number | null }; changed?: Record<string, string | null> });
   const domids = new Set(lines.filter((l) => l.kind === 'power' && l.state?.domid != null).map((l) => l.state!.domid));
