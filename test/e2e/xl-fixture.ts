@@ -322,7 +322,6 @@ function textAfterLine(text: string, line: string | null): string {
   return at < 0 ? text : text.slice(at + line.length);
 }
 
-
 /**
  * Runs one matrix-shaped case on a running, primed VM: the request (or the
  * guest's own trigger, e.g. writing now:X), then the
