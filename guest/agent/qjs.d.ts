@@ -10,6 +10,8 @@ declare module 'qjs:os' {
   export function close(fd: number): number;
   export function read(fd: number, buffer: ArrayBuffer, offset: number, length: number): number;
   export function write(fd: number, buffer: ArrayBuffer, offset: number, length: number): number;
+  /** A bigint offset returns a bigint (the new position, or a negative errno). */
+  export function seek(fd: number, offset: bigint, whence: number): bigint;
   export function setReadHandler(fd: number, fn: (() => void) | null): void;
   export function setTimeout(fn: () => void, delay: number): unknown;
   export function clearTimeout(handle: unknown): void;
@@ -24,6 +26,7 @@ declare module 'qjs:std' {
   }
   export const out: FILE;
   export const err: FILE;
+  export const SEEK_SET: number;
   export function getenv(name: string): string | undefined;
   export function strerror(errno: number): string;
 }
