@@ -391,12 +391,14 @@ export class XlDriver implements ToolstackDriver {
   }
 
   /**
-   * Runs a request's script and, when it fails because the VM has no domain
-   * while xl is re-creating it (the guest rebooted itself, or on_poweroff /
-   * on_crash say restart: xl's daemon destroys the domain and creates the new
-   * one about 2 s later, longer under load), waits for the new domain and runs
-   * it once more, so that `xtv reboot` right after a guest's own reboot asks
-   * the new domain instead of failing. A VM that is simply off has no xl
+   * Runs a request's script and, when xl found no domain while xl is
+   * re-creating the VM (the guest rebooted itself, or on_poweroff / on_crash
+   * say restart: xl's daemon destroys the domain and creates the new one about
+   * 2 s later, longer under load), waits for the new domain and runs it once
+   * more, so that `xtv reboot` right after a guest's own reboot asks the new
+   * domain instead of failing. The new domain may already be there when the
+   * failure is looked at: what counts is xl's "invalid domain identifier", not
+   * whether a domain exists afterwards. A VM that is simply off has no xl
    * process for its config, and fails at once as before.
    */
   private waitingOutRestart(name: string, script: string): string {
@@ -416,12 +418,17 @@ export class XlDriver implements ToolstackDriver {
       `xtv_request() {
 ${script}
 }`,
-      '(xtv_request); rc=$?',
-      `if [ $rc -ne 0 ] && ! xl domid ${n} >/dev/null 2>&1 && xtv_restarting; then`,
-      `  echo "xtv: ${name.replace(/[^A-Za-z0-9_.-]/g, '')} has no domain while xl re-creates it; waiting for the new one" >&2`,
-      `  i=0; until xl domid ${n} >/dev/null 2>&1; do i=$((i+1)); [ $i -gt ${RESTART_WAIT_SEC * 2} ] && break; xtv_restarting || break; sleep 0.5; done`,
-      '  (xtv_request); rc=$?',
+      'xtv_err=/tmp/xtv-request-err.$$',
+      '(xtv_request) 2>"$xtv_err"; rc=$?',
+      'if [ $rc -ne 0 ]; then',
+      '  cat "$xtv_err" >&2',
+      '  if grep -q "invalid domain identifier" "$xtv_err" && xtv_restarting; then',
+      `    echo "xtv: ${name.replace(/[^A-Za-z0-9_.-]/g, '')} had no domain while xl re-creates it; waiting for the new one" >&2`,
+      `    i=0; until xl domid ${n} >/dev/null 2>&1; do i=$((i+1)); [ $i -gt ${RESTART_WAIT_SEC * 2} ] && break; xtv_restarting || break; sleep 0.5; done`,
+      '    (xtv_request); rc=$?',
+      '  fi',
       'fi',
+      'rm -f "$xtv_err"',
       'exit $rc',
     ].join('\n');
   }

@@ -272,8 +272,17 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
   const root = mkdtempSync(join(tmpdir(), 'xtv-restart-'));
   const bin = join(root, 'bin');
   mkdirSync(bin);
-  // A fake xl: the domain exists while the file "domain" does; reboot and domid need it.
-  writeFileSync(join(bin, 'xl'), `#!/bin/sh\ncase "$1" in\n  domid) [ -e '${root}/domain' ] && echo 7 ;;\n  reboot) [ -e '${root}/domain' ] && echo rebooted >> '${root}/log' ;;\n  *) exit 3 ;;\nesac\n`, { mode: 0o755 });
+  // A fake xl: the domain exists while the file "domain" does; reboot and domid need it, and without it
+  // reboot fails as xl does (and makes the domain when the file "appears" says so: xl's daemon re-creating it meanwhile).
+  writeFileSync(join(bin, 'xl'), [
+    '#!/bin/sh',
+    'case "$1" in',
+    `  domid) [ -e '${root}/domain' ] && echo 7 ;;`,
+    `  reboot) if [ -e '${root}/domain' ]; then echo rebooted >> '${root}/log'; else echo "$2 is an invalid domain identifier (rc=-6)" >&2; [ -e '${root}/appears' ] && touch '${root}/domain'; exit 1; fi ;;`,
+    '  *) exit 3 ;;',
+    'esac',
+    '',
+  ].join('\n'), { mode: 0o755 });
   const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log') };
   const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
   const vm = { name: 'xtv-r', id: 'xtv-r' };
@@ -281,7 +290,7 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
     // Off, and nobody re-creating it: fails at once.
     const t0 = Date.now();
     const off = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
-    t.ok(off instanceof ToolstackError, `no domain, no xl daemon: fails (${String(off)})`);
+    t.ok(off instanceof ToolstackError && /invalid domain identifier/.test(off.message), `no domain, no xl daemon: fails with xl's error (${String(off)})`);
     t.ok(Date.now() - t0 < 3000, `at once (${Date.now() - t0} ms)`);
     // A shell with a word of the config in its argv is not xl re-creating it: still at once.
     const bystander = spawnChild('sh', ['-c', 'sleep 5', 'xl', 'create', join(paths.configDir, 'xtv-r.cfg')]);
@@ -300,6 +309,20 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
     } finally {
       clearTimeout(created);
       daemon.kill();
+    }
+    // The race seen on the embedded host: the new domain appears between xl's failure and the look
+    // at it (xl domid then finds it). Still a failure to retry, at once.
+    rmSync(join(root, 'domain'));
+    rmSync(join(root, 'log'));
+    writeFileSync(join(root, 'appears'), '');
+    const daemon2 = spawnChild('sh', ['-c', 'sleep 5', 'create', join(paths.configDir, 'xtv-r.cfg')], { argv0: 'xl' });
+    try {
+      const t3 = Date.now();
+      await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 });
+      t.ok(Date.now() - t3 < 3000, `re-created meanwhile: asked again at once (${Date.now() - t3} ms)`);
+      t.equal(readFileSync(join(root, 'log'), 'utf8'), 'rebooted\n', 'and xl reboot reached the new domain');
+    } finally {
+      daemon2.kill();
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
