@@ -6,13 +6,18 @@
 // not an option (it loses the results of sessions that end together).
 //
 // Each session is `sh` reading its program from stdin. A command is sent as
-// its script in a here-document (and its input, base64, in another), run by
-// a fresh `sh` with its output in files, then sent back as
+// its script in a single-quoted variable (and its input, base64, in a
+// here-document), run by `eval` in a subshell with its output in files, then
+// sent back as
 //   <stdout>\nXTV-SEP-<id>\n<stderr>\nXTV-END-<id> <exit status>\n
 // (id: 16 random hex digits; the newline before each marker is ours), so
 // that a missing final newline, or a background process that keeps a
-// descriptor open, change nothing. Three processes per command in dom0 (cat,
-// sh, cat): every fork costs there. One command at a time per session.
+// descriptor open, change nothing. The subshell keeps the script's exit,
+// variables and `set` from the session; unlike a `sh FILE`, it is a fork
+// without an exec, and no `cat` writes the script out first: every process
+// costs in an emulated dom0. Two per command (the subshell, the final cat).
+// In the subshell $$ is the session shell's pid, which lives as long as the
+// command's connection. One command at a time per session.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TargetExecResult } from './target.ts';
@@ -30,7 +35,7 @@ const SETUP = 'xtv_d=/tmp/xtv-shell.$$; mkdir -p "$xtv_d" || exit 1; trap \'rm -
 /** The shell text that runs one command (exported for the unit tests). */
 export function commandText(id: string, script: string, input?: string | Buffer): string {
   const end = `XTV-END-${id}`;
-  const lines = [`cat > "$xtv_d/s" <<'${end}'`, script, end];
+  const lines = [`xtv_s='${script.replace(/'/g, "'\\''")}'`];
   let stdin = '/dev/null';
   if (input !== undefined && input.length > 0) {
     const b64 = Buffer.from(input).toString('base64').replace(/.{1,76}/g, '$&\n');
@@ -38,7 +43,7 @@ export function commandText(id: string, script: string, input?: string | Buffer)
     stdin = '"$xtv_d/i"';
   }
   lines.push(
-    `sh "$xtv_d/s" < ${stdin} > "$xtv_d/o" 2> "$xtv_d/e"; xtv_rc=$?`,
+    `( eval "$xtv_s" ) < ${stdin} > "$xtv_d/o" 2> "$xtv_d/e"; xtv_rc=$?`,
     `printf '\\nXTV-SEP-%s\\n' ${id} > "$xtv_d/m"`,
     `cat "$xtv_d/o" "$xtv_d/m" "$xtv_d/e"; printf '\\nXTV-END-%s %s\\n' ${id} "$xtv_rc"`,
   );
