@@ -148,6 +148,11 @@ export function stderrSummary(stderr: string): string {
   return (first !== undefined && !last.includes(first) ? [first, '...', ...last] : last).join(' | ');
 }
 
+/** What listDomains reports: xl list's domains, and the VMs with a save image. */
+export interface DomainList { domains: XlListEntry[]; saved: Set<string> }
+
+const noop = (): void => undefined;
+
 export class XlDriver implements ToolstackDriver {
   readonly kind = 'xl' as const;
   readonly paths: XlPaths;
@@ -157,6 +162,9 @@ export class XlDriver implements ToolstackDriver {
   private installChain: Promise<unknown> = Promise.resolve();
   /** Last domid seen per VM name (a hint, always checked; see domidLine). */
   private readonly domids = new Map<string, number>();
+  /** The xl list in flight, and the one queued behind it for whoever asked meanwhile (see listDomains). */
+  private listing: Promise<DomainList> | null = null;
+  private nextListing: Promise<DomainList> | null = null;
 
   constructor(readonly target: HostTarget, opts: XlDriverOptions = {}) {
     this.paths = { ...DEFAULT_XL_PATHS, ...opts.paths };
@@ -478,8 +486,31 @@ ${script}
   // ---------------------------------------------------------------------------
   // Observing
 
-  /** Every domain `xl list` shows, and which VMs have a save image. */
-  async listDomains(): Promise<{ domains: XlListEntry[]; saved: Set<string> }> {
+  /**
+   * Every domain `xl list` shows, and which VMs have a save image. Callers
+   * that come while a look is in flight share the next one: each still gets
+   * a look that began after it asked (one that made a change sees it), but
+   * the e2e files' and the runner's waits on many VMs at once cost one xl
+   * list at a time instead of one each (0.2 CPU-s apiece in an emulated dom0).
+   */
+  listDomains(): Promise<DomainList> {
+    if (!this.listing) return this.startListing();
+    this.nextListing ??= this.listing.then(noop, noop).then(() => {
+      this.nextListing = null;
+      return this.startListing();
+    });
+    return this.nextListing;
+  }
+
+  private startListing(): Promise<DomainList> {
+    const look = this.listOnce().finally(() => {
+      if (this.listing === look) this.listing = null;
+    });
+    this.listing = look;
+    return look;
+  }
+
+  private async listOnce(): Promise<DomainList> {
     const call = 'xl list';
     const script = `${this.bound(this.timeoutMs)} xl list || exit $?\necho '--xtv-saved--'\nls ${shq(this.paths.saveDir)} 2>/dev/null; exit 0`;
     // xl list fails now and then while a domain is being destroyed under it: a read, so try again.

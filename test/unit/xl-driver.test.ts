@@ -329,6 +329,40 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
   }
 });
 
+test('xl driver: waits on several VMs at once share xl list, each with a look that began after it asked', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'xtv-list-'));
+  const bin = join(root, 'bin');
+  mkdirSync(bin);
+  // A fake xl list that takes 300 ms and logs when it began, and the state it shows: "xtv-a" is Running once the file "up" exists.
+  writeFileSync(join(bin, 'xl'), [
+    '#!/bin/sh',
+    `[ -e '${root}/up' ] && up=1`,
+    `echo begin >> '${root}/log'`,
+    'sleep 0.3',
+    'echo "Name ID Mem VCPUs State Time(s)"',
+    '[ "$up" ] && echo "xtv-a 3 32 1 -b---- 1.0"',
+    'exit 0',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log-dir') };
+  const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
+  const looks = () => readFileSync(join(root, 'log'), 'utf8').split('\n').filter(Boolean).length;
+  try {
+    const first = d.state({ name: 'xtv-a', id: 'xtv-a' });
+    while (!existsSync(join(root, 'log'))) await new Promise((res) => setTimeout(res, 10));
+    // The domain appears while the first look is in flight: those who ask now must see it.
+    writeFileSync(join(root, 'up'), '');
+    const later = await Promise.all(['xtv-a', 'xtv-b', 'xtv-c', 'xtv-a'].map((name) => d.state({ name, id: name })));
+    t.deepEqual(await first, { powerState: 'Halted', domid: null }, 'the look in flight: before the domain');
+    t.deepEqual(later.map((s) => s.powerState), ['Running', 'Halted', 'Halted', 'Running'], 'the callers who came meanwhile: a look that began after they asked');
+    t.equal(looks(), 2, 'five callers, two xl lists');
+    await d.state({ name: 'xtv-a', id: 'xtv-a' });
+    t.equal(looks(), 3, 'a caller after that: a look of its own');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('xl errors: the message keeps the first libxl error ahead of the clean-up\'s last lines', (t) => {
   const create = [
     'Parsing config from /etc/xen/xtv/vm.cfg',
