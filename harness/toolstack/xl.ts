@@ -539,7 +539,10 @@ ${script}
   /**
    * Reads several nodes relative to the VM's domain home in one round trip
    * and, usually, one xenstore-read process (processes are slow to start in an
-   * emulated dom0). Absent: null; no domain: every value null.
+   * emulated dom0). Absent: null; no domain: every value null. The domain's
+   * name is read in the same process, first: it checks the cached domid
+   * (domidLine's check, without a process of its own); a cached domain that
+   * is gone (no name) is looked up again with xl domid in the same script.
    */
   async readGuestMany(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>> {
     return this.withVm(vm, async () => {
@@ -547,10 +550,12 @@ ${script}
       if (relPaths.length === 0) return {};
       const call = `xenstore-read ${vm.name}`;
       const marker = `XTV-${randomBytes(6).toString('hex')}`;
+      const cached = this.domids.get(vm.name);
+      const lookup = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`;
       const script = [
-        this.domidLine(vm),
+        cached === undefined ? `${lookup}\nxtv_retry=` : `d=${cached}\nxtv_retry=1`,
         // Keys passed unquoted are safe: checkRelPath allows no shell syntax.
-        `set -- ${relPaths.join(' ')}`,
+        `set -- name ${relPaths.join(' ')}`,
         'while [ $# -gt 0 ]; do',
         '  p=; for k in "$@"; do p="$p /local/domain/$d/$k"; done',
         `  echo ${marker}`,
@@ -558,9 +563,12 @@ ${script}
         '  { err=$(xenstore-read $p 2>&1 >&3); } 3>&1',
         `  [ $? -eq 0 ] && { echo "${marker} end"; break; }`,
         '  bad=${err##*/local/domain/$d/}',
+        // No name: the cached domain is gone (a reboot or a restore made a new one). Once, look it up and read again.
+        `  if [ "$xtv_retry" ] && [ "$bad" = name ]; then xtv_retry=; ${lookup}; continue; fi`,
         `  echo "${marker} absent $bad"`,
         '  while [ $# -gt 0 ]; do k=$1; shift; [ "$k" = "$bad" ] && break; done',
         'done',
+        'echo "XTV-DOMID $d"',
       ].join('\n');
       const r = await this.sh(call, script, this.timeoutMs);
       if (r.code === EXIT.noDomain) {
@@ -568,8 +576,16 @@ ${script}
         return Object.fromEntries(relPaths.map((k) => [k, null]));
       }
       this.check(call, r, vm);
+      const values = parseReadMany(r.stdout, marker, ['name', ...relPaths]);
+      if (values['name'] !== vm.name) {
+        // Another VM's domain under the cached domid (domids come round again only after tens of
+        // thousands of domains), or the domain went away while we read: look it up afresh.
+        this.domids.delete(vm.name);
+        if (cached !== undefined) return this.readGuestMany(vm, relPaths);
+        return Object.fromEntries(relPaths.map((k) => [k, null]));
+      }
       this.noteDomid(vm, r.stdout);
-      return parseReadMany(r.stdout, marker, relPaths);
+      return Object.fromEntries(relPaths.map((k) => [k, values[k] ?? null]));
     });
   }
 

@@ -363,6 +363,62 @@ test('xl driver: waits on several VMs at once share xl list, each with a look th
   }
 });
 
+test('xl driver: readGuestMany checks the cached domid with the same xenstore-read, and looks up a new one only when it is gone', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'xtv-read-'));
+  const bin = join(root, 'bin');
+  mkdirSync(bin);
+  // Fakes that log each run: xl domid from the file domid-NAME, xenstore-read from files under xs/, stopping
+  // at the first path it cannot read as the real one does.
+  writeFileSync(join(bin, 'xl'), `#!/bin/sh\necho "xl $*" >> '${root}/log'\n[ "$1" = domid ] && cat '${root}/domid-'"$2" 2>/dev/null\n`, { mode: 0o755 });
+  writeFileSync(join(bin, 'xenstore-read'), [
+    '#!/bin/sh',
+    `echo "xenstore-read" >> '${root}/log'`,
+    `for p in "$@"; do [ -f '${root}/xs'"$p" ] || { echo "xenstore-read: couldn't read path $p" >&2; exit 1; }; cat '${root}/xs'"$p"; echo; done`,
+    '',
+  ].join('\n'), { mode: 0o755 });
+  const node = (path: string, value: string) => {
+    mkdirSync(join(root, 'xs', path, '..'), { recursive: true });
+    writeFileSync(join(root, 'xs', path), value);
+  };
+  const domain = (domid: number, name: string) => {
+    node(`/local/domain/${domid}/name`, name);
+    node(`/local/domain/${domid}/data/xtv/state`, `ready-in-${domid}`);
+    writeFileSync(join(root, `domid-${name}`), `${domid}\n`);
+  };
+  const runs = () => {
+    const log = existsSync(join(root, 'log')) ? readFileSync(join(root, 'log'), 'utf8').trim().split('\n') : [];
+    rmSync(join(root, 'log'), { force: true });
+    return log;
+  };
+  const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }));
+  const a = { name: 'xtv-a', id: 'xtv-a' };
+  const keys = ['data/xtv/state', 'data/xtv/absent'];
+  try {
+    domain(3, 'xtv-a');
+    t.deepEqual(await d.readGuestMany(a, keys), { 'data/xtv/state': 'ready-in-3', 'data/xtv/absent': null }, 'first read: values, absent is null');
+    t.deepEqual(runs(), ['xl domid xtv-a', 'xenstore-read'], 'xl domid, then one xenstore-read for the name and both keys');
+    t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-3' });
+    t.deepEqual(runs(), ['xenstore-read'], 'cached domid: one process, no xl');
+    // Rebooted: domain 3 gone, the VM is domain 8 now.
+    rmSync(join(root, 'xs', 'local', 'domain', '3'), { recursive: true });
+    domain(8, 'xtv-a');
+    t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-8' }, 'after a reboot: the new domain\'s values');
+    t.deepEqual(runs(), ['xenstore-read', 'xl domid xtv-a', 'xenstore-read'], 'in the same script: the failed read, the lookup, the read');
+    t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-8' });
+    t.deepEqual(runs(), ['xenstore-read'], 'and the new domid is cached');
+    // Domain 8 is some other VM's now (domids do come round): looked up afresh.
+    domain(8, 'xtv-other');
+    domain(9, 'xtv-a');
+    t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-9' }, 'a cached domid with another name is not believed');
+    // No domain at all.
+    rmSync(join(root, 'domid-xtv-a'));
+    rmSync(join(root, 'xs', 'local', 'domain', '9'), { recursive: true });
+    t.deepEqual(await d.readGuestMany(a, keys), { 'data/xtv/state': null, 'data/xtv/absent': null }, 'no domain: every value null');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('xl errors: the message keeps the first libxl error ahead of the clean-up\'s last lines', (t) => {
   const create = [
     'Parsing config from /etc/xen/xtv/vm.cfg',
