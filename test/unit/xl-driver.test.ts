@@ -419,6 +419,25 @@ test('xl driver: readGuestMany checks the cached domid with the same xenstore-re
   }
 });
 
+test('xl driver: listOwned names the configs whose first line has the marker, in one awk', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'xtv-owned-'));
+  const paths = { configDir: join(root, 'etc', 'xtv'), imageDir: join(root, 'images'), saveDir: join(root, 'save'), consoleLogDir: join(root, 'log') };
+  const d = new XlDriver(new LocalShellTarget(), { paths });
+  try {
+    t.deepEqual(await d.listOwned(), [], 'no config directory: none');
+    mkdirSync(paths.configDir, { recursive: true });
+    t.deepEqual(await d.listOwned(), [], 'an empty one: none');
+    writeFileSync(join(paths.configDir, 'xtv-a.cfg'), `${XL_MARKER} (do not edit)\nname = "xtv-a"\n`);
+    writeFileSync(join(paths.configDir, 'xtv-b.cfg'), `name = "xtv-b"\n${XL_MARKER}\n`);
+    writeFileSync(join(paths.configDir, 'mine.cfg.bak'), `${XL_MARKER}\n`);
+    writeFileSync(join(paths.configDir, 'xtv-c.d.cfg'), `${XL_MARKER}\n`);
+    writeFileSync(join(paths.configDir, 'empty.cfg'), '');
+    t.deepEqual((await d.listOwned()).map((v) => v.name), ['xtv-a', 'xtv-c.d'], 'the marker on the first line of a .cfg only');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('xl errors: the message keeps the first libxl error ahead of the clean-up\'s last lines', (t) => {
   const create = [
     'Parsing config from /etc/xen/xtv/vm.cfg',
