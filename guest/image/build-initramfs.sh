@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the test image's initramfs from explicit inputs, reproducibly: the
 # same inputs give the same bytes (sorted file list, fixed mtimes, owner 0:0,
-# inode numbers renumbered, fixed xz settings). Callable on its own (the unit
-# test test/unit/image-reproducible.test.ts does so); build.sh calls it too.
+# inode numbers renumbered, gzip -n: no name or time in its header).
+# Callable on its own (the unit test test/unit/image-reproducible.test.ts
+# does so); build.sh calls it too.
 #
 #   build-initramfs.sh --out FILE --busybox PATH --qjs PATH --agent PATH
 #                      [--init PATH] [--applets PATH] [--epoch SECONDS]
 #
 # Layout:  /init  /bin/busybox  /bin/<applet> -> busybox  /bin/qjs
 #          /xtv/agent.js  /dev/console  /proc /sys /dev (mount points)
-# Compression: xz --check=crc32 (the only check Linux's initramfs xz decoder
-# accepts; CONFIG_RD_XZ is in kernel.config).
+# Compression: gzip -9 -n (CONFIG_RD_GZIP in kernel.config; faster for the
+# guest to unpack at every boot than xz, see there).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -40,7 +41,7 @@ done
 for f in "$busybox" "$qjs" "$agent" "$init" "$applets"; do
   [ -f "$f" ] || { echo "build-initramfs.sh: input not found: $f" >&2; exit 1; }
 done
-for tool in cpio xz fakeroot; do
+for tool in cpio gzip fakeroot; do
   command -v "$tool" >/dev/null || { echo "build-initramfs.sh: $tool not found (run: bash scripts/deps.sh)" >&2; exit 1; }
 done
 
@@ -70,7 +71,7 @@ fakeroot -- bash -euo pipefail -c '
     cpio --quiet -o -H newc --reproducible -R 0:0 >"$cpio_out"
 ' fakeroot-initramfs "$root" "$busybox" "$qjs" "$agent" "$init" "$applets" "$epoch" "$work/initramfs.cpio"
 
-xz --format=xz --check=crc32 --lzma2=preset=9e,dict=4MiB --threads=1 --stdout "$work/initramfs.cpio" >"$work/initramfs.cpio.xz"
+gzip -9 -n --stdout "$work/initramfs.cpio" >"$work/initramfs.cpio.gz"
 mkdir -p "$(dirname "$out")"
-mv -f "$work/initramfs.cpio.xz" "$out.tmp.$$"
+mv -f "$work/initramfs.cpio.gz" "$out.tmp.$$"
 mv -f "$out.tmp.$$" "$out"

@@ -5,7 +5,7 @@
 #   dist/image/xtv-kernel     Linux 6.1 from Debian's linux-source-6.1,
 #                             tinyconfig + kernel.config + patches/: the ELF
 #                             vmlinux out of the bzImage, gzip -9 -n
-#   dist/image/xtv-initrd     xz-compressed newc cpio: /init, busybox, a static
+#   dist/image/xtv-initrd     gzip-compressed newc cpio: /init, busybox, a static
 #                             qjs (QuickJS, trixie's source package), the agent
 #   dist/image/manifest.json  bytes and sha256 of each file, versions, hashes of
 #                             the inputs, minMemoryMiB (see boot-check.env)
@@ -141,7 +141,7 @@ else
   rm -rf "$logs"; mkdir -p "$logs"
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/out"
-  step "initramfs: busybox + qjs + agent + init, cpio | xz" "$logs/initramfs.log" \
+  step "initramfs: busybox + qjs + agent + init, cpio | gzip" "$logs/initramfs.log" \
     bash "$HERE/build-initramfs.sh" --out "$tmp/out/xtv-initrd" \
       --busybox "$BUSYBOX" --qjs "$QJS_DIR/qjs" --agent "$AGENT"
   mkdir -p "$CACHE/initrd"
