@@ -268,23 +268,33 @@ test('xl driver: install and uninstall take dom0\'s lock; a lock whose owner die
   }
 });
 
-test('xl driver: a request that finds no domain while xl re-creates the VM waits for the new one', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'xtv-restart-'));
+/**
+ * A dom0 played by this machine for the driver's real scripts: a temporary
+ * root whose bin/ holds fake programs (name -> shell script, given the root),
+ * first on PATH, and the driver's paths under the root.
+ */
+function fakeDom0(prefix: string, tools: (root: string) => Record<string, string[]>) {
+  const root = mkdtempSync(join(tmpdir(), prefix));
   const bin = join(root, 'bin');
   mkdirSync(bin);
+  for (const [name, lines] of Object.entries(tools(root))) writeFileSync(join(bin, name), ['#!/bin/sh', ...lines, ''].join('\n'), { mode: 0o755 });
+  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'console') };
+  const driver = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
+  return { root, paths, driver };
+}
+
+test('xl driver: a request that finds no domain while xl re-creates the VM waits for the new one', async (t) => {
   // A fake xl: the domain exists while the file "domain" does; reboot and domid need it, and without it
   // reboot fails as xl does (and makes the domain when the file "appears" says so: xl's daemon re-creating it meanwhile).
-  writeFileSync(join(bin, 'xl'), [
-    '#!/bin/sh',
-    'case "$1" in',
-    `  domid) [ -e '${root}/domain' ] && echo 7 ;;`,
-    `  reboot) if [ -e '${root}/domain' ]; then echo rebooted >> '${root}/log'; else echo "$2 is an invalid domain identifier (rc=-6)" >&2; [ -e '${root}/appears' ] && touch '${root}/domain'; exit 1; fi ;;`,
-    '  *) exit 3 ;;',
-    'esac',
-    '',
-  ].join('\n'), { mode: 0o755 });
-  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log') };
-  const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
+  const { root, paths, driver: d } = fakeDom0('xtv-restart-', (root) => ({
+    xl: [
+      'case "$1" in',
+      `  domid) [ -e '${root}/domain' ] && echo 7 ;;`,
+      `  reboot) if [ -e '${root}/domain' ]; then echo rebooted >> '${root}/log'; else echo "$2 is an invalid domain identifier (rc=-6)" >&2; [ -e '${root}/appears' ] && touch '${root}/domain'; exit 1; fi ;;`,
+      '  *) exit 3 ;;',
+      'esac',
+    ],
+  }));
   const vm = { name: 'xtv-r', id: 'xtv-r' };
   try {
     // Off, and nobody re-creating it: fails at once.
@@ -330,22 +340,17 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
 });
 
 test('xl driver: waits on several VMs at once share xl list, each with a look that began after it asked', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'xtv-list-'));
-  const bin = join(root, 'bin');
-  mkdirSync(bin);
   // A fake xl list that takes 300 ms and logs when it began, and the state it shows: "xtv-a" is Running once the file "up" exists.
-  writeFileSync(join(bin, 'xl'), [
-    '#!/bin/sh',
-    `[ -e '${root}/up' ] && up=1`,
-    `echo begin >> '${root}/log'`,
-    'sleep 0.3',
-    'echo "Name ID Mem VCPUs State Time(s)"',
-    '[ "$up" ] && echo "xtv-a 3 32 1 -b---- 1.0"',
-    'exit 0',
-    '',
-  ].join('\n'), { mode: 0o755 });
-  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log-dir') };
-  const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
+  const { root, driver: d } = fakeDom0('xtv-list-', (root) => ({
+    xl: [
+      `[ -e '${root}/up' ] && up=1`,
+      `echo begin >> '${root}/log'`,
+      'sleep 0.3',
+      'echo "Name ID Mem VCPUs State Time(s)"',
+      '[ "$up" ] && echo "xtv-a 3 32 1 -b---- 1.0"',
+      'exit 0',
+    ],
+  }));
   const looks = () => readFileSync(join(root, 'log'), 'utf8').split('\n').filter(Boolean).length;
   try {
     const first = d.state({ name: 'xtv-a', id: 'xtv-a' });
@@ -364,18 +369,15 @@ test('xl driver: waits on several VMs at once share xl list, each with a look th
 });
 
 test('xl driver: readGuestMany checks the cached domid with the same xenstore-read, and looks up a new one only when it is gone', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'xtv-read-'));
-  const bin = join(root, 'bin');
-  mkdirSync(bin);
   // Fakes that log each run: xl domid from the file domid-NAME, xenstore-read from files under xs/, stopping
   // at the first path it cannot read as the real one does.
-  writeFileSync(join(bin, 'xl'), `#!/bin/sh\necho "xl $*" >> '${root}/log'\n[ "$1" = domid ] && cat '${root}/domid-'"$2" 2>/dev/null\n`, { mode: 0o755 });
-  writeFileSync(join(bin, 'xenstore-read'), [
-    '#!/bin/sh',
-    `echo "xenstore-read" >> '${root}/log'`,
-    `for p in "$@"; do [ -f '${root}/xs'"$p" ] || { echo "xenstore-read: couldn't read path $p" >&2; exit 1; }; cat '${root}/xs'"$p"; echo; done`,
-    '',
-  ].join('\n'), { mode: 0o755 });
+  const { root, driver: d } = fakeDom0('xtv-read-', (root) => ({
+    xl: [`echo "xl $*" >> '${root}/log'`, `[ "$1" = domid ] && cat '${root}/domid-'"$2" 2>/dev/null`],
+    'xenstore-read': [
+      `echo "xenstore-read" >> '${root}/log'`,
+      `for p in "$@"; do [ -f '${root}/xs'"$p" ] || { echo "xenstore-read: couldn't read path $p" >&2; exit 1; }; cat '${root}/xs'"$p"; echo; done`,
+    ],
+  }));
   const node = (path: string, value: string) => {
     mkdirSync(join(root, 'xs', path, '..'), { recursive: true });
     writeFileSync(join(root, 'xs', path), value);
@@ -390,7 +392,6 @@ test('xl driver: readGuestMany checks the cached domid with the same xenstore-re
     rmSync(join(root, 'log'), { force: true });
     return log;
   };
-  const d = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }));
   const a = { name: 'xtv-a', id: 'xtv-a' };
   const keys = ['data/xtv/state', 'data/xtv/absent'];
   try {
