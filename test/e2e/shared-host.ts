@@ -46,10 +46,25 @@ async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
   const progress = (line: string): void => { process.stderr.write(`# shared host: ${line}\n`); };
   const t0 = Date.now();
+  // npm test's runner passes SIGINT/SIGTERM on. Once the host is up, a first signal ends the wait as a
+  // closed stdin does (the host goes down, the state directory goes); before that, or at a second
+  // signal, this process exits at once (QEMU goes with it, see withEmbeddedHost) and removes the
+  // directory itself: `finally` would not run.
+  const exitNow = (): void => {
+    rmSync(stateDir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  let onSignal = exitNow;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onSignal());
   try {
     await bootE2eHost(async (host) => {
       process.stdout.write(`${JSON.stringify({ ready: true, stateDir, pid: host.pid, bootMs: Date.now() - t0 })}\n`);
       await new Promise<void>((resolve) => {
+        onSignal = () => {
+          onSignal = exitNow;
+          process.exitCode = 130;
+          resolve();
+        };
         process.stdin.on('data', () => undefined);
         process.stdin.on('end', resolve);
         process.stdin.on('close', resolve);

@@ -31,11 +31,15 @@ const INTERRUPTED_CASE = 'running.clean_shutdown.ack-none.ignore';
 
 interface Run { code: number | null; stdout: string; stderr: string; ms: number; sentAt?: number }
 
+/** The `xtv` processes running, for a signal to pass on (see the test). */
+const running = new Set<ReturnType<typeof spawn>>();
+
 /** Runs `xtv ARGS`; `interruptWhen`: sends SIGINT the first time stderr matches it. */
 function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interruptWhen?: RegExp): Promise<Run> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     const run: Run = { code: null, stdout: '', stderr: '', ms: 0 };
     child.stdout.on('data', (b: Buffer) => { run.stdout += b.toString(); });
     child.stderr.on('data', (b: Buffer) => {
@@ -47,6 +51,7 @@ function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interrup
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code) => {
+      running.delete(child);
       clearTimeout(timer);
       resolve({ ...run, code, ms: Date.now() - t0 });
     });
@@ -66,6 +71,14 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
   await onE2eHost(async (host) => {
     const env = { XTV_STATE_DIR: host.stateDir, XTV_HOST: 'embedded' };
     const dir = mkdtempSync(join(tmpdir(), 'xtv-e2e-run-'));
+    // npm test's runner passes SIGINT/SIGTERM on, and `finally` does not run when a signal ends us:
+    // the xtv runs get it too (they stop and clean up), and their reports directory goes.
+    const onSignal = (): void => {
+      for (const child of running) child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    };
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
     try {
       // Both runs at once: they share the host, each with VMs of its own prefix.
       const [ok, cut] = await Promise.all([
@@ -90,6 +103,7 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
       t.match(cut.stdout, new RegExp(`^not ok \\d+ - error ${INTERRUPTED_CASE.replace(/\./g, '\\.')}`, 'm'), 'the interrupted case is an error in TAP');
       t.deepEqual(await leftovers(host, 'xtv-e2e-int'), { vms: [], domains: [] }, 'no VM and no domain of the interrupted run is left');
     } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       rmSync(dir, { recursive: true, force: true });
     }
   });
