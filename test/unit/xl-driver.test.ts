@@ -222,6 +222,8 @@ class LocalShellTarget implements HostTarget {
       child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
       child.on('error', reject);
       child.on('close', (code) => resolve({ stdout, stderr, code: code ?? 1 }));
+      // A script that never reads its stdin may be gone before we write it (EPIPE): not an error here.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input ?? '');
     });
   }
