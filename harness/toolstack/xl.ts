@@ -33,6 +33,7 @@ import { domainInfoOf, parseXlList, type XlListEntry } from './xl-list.ts';
 import { domainWatchPaths, watchXenstore } from './xenstore-watch.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
 import { TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../target/target.ts';
+import { stderrSummary } from './xl-stderr.ts';
 
 export interface XlDriverOptions {
   paths?: Partial<XlPaths>;
@@ -134,18 +135,6 @@ export function parseReadMany(stdout: string, marker: string, keys: readonly str
     if (key !== undefined) out[key] = unsanitise(line);
   }
   return out;
-}
-
-/**
- * The lines of xl's stderr an error message shows: the last three, and
- * before them the first libxl error when it is not among them (a failed
- * create ends with the errors of its clean-up, which hide the cause).
- */
-export function stderrSummary(stderr: string): string {
-  const lines = stderr.split('\n');
-  const last = lines.slice(-3);
-  const first = lines.find((l) => /error/i.test(l));
-  return (first !== undefined && !last.includes(first) ? [first, '...', ...last] : last).join(' | ');
 }
 
 /** What listDomains reports: xl list's domains, and the VMs with a save image. */

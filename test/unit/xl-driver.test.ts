@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { XlDriver, checkRelPath, parseReadMany, stderrSummary, unsanitise } from '../../harness/toolstack/xl.ts';
+import { XlDriver, checkRelPath, parseReadMany, unsanitise } from '../../harness/toolstack/xl.ts';
+import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
 import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
 import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
 import { formatHostSpec, parseHostSpec } from '../../harness/target/open-target.ts';

@@ -10,6 +10,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket, XENSTORED_SOCKET } from '../../xenstore/transport-node.ts';
+import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
 import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
 
 /** The 5th state letter of `xl list` by shutdown code (xl_info.c: "-rscwS"). */
@@ -95,7 +96,7 @@ export class XlHypervisor implements Hypervisor {
     return new Promise((resolve, reject) => {
       execFile(this.opts.xl, args, { timeout: timeoutMs, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) => {
         if (err) {
-          const why = stderr.trim().split('\n').slice(-3).join(' | ') || err.message;
+          const why = stderrSummary(stderr.trim()) || err.message;
           reject(new Error(`xl ${args.join(' ')}: ${why}`));
         } else resolve(stdout);
       });
