@@ -9,41 +9,23 @@
 // Installing is `xe vm-create` + PV-kernel by hand: clone "Other install
 // media", make it a non-template PV (or PVH) VM booting our kernel and
 // initrd directly, tag it in other_config (xtv=1), and name it.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { createClient, type Xapi, type XapiRecord } from 'xen-api';
 import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../protocol/control.ts';
 import { watchXenstore } from './xenstore-watch.ts';
+import { checkRelPath, parseReadMany, readManyLoop } from './xenstore-reads.ts';
 import { shq, TargetUnreachableError, type HostTarget } from '../target/target.ts';
 import {
   ConnectionError, ToolstackError, type ChangeWatch, type DomainInfo, type HostRequest, type InstallOptions, type PowerState,
   type RequestOptions, type ToolstackDriver, type VmRef,
 } from './driver.ts';
 
-/** xenstore paths relative to the domain's home that the harness may touch. */
-const REL_PATH = /^[A-Za-z0-9_.:@-]+(\/[A-Za-z0-9_.:@-]+)*$/;
-function checkRelPath(rel: string): void {
-  if (!REL_PATH.test(rel) || rel.split('/').some((s) => s === '.' || s === '..')) {
-    throw new Error(`bad xenstore path ${JSON.stringify(rel)}: relative to the domain's home, segments of A-Z a-z 0-9 _ . : @ -`);
-  }
-}
-
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
-}
-
-/** Reads the "V key hex" / "A key" lines of the read script below (values hex-encoded so any byte survives). */
-export function parseGuestReads(stdout: string): Record<string, string | null> {
-  const out: Record<string, string | null> = {};
-  for (const line of stdout.split('\n')) {
-    const m = /^([VA]) (\S+)(?: ([0-9a-f]*))?$/.exec(line);
-    if (!m) continue;
-    out[m[2]!] = m[1] === 'A' ? null : Buffer.from(m[3] ?? '', 'hex').toString('utf8');
-  }
-  return out;
 }
 
 /** Current XAPI boots kernel files from here only. */
@@ -321,16 +303,9 @@ export class XapiDriver implements ToolstackDriver {
     relPaths.forEach(checkRelPath);
     const domid = await this.domid(vm);
     if (domid === null) return Object.fromEntries(relPaths.map((k) => [k, null]));
-    const script = [
-      `for k in ${relPaths.map(shq).join(' ')}; do`,
-      // The "." keeps trailing newlines through $(...); xenstore-read's own newline is dropped with it.
-      `  if v=$(xenstore-read "/local/domain/${domid}/$k" 2>/dev/null; r=$?; echo .; exit $r); then`,
-      `    v=\${v%.}; printf 'V %s ' "$k"; printf '%s' "\${v%?}" | od -An -v -tx1 | tr -d ' \\n'; echo`,
-      '  else echo "A $k"; fi',
-      'done',
-    ].join('\n');
-    const parsed = parseGuestReads(await this.sh(`xenstore-read in domain ${domid}`, script));
-    return Object.fromEntries(relPaths.map((k) => [k, parsed[k] ?? null]));
+    const marker = `XTV-${randomBytes(6).toString('hex')}`;
+    const script = [`d=${domid}`, ...readManyLoop(marker, relPaths)].join('\n');
+    return parseReadMany(await this.sh(`xenstore-read in domain ${domid}`, script), marker, relPaths);
   }
 
   async readGuest(vm: VmRef, relPath: string): Promise<string | null> {

@@ -34,6 +34,7 @@ import { domainWatchPaths, watchXenstore } from './xenstore-watch.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
 import { TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../target/target.ts';
 import { stderrSummary } from './xl-stderr.ts';
+import { checkRelPath, parseReadMany, readManyLoop } from './xenstore-reads.ts';
 
 export interface XlDriverOptions {
   paths?: Partial<XlPaths>;
@@ -58,83 +59,10 @@ const TIMEOUT_STATUSES = new Set([124, 137, 143]);
 /** Grace between TERM and KILL for a timed-out xl. */
 const KILL_AFTER_SEC = 5;
 
-/** xenstore paths the driver accepts: relative, plain segments, no "..". */
-const REL_PATH = /^[A-Za-z0-9_.:@-]+(\/[A-Za-z0-9_.:@-]+)*$/;
-
-export function checkRelPath(rel: string): void {
-  if (!REL_PATH.test(rel) || rel.split('/').some((s) => s === '.' || s === '..')) {
-    throw new Error(`bad xenstore path ${JSON.stringify(rel)}: relative to the domain's home, segments of A-Z a-z 0-9 _ . : @ -`);
-  }
-}
-
 export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
   return h.digest('hex');
-}
-
-/**
- * Undoes xenstore-read's escaping (xs_sanitise_value: printable ASCII as is,
- * \\ \t \n \r, \xHH, and octal \ooo for small codes), giving the bytes back as
- * UTF-8 text. One value per line is what makes reading many keys in one
- * process possible: no value can break the framing.
- */
-export function unsanitise(line: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c !== 0x5c || i + 1 >= line.length) {
-      bytes.push(...Buffer.from(line[i]!, 'utf8'));
-      continue;
-    }
-    const n = line[i + 1]!;
-    const simple: Record<string, number> = { '\\': 0x5c, t: 0x09, n: 0x0a, r: 0x0d };
-    if (n in simple) {
-      bytes.push(simple[n]!);
-      i++;
-    } else if (n === 'x' && /^[0-9a-fA-F]{2}$/.test(line.slice(i + 2, i + 4))) {
-      bytes.push(parseInt(line.slice(i + 2, i + 4), 16));
-      i += 3;
-    } else {
-      const m = /^[0-7]{1,3}/.exec(line.slice(i + 1));
-      if (m) {
-        bytes.push(parseInt(m[0], 8) & 0xff);
-        i += m[0].length;
-      } else {
-        bytes.push(0x5c);
-      }
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
-
-/**
- * Parses the output of readManyScript: after each line MARKER come the
- * values (one escaped line each) of the keys still to read, in order, then
- * "MARKER end", or "MARKER absent KEY" when xenstore-read stopped at KEY.
- */
-export function parseReadMany(stdout: string, marker: string, keys: readonly string[]): Record<string, string | null> {
-  const out: Record<string, string | null> = Object.fromEntries(keys.map((k) => [k, null]));
-  let remaining = [...keys];
-  let inBlock = false;
-  for (const line of stdout.split('\n')) {
-    if (line === marker) {
-      inBlock = true;
-      continue;
-    }
-    if (!inBlock) continue;
-    if (line === `${marker} end`) break;
-    if (line.startsWith(`${marker} absent `)) {
-      const bad = line.slice(`${marker} absent `.length);
-      const at = remaining.indexOf(bad);
-      remaining = at >= 0 ? remaining.slice(at + 1) : [];
-      inBlock = false;
-      continue;
-    }
-    const key = remaining.shift();
-    if (key !== undefined) out[key] = unsanitise(line);
-  }
-  return out;
 }
 
 /** What listDomains reports: xl list's domains, and the VMs with a save image. */
@@ -542,21 +470,9 @@ ${script}
       const cached = this.domids.get(vm.name);
       const lookup = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`;
       const script = [
-        cached === undefined ? `${lookup}\nxtv_retry=` : `d=${cached}\nxtv_retry=1`,
-        // Keys passed unquoted are safe: checkRelPath allows no shell syntax.
-        `set -- name ${relPaths.join(' ')}`,
-        'while [ $# -gt 0 ]; do',
-        '  p=; for k in "$@"; do p="$p /local/domain/$d/$k"; done',
-        `  echo ${marker}`,
-        // xenstore-read stops at the first key it cannot read and names it on stderr.
-        '  { err=$(xenstore-read $p 2>&1 >&3); } 3>&1',
-        `  [ $? -eq 0 ] && { echo "${marker} end"; break; }`,
-        '  bad=${err##*/local/domain/$d/}',
-        // No name: the cached domain is gone (a reboot or a restore made a new one). Once, look it up and read again.
-        `  if [ "$xtv_retry" ] && [ "$bad" = name ]; then xtv_retry=; ${lookup}; continue; fi`,
-        `  echo "${marker} absent $bad"`,
-        '  while [ $# -gt 0 ]; do k=$1; shift; [ "$k" = "$bad" ] && break; done',
-        'done',
+        cached === undefined ? lookup : `d=${cached}`,
+        // No name: the cached domain is gone (a reboot or a restore made a new one): look it up, read again.
+        ...readManyLoop(marker, ['name', ...relPaths], cached === undefined ? undefined : { key: 'name', once: lookup }),
         'echo "XTV-DOMID $d"',
       ].join('\n');
       const r = await this.sh(call, script, this.timeoutMs);

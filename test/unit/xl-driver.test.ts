@@ -2,12 +2,13 @@
 // xenstore read framing) and its error mapping against a fake dom0 that
 // answers with canned exit statuses.
 import test from 'tape';
-import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { XlDriver, checkRelPath, parseReadMany, unsanitise } from '../../harness/toolstack/xl.ts';
+import { XlDriver } from '../../harness/toolstack/xl.ts';
+import { checkRelPath, parseReadMany, readManyLoop, unsanitise } from '../../harness/toolstack/xenstore-reads.ts';
 import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
 import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
 import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
@@ -418,6 +419,28 @@ test('xl driver: readGuestMany checks the cached domid with the same xenstore-re
     rmSync(join(root, 'domid-xtv-a'));
     rmSync(join(root, 'xs', 'local', 'domain', '9'), { recursive: true });
     t.deepEqual(await d.readGuestMany(a, keys), { 'data/xtv/state': null, 'data/xtv/absent': null }, 'no domain: every value null');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('readManyLoop (the XAPI driver\'s reads too): absent keys skipped, each run resuming after the absent one', async (t) => {
+  const { root } = fakeDom0('xtv-loop-', (root) => ({
+    'xenstore-read': [
+      `echo run >> '${root}/log'`,
+      `for p in "$@"; do [ -f '${root}/xs'"$p" ] || { echo "xenstore-read: couldn't read path $p" >&2; exit 1; }; cat '${root}/xs'"$p"; echo; done`,
+    ],
+  }));
+  try {
+    mkdirSync(join(root, 'xs', 'local', 'domain', '4', 'data'), { recursive: true });
+    writeFileSync(join(root, 'xs', 'local', 'domain', '4', 'data', 'a'), 'first\\nline');
+    writeFileSync(join(root, 'xs', 'local', 'domain', '4', 'data', 'c'), '');
+    const keys = ['data/a', 'data/b', 'data/c', 'data/d'];
+    const script = ['d=4', ...readManyLoop('XTV-M', keys)].join('\n');
+    const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}` } });
+    t.deepEqual(parseReadMany(r.stdout, 'XTV-M', keys), { 'data/a': 'first\nline', 'data/b': null, 'data/c': '', 'data/d': null }, 'values decoded, absent ones null');
+    t.equal(readFileSync(join(root, 'log'), 'utf8'), 'run\nrun\n', 'two xenstore-read runs: all four keys, then the two after data/b');
+    t.throws(() => readManyLoop('XTV-M', ['data/$(reboot)']), /bad xenstore path/, 'keys are checked (they go in unquoted)');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
