@@ -65,6 +65,11 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest('hex');
 }
 
+/** Shell line that sets $d to the VM's domid from xl, or exits EXIT.noDomain. */
+function domidLookup(vm: VmRef): string {
+  return `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`;
+}
+
 /** What listDomains reports: xl list's domains, and the VMs with a save image. */
 export interface DomainList { domains: XlListEntry[]; saved: Set<string> }
 
@@ -173,7 +178,7 @@ export class XlDriver implements ToolstackDriver {
    */
   private domidLine(vm: VmRef): string {
     const cached = this.domids.get(vm.name);
-    const lookup = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`;
+    const lookup = domidLookup(vm);
     const line = cached === undefined
       ? lookup
       : `d=${cached}; [ "$(xenstore-read /local/domain/${cached}/name 2>/dev/null)" = ${shq(vm.name)} ] || { ${lookup}; }`;
@@ -463,12 +468,11 @@ ${script}
    */
   async readGuestMany(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>> {
     return this.withVm(vm, async () => {
-      relPaths.forEach(checkRelPath);
       if (relPaths.length === 0) return {};
       const call = `xenstore-read ${vm.name}`;
       const marker = `XTV-${randomBytes(6).toString('hex')}`;
       const cached = this.domids.get(vm.name);
-      const lookup = `d=$(xl domid ${shq(vm.name)} 2>/dev/null) || exit ${EXIT.noDomain}`;
+      const lookup = domidLookup(vm);
       const script = [
         cached === undefined ? lookup : `d=${cached}`,
         // No name: the cached domain is gone (a reboot or a restore made a new one): look it up, read again.
