@@ -1,11 +1,11 @@
 // QEMU's command line for the embedded host. Pure: the controller decides the
 // values, this only spells them the way QEMU and Xen want them.
 //
-// Facts this relies on (shared/xen-notes.md): Xen is loaded through
-// multiboot, gunzipped; dom0's kernel and initramfs are multiboot modules
-// separated by commas; software emulation with `qemu64,+svm,+npt` (npt gives
-// Xen HAP, which PVH guests need; `-cpu max` crashes dom0; Xen under KVM
-// stops with an emulation failure).
+// Facts this relies on (docs/xen-notes.md, with their sources): Xen is
+// loaded through multiboot, gunzipped; dom0's kernel and initramfs are
+// multiboot modules separated by commas; software emulation with
+// `qemu64,+svm,+npt` (npt gives Xen HAP, which PVH guests need; `-cpu max`
+// crashes dom0; Xen under KVM stops with an emulation failure).
 
 export interface QemuConfig {
   xen: string;

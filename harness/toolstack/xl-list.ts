@@ -1,7 +1,7 @@
 // `xl list` as data, and how a domain's Xen state maps onto the harness's
 // power states. Pure.
 //
-// The State column is six characters (tools/xl/xl_list.c, list_domains):
+// The State column is six characters (tools/xl/xl_info.c, list_domains):
 //   r running, b blocked, p paused, s shut down, then the shutdown reason
 //   letter from "-rscwS" (poweroff, reboot, suspend, crash, watchdog,
 //   soft_reset; only meaningful with s), then d dying.
