@@ -13,8 +13,9 @@
 //       TCG). harness/host/node-runtime.ts makes the same archive for the host; this
 //       is the fallback when that module is absent.
 //
-// The per-host part (password, ports, timeouts) is a second tiny archive made at
-// `up` time (harness/toolstack/xapi-embedded.ts). The big archive is cached in
+// The per-host part (the endpoints' config.json / config-NAME.json, the password,
+// /etc/xenopsd.conf and /etc/xapi.conf) is a second tiny archive the harness makes
+// at `up` time. The big archive is cached in
 // ${XTV_CACHE_DIR:-~/.cache/xtv}/xapi-endpoint/<hash of inputs>/ and built in a
 // temporary directory renamed into place, so a half-written one never replaces a good one.
 //
@@ -39,13 +40,30 @@ const t0 = Date.now();
 const say = (m) => { if (!quiet) process.stderr.write(`[xapi-endpoint ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`); };
 
 export const START_HOOK = `#!/bin/sh
-# Starts the XenAPI test double (xtv) when the host was booted with its
-# per-host configuration (/etc/xtv/xapi/config.json); otherwise does nothing.
-[ -f /etc/xtv/xapi/config.json ] || exit 0
-mkdir -p /var/lib/xcp/guest /var/lib/xtv-xapi/suspend /run/xtv-xapi
-setsid /usr/bin/node /opt/xtv-xapi/xapi-endpoint.cjs --config /etc/xtv/xapi/config.json \\
-  </dev/null >>/var/log/xtv-xapi.log 2>&1 &
-echo "xtv-dom0: XenAPI test double starting (log /var/log/xtv-xapi.log)"
+# Starts the XenAPI test double (xtv): one endpoint, its own node process, per
+# configuration in /etc/xtv/xapi/: config.json (log /var/log/xtv-xapi.log) and
+# each config-NAME.json (--name NAME; log /var/log/xtv-xapi-NAME.log). With
+# none, does nothing. The kernel directories of every profile are made here:
+# /boot/guest (the 1.249 line) and /var/lib/xcp/guest (the current line).
+cd /etc/xtv/xapi 2>/dev/null || exit 0
+ls config.json config-*.json 2>/dev/null | grep -q . || exit 0
+mkdir -p /boot/guest /var/lib/xcp/guest
+start_endpoint() { # CONFIG LOG [NAME]
+  setsid /usr/bin/node /opt/xtv-xapi/xapi-endpoint.cjs --config "/etc/xtv/xapi/$1" \${3:+--name "$3"} \\
+    </dev/null >>"$2" 2>&1 &
+  echo "xtv-dom0: XenAPI test double \${3:-default} starting (log $2)"
+}
+[ -f config.json ] && start_endpoint config.json /var/log/xtv-xapi.log
+for f in config-*.json; do
+  [ -f "$f" ] || continue
+  name=\${f#config-}
+  name=\${name%.json}
+  case $name in
+    ''|.*|*[!A-Za-z0-9_.-]*) echo "xtv-dom0: /etc/xtv/xapi/$f skipped: NAME must be letters, digits, '_', '-' or '.'"; continue ;;
+  esac
+  start_endpoint "$f" "/var/log/xtv-xapi-$name.log" "$name"
+done
+exit 0
 `;
 
 function sha256(data) {

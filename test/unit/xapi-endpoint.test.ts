@@ -219,7 +219,7 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
 
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'ignore' });
     t0 = Date.now();
-    t.deepEqual(await rejection(c.call('VM.clean_shutdown', vm)), { code: 'VM_SHUTDOWN_TIMEOUT', params: [vm, '1'] });
+    t.deepEqual(await rejection(c.call('VM.clean_shutdown', vm)), { code: 'VM_SHUTDOWN_TIMEOUT', params: [vm, '0.7'] }, 'the timeout as OCaml prints a float');
     t.ok(Date.now() - t0 >= 650, 'after the total timeout');
     t.deepEqual(await powerOf(c, vm), ['Running', domid]);
 
@@ -250,8 +250,7 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
     await c.call('VM.start', vm, false, false);
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'crash' });
     t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'INTERNAL_ERROR', 'suspend answered by a crash: INTERNAL_ERROR');
-    await new Promise((r) => setTimeout(r, 50));
-    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'then the crash action (restart within 120 s of start becomes destroy)');
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'the crash action came first (restart within 120 s of start becomes destroy)');
   } finally {
     await f.close();
   }
@@ -282,7 +281,7 @@ test('a guest acting alone: actions_after_* and self-suspend', async (t) => {
     t.deepEqual(await powerOf(c, vm), ['Paused', domid], 'crash with preserve → Paused, domain kept');
     await c.call('VM.hard_shutdown', vm);
     t.equal(f.hv.domains.size, 0);
-    t.deepEqual(await rejection(c.call('VM.set_actions_after_crash', vm, 'explode')), { code: 'INVALID_VALUE', params: ['actions_after_crash', 'explode'] });
+    t.deepEqual(await rejection(c.call('VM.set_actions_after_crash', vm, 'explode')), { code: 'INTERNAL_ERROR', params: ['Failure("Unknown tag/contents")'] }, 'an unknown enum value: the unmarshaller\'s failure');
   } finally {
     await f.close();
   }
@@ -344,19 +343,19 @@ test('XAPI\'s errors for bad calls; kernels only from /var/lib/xcp/guest', async
   const c = f.client;
   try {
     t.deepEqual(await rejection(c.call('VM.frobnicate', 'x')), { code: 'MESSAGE_METHOD_UNKNOWN', params: ['VM.frobnicate'] });
-    t.deepEqual(await rejection(c.call('VM.start', 'OpaqueRef:nope')), { code: 'MESSAGE_PARAMETER_COUNT_MISMATCH', params: ['VM.start', '4', '2'] });
+    t.deepEqual(await rejection(c.call('VM.start', 'OpaqueRef:nope')), { code: 'MESSAGE_PARAMETER_COUNT_MISMATCH', params: ['VM.start', '3', '1'] });
     t.deepEqual(await rejection(c.call('VM.start', 'OpaqueRef:nope', false, false)), { code: 'HANDLE_INVALID', params: ['VM', 'OpaqueRef:nope'] });
     t.deepEqual(await rejection(c.call('VM.get_by_uuid', 'nope')), { code: 'UUID_INVALID', params: ['VM', 'nope'] });
     const vm = await installVm(c);
     t.deepEqual((await rejection(c.call('VM.start', vm, 'yes', false)) as { code: string }).code, 'FIELD_TYPE_ERROR');
     t.deepEqual((await rejection(c.call('VM.add_to_other_config', vm, 'xtv', 'again')) as { code: string }).code, 'MAP_DUPLICATE_KEY');
     await c.call('VM.set_PV_kernel', vm, '/boot/guest/xtv-kernel');
-    t.deepEqual(await rejection(c.call('VM.start', vm, false, false)), { code: 'INVALID_VALUE', params: ['PV_kernel', '/boot/guest/xtv-kernel'] });
+    t.deepEqual(await rejection(c.call('VM.start', vm, false, false)), { code: 'INVALID_VALUE', params: ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'] });
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/../../../etc/passwd');
     t.deepEqual((await rejection(c.call('VM.start', vm, false, false)) as { code: string }).code, 'INVALID_VALUE', 'no escaping the guest directory');
     t.equal(f.hv.domains.size, 0, 'nothing was built');
     const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
-    t.deepEqual(await rejection(c.call('VM.start', tpl, false, false)), { code: 'VM_IS_TEMPLATE', params: [tpl] });
+    t.deepEqual(await rejection(c.call('VM.start', tpl, false, false)), { code: 'VM_IS_TEMPLATE', params: [tpl, 'start'] });
     const created = await c.call<string>('VM.create', { name_label: 'made', PV_kernel: KERNEL, domain_type: 'pv', memory_static_max: String(32 << 20), other_config: { xtv: 'true' } });
     t.equal(await c.call('VM.get_name_label', created), 'made', 'VM.create');
     t.equal(Number(await c.call('VM.get_memory_static_max', created)), 32 << 20);

@@ -4,12 +4,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { Database, EVENT_CLASSES, type Record_, type XapiClass } from './database.ts';
 import { ApiError, errors, toApiError } from './errors.ts';
-import type { Lifecycle } from './lifecycle.ts';
-import { controlDomain, defaultHost, defaultPool, defaultVm, newTask, otherInstallMediaTemplate } from './records.ts';
+import type { Lifecycle, VmOperation } from './lifecycle.ts';
+import type { Profile } from './profiles.ts';
+import { controlDomain, defaultHost, defaultPool, defaultVm, localStorageSr, newTask, otherInstallMediaTemplate, vmForProfile } from './records.ts';
 import { NULL_REF, XapiDate, type XapiValue } from './values.ts';
 import { formatXmlValue } from './xmlrpc.ts';
-
-export const ENDPOINT_VERSION = '0.1.0';
 
 type ParamType = 'string' | 'ref' | 'int' | 'bool' | 'float' | 'map' | 'strings' | 'record';
 
@@ -31,6 +30,8 @@ export interface CallCtx {
 export interface ApiOptions {
   user: string;
   password: string;
+  /** The XAPI version the endpoint passes for (profiles.ts). */
+  profile: Profile;
   /** Longest event.from wait (seconds); longer requests are cut to this. */
   maxEventWaitSec?: number;
 }
@@ -45,21 +46,45 @@ const VM_WRITABLE: Record<string, ParamType> = {
   tags: 'strings', blocked_operations: 'map', domain_type: 'string', NVRAM: 'map', ha_restart_priority: 'string',
   HVM_shadow_multiplier: 'float', VCPUs_max: 'int', VCPUs_at_startup: 'int',
   memory_static_max: 'int', memory_static_min: 'int', memory_dynamic_max: 'int', memory_dynamic_min: 'int',
+  suspend_SR: 'ref',
 };
 /** Setters that XAPI allows only on a halted VM. */
-const VM_HALTED_ONLY = new Set(['memory_static_max', 'memory_static_min', 'domain_type', 'VCPUs_max']);
-const ENUMS: Record<string, string[]> = {
+const VM_HALTED_ONLY = new Set(['memory_static_max', 'memory_static_min', 'VCPUs_max']);
+/** VM enums (ocaml/idl/datamodel_vm.ml); domain_type's values depend on the line (profiles.ts). */
+const VM_ENUMS: Record<string, string[]> = {
   actions_after_shutdown: ['destroy', 'restart'],
   actions_after_reboot: ['destroy', 'restart'],
   actions_after_crash: ['destroy', 'coredump_and_destroy', 'restart', 'coredump_and_restart', 'preserve', 'rename_restart'],
   actions_after_softreboot: ['soft_reboot', 'destroy', 'restart', 'preserve'],
-  domain_type: ['hvm', 'pv', 'pv_in_pvh', 'pvh', 'unspecified'],
 };
-const POOL_WRITABLE: Record<string, ParamType> = { name_label: 'string', name_description: 'string', other_config: 'map', tags: 'strings' };
-const HOST_WRITABLE: Record<string, ParamType> = { name_label: 'string', name_description: 'string', other_config: 'map', tags: 'strings' };
+const POOL_WRITABLE: Record<string, ParamType> = {
+  name_label: 'string', name_description: 'string', other_config: 'map', tags: 'strings',
+  default_SR: 'ref', suspend_image_SR: 'ref', crash_dump_SR: 'ref',
+};
+const HOST_WRITABLE: Record<string, ParamType> = {
+  name_label: 'string', name_description: 'string', other_config: 'map', tags: 'strings', suspend_image_sr: 'ref', crash_dump_sr: 'ref',
+};
 const TASK_WRITABLE: Record<string, ParamType> = { other_config: 'map' };
-const WRITABLE: Record<string, Record<string, ParamType>> = { VM: VM_WRITABLE, pool: POOL_WRITABLE, host: HOST_WRITABLE, task: TASK_WRITABLE };
-const CLASSES: XapiClass[] = ['pool', 'host', 'VM', 'task'];
+const CLASSES: XapiClass[] = ['pool', 'host', 'SR', 'VM', 'task'];
+/**
+ * Field setters have no Async form (ocaml/idl/datamodel_utils.ml new_messages_of_field), except
+ * these, which the datamodel declares as messages of their own (`call`, Async by default):
+ * datamodel_vm.ml set_actions_after_crash and the blocked_operations trio; datamodel.ml task's other_config.
+ */
+const ASYNC_SETTERS = new Set([
+  'VM.set_actions_after_crash', 'VM.set_blocked_operations', 'VM.add_to_blocked_operations', 'VM.remove_from_blocked_operations',
+  'task.set_other_config', 'task.add_to_other_config', 'task.remove_from_other_config',
+]);
+
+/**
+ * An enum value as XAPI's unmarshaller reads it (ocaml-rpc ppx/ppx_deriving_rpc.ml, used by
+ * ocaml/xapi-types for every enum): in any case, and a value the type lacks is a failwith.
+ */
+function parseEnum(allowed: readonly string[], v: string): string {
+  const lower = v.toLowerCase();
+  if (!allowed.includes(lower)) throw errors.unknownEnum();
+  return lower;
+}
 
 function coerce(method: string, index: number, type: ParamType, v: unknown): unknown {
   const bad = () => errors.fieldType(`${method} parameter ${index + 1}`);
@@ -104,17 +129,25 @@ export class XenApi {
   readonly hostRef: string;
   private readonly methods = new Map<string, MethodDef>();
   private readonly sessions = new Map<string, { user: string; created: number }>();
+  private readonly writable: Record<string, Record<string, ParamType>>;
+  private readonly enums: Record<string, string[]>;
   private lifecycle!: Lifecycle;
   private closing = false;
 
   constructor(private readonly opts: ApiOptions, db = new Database()) {
     this.db = db;
+    const profile = opts.profile;
+    const vmWritable = Object.fromEntries(Object.entries(VM_WRITABLE).filter(([f]) => !profile.vmFieldsAbsent.includes(f)));
+    this.writable = { VM: vmWritable, pool: POOL_WRITABLE, host: HOST_WRITABLE, SR: {}, task: TASK_WRITABLE };
+    this.enums = { ...VM_ENUMS, domain_type: profile.domainTypes };
     this.hostRef = db.newRef();
     const dom0Ref = db.newRef();
-    db.add('host', { ...defaultHost(ENDPOINT_VERSION), control_domain: dom0Ref }, this.hostRef);
-    this.poolRef = db.add('pool', defaultPool(this.hostRef));
-    db.add('VM', controlDomain(this.hostRef), dom0Ref);
-    db.add('VM', otherInstallMediaTemplate());
+    // As an XCP-ng install leaves it: the local SR is the pool's default and suspend-image SR and the host's suspend-image SR.
+    const sr = db.add('SR', localStorageSr());
+    db.add('host', { ...defaultHost(profile), control_domain: dom0Ref, suspend_image_sr: sr }, this.hostRef);
+    this.poolRef = db.add('pool', { ...defaultPool(this.hostRef), default_SR: sr, suspend_image_SR: sr });
+    db.add('VM', vmForProfile(profile, controlDomain(this.hostRef)), dom0Ref);
+    db.add('VM', vmForProfile(profile, otherInstallMediaTemplate()));
     this.register();
   }
 
@@ -133,7 +166,7 @@ export class XenApi {
   listMethods(): string[] {
     const names = [...this.methods.keys()];
     for (const cls of CLASSES) {
-      const sample = this.db.all(cls)[0]?.[1] ?? (cls === 'task' ? newTask('', NULL_REF) : {});
+      const sample = this.db.all(cls)[0]?.[1] ?? (cls === 'task' ? newTask('', NULL_REF) : cls === 'VM' ? this.blankVm() : {});
       for (const f of Object.keys(sample)) names.push(`${cls}.get_${f}`);
     }
     return [...new Set(names)].sort();
@@ -157,12 +190,12 @@ export class XenApi {
     }
     const def = this.methods.get(name) ?? this.getterFor(name);
     if (!def || (isAsync && !def.async)) throw errors.methodUnknown(method);
-    const expected = def.params.length + (def.session ? 1 : 0);
-    if (name === 'session.login_with_password') {
-      if (params.length < 2 || params.length > 4) throw errors.paramCount(method, 4, params.length);
-    } else if (params.length !== expected) {
-      throw errors.paramCount(method, expected, params.length);
-    }
+    // gen_server.ml: [the name without Async., the parameters it requires, those received], the
+    // session counted in neither; login's version and originator are optional. system.listMethods
+    // is answered before any count.
+    const received = params.length - (def.session ? 1 : 0);
+    const countOk = name === 'system.listMethods' || (name === 'session.login_with_password' ? received >= 2 && received <= 4 : received === def.params.length);
+    if (!countOk) throw errors.paramCount(name, def.params.length, received);
     let session: string | null = null;
     let rest = params;
     if (def.session) {
@@ -171,7 +204,6 @@ export class XenApi {
       rest = params.slice(1);
     }
     const args = def.params.map((t, i) => coerce(method, i + (def.session ? 1 : 0), t, rest[i]));
-    if (name === 'session.login_with_password') args.push(...rest.slice(2));
     if (!isAsync) return def.fn({ session, task: null }, args);
     const task = this.db.add('task', newTask(method, this.hostRef));
     void (async () => {
@@ -183,7 +215,9 @@ export class XenApi {
       } catch (err) {
         const e = toApiError(err);
         if (this.db.has('task', task)) {
-          this.db.update('task', task, { status: 'failure', progress: 1, finished: new XapiDate(new Date()), error_info: [e.code, ...e.params] });
+          // A failed task keeps its error; a cancelled one is `cancelled` (ocaml/xapi/taskHelper.ml failed).
+          const status = e.code === 'TASK_CANCELLED' ? 'cancelled' : 'failure';
+          this.db.update('task', task, { status, progress: 1, finished: new XapiDate(new Date()), error_info: [e.code, ...e.params] });
         }
       }
     })();
@@ -192,11 +226,11 @@ export class XenApi {
 
   /** <class>.get_<field> for every field of the class's records. */
   private getterFor(name: string): MethodDef | undefined {
-    const m = /^(pool|host|VM|task)\.get_(\w+)$/.exec(name);
+    const m = /^(pool|host|SR|VM|task)\.get_(\w+)$/.exec(name);
     if (!m) return undefined;
     const cls = m[1] as XapiClass;
     const field = m[2]!;
-    const sample = cls === 'task' ? newTask('', NULL_REF) : cls === 'VM' ? defaultVm() : this.db.all(cls)[0]![1];
+    const sample = cls === 'task' ? newTask('', NULL_REF) : cls === 'VM' ? this.blankVm() : this.db.all(cls)[0]![1];
     if (!(field in sample)) return undefined;
     return {
       params: ['ref'], session: true, async: false,
@@ -209,6 +243,11 @@ export class XenApi {
 
   private def(name: string, params: ParamType[], fn: MethodDef['fn'], opts: { session?: boolean; async?: boolean } = {}): void {
     this.methods.set(name, { params, fn, session: opts.session ?? true, async: opts.async ?? false });
+  }
+
+  /** A VM record of this line with the defaults. */
+  private blankVm(): Record_ {
+    return vmForProfile(this.opts.profile, defaultVm());
   }
 
   private vm(ref: unknown): string {
@@ -245,34 +284,34 @@ export class XenApi {
       if (cls !== 'pool') {
         this.def(`${cls}.get_by_name_label`, ['string'], (_c, [label]) => this.db.all(cls).filter(([, v]) => v.name_label === label).map(([r]) => r));
       }
-      for (const [field, type] of Object.entries(WRITABLE[cls]!)) {
-        this.def(`${cls}.set_${field}`, ['ref', type], async (_c, [ref, value]) => this.setField(cls, ref as string, field, value as XapiValue), { async: true });
+      const setter = (name: string, params: ParamType[], fn: MethodDef['fn']) => this.def(name, params, fn, { async: ASYNC_SETTERS.has(name) });
+      for (const [field, type] of Object.entries(this.writable[cls]!)) {
+        setter(`${cls}.set_${field}`, ['ref', type], async (_c, [ref, value]) => this.setField(cls, ref as string, field, value as XapiValue));
         if (type === 'map') {
-          this.def(`${cls}.add_to_${field}`, ['ref', 'string', 'string'], async (_c, [ref, k, v]) => {
+          setter(`${cls}.add_to_${field}`, ['ref', 'string', 'string'], async (_c, [ref, k, v]) => {
             const cur = this.db.get(cls, ref) [field] as Record<string, string>;
             if (Object.hasOwn(cur, k as string)) throw errors.mapDuplicateKey(cls, field, ref as string, k as string);
             this.db.update(cls, ref as string, { [field]: { ...cur, [k as string]: v as string } });
             return '';
-          }, { async: true });
-          this.def(`${cls}.remove_from_${field}`, ['ref', 'string'], async (_c, [ref, k]) => {
+          });
+          setter(`${cls}.remove_from_${field}`, ['ref', 'string'], async (_c, [ref, k]) => {
             const cur = { ...(this.db.get(cls, ref)[field] as Record<string, string>) };
             delete cur[k as string];
             this.db.update(cls, ref as string, { [field]: cur });
             return '';
-          }, { async: true });
+          });
         }
         if (type === 'strings') {
-          const single = field === 'tags' ? 'tags' : field;
-          this.def(`${cls}.add_${single}`, ['ref', 'string'], (_c, [ref, v]) => {
+          setter(`${cls}.add_${field}`, ['ref', 'string'], (_c, [ref, v]) => {
             const cur = this.db.get(cls, ref)[field] as string[];
             if (!cur.includes(v as string)) this.db.update(cls, ref as string, { [field]: [...cur, v as string] });
             return '';
-          }, { async: true });
-          this.def(`${cls}.remove_${single}`, ['ref', 'string'], (_c, [ref, v]) => {
+          });
+          setter(`${cls}.remove_${field}`, ['ref', 'string'], (_c, [ref, v]) => {
             const cur = this.db.get(cls, ref)[field] as string[];
             this.db.update(cls, ref as string, { [field]: cur.filter((x) => x !== v) });
             return '';
-          }, { async: true });
+          });
         }
       }
     }
@@ -302,31 +341,30 @@ export class XenApi {
     this.def('task.create', ['string', 'string'], (_c, [label, desc]) => this.db.add('task', { ...newTask(label as string, this.hostRef), name_description: desc as string }));
     this.def('task.destroy', ['ref'], (_c, [ref]) => { this.db.get('task', ref); this.db.remove('task', ref as string); return ''; });
     this.def('task.cancel', ['ref'], (_c, [ref]) => {
-      // Operations here cannot be interrupted halfway; a pending task is only marked.
+      // A power operation still waiting on its guest gives up with TASK_CANCELLED; anything else runs to its end.
       const t = this.db.get('task', ref);
-      if (t.status === 'pending') this.db.update('task', ref as string, { status: 'cancelling' });
+      if (t.status === 'pending') {
+        this.db.update('task', ref as string, { status: 'cancelling' });
+        this.lifecycle.cancelTask(ref as string);
+      }
       return '';
-    });
+    }, { async: true });
 
     // ---- VM: create, clone, destroy ---------------------------------------------
     this.def('VM.create', ['record'], (_c, [rec]) => this.createVm(rec as Record<string, unknown>), { async: true });
-    this.def('VM.clone', ['ref', 'string'], (_c, [ref, name]) => {
-      const src = this.db.snapshot('VM', this.vm(ref));
-      if (src.is_control_domain === true) throw new ApiError('OPERATION_NOT_ALLOWED', ['the control domain cannot be cloned']);
-      if (src.power_state !== 'Halted') throw errors.badPowerState(ref as string, 'halted', String(src.power_state).toLowerCase());
+    const clone = async (ref: unknown, name: unknown, op: VmOperation) => {
+      await this.lifecycle.checkOperation(this.vm(ref), op);
+      const src = this.db.snapshot('VM', ref as string);
       const rest: Record_ = { ...src };
       delete rest.uuid; // the clone gets its own
       return this.db.add('VM', { ...rest, name_label: name as string, is_default_template: false, power_state: 'Halted', domid: -1, resident_on: NULL_REF, current_operations: {} });
-    }, { async: true });
-    this.def('VM.copy', ['ref', 'string', 'ref'], (c, [ref, name]) => this.methods.get('VM.clone')!.fn(c, [ref, name]), { async: true });
-    this.def('VM.provision', ['ref'], (_c, [ref]) => { this.vm(ref); return ''; }, { async: true });
+    };
+    this.def('VM.clone', ['ref', 'string'], (_c, [ref, name]) => clone(ref, name, 'clone'), { async: true });
+    this.def('VM.copy', ['ref', 'string', 'ref'], (_c, [ref, name]) => clone(ref, name, 'copy'), { async: true });
+    this.def('VM.provision', ['ref'], async (_c, [ref]) => { await this.lifecycle.checkOperation(this.vm(ref), 'provision'); return ''; }, { async: true });
     this.def('VM.destroy', ['ref'], async (_c, [ref]) => {
       const r = this.vm(ref);
-      const v = this.db.get('VM', r);
-      if (v.is_control_domain === true) throw new ApiError('OPERATION_NOT_ALLOWED', ['the control domain cannot be destroyed']);
-      await this.lifecycle.refresh();
-      const state = String(this.db.get('VM', r).power_state);
-      if (state !== 'Halted' && state !== 'Suspended') throw errors.badPowerState(r, 'halted, suspended', state.toLowerCase());
+      await this.lifecycle.checkOperation(r, 'destroy');
       await this.lifecycle.forget(r);
       this.db.remove('VM', r);
       return '';
@@ -347,32 +385,39 @@ export class XenApi {
       this.db.update('VM', r, { memory_static_min: min, memory_dynamic_min: n, memory_dynamic_max: n, memory_static_max: n });
       return '';
     }, { async: true });
-    this.def('VM.set_memory_dynamic_range', ['ref', 'int', 'int'], (_c, [ref, min, max]) => {
-      this.db.update('VM', this.vm(ref), { memory_dynamic_min: min as number, memory_dynamic_max: max as number });
+    this.def('VM.set_memory_dynamic_range', ['ref', 'int', 'int'], async (_c, [ref, min, max]) => {
+      await this.lifecycle.checkOperation(this.vm(ref), 'changing_dynamic_range');
+      this.db.update('VM', ref as string, { memory_dynamic_min: min as number, memory_dynamic_max: max as number });
       return '';
     }, { async: true });
 
+    // ---- host: what Xen says about the machine ----------------------------------------
+    this.def('host.compute_free_memory', ['ref'], async (_c, [host]) => {
+      if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
+      return (await this.lifecycle.hv.hostInfo()).freeMemoryBytes;
+    }, { async: true });
+
     // ---- VM power operations (lifecycle.ts) ---------------------------------------
-    const op = (name: string, params: ParamType[], fn: (ref: string, args: unknown[]) => Promise<void>) =>
-      this.def(`VM.${name}`, ['ref', ...params], async (_c, [ref, ...args]) => { await fn(this.vm(ref), args); return ''; }, { async: true });
-    op('start', ['bool', 'bool'], (r, [paused]) => this.lifecycle.start(r, paused as boolean));
-    op('start_on', ['ref', 'bool', 'bool'], (r, [host, paused]) => {
+    const op = (name: string, params: ParamType[], fn: (ref: string, task: string | null, args: unknown[]) => Promise<void>) =>
+      this.def(`VM.${name}`, ['ref', ...params], async (c, [ref, ...args]) => { await fn(this.vm(ref), c.task, args); return ''; }, { async: true });
+    op('start', ['bool', 'bool'], (r, task, [paused]) => this.lifecycle.start(r, paused as boolean, task));
+    op('start_on', ['ref', 'bool', 'bool'], (r, task, [host, paused]) => {
       if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
-      return this.lifecycle.start(r, paused as boolean);
+      return this.lifecycle.start(r, paused as boolean, task, 'start_on');
     });
-    op('clean_shutdown', [], (r) => this.lifecycle.cleanShutdown(r));
-    op('hard_shutdown', [], (r) => this.lifecycle.hardShutdown(r));
-    op('shutdown', [], (r) => this.lifecycle.shutdown(r));
-    op('clean_reboot', [], (r) => this.lifecycle.cleanReboot(r));
-    op('hard_reboot', [], (r) => this.lifecycle.hardReboot(r));
-    op('suspend', [], (r) => this.lifecycle.suspend(r));
-    op('resume', ['bool', 'bool'], (r, [paused]) => this.lifecycle.resume(r, paused as boolean));
-    op('resume_on', ['ref', 'bool', 'bool'], (r, [host, paused]) => {
+    op('clean_shutdown', [], (r, task) => this.lifecycle.cleanShutdown(r, task));
+    op('hard_shutdown', [], (r, task) => this.lifecycle.hardShutdown(r, task));
+    op('shutdown', [], (r, task) => this.lifecycle.shutdown(r, task));
+    op('clean_reboot', [], (r, task) => this.lifecycle.cleanReboot(r, task));
+    op('hard_reboot', [], (r, task) => this.lifecycle.hardReboot(r, task));
+    op('suspend', [], (r, task) => this.lifecycle.suspend(r, task));
+    op('resume', ['bool', 'bool'], (r, task, [paused]) => this.lifecycle.resume(r, paused as boolean, task));
+    op('resume_on', ['ref', 'bool', 'bool'], (r, task, [host, paused]) => {
       if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
-      return this.lifecycle.resume(r, paused as boolean);
+      return this.lifecycle.resume(r, paused as boolean, task, 'resume_on');
     });
-    op('pause', [], (r) => this.lifecycle.pause(r));
-    op('unpause', [], (r) => this.lifecycle.unpause(r));
+    op('pause', [], (r, task) => this.lifecycle.pause(r, task));
+    op('unpause', [], (r, task) => this.lifecycle.unpause(r, task));
   }
 
   private requireHalted(ref: string): void {
@@ -381,8 +426,8 @@ export class XenApi {
   }
 
   private async setField(cls: XapiClass, ref: string, field: string, value: XapiValue): Promise<XapiValue> {
+    if (cls === 'VM' && this.enums[field]) value = parseEnum(this.enums[field]!, value as string);
     this.db.get(cls, ref);
-    if (ENUMS[field] && cls === 'VM' && !ENUMS[field]!.includes(value as string)) throw errors.invalidValue(field, String(value));
     if (cls === 'VM') {
       if (VM_HALTED_ONLY.has(field)) {
         await this.lifecycle.refresh();
@@ -392,22 +437,34 @@ export class XenApi {
         throw new ApiError('OPERATION_NOT_ALLOWED', ['the control domain cannot be changed']);
       }
     }
+    if (cls === 'VM' && field === 'domain_type') {
+      // xapi_vm.ml set_domain_type: any power state; not `unspecified`; HVM_boot_policy follows
+      // (xapi_vm_helpers.ml derive_hvm_boot_policy: "BIOS order" for hvm, else "").
+      if (value === 'unspecified') throw errors.invalidValue('domain_type', 'unspecified');
+      this.db.update('VM', ref, { domain_type: value, HVM_boot_policy: value === 'hvm' ? 'BIOS order' : '' });
+      return '';
+    }
+    if (cls === 'VM' && field === 'HVM_boot_policy') {
+      // xapi_vm.ml set_HVM_boot_policy: domain_type follows (derive_domain_type: "" is pv, anything else hvm).
+      this.db.update('VM', ref, { domain_type: value === '' ? 'pv' : 'hvm', HVM_boot_policy: value });
+      return '';
+    }
     this.db.update(cls, ref, { [field]: value });
     if (cls === 'VM' && field === 'xenstore_data') await this.lifecycle.xenstoreDataChanged(ref);
     return '';
   }
 
   private createVm(rec: Record<string, unknown>): string {
-    const base = defaultVm();
+    const base = this.blankVm();
     const out: Record_ = { ...base };
     for (const [k, v] of Object.entries(rec)) {
       if (!(k in base) || k === 'uuid' || k === 'power_state' || k === 'domid') continue;
-      const type = VM_WRITABLE[k];
+      const type = this.writable.VM![k];
       if (type) out[k] = coerce('VM.create', 1, type, v) as XapiValue;
     }
     if (typeof rec.name_label !== 'string') throw errors.fieldType('name_label');
-    for (const [field, allowed] of Object.entries(ENUMS)) {
-      if (!allowed.includes(out[field] as string)) throw errors.invalidValue(field, String(out[field]));
+    for (const [field, allowed] of Object.entries(this.enums)) {
+      if (field in out) out[field] = parseEnum(allowed, String(out[field]));
     }
     return this.db.add('VM', out);
   }

@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { ApiError, errors } from './errors.ts';
 import { XapiDate, type XapiValue } from './values.ts';
 
-export type XapiClass = 'pool' | 'host' | 'VM' | 'task' | 'session';
-export const EVENT_CLASSES: readonly XapiClass[] = ['pool', 'host', 'VM', 'task'];
+export type XapiClass = 'pool' | 'host' | 'SR' | 'VM' | 'task' | 'session';
+export const EVENT_CLASSES: readonly XapiClass[] = ['pool', 'host', 'SR', 'VM', 'task'];
 
 export type Record_ = Record<string, XapiValue>;
 
@@ -69,7 +69,8 @@ export class Database {
 
   add(cls: XapiClass, record: Record_, ref = this.newRef()): string {
     const rec = { ...record };
-    if (typeof rec.uuid !== 'string') rec.uuid = randomUUID();
+    // The default records carry uuid "": every object gets its own.
+    if (typeof rec.uuid !== 'string' || rec.uuid === '') rec.uuid = randomUUID();
     this.objects.get(cls)!.set(ref, rec);
     this.byUuid.set(rec.uuid as string, { cls, ref });
     this.emit(cls, 'add', ref, rec);

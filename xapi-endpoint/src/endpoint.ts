@@ -5,11 +5,14 @@ import { XenApi } from './api.ts';
 import { createHttp, createHttps, listen } from './http.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { DEFAULT_LIFECYCLE, Lifecycle, type LifecycleConfig } from './lifecycle.ts';
+import { DEFAULT_PROFILE, PROFILES, type Profile } from './profiles.ts';
 
 export interface EndpointOptions {
   user: string;
   password: string;
   hypervisor: Hypervisor;
+  /** The XAPI version to pass for; default xenserver-8. */
+  profile?: Profile;
   lifecycle?: Partial<LifecycleConfig>;
   http?: { port: number; host?: string };
   https?: { port: number; host?: string; key: string | Buffer; cert: string | Buffer };
@@ -27,8 +30,9 @@ export interface RunningEndpoint {
 
 export async function startEndpoint(opts: EndpointOptions): Promise<RunningEndpoint> {
   const log = opts.log ?? (() => {});
-  const api = new XenApi({ user: opts.user, password: opts.password, ...(opts.maxEventWaitSec !== undefined ? { maxEventWaitSec: opts.maxEventWaitSec } : {}) });
-  const lifecycle = new Lifecycle(api.db, opts.hypervisor, { ...DEFAULT_LIFECYCLE, ...opts.lifecycle }, () => api.hostRef, log);
+  const profile = opts.profile ?? PROFILES[DEFAULT_PROFILE];
+  const api = new XenApi({ user: opts.user, password: opts.password, profile, ...(opts.maxEventWaitSec !== undefined ? { maxEventWaitSec: opts.maxEventWaitSec } : {}) });
+  const lifecycle = new Lifecycle(api.db, opts.hypervisor, profile, { ...DEFAULT_LIFECYCLE, ...opts.lifecycle }, () => api.hostRef, log);
   api.attach(lifecycle);
   const servers: Server[] = [];
   const close = async () => {
@@ -55,6 +59,12 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningEndpo
       httpsPort = await listen(s, opts.https.port, opts.https.host);
     }
     await lifecycle.refresh();
+    // host.capabilities as xapi fills it (xen_caps): what the harness reads to know PVH can run.
+    try {
+      api.db.update('host', api.hostRef, { capabilities: (await opts.hypervisor.hostInfo()).xenCaps });
+    } catch (err) {
+      log(`host capabilities unknown: ${err instanceof Error ? err.message : String(err)}`);
+    }
     return { api, lifecycle, httpPort, httpsPort, close };
   } catch (err) {
     await close();

@@ -2,7 +2,8 @@
 // watches, and a scriptable guest in each domain that reacts to
 // control/shutdown the way a test asks (ack ok/none/delete/bogus; then an
 // action, possibly different from the request). Nothing here touches Xen.
-import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+import { posix } from 'node:path';
+import { domainHome, type DomainSpec, type DomainStatus, type HostInfo, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
 
 export interface GuestScript {
   /** How the guest acknowledges control/shutdown: "" (ok), leave it (none), remove it (delete), or write a string. */
@@ -23,7 +24,10 @@ interface FakeDomain {
 export class FakeHypervisor implements Hypervisor {
   readonly domains = new Map<number, FakeDomain>();
   readonly xenstore = new Map<string, string>();
-  readonly files = new Set<string>(['/var/lib/xcp/guest/xtv-kernel', '/var/lib/xcp/guest/xtv-initrd']);
+  /** dom0's regular files (directories are what lies above them); no symlinks. */
+  readonly files = new Set<string>([
+    '/var/lib/xcp/guest/xtv-kernel', '/var/lib/xcp/guest/xtv-initrd', '/boot/guest/xtv-kernel', '/boot/guest/xtv-initrd',
+  ]);
   readonly saved = new Map<string, DomainSpec>();
   /** What every new guest does on control/shutdown, unless `scripts` has one for its VM uuid. */
   defaultScript: GuestScript = { ack: 'ok', action: 'as-requested' };
@@ -36,6 +40,11 @@ export class FakeHypervisor implements Hypervisor {
   private readonly watches = new Set<{ path: string; cb: () => void }>();
   private readonly domainListeners = new Set<() => void>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
+
+  /** A machine with hardware virtualisation and 8 GiB free. */
+  async hostInfo(): Promise<HostInfo> {
+    return { xenCaps: ['xen-3.0-x86_64', 'hvm-3.0-x86_32', 'hvm-3.0-x86_32p', 'hvm-3.0-x86_64'], freeMemoryBytes: 8 * 1024 ** 3 };
+  }
 
   async listDomains(): Promise<DomainStatus[]> {
     this.lists++;
@@ -95,8 +104,19 @@ export class FakeHypervisor implements Hypervisor {
     this.saved.delete(file);
   }
 
-  async fileExists(path: string): Promise<boolean> {
+  async realpath(path: string): Promise<string> {
+    const p = path === '' ? '' : posix.resolve('/', path);
+    const isDir = p === '/' || [...this.files].some((f) => f.startsWith(`${p}/`));
+    if (p === '' || (!this.files.has(p) && !isDir)) throw Object.assign(new Error(`realpath ${path}: no such file`), { code: 'ENOENT' });
+    return p;
+  }
+
+  async isRegularFile(path: string): Promise<boolean> {
     return this.files.has(path);
+  }
+
+  async isReadable(path: string): Promise<boolean> {
+    return path !== '' && this.files.has(posix.normalize(path));
   }
 
   async xsRead(path: string): Promise<string | null> {

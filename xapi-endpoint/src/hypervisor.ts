@@ -27,6 +27,12 @@ export interface DomainSpec {
   vcpus: number;
 }
 
+export interface HostInfo {
+  /** xen_caps, e.g. ["xen-3.0-x86_64", "hvm-3.0-x86_32", "hvm-3.0-x86_64"]: XAPI's host.capabilities. */
+  xenCaps: string[];
+  freeMemoryBytes: number;
+}
+
 export interface Hypervisor {
   /** Guest domains (dom0 excluded), as Xen sees them right now. */
   listDomains(): Promise<DomainStatus[]>;
@@ -40,7 +46,15 @@ export interface Hypervisor {
   /** Restores a saved domain (whose uuid the image keeps), paused; returns its new domid. */
   restore(file: string, uuid: string): Promise<number>;
   removeFile(file: string): Promise<void>;
-  fileExists(path: string): Promise<boolean>;
+  /** dom0's realpath(3); rejects with the errno as `code` (ENOENT, EACCES, ...). */
+  realpath(path: string): Promise<string>;
+  /** stat(2) says a regular file (symlinks followed). */
+  isRegularFile(path: string): Promise<boolean>;
+  /** access(2) with F_OK and R_OK. */
+  isReadable(path: string): Promise<boolean>;
+
+  /** What Xen says about the machine (`xl info`): its capabilities (host.capabilities) and free memory. */
+  hostInfo(): Promise<HostInfo>;
 
   /** Reads a xenstore node (absolute path); null when absent. */
   xsRead(path: string): Promise<string | null>;

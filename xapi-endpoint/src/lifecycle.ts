@@ -1,35 +1,45 @@
 // VM power operations and the watcher that reacts when a guest shuts itself
-// down, following XAPI/xenopsd (see /work/shared/toolstack-behaviour.md and
-// README.md here). Domains are built by the Hypervisor with every xl action
-// set to "preserve" and without xl's background daemon, so a domain that shuts
-// down stays there, shut down with its reason, until this module decides:
+// down, following XAPI/xenopsd (README.md here). Domains are built by the
+// Hypervisor with every xl action set to "preserve" and without xl's
+// background daemon, so a domain that shuts down stays there, shut down with
+// its reason, until this module decides:
 //
 //   - a clean operation in progress owns its domain: it writes the request into
 //     control/shutdown, waits for the acknowledgement, then for the shutdown,
 //     and ends the way XAPI does whatever the reason was (clean_shutdown:
 //     Halted; clean_reboot: Running with a new domid; suspend: Suspended when
-//     the reason is suspend, else an INTERNAL_ERROR and the reason's action);
+//     the reason is suspend, else the reason's action and then an INTERNAL_ERROR);
 //   - otherwise the guest acted alone, and the VM's actions_after_* apply.
 //
 // Power states and domids come from the hypervisor every time (refresh); the
 // database only mirrors them for records and events.
+//
+// Short names in the cites (xapi-project/xen-api; the same at v1.249.42
+// unless a profile says otherwise):
+//   LC = ocaml/xapi/xapi_vm_lifecycle.ml   MF = ocaml/xapi/message_forwarding.ml
+//   XS = ocaml/xenopsd/lib/xenops_server.ml  XX = ocaml/xapi/xapi_xenops.ml
 import { join } from 'node:path';
+import { bootFiles } from './boot-files.ts';
 import type { Database, Record_ } from './database.ts';
-import { ApiError, errors } from './errors.ts';
+import { errors } from './errors.ts';
 import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
-import { NULL_REF, XapiDate } from './values.ts';
+import type { Profile } from './profiles.ts';
+import { NULL_REF } from './values.ts';
 
 export type PowerState = 'Halted' | 'Paused' | 'Running' | 'Suspended';
 
+/** The VM operations the double checks, by XAPI's names (Record_util.vm_operation_to_string). */
+export type VmOperation =
+  | 'start' | 'start_on' | 'pause' | 'unpause' | 'clean_shutdown' | 'clean_reboot' | 'hard_shutdown' | 'hard_reboot'
+  | 'shutdown' | 'suspend' | 'resume' | 'resume_on' | 'clone' | 'copy' | 'destroy' | 'provision' | 'changing_dynamic_range';
+
 export interface LifecycleConfig {
-  /** Only kernels and ramdisks under this directory boot (current XAPI: /var/lib/xcp/guest). */
-  guestDir: string;
   /** Where suspend images go. */
   suspendDir: string;
-  /** XAPI's domain_shutdown_ack_timeout (60 s) and vm_suspend_ack_timeout (30 s). */
+  /** xenopsd's domain_shutdown_ack_timeout (60 s) and vm_suspend_ack_timeout (30 s). */
   shutdownAckTimeoutMs: number;
   suspendAckTimeoutMs: number;
-  /** XAPI's domain_shutdown_total_timeout and vm_suspend_timeout (1200 s each). */
+  /** xapi's domain_shutdown_total_timeout (from the request) and xenopsd's vm_suspend_timeout (from the ack): 1200 s each. */
   shutdownTotalTimeoutMs: number;
   suspendTotalTimeoutMs: number;
   /** A guest that reboots (or crashes with restart) less than `shortRunMs` after start waits this long first (xenopsd: 15 s). */
@@ -40,7 +50,6 @@ export interface LifecycleConfig {
 }
 
 export const DEFAULT_LIFECYCLE: LifecycleConfig = {
-  guestDir: '/var/lib/xcp/guest',
   suspendDir: '/var/lib/xtv-xapi/suspend',
   shutdownAckTimeoutMs: 60_000,
   suspendAckTimeoutMs: 30_000,
@@ -51,25 +60,59 @@ export const DEFAULT_LIFECYCLE: LifecycleConfig = {
   pollMs: 5_000,
 };
 
-/** An operation in progress on one VM. */
+/** The power states each operation needs, in XAPI's order (LC allowed_power_states). */
+const ALLOWED_POWER_STATES: Record<VmOperation, PowerState[]> = {
+  start: ['Halted'], start_on: ['Halted'], unpause: ['Paused'], resume: ['Suspended'], resume_on: ['Suspended'],
+  clean_reboot: ['Running'], clean_shutdown: ['Running'], pause: ['Running'], suspend: ['Running'],
+  hard_reboot: ['Paused', 'Running'], shutdown: ['Paused', 'Suspended', 'Running'], hard_shutdown: ['Paused', 'Suspended', 'Running'],
+  // clone and copy also allow Suspended for snapshots or with clone_suspended_vm enabled; neither exists here.
+  clone: ['Halted'], copy: ['Halted'], destroy: ['Halted', 'Suspended'],
+  provision: ['Halted'], changing_dynamic_range: ['Halted', 'Running'],
+};
+
+/** Of these operations, what a template allows (LC check_template) and what the control domain allows (LC check_operation_error). */
+const TEMPLATE_OPS = new Set<VmOperation>(['clone', 'copy', 'provision', 'changing_dynamic_range']);
+const CONTROL_DOMAIN_OPS = new Set<VmOperation>(['start', 'start_on', 'changing_dynamic_range']);
+
+/** What a hard operation cancels before it acts (MF hard_shutdown, hard_reboot: `cancel ~ops`). */
+const CANCELLED_BY: Partial<Record<VmOperation, VmOperation[]>> = {
+  hard_shutdown: ['clean_shutdown', 'clean_reboot', 'hard_reboot', 'shutdown', 'suspend'],
+  hard_reboot: ['clean_shutdown', 'clean_reboot', 'suspend'],
+};
+
+/** LC is_allowed_concurrently, for the one operation in progress the double keeps per VM. */
+function allowedConcurrently(op: VmOperation, current: VmOperation): boolean {
+  if (op === 'hard_shutdown') return current !== 'hard_shutdown';
+  if (op === 'hard_reboot') return current !== 'hard_shutdown' && current !== 'hard_reboot';
+  return false;
+}
+
+/** An operation in progress on one VM; 'guest-shutdown' is the double's reaction to a guest acting alone (xenopsd's VM_check_state). */
 interface Op {
-  name: string;
+  name: VmOperation | 'guest-shutdown';
+  /** Its key in current_operations: the Async task, else a ref of its own (XAPI makes a task for every call). */
+  task: string;
   cancelled: boolean;
   /** The op decides what happens when the domain shuts down; the watcher keeps off. */
   ownsDomain: boolean;
+  /** Settles when the op has ended. */
+  done: Promise<void>;
+  finish(): void;
 }
 
 interface Runtime {
   domid: number | null;
+  /** xenopsd's last_start_time: set when a domain is built, kept across suspend and resume. */
   startedAt: number;
+  /** The op in charge of the VM. */
   op: Op | null;
+  /** Every XenAPI operation still running (a cancelled one ends after the hard one that cancelled it began). */
+  readonly ops: Set<Op>;
   suspendFile: string | null;
   /** Bumped whenever an operation starts or ends or the power state is set: a refresh whose
    *  snapshot of the domains is older than the last bump must not judge this VM by it. */
   changes: number;
 }
-
-const HARD_OPS = new Set(['hard_shutdown', 'hard_reboot']);
 
 export class Lifecycle {
   private readonly runtime = new Map<string, Runtime>();
@@ -85,7 +128,8 @@ export class Lifecycle {
 
   constructor(
     private readonly db: Database,
-    private readonly hv: Hypervisor,
+    readonly hv: Hypervisor,
+    private readonly profile: Profile,
     readonly config: LifecycleConfig,
     private readonly hostRef: () => string,
     private readonly log: (line: string) => void = () => {},
@@ -101,6 +145,10 @@ export class Lifecycle {
     this.closed = true;
     for (const s of this.stops.splice(0)) s();
     if (this.pollTimer) clearInterval(this.pollTimer);
+    this.notify();
+  }
+
+  private notify(): void {
     for (const l of [...this.changeListeners]) l();
   }
 
@@ -109,7 +157,7 @@ export class Lifecycle {
     // With no domain of ours and nothing under way, the event was some other domain's (on a shared
     // host, most are) or the poll found nothing to follow: no look now; the next read makes one.
     if (this.hasDomainsOrOps()) this.refresh().catch((err) => this.log(`refresh failed: ${String(err)}`));
-    for (const l of [...this.changeListeners]) l();
+    this.notify();
   }
 
   private hasDomainsOrOps(): boolean {
@@ -124,7 +172,7 @@ export class Lifecycle {
   private rt(ref: string): Runtime {
     let r = this.runtime.get(ref);
     if (!r) {
-      r = { domid: null, startedAt: 0, op: null, suspendFile: null, changes: 0 };
+      r = { domid: null, startedAt: 0, op: null, ops: new Set(), suspendFile: null, changes: 0 };
       this.runtime.set(ref, r);
     }
     return r;
@@ -143,7 +191,6 @@ export class Lifecycle {
       domid: domid ?? -1,
       resident_on: state === 'Running' || state === 'Paused' ? this.hostRef() : NULL_REF,
     };
-    if (state === 'Running' && this.db.get('VM', ref).power_state === 'Halted') changes.start_time = new XapiDate(new Date());
     this.db.update('VM', ref, changes);
     const host = this.hostRef();
     if (this.db.has('host', host)) {
@@ -196,6 +243,8 @@ export class Lifecycle {
     // suspended VM adopted its dead domain again and ended Halted). Such VMs wait for the next look.
     const before = new Map([...this.db.all('VM')].map(([ref]) => [ref, this.rt(ref).changes]));
     const domains = await this.hv.listDomains();
+    // Only domains whose uuid is one of our VMs' are looked at: other toolstacks' (another
+    // endpoint's, xl's) are none of our business.
     const byUuid = new Map(domains.map((d) => [d.uuid.toLowerCase(), d]));
     for (const [ref, vm] of this.db.all('VM')) {
       if (vm.is_control_domain === true) continue;
@@ -247,10 +296,10 @@ export class Lifecycle {
   /** Polls `check` on every change until it returns non-null or `deadline` passes (then null). */
   private async waitUntil<T>(op: Op, deadline: number, check: () => Promise<T | null>, watchPath?: string): Promise<T | null> {
     let stopWatch: (() => void) | null = null;
-    if (watchPath) stopWatch = await this.hv.xsWatch(watchPath, () => { for (const l of [...this.changeListeners]) l(); });
+    if (watchPath) stopWatch = await this.hv.xsWatch(watchPath, () => this.notify());
     try {
       for (;;) {
-        if (op.cancelled) throw errors.taskCancelled(op.name);
+        if (op.cancelled) throw errors.taskCancelled(op.task);
         if (this.closed) throw errors.internal('the endpoint is shutting down');
         const v = await check();
         if (v !== null) return v;
@@ -268,36 +317,111 @@ export class Lifecycle {
   }
 
   // ---------------------------------------------------------------------------
-  // Operations
+  // Checks and bookkeeping of operations
 
-  private begin(ref: string, name: string): Op {
-    const r = this.rt(ref);
-    if (r.op && !r.op.cancelled) {
-      if (!HARD_OPS.has(name)) throw errors.otherOperation('VM', ref);
-      // Hard operations win: the clean one waiting on the guest gives up.
-      r.op.cancelled = true;
-      for (const l of [...this.changeListeners]) l();
+  /** Waits until Xen has been looked at and no reaction to a guest's own shutdown is under way
+   *  (xenopsd queues every operation behind its VM_check_state). */
+  private async settle(ref: string): Promise<void> {
+    for (;;) {
+      await this.refresh();
+      const cur = this.rt(ref).op;
+      if (cur?.name !== 'guest-shutdown') return;
+      await cur.done;
     }
-    const op: Op = { name, cancelled: false, ownsDomain: false };
+  }
+
+  /**
+   * XAPI's checks before an operation, in its order (LC check_operation_error): blocked
+   * operations, the power state, operations in progress, templates, the control domain.
+   * Synchronous, so that the caller can register its operation before anything else runs.
+   */
+  private checkNow(ref: string, name: VmOperation): PowerState {
+    const vm = this.db.get('VM', ref);
+    const blocked = (vm.blocked_operations as Record<string, string>)[name];
+    if (blocked !== undefined) throw errors.operationBlocked(ref, blocked);
+    const state = vm.power_state as PowerState;
+    const allowed = ALLOWED_POWER_STATES[name];
+    if (!allowed.includes(state)) {
+      // LC report_power_state_error: the expected states lower case, joined with ", ".
+      throw errors.badPowerState(ref, allowed.map((s) => s.toLowerCase()).join(', '), state.toLowerCase());
+    }
+    const cur = this.rt(ref).op;
+    if (cur && cur.name !== 'guest-shutdown' && !allowedConcurrently(name, cur.name)) {
+      throw errors.otherOperation(this.profile.otherOperationShape, ref, cur.name, cur.task);
+    }
+    if (vm.is_a_template === true) {
+      // LC check_template: templates allow these, and destroy unless they are default ones.
+      const defaultTemplate = vm.is_default_template === true || ['1', 'true'].includes(String((vm.other_config as Record<string, string>).default_template ?? '').toLowerCase());
+      if (!(TEMPLATE_OPS.has(name) || (name === 'destroy' && !defaultTemplate))) throw errors.isTemplate(ref, name);
+    } else if (name === 'provision') {
+      throw errors.onlyProvisionTemplate();
+    }
+    if (vm.is_control_domain === true) {
+      if (name === 'destroy') throw errors.operationNotAllowed('This operation is not allowed on dom0');
+      if (!CONTROL_DOMAIN_OPS.has(name)) throw errors.operationNotAllowed('This operation is not allowed on a control domain');
+    }
+    return state;
+  }
+
+  /** The checks alone, for operations the double does in one go (VM.destroy, VM.clone). */
+  async checkOperation(ref: string, name: VmOperation): Promise<void> {
+    await this.settle(ref);
+    this.checkNow(ref, name);
+  }
+
+  private newOp(name: Op['name'], task: string): Op {
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => { finish = resolve; });
+    return { name, task, cancelled: false, ownsDomain: false, done, finish };
+  }
+
+  /** current_operations: task → operation, for the XenAPI operations under way. */
+  private showOperations(ref: string): void {
+    if (!this.db.has('VM', ref)) return;
+    const ops = [...this.rt(ref).ops].map((o) => [o.task, o.name]);
+    this.db.update('VM', ref, { current_operations: Object.fromEntries(ops) });
+  }
+
+  /**
+   * Checks and registers an operation. A hard operation allowed next to another one cancels
+   * it when it may (CANCELLED_BY) and waits for it to end either way (MF `cancel` waits for the
+   * cancelled tasks; xenopsd runs one operation of a VM at a time).
+   */
+  private async begin(ref: string, name: VmOperation, task: string | null): Promise<Op> {
+    await this.settle(ref);
+    this.checkNow(ref, name);
+    const r = this.rt(ref);
+    const op = this.newOp(name, task ?? this.db.newRef());
+    const prev = r.op;
     r.op = op;
+    r.ops.add(op);
     r.changes++;
-    this.db.update('VM', ref, { current_operations: { [`op-${name}`]: name } });
+    this.showOperations(ref);
+    if (prev) {
+      if (CANCELLED_BY[name]?.includes(prev.name as VmOperation)) {
+        this.log(`VM ${String(this.db.get('VM', ref).uuid)}: ${name} cancels ${prev.name}`);
+        prev.cancelled = true;
+        this.notify();
+      }
+      await prev.done;
+      await this.refresh();
+    }
     return op;
   }
 
   private end(ref: string, op: Op): void {
     const r = this.rt(ref);
     r.changes++;
-    if (r.op === op) {
-      r.op = null;
-      this.db.update('VM', ref, { current_operations: {} });
-    }
+    r.ops.delete(op);
+    if (r.op === op) r.op = null;
+    this.showOperations(ref);
+    op.finish();
     // Whatever happened to the domain while the op held it is looked at now.
     this.kick();
   }
 
-  private async run<T>(ref: string, name: string, body: (op: Op, r: Runtime) => Promise<T>): Promise<T> {
-    const op = this.begin(ref, name);
+  private async run<T>(ref: string, name: VmOperation, task: string | null, body: (op: Op, r: Runtime) => Promise<T>): Promise<T> {
+    const op = await this.begin(ref, name, task);
     try {
       return await body(op, this.rt(ref));
     } finally {
@@ -305,38 +429,41 @@ export class Lifecycle {
     }
   }
 
-  private async expectState(ref: string, allowed: PowerState[]): Promise<PowerState> {
-    await this.refresh();
-    const vm = this.db.get('VM', ref);
-    if (vm.is_a_template === true) throw errors.isTemplate(ref);
-    if (vm.is_control_domain === true) throw new ApiError('OPERATION_NOT_ALLOWED', ['This operation cannot be performed on the control domain']);
-    const state = vm.power_state as PowerState;
-    if (!allowed.includes(state)) throw errors.badPowerState(ref, allowed.map((s) => s.toLowerCase()).join(', '), state.toLowerCase());
-    return state;
+  /** Marks the operation running as `task` cancelled (task.cancel); false when there is none. */
+  cancelTask(task: string): boolean {
+    for (const r of this.runtime.values()) {
+      for (const op of r.ops) {
+        if (op.task === task) {
+          op.cancelled = true;
+          this.notify();
+          return true;
+        }
+      }
+    }
+    return false;
   }
 
-  /** The domain the VM's record asks for, checked the way XAPI checks it before building. */
-  private specOf(ref: string): DomainSpec {
+  // ---------------------------------------------------------------------------
+  // Domains
+
+  /** The domain the VM's record asks for, with the kernel and ramdisk its line allows (boot-files.ts). */
+  private async specOf(ref: string): Promise<DomainSpec> {
     const vm = this.db.get('VM', ref);
     let type = String(vm.domain_type);
+    // xapi_vm_helpers.ml ensure_domain_type_is_specified: an unspecified type follows HVM_boot_policy.
     if (type === 'unspecified') type = vm.HVM_boot_policy === '' ? 'pv' : 'hvm';
     if (type !== 'pv' && type !== 'pvh') {
       throw errors.invalidValue('domain_type', `${type} (this XAPI test double boots pv and pvh kernels only)`);
     }
     if (vm.PV_bootloader !== '') throw errors.invalidValue('PV_bootloader', String(vm.PV_bootloader));
-    const kernel = String(vm.PV_kernel);
-    const ramdisk = String(vm.PV_ramdisk);
-    for (const [field, path] of [['PV_kernel', kernel], ['PV_ramdisk', ramdisk]] as const) {
-      if (path === '' && field === 'PV_ramdisk') continue;
-      if (!isUnder(path, this.config.guestDir)) throw errors.invalidValue(field, path);
-    }
+    const files = await bootFiles(this.profile, this.hv, String(vm.PV_kernel), String(vm.PV_ramdisk));
     const staticMax = Number(vm.memory_static_max);
     return {
       uuid: String(vm.uuid),
       name: `xapi-${String(vm.uuid)}`,
       type,
-      kernel,
-      ramdisk,
+      kernel: files.kernel,
+      ramdisk: files.ramdisk,
       cmdline: String(vm.PV_args),
       memoryMiB: Math.max(1, Math.ceil(staticMax / (1024 * 1024))),
       vcpus: Math.max(1, Number(vm.VCPUs_at_startup) || 1),
@@ -351,10 +478,7 @@ export class Lifecycle {
 
   /** Builds the VM's domain and lets it run (or leaves it paused). */
   private async boot(ref: string, paused: boolean): Promise<number> {
-    const spec = this.specOf(ref);
-    for (const f of [spec.kernel, spec.ramdisk]) {
-      if (f !== '' && !(await this.hv.fileExists(f))) throw errors.invalidValue(f === spec.kernel ? 'PV_kernel' : 'PV_ramdisk', f);
-    }
+    const spec = await this.specOf(ref);
     const domid = await this.hv.create(spec, this.guestXenstoreData(ref));
     const r = this.rt(ref);
     r.startedAt = Date.now();
@@ -372,47 +496,54 @@ export class Lifecycle {
     else this.setPower(ref, 'Halted', null);
   }
 
-  async start(ref: string, paused: boolean): Promise<void> {
-    await this.expectState(ref, ['Halted']);
-    await this.run(ref, 'start', async () => {
+  /** A suspended VM's image goes, and it is Halted (xapi_vm.ml hard_shutdown, `Suspended`). */
+  private async dropSuspendImage(ref: string, r: Runtime): Promise<void> {
+    if (r.suspendFile) await this.hv.removeFile(r.suspendFile);
+    r.suspendFile = null;
+    this.db.update('VM', ref, { last_booted_record: '' });
+    this.setPower(ref, 'Halted', null);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Operations (`task`: the Async task the call runs in, or null)
+
+  async start(ref: string, paused: boolean, task: string | null, name: 'start' | 'start_on' = 'start'): Promise<void> {
+    await this.run(ref, name, task, async () => {
       await this.boot(ref, paused);
     });
   }
 
-  async pause(ref: string): Promise<void> {
-    await this.expectState(ref, ['Running']);
-    await this.run(ref, 'pause', async (_op, r) => {
+  async pause(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'pause', task, async (_op, r) => {
       await this.hv.pause(r.domid!);
       this.setPower(ref, 'Paused', r.domid);
     });
   }
 
-  async unpause(ref: string): Promise<void> {
-    await this.expectState(ref, ['Paused']);
-    await this.run(ref, 'unpause', async (_op, r) => {
+  async unpause(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'unpause', task, async (_op, r) => {
       await this.hv.unpause(r.domid!);
       this.setPower(ref, 'Running', r.domid);
     });
   }
 
-  async hardShutdown(ref: string): Promise<void> {
-    const state = await this.expectState(ref, ['Running', 'Paused', 'Suspended']);
-    await this.run(ref, 'hard_shutdown', async (_op, r) => {
-      if (state === 'Suspended') {
-        if (r.suspendFile) await this.hv.removeFile(r.suspendFile);
-        r.suspendFile = null;
-        this.db.update('VM', ref, { last_booted_record: '' });
-        this.setPower(ref, 'Halted', null);
-        return;
-      }
-      await this.destroyDomain(ref);
+  /** The state is read after any cancelled operation has ended: it may have changed the VM meanwhile. */
+  async hardShutdown(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'hard_shutdown', task, async (op, r) => {
+      op.ownsDomain = true;
+      const state = this.powerState(ref);
+      if (state === 'Suspended') await this.dropSuspendImage(ref, r);
+      else if (state !== 'Halted') await this.destroyDomain(ref); // xapi_vm.ml hard_shutdown: Halted → nothing to do
     });
   }
 
-  async hardReboot(ref: string): Promise<void> {
-    await this.expectState(ref, ['Running', 'Paused']);
-    await this.run(ref, 'hard_reboot', async () => {
-      await this.destroyDomain(ref, { rebooting: true });
+  async hardReboot(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'hard_reboot', task, async (op) => {
+      op.ownsDomain = true;
+      // xapi_vm.ml hard_reboot, on the state once the cancelled operations have ended.
+      const state = this.powerState(ref);
+      if (state === 'Suspended') throw errors.badPowerState(ref, 'running', 'suspended');
+      if (state !== 'Halted') await this.destroyDomain(ref, { rebooting: true });
       await this.boot(ref, false);
     });
   }
@@ -444,81 +575,110 @@ export class Lifecycle {
     });
   }
 
-  async cleanShutdown(ref: string): Promise<void> {
-    await this.expectState(ref, ['Running']);
-    await this.run(ref, 'clean_shutdown', async (op, r) => {
+  /**
+   * xenopsd's VM_shutdown_domain (XS): the ack within min(ack timeout, total), then the
+   * shutdown within what is left of the total, which xapi passes (domain_shutdown_total_timeout).
+   */
+  private async cleanShutdownDomain(ref: string, op: Op, domid: number, request: 'poweroff' | 'reboot'): Promise<ShutdownReason | 'gone'> {
+    const t0 = Date.now();
+    const total = this.config.shutdownTotalTimeoutMs;
+    if (!(await this.requestAndWaitAck(op, domid, request, Math.min(this.config.shutdownAckTimeoutMs, total), t0))) throw errors.shutdownAck(ref);
+    const down = await this.waitShutdown(op, domid, t0 + total);
+    if (down === null) throw errors.shutdownTimeout(ref, total / 1000);
+    return down.reason;
+  }
+
+  async cleanShutdown(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'clean_shutdown', task, async (op, r) => {
       op.ownsDomain = true;
       const domid = r.domid!;
-      const t0 = Date.now();
-      if (!(await this.requestAndWaitAck(op, domid, 'poweroff', this.config.shutdownAckTimeoutMs, t0))) throw errors.shutdownAck(ref);
-      const down = await this.waitShutdown(op, domid, t0 + this.config.shutdownTotalTimeoutMs);
-      if (down === null) throw errors.shutdownTimeout(ref, Math.round(this.config.shutdownTotalTimeoutMs / 1000));
-      this.log(`domain ${domid}: shut down (${down.reason}) after clean_shutdown; Halted`);
+      const reason = await this.cleanShutdownDomain(ref, op, domid, 'poweroff');
+      this.log(`domain ${domid}: shut down (${reason}) after clean_shutdown; Halted`);
       await this.destroyDomain(ref);
     });
   }
 
-  async cleanReboot(ref: string): Promise<void> {
-    await this.expectState(ref, ['Running']);
-    await this.run(ref, 'clean_reboot', async (op, r) => {
+  async cleanReboot(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'clean_reboot', task, async (op, r) => {
       op.ownsDomain = true;
       const domid = r.domid!;
-      const t0 = Date.now();
-      if (!(await this.requestAndWaitAck(op, domid, 'reboot', this.config.shutdownAckTimeoutMs, t0))) throw errors.shutdownAck(ref);
-      const down = await this.waitShutdown(op, domid, t0 + this.config.shutdownTotalTimeoutMs);
-      if (down === null) throw errors.shutdownTimeout(ref, Math.round(this.config.shutdownTotalTimeoutMs / 1000));
-      this.log(`domain ${domid}: shut down (${down.reason}) after clean_reboot; starting again`);
+      const reason = await this.cleanShutdownDomain(ref, op, domid, 'reboot');
+      this.log(`domain ${domid}: shut down (${reason}) after clean_reboot; starting again`);
       await this.destroyDomain(ref, { rebooting: true });
       await this.boot(ref, false);
     });
   }
 
-  /** VM.shutdown: clean, falling back to hard when the clean one fails (XAPI's generic shutdown). */
-  async shutdown(ref: string): Promise<void> {
-    try {
-      await this.cleanShutdown(ref);
-    } catch (err) {
-      if (err instanceof ApiError && err.code === 'VM_BAD_POWER_STATE') throw err;
-      await this.hardShutdown(ref);
-    }
+  /**
+   * VM.shutdown: a suspended VM loses its image (MF shutdown); otherwise a clean shutdown,
+   * and a hard one when that fails for any reason (xapi_vm.ml shutdown).
+   */
+  async shutdown(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'shutdown', task, async (op, r) => {
+      op.ownsDomain = true;
+      if (this.powerState(ref) === 'Suspended') {
+        await this.dropSuspendImage(ref, r);
+        return;
+      }
+      try {
+        await this.cleanShutdownDomain(ref, op, r.domid!, 'poweroff');
+      } catch (err) {
+        this.log(`VM ${String(this.db.get('VM', ref).uuid)}: clean shutdown failed (${String(err)}); hard shutdown`);
+      }
+      await this.destroyDomain(ref);
+    });
   }
 
-  async suspend(ref: string): Promise<void> {
-    await this.expectState(ref, ['Running']);
-    let actual: { ref: string; dom: DomainStatus } | null = null;
-    await this.run(ref, 'suspend', async (op, r) => {
+  /** Helpers.choose_suspend_sr (ocaml/xapi/helpers.ml): VM.suspend_SR, the pool's suspend_image_SR, the host's suspend_image_sr; the first that is an SR. */
+  private suspendSr(ref: string): string | null {
+    const pool = this.db.all('pool')[0]?.[1];
+    const host = this.db.has('host', this.hostRef()) ? this.db.get('host', this.hostRef()) : null;
+    for (const sr of [this.db.get('VM', ref).suspend_SR, pool?.suspend_image_SR, host?.suspend_image_sr]) {
+      if (typeof sr === 'string' && this.db.has('SR', sr)) return sr;
+    }
+    return null;
+  }
+
+  async suspend(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'suspend', task, async (op, r) => {
       op.ownsDomain = true;
+      // After the operation checks, before the request (XX suspend).
+      if (this.suspendSr(ref) === null) throw errors.noSuspendSr(ref);
       const domid = r.domid!;
-      const t0 = Date.now();
-      if (!(await this.requestAndWaitAck(op, domid, 'suspend', this.config.suspendAckTimeoutMs, t0))) throw errors.suspendAck(ref);
-      const down = await this.waitShutdown(op, domid, t0 + this.config.suspendTotalTimeoutMs);
-      if (down === null) throw errors.suspendTimeout(ref, Math.round(this.config.suspendTotalTimeoutMs / 1000));
+      if (!(await this.requestAndWaitAck(op, domid, 'suspend', this.config.suspendAckTimeoutMs, Date.now()))) throw errors.suspendAck(ref);
+      // The suspend timeout runs from the ack (ocaml/xenopsd/xc/xenops_server_xen.ml save).
+      const down = await this.waitShutdown(op, domid, Date.now() + this.config.suspendTotalTimeoutMs);
+      if (down === null) throw errors.suspendTimeout(ref, this.config.suspendTotalTimeoutMs / 1000);
+      // The save fails on a domain that did not suspend; xenopsd then runs VM_check_state
+      // before it answers (XS perform → trigger_cleanup_after_failure → immediate_operation), so
+      // the reason's action — a 15 s delay and a new domain for a quick reboot — comes first.
+      // "xenopsd internal error: " is xapi's (XX transform_xenops_exn); the rest of the message
+      // comes from the domain builder on a real host and is the double's own wording here.
       if (down.reason === 'gone') {
         this.setPower(ref, 'Halted', null);
-        throw errors.internal('Domain has not been suspended (it disappeared)');
+        throw errors.internal('xenopsd internal error: Domain has not been suspended (it disappeared)');
       }
       if (down.reason !== 'suspend') {
-        // xenopsd's save fails; then the domain's actual reason decides (after this op ends).
-        actual = { ref, dom: { domid, uuid: String(this.db.get('VM', ref).uuid), paused: false, shutdownReason: down.reason } };
-        throw errors.internal(`Domain has not been suspended (shutdown reason ${down.reason})`);
+        await this.actOnShutdown(ref, { domid, uuid: String(this.db.get('VM', ref).uuid), paused: false, shutdownReason: down.reason }, op);
+        throw errors.internal(`xenopsd internal error: Domain has not been suspended (shutdown reason ${down.reason})`);
       }
       const file = join(this.config.suspendDir, `${String(this.db.get('VM', ref).uuid)}.save`);
       await this.hv.save(domid, file);
       r.suspendFile = file;
       this.setPower(ref, 'Suspended', null);
       this.log(`domain ${domid}: suspended to ${file}`);
-    }).catch((err) => {
-      if (actual) this.guestActedAlone(actual.ref, actual.dom);
-      throw err;
     });
   }
 
-  async resume(ref: string, paused: boolean): Promise<void> {
-    await this.expectState(ref, ['Suspended']);
-    await this.run(ref, 'resume', async (_op, r) => {
-      if (!r.suspendFile) throw errors.internal('no suspend image for this VM');
+  async resume(ref: string, paused: boolean, task: string | null, name: 'resume' | 'resume_on' = 'resume'): Promise<void> {
+    await this.run(ref, name, task, async (_op, r) => {
+      if (!r.suspendFile) {
+        // XX resume: no suspend VDI → Halted, then the error.
+        this.setPower(ref, 'Halted', null);
+        throw errors.hasNoSuspendVdi(ref);
+      }
       const domid = await this.hv.restore(r.suspendFile, String(this.db.get('VM', ref).uuid));
-      r.startedAt = Date.now();
+      // startedAt stays: xenopsd keeps last_start_time across suspend and resume.
       if (!paused) await this.hv.unpause(domid);
       await this.hv.removeFile(r.suspendFile);
       r.suspendFile = null;
@@ -549,13 +709,16 @@ export class Lifecycle {
   private guestActedAlone(ref: string, dom: DomainStatus): void {
     const r = this.rt(ref);
     if (r.op) return;
-    const op: Op = { name: 'guest-shutdown', cancelled: false, ownsDomain: true };
+    // Not in current_operations: XAPI shows nothing for xenopsd's own reaction.
+    const op = this.newOp('guest-shutdown', '');
+    op.ownsDomain = true;
     r.op = op;
     void this.actOnShutdown(ref, dom, op)
       .catch((err) => this.log(`VM ${String(dom.uuid)}: acting on its shutdown failed: ${String(err)}`))
       .finally(() => this.end(ref, op));
   }
 
+  /** XS VM_check_state: the action for the domain's shutdown reason. */
   private async actOnShutdown(ref: string, dom: DomainStatus, op: Op): Promise<void> {
     const vm = this.db.get('VM', ref);
     const reason = dom.shutdownReason!;
@@ -567,25 +730,23 @@ export class Lifecycle {
       case 'suspend': action = 'destroy'; break; // "unexpectedly suspended": no image, Halted
     }
     const ranFor = Date.now() - this.rt(ref).startedAt;
+    // XX on_action_behaviour: these three are Vm.Start.
     const restart = ['restart', 'rename_restart', 'coredump_and_restart'].includes(action);
-    this.log(`VM ${String(vm.uuid)}: domain ${dom.domid} shut down by itself (${reason}); action ${action}`);
+    this.log(`VM ${String(vm.uuid)}: domain ${dom.domid} shut down (${reason}); action ${action}`);
     if (action === 'preserve') {
       this.setPower(ref, 'Paused', dom.domid);
       return;
     }
+    // A crash less than 120 s after the start turns Start into Shutdown (`run_time < 120.`).
     if (!restart || (reason === 'crash' && ranFor < this.config.shortRunMs)) {
       await this.destroyDomain(ref);
       return;
     }
+    // A restart less than minimum_reboot_delay (120 s) after the start waits 15 s first (VM_delay).
     if (ranFor < this.config.shortRunMs && this.config.restartDelayMs > 0) {
       await this.waitUntil(op, Date.now() + this.config.restartDelayMs, async () => null);
     }
     await this.destroyDomain(ref, { rebooting: true });
     await this.boot(ref, false);
   }
-}
-
-function isUnder(path: string, dir: string): boolean {
-  const d = dir.endsWith('/') ? dir : `${dir}/`;
-  return path.startsWith(d) && !path.slice(d.length).split('/').includes('..') && path.length > d.length;
 }

@@ -1,47 +1,75 @@
 // The endpoint's entry point in dom0 (bundled to one file by build.mjs):
-//   node xapi-endpoint.mjs --config /etc/xtv/xapi/config.json
-// config.json: { user, passwordFile, httpPort, httpsPort, tlsKey, tlsCert,
-//   logFile?, lifecycle?: {...LifecycleConfig overrides} }
-// It logs one line per call (method and outcome, never parameters) and per
-// lifecycle decision, to stderr.
-import { readFileSync } from 'node:fs';
+//   node xapi-endpoint.cjs --config /etc/xtv/xapi/config.json
+//   node xapi-endpoint.cjs --config /etc/xtv/xapi/config-NAME.json --name NAME
+// (config.ts says what the file holds). Before it listens it reads the
+// toolstack's config files (/etc/xenopsd.conf, /etc/xapi.conf) for XAPI's
+// timeouts, as xenopsd and xapi do, and logs what it uses. It then logs one
+// line per call (method and outcome, never parameters) and per lifecycle
+// decision, to stderr (the start hook sends that to the endpoint's log file).
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { lifecycleFor, parseConfig, type EndpointConfig } from './config.ts';
 import { startEndpoint } from './endpoint.ts';
 import type { LifecycleConfig } from './lifecycle.ts';
+import { PROFILES } from './profiles.ts';
+import { ConfigError, timeoutsFromConf, type ConfFile } from './toolstack-conf.ts';
 import { XlHypervisor } from './xl-hypervisor.ts';
-
-interface Config {
-  user: string;
-  passwordFile: string;
-  httpPort?: number;
-  httpsPort?: number;
-  tlsKey?: string;
-  tlsCert?: string;
-  runDir?: string;
-  lifecycle?: Partial<LifecycleConfig>;
-}
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} ${line}\n`);
 }
 
+function arg(name: string): string | null {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? null : process.argv[i + 1] ?? '';
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** A toolstack config file: absent at its default path means the daemon's defaults; named explicitly, it must exist. */
+function confFile(c: { path: string; explicit: boolean }, key: string): ConfFile {
+  if (!c.explicit && !existsSync(c.path)) return { path: c.path, text: null };
+  return { path: c.path, text: readText(c.path, `${key} (config.json)`) };
+}
+
+/** The lifecycle settings, the toolstack's files read as its daemons read them; logged. */
+function lifecycleOf(cfg: EndpointConfig): LifecycleConfig {
+  const xenopsd = confFile(cfg.xenopsdConf, 'xenopsdConf');
+  const xapi = confFile(cfg.xapiConf, 'xapiConf');
+  const { timeouts, notes } = timeoutsFromConf(PROFILES[cfg.profile], { xenopsd, xapi });
+  for (const f of [xenopsd, xapi]) if (f.text === null) log(`${f.path}: absent; its daemon's defaults apply`);
+  for (const n of notes) log(n);
+  const { lifecycle, summary } = lifecycleFor(cfg, timeouts);
+  log(summary);
+  return lifecycle;
+}
+
 async function main(): Promise<void> {
-  const i = process.argv.indexOf('--config');
-  if (i < 0 || !process.argv[i + 1]) {
-    process.stderr.write('usage: xapi-endpoint --config FILE\n');
+  const file = arg('--config');
+  const name = arg('--name');
+  if (!file) {
+    process.stderr.write('usage: xapi-endpoint --config FILE [--name NAME]\n');
     process.exit(2);
   }
-  const cfg = JSON.parse(readFileSync(process.argv[i + 1]!, 'utf8')) as Config;
-  const password = readFileSync(cfg.passwordFile, 'utf8').trim();
-  const hypervisor = await XlHypervisor.open({ runDir: cfg.runDir ?? '/run/xtv-xapi', log });
+  const cfg = parseConfig(readText(file, 'the configuration'), file, name);
+  const profile = PROFILES[cfg.profile];
+  log(`xtv XAPI test double${cfg.name === null ? '' : ` ${cfg.name}`}: profile ${profile.name} (${profile.softwareVersion.product_brand} ${profile.softwareVersion.product_version}, xapi ${profile.softwareVersion.xapi}); PV kernels from ${profile.bootDirs.join(', ')}`);
+  const lifecycle = lifecycleOf(cfg);
+  const password = readText(cfg.passwordFile, 'passwordFile').trim();
+  const tls = cfg.https ? { key: readText(cfg.https.key, 'tlsKey'), cert: readText(cfg.https.cert, 'tlsCert') } : null;
+  mkdirSync(cfg.suspendDir, { recursive: true });
+  const hypervisor = await XlHypervisor.open({ runDir: cfg.runDir, log });
   const ep = await startEndpoint({
-    user: cfg.user, password, hypervisor, log,
-    ...(cfg.lifecycle ? { lifecycle: cfg.lifecycle } : {}),
-    ...(cfg.httpPort !== undefined ? { http: { port: cfg.httpPort } } : {}),
-    ...(cfg.httpsPort !== undefined && cfg.tlsKey && cfg.tlsCert
-      ? { https: { port: cfg.httpsPort, key: readFileSync(cfg.tlsKey), cert: readFileSync(cfg.tlsCert) } }
-      : {}),
+    user: cfg.user, password, hypervisor, profile, lifecycle, log,
+    ...(cfg.httpPort !== null ? { http: { port: cfg.httpPort } } : {}),
+    ...(cfg.https && tls ? { https: { port: cfg.https.port, ...tls } } : {}),
   });
-  log(`xtv XAPI test double listening: http ${ep.httpPort ?? '-'}, https ${ep.httpsPort ?? '-'}`);
+  log(`listening: http ${ep.httpPort ?? '-'}, https ${ep.httpsPort ?? '-'}; domain configs in ${cfg.runDir}, suspend images in ${cfg.suspendDir}`);
   const stop = () => {
     ep.close().then(() => hypervisor.close()).finally(() => process.exit(0));
   };
@@ -53,6 +81,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  log(`failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  log(`failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err)}`);
   process.exit(1);
 });

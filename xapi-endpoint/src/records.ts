@@ -3,6 +3,7 @@
 // here; the "Other install media" template and the control domain start from
 // here too.
 import type { Record_ } from './database.ts';
+import type { Profile } from './profiles.ts';
 import { NULL_REF, XapiDate } from './values.ts';
 
 const EPOCH = new XapiDate(new Date(0));
@@ -23,9 +24,16 @@ export function defaultVm(): Record_ {
     platform: {}, PCI_bus: '', other_config: {}, domid: -1, domarch: '', last_boot_CPU_flags: {},
     is_control_domain: false, metrics: NULL_REF, guest_metrics: NULL_REF, last_booted_record: '', recommendations: '',
     xenstore_data: {}, ha_always_run: false, ha_restart_priority: '', tags: [], blocked_operations: {},
-    start_time: EPOCH, domain_type: 'unspecified', hardware_platform_version: 0, has_vendor_device: false,
+    suspend_SR: NULL_REF, domain_type: 'unspecified', hardware_platform_version: 0, has_vendor_device: false,
     requires_reboot: false, reference_label: '', NVRAM: {}, pending_guidances: [],
   };
+}
+
+/** A VM record of this profile's line: without the fields that line does not have. */
+export function vmForProfile(profile: Profile, rec: Record_): Record_ {
+  const out = { ...rec };
+  for (const f of profile.vmFieldsAbsent) delete out[f];
+  return out;
 }
 
 /** XAPI's blank template for booting from install media (HVM by default; PV once HVM_boot_policy is ""). */
@@ -51,13 +59,14 @@ export function controlDomain(hostRef: string): Record_ {
   };
 }
 
-export function defaultHost(version: string): Record_ {
+export function defaultHost(profile: Profile): Record_ {
   return {
     uuid: '', name_label: 'xtv-dom0', name_description: 'The embedded Xen host (XenAPI test double)',
     allowed_operations: [], current_operations: {},
-    API_version_major: 2, API_version_minor: 21, API_version_vendor: 'XenSource', API_version_vendor_implementation: {},
+    API_version_major: profile.apiVersion.major, API_version_minor: profile.apiVersion.minor,
+    API_version_vendor: 'XenSource', API_version_vendor_implementation: {},
     enabled: true,
-    software_version: { product_brand: 'xtv XAPI test double', product_version: version, platform_name: 'XCP', xen: '4.17', xapi: '1.0' },
+    software_version: { ...profile.softwareVersion },
     other_config: {}, capabilities: [], cpu_configuration: {}, sched_policy: 'credit', supported_bootloaders: [],
     resident_VMs: [], logging: {}, PIFs: [], suspend_image_sr: NULL_REF, crash_dump_sr: NULL_REF, crashdumps: [], patches: [], updates: [],
     PBDs: [], host_CPUs: [], cpu_info: {}, hostname: 'xtv-dom0', address: '127.0.0.1', metrics: NULL_REF,
@@ -83,6 +92,20 @@ export function defaultPool(masterRef: string): Record_ {
     uefi_certificates: '', is_psr_pending: false, tls_verification_enabled: false, repositories: [],
     client_certificate_auth_enabled: false, client_certificate_auth_name: '', repository_proxy_url: '',
     repository_proxy_username: '', migration_compression: false, coordinator_bias: true,
+  };
+}
+
+/**
+ * The local SR an XCP-ng install makes ("Local storage", ext, not shared) and sets as the pool's
+ * default and suspend-image SR and the host's suspend-image SR, so that VM.suspend finds one
+ * (ocaml/xapi/helpers.ml choose_suspend_sr). Fields: ocaml/idl/datamodel.ml, class SR.
+ */
+export function localStorageSr(): Record_ {
+  return {
+    uuid: '', name_label: 'Local storage', name_description: '', allowed_operations: [], current_operations: {},
+    VDIs: [], PBDs: [], virtual_allocation: 0, physical_utilisation: 0, physical_size: 0,
+    type: 'ext', content_type: 'user', shared: false, other_config: {}, tags: [], sm_config: {}, blobs: {},
+    local_cache_enabled: false, introduced_by: NULL_REF, clustered: false, is_tools_sr: false,
   };
 }
 

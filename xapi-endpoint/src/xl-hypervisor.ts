@@ -5,13 +5,13 @@
 // with its reason, until the endpoint's lifecycle decides what XAPI would do.
 // Domain state is read with `xl list -v` (state letters and uuid) each time.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket, XENSTORED_SOCKET } from '../../xenstore/transport-node.ts';
 import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
-import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+import { domainHome, type DomainSpec, type DomainStatus, type HostInfo, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
 
 /** The 5th state letter of `xl list` by shutdown code (xl_info.c: "-rscwS"). */
 const REASON_LETTERS: Record<string, ShutdownReason> = { '-': 'poweroff', r: 'reboot', s: 'suspend', c: 'crash', w: 'watchdog', S: 'soft_reset' };
@@ -103,6 +103,14 @@ export class XlHypervisor implements Hypervisor {
     });
   }
 
+  async hostInfo(): Promise<HostInfo> {
+    const info = new Map((await this.xl(['info'], 30_000)).split('\n').map((l) => {
+      const i = l.indexOf(':');
+      return [l.slice(0, i).trim(), l.slice(i + 1).trim()] as const;
+    }));
+    return { xenCaps: (info.get('xen_caps') ?? '').split(/\s+/).filter(Boolean), freeMemoryBytes: Number(info.get('free_memory') ?? 0) * 1024 * 1024 };
+  }
+
   async listDomains(): Promise<DomainStatus[]> {
     return parseXlListVerbose(await this.xl(['list', '-v'], 30_000));
   }
@@ -172,8 +180,16 @@ export class XlHypervisor implements Hypervisor {
     await rm(file, { force: true });
   }
 
-  async fileExists(path: string): Promise<boolean> {
-    return existsSync(path);
+  realpath(path: string): Promise<string> {
+    return realpath(path);
+  }
+
+  async isRegularFile(path: string): Promise<boolean> {
+    return stat(path).then((s) => s.isFile(), () => false);
+  }
+
+  async isReadable(path: string): Promise<boolean> {
+    return access(path, constants.F_OK | constants.R_OK).then(() => true, () => false);
   }
 
   async xsRead(path: string): Promise<string | null> {
