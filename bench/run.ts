@@ -11,7 +11,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { DEFAULTS, parseXlInfo, withEmbeddedHost, type EmbeddedHost } from '../harness/host/embedded-host.ts';
-import { EmbeddedTarget } from '../harness/target/embedded-target.ts';
+import { embeddedDom0 } from '../harness/host/embedded-address.ts';
 import { XlDriver } from '../harness/toolstack/xl.ts';
 import { configPath } from '../harness/toolstack/xl-config.ts';
 import type { VmRef } from '../harness/toolstack/driver.ts';
@@ -119,7 +119,7 @@ async function measure(args: BenchArgs, image: Image, probeFile: string, nodeIni
     if (sock.code !== 0) throw new Error(`no xenstored socket in dom0 (looked for ${SOCKETS.join(', ')})`);
     const socket = sock.stdout.trim();
 
-    const driver = new XlDriver(new EmbeddedTarget(host));
+    const driver = new XlDriver(embeddedDom0(host));
     let vm: VmRef | null = null;
     try {
       say(`installing the image as ${VM_NAME} (${args.domainType}, ${args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32} MiB)`);
@@ -141,7 +141,7 @@ async function measure(args: BenchArgs, image: Image, probeFile: string, nodeIni
         probe = await runProbe(host, cfg, bound);
       } catch (e) {
         // The guest's console (xenconsoled's log) is the evidence of why it did not answer.
-        const log = await driver.consoleLog(vm, { maxBytes: 3000 }).catch(() => '');
+        const log = (await driver.consoleLog(vm, { maxBytes: 3000 }).catch(() => null))?.text ?? '';
         if (log.trim()) say(`the guest's console (last lines):\n${log.trimEnd()}`);
         throw e;
       }

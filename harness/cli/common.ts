@@ -4,36 +4,48 @@
 //   0 ok · 1 the toolstack said no, or a --wait/--wait-ack check failed ·
 //   2 usage error, or the host/toolstack could not be reached.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../cli/command.ts';
+import { UsageError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './command.ts';
 import { WaitTimeout } from '../matrix/wait.ts';
 import { connectToolstack, type ConnectOptions } from '../toolstack/connect.ts';
 import { ConnectionError, ToolstackError, type ToolstackDriver, type ToolstackKind, type VmRef } from '../toolstack/driver.ts';
+import { embeddedConnect } from '../host/embedded-address.ts';
+import { resolveStateDir } from '../host/paths.ts';
 
 export const CONNECT_OPTIONS = {
   host: { type: 'string' },
   toolstack: { type: 'string' },
+  dom0: { type: 'string' },
   'state-dir': { type: 'string' },
   identity: { type: 'string' },
   user: { type: 'string' },
   'password-file': { type: 'string' },
+  ca: { type: 'string' },
   'allow-unauthorized': { type: 'boolean' },
+  'no-console-log': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
-export const CONNECT_HELP = `connection options:
-  --host H            embedded (default: $XTV_HOST, else embedded: the host of
-                      'xtv host up'), ssh://[USER@]HOST[:PORT] (a real Xen host,
-                      xl over SSH as root), https://HOST (XAPI)
-  --toolstack T       xl or xapi (default: xapi for http(s):// hosts, else xl)
-  --state-dir DIR     the embedded host's state directory
-                      (default: $XTV_STATE_DIR, else ./.xtv/host)
-  --identity FILE     SSH private key for ssh:// hosts (default: $XTV_SSH_IDENTITY,
-                      else ssh's own defaults)
-  --user USER         XAPI user (default: $XTV_XAPI_USER, else root; the embedded
-                      host's endpoint needs none of these)
+export const CONNECT_HELP = `connection options (default: $XTV_HOST, else embedded):
+  --host H            ssh://[USER@]HOST[:PORT]: an xl host, dom0 over SSH
+                      https://HOST[:PORT]: a XAPI host (XenServer, XCP-ng)
+                      embedded: the host of 'xtv host up', reached exactly as
+                      a real one (it fills in the options below)
+  --toolstack T       xl or xapi (default: xapi for https:// hosts, else xl)
+  --dom0 URL          XAPI hosts: dom0's shell, ssh://[USER@]HOST[:PORT]
+                      (default: $XTV_DOM0, else ssh://root@HOST); none: XenAPI
+                      only (no kernel copy, no xenstore, no console log)
+  --identity FILE     SSH private key for dom0 (default: $XTV_SSH_IDENTITY,
+                      else ssh's own); known_hosts: $XTV_SSH_KNOWN_HOSTS
+  --user USER         XAPI user (default: $XTV_XAPI_USER, else root)
   --password-file F   XAPI password from file F (else $XTV_PASSWORD, or the file
                       in $XTV_PASSWORD_FILE; never from argv)
+  --ca FILE           XAPI: verify TLS against this CA certificate (PEM; default
+                      $XTV_CA_FILE, else the system's CAs)
   --allow-unauthorized  XAPI: accept a TLS certificate that does not verify
+  --no-console-log    do not use dom0's guest console logs, even where it keeps
+                      them (evidence then comes as on hosts that keep none)
+  --state-dir DIR     --host embedded: the host's state directory
+                      (default: $XTV_STATE_DIR, else ./.xtv/host)
   --json              one JSON object on stdout instead of text
 
 exit codes: 0 ok, 1 the toolstack refused or a check (--wait) failed,
@@ -74,22 +86,60 @@ export function seconds(name: string, v: string | boolean | undefined, defaultSe
   return Math.round(Number(v) * 1000);
 }
 
-/** The ConnectOptions the flags and environment say. */
-export function connectOptions(values: ConnectValues, env: NodeJS.ProcessEnv = process.env): ConnectOptions {
+/** What the flags say about the host: ConnectOptions, with --host possibly still `embedded` (see connectCli). */
+export interface CliConnect extends ConnectOptions {
+  /** --host embedded: the host's state directory. */
+  stateDir?: string;
+}
+
+/** The connection the flags and environment say (nothing is contacted). */
+export function connectOptions(values: ConnectValues, env: NodeJS.ProcessEnv = process.env): CliConnect {
   const host = values.host ?? (env.XTV_HOST || 'embedded');
   if (!/^(embedded|ssh:\/\/.+|https?:\/\/.+)$/.test(host)) throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT] or https://HOST, got '${host}'`);
   const toolstack: ToolstackKind = oneOf('toolstack', values.toolstack, ['xl', 'xapi'] as const) ?? (/^https?:\/\//.test(host) ? 'xapi' : 'xl');
+  if (values.dom0 !== undefined && toolstack !== 'xapi') throw new UsageError('--dom0 is for XAPI hosts; with xl, --host is dom0 (ssh://root@HOST)');
+  const str = (k: 'user' | 'password-file' | 'state-dir' | 'identity' | 'dom0' | 'ca', to: keyof CliConnect) => (values[k] !== undefined ? { [to]: values[k] } : {});
   return {
     host,
     toolstack,
     allowUnauthorized: values['allow-unauthorized'] ?? false,
-    ...(values.user !== undefined ? { user: values.user } : {}),
-    ...(values['password-file'] !== undefined ? { passwordFile: values['password-file'] } : {}),
-    ...(values['state-dir'] !== undefined ? { stateDir: values['state-dir'] } : {}),
-    ...(values.identity !== undefined ? { identity: values.identity } : {}),
+    ...(values['no-console-log'] ? { noConsoleLog: true } : {}),
+    ...str('user', 'user'), ...str('password-file', 'passwordFile'), ...str('state-dir', 'stateDir'),
+    ...str('identity', 'identity'), ...str('dom0', 'dom0'), ...str('ca', 'caFile'),
     onProgress: (line) => process.stderr.write(`${line}\n`),
     env,
   };
+}
+
+/**
+ * `--host embedded` becomes the embedded host's addresses (an https:// URL or
+ * ssh:// dom0, key, known_hosts, CA and password files, from its state
+ * directory); what the user gave explicitly stays. Any other host is as given.
+ */
+export function resolveEmbedded(o: CliConnect): ConnectOptions {
+  const { stateDir, ...rest } = o;
+  if (o.host !== 'embedded') return rest;
+  let e;
+  try {
+    e = embeddedConnect(resolveStateDir(stateDir, o.env), o.toolstack);
+  } catch (err) {
+    throw new ConnectionError((err as Error).message, err);
+  }
+  return {
+    ...rest,
+    host: e.host,
+    identity: o.identity ?? e.identity,
+    knownHosts: o.knownHosts ?? e.knownHosts,
+    ...(e.dom0 !== undefined && o.dom0 === undefined ? { dom0: e.dom0 } : {}),
+    ...(e.caFile !== undefined && o.caFile === undefined ? { caFile: e.caFile } : {}),
+    ...(e.passwordFile !== undefined && o.passwordFile === undefined ? { passwordFile: e.passwordFile } : {}),
+    ...(e.user !== undefined && o.user === undefined ? { user: e.user } : {}),
+  };
+}
+
+/** Reaches the host the flags name (ConnectionError when it cannot). */
+export function connectCli(o: CliConnect): Promise<ToolstackDriver> {
+  return connectToolstack(resolveEmbedded(o));
 }
 
 /** Prints a result: the object as one JSON line with --json, else the text. */
@@ -115,7 +165,7 @@ export async function withDriver(command: string, values: ConnectValues, fn: (dr
   const opts = connectOptions(values);
   let driver: ToolstackDriver | null = null;
   try {
-    driver = await connectToolstack(opts);
+    driver = await connectCli(opts);
     return await fn(driver, opts);
   } catch (err) {
     if (err instanceof UsageError) throw err;

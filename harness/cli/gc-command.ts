@@ -2,7 +2,7 @@
 // configs marked "made by xtv"; XAPI: VMs tagged in other_config), e.g. after
 // an interrupted run.
 import { UsageError, type Command } from './command.ts';
-import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, output, parseCli, seconds, withDriver } from '../target/cli-common.ts';
+import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, output, parseCli, seconds, withDriver } from './common.ts';
 import { ConnectionError } from '../toolstack/driver.ts';
 
 export const GC_USAGE = `usage: xtv gc [--prefix P] [--dry-run] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]

@@ -5,25 +5,30 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../cli/command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.ts';
 import {
   EmbeddedHost, HostAlreadyRunningError, HostBootError, HostNotRunningError, HostUnreachableError,
   hostStatus, type HostStatus,
-} from './embedded-host.ts';
-import { REPO_ROOT, resolveStateDir } from './paths.ts';
-import { shellQuote } from './ssh.ts';
-import { liveState } from './state.ts';
-import { prepareEmbeddedXapi } from '../toolstack/xapi-embedded.ts';
+} from '../host/embedded-host.ts';
+import { REPO_ROOT, resolveStateDir } from '../host/paths.ts';
+import { shellQuote } from '../target/ssh-run.ts';
+import { liveState } from '../host/state.ts';
+import { embeddedAddress } from '../host/embedded-address.ts';
+import { prepareEmbeddedXapi, XAPI_PROFILES, type XapiProfile } from '../host/xapi-double.ts';
 
 export const USAGE = `usage: xtv host up|status|exec|down [options]
 
 Boots real Xen 4.17 with a Debian dom0 under QEMU (software emulation) and
 reaches dom0 over SSH on 127.0.0.1, the way the harness reaches a real host.
 
-  xtv host up [--memory MiB] [--cpus N] [--timeout SEC] [--no-build] [--json]
+  xtv host up [--memory MiB] [--cpus N] [--timeout SEC] [--no-build]
+             [--xapi-profile P[,P...]] [--json]
       Builds the host if needed (npm run build:host, cached), boots it, and
       returns when dom0 answers over SSH. The host keeps running until
-      'xtv host down'. One host per state directory.
+      'xtv host down'. One host per state directory. dom0 also serves
+      XenAPI (a test double, not XAPI) as the XAPI version of each profile:
+      ${XAPI_PROFILES.join(', ')} (default ${XAPI_PROFILES[0]}; the first
+      is what --host embedded --toolstack xapi uses; XTV_NO_XAPI=1: none).
   xtv host status [--json]
       Running or not, QEMU's pid, the SSH port, the boot log, uptime, and
       'xl info' basics. Exit 0 when running, 1 when not.
@@ -54,6 +59,8 @@ export interface HostArgs {
   memoryMiB?: number;
   cpus?: number;
   build: boolean;
+  /** up: the XenAPI double's version profiles, the default first. */
+  xapiProfiles?: XapiProfile[];
 }
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
@@ -86,6 +93,7 @@ export function parseHostArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
         memory: { type: 'string' },
         cpus: { type: 'string' },
         'no-build': { type: 'boolean', default: false },
+        'xapi-profile': { type: 'string' },
       },
     });
   } catch (err) {
@@ -109,6 +117,13 @@ export function parseHostArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
   only('memory', ['up'], v.memory);
   only('cpus', ['up'], v.cpus);
   only('no-build', ['up'], v['no-build']);
+  only('xapi-profile', ['up'], v['xapi-profile']);
+  if (v['xapi-profile'] !== undefined) {
+    const list = v['xapi-profile'].split(',').map((p) => p.trim());
+    for (const p of list) if (!(XAPI_PROFILES as readonly string[]).includes(p)) throw new UsageError(`--xapi-profile: unknown profile '${p}' (known: ${XAPI_PROFILES.join(', ')})`);
+    if (new Set(list).size !== list.length) throw new UsageError('--xapi-profile: a profile is named twice');
+    out.xapiProfiles = list as XapiProfile[];
+  }
   only('json', ['up', 'status'], v.json);
   only('timeout', ['up', 'exec', 'down'], v.timeout);
   const memoryMiB = positiveInt('memory', v.memory);
@@ -151,7 +166,7 @@ async function up(a: HostArgs): Promise<number> {
   }
   const t0 = Date.now();
   // The XenAPI test double rides along (XAPI path of the harness); XTV_NO_XAPI=1 boots without it.
-  const xapi = process.env.XTV_NO_XAPI ? null : await prepareEmbeddedXapi(a.stateDir, { onProgress: say });
+  const xapi = process.env.XTV_NO_XAPI ? null : await prepareEmbeddedXapi(a.stateDir, { onProgress: say, ...(a.xapiProfiles ? { profiles: a.xapiProfiles } : {}) });
   const host = await EmbeddedHost.up({
     stateDir: a.stateDir,
     detached: true,
@@ -168,14 +183,16 @@ async function up(a: HostArgs): Promise<number> {
     return EXIT_OK;
   }
   const sd = a.stateDir === resolveStateDir(undefined) ? '' : ` --state-dir ${shellQuote(a.stateDir)}`;
+  const addr = embeddedAddress(host);
   console.log([
     `embedded Xen host is up in ${secs} s (QEMU pid ${host.pid})`,
     `  run in dom0:  xtv host exec${sd} -- xl list`,
-    `  ssh:          ssh -i ${host.privateKeyPath} -p ${host.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1`,
+    `  dom0:         ${addr.dom0} (key ${addr.identity}, known_hosts ${addr.knownHosts})`,
     `  status:       xtv host status${sd}`,
     `  stop:         xtv host down${sd}`,
     `  boot log:     ${host.bootLogPath}`,
-    ...(xapiInfo ? [`  XenAPI:       ${xapiInfo.url} (and ${xapiInfo.httpsUrl}, self-signed), user ${xapiInfo.user}; password in xtv host status --json`] : []),
+    ...(xapiInfo ? xapiInfo.endpoints.map((e) => `  XenAPI:       ${e.url} (test double, profile ${e.profile}; CA ${xapiInfo.caFile}, user ${xapiInfo.user}, password file ${xapiInfo.passwordFile})`) : []),
+    `  as a real host: --host embedded fills in these addresses (see xtv run --help)`,
   ].join('\n'));
   return EXIT_OK;
 }

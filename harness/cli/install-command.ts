@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from './command.ts';
 import { loadImage } from './run-command.ts';
 import { REPO_ROOT } from '../host/paths.ts';
-import { CONNECT_HELP, EXIT_OK, oneOf, output, parseCli, positiveInt, withDriver } from '../target/cli-common.ts';
+import { CONNECT_HELP, EXIT_OK, oneOf, output, parseCli, positiveInt, withDriver } from './common.ts';
 import type { InstallOptions } from '../toolstack/driver.ts';
 
 export const INSTALL_USAGE = `usage: xtv install [--host H] [--toolstack xl|xapi] [--name NAME]

@@ -5,7 +5,7 @@
 import { UsageError, type Command } from './command.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
 import { delay, poll } from '../matrix/wait.ts';
-import { CONNECT_HELP, CheckFailed, EXIT_OK, output, parseCli, resolveVm, seconds, withDriver } from '../target/cli-common.ts';
+import { CONNECT_HELP, CheckFailed, EXIT_OK, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { DomainInfo, HostRequest, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
 export type PowerVerb = 'start' | 'shutdown' | 'reboot' | 'suspend' | 'resume' | 'pause' | 'unpause' | 'destroy';

@@ -7,8 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.ts';
 import { ConnectionError, type DomainType, type ToolstackDriver, type ToolstackKind } from '../toolstack/driver.ts';
-import { connectToolstack, type ConnectOptions } from '../toolstack/connect.ts';
-import { CONNECT_HELP, CONNECT_OPTIONS, connectOptions } from '../target/cli-common.ts';
+import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, type CliConnect } from './common.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
 import { describeExpectation } from '../matrix/model.ts';
 import { MODELS, modelFor } from '../matrix/models.ts';
@@ -22,7 +21,7 @@ import { writeReports } from '../report/write.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export const RUN_USAGE = `usage: xtv run [--host embedded|ssh://root@HOST|https://XAPI] [--toolstack xl|xapi]
+export const RUN_USAGE = `usage: xtv run [--host embedded|ssh://root@HOST|https://XAPI-HOST] [--toolstack xl|xapi]
                [--matrix smoke|full] [--parallel N] [--filter PATTERN]
                [--report-dir DIR] [--json] [--list [--show-skipped]]
 
@@ -74,7 +73,7 @@ export interface RunArgs {
   vmPrefix: string;
   allowUnauthorized: boolean;
   /** How to reach the host (absent for --host fake). */
-  connect?: ConnectOptions;
+  connect?: CliConnect;
 }
 
 function oneOf<T extends string>(name: string, v: string | undefined, list: readonly T[]): T | undefined {
@@ -238,7 +237,7 @@ export async function runRun(argv: string[], io: RunIo = defaultIo): Promise<num
   try {
     image = fake ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 } : loadImage(a);
     io.err(`xtv run: connecting to ${a.host} (${kind})`);
-    driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectToolstack({ ...a.connect, toolstack: kind, onProgress: io.err });
+    driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: io.err });
   } catch (e) {
     io.err(`xtv run: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT_USAGE;

@@ -8,7 +8,7 @@ import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, describeC
 import { REPORT_KEYS } from '../../guest/agent/report.ts';
 import { lastAgentLine, parseConsole } from '../matrix/guest-report.ts';
 import { poll } from '../matrix/wait.ts';
-import { CONNECT_HELP, CheckFailed, EXIT_OK, EXIT_USAGE, oneOf, output, parseCli, resolveVm, seconds, withDriver } from '../target/cli-common.ts';
+import { CONNECT_HELP, CheckFailed, EXIT_OK, EXIT_USAGE, oneOf, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
 export const SEND_USAGE = `usage: xtv send VM MESSAGE [--via xenstore|xapi] [--raw] [--wait-ack] [--timeout SEC]

@@ -1,7 +1,7 @@
 // `xtv uninstall`: removes everything `xtv install` made for one VM, like
 // xen-delete-image (a running domain of it is destroyed first).
 import type { Command } from './command.ts';
-import { CONNECT_HELP, EXIT_OK, output, parseCli, withDriver } from '../target/cli-common.ts';
+import { CONNECT_HELP, EXIT_OK, output, parseCli, withDriver } from './common.ts';
 
 export const UNINSTALL_USAGE = `usage: xtv uninstall [VM] [--host H] [--toolstack xl|xapi]
 

@@ -7,7 +7,7 @@
 import type { Command } from './command.ts';
 import { REPORT_KEYS } from '../../guest/agent/report.ts';
 import { delay } from '../matrix/wait.ts';
-import { CONNECT_HELP, EXIT_OK, EXIT_USAGE, parseCli, positiveInt, resolveVm, seconds, withDriver } from '../target/cli-common.ts';
+import { CONNECT_HELP, EXIT_OK, EXIT_USAGE, parseCli, positiveInt, resolveVm, seconds, withDriver } from './common.ts';
 import { ConnectionError, type ChangeWatch, type DomainInfo } from '../toolstack/driver.ts';
 import { readFullReport } from './send-command.ts';
 

@@ -23,11 +23,11 @@ import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
 import {
   baseSshOptions, looksLikeSshFailure, runSsh, shellQuote, sshCommandArgs,
-  sshMasterControlArgs, sshMasterStartArgs, type SshTarget,
-} from './ssh.ts';
+  sshMasterControlArgs, sshMasterStartArgs, type SshMasterEndpoint,
+} from '../target/ssh-run.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
-import { traceDom0 } from './dom0-trace.ts';
+import { traceDom0 } from '../target/dom0-trace.ts';
 
 export { HostAlreadyRunningError, HostNotRunningError, type HostState } from './state.ts';
 export { resolveStateDir } from './paths.ts';
@@ -96,7 +96,7 @@ export interface HostStatus {
   error?: string;
   /** Whatever other components recorded with setExtra (e.g. the XenAPI endpoint). */
   extra?: Record<string, unknown>;
-  /** The XenAPI test double ({url, httpsUrl, user, password}) when the host was booted with it. */
+  /** The XenAPI test double ({endpoints, user, passwordFile, caFile}) when the host was booted with it. */
   xapi?: Record<string, unknown>;
 }
 
@@ -230,7 +230,7 @@ export class EmbeddedHost {
     return new EmbeddedHost(dir, state, null);
   }
 
-  private sshTarget(): SshTarget {
+  private sshTarget(): SshMasterEndpoint {
     return { port: this.state.sshPort, privateKey: this.state.privateKey, controlPath: this.state.controlPath };
   }
 

@@ -55,6 +55,8 @@ export interface StateFiles {
   qemuLog: string;
   /** OpenSSH's multiplexing socket. */
   controlPath: string;
+  /** dom0's host key as ssh recorded it on first contact (a new boot starts it afresh). */
+  knownHosts: string;
   /** dom0's initramfs with extra archives appended, when any were asked for. */
   combinedInitrd: string;
 }
@@ -78,6 +80,7 @@ export function stateFiles(stateDir: string): StateFiles {
     bootLog: join(dir, 'boot.log'),
     qemuLog: join(dir, 'qemu.log'),
     controlPath,
+    knownHosts: join(dir, 'known_hosts'),
     combinedInitrd: join(dir, 'dom0-combined.cpio'),
   };
 }

@@ -94,7 +94,7 @@ export function liveState(stateDir: string): HostState | null {
 /** Removes the record of a host (not its boot log, which explains what happened). */
 export function clearState(stateDir: string): void {
   const f = stateFiles(stateDir);
-  for (const p of [f.state, f.pid, f.controlPath, f.combinedInitrd]) rmSync(p, { force: true });
+  for (const p of [f.state, f.pid, f.controlPath, f.knownHosts, f.combinedInitrd]) rmSync(p, { force: true });
 }
 
 /**

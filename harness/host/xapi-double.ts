@@ -1,38 +1,72 @@
 // The XenAPI test double on the embedded host: what `xtv host up` (and the
-// e2e tests) add to a boot so that dom0 serves XenAPI.
+// e2e tests) add to a boot so that dom0 serves XenAPI the way a XenServer /
+// XCP-ng host does, reached the way one is (https, a password, dom0 over SSH).
 //
 //   const x = await prepareEmbeddedXapi(stateDir);          // build (cached), password, per-host archive
 //   const host = await EmbeddedHost.up({ stateDir, ...x.upOptions });
-//   await x.finish(host);                                    // waits for the endpoint; records it in host.json
+//   await x.finish(host);                                    // waits for the endpoints; records them in host.json
 //
-// The password is made per boot, kept in <stateDir>/xapi-password (0600) and in
-// the host's record, which `xtv host status --json` shows as
-// xapi: {url, httpsUrl, user, password}. dom0 gets it in a small archive of its
-// own (<stateDir>/xapi-host.cpio.gz), never on a command line.
+// One endpoint per version profile asked for (the first is the one
+// `--host embedded` uses), each its own node process in dom0 on its own
+// HTTPS port. The password is made per boot and kept in
+// <stateDir>/xapi-password (0600); the harness reads it from that file, as
+// it would read a real host's password file. The endpoints' self-signed
+// certificate is copied to <stateDir>/xapi-ca.pem, so TLS is verified
+// against it instead of being turned off. dom0 gets the password, the
+// endpoints' configuration and xenopsd's / xapi's config files
+// (/etc/xenopsd.conf, /etc/xapi.conf: the toolstack's timeouts, as an
+// administrator would tune them on a real host) in a small archive of its own
+// (<stateDir>/xapi-host.cpio.gz), never on a command line.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
-import type { EmbeddedHost, UpOptions } from '../host/embedded-host.ts';
-import { REPO_ROOT } from '../host/paths.ts';
+import type { EmbeddedHost, UpOptions } from './embedded-host.ts';
+import { REPO_ROOT } from './paths.ts';
 
-/** Ports the endpoint listens on in dom0, and the names of their forwards. */
-export const XAPI_FORWARDS = { xapi: 80, xapis: 443 } as const;
 export const XAPI_USER = 'root';
+/** The profiles the double knows (xapi-endpoint/src/profiles.ts): the XAPI versions users run. */
+export const XAPI_PROFILES = ['xenserver-8', 'xcp-ng-8.2'] as const;
+export type XapiProfile = (typeof XAPI_PROFILES)[number];
+export const DEFAULT_XAPI_PROFILE: XapiProfile = 'xenserver-8';
 
-export interface EmbeddedXapiInfo {
-  /** Plain HTTP on 127.0.0.1 (loopback only): what the harness uses by default for the embedded host. */
-  url: string;
-  /** HTTPS with the endpoint's self-signed certificate: refused unless --allow-unauthorized. */
-  httpsUrl: string;
-  user: string;
-  password: string;
+/** dom0's HTTPS port of the n-th endpoint (the first is XAPI's own 443). */
+function dom0Port(n: number): number {
+  return n === 0 ? 443 : 8443 + n;
+}
+/** The forward's name (in the host's `ports`) and the config file's suffix of the n-th endpoint. */
+function endpointName(n: number): string {
+  return n === 0 ? 'xapis' : `xapis-${n}`;
 }
 
-/** Lifecycle overrides for the endpoint (tests shorten XAPI's 60/30/1200 s timeouts). */
+export interface EmbeddedXapiEndpoint {
+  profile: XapiProfile;
+  /** https://127.0.0.1:PORT */
+  url: string;
+}
+
+export interface EmbeddedXapiInfo {
+  /** Every endpoint; the first is the one `--host embedded` uses. */
+  endpoints: EmbeddedXapiEndpoint[];
+  user: string;
+  /** <stateDir>/xapi-password, mode 0600. */
+  passwordFile: string;
+  /** <stateDir>/xapi-ca.pem: the certificate to verify the endpoints' TLS against. */
+  caFile: string;
+}
+
 export interface EmbeddedXapiOptions {
-  lifecycle?: Record<string, number>;
+  /** One endpoint per profile, the first being the default. Default: [xenserver-8]. */
+  profiles?: readonly XapiProfile[];
+  /**
+   * Lines for dom0's /etc/xenopsd.conf (e.g. { domain_shutdown_ack_timeout: 15 }, seconds): the
+   * endpoints read their timeouts from it as xenopsd does, and the harness finds them there as on a
+   * tuned real host. Tests shorten XAPI's 60/30/1200 s this way.
+   */
+  xenopsdConf?: Record<string, number>;
+  /** Lines for dom0's /etc/xapi.conf (e.g. domain_shutdown_total_timeout). */
+  xapiConf?: Record<string, number>;
   onProgress?: (line: string) => void;
 }
 
@@ -44,7 +78,7 @@ export interface EmbeddedXapiOptions {
 export async function buildXapiEndpoint(onProgress?: (line: string) => void): Promise<string[]> {
   let nodeRuntime: string | null = null;
   try {
-    const mod = (await import('../host/node-runtime.ts')) as { buildNodeRuntime?: (o: { onProgress?: (m: string) => void }) => Promise<string> };
+    const mod = (await import('./node-runtime.ts')) as { buildNodeRuntime?: (o: { onProgress?: (m: string) => void }) => Promise<string> };
     if (mod.buildNodeRuntime) nodeRuntime = await mod.buildNodeRuntime(onProgress ? { onProgress } : {});
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
@@ -88,57 +122,78 @@ function makeCpio(dir: string, files: Record<string, { content: string; mode: nu
   }
 }
 
+/** `key = value` lines, the format of xenopsd's and xapi's config files. */
+function confFile(what: string, values: Record<string, number>): string {
+  const lines = Object.entries(values).map(([k, v]) => {
+    if (!/^[a-z0-9_-]+$/.test(k) || !Number.isFinite(v) || v < 0) throw new Error(`${what}: bad setting ${k} = ${v}`);
+    return `${k} = ${v}`;
+  });
+  return `# written by xtv for the embedded host's XenAPI test double\n${lines.join('\n')}\n`;
+}
+
 export interface PreparedXapi {
   upOptions: Required<Pick<UpOptions, 'forwards' | 'extraInitrds'>>;
-  password: string;
-  /** After EmbeddedHost.up: waits until the endpoint answers, then records it in the host's state. */
+  /** After EmbeddedHost.up: waits until every endpoint answers, then records them in the host's state. */
   finish(host: EmbeddedHost, opts?: { timeoutMs?: number }): Promise<EmbeddedXapiInfo>;
 }
 
 export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOptions = {}): Promise<PreparedXapi> {
+  const profiles = opts.profiles ?? [DEFAULT_XAPI_PROFILE];
+  if (profiles.length === 0) throw new Error('prepareEmbeddedXapi: no profile');
+  for (const p of profiles) if (!(XAPI_PROFILES as readonly string[]).includes(p)) throw new Error(`unknown XenAPI profile ${JSON.stringify(p)} (known: ${XAPI_PROFILES.join(', ')})`);
   const archives = await buildXapiEndpoint(opts.onProgress);
-  mkdirSync(stateDir, { recursive: true });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const password = randomBytes(18).toString('base64url');
-  const pwFile = join(stateDir, 'xapi-password');
-  writeFileSync(pwFile, `${password}\n`, { mode: 0o600 });
-  chmodSync(pwFile, 0o600);
-  const config = {
-    user: XAPI_USER,
-    passwordFile: '/etc/xtv/xapi/password',
-    httpPort: XAPI_FORWARDS.xapi,
-    httpsPort: XAPI_FORWARDS.xapis,
-    tlsKey: '/etc/xtv/xapi/tls.key',
-    tlsCert: '/etc/xtv/xapi/tls.crt',
-    ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
-  };
-  const perHost = join(stateDir, 'xapi-host.cpio.gz');
-  makeCpio(stateDir, {
-    'etc/xtv/xapi/config.json': { content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o644 },
+  const passwordFile = join(stateDir, 'xapi-password');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  chmodSync(passwordFile, 0o600);
+  const caFile = join(stateDir, 'xapi-ca.pem');
+  copyFileSync(join(REPO_ROOT, 'dist', 'xapi-endpoint', 'tls.crt'), caFile);
+
+  const files: Record<string, { content: string; mode: number }> = {
     'etc/xtv/xapi/password': { content: `${password}\n`, mode: 0o600 },
-  }, perHost);
+  };
+  const forwards: Record<string, number> = {};
+  profiles.forEach((profile, n) => {
+    const config = {
+      user: XAPI_USER,
+      passwordFile: '/etc/xtv/xapi/password',
+      profile,
+      httpsPort: dom0Port(n),
+      tlsKey: '/etc/xtv/xapi/tls.key',
+      tlsCert: '/etc/xtv/xapi/tls.crt',
+    };
+    files[n === 0 ? 'etc/xtv/xapi/config.json' : `etc/xtv/xapi/config-${n}.json`] = { content: `${JSON.stringify(config, null, 2)}\n`, mode: 0o644 };
+    forwards[endpointName(n)] = dom0Port(n);
+  });
+  if (opts.xenopsdConf) files['etc/xenopsd.conf'] = { content: confFile('xenopsd.conf', opts.xenopsdConf), mode: 0o644 };
+  if (opts.xapiConf) files['etc/xapi.conf'] = { content: confFile('xapi.conf', opts.xapiConf), mode: 0o644 };
+  const perHost = join(stateDir, 'xapi-host.cpio.gz');
+  makeCpio(stateDir, files, perHost);
   chmodSync(perHost, 0o600);
   return {
-    upOptions: { forwards: { ...XAPI_FORWARDS }, extraInitrds: [...archives, perHost] },
-    password,
+    upOptions: { forwards, extraInitrds: [...archives, perHost] },
     async finish(host, o = {}) {
-      const port = host.ports.xapi;
-      const sport = host.ports.xapis;
-      if (port === undefined || sport === undefined) throw new Error('the host was booted without the XenAPI forwards (use prepareEmbeddedXapi().upOptions)');
-      await waitForHttp(port, o.timeoutMs ?? 120_000, host);
-      const info: EmbeddedXapiInfo = { url: `http://127.0.0.1:${port}`, httpsUrl: `https://127.0.0.1:${sport}`, user: XAPI_USER, password };
+      const endpoints = profiles.map((profile, n) => {
+        const port = host.ports[endpointName(n)];
+        if (port === undefined) throw new Error('the host was booted without the XenAPI forwards (use prepareEmbeddedXapi().upOptions)');
+        return { profile, url: `https://127.0.0.1:${port}`, port };
+      });
+      await Promise.all(endpoints.map((e) => waitForHttps(e.port, o.timeoutMs ?? 120_000, host)));
+      const info: EmbeddedXapiInfo = { endpoints: endpoints.map(({ profile, url }) => ({ profile, url })), user: XAPI_USER, passwordFile, caFile };
       host.setExtra('xapi', info);
       return info;
     },
   };
 }
 
-/** Polls GET / on the forwarded port until the endpoint answers (bounded). */
-async function waitForHttp(port: number, timeoutMs: number, host: EmbeddedHost): Promise<void> {
+/** Polls GET / on a forwarded HTTPS port until the endpoint answers (bounded; the certificate is the double's own). */
+async function waitForHttps(port: number, timeoutMs: number, host: EmbeddedHost): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', timeout: 3000 }, (res) => {
+      const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', timeout: 3000, rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });
@@ -149,13 +204,13 @@ async function waitForHttp(port: number, timeoutMs: number, host: EmbeddedHost):
     if (ok) return;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const log = await host.exec('tail -n 20 /var/log/xtv-xapi.log', { timeoutMs: 10_000 }).then((r) => r.stdout).catch(() => '(could not read it)');
-  throw new Error(`the XenAPI test double did not answer on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (${last}); dom0's /var/log/xtv-xapi.log:\n${log}`);
+  const log = await host.exec('tail -n 20 /var/log/xtv-xapi*.log', { timeoutMs: 10_000 }).then((r) => r.stdout).catch(() => '(could not read it)');
+  throw new Error(`the XenAPI test double did not answer on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (${last}); dom0's /var/log/xtv-xapi*.log:\n${log}`);
 }
 
-/** What the host's record says about its endpoint (null: booted without it). */
+/** What the host's record says about its endpoints (null: booted without them). */
 export function embeddedXapiInfo(host: EmbeddedHost): EmbeddedXapiInfo | null {
   const x = host.extra.xapi as Partial<EmbeddedXapiInfo> | undefined;
-  if (!x || typeof x.url !== 'string' || typeof x.password !== 'string') return null;
-  return { url: x.url, httpsUrl: String(x.httpsUrl ?? ''), user: String(x.user ?? XAPI_USER), password: x.password };
+  if (!x || !Array.isArray(x.endpoints) || x.endpoints.length === 0 || typeof x.passwordFile !== 'string' || typeof x.caFile !== 'string') return null;
+  return { endpoints: x.endpoints, user: String(x.user ?? XAPI_USER), passwordFile: x.passwordFile, caFile: x.caFile };
 }

@@ -1,27 +1,46 @@
 // The model of XAPI (xapi + xenopsd) with the blank template's VM actions
 // (actions_after_shutdown destroy, after_reboot restart, after_crash restart).
-// Facts and their sources: /work/shared/toolstack-behaviour.md, section XAPI.
+// Facts and their sources: docs/xapi-behaviour.md (xapi-project/xen-api,
+// read at e2ee48d688 and at the tags it names). Short names below:
+//   XS  = ocaml/xenopsd/lib/xenops_server.ml     XSX = ocaml/xenopsd/xc/xenops_server_xen.ml
+//   DOM = ocaml/xenopsd/xc/domain.ml             CU  = ocaml/xenopsd/xc/cancel_utils.ml
+//   LC  = ocaml/xapi/xapi_vm_lifecycle.ml
 // Rules are tried in order; the first match wins.
-import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction } from './scenarios.ts';
+import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi-timeouts.ts';
 
 const B = {
-  states: 'xapi ocaml/xapi/xapi_vm_lifecycle.ml allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)',
-  ack: 'xenopsd ocaml/xenopsd/xc/domain.ml Domain.shutdown_wait_for_ack (PV/PVH must ack; ack = value "" or node gone; any other string is no ack)',
-  shutdownWrite: 'xenopsd xc/domain.ml Domain.shutdown (writes poweroff/reboot/suspend to control/shutdown)',
-  ackTimeout: 'xapi ocaml/xapi/xapi_globs.ml domain_shutdown_ack_timeout = 60 s -> VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT, request left in control/shutdown',
-  suspendAckTimeout: 'xapi_globs.ml vm_suspend_ack_timeout = 30 s -> VM_FAILED_SUSPEND_ACKNOWLEDGMENT',
-  totalTimeout: 'xapi_globs.ml domain_shutdown_total_timeout = 1200 s -> VM_SHUTDOWN_TIMEOUT',
-  suspendTimeout: 'xapi_globs.ml vm_suspend_timeout = 1200 s -> VM_SUSPEND_TIMEOUT',
-  anyReason: 'xenopsd waits only for the domain to shut down, not for the reason: clean_shutdown ends Halted, clean_reboot Running (new domid)',
-  clearedIsAck: 'xenopsd: a node removed at domain shutdown counts as the ack (Domain.shutdown_wait_for_ack)',
-  checkState: 'xenopsd VM_check_state: poweroff -> actions_after_shutdown, reboot -> actions_after_reboot, crash -> actions_after_crash',
-  crash120: 'xenopsd VM_check_state: restart after a crash within 120 s of start becomes shutdown',
-  selfSuspend: 'xenopsd VM_check_state: a domain that suspends unasked is shut down ("unexpectedly suspended"), no image',
+  states: 'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)',
+  ack: 'DOM shutdown_wait_for_ack (PV/PVH must ack; ack = value "" or the node gone; any other string is no ack)',
+  shutdownWrite: 'DOM shutdown (writes poweroff/reboot/suspend to control/shutdown, after removing the node)',
+  ackTimeout: 'XS domain_shutdown_ack_timeout = 60 s (/etc/xenopsd.conf) -> VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT, request left in control/shutdown',
+  suspendAckTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_ack_timeout = 30 s (/etc/xenopsd.conf) -> VM_FAILED_SUSPEND_ACKNOWLEDGMENT',
+  totalTimeout: 'ocaml/xapi/xapi_globs.ml domain_shutdown_total_timeout = 1200 s (/etc/xapi.conf) -> VM_SHUTDOWN_TIMEOUT',
+  suspendTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_timeout = 1200 s (/etc/xenopsd.conf) -> VM_SUSPEND_TIMEOUT',
+  anyReason: 'XS VM_shutdown / VM_reboot wait for the domain to shut down, not for the reason (XSX ignores it): clean_shutdown ends Halted, clean_reboot Running (new domid)',
+  clearedIsAck: 'CU on_shutdown removes a non-empty control/shutdown when the domain shuts down, which DOM shutdown_wait_for_ack takes as the ack',
+  checkState: 'XS VM_check_state: poweroff -> actions_after_shutdown, reboot -> actions_after_reboot, crash -> actions_after_crash',
+  crashShort: 'XS VM_check_state: a crash less than 120 s after start turns restart into shutdown',
+  crashLong: 'XS VM_check_state: a crash 120 s or more after start follows actions_after_crash (restart)',
+  restartDelay: 'XS VM_check_state: a restart less than 120 s after start waits VM_delay 15 s first',
+  selfSuspend: 'XS VM_check_state: a domain that suspends unasked is shut down ("unexpectedly suspended"), no image',
   halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)',
   template: 'blank template defaults: actions_after_shutdown destroy, after_reboot restart, after_crash restart',
-  suspendWrongReason: 'inferred: the save fails ("Domain has not been suspended", INTERNAL_ERROR), then the actual reason\'s action applies',
+  suspendWrongReason: 'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)',
 } as const;
+
+/** How close to xenopsd's 120 s the guest may act before the side of the rule it falls on is a guess. */
+const RUN_TIME_MARGIN_MS = 10_000;
+const SHORT_RUN_MS = 120_000;
+
+/** Which side of xenopsd's 120 s a case fell on; unknown context: the common case, seconds after start. */
+function ranFor(ctx: ModelContext): 'short' | 'long' | 'unsure' {
+  if (ctx.ranForMs === undefined) return 'short';
+  if (Math.abs(ctx.ranForMs - SHORT_RUN_MS) < RUN_TIME_MARGIN_MS) return 'unsure';
+  return ctx.ranForMs < SHORT_RUN_MS ? 'short' : 'long';
+}
+const TOO_CLOSE = (ctx: ModelContext) => ({ unmodelled: `the guest acted ${Math.round((ctx.ranForMs ?? 0) / 1000)} s after start, too close to xenopsd's 120 s rule to tell which side xenopsd saw` });
 
 const ACKED = ['ok', 'delete'] as const;
 const NO_ACK = ['none', 'bogus'] as const;
@@ -32,14 +51,19 @@ const bad = (finalState: Outcome['finalState'], domid: Outcome['domid']): Outcom
 });
 
 /** The guest acting on its own: what VM_check_state does with the template's actions. */
-function ownAction(action: GuestAction): Outcome {
+function ownAction(action: GuestAction, ctx: ModelContext): Outcome | { unmodelled: string } {
   switch (action) {
     case 'poweroff': case 'halt':
       return { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.checkState, B.template, B.halt] };
     case 'reboot':
-      return { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.checkState, B.template] };
-    case 'crash':
-      return { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.checkState, B.template, B.crash120] };
+      return { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.checkState, B.template, B.restartDelay] };
+    case 'crash': {
+      const run = ranFor(ctx);
+      if (run === 'unsure') return TOO_CLOSE(ctx);
+      return run === 'short'
+        ? { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.checkState, B.template, B.crashShort] }
+        : { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.checkState, B.template, B.crashLong] };
+    }
     case 'suspend':
       return { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.selfSuspend] };
     case 'ignore':
@@ -63,7 +87,7 @@ export const XAPI_RULES: readonly Rule[] = [
   { id: 'pause', when: { request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.states] } },
 
   // The guest acting on its own.
-  { id: 'own-action', when: { request: ['no_request'] }, then: (s) => ownAction(s.action) },
+  { id: 'own-action', when: { request: ['no_request'] }, then: (s, ctx) => ownAction(s.action, ctx) },
 
   // clean_shutdown
   { id: 'clean-shutdown-acked-ignored', when: { request: ['clean_shutdown'], ack: ACKED, action: ['ignore'] },
@@ -89,18 +113,24 @@ export const XAPI_RULES: readonly Rule[] = [
   { id: 'suspend-unacked-ignored', when: { request: ['suspend'], ack: NO_ACK, action: ['ignore'] },
     then: (s) => ({ result: { kind: 'error', code: 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' }, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'none' ? 'word' : 'bogus', basis: [B.ack, B.suspendAckTimeout] }) },
   { id: 'suspend-acked-other-reason', when: { request: ['suspend'], ack: ACKED, action: ['poweroff', 'halt', 'reboot', 'crash'] },
-    then: (s) => ({ ...ownAction(s.action), result: { kind: 'error', code: 'INTERNAL_ERROR' }, basis: [B.suspendWrongReason, ...ownAction(s.action).basis] }) },
+    then: (s, ctx) => {
+      const own = ownAction(s.action, ctx);
+      if ('unmodelled' in own) return own;
+      // A restart the VM asked for in its first 120 s waits out VM_delay before the call can answer.
+      const delayed = own.finalState === 'Running' && own.domid === 'new' && ranFor(ctx) === 'short';
+      return { ...own, result: { kind: 'error', code: 'INTERNAL_ERROR' }, duration: delayed ? 'delayed' : 'fast', basis: [B.suspendWrongReason, ...own.basis] };
+    } },
   { id: 'suspend-unacked-acts', when: { request: ['suspend'], ack: NO_ACK },
     then: { unmodelled: 'suspend not acknowledged but the guest shuts down anyway: whether xenopsd sees the node vanish before VM_check_state acts is a race' } },
 ];
 
 export const xapiModel: ToolstackModel = {
   kind: 'xapi',
-  ackTimeoutMs: 30_000, // xapi_globs.ml vm_suspend_ack_timeout (shutdown: 60 s)
-  // A clean reboot that took 28 s on a loaded host was classed ack-timeout with 30 s for every request.
-  ackTimeoutMsOf: (request) => (request === 'suspend' ? 30_000 : 60_000), // vm_suspend_ack_timeout, domain_shutdown_ack_timeout
-  restartDelayMs: 15_000, // xenopsd: a VM that ran less than 120 s restarts after 15 s
+  // vm_suspend_ack_timeout for suspend, domain_shutdown_ack_timeout for the rest: each host's own
+  // (/etc/xenopsd.conf), else xenopsd's defaults, 30 and 60 s.
+  ackTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendAckMs : t.shutdownAckMs),
+  restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' },
   rules: XAPI_RULES,
-  expect: (s) => evaluate(XAPI_RULES, s),
+  expect: (s, ctx) => evaluate(XAPI_RULES, s, ctx),
 };

@@ -1,7 +1,7 @@
-// The model of xl / libxl with xl's default actions (on_poweroff destroy,
-// on_reboot restart, on_crash destroy) and a domain created without -F, so
-// the xl daemon acts on every shutdown. Facts and sources:
-// /work/shared/toolstack-behaviour.md, section "xl / libxl".
+// The model of xl / libxl (Xen 4.17) with xl's default actions (on_poweroff
+// destroy, on_reboot restart, on_crash destroy) and a domain created by a plain
+// `xl create` (not -e, which turns the watcher off), so the xl daemon acts on
+// every shutdown. Facts and their upstream sources: docs/xl-behaviour.md.
 //
 // What it assumes of the xl driver (harness/toolstack): clean_shutdown is
 // `xl shutdown` and clean_reboot `xl reboot`, both WITHOUT -w (return after the
@@ -14,23 +14,23 @@ import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.
 import type { GuestAction } from './scenarios.ts';
 
 const B = {
-  pvcontrol: 'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s for "" or node gone; no ack -> error -9, xl exits 1, node left as written',
-  noSuchDomain: 'inferred: xl exits 1 when no domain has that name',
+  pvcontrol: 'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s (a literal) for "" or node gone (pvcontrol_acked); no ack -> ERROR_TIMEDOUT -9, xl exits 1 (xl_vmcontrol.c shutdown_domain), node left as it is',
+  noSuchDomain: 'xl tools/xl/xl_utils.c find_domain: "NAME is an invalid domain identifier", exit 1',
   daemon: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: acts on the actual reason (on_poweroff/on_reboot/on_crash)',
-  defaults: 'xl tools/xl/xl_parse.c defaults: on_poweroff destroy, on_reboot restart, on_crash destroy',
-  selfSuspend: 'xl_vmcontrol.c: a domain that suspends itself stays suspended ("Domain has suspended.")',
-  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)',
-  save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack; ack timeout resets the node to ""; wrong shutdown reason -> error; no suspend within 60 s -> timeout',
-  restore: 'xl restore of the file xl save wrote: a new domain',
+  defaults: 'xl tools/xl/xl_parse.c parse_config_data defaults: on_poweroff destroy, on_reboot restart, on_crash destroy',
+  selfSuspend: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: reason suspend logs "Domain has suspended." and the 4.17 daemon exits; the domain stays shut down (suspend)',
+  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*; the agent halts with poweroff -f)',
+  save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack (domain_suspend_pvcontrol_acked); no ack in 60 s -> node reset to "", save fails; other shutdown reason -> error (suspend_common_wait_guest_check); no suspend within 60 s -> ERROR_GUEST_TIMEDOUT; xl save exits 1',
+  restore: 'xl tools/xl/xl_saverestore.c main_restore -> create_domain: the file xl save wrote becomes a new domain',
   noSave: 'xl driver (harness/toolstack/xl.ts requestScript): resume is xl restore of the save image; without one it fails',
   discard: 'xl driver (harness/toolstack/xl.ts requestScript): hard shutdown of a saved VM discards its save image',
-  destroy: 'xl destroy',
-  pause: 'xl pause / unpause (xc_domain_pause/unpause)',
-  hardReboot: 'inferred: xl has no hard reboot; the driver destroys and creates (new domid)',
+  destroy: 'xl tools/xl/xl_vmcontrol.c main_destroy -> libxl_domain_destroy',
+  pause: 'xl tools/xl/xl_vmcontrol.c main_pause / main_unpause -> libxl_domain_pause / unpause (xc_domain_pause/unpause)',
+  hardReboot: 'xl has no hard reboot (tools/xl/xl_cmdtable.c: reboot -F is an ACPI reset for HVM only); the driver destroys and creates (new domid)',
   pausedNoAck: 'inferred: a paused guest cannot ack, so libxl\'s 60 s ack wait runs out',
-  unpauseRunning: 'checked on the embedded host (Xen 4.17, 2026-11-23): xl unpause of a running domain exits 0 and changes nothing (the earlier inference, -EINVAL, was wrong)',
-  pauseTwice: 'inferred: Xen counts controller pauses, so a second pause succeeds',
-  nodeGone: 'inferred: the node goes with the destroyed domain, which libxl takes as the ack',
+  unpauseRunning: 'xl tools/xl/xl_vmcontrol.c main_unpause ignores libxl_domain_unpause\'s result and exits 0; Xen refuses (xen/common/domain.c domain_unpause_by_systemcontroller: -EINVAL), so nothing changes; checked on the embedded host (Xen 4.17, 2026-11-23)',
+  pauseTwice: 'xen/common/domain.c _domain_pause_by_systemcontroller counts controller pauses (up to 255), so a second pause succeeds',
+  nodeGone: 'libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain\'s xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack',
 } as const;
 
 const ACKED = ['ok', 'delete'] as const;
@@ -108,9 +108,9 @@ export const XL_RULES: readonly Rule[] = [
 
 export const xlModel: ToolstackModel = {
   kind: 'xl',
-  ackTimeoutMs: 60_000, // libxl: 60 s for the ack (shutdown, reboot, save)
-  restartDelayMs: 2_000, // xl_vmcontrol.c: restart after a 2 s pause
+  ackTimeoutMsOf: () => 60_000, // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every host
+  restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' },
   rules: XL_RULES,
-  expect: (s) => evaluate(XL_RULES, s),
+  expect: (s, ctx) => evaluate(XL_RULES, s, ctx),
 };

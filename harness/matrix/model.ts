@@ -3,15 +3,30 @@
 // whose pattern matches the case gives the expectation, with its basis (a
 // toolstack source file and function, or "inferred"). A case no rule covers
 // is `unmodelled`: its observed outcome is recorded and nothing is claimed.
-import type { PowerState, ToolstackKind } from '../toolstack/driver.ts';
+import type { HostRequest, PowerState, ToolstackKind, ToolstackTimeouts } from '../toolstack/driver.ts';
 import {
   BOGUS_ACK_VALUE, GUEST_VISIBLE_REQUESTS, shutdownWordOf,
   type AckKind, type GuestAction, type InitialState, type MatrixRequest, type Scenario,
 } from './scenarios.ts';
 
-/** How long the toolstack's call takes: at once, one ack timeout (30 to 60 s), or the total timeout (~20 min). */
-export const DURATION_CLASSES = ['fast', 'ack-timeout', 'total-timeout'] as const;
+/**
+ * How long the toolstack's call takes: at once; after the toolstack's restart
+ * delay (XAPI: 15 s, then the rebuild), but before any ack timeout would have
+ * told; one ack timeout (30 to 60 s by default); or the total timeout (~20 min).
+ */
+export const DURATION_CLASSES = ['fast', 'delayed', 'ack-timeout', 'total-timeout'] as const;
 export type DurationClass = (typeof DURATION_CLASSES)[number];
+
+/**
+ * What is known about a case only once it has run, and that a rule may
+ * depend on: how long the VM had been running when the guest acted (or the
+ * request was made). XAPI treats a domain that dies in its first 120 s
+ * differently. Absent: the case has not run (e.g. `xtv run --list`); rules
+ * then answer for the common case, a VM that acts within seconds of starting.
+ */
+export interface ModelContext {
+  ranForMs?: number;
+}
 
 /** The call's answer. `code` absent on an error: any ToolstackError (xl exits 1 for every failure). */
 export type ExpectedResult = { kind: 'ok' } | { kind: 'error'; code?: string };
@@ -58,15 +73,17 @@ export interface ModelActions {
 export interface ToolstackModel {
   kind: ToolstackKind;
   actions: ModelActions;
-  /** The shortest ack timeout the toolstack has: a call shorter than (most of) this did not wait for one. */
-  ackTimeoutMs: number;
-  /** The ack timeout of one request, when it is not ackTimeoutMs (XAPI: 60 s for shutdown and reboot, 30 s for suspend). */
-  ackTimeoutMsOf?: (request: string) => number;
+  /**
+   * The ack timeout of one request on a host with these timeouts (absent:
+   * the toolstack's defaults): a call shorter than (most of) it did not wait
+   * for one. XAPI: 60 s for shutdown and reboot, 30 s for suspend, tunable per host.
+   */
+  ackTimeoutMsOf(request: HostRequest | 'no_request', timeouts?: ToolstackTimeouts): number;
   /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
   restartDelayMs: number;
   /** Each rule's id, for tests and the report. */
   rules: readonly Rule[];
-  expect(s: Scenario): ModelAnswer;
+  expect(s: Scenario, ctx?: ModelContext): ModelAnswer;
 }
 
 /** A rule's pattern: each listed dimension must contain the case's value; an absent one matches all. */
@@ -92,7 +109,7 @@ export interface Outcome {
 export interface Rule {
   id: string;
   when: Pattern;
-  then: Outcome | ((s: Scenario) => Outcome) | { unmodelled: string };
+  then: Outcome | ((s: Scenario, ctx: ModelContext) => Outcome | { unmodelled: string }) | { unmodelled: string };
 }
 
 export function matches(p: Pattern, s: Scenario): boolean {
@@ -116,11 +133,11 @@ function resolveControl(c: Outcome['controlShutdown'], s: Scenario): string | nu
   return c;
 }
 
-export function evaluate(rules: readonly Rule[], s: Scenario): ModelAnswer {
+export function evaluate(rules: readonly Rule[], s: Scenario, ctx: ModelContext = {}): ModelAnswer {
   for (const r of rules) {
     if (!matches(r.when, s)) continue;
-    if ('unmodelled' in r.then) return { kind: 'unmodelled', reason: r.then.unmodelled };
-    const o = typeof r.then === 'function' ? r.then(s) : r.then;
+    const o = typeof r.then === 'function' ? r.then(s, ctx) : r.then;
+    if ('unmodelled' in o) return { kind: 'unmodelled', reason: o.unmodelled };
     const expect: Expectation = {
       result: o.result,
       finalState: o.finalState,

@@ -1,5 +1,5 @@
 // What a run produces, case by case: the input of every report writer.
-import type { ToolstackKind } from '../toolstack/driver.ts';
+import type { HostFacts, ToolstackKind } from '../toolstack/driver.ts';
 import type { ModelAnswer } from './model.ts';
 import type { ReportSnapshot } from './guest-report.ts';
 import type { Scenario, MatrixName } from './scenarios.ts';
@@ -13,7 +13,7 @@ export interface Evidence {
   reportAfterPrime?: ReportSnapshot;
   /** The guest's report after the request (when its domain was still there). */
   reportAfter?: ReportSnapshot;
-  /** The end of the guest's console, and where the host keeps it. */
+  /** The end of the guest's console, and where the host keeps it (absent: the host keeps none). */
   console?: string;
   consolePath?: string;
   /** The toolstack's log for the case's time span (when the driver offers it). */
@@ -47,6 +47,8 @@ export interface RunSummary {
   toolstack: ToolstackKind;
   matrix: MatrixName | 'custom';
   host?: string;
+  /** What the host offered (version, console log, timeouts), as the driver found it out. */
+  hostFacts?: HostFacts;
   startedAt: string;
   finishedAt: string;
   aborted: boolean;

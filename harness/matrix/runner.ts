@@ -5,13 +5,15 @@
 // model, check the invariants, clean up. Every wait is bounded; every VM is
 // registered for cleanup the moment it exists.
 import { encodeTesting, encodeCommand, decodeTesting, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
-import { ConnectionError, ToolstackError, type DomainType, type HostRequest, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
+import {
+  ConnectionError, ToolstackError, type ConsoleText, type DomainType, type HostFacts, type HostRequest, type ToolstackDriver, type VmRef,
+} from '../toolstack/driver.ts';
 import { CleanupRegistry, destroyVm } from './cleanup.ts';
 import {
   lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged,
   type GuestShutdownEvent, type ReportSnapshot,
 } from './guest-report.ts';
-import { describeExpectation, guestExpectation, type DurationClass, type Expectation, type ModelAnswer, type ToolstackModel } from './model.ts';
+import { describeExpectation, guestExpectation, type DurationClass, type Expectation, type ModelAnswer, type ModelContext, type ToolstackModel } from './model.ts';
 import type { CaseResult, Evidence, RunSummary } from './result.ts';
 import { summarise } from './result.ts';
 import { BOGUS_ACK_VALUE, powerStateOf, type AckKind, type Case, type MatrixName, type Scenario } from './scenarios.ts';
@@ -20,16 +22,6 @@ import {
   type ObservedDomain, type ObservedResult, type Observation, type Verdict,
 } from './verdict.ts';
 import { Aborted, bounded, delay, fmtMs, poll, WaitTimeout } from './wait.ts';
-
-/** Optional things a driver may offer beyond ToolstackDriver; used as evidence when present. */
-export interface DriverEvidence {
-  /** The guest's console as the host captured it (all of it, or its end), optionally with where it is kept. */
-  consoleLog?(vm: VmRef): Promise<string | { text: string; path?: string } | null>;
-  /** Several nodes in one round trip (null: absent); readReport uses it when present. */
-  readGuestMany?(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>>;
-  /** The toolstack's log lines about this VM since `sinceMs` (epoch ms). */
-  toolstackLog?(vm: VmRef, sinceMs: number): Promise<string | null>;
-}
 
 export interface RunnerImage {
   kernelPath: string;
@@ -46,8 +38,8 @@ export interface Timing {
   boot: number;
   /** testing message written until the agent has acknowledged it and reports the command pending. */
   prime: number;
-  /** Bound on the request call, by the model's duration class. */
-  request: Record<DurationClass, number>;
+  /** Bound on the request call, by the model's duration class (delayed: the ack-timeout bound). */
+  request: Record<Exclude<DurationClass, 'delayed'>, number>;
   /** After the call: how long the state may take to reach the expectation. */
   settle: number;
   /** A matching state must hold this long (outlasts xl's 2 s restart delay). */
@@ -61,10 +53,11 @@ export interface Timing {
   /** Polling intervals. */
   pollMin: number;
   pollMax: number;
-  /** Duration classes of an observed call: below fastMax is fast (default: 90% of the model's shortest ack
-   *  timeout, so a slow but timeout-free call under emulation still counts as fast). */
+  /** Duration classes of an observed call: below fastMax is fast (default: 90% of the request's ack timeout
+   *  on this host, so a slow but timeout-free call under emulation still counts as fast). */
   fastMax?: number;
-  totalMin: number;
+  /** At least this long is the total timeout (default: 90% of the host's shorter total timeout, at most 300 s). */
+  totalMin?: number;
   /** Bound on each evidence read (console, logs, report). */
   evidence: number;
   /** Overrides the model's restart delay (tests with a scaled-down fake). */
@@ -84,12 +77,14 @@ export const DEFAULT_TIMING: Timing = {
   cleanup: 90_000,
   pollMin: 100,
   pollMax: 2_000,
-  totalMin: 300_000,
   evidence: 30_000,
 };
 
+/** Below the total timeout of the default 1200 s by far, above any ack timeout by far. */
+const TOTAL_MIN_CAP_MS = 300_000;
+
 export interface RunOptions {
-  driver: ToolstackDriver & DriverEvidence;
+  driver: ToolstackDriver;
   model: ToolstackModel;
   cases: readonly Case[];
   image: RunnerImage;
@@ -129,12 +124,9 @@ export function vmNameOf(prefix: string, caseName: string): string {
   return `${prefix}-${caseName}`;
 }
 
-/** The console through DriverEvidence.consoleLog, whichever shape the driver returns. */
-async function readConsole(driver: DriverEvidence, vm: VmRef): Promise<{ text: string; path?: string } | null> {
-  if (!driver.consoleLog) return null;
-  const c = await driver.consoleLog(vm);
-  if (c === null) return null;
-  return typeof c === 'string' ? { text: c } : c;
+/** The guest's console, when the host keeps it (null otherwise). */
+async function readConsole(driver: ToolstackDriver, vm: VmRef): Promise<ConsoleText | null> {
+  return driver.consoleLog ? driver.consoleLog(vm) : null;
 }
 
 /** The last non-empty line of a text (null: none). */
@@ -149,6 +141,22 @@ export function textAfter(text: string, anchor: string | null): string {
   const lines = text.split('\n');
   const i = lines.lastIndexOf(anchor);
   return i < 0 ? text : lines.slice(i + 1).join('\n');
+}
+
+/**
+ * Where a call's duration classes change on this host: 90% of the request's
+ * ack timeout, 90% of the shorter total timeout (capped), and 90% of the
+ * toolstack's restart delay (the timing may pin each).
+ */
+function durationBounds(request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>): { fastMaxMs: number; totalMinMs: number; delayedMinMs: number } {
+  const t = ctx.facts?.timeouts;
+  const ack = model.ackTimeoutMsOf(request as HostRequest, t);
+  const total = t ? Math.min(t.shutdownTotalMs, t.suspendTotalMs) : Infinity;
+  return {
+    fastMaxMs: ctx.timing.fastMax ?? Math.round(ack * 0.9),
+    totalMinMs: ctx.timing.totalMin ?? Math.min(TOTAL_MIN_CAP_MS, Math.round(total * 0.9)),
+    delayedMinMs: Math.round((ctx.timing.restartDelay ?? model.restartDelayMs) * 0.9),
+  };
 }
 
 function errText(e: unknown): string {
@@ -194,6 +202,19 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     if (!c.run) finish(i, notRun(c, o.model, 'skip', c.skipReason));
   });
 
+  // What this host offers (console logs, its toolstack's timeouts): every case reads its evidence
+  // and classes its durations by these. Without them, the toolstack's defaults and no console.
+  let facts: HostFacts | null = null;
+  if (total > 0 && !o.signal?.aborted) {
+    try {
+      facts = await bounded(o.driver.hostFacts(), timing.evidence, 'finding out what the host offers', o.signal);
+      for (const n of facts.notes) progress(`host: ${n}`);
+    } catch (e) {
+      if (e instanceof Aborted) throw e;
+      progress(`could not find out what the host offers (no console log, the toolstack's default timeouts are assumed): ${errText(e)}`);
+    }
+  }
+
   // Reused between cases: the image on the host, held by a VM that never starts (it cannot change any result).
   let holder: VmRef | undefined;
   if ((o.holdImage ?? true) && total > 1 && !o.signal?.aborted) {
@@ -216,7 +237,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       const item = runnable[k];
       if (!item) return;
       const tag = `[${k + 1}/${total}] ${item.c.scenario.name}`;
-      const r = await runCase(item.c.scenario, { ...o, timing, registry, prefix, progress: (l) => progress(`${tag}: ${l}`) });
+      const r = await runCase(item.c.scenario, { ...o, timing, registry, prefix, facts, progress: (l) => progress(`${tag}: ${l}`) });
       done++;
       progress(`${tag}: ${r.verdict}${r.verdict === 'pass' ? '' : ' - ' + r.summary} (${done}/${total} done)`);
       finish(item.i, r);
@@ -247,6 +268,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
     toolstack: o.model.kind,
     matrix: o.matrix ?? 'custom',
     ...(o.host !== undefined ? { host: o.host } : {}),
+    ...(facts ? { hostFacts: facts } : {}),
     startedAt,
     finishedAt: new Date().toISOString(),
     aborted: o.signal?.aborted ?? false,
@@ -257,6 +279,8 @@ interface CaseContext extends RunOptions {
   timing: Timing;
   registry: CleanupRegistry;
   prefix: string;
+  /** What the host offers; null when it could not be found out. */
+  facts: HostFacts | null;
   progress: (line: string) => void;
 }
 
@@ -268,8 +292,13 @@ class StepError extends Error {
 async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   const { driver, model, timing, signal } = ctx;
   const t0 = Date.now();
-  const answer: ModelAnswer = model.expect(s);
-  const expect: Expectation | undefined = answer.kind === 'expect' ? answer.expect : undefined;
+  // The expectation before the case runs; rules that depend on what happened (how long the VM had
+  // run) are asked again once it is known.
+  let answer: ModelAnswer = model.expect(s);
+  let expect: Expectation | undefined = answer.kind === 'expect' ? answer.expect : undefined;
+  const hasConsole = !!ctx.facts?.consoleLogDir && !!driver.consoleLog;
+  /** When the VM's current domain started running (set by bringToInitial). */
+  let runningSince: number | undefined;
   const evidence: Evidence = { steps: [] };
   const errors: string[] = [];
   const problems: string[] = [];
@@ -346,7 +375,9 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   const bringToInitial = async (): Promise<void> => {
     if (s.initial === 'halted') return;
     step('starting');
+    const tStart = Date.now();
     await within(driver.start(vm!), timing.boot, 'start', true);
+    runningSince = tStart;
     await waitReady();
     if (s.initial === 'suspended') {
       step('suspending to reach the initial state');
@@ -404,16 +435,23 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     }
   };
 
-  const guestEventAfter = async (final: ObservedDomain, initialDomid: number | null, consoleMark: string | null | undefined): Promise<GuestShutdownEvent | null | undefined> => {
+  /** Why the guest's account of the request could not be seen, when it could not. */
+  let guestEventUnseen: string | undefined;
+  const guestEventAfter = async (final: ObservedDomain, initialDomid: number | null, consoleMark: string | undefined): Promise<GuestShutdownEvent | null | undefined> => {
     if (final.domid !== null && final.domid === initialDomid) {
       const report = await within(readReport(driver, vm!), timing.evidence, 'reading the guest report');
       evidence.reportAfter = report;
       return shutdownEventFromReport(report);
     }
-    if (consoleMark !== undefined && driver.consoleLog) {
+    if (consoleMark !== undefined) {
       const c = await within(readConsole(driver, vm!), timing.evidence, 'reading the console').catch(() => null);
       if (c) return shutdownEventFromConsole(c.text, consoleMark);
     }
+    guestEventUnseen = !hasConsole
+      ? 'its domain is gone and this host keeps no console log (the toolstack\'s answer and state are the evidence)'
+      : consoleMark === undefined
+        ? 'its domain is gone and its console log showed none of the agent\'s lines before the request'
+        : 'its domain is gone and its console log could not be read';
     return undefined;
   };
 
@@ -438,7 +476,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     }
     ctx.registry.add(driver, vm);
     // The host may keep the console log of an earlier VM of the same name: remember where this case's part starts.
-    if (driver.consoleLog) {
+    if (hasConsole) {
       const c = await within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
       if (c) consoleStart = lastLine(c.text);
     }
@@ -448,17 +486,21 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     if (!beforeRead.done) throw new StepError(`could not read the state: ${errText(beforeRead.lastError)}`);
     const before: ObservedDomain = beforeRead.value!;
     if (before.powerState !== powerStateOf(s.initial)) throw new StepError(`could not bring the VM to ${powerStateOf(s.initial)} (it is ${before.powerState})`);
-    // The console's last agent line before the request: what follows it is this case's doing.
-    let consoleMark: string | null | undefined;
-    if (driver.consoleLog && before.domid !== null) {
+    // The console's last agent line before the request: what follows it is this case's doing. A
+    // console that shows none of the agent's lines (a log that does not capture this guest) tells nothing.
+    let consoleMark: string | undefined;
+    if (hasConsole && before.domid !== null) {
       const c = await within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
-      if (c) consoleMark = lastAgentLine(c.text);
+      consoleMark = (c && lastAgentLine(c.text)) ?? undefined;
     }
 
     // The request, bounded by what the model expects (unmodelled: the longest the toolstack could take).
     const cls: DurationClass = expect?.duration ?? (model.kind === 'xapi' ? 'total-timeout' : 'ack-timeout');
-    const bound = timing.request[cls];
+    const bound = timing.request[cls === 'delayed' ? 'ack-timeout' : cls];
     const tReq = Date.now();
+    const modelCtx: ModelContext = runningSince !== undefined ? { ranForMs: tReq - runningSince } : {};
+    answer = model.expect(s, modelCtx);
+    expect = answer.kind === 'expect' ? answer.expect : undefined;
     let result: ObservedResult;
     if (s.request === 'no_request') {
       step(`guest acts on its own: ${s.action}`);
@@ -487,12 +529,12 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
     observation = {
       result,
       durationMs,
-      durationClass: durationClassOf(durationMs, { fastMaxMs: timing.fastMax ?? Math.round((model.ackTimeoutMsOf?.(s.request) ?? model.ackTimeoutMs) * 0.9), totalMinMs: timing.totalMin }),
+      durationClass: durationClassOf(durationMs, durationBounds(s.request, model, ctx), expect?.duration),
       initialDomid: before.domid,
       final,
       domid: domidChange(before.domid, final.domid),
       ...(controlShutdown !== undefined ? { controlShutdown } : {}),
-      ...(guestEvent !== undefined ? { guestEvent } : {}),
+      ...(guestEvent !== undefined ? { guestEvent } : guestEventUnseen ? { guestEventUnseen } : {}),
     };
     step(`observed: ${final.powerState}, domid ${final.domid ?? '-'}${final.shutdownReason ? `, shut down (${final.shutdownReason})` : ''}`);
     problems.push(...stateInvariant(final).map((p) => `state: ${p}`));
@@ -505,7 +547,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
 
   // Evidence, then cleanup: both bounded and never allowed to hide the case's result.
   if (vm) {
-    if (driver.consoleLog) {
+    if (hasConsole) {
       const c = await bounded(readConsole(driver, vm), timing.evidence, 'console').catch(() => null);
       if (c) {
         evidence.console = textAfter(c.text, consoleStart).split('\n').slice(-40).join('\n');

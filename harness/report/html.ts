@@ -68,6 +68,7 @@ function observedText(r: CaseResult): string | undefined {
   if (o.controlShutdown !== undefined) lines.push(`control/shutdown: ${o.controlShutdown === null ? '(absent)' : JSON.stringify(o.controlShutdown)}`);
   if (o.guestEvent === null) lines.push('guest:            reports no control/shutdown event');
   else if (o.guestEvent) lines.push(`guest (${o.guestEvent.source}): received ${JSON.stringify(o.guestEvent.received)}, ack ${o.guestEvent.ack}${o.guestEvent.ack === 'write' ? ` ${JSON.stringify(o.guestEvent.ackValue)}` : ''}, action ${o.guestEvent.action}`);
+  else if (o.guestEventUnseen) lines.push(`guest:            not observable: ${o.guestEventUnseen}`);
   else lines.push('guest:            not observable (domain gone and no console from the driver)');
   return lines.join('\n');
 }
@@ -166,6 +167,7 @@ export function toHtml(s: RunSummary): string {
 <a id="top"></a>
 <h1>xtv scenario matrix: ${h(s.toolstack)}, ${h(s.matrix)} ${badge(s.verdict)}</h1>
 <p class="meta">${s.host ? `host ${h(s.host)} · ` : ''}started ${h(s.startedAt)} · finished ${h(s.finishedAt)}${s.aborted ? ' · <strong>interrupted</strong>' : ''}</p>
+${s.hostFacts ? `<p class="meta">${h(s.hostFacts.version)}${s.hostFacts.notes.map((n) => `<br>${h(n)}`).join('')}</p>` : ''}
 <p class="counts" id="counts">${VERDICTS.map((v) => `<span class="v-${v}">${h(v)}: ${c[v]}</span>`).join('')}</p>
 <table class="legend">${VERDICTS.map((v) => `<tr><td class="v-${v}">${h(v)}</td><td>${h(VERDICT_MEANING[v])}</td></tr>`).join('')}</table>
 <p>Rows: host request · columns: guest action · one grid per initial state and ack. Click a cell for its evidence.</p>

@@ -1,11 +1,12 @@
-// How the host side talks to dom0: OpenSSH's client, the way it would reach a
-// real Xen host. One multiplexing master per host (ControlMaster) so that
-// each command costs a channel, not a handshake (handshakes under TCG are slow).
+// Running OpenSSH's client: runSsh (output collected, bounded) for the dom0
+// targets, and the argv of the embedded host's own multiplexing master, which
+// `xtv host exec|status` use (one channel per command, not a handshake:
+// handshakes under TCG are slow).
 //
 // The argv builders are pure; runSsh and the master functions do the I/O.
 import { spawn, type ChildProcess } from 'node:child_process';
 
-export interface SshTarget {
+export interface SshMasterEndpoint {
   port: number;
   privateKey: string;
   controlPath: string;
@@ -14,7 +15,7 @@ export interface SshTarget {
 }
 
 /** Options every invocation shares: dom0's host key changes with each build, and nothing may prompt. */
-export function baseSshOptions(t: SshTarget): string[] {
+export function baseSshOptions(t: SshMasterEndpoint): string[] {
   return [
     '-i', t.privateKey,
     '-p', String(t.port),
@@ -30,21 +31,21 @@ export function baseSshOptions(t: SshTarget): string[] {
   ];
 }
 
-function destination(t: SshTarget): string {
+function destination(t: SshMasterEndpoint): string {
   return `${t.user ?? 'root'}@${t.host ?? '127.0.0.1'}`;
 }
 
 /** A command in dom0 through the master when there is one, directly otherwise. */
-export function sshCommandArgs(t: SshTarget, command: string): string[] {
+export function sshCommandArgs(t: SshMasterEndpoint, command: string): string[] {
   return [...baseSshOptions(t), '-o', 'ControlMaster=no', '-T', destination(t), '--', command];
 }
 
 /** Starts a background master that lives for `persistSec` of idleness (or until dom0 goes away). */
-export function sshMasterStartArgs(t: SshTarget, persistSec: number): string[] {
+export function sshMasterStartArgs(t: SshMasterEndpoint, persistSec: number): string[] {
   return [...baseSshOptions(t), '-o', 'ControlMaster=yes', '-o', `ControlPersist=${persistSec}`, '-f', '-N', destination(t)];
 }
 
-export function sshMasterControlArgs(t: SshTarget, op: 'check' | 'exit'): string[] {
+export function sshMasterControlArgs(t: SshMasterEndpoint, op: 'check' | 'exit'): string[] {
   return [...baseSshOptions(t), '-O', op, destination(t)];
 }
 

@@ -1,13 +1,23 @@
-// A real Xen host (Debian/Ubuntu with xen-utils, or XenServer's dom0) reached
-// with OpenSSH as root: the same exec/copyTo/spawn as the embedded host, so
-// the xl driver cannot tell them apart. One multiplexing master per target
-// (ControlMaster) so each command costs a channel, not a handshake.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+// dom0 of a Xen host reached with OpenSSH: a Debian/Ubuntu host with
+// xen-utils, a XenServer / XCP-ng dom0, or the embedded host (whose address,
+// key and known_hosts file `xtv host up` records). All three are this one
+// class: the drivers cannot tell them apart, and nothing here asks which it is.
+//
+// Commands run in up to MAX_SESSIONS long-lived shell sessions
+// (shell-session.ts), each on a connection of its own: a handshake per
+// command cost more than most commands (on an emulated dom0, ~0.3 s of its
+// CPU each), and OpenSSH's multiplexing is not an option with every server
+// (dropbear loses the output and exit status of sessions that end close
+// together, then can drop the whole connection). Copies and streams get a
+// connection each. A connection the server turns away during the handshake
+// (dropbear refuses more than 5 unauthenticated connections from one
+// address; OpenSSH's MaxStartups does the same) never ran its command, so it
+// is tried again.
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { looksLikeSshFailure, runSsh, type SshResult } from '../host/ssh.ts';
+import { looksLikeSshFailure, runSsh, type SshResult } from './ssh-run.ts';
+import { traceDom0 } from './dom0-trace.ts';
+import { ShellPool, ShellSessionError } from './shell-session.ts';
 import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
 
 export interface SshEndpoint {
@@ -16,16 +26,20 @@ export interface SshEndpoint {
   port: number;
   /** Private key file (-i); without it ssh's own defaults and agent apply. */
   identity?: string;
-  /** known_hosts file to use instead of ~/.ssh/known_hosts (XTV_SSH_KNOWN_HOSTS). */
+  /** known_hosts file to use instead of ~/.ssh/known_hosts. */
   knownHosts?: string;
 }
 
 export const SSH_DEFAULT_TIMEOUT_MS = 120_000;
-/** An idle master goes away after this long. */
-const PERSIST_SEC = 300;
+/** Before the command ran: the server closed the connection during the handshake. */
+const REFUSED = /kex_exchange_identification|Connection (closed|reset) by .*port|ssh_exchange_identification/;
 
-/** ssh options every call shares. Host keys: the user's known_hosts, new hosts accepted once (never a prompt). */
-export function sshBaseArgs(e: SshEndpoint, controlPath: string): string[] {
+/**
+ * ssh options every connection uses. Host keys: the given known_hosts file
+ * (or the user's), a host seen for the first time accepted once and
+ * remembered, a changed key refused; nothing may prompt.
+ */
+export function sshBaseArgs(e: SshEndpoint): string[] {
   return [
     ...(e.identity ? ['-i', e.identity, '-o', 'IdentitiesOnly=yes'] : []),
     '-p', String(e.port),
@@ -36,87 +50,92 @@ export function sshBaseArgs(e: SshEndpoint, controlPath: string): string[] {
     '-o', 'ServerAliveInterval=10',
     '-o', 'ServerAliveCountMax=6',
     ...(e.knownHosts ? ['-o', `UserKnownHostsFile=${e.knownHosts}`] : []),
-    '-o', `ControlPath=${controlPath}`,
+    // One connection per session, whatever the user's ~/.ssh/config says about multiplexing.
+    '-o', 'ControlMaster=no',
+    '-o', 'ControlPath=none',
   ];
 }
 
-/** A short socket path (unix sockets are limited to ~100 bytes), one per endpoint. */
-export function controlPathFor(e: SshEndpoint): string {
-  const digest = createHash('sha256').update(`${e.user}@${e.host}:${e.port}:${e.identity ?? ''}`).digest('hex').slice(0, 16);
-  return join(tmpdir(), `xtv-ssh-${digest}.sock`);
+/** `ssh://USER@HOST:PORT` of an endpoint, for messages and reports. */
+export function formatSshEndpoint(e: Pick<SshEndpoint, 'user' | 'host' | 'port'>): string {
+  const host = e.host.includes(':') ? `[${e.host}]` : e.host;
+  return `ssh://${e.user}@${host}${e.port === 22 ? '' : `:${e.port}`}`;
 }
 
 export class SshTarget implements HostTarget {
-  readonly kind = 'ssh' as const;
   readonly description: string;
-  private readonly controlPath: string;
-  private master: Promise<void> | null = null;
   private readonly sessions = new SessionLimit(MAX_SESSIONS);
+  private readonly pool = new ShellPool(() => spawnProcess('ssh', this.args('sh'), { stdio: ['pipe', 'pipe', 'pipe'] }), MAX_SESSIONS);
 
   constructor(readonly endpoint: SshEndpoint) {
-    this.description = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
-    this.controlPath = controlPathFor(endpoint);
-  }
-
-  private get destination(): string {
-    return `${this.endpoint.user}@${this.endpoint.host}`;
+    this.description = formatSshEndpoint(endpoint);
   }
 
   private args(command: string): string[] {
-    return [...sshBaseArgs(this.endpoint, this.controlPath), '-o', 'ControlMaster=no', '-T', this.destination, '--', command];
+    return [...sshBaseArgs(this.endpoint), '-T', `${this.endpoint.user}@${this.endpoint.host}`, '--', command];
   }
 
-  /**
-   * Starts a background multiplexing master once (`ssh -f -N`), so later
-   * calls skip the handshake. Without one (it failed to start) each call
-   * connects on its own: slower, still correct, and its error says why.
-   */
-  private ensureMaster(): Promise<void> {
-    if (!this.master) {
-      this.master = (async () => {
-        const base = sshBaseArgs(this.endpoint, this.controlPath);
-        const check = await runSsh([...base, '-O', 'check', this.destination], { timeoutMs: 5000 });
-        if (check.code === 0) return;
-        await runSsh([...base, '-o', 'ControlMaster=yes', '-o', `ControlPersist=${PERSIST_SEC}`, '-f', '-N', this.destination], { timeoutMs: 30_000 });
-      })();
-    }
-    return this.master;
+  private unreachable(why: string): TargetUnreachableError {
+    return new TargetUnreachableError(`could not reach dom0 at ${this.description} over SSH: ${why}`);
   }
 
-  private reached(command: string, r: SshResult, timeoutMs: number): TargetExecResult {
-    if (r.timedOut) throw new TargetUnreachableError(`'${command}' did not finish within ${timeoutMs} ms on ${this.description}`);
-    if (r.code === 255 && looksLikeSshFailure(r.stderr)) {
-      this.master = null;
-      throw new TargetUnreachableError(`could not reach ${this.description} over SSH: ${r.stderr.trim()}`);
+  /** A command on a connection of its own, its stdin from a local file (copies). */
+  private async run(command: string, opts: { timeoutMs: number; inputPath: string }): Promise<TargetExecResult> {
+    const t0 = Date.now();
+    const deadline = t0 + opts.timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      const left = Math.max(1000, deadline - Date.now());
+      const r: SshResult = await this.sessions.run(() => runSsh(this.args(command), {
+        timeoutMs: left,
+        inputStream: createReadStream(opts.inputPath),
+      }));
+      if (r.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`);
+      if (r.code === 255 && REFUSED.test(r.stderr) && attempt < 8 && Date.now() < deadline) {
+        await new Promise((res) => setTimeout(res, Math.min(2000, 150 * attempt)));
+        continue;
+      }
+      if (r.code === 255 && (looksLikeSshFailure(r.stderr) || r.stderr.trim() === '')) {
+        throw this.unreachable(r.stderr.trim() || 'ssh exited 255 without a message');
+      }
+      traceDom0('copy', command, t0);
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
     }
-    return { stdout: r.stdout, stderr: r.stderr, code: r.code };
   }
 
   async exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {
-    await this.ensureMaster();
     const timeoutMs = opts.timeoutMs ?? SSH_DEFAULT_TIMEOUT_MS;
-    const r = await this.sessions.run(() => runSsh(this.args(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) }));
-    return this.reached(command, r, timeoutMs);
+    const t0 = Date.now();
+    try {
+      const r = await this.pool.run(command, { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      traceDom0('exec', command, t0);
+      return r;
+    } catch (e) {
+      if (!(e instanceof ShellSessionError)) throw e;
+      if (e.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms on ${this.description}`);
+      throw this.unreachable(e.message);
+    }
   }
 
   async copyTo(localPath: string, remotePath: string, opts: { timeoutMs?: number; mode?: string } = {}): Promise<void> {
     const q = shq(remotePath);
     const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shq(opts.mode)} ${q}` : ''}`;
-    await this.ensureMaster();
-    const timeoutMs = opts.timeoutMs ?? SSH_DEFAULT_TIMEOUT_MS;
-    const r = this.reached(command, await this.sessions.run(() => runSsh(this.args(command), { timeoutMs, inputStream: createReadStream(localPath) })), timeoutMs);
+    const r = await this.run(command, { timeoutMs: opts.timeoutMs ?? SSH_DEFAULT_TIMEOUT_MS, inputPath: localPath });
     if (r.code !== 0) throw new TargetCommandError(`copy ${localPath} to ${remotePath}`, r);
   }
 
+  /** A long-lived command (e.g. xenstore watches) on a connection of its own. */
   spawn(command: string): ChildProcess {
-    return spawn('ssh', this.args(command), { stdio: ['pipe', 'pipe', 'pipe'] });
+    traceDom0('spawn', command, Date.now());
+    return spawnProcess('ssh', this.args(command), { stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
-  /**
-   * Forgets the master. It is not stopped: other xtv processes may be using
-   * it at this moment, and it exits by itself after PERSIST_SEC of idleness.
-   */
+  /** Ends this process's sessions; the host keeps running. */
   async close(): Promise<void> {
-    this.master = null;
+    this.pool.close();
   }
+}
+
+function firstLine(s: string): string {
+  const l = s.split('\n')[0] ?? '';
+  return l.length > 80 ? `${l.slice(0, 80)}...` : l;
 }

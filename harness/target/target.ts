@@ -1,7 +1,7 @@
 // How the harness reaches a Xen host's dom0: run a shell command, copy a file
-// in, stream a long-lived command. The embedded host (QEMU) and a real
-// Debian/Ubuntu Xen host reached over plain SSH both look like this, so the
-// xl driver is the same code against either.
+// in, stream a long-lived command. Every host is reached the same way (SSH,
+// ssh-target.ts), so the drivers are the same code against any of them; the
+// interface keeps them testable against a local shell.
 import type { ChildProcess } from 'node:child_process';
 
 export interface TargetExecOptions {
@@ -19,10 +19,8 @@ export interface TargetExecResult {
 }
 
 export interface HostTarget {
-  /** For messages: "embedded host (state dir /x)" or "root@xen1:22". */
+  /** For messages: "ssh://root@xen1". */
   readonly description: string;
-  /** 'embedded' or 'ssh'. */
-  readonly kind: 'embedded' | 'ssh';
   /** Runs `command` with dom0's /bin/sh as root; resolves with any exit status. */
   exec(command: string, opts?: TargetExecOptions): Promise<TargetExecResult>;
   /** Copies a local file to `remotePath` in dom0 (creating its directory); rejects with TargetCommandError when dom0 refuses. */

@@ -55,8 +55,36 @@ export interface RequestOptions {
   timeoutMs: number;
 }
 
+/** The toolstack's own timeouts on one host (ms): XAPI's can be tuned per host (/etc/xenopsd.conf, /etc/xapi.conf). */
+export interface ToolstackTimeouts {
+  shutdownAckMs: number;
+  suspendAckMs: number;
+  shutdownTotalMs: number;
+  suspendTotalMs: number;
+}
+
+/**
+ * What one host offers, as the driver found it out (or the user declared it).
+ * No code asks which kind of host it is: it asks for these, and every path
+ * works with each of them absent.
+ */
+export interface HostFacts {
+  /** What the host says it runs, e.g. "XCP-ng 8.2.1 (xapi 1.249)" or "xl (Xen 4.17.3)". */
+  version: string;
+  /** dom0 reachable over SSH (xenstore reads and writes, kernel copies, console logs). */
+  dom0: string | null;
+  /** Where dom0 keeps guest console logs; null when it keeps none or they are not to be used. */
+  consoleLogDir: string | null;
+  /** The toolstack's timeouts on this host, when they can differ from one host to another. */
+  timeouts?: ToolstackTimeouts;
+  /** How each fact was found, one line each (for reports and `xtv doctor`). */
+  notes: string[];
+}
+
 export interface ToolstackDriver {
   readonly kind: ToolstackKind;
+  /** What this host offers (found out once, then remembered). */
+  hostFacts(): Promise<HostFacts>;
   /** Registers the VM (idempotent: an existing VM of that name is reused after checking it is ours). */
   install(opts: InstallOptions): Promise<VmRef>;
   /** Removes everything install made (VM record or config, copied kernel files). */
@@ -79,8 +107,24 @@ export interface ToolstackDriver {
   watchChanges?(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch;
   /** VMs on the host tagged as made by xtv (for `xtv gc`). */
   listOwned(): Promise<VmRef[]>;
+  /**
+   * The end of the guest's console as dom0 logged it (the agent writes one
+   * line per event), with where it is kept; null when the host keeps no log
+   * of it (see HostFacts.consoleLogDir). Optional.
+   */
+  consoleLog?(vm: VmRef, opts?: { maxBytes?: number }): Promise<ConsoleText | null>;
+  /** Several nodes in one round trip (null: absent). Optional: readGuest is used without it. */
+  readGuestMany?(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>>;
+  /** The toolstack's log lines about this VM since `sinceMs` (epoch ms); null when there is none. Optional. */
+  toolstackLog?(vm: VmRef, sinceMs: number): Promise<string | null>;
   /** Forgets connections; never leaves anything running that it started itself. */
   close(): Promise<void>;
+}
+
+/** A console log's text and the file it came from. */
+export interface ConsoleText {
+  text: string;
+  path: string;
 }
 
 /** A running watchChanges: close() stops it; `ended` says why it stopped by itself. */

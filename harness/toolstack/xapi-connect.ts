@@ -1,27 +1,20 @@
-// The xapi branch of connectToolstack: where the URL, user, password and the
-// dom0 shell come from.
-//   --host embedded        the endpoint recorded by `xtv host up` (URL, user and
-//                          password in the host's state), dom0 over the host's SSH
-//   --host https://HOST    a XenServer/XCP-ng (or the embedded endpoint's HTTPS
-//                          port); dom0 over SSH as root@HOST with --identity or
-//                          $XTV_SSH_IDENTITY
-//   --host ssh://…         XAPI at $XTV_XAPI_URL (default https://HOST), dom0 over that SSH
-// User: --user, else $XTV_XAPI_USER, else root (or the embedded host's).
-// Password: $XTV_PASSWORD, else the file named by --password-file or
-// $XTV_PASSWORD_FILE, else (embedded only) the host's own. Never argv, never logged.
+// The xapi branch of connectToolstack. One path for every host:
+//   --host https://HOST[:PORT]   the XenAPI URL (http:// only to a loopback address)
+//   --dom0 ssh://[USER@]HOST[:PORT]  dom0's shell (default ssh://root@HOST:22,
+//                                HOST from the URL); 'none': XenAPI only
+//   --identity FILE / $XTV_SSH_IDENTITY, known_hosts from $XTV_SSH_KNOWN_HOSTS
+//   --ca FILE                    verify TLS against this CA; --allow-unauthorized: not at all
+// User: --user, else $XTV_XAPI_USER, else root. Password: $XTV_PASSWORD, else
+// the file named by --password-file or $XTV_PASSWORD_FILE. Never argv, never logged.
 import { readFileSync } from 'node:fs';
-import { EmbeddedHost, HostNotRunningError } from '../host/embedded-host.ts';
-import { resolveStateDir } from '../host/paths.ts';
-import { EmbeddedTarget } from '../target/embedded-target.ts';
-import { openTarget, parseHostSpec } from '../target/open-target.ts';
-import type { HostTarget } from '../target/target.ts';
 import type { ConnectOptions } from './connect.ts';
 import { ConnectionError } from './driver.ts';
 import { XapiDriver, safeUrl } from './xapi.ts';
-import { embeddedXapiInfo } from './xapi-embedded.ts';
+import { readCaFile } from './xapi-tls.ts';
+import { openTarget, parseSshUrl, type SshUrl } from '../target/open-target.ts';
+import type { HostTarget } from '../target/target.ts';
 
 export interface XapiConnectOptions extends ConnectOptions {
-  passwordFile?: string;
   /** How writeGuest reaches the guest (send --via xapi sets 'xapi'). */
   xenstoreVia?: 'ssh' | 'xapi';
 }
@@ -40,69 +33,65 @@ function passwordFrom(opts: XapiConnectOptions, env: NodeJS.ProcessEnv): string 
   return file ? readPasswordFile(file) : undefined;
 }
 
-/** The embedded host of the state dir, if it runs. */
-function attachEmbedded(opts: XapiConnectOptions, env: NodeJS.ProcessEnv): EmbeddedHost | null {
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;
+
+/** The XenAPI URL, checked: http(s), no credentials inside, plain http only to this machine. */
+export function parseXapiUrl(value: string): URL {
+  let u: URL;
   try {
-    return EmbeddedHost.attach(resolveStateDir(opts.stateDir, env));
+    u = new URL(value);
+  } catch {
+    throw new ConnectionError(`--host ${JSON.stringify(value)} is not a URL: use https://HOST[:PORT] with --toolstack xapi`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ConnectionError(`--host ${safeUrl(value)}: XAPI is reached over https:// (got ${u.protocol})`);
+  if (u.username || u.password) throw new ConnectionError('--host: put no user or password in the URL: the user goes in --user, the password in $XTV_PASSWORD or --password-file');
+  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname)) throw new ConnectionError(`--host ${safeUrl(value)}: plain http would send the password in clear over the network; use https://`);
+  return u;
+}
+
+/** dom0's address: --dom0, else $XTV_DOM0, else root@ the URL's host, port 22; null for 'none'. */
+export function dom0Of(opts: Pick<ConnectOptions, 'dom0'>, url: URL, env: NodeJS.ProcessEnv): SshUrl | null {
+  const given = opts.dom0 ?? (env.XTV_DOM0 || undefined);
+  if (given === 'none') return null;
+  if (given === undefined) return { user: 'root', host: url.hostname.replace(/^\[|\]$/g, ''), port: 22 };
+  try {
+    return parseSshUrl(given, '--dom0');
   } catch (err) {
-    if (err instanceof HostNotRunningError) return null;
-    throw err;
+    throw new ConnectionError(`${(err as Error).message} (or none)`);
   }
 }
 
 export async function connectXapi(opts: XapiConnectOptions): Promise<XapiDriver> {
   const env = opts.env ?? process.env;
-  let url: string;
-  let user = opts.user ?? (env.XTV_XAPI_USER || undefined);
-  let password = passwordFrom(opts, env);
-  let target: HostTarget | null = null;
-  let consoleLogDir: string | null = null;
-
-  if (opts.host === 'embedded') {
-    const host = attachEmbedded(opts, env);
-    if (!host) throw new ConnectionError(`no embedded host is running for state dir ${resolveStateDir(opts.stateDir, env)}; start one with 'xtv host up'`);
-    const info = embeddedXapiInfo(host);
-    if (!info && !env.XTV_XAPI_URL) throw new ConnectionError(`the embedded host in ${host.stateDir} was booted without the XenAPI endpoint; restart it with 'xtv host down && xtv host up'`);
-    url = env.XTV_XAPI_URL || info!.url;
-    user ??= info?.user ?? 'root';
-    password ??= info?.password;
-    target = new EmbeddedTarget(host);
-    consoleLogDir = '/var/log/xen/console';
-  } else if (/^https?:\/\//.test(opts.host)) {
-    url = opts.host;
-    user ??= 'root';
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      throw new ConnectionError(`--host ${JSON.stringify(opts.host)} is not a URL`);
-    }
-    // The embedded endpoint reached by its forwarded port: dom0 is the embedded host's.
-    const host = ['127.0.0.1', 'localhost'].includes(parsed.hostname) ? attachEmbedded(opts, env) : null;
-    const port = Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80));
-    if (host && (host.ports.xapi === port || host.ports.xapis === port)) {
-      target = new EmbeddedTarget(host);
-      consoleLogDir = '/var/log/xen/console';
-      password ??= embeddedXapiInfo(host)?.password;
-    } else {
-      const hostname = parsed.hostname.startsWith('[') ? parsed.hostname : parsed.hostname.includes(':') ? `[${parsed.hostname}]` : parsed.hostname;
-      target = await openTarget(parseHostSpec(`ssh://root@${hostname}`), { ...(opts.identity ? { identity: opts.identity } : {}), env });
-    }
-  } else {
-    const spec = parseHostSpec(opts.host);
-    if (spec.kind !== 'ssh') throw new ConnectionError(`--host ${opts.host}: use embedded, https://HOST or ssh://HOST with --toolstack xapi`);
-    url = env.XTV_XAPI_URL || `https://${spec.host.includes(':') ? `[${spec.host}]` : spec.host}`;
-    user ??= 'root';
-    target = await openTarget(spec, { ...(opts.identity ? { identity: opts.identity } : {}), env });
+  if (!/^https?:\/\//.test(opts.host)) {
+    throw new ConnectionError(`with --toolstack xapi, --host is the XenAPI URL, https://HOST[:PORT] (got ${JSON.stringify(opts.host)}); dom0 is --dom0 ssh://root@HOST[:PORT]`);
   }
+  const url = parseXapiUrl(opts.host);
+  const user = opts.user ?? (env.XTV_XAPI_USER || 'root');
+  const password = passwordFrom(opts, env);
   if (password === undefined) {
-    await target?.close();
-    throw new ConnectionError(`no XAPI password for ${safeUrl(url)}: set $XTV_PASSWORD, or put it in a file and pass --password-file FILE (or $XTV_PASSWORD_FILE)`);
+    throw new ConnectionError(`no XAPI password for ${safeUrl(opts.host)}: set $XTV_PASSWORD, or put it in a file and pass --password-file FILE (or $XTV_PASSWORD_FILE)`);
   }
-  opts.onProgress?.(`connecting to XAPI at ${safeUrl(url)} as ${user}${opts.allowUnauthorized ? ' (TLS certificate not checked: --allow-unauthorized)' : ''}`);
-  return XapiDriver.connect({
-    url, user, password, target, consoleLogDir,
-    allowUnauthorized: opts.allowUnauthorized === true,
-    ...(opts.xenstoreVia ? { xenstoreVia: opts.xenstoreVia } : {}),
-  });
+  const caFile = opts.caFile ?? (env.XTV_CA_FILE || undefined);
+  const ca = caFile !== undefined && !opts.allowUnauthorized ? readCaFile(caFile) : undefined;
+  const dom0 = dom0Of(opts, url, env);
+  const target: HostTarget | null = dom0 ? openTarget(dom0, {
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
+    env,
+  }) : null;
+  const tls = opts.allowUnauthorized ? ' (TLS certificate not checked: --allow-unauthorized)' : ca ? ` (TLS checked against ${caFile})` : '';
+  opts.onProgress?.(`connecting to XAPI at ${safeUrl(opts.host)} as ${user}${tls}; dom0 ${target ? target.description : 'not used (--dom0 none)'}`);
+  try {
+    return await XapiDriver.connect({
+      url: url.toString().replace(/\/$/, ''), user, password, target,
+      allowUnauthorized: opts.allowUnauthorized === true,
+      ...(ca !== undefined ? { ca } : {}),
+      ...(opts.noConsoleLog ? { consoleLog: false } : {}),
+      ...(opts.xenstoreVia ? { xenstoreVia: opts.xenstoreVia } : {}),
+    });
+  } catch (err) {
+    await target?.close();
+    throw err;
+  }
 }

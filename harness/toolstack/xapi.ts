@@ -1,35 +1,34 @@
 // The XAPI driver: the harness's ToolstackDriver over the real `xen-api`
 // client (Xen Orchestra's), plus a dom0 shell (SSH) for what XenAPI cannot do:
-// copying the kernel into /var/lib/xcp/guest and, by default, reading and
-// writing the guest's xenstore. Power requests are XenAPI calls run as tasks
-// (Async.VM.*), so a 20-minute XAPI answer is not cut by an HTTP timeout; the
-// caller's bound is ours to enforce (ConnectionError on expiry: the task
-// carries on in XAPI).
+// copying the kernel into the host's boot directory and, by default, reading
+// and writing the guest's xenstore. Power requests are XenAPI calls run as
+// tasks (Async.VM.*), so a 20-minute XAPI answer is not cut by an HTTP
+// timeout; the caller's bound is ours to enforce (ConnectionError on expiry:
+// the task carries on in XAPI).
 //
 // Installing is `xe vm-create` + PV-kernel by hand: clone "Other install
 // media", make it a non-template PV (or PVH) VM booting our kernel and
-// initrd directly, tag it in other_config (xtv=1), and name it.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+// initrd directly, tag it in other_config (xtv=1), and name it. What differs
+// between XAPI versions (the boot directory) comes from the host's
+// software_version (xapi-versions.ts); what differs between hosts (console
+// logs, timeouts, dom0 at all) from hostFacts().
+import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { createClient, type Xapi, type XapiRecord } from 'xen-api';
 import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../protocol/control.ts';
+import { consoleLogFile, discoverConsoleLogDir, tailScript } from './console-log.ts';
+import { sha256File } from './sha256-file.ts';
 import { watchXenstore } from './xenstore-watch.ts';
 import { checkRelPath, parseReadMany, readManyLoop } from './xenstore-reads.ts';
+import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
+import { trustCa } from './xapi-tls.ts';
+import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
 import { shq, TargetUnreachableError, type HostTarget } from '../target/target.ts';
 import {
-  ConnectionError, ToolstackError, type ChangeWatch, type DomainInfo, type HostRequest, type InstallOptions, type PowerState,
-  type RequestOptions, type ToolstackDriver, type VmRef,
+  ConnectionError, ToolstackError, type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest,
+  type InstallOptions, type PowerState, type RequestOptions, type ToolstackDriver, type VmRef,
 } from './driver.ts';
 
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/** Current XAPI boots kernel files from here only. */
-export const XAPI_GUEST_DIR = '/var/lib/xcp/guest';
 /** The other_config key that marks a VM as made by xtv. */
 export const XTV_TAG = 'xtv';
 export const TEMPLATE = 'Other install media';
@@ -41,14 +40,16 @@ export interface XapiDriverOptions {
   password: string;
   /** Accept a TLS certificate that does not verify (only when the user asked by name). */
   allowUnauthorized?: boolean;
+  /** Verify the certificate against this CA (PEM text) instead of the system's store. */
+  ca?: string;
   /** dom0's shell over SSH: image copies, and xenstore unless `xenstoreVia` is 'xapi'. Null: XenAPI only. */
   target: HostTarget | null;
   /** How writeGuest reaches the guest: dom0's xenstore over SSH (default) or XAPI's VM.set_xenstore_data (vm-data/ only). */
   xenstoreVia?: 'ssh' | 'xapi';
   /** Bound on calls that are not power requests (those take RequestOptions.timeoutMs). */
   callTimeoutMs?: number;
-  /** Where dom0 keeps guest console logs (xenconsoled --log=guest), or null. */
-  consoleLogDir?: string | null;
+  /** false: do not use guest console logs even where dom0 keeps them (as on hosts that keep none). */
+  consoleLog?: boolean;
 }
 
 const REQUEST_CALLS: Record<HostRequest, { method: string; args: unknown[] }> = {
@@ -65,6 +66,10 @@ const REQUEST_CALLS: Record<HostRequest, { method: string; args: unknown[] }> = 
 /** Turns what the client threw into the driver contract's two kinds of failure. */
 export function mapXapiError(err: unknown, call: string): Error {
   const e = err as { code?: unknown; params?: unknown; message?: string };
+  // A task XAPI cancelled (a hard_shutdown or hard_reboot during a clean operation: status
+  // "cancelled", error_info TASK_CANCELLED) reaches us as the client's Cancel, which has no code
+  // (xen-api _getTaskResult.mjs).
+  if (err !== null && typeof err === 'object' && err.constructor?.name === 'Cancel') return new ToolstackError('TASK_CANCELLED', [], call);
   if (err instanceof Error && typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) && Array.isArray(e.params)) {
     return new ToolstackError(e.code, (e.params as unknown[]).map(String), call);
   }
@@ -72,6 +77,9 @@ export function mapXapiError(err: unknown, call: string): Error {
   const why = err instanceof Error ? err.message : String(err);
   return new ConnectionError(`${call}: ${why}`, err);
 }
+
+/** The client's HTTP inactivity bound: event.from and 20-minute tasks keep connections idle for long. */
+const INACTIVITY_TIMEOUT_MS = 24 * 3600 * 1000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, call: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -85,6 +93,11 @@ export class XapiDriver implements ToolstackDriver {
   readonly kind = 'xapi' as const;
   private readonly callTimeoutMs: number;
   private readonly refs = new Map<string, string>();
+  /** The pool master's XAPI version, read at connect. */
+  version!: XapiVersion;
+  private facts: Promise<HostFacts> | null = null;
+  /** Each VM's console log file, found while its domain existed (the file is named after the domain). */
+  private readonly consoleFiles = new Map<string, string>();
 
   private constructor(readonly client: Xapi, private readonly opts: XapiDriverOptions) {
     this.callTimeoutMs = opts.callTimeoutMs ?? 120_000;
@@ -100,17 +113,58 @@ export class XapiDriver implements ToolstackDriver {
       watchEvents: ['pool', 'VM', 'task'],
       debounce: 50,
       eventPollDelay: 2000,
-      httpInactivityTimeout: 24 * 3600 * 1000,
+      httpInactivityTimeout: INACTIVITY_TIMEOUT_MS,
     });
     const d = new XapiDriver(client, opts);
     try {
+      if (opts.ca !== undefined) trustCa(client, opts.ca, INACTIVITY_TIMEOUT_MS);
       await withTimeout(client.connect(), d.callTimeoutMs, `connect to ${safeUrl(opts.url)}`);
       await withTimeout(client.objectsFetched, d.callTimeoutMs, `first fetch of records from ${safeUrl(opts.url)}`);
     } catch (err) {
       await d.close().catch(() => undefined);
       throw mapXapiError(err, `session.login_with_password at ${safeUrl(opts.url)}`);
     }
+    try {
+      d.version = xapiVersionOf(await d.masterSoftwareVersion());
+    } catch (err) {
+      await d.close().catch(() => undefined);
+      throw err;
+    }
     return d;
+  }
+
+  /** host.software_version of the pool's master: what the host says it runs. */
+  private async masterSoftwareVersion(): Promise<Record<string, string>> {
+    const [pool] = await this.call<string[]>('pool.get_all');
+    if (!pool) throw new ToolstackError('XTV_NO_POOL', [], 'pool.get_all', 'pool.get_all: the host reports no pool');
+    const master = await this.call<string>('pool.get_master', pool);
+    return this.call<Record<string, string>>('host.get_software_version', master);
+  }
+
+  /**
+   * What this host offers, found out once: its version, whether dom0 is
+   * reachable, whether (where) it keeps guest console logs, and the
+   * acknowledgement and total timeouts its xenopsd and xapi use.
+   */
+  hostFacts(): Promise<HostFacts> {
+    this.facts ??= (async () => {
+      const notes = [`version: ${this.version.label}; PV kernels boot from ${this.version.bootDir}`];
+      const target = this.opts.target;
+      if (!target) {
+        notes.push('dom0: not reachable (no SSH): no kernel copies, guest xenstore only through VM.set_xenstore_data, no console log; xapi\'s default timeouts assumed');
+        return { version: this.version.label, dom0: null, consoleLogDir: null, timeouts: { ...XAPI_DEFAULT_TIMEOUTS }, notes };
+      }
+      const [consoleLogDir, t] = await Promise.all([
+        this.opts.consoleLog === false ? Promise.resolve(null) : discoverConsoleLogDir(target, this.callTimeoutMs),
+        readXapiTimeouts(target, this.callTimeoutMs, this.version.suspendTimeoutsTunable),
+      ]);
+      notes.push(this.opts.consoleLog === false
+        ? 'console log: not used (declared absent)'
+        : consoleLogDir ? `console log: xenconsoled keeps guest logs in ${consoleLogDir}` : 'console log: none (xenconsoled runs without --log=guest); what a guest did after its domain is gone is not seen');
+      notes.push(...t.notes);
+      return { version: this.version.label, dom0: target.description, consoleLogDir, timeouts: t.timeouts, notes };
+    })();
+    return this.facts;
   }
 
   async call<T = unknown>(method: string, ...args: unknown[]): Promise<T> {
@@ -139,6 +193,11 @@ export class XapiDriver implements ToolstackDriver {
     return ref;
   }
 
+  /** dom0's shell, or null when the host is reached through XenAPI only. */
+  get dom0(): HostTarget | null {
+    return this.opts.target;
+  }
+
   private needTarget(what: string): HostTarget {
     if (!this.opts.target) throw new ConnectionError(`${what} needs a shell in dom0 (SSH): give --identity or $XTV_SSH_IDENTITY for this host`);
     return this.opts.target;
@@ -160,10 +219,10 @@ export class XapiDriver implements ToolstackDriver {
   // ---------------------------------------------------------------------------
   // install / uninstall
 
-  /** Copies a file into the guest directory unless dom0 already has it; files are named by content. */
+  /** Copies a file into the host's boot directory unless dom0 already has it; files are named by content. */
   private async putGuestFile(local: string, call: string): Promise<string> {
     const sha = await sha256File(local);
-    const remote = `${XAPI_GUEST_DIR}/xtv-${sha.slice(0, 16)}-${basename(local).replace(/[^A-Za-z0-9._-]/g, '_')}`;
+    const remote = `${this.version.bootDir}/xtv-${sha.slice(0, 16)}-${basename(local).replace(/[^A-Za-z0-9._-]/g, '_')}`;
     const have = await this.sh(call, `[ -s ${shq(remote)} ] && sha256sum ${shq(remote)} || true`);
     if (have.startsWith(sha)) return remote;
     const target = this.needTarget(call);
@@ -189,6 +248,9 @@ export class XapiDriver implements ToolstackDriver {
 
   async install(opts: InstallOptions): Promise<VmRef> {
     const call = `install ${opts.name}`;
+    if (opts.domainType === 'pvh' && !this.version.pvh) {
+      throw new ToolstackError('XTV_NO_PVH', [this.version.label], call, `${call}: ${this.version.label} has no PVH guests (domain_type pvh came with xapi 23.9); use --domain-type pv`);
+    }
     const kernel = await this.putGuestFile(opts.kernelPath, call);
     const ramdisk = await this.putGuestFile(opts.initrdPath, call);
     const found = await this.findByName(opts.name);
@@ -223,9 +285,11 @@ export class XapiDriver implements ToolstackDriver {
     await this.call('VM.set_PV_kernel', ref, kernel);
     await this.call('VM.set_PV_ramdisk', ref, ramdisk);
     await this.call('VM.set_PV_args', ref, opts.kernelArgs);
+    // "" marks the VM as not HVM; xapi then also sets domain_type to pv
+    // (ocaml/xapi/xapi_vm.ml set_HVM_boot_policy), so the type comes after it.
     await this.call('VM.set_HVM_boot_policy', ref, '');
+    await this.call('VM.set_domain_type', ref, opts.domainType);
     if (halted) {
-      await this.call('VM.set_domain_type', ref, opts.domainType);
       const bytes = opts.memoryMiB * 1024 * 1024;
       await this.call('VM.set_memory_limits', ref, bytes, bytes, bytes, bytes);
       await this.call('VM.set_VCPUs_max', ref, 1).catch(() => undefined);
@@ -263,8 +327,14 @@ export class XapiDriver implements ToolstackDriver {
       const o = (r.other_config ?? {}) as Record<string, string>;
       if (o[XTV_TAG] !== undefined) inUse.add(String(r.PV_kernel)).add(String(r.PV_ramdisk));
     }
-    const files = [oc['xtv-kernel'], oc['xtv-initrd']].filter((f): f is string => !!f && f.startsWith(`${XAPI_GUEST_DIR}/xtv-`) && !inUse.has(f));
+    const files = [oc['xtv-kernel'], oc['xtv-initrd']].filter((f): f is string => !!f && this.isOwnFile(f) && !inUse.has(f));
     if (files.length > 0 && this.opts.target) await this.sh(call, `rm -f ${files.map(shq).join(' ')}`);
+  }
+
+  /** Exactly the names putGuestFile gives (other_config is anyone's to edit: nothing else is removed). */
+  private isOwnFile(path: string): boolean {
+    const dir = this.version.bootDir;
+    return path.startsWith(`${dir}/`) && /^xtv-[0-9a-f]{16}-[A-Za-z0-9._-]+$/.test(path.slice(dir.length + 1)) && !path.includes('..');
   }
 
   // ---------------------------------------------------------------------------
@@ -380,11 +450,27 @@ export class XapiDriver implements ToolstackDriver {
     };
   }
 
-  /** The guest's console log when dom0 keeps one (embedded host: xenconsoled --log=guest); '' otherwise. */
-  async consoleLog(vm: VmRef, opts: { maxBytes?: number } = {}): Promise<string> {
-    const dir = this.opts.consoleLogDir;
-    if (!dir || !this.opts.target) return '';
-    return this.sh('read console log', `tail -c ${opts.maxBytes ?? 65536} ${shq(`${dir}/guest-xapi-${vm.id}.log`)} 2>/dev/null; exit 0`);
+  /**
+   * The guest's console log, when dom0 keeps them (hostFacts().consoleLogDir);
+   * null otherwise. xenconsoled names the file after the domain's xenstore
+   * name, which the toolstack chooses: it is read while the domain exists and
+   * remembered, so the log can still be found after the domain is gone.
+   */
+  async consoleLog(vm: VmRef, opts: { maxBytes?: number } = {}): Promise<ConsoleText | null> {
+    const dir = (await this.hostFacts()).consoleLogDir;
+    if (!dir || !this.opts.target) return null;
+    let path = this.consoleFiles.get(vm.id);
+    if (!path) {
+      const domid = await this.domid(vm);
+      if (domid === null) return null;
+      const name = (await this.sh('read the domain name', `xenstore-read /local/domain/${domid}/name 2>/dev/null; exit 0`)).trim();
+      if (!name) return null;
+      path = consoleLogFile(dir, name);
+      this.consoleFiles.set(vm.id, path);
+    }
+    const r = await this.needTarget('read console log').exec(tailScript(path, opts.maxBytes ?? 65536), { timeoutMs: this.callTimeoutMs })
+      .catch((err: unknown) => { throw err instanceof TargetUnreachableError ? new ConnectionError(`read console log: ${err.message}`, err) : err; });
+    return r.code === 0 ? { text: r.stdout, path } : null;
   }
 
   async close(): Promise<void> {

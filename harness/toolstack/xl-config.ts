@@ -14,20 +14,18 @@ export interface XlPaths {
   imageDir: string;
   /** `xl save` images: <saveDir>/<name>.chk. */
   saveDir: string;
-  /** Where xenconsoled logs guest consoles (guest-<name>.log). */
-  consoleLogDir: string;
+  /** Where xenconsoled logs guest consoles (guest-<name>.log); absent: found out from how xenconsoled runs (console-log.ts). */
+  consoleLogDir?: string;
 }
 
 export const DEFAULT_XL_PATHS: XlPaths = {
   configDir: '/etc/xen/xtv',
   imageDir: '/var/lib/xtv/images',
   saveDir: '/var/lib/xtv/save',
-  consoleLogDir: '/var/log/xen/console',
 };
 
 export const configPath = (p: XlPaths, name: string): string => `${p.configDir}/${name}.cfg`;
 export const savePath = (p: XlPaths, name: string): string => `${p.saveDir}/${name}.chk`;
-export const consoleLogPath = (p: XlPaths, name: string): string => `${p.consoleLogDir}/guest-${name}.log`;
 export const imagePath = (p: XlPaths, sha256: string, fileName: string): string => `${p.imageDir}/${sha256}/${fileName}`;
 
 /** xl's domain names: what libxl accepts, kept to characters that need no quoting anywhere (file names, shell, xenstore). */

@@ -1,36 +1,35 @@
-// The xl branch of connectToolstack: --host embedded | ssh://… → a HostTarget
-// → an XlDriver, after checking that the host answers and has xl.
+// The xl branch of connectToolstack: --host ssh://… → a dom0 target → an
+// XlDriver, after checking that the host answers and has xl.
+import type { ConnectOptions } from './connect.ts';
 import { ConnectionError } from './driver.ts';
 import { XlDriver, type XlDriverOptions } from './xl.ts';
-import { openTarget, parseHostSpec, type OpenTargetOptions } from '../target/open-target.ts';
-import { TargetUnreachableError } from '../target/target.ts';
+import { openTarget, parseSshUrl, type SshUrl } from '../target/open-target.ts';
 
-export interface XlConnectOptions extends OpenTargetOptions {
-  /** embedded | ssh://[USER@]HOST[:PORT] */
-  host: string;
-  driver?: XlDriverOptions;
-}
-
-export async function connectXl(opts: XlConnectOptions): Promise<XlDriver> {
+export async function connectXl(opts: ConnectOptions & { driver?: XlDriverOptions }): Promise<XlDriver> {
   if (/^https?:\/\//.test(opts.host)) {
-    throw new ConnectionError(`the xl toolstack is reached over SSH: use --host embedded or ssh://[USER@]HOST[:PORT] (${opts.host} is a XAPI address; use --toolstack xapi)`);
+    throw new ConnectionError(`the xl toolstack is reached over SSH: use --host ssh://[USER@]HOST[:PORT] (${opts.host} is a XAPI address; use --toolstack xapi)`);
   }
-  let target;
+  let url: SshUrl;
   try {
-    target = await openTarget(parseHostSpec(opts.host), opts);
+    url = parseSshUrl(opts.host);
   } catch (err) {
-    if (err instanceof TargetUnreachableError) throw new ConnectionError(err.message, err);
-    if (err instanceof Error && err.message.startsWith('--host')) throw new ConnectionError(err.message, err);
-    throw err;
+    throw new ConnectionError((err as Error).message, err);
   }
+  const target = openTarget(url, {
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   let probe;
   try {
     probe = await target.exec('command -v xl >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/usr/lib/xen/bin command -v xl', { timeoutMs: 30_000 });
   } catch (err) {
+    await target.close();
     throw new ConnectionError(err instanceof Error ? err.message : String(err), err);
   }
   if (probe.code !== 0) {
+    await target.close();
     throw new ConnectionError(`${target.description} has no 'xl' command on root's PATH: is it a Xen host with xen-utils installed?`);
   }
-  return new XlDriver(target, opts.driver);
+  return new XlDriver(target, { ...opts.driver, ...(opts.noConsoleLog ? { consoleLog: false } : {}) });
 }

@@ -1,6 +1,6 @@
 // The xl toolstack driver: every operation is a short POSIX shell script run
-// in dom0 through a HostTarget (the embedded host or a real Debian/Ubuntu Xen
-// host over SSH), so the same code drives either.
+// in dom0 through a HostTarget (SSH to a Debian/Ubuntu Xen host, the embedded
+// one included), so the same code drives any of them.
 //
 // What each request does (the xl model in harness/matrix/model-xl.ts assumes
 // exactly this):
@@ -11,22 +11,24 @@
 //   suspend         xl save NAME SAVE         (Suspended = save image, no domain)
 //   resume          xl restore SAVE; rm SAVE
 //   pause/unpause   xl pause/unpause NAME
-// Domains are created without -F, so the xl daemon handles the guest's own
+// Domains are created with a plain `xl create` (not -e), so the xl daemon (tools/xl/xl_vmcontrol.c
+// main_create: -e turns the daemon off, -F only keeps it in the foreground) handles the guest's own
 // poweroff/reboot/crash the way a real setup does.
 //
 // Every xl call is bounded twice: by `timeout` in dom0 (so nothing lingers
 // there: `xl shutdown -w` of a guest that acks and ignores never returns) and
 // by the exec's own bound. Non-zero exit: ToolstackError with xl's stderr;
 // no answer: ConnectionError.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { basename, dirname } from 'node:path';
 import {
   ConnectionError, ToolstackError,
-  type ChangeWatch, type DomainInfo, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
+  type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
 } from './driver.ts';
+import { consoleLogFile, discoverConsoleLogDir, tailScript } from './console-log.ts';
+import { sha256File } from './sha256-file.ts';
 import {
-  DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, consoleLogPath, imagePath, isOwnedConfig, renderXlConfig, savePath,
+  DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, isOwnedConfig, renderXlConfig, savePath,
   type XlPaths,
 } from './xl-config.ts';
 import { domainInfoOf, parseXlList, type XlListEntry } from './xl-list.ts';
@@ -42,6 +44,8 @@ export interface XlDriverOptions {
   timeoutMs?: number;
   /** Bound on copying one image file into dom0. Default 300 s. */
   copyTimeoutMs?: number;
+  /** false: do not use guest console logs even where dom0 keeps them (as on hosts that keep none). */
+  consoleLog?: boolean;
 }
 
 /** Exit codes the driver's own scripts use for conditions it names itself. */
@@ -58,12 +62,6 @@ const TIMEOUT_STATUSES = new Set([124, 137, 143]);
 
 /** Grace between TERM and KILL for a timed-out xl. */
 const KILL_AFTER_SEC = 5;
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 /** Shell line that sets $d to the VM's domid from xl, or exits EXIT.noDomain. */
 function domidLookup(vm: VmRef): string {
@@ -88,8 +86,12 @@ export class XlDriver implements ToolstackDriver {
   private listing: Promise<DomainList> | null = null;
   private nextListing: Promise<DomainList> | null = null;
 
+  private facts: Promise<HostFacts> | null = null;
+  private readonly consoleLogWanted: boolean | undefined;
+
   constructor(readonly target: HostTarget, opts: XlDriverOptions = {}) {
     this.paths = { ...DEFAULT_XL_PATHS, ...opts.paths };
+    this.consoleLogWanted = opts.consoleLog;
     this.timeoutMs = opts.timeoutMs ?? 120_000;
     this.copyTimeoutMs = opts.copyTimeoutMs ?? 300_000;
   }
@@ -563,16 +565,39 @@ ${script}
     });
   }
 
+  /** What this host offers: xl's version, and whether (where) xenconsoled keeps guest logs. */
+  hostFacts(): Promise<HostFacts> {
+    this.facts ??= (async () => {
+      const notes: string[] = [];
+      const v = await this.sh('xl info', 'xl info 2>/dev/null | sed -n "s/^xen_version *: *//p"', this.timeoutMs);
+      const version = `xl (Xen ${v.stdout.trim() || 'version unknown'})`;
+      let consoleLogDir: string | null = null;
+      if (this.consoleLogWanted === false) notes.push('console log: not used (declared absent)');
+      else if (this.paths.consoleLogDir) consoleLogDir = this.paths.consoleLogDir;
+      else {
+        consoleLogDir = await discoverConsoleLogDir(this.target, this.timeoutMs).catch(() => null);
+        notes.push(consoleLogDir
+          ? `console log: xenconsoled keeps guest logs in ${consoleLogDir}`
+          : 'console log: none (xenconsoled runs without --log=guest); what a guest did after its domain is gone is not seen');
+      }
+      return { version, dom0: this.target.description, consoleLogDir, notes };
+    })();
+    return this.facts;
+  }
+
   /**
-   * The guest's console as xenconsoled logged it (dom0 runs it with
-   * --log=guest), the last `maxBytes`; '' when there is no log yet. Evidence
-   * for reports: the agent writes one line per event on hvc0.
+   * The guest's console as xenconsoled logged it, the last `maxBytes`; null
+   * when dom0 keeps no console logs, or none for this VM yet. Evidence for
+   * reports: the agent writes one line per event on hvc0.
    */
-  async consoleLog(vm: VmRef, opts: { maxBytes?: number } = {}): Promise<string> {
+  async consoleLog(vm: VmRef, opts: { maxBytes?: number } = {}): Promise<ConsoleText | null> {
+    const dir = (await this.hostFacts()).consoleLogDir;
+    if (!dir) return null;
+    // xl names the domain after the VM: xenconsoled's file is guest-NAME.log.
+    const path = consoleLogFile(dir, vm.name);
     return this.withVm(vm, async () => {
-      const call = `read console log of ${vm.name}`;
-      const r = await this.sh(call, `tail -c ${opts.maxBytes ?? 65536} ${shq(consoleLogPath(this.paths, vm.name))} 2>/dev/null; exit 0`, this.timeoutMs);
-      return r.stdout;
+      const r = await this.sh(`read console log of ${vm.name}`, tailScript(path, opts.maxBytes ?? 65536), this.timeoutMs);
+      return r.code === 0 ? { text: r.stdout, path } : null;
     });
   }
 

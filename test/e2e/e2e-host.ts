@@ -6,10 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
-import { prepareEmbeddedXapi } from '../../harness/toolstack/xapi-embedded.ts';
+import { prepareEmbeddedXapi, type XapiProfile } from '../../harness/host/xapi-double.ts';
 
-/** The endpoint's ack timeout for the e2e run: XAPI's 60 s would only make the no-ack case slower. */
+/**
+ * dom0's /etc/xenopsd.conf for the e2e run, as an administrator would tune a real host: XAPI's 60 s
+ * shutdown ack timeout would only make the no-ack cases slower. The harness reads it back from there.
+ */
 export const E2E_XAPI_ACK_TIMEOUT_MS = 15_000;
+/** The XAPI versions the double serves on the e2e host, each on its own endpoint: today's, and 8.2 LTS. */
+export const E2E_XAPI_PROFILES: readonly XapiProfile[] = ['xenserver-8', 'xcp-ng-8.2'];
 /** Enough for every file's guests at once (32-40 MiB each) beside dom0. */
 const E2E_HOST_MEMORY_MIB = 2048;
 /** QEMU runs a thread per vCPU: with many guests at once 2 beat 1 (host/README.md). */
@@ -21,15 +26,17 @@ export function sharedE2eStateDir(): string | undefined {
 }
 
 /**
- * Boots a host the way the e2e files expect (XenAPI endpoint with the e2e ack
- * timeout, 2 vCPUs, 2048 MiB) in `stateDir` (a temporary one, removed after,
+ * Boots a host the way the e2e files expect (a XenAPI endpoint per profile,
+ * the e2e ack timeout in xenopsd.conf, 2 vCPUs, 2048 MiB) in `stateDir` (a temporary one, removed after,
  * when not given), runs `fn`, and stops it whatever happens.
  */
 export async function bootE2eHost<T>(fn: (host: EmbeddedHost) => Promise<T>, opts: { stateDir?: string; onProgress?: (line: string) => void } = {}): Promise<T> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
   const onProgress = opts.onProgress ?? (() => undefined);
   try {
-    const x = await prepareEmbeddedXapi(stateDir, { onProgress, lifecycle: { shutdownAckTimeoutMs: E2E_XAPI_ACK_TIMEOUT_MS } });
+    const x = await prepareEmbeddedXapi(stateDir, {
+      onProgress, profiles: E2E_XAPI_PROFILES, xenopsdConf: { domain_shutdown_ack_timeout: E2E_XAPI_ACK_TIMEOUT_MS / 1000 },
+    });
     return await withEmbeddedHost(async (host) => {
       await x.finish(host);
       return fn(host);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
 import { onE2eHost, sharedE2eStateDir } from './e2e-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
-import { EmbeddedTarget } from '../../harness/target/embedded-target.ts';
+import { embeddedDom0 } from '../../harness/host/embedded-address.ts';
 import { SessionLimit } from '../../harness/target/target.ts';
 import { REPORT_DIR, TESTING_NODE } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../guest/agent/report.ts';
@@ -107,7 +107,7 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
   // The VMs this file's cases made: what it cleans up and checks (other files may share the host).
   const made = new Set<string>();
   const useHost = async (host: EmbeddedHost): Promise<void> => {
-    const driver = new XlDriver(new EmbeddedTarget(host));
+    const driver = new XlDriver(embeddedDom0(host));
     // Leftovers of an interrupted run on a host a developer keeps up. npm test's shared host is
     // fresh, and its other files' VMs are not leftovers (XTV_E2E_FRESH_HOST=1).
     if (!process.env.XTV_E2E_FRESH_HOST) for (const vm of await driver.listOwned()) if (vm.name.startsWith('xtv-e2e-')) await cleanupVm(driver, vm);
@@ -221,6 +221,11 @@ export async function report(driver: XlDriver, vm: VmRef): Promise<Record<string
   return out;
 }
 
+/** The guest's console as xenconsoled logged it ('' when there is none: the embedded host keeps one for xl's guests). */
+export async function consoleText(driver: XlDriver, vm: VmRef, maxBytes?: number): Promise<string> {
+  return (await driver.consoleLog(vm, maxBytes !== undefined ? { maxBytes } : {}))?.text ?? '';
+}
+
 /**
  * Waits until the agent reports state=ready (or `want`) in a domain other than
  * `notDomid`; returns that domid. The report in xenstore is what counts; its
@@ -244,11 +249,11 @@ export async function waitReady(driver: XlDriver, vm: VmRef, notDomid: number | 
     last = await driver.state(vm);
     if (last.domid === null || last.domid === notDomid || last.powerState !== 'Running') return null;
     const kind = want === 'resumed' ? 'resumed' : 'ready';
-    const seen = parseConsole(await driver.consoleLog(vm, { maxBytes: 16384 })).some((l) => l.kind === kind && l.fields['domid'] === String(last!.domid));
+    const seen = parseConsole(await consoleText(driver, vm, 16384)).some((l) => l.kind === kind && l.fields['domid'] === String(last!.domid));
     return seen ? { domid: last.domid, report: rep, source: 'console' as const } : null;
   }, (v) => v !== null, { timeoutMs: T.boot, minMs: 250, maxMs: 1500, what: `${vm.name} agent state=${want}` });
   if (!r.done || !r.value) {
-    const log = await driver.consoleLog(vm, { maxBytes: 2000 }).catch(() => '');
+    const log = await consoleText(driver, vm, 2000).catch(() => '');
     throw new Error(`${vm.name}: the agent did not report state=${want} within ${T.boot / 1000} s (last: ${JSON.stringify(last)}); console tail:\n${log}`);
   }
   return r.value;
@@ -331,7 +336,7 @@ function textAfterLine(text: string, line: string | null): string {
  */
 export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: string, act: HostRequest | (() => Promise<void>), initialDomid: number): Promise<ModelCheck> {
   const expect = expectationOf(caseName);
-  const anchor = lastAgentLine(await driver.consoleLog(vm));
+  const anchor = lastAgentLine(await consoleText(driver, vm));
   const request = typeof act === 'string' ? act : null;
   let called: { result: ObservedResult; durationMs: number };
   if (typeof act === 'string') called = await callRequest(driver, vm, act);
@@ -350,7 +355,7 @@ export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: s
     guestEvent = shutdownEventFromReport(rep as ReportSnapshot);
   }
   if (guestEvent === undefined || guestEvent === null) {
-    const fromConsole = shutdownEventFromConsole(await driver.consoleLog(vm), anchor);
+    const fromConsole = shutdownEventFromConsole(await consoleText(driver, vm), anchor);
     if (fromConsole || guestEvent === undefined) guestEvent = fromConsole;
   }
   const observation: Observation = {
@@ -363,12 +368,12 @@ export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: s
   const diffs = compare(expect, observation).length ? renderDiff(compare(expect, observation)) : '';
   // Evidence for a failure: the guest's console since the request, and xl's log for the domain.
   const evidence = diffs || invariants.length > 0
-    ? `console since the request:\n${textAfterLine(await driver.consoleLog(vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await driver.toolstackLog(vm).catch(() => '')}`
+    ? `console since the request:\n${textAfterLine(await consoleText(driver, vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await driver.toolstackLog(vm).catch(() => '')}`
     : undefined;
   return { expect, observation, diffs, invariants, guestEvent, ...(evidence !== undefined ? { evidence } : {}) };
 }
 
 /** The agent's console events (parsed) of a VM, for evidence in failures. */
 export async function consoleEvents(driver: XlDriver, vm: VmRef): Promise<Array<{ kind: string; fields: Record<string, string> }>> {
-  return parseConsole(await driver.consoleLog(vm)).map((l) => ({ kind: l.kind, fields: l.fields }));
+  return parseConsole(await consoleText(driver, vm)).map((l) => ({ kind: l.kind, fields: l.fields }));
 }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
 import { onE2eHost } from './e2e-host.ts';
 import { REPO_ROOT } from '../../harness/host/paths.ts';
-import { EmbeddedTarget } from '../../harness/target/embedded-target.ts';
+import { embeddedDom0 } from '../../harness/host/embedded-address.ts';
 import { XlDriver } from '../../harness/toolstack/xl.ts';
 
 const CASES = [
@@ -60,7 +60,7 @@ function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interrup
 
 /** The VMs (xl configs made by xtv) and xl domains on the host whose names start with `prefix`. */
 async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: string[]; domains: string[] }> {
-  const driver = new XlDriver(new EmbeddedTarget(host));
+  const driver = new XlDriver(embeddedDom0(host));
   const vms = (await driver.listOwned()).map((v) => v.name).filter((n) => n.startsWith(prefix));
   const list = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
   const domains = list.stdout.split('\n').filter((n) => n.startsWith(prefix));

@@ -1,10 +1,10 @@
 // `xtv host` argument parsing, state-dir resolution, and the pure builders
 // (QEMU's and ssh's command lines), without booting anything.
 import test from 'tape';
-import { parseHostArgs, joinCommand, formatStatus } from '../../harness/host/command.ts';
+import { parseHostArgs, joinCommand, formatStatus } from '../../harness/cli/host-command.ts';
 import { resolveStateDir, stateFiles } from '../../harness/host/paths.ts';
 import { buildQemuArgs, escapeModuleArg, xenCommandLine } from '../../harness/host/qemu-args.ts';
-import { shellQuote, sshCommandArgs, looksLikeSshFailure } from '../../harness/host/ssh.ts';
+import { shellQuote, sshCommandArgs, looksLikeSshFailure } from '../../harness/target/ssh-run.ts';
 import { UsageError } from '../../harness/cli/command.ts';
 import { parseLdd } from '../../harness/host/node-runtime.ts';
 

@@ -1,15 +1,15 @@
 import test from 'tape';
 import { MODELS } from '../../harness/matrix/models.ts';
-import { matches, type ModelAnswer } from '../../harness/matrix/model.ts';
+import { matches, type ModelAnswer, type ModelContext } from '../../harness/matrix/model.ts';
 import { allCases, findCase, matrixCases } from '../../harness/matrix/scenarios.ts';
 import type { ToolstackKind } from '../../harness/toolstack/driver.ts';
 
 const KINDS: ToolstackKind[] = ['xl', 'xapi'];
 
-function expectOf(kind: ToolstackKind, name: string): ModelAnswer {
+function expectOf(kind: ToolstackKind, name: string, ctx?: ModelContext): ModelAnswer {
   const c = findCase(name);
   if (!c) throw new Error(`no case ${name}`);
-  return MODELS[kind].expect(c.scenario);
+  return MODELS[kind].expect(c.scenario, ctx);
 }
 
 function short(a: ModelAnswer): string {
@@ -65,7 +65,7 @@ test('the smoke matrix costs no 20-minute total timeout and few ack timeouts, on
   t.end();
 });
 
-test('XAPI rows from toolstack-behaviour.md', (t) => {
+test('XAPI rows from docs/xapi-behaviour.md', (t) => {
   const x = (n: string): string => short(expectOf('xapi', n));
   t.equal(x('running.clean_shutdown.ack-ok.poweroff'), 'ok Halted none fast');
   t.equal(x('running.clean_shutdown.ack-ok.reboot'), 'ok Halted none fast', 'any reason ends Halted');
@@ -97,7 +97,26 @@ test('XAPI rows from toolstack-behaviour.md', (t) => {
   t.end();
 });
 
-test('xl rows from toolstack-behaviour.md', (t) => {
+test('XAPI: what depends on how long the VM ran (xenopsd VM_check_state\'s 120 s)', (t) => {
+  const x = (n: string, ranForMs?: number): string => short(expectOf('xapi', n, ranForMs === undefined ? {} : { ranForMs }));
+  t.equal(x('running.no_request.ack-ok.crash', 20_000), 'ok Halted none fast', 'a crash 20 s after start: restart becomes shutdown');
+  t.equal(x('running.no_request.ack-ok.crash', 200_000), 'ok Running new fast', 'a crash 200 s after start: actions_after_crash restart');
+  t.equal(x('running.no_request.ack-ok.crash', 115_000), 'unmodelled', 'too close to 120 s to tell');
+  t.equal(x('running.no_request.ack-ok.crash', 126_000), 'unmodelled', '  on either side');
+  t.equal(x('running.no_request.ack-ok.crash'), 'ok Halted none fast', 'not run yet: the common case, seconds after start');
+  t.equal(x('running.suspend.ack-ok.reboot', 20_000), 'error:INTERNAL_ERROR Running new delayed', 'suspend answered by a reboot: the error comes after VM_delay 15 s and the rebuild');
+  t.equal(x('running.suspend.ack-ok.reboot', 200_000), 'error:INTERNAL_ERROR Running new fast', '  no delay for a VM that ran 120 s');
+  t.equal(x('running.suspend.ack-ok.crash', 20_000), 'error:INTERNAL_ERROR Halted none fast', 'suspend answered by an early crash: Halted');
+  t.equal(x('running.suspend.ack-ok.crash', 200_000), 'error:INTERNAL_ERROR Running new fast', 'suspend answered by a late crash: restarted');
+  t.equal(MODELS.xapi.ackTimeoutMsOf('suspend'), 30_000, 'ack timeouts: xenopsd\'s defaults');
+  t.equal(MODELS.xapi.ackTimeoutMsOf('clean_reboot'), 60_000);
+  const tuned = { shutdownAckMs: 15_000, suspendAckMs: 20_000, shutdownTotalMs: 600_000, suspendTotalMs: 600_000 };
+  t.deepEqual([MODELS.xapi.ackTimeoutMsOf('clean_shutdown', tuned), MODELS.xapi.ackTimeoutMsOf('suspend', tuned)], [15_000, 20_000], '  or the host\'s own (xenopsd.conf)');
+  t.equal(MODELS.xl.ackTimeoutMsOf('clean_shutdown', tuned), 60_000, 'xl\'s is a literal in libxl');
+  t.end();
+});
+
+test('xl rows from docs/xl-behaviour.md', (t) => {
   const x = (n: string): string => short(expectOf('xl', n));
   t.equal(x('running.clean_shutdown.ack-ok.poweroff'), 'ok Halted none fast');
   t.equal(x('running.clean_shutdown.ack-ok.reboot'), 'ok Running new fast', 'the daemon acts on the actual reason');

@@ -35,6 +35,36 @@ for (const kind of ['xl', 'xapi'] as const) {
   });
 }
 
+// Real XenServer / XCP-ng hosts keep no guest console log: every smoke case must reach the same verdict
+// without it (what the guest did after its domain is gone is then not seen, and not held against anyone).
+for (const kind of ['xl', 'xapi'] as const) {
+  test(`${kind}: every smoke case on a host that keeps no console log: the same verdicts, nothing read from a console`, async (t) => {
+    const { summary } = await run(kind, matrixCases('smoke'), { consoleLog: false });
+    t.deepEqual(summary.cases.filter((c) => c.verdict !== 'pass').map((c) => `${c.name}: ${c.verdict}: ${c.summary}`), [], 'all pass');
+    t.equal(summary.hostFacts?.consoleLogDir, null, 'the run records that the host keeps no console log');
+    t.ok(summary.cases.every((c) => c.evidence.console === undefined && c.observation?.guestEvent?.source !== 'console'), 'no console evidence');
+    const gone = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-ok.poweroff')!;
+    t.equal(gone.observation?.guestEvent, undefined, 'baseline: the guest\'s account is not observable once its domain is gone');
+    t.match(gone.observation?.guestEventUnseen ?? '', /keeps no console log/, '  and the observation says why');
+    const kept = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-none.ignore')!;
+    t.equal(kept.observation?.guestEvent?.source, 'xenstore', 'a guest that is still there is read from its xenstore report');
+    t.end();
+  });
+}
+
+test('a console log that does not capture the guest (empty, or without agent lines) is no evidence, not a fail', async (t) => {
+  // What a real host gave before: a console log "found" but empty, and every guest-visible case failed.
+  class EmptyConsole extends FakeToolstackDriver {
+    override async consoleLog(vm: VmRef) { return { text: '', path: `/var/log/xen/console/guest-${vm.name}.log` }; }
+  }
+  const driver = new EmptyConsole({ kind: 'xapi' });
+  const summary = await runMatrix({ driver, model: modelFor('xapi'), cases: cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'), image: IMAGE, parallel: 2, timing: FAKE_TIMING });
+  await driver.close();
+  t.deepEqual(summary.cases.map((c) => c.verdict), ['pass', 'pass'], summary.cases.map((c) => c.summary).join(' / '));
+  t.match(summary.cases[0]!.observation?.guestEventUnseen ?? '', /showed none of the agent's lines/, 'the observation says why the guest\'s account is missing');
+  t.end();
+});
+
 test('evidence: testing message, guest reports, console, steps', async (t) => {
   const { summary } = await run('xl', cases('running.clean_shutdown.ack-bogus.ignore', 'running.clean_shutdown.ack-ok.poweroff'));
   const [bogus, off] = summary.cases;

@@ -51,6 +51,15 @@ test('compare: no difference when all agrees', (t) => {
   t.end();
 });
 
+test('compare: a success slower than a short ack timeout is a slow host; an error that came early is not', (t) => {
+  const fastOk: Expectation = { ...expectation, result: { kind: 'ok' }, duration: 'fast' };
+  const slow = obs({ result: { kind: 'ok' }, durationMs: 35_000, durationClass: 'ack-timeout' });
+  t.deepEqual(compare(fastOk, slow), [], 'ok after 35 s with a 15 s ack timeout: no duration difference (a success cannot have waited out the ack timeout)');
+  t.deepEqual(compare(fastOk, obs({ result: { kind: 'ok' }, durationMs: 1_300_000, durationClass: 'total-timeout' })).map((d) => d.field), ['duration'], 'a success after the total timeout still differs');
+  t.deepEqual(compare(expectation, obs({ durationMs: 2_000, durationClass: 'fast' })).map((d) => d.field), ['duration'], 'the ack error at once, not after the ack timeout, differs');
+  t.end();
+});
+
 test('compare: each differing field, rendered as expected/observed pairs', (t) => {
   const d = compare(expectation, obs({
     result: { kind: 'ok' },
@@ -82,6 +91,12 @@ test('duration classes and domid changes', (t) => {
   t.equal(durationClassOf(500, b), 'fast');
   t.equal(durationClassOf(60_100, b), 'ack-timeout');
   t.equal(durationClassOf(1_200_000, b), 'total-timeout');
+  const d = { ...b, delayedMinMs: 13_500 };
+  t.equal(durationClassOf(19_000, d, 'delayed'), 'delayed', 'a restart delay (15 s and a rebuild) when the model expects one');
+  t.equal(durationClassOf(31_000, d, 'delayed'), 'delayed', '  however loaded the host, below the total timeout');
+  t.equal(durationClassOf(2_000, d, 'delayed'), 'fast', 'a call that did not wait for it is fast');
+  t.equal(durationClassOf(19_000, d), 'fast', 'without the expectation, time alone says fast');
+  t.equal(durationClassOf(400_000, d, 'delayed'), 'total-timeout');
   t.equal(domidChange(3, 3), 'same');
   t.equal(domidChange(3, 4), 'new');
   t.equal(domidChange(null, 4), 'new');

@@ -23,7 +23,7 @@ test('watchXenstore: events arrive with their paths; close() stops every watch',
   writeFileSync(join(dir, 'xenstore-watch'), `#!/bin/sh\necho $$ >> '${dir}/pids'\necho "$1"\nsleep 0.3\necho "$1"\nexec sleep 60\n`, { mode: 0o755 });
   let child: ChildProcess | null = null;
   const target: HostTarget = {
-    kind: 'ssh', description: 'local sh',
+    description: 'local sh',
     exec: () => Promise.reject(new Error('not here')),
     copyTo: () => Promise.reject(new Error('not here')),
     // A session of its own, as sshd gives each command: the script's `kill 0` must not reach us.

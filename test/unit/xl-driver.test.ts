@@ -12,7 +12,7 @@ import { checkRelPath, parseReadMany, readManyLoop, unsanitise } from '../../har
 import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
 import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
 import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
-import { formatHostSpec, parseHostSpec } from '../../harness/target/open-target.ts';
+import { formatSshUrl, parseSshUrl } from '../../harness/target/open-target.ts';
 import { TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../../harness/target/target.ts';
 
 const LIST = `Name                                        ID   Mem VCPUs\tState\tTime(s)
@@ -76,15 +76,16 @@ test('xl config: deterministic text with the marker first, like xen-create-image
   t.end();
 });
 
-test('--host: embedded and ssh:// forms; clear errors otherwise', (t) => {
-  t.deepEqual(parseHostSpec('embedded'), { kind: 'embedded' });
-  t.deepEqual(parseHostSpec('ssh://xen1'), { kind: 'ssh', user: 'root', host: 'xen1', port: 22 });
-  t.deepEqual(parseHostSpec('ssh://admin@10.0.0.5:2222'), { kind: 'ssh', user: 'admin', host: '10.0.0.5', port: 2222 });
-  t.deepEqual(parseHostSpec('ssh://root@[fe80::1]:22'), { kind: 'ssh', user: 'root', host: 'fe80::1', port: 22 });
-  t.equal(formatHostSpec(parseHostSpec('ssh://root@xen1:22')), 'ssh://root@xen1');
-  t.throws(() => parseHostSpec('xen1'), /--host must be 'embedded' or ssh:\/\/\[USER@\]HOST\[:PORT\], got "xen1"/);
-  t.throws(() => parseHostSpec('ssh://xen1:99999'), /out of range/);
-  t.throws(() => parseHostSpec('http://xen1'), /--host must be/);
+test('ssh:// addresses (xl --host, XAPI --dom0): forms and clear errors', (t) => {
+  t.deepEqual(parseSshUrl('ssh://xen1'), { user: 'root', host: 'xen1', port: 22 });
+  t.deepEqual(parseSshUrl('ssh://admin@10.0.0.5:2222'), { user: 'admin', host: '10.0.0.5', port: 2222 });
+  t.deepEqual(parseSshUrl('ssh://root@[fe80::1]:22'), { user: 'root', host: 'fe80::1', port: 22 });
+  t.equal(formatSshUrl(parseSshUrl('ssh://root@xen1:22')), 'ssh://root@xen1');
+  t.equal(formatSshUrl(parseSshUrl('ssh://root@[fe80::1]:2222')), 'ssh://root@[fe80::1]:2222');
+  t.throws(() => parseSshUrl('xen1'), /--host wants ssh:\/\/\[USER@\]HOST\[:PORT\], got "xen1"/);
+  t.throws(() => parseSshUrl('embedded', '--dom0'), /--dom0 wants ssh:\/\//);
+  t.throws(() => parseSshUrl('ssh://xen1:99999'), /out of range/);
+  t.throws(() => parseSshUrl('http://xen1'), /--host wants/);
   t.end();
 });
 

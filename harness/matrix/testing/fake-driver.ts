@@ -1,15 +1,14 @@
 // A FAKE toolstack for unit tests: an in-memory simulation of an xl or XAPI
 // host with a simulated guest agent, implementing ToolstackDriver with times
-// scaled down to milliseconds. It follows the facts in
-// /work/shared/toolstack-behaviour.md closely enough for the runner's tests;
+// scaled down to milliseconds. It follows the facts in docs/xl-behaviour.md
+// and docs/xapi-behaviour.md closely enough for the runner's tests;
 // it proves nothing about a real toolstack.
 import { EventEmitter } from 'node:events';
 import { decodeTesting, encodeCommand, type TestingCommand } from '../../../protocol/control.ts';
 import {
-  ToolstackError, type DomainInfo, type HostRequest, type InstallOptions, type PowerState,
+  ToolstackError, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest, type InstallOptions, type PowerState,
   type ToolstackDriver, type ToolstackKind, type VmRef,
 } from '../../toolstack/driver.ts';
-import type { DriverEvidence } from '../runner.ts';
 
 export interface FakeOptions {
   kind: ToolstackKind;
@@ -26,6 +25,8 @@ export interface FakeOptions {
   neverReady?: (name: string) => boolean;
   /** Break a rule on purpose (to test fail verdicts): xl's daemon restarts a powered-off domain. */
   misbehave?: 'restart-on-poweroff';
+  /** false: the fake host keeps no guest console log (as XenServer's and XCP-ng's dom0 by default). */
+  consoleLog?: boolean;
 }
 
 interface FakeDomain {
@@ -52,7 +53,7 @@ interface FakeVm {
 
 const WORD: Partial<Record<HostRequest, string>> = { clean_shutdown: 'poweroff', clean_reboot: 'reboot', suspend: 'suspend' };
 
-export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
+export class FakeToolstackDriver implements ToolstackDriver {
   readonly kind: ToolstackKind;
   readonly vms = new Map<string, FakeVm>();
   /** Every call made, for assertions. */
@@ -65,11 +66,16 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
 
   constructor(o: FakeOptions) {
     this.kind = o.kind;
-    this.o = { ackTimeoutMs: 1000, totalTimeoutMs: 4000, bootMs: 5, agentDelayMs: 1, restartDelayMs: 5, requestDelayMs: 0, ...o };
+    this.o = { ackTimeoutMs: 1000, totalTimeoutMs: 4000, bootMs: 5, agentDelayMs: 1, restartDelayMs: 20, requestDelayMs: 0, consoleLog: true, ...o };
     this.ev.setMaxListeners(0);
   }
 
   // ---- ToolstackDriver
+
+  async hostFacts(): Promise<HostFacts> {
+    const consoleLogDir = this.o.consoleLog ? '/fake/console' : null;
+    return { version: `fake ${this.kind}`, dom0: 'fake', consoleLogDir, notes: [`console log: ${consoleLogDir ?? 'none'}`] };
+  }
 
   async install(opts: InstallOptions): Promise<VmRef> {
     this.calls.push(`install ${opts.name}`);
@@ -137,9 +143,9 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
     this.timers.clear();
   }
 
-  async consoleLog(vm: VmRef): Promise<{ text: string; path: string } | null> {
+  async consoleLog(vm: VmRef): Promise<ConsoleText | null> {
     const v = this.vms.get(vm.name);
-    return v ? { text: v.console.join('\n'), path: `/fake/console/${vm.name}.log` } : null;
+    return v && this.o.consoleLog ? { text: v.console.join('\n'), path: `/fake/console/${vm.name}.log` } : null;
   }
 
   async toolstackLog(vm: VmRef): Promise<string | null> {
@@ -398,7 +404,14 @@ export class FakeToolstackDriver implements ToolstackDriver, DriverEvidence {
           const down = await this.waitFor(() => dd.shutdownReason !== undefined, this.o.totalTimeoutMs);
           if (!down) throw new ToolstackError(r === 'suspend' ? 'VM_SUSPEND_TIMEOUT' : 'VM_SHUTDOWN_TIMEOUT', [v.ref.id], `VM.${r}`);
           if (r === 'suspend') {
-            if (dd.shutdownReason !== 'suspend') { v.op = null; this.react(v, dd.shutdownReason!); throw new ToolstackError('INTERNAL_ERROR', ['Domain has not been suspended'], 'VM.suspend'); }
+            if (dd.shutdownReason !== 'suspend') {
+              // xenopsd runs the actual reason's action before it answers: a restart waits out its delay first.
+              v.op = null;
+              const reason = dd.shutdownReason!;
+              this.react(v, reason);
+              if (reason === 'reboot') await this.waitFor(() => v.domain !== null, this.o.restartDelayMs * 5);
+              throw new ToolstackError('INTERNAL_ERROR', ['Domain has not been suspended'], 'VM.suspend');
+            }
             this.destroyDomain(v);
             v.saved = true;
             return;
@@ -451,5 +464,5 @@ export const FAKE_TIMING = {
   fastMax: 300,
   totalMin: 3_000,
   evidence: 1_000,
-  restartDelay: 10,
+  restartDelay: 20,
 } as const;
