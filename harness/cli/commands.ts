@@ -2,6 +2,7 @@
 import { registerCommand } from './registry.ts';
 
 registerCommand('host', 'boot, inspect and stop the embedded Xen host (up, status, exec, down)', async () => (await import('./host-command.ts')).hostCommand);
+registerCommand('doctor', 'check that a host can run xtv, with the fix for each failure', async () => (await import('./doctor-command.ts')).doctorCommand);
 registerCommand('run', 'run the scenario matrix against a toolstack and report it (TAP, JUnit XML, HTML)', async () => (await import('./run-command.ts')).runCommand);
 registerCommand('install', 'copy the test image to a host and register the VM (idempotent)', async () => (await import('./install-command.ts')).installCommand);
 registerCommand('uninstall', 'remove a VM and everything xtv install made for it', async () => (await import('./uninstall-command.ts')).uninstallCommand);
