@@ -1,0 +1,161 @@
+// `xtv doctor` and `xtv run` against XAPI as a user runs them against a real
+// XenServer / XCP-ng host: the https:// URL, TLS checked against the host's
+// CA file, a password file, dom0 as ssh://root@HOST:PORT with a key, and no
+// guest console log (real hosts keep none) — no state directory, nothing
+// that says "embedded". On both XAPI versions the e2e host serves (the
+// double's profiles: today's line and 8.2 LTS), each on its own endpoint.
+//
+// The cases are the smoke matrix's that a real host's missing console log
+// touched (a guest whose domain is gone after the request) and those where
+// the two XAPI lines differ (the boot directory, suspend and its SR, the
+// crash rule); xapi-driver.test.ts drives the rest through the driver.
+import test from 'tape';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { embeddedAddress, type HostAddress } from '../../harness/host/embedded-address.ts';
+import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { XapiDriver } from '../../harness/toolstack/xapi.ts';
+import { readCaFile } from '../../harness/toolstack/xapi-tls.ts';
+import { onE2eHost } from './e2e-host.ts';
+
+const CASES: Record<string, string[]> = {
+  'xenserver-8': [
+    'running.clean_shutdown.ack-ok.poweroff',
+    'running.no_request.ack-ok.suspend',
+  ],
+  'xcp-ng-8.2': [
+    'running.clean_shutdown.ack-ok.poweroff',
+    'running.suspend.ack-ok.suspend',
+    'running.no_request.ack-ok.crash',
+  ],
+};
+
+interface Run { code: number | null; stdout: string; stderr: string; ms: number }
+
+const running = new Set<ReturnType<typeof spawn>>();
+
+/** `xtv ARGS` with only the environment a user would set for a real host (no XTV_STATE_DIR, no XTV_HOST). */
+function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('XTV_')));
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    const run: Run = { code: null, stdout: '', stderr: '', ms: 0 };
+    child.stdout.on('data', (b: Buffer) => { run.stdout += b.toString(); });
+    child.stderr.on('data', (b: Buffer) => { run.stderr += b.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      running.delete(child);
+      clearTimeout(timer);
+      resolve({ ...run, code, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** The flags and environment of a real XAPI host, for the endpoint at `url`. */
+function realHost(addr: HostAddress, url: string): { args: string[]; env: NodeJS.ProcessEnv } {
+  const x = addr.xapi!;
+  return {
+    args: ['--host', url, '--toolstack', 'xapi', '--dom0', addr.dom0, '--identity', addr.identity, '--ca', x.caFile, '--password-file', x.passwordFile, '--no-console-log'],
+    env: { XTV_SSH_KNOWN_HOSTS: addr.knownHosts },
+  };
+}
+
+interface DoctorOut { ok: boolean; checks: Array<{ id: string; status: string; detail: string; fix?: string }> }
+
+function statusOf(r: Run): Record<string, string> {
+  const o = JSON.parse(r.stdout) as DoctorOut;
+  return Object.fromEntries(o.checks.map((c) => [c.id, c.status]));
+}
+
+test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://, on two XAPI versions', { timeout: 30 * 60_000 }, async (t) => {
+  await onE2eHost(async (host) => {
+    const addr = embeddedAddress(host);
+    if (!addr.xapi || addr.xapi.urls.length < 2) {
+      t.fail(`the host in ${host.stateDir} does not serve two XenAPI profiles`);
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'xtv-e2e-xapi-run-'));
+    const onSignal = (): void => {
+      for (const child of running) child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    };
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    try {
+      const [current, lts] = addr.xapi.urls as [{ profile: string; url: string }, { profile: string; url: string }];
+      const run = async (e: { profile: string; url: string }, i: number) => {
+        const hh = realHost(addr, e.url);
+        const cases = CASES[e.profile]!;
+        const r = await xtv(['run', ...hh.args, '--filter', cases.join(','), '--parallel', String(cases.length), '--vm-prefix', `xtv-e2e-xr${i}`, '--report-dir', join(dir, e.profile)], hh.env, 20 * 60_000);
+        return { e, cases, r };
+      };
+      // The current line's run goes at once; the 8.2 host is first checked with doctor, broken, and fixed.
+      const currentRun = run(current, 0);
+
+      // The preflight: every check holds on both; then a host without a suspend SR, and a wrong password.
+      const doctors = await Promise.all([current, lts].map(async (e) => {
+        const h = realHost(addr, e.url);
+        return { e, r: await xtv(['doctor', ...h.args, '--json'], h.env, 120_000) };
+      }));
+      for (const { e, r } of doctors) {
+        t.equal(r.code, 0, `doctor on ${e.profile}: exit 0${r.code === 0 ? '' : `\n${r.stdout}${r.stderr}`}`);
+        const st = statusOf(r);
+        t.deepEqual(Object.entries(st).filter(([, s]) => s === 'fail' || s === 'skip'), [], `  no check fails (${Object.entries(st).map(([k, s]) => `${k} ${s}`).join(', ')})`);
+      }
+      t.equal(statusOf(doctors[1]!.r)['pvh'], 'warn', '  8.2: PVH is a warning (xapi 1.249 has no domain_type pvh; the runs are PV)');
+      const h = realHost(addr, lts.url);
+      const password = readFileSync(addr.xapi.passwordFile, 'utf8').trim();
+      const d = await XapiDriver.connect({ url: lts.url, user: addr.xapi.user, password, target: null, ca: readCaFile(addr.xapi.caFile) });
+      let noSr: Run;
+      let wrong: Run;
+      try {
+        const [pool] = await d.call<string[]>('pool.get_all');
+        const sr = await d.call<string>('pool.get_suspend_image_SR', pool);
+        const master = await d.call<string>('pool.get_master', pool);
+        const hostSr = await d.call<string>('host.get_suspend_image_sr', master);
+        await d.call('pool.set_suspend_image_SR', pool, 'OpaqueRef:NULL');
+        await d.call('host.set_suspend_image_sr', master, 'OpaqueRef:NULL');
+        try {
+          const withoutFile = h.args.filter((a, i, all) => a !== '--password-file' && all[i - 1] !== '--password-file');
+          [noSr, wrong] = await Promise.all([
+            xtv(['doctor', ...h.args], h.env, 120_000),
+            xtv(['doctor', ...withoutFile], { ...h.env, XTV_PASSWORD: 'not-the-password' }, 120_000),
+          ]);
+        } finally {
+          await d.call('pool.set_suspend_image_SR', pool, sr);
+          await d.call('host.set_suspend_image_sr', master, hostSr);
+        }
+      } finally {
+        await d.close();
+      }
+      t.equal(noSr.code, 1, 'doctor on a host without a suspend SR: exit 1');
+      t.match(noSr.stdout, /^FAIL suspend-sr +no suspend image SR .*VM_NO_SUSPEND_SR\n +fix: xe pool-param-set uuid=\S+ suspend-image-SR=/m, '  the suspend-sr line fails, with the xe command that fixes it');
+      t.match(noSr.stdout, /^OK +dom0 /m, '  the other checks still run');
+      t.equal(wrong.code, 1, 'doctor with a wrong password: exit 1');
+      t.match(wrong.stdout, /^OK +api .*\nFAIL login +root: SESSION_AUTHENTICATION_FAILED\n +fix: check the user/m, '  api answers, login fails, with the fix');
+      t.notOk(wrong.stdout.includes('not-the-password') || wrong.stderr.includes('not-the-password'), '  the password is printed nowhere');
+
+      for (const { e, cases, r } of [await currentRun, await run(lts, 1)]) {
+        t.equal(r.code, 0, `xtv run on ${e.profile}: exit 0 (${(r.ms / 1000).toFixed(0)} s)${r.code === 0 ? '' : `\n${r.stderr.slice(-4000)}`}`);
+        const passed = r.stdout.split('\n').filter((l) => /^ok \d+ - pass /.test(l));
+        for (const c of cases) t.ok(passed.some((l) => l.includes(c)), `  ${c}: pass`);
+        t.match(r.stderr, /host: console log: not used \(declared absent\)/, '  no console log was used');
+        t.match(r.stderr, new RegExp(`host: version: .*PV kernels boot from ${e.profile === 'xcp-ng-8.2' ? '/boot/guest' : '/var/lib/xcp/guest'}`), `  the driver chose the boot directory of ${e.profile}'s XAPI`);
+        t.match(r.stderr, /\/etc\/xenopsd\.conf: domain_shutdown_ack_timeout = 15 s/, '  it read the host\'s ack timeout from xenopsd.conf');
+        const json = join(dir, e.profile, 'xtv-xapi-smoke.json');
+        t.ok(existsSync(json), '  JSON report written');
+        const summary = JSON.parse(readFileSync(json, 'utf8')) as { hostFacts?: { consoleLogDir: string | null }; cases: Array<{ name: string; observation?: { guestEventUnseen?: string } }> };
+        t.equal(summary.hostFacts?.consoleLogDir, null, '  the report records that no console log was used');
+        const baseline = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-ok.poweroff');
+        t.match(baseline?.observation?.guestEventUnseen ?? '', /keeps no console log/, '  the baseline case says why the guest\'s account is not there');
+      }
+    } finally {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, { onProgress: (l) => t.comment(l) });
+});
