@@ -6,11 +6,11 @@
 //       vm-suspend-timeout         1200 s   before, literals in xc/xenops_server_xen.ml VM.save
 //   /etc/xapi.conf (then /etc/xapi.conf.d/*)
 //       domain_shutdown_total_timeout 1200 s  ocaml/xapi/xapi_globs.ml, every line
-// The files are xcp-idl's format (ocaml/xapi-idl/lib/xcp_service.ml
-// Config_file): `key = value`, `#` comments anywhere on a line, a value in
-// matching quotes loses them, unknown keys ignored; a .conf.d directory's
-// files are read after the main file in sorted order, later values winning.
+// The files are xcp-idl's format (protocol/xcp-conf.ts); unknown keys are
+// ignored; a .conf.d directory's files are read after the main file in
+// sorted order, later values winning.
 import { randomBytes } from 'node:crypto';
+import { floatOfString, parseXcpConf } from '../../protocol/xcp-conf.ts';
 import type { ToolstackTimeouts } from './driver.ts';
 import type { HostTarget } from '../target/target.ts';
 
@@ -34,19 +34,6 @@ const KEYS: ReadonlyArray<{ daemon: keyof typeof SOURCES; key: string; field: ke
   { daemon: 'xapi', key: 'domain_shutdown_total_timeout', field: 'shutdownTotalMs' },
 ];
 
-/** The settings of one config file, as xcp-idl's Config_file reads them. */
-export function parseConfFile(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*$/, '').trim();
-    const m = /^([^\s=]+)\s*=\s*(.*)$/.exec(line);
-    if (!m) continue;
-    const q = /^(["'])(.*)\1$/.exec(m[2]!);
-    out.set(m[1]!, q ? q[2]! : m[2]!);
-  }
-  return out;
-}
-
 export interface ConfFiles {
   /** Each daemon's files in the order it reads them (later values win). */
   xenopsd: Array<{ path: string; text: string }>;
@@ -64,7 +51,7 @@ export function timeoutsFrom(files: ConfFiles, suspendTunable: boolean): { timeo
   for (const k of KEYS) {
     let found: { path: string; value: string } | undefined;
     for (const f of files[k.daemon]) {
-      const v = parseConfFile(f.text).get(k.key);
+      const v = parseXcpConf(f.text).get(k.key);
       if (v !== undefined) found = { path: f.path, value: v };
     }
     if (!found) continue;
@@ -72,8 +59,8 @@ export function timeoutsFrom(files: ConfFiles, suspendTunable: boolean): { timeo
       notes.push(`${found.path}: ${k.key} = ${found.value} is ignored by this xenopsd (a setting only from xapi 26.3); ${timeouts[k.field] / 1000} s`);
       continue;
     }
-    const sec = Number(found.value);
-    if (!Number.isFinite(sec) || sec <= 0) {
+    const sec = floatOfString(found.value);
+    if (sec === null || sec < 0) {
       notes.push(`${found.path}: ${k.key} = ${JSON.stringify(found.value)} is not a number of seconds; kept ${timeouts[k.field] / 1000} s`);
       continue;
     }

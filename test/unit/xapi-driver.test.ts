@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import { consoleLogDirOf, consoleLogFile } from '../../harness/toolstack/console-log.ts';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
 import { mapXapiError } from '../../harness/toolstack/xapi.ts';
-import { parseConfFile, timeoutsFrom, XAPI_DEFAULT_TIMEOUTS } from '../../harness/toolstack/xapi-timeouts.ts';
+import { timeoutsFrom, XAPI_DEFAULT_TIMEOUTS } from '../../harness/toolstack/xapi-timeouts.ts';
+import { parseXcpConf } from '../../protocol/xcp-conf.ts';
 import { xapiVersionOf } from '../../harness/toolstack/xapi-versions.ts';
 
 test('XAPI versions: the line from software_version (xapi_build, else xapi), not from product_version', (t) => {
@@ -25,10 +26,10 @@ test('XAPI versions: the line from software_version (xapi_build, else xapi), not
 });
 
 test('XAPI timeouts: xcp-idl config files, main file then .conf.d, the keys xenopsd really reads', (t) => {
-  t.deepEqual([...parseConfFile('# c\nkey = 5 # note\nq="a b"\n  spaced=  7\nnot a line\n=x\n').entries()], [['key', '5'], ['q', 'a b'], ['spaced', '7']]);
+  t.deepEqual([...parseXcpConf('# c\nkey = 5 # note\nq="a b"\n  spaced=  7\nnot a line\n=x\n').entries()], [['key', '5'], ['q', 'a b'], ['spaced', '7']]);
   const files = {
     xenopsd: [{ path: '/etc/xenopsd.conf', text: 'domain_shutdown_ack_timeout = 15\nvm-suspend-ack-timeout = 10\nvm_suspend_ack_timeout = 5\n' }],
-    xapi: [{ path: '/etc/xapi.conf', text: 'domain_shutdown_total_timeout = 1200\n' }, { path: '/etc/xapi.conf.d/90-x.conf', text: 'domain_shutdown_total_timeout = 300.5\n' }],
+    xapi: [{ path: '/etc/xapi.conf', text: 'domain_shutdown_total_timeout = 1_200\n' }, { path: '/etc/xapi.conf.d/90-x.conf', text: 'domain_shutdown_total_timeout = 300.5\n' }],
   };
   const old = timeoutsFrom(files, false);
   t.deepEqual(old.timeouts, { ...XAPI_DEFAULT_TIMEOUTS, shutdownAckMs: 15_000, shutdownTotalMs: 300_500 }, 'before 26.3: the suspend keys are ignored, as xenopsd ignores them; the .conf.d file wins');

@@ -14,7 +14,8 @@ import { lifecycleFor, parseConfig } from '../../xapi-endpoint/src/config.ts';
 import { startEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
 import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
 import { PROFILES } from '../../xapi-endpoint/src/profiles.ts';
-import { ConfigError, floatOfString, parseXcpConf, timeoutsFromConf } from '../../xapi-endpoint/src/toolstack-conf.ts';
+import { ConfigError, timeoutsFromConf } from '../../xapi-endpoint/src/toolstack-conf.ts';
+import { floatOfString, parseXcpConf } from '../../protocol/xcp-conf.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
