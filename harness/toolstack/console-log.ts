@@ -47,6 +47,23 @@ export async function discoverConsoleLogDir(target: HostTarget, timeoutMs: numbe
   return consoleLogDirOf(r.stdout.split('\n').filter((l) => l !== ''));
 }
 
+/**
+ * The console-log fact of a host and the note that says how it was found:
+ * declared absent (`wanted` false), or looked up in dom0. A look that fails
+ * counts as no log (the harness works without one), and the note says why.
+ */
+export async function consoleLogFact(target: HostTarget, wanted: boolean, timeoutMs: number): Promise<{ dir: string | null; note: string }> {
+  if (!wanted) return { dir: null, note: 'console log: not used (declared absent)' };
+  try {
+    const dir = await discoverConsoleLogDir(target, timeoutMs);
+    return dir
+      ? { dir, note: `console log: xenconsoled keeps guest logs in ${dir}` }
+      : { dir: null, note: 'console log: none (xenconsoled runs without --log=guest); what a guest did after its domain is gone is not seen' };
+  } catch (err) {
+    return { dir: null, note: `console log: not used (could not look at xenconsoled: ${err instanceof Error ? err.message : String(err)})` };
+  }
+}
+
 /** The log file of the domain named `domainName` (xenstore /local/domain/N/name). */
 export function consoleLogFile(dir: string, domainName: string): string {
   return `${dir}/guest-${domainName}.log`;

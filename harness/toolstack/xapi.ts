@@ -16,14 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { createClient, type Xapi, type XapiRecord } from 'xen-api';
 import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../protocol/control.ts';
-import { consoleLogFile, discoverConsoleLogDir, tailScript } from './console-log.ts';
+import { consoleLogFact, consoleLogFile, tailScript } from './console-log.ts';
 import { sha256File } from './sha256-file.ts';
 import { watchXenstore } from './xenstore-watch.ts';
 import { checkRelPath, parseReadMany, readManyLoop } from './xenstore-reads.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { trustCa } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
-import { shq, TargetUnreachableError, type HostTarget } from '../target/target.ts';
+import { shq, TargetUnreachableError, type HostTarget, type TargetExecResult } from '../target/target.ts';
 import {
   ConnectionError, ToolstackError, type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest,
   type InstallOptions, type PowerState, type RequestOptions, type ToolstackDriver, type VmRef,
@@ -154,15 +154,13 @@ export class XapiDriver implements ToolstackDriver {
         notes.push('dom0: not reachable (no SSH): no kernel copies, guest xenstore only through VM.set_xenstore_data, no console log; xapi\'s default timeouts assumed');
         return { version: this.version.label, dom0: null, consoleLogDir: null, timeouts: { ...XAPI_DEFAULT_TIMEOUTS }, notes };
       }
-      const [consoleLogDir, t] = await Promise.all([
-        this.opts.consoleLog === false ? Promise.resolve(null) : discoverConsoleLogDir(target, this.callTimeoutMs),
-        readXapiTimeouts(target, this.callTimeoutMs, this.version.suspendTimeoutsTunable),
+      const [c, t] = await Promise.all([
+        consoleLogFact(target, this.opts.consoleLog !== false, this.callTimeoutMs),
+        readXapiTimeouts(target, this.callTimeoutMs, this.version.suspendTimeoutsTunable)
+          .catch((err: unknown) => ({ timeouts: { ...XAPI_DEFAULT_TIMEOUTS }, notes: [`timeouts: xapi's defaults assumed (could not read dom0's config files: ${err instanceof Error ? err.message : String(err)})`] })),
       ]);
-      notes.push(this.opts.consoleLog === false
-        ? 'console log: not used (declared absent)'
-        : consoleLogDir ? `console log: xenconsoled keeps guest logs in ${consoleLogDir}` : 'console log: none (xenconsoled runs without --log=guest); what a guest did after its domain is gone is not seen');
-      notes.push(...t.notes);
-      return { version: this.version.label, dom0: target.description, consoleLogDir, timeouts: t.timeouts, notes };
+      notes.push(c.note, ...t.notes);
+      return { version: this.version.label, dom0: target.description, consoleLogDir: c.dir, timeouts: t.timeouts, notes };
     })();
     return this.facts;
   }
@@ -203,15 +201,19 @@ export class XapiDriver implements ToolstackDriver {
     return this.opts.target;
   }
 
-  private async sh(call: string, script: string, opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
-    const target = this.needTarget(call);
-    let r;
+  /** Runs a script in dom0; any exit status is returned. ConnectionError when dom0 cannot be reached. */
+  private async exec(call: string, script: string, opts: { input?: string; timeoutMs?: number } = {}): Promise<TargetExecResult> {
     try {
-      r = await target.exec(script, { timeoutMs: opts.timeoutMs ?? this.callTimeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      return await this.needTarget(call).exec(script, { timeoutMs: opts.timeoutMs ?? this.callTimeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
     } catch (err) {
       if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, err);
       throw err;
     }
+  }
+
+  /** Runs a script in dom0 and returns its output; a non-zero exit is a ToolstackError. */
+  private async sh(call: string, script: string, opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.exec(call, script, opts);
     if (r.code !== 0) throw new ToolstackError(`DOM0_EXIT_${r.code}`, r.stderr.trim() ? [r.stderr.trim()] : [], call);
     return r.stdout;
   }
@@ -468,8 +470,7 @@ export class XapiDriver implements ToolstackDriver {
       path = consoleLogFile(dir, name);
       this.consoleFiles.set(vm.id, path);
     }
-    const r = await this.needTarget('read console log').exec(tailScript(path, opts.maxBytes ?? 65536), { timeoutMs: this.callTimeoutMs })
-      .catch((err: unknown) => { throw err instanceof TargetUnreachableError ? new ConnectionError(`read console log: ${err.message}`, err) : err; });
+    const r = await this.exec('read console log', tailScript(path, opts.maxBytes ?? 65536));
     return r.code === 0 ? { text: r.stdout, path } : null;
   }
 

@@ -25,7 +25,7 @@ import {
   ConnectionError, ToolstackError,
   type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
 } from './driver.ts';
-import { consoleLogFile, discoverConsoleLogDir, tailScript } from './console-log.ts';
+import { consoleLogFact, consoleLogFile, tailScript } from './console-log.ts';
 import { sha256File } from './sha256-file.ts';
 import {
   DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, isOwnedConfig, renderXlConfig, savePath,
@@ -568,19 +568,12 @@ ${script}
   /** What this host offers: xl's version, and whether (where) xenconsoled keeps guest logs. */
   hostFacts(): Promise<HostFacts> {
     this.facts ??= (async () => {
-      const notes: string[] = [];
-      const v = await this.sh('xl info', 'xl info 2>/dev/null | sed -n "s/^xen_version *: *//p"', this.timeoutMs);
-      const version = `xl (Xen ${v.stdout.trim() || 'version unknown'})`;
-      let consoleLogDir: string | null = null;
-      if (this.consoleLogWanted === false) notes.push('console log: not used (declared absent)');
-      else if (this.paths.consoleLogDir) consoleLogDir = this.paths.consoleLogDir;
-      else {
-        consoleLogDir = await discoverConsoleLogDir(this.target, this.timeoutMs).catch(() => null);
-        notes.push(consoleLogDir
-          ? `console log: xenconsoled keeps guest logs in ${consoleLogDir}`
-          : 'console log: none (xenconsoled runs without --log=guest); what a guest did after its domain is gone is not seen');
-      }
-      return { version, dom0: this.target.description, consoleLogDir, notes };
+      const v = await this.sh('xl info', 'xl info 2>/dev/null | sed -n "s/^xen_version *: *//p"', this.timeoutMs).catch(() => null);
+      const version = `xl (Xen ${v?.stdout.trim() || 'version unknown'})`;
+      const c = this.paths.consoleLogDir
+        ? { dir: this.paths.consoleLogDir, note: `console log: ${this.paths.consoleLogDir} (configured)` }
+        : await consoleLogFact(this.target, this.consoleLogWanted !== false, this.timeoutMs);
+      return { version, dom0: this.target.description, consoleLogDir: c.dir, notes: [c.note] };
     })();
     return this.facts;
   }
