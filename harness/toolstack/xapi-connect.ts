@@ -4,8 +4,9 @@
 //                                HOST from the URL); 'none': XenAPI only
 //   --identity FILE / $XTV_SSH_IDENTITY, known_hosts from $XTV_SSH_KNOWN_HOSTS
 //   --ca FILE                    verify TLS against this CA; --allow-unauthorized: not at all
-// User: --user, else $XTV_XAPI_USER, else root. Password: $XTV_PASSWORD, else
-// the file named by --password-file or $XTV_PASSWORD_FILE. Never argv, never logged.
+// User: --user, else $XTV_XAPI_USER, else root. Password: the file named by
+// --password-file, else $XTV_PASSWORD, else the file named by $XTV_PASSWORD_FILE.
+// Never argv, never logged.
 import { readFileSync } from 'node:fs';
 import type { ConnectOptions } from './connect.ts';
 import { ConnectionError } from './driver.ts';
@@ -27,10 +28,11 @@ function readPasswordFile(path: string): string {
   }
 }
 
+/** --password-file (or the embedded host's file), else $XTV_PASSWORD, else the file in $XTV_PASSWORD_FILE. */
 function passwordFrom(opts: XapiConnectOptions, env: NodeJS.ProcessEnv): string | undefined {
+  if (opts.passwordFile !== undefined) return readPasswordFile(opts.passwordFile);
   if (env.XTV_PASSWORD !== undefined && env.XTV_PASSWORD !== '') return env.XTV_PASSWORD;
-  const file = opts.passwordFile ?? (env.XTV_PASSWORD_FILE || undefined);
-  return file ? readPasswordFile(file) : undefined;
+  return env.XTV_PASSWORD_FILE ? readPasswordFile(env.XTV_PASSWORD_FILE) : undefined;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/;

@@ -135,6 +135,7 @@ test('XAPI addresses: one path, checked before anything is sent', async (t) => {
   await refuse({ host: 'https://xs1', toolstack: 'xapi', dom0: 'xs1' }, /--dom0 wants ssh:\/\/\[USER@\]HOST\[:PORT\], got "xs1" \(or none\)/, 'a --dom0 that is not ssh://');
   await refuse({ host: 'https://xs1', toolstack: 'xapi', env: { XTV_PASSWORD: '' } }, /no XAPI password for https:\/\/xs1/, 'no password');
   await refuse({ host: 'https://xs1', toolstack: 'xapi', caFile: '/nonexistent/ca.pem' }, /cannot read the CA file \/nonexistent\/ca\.pem: ENOENT/, 'a CA file that is not there');
+  await refuse({ host: 'https://xs1', toolstack: 'xapi', passwordFile: '/nonexistent/pw' }, /cannot read the XAPI password file \/nonexistent\/pw/, '--password-file wins over $XTV_PASSWORD (the embedded host\'s file over a real host\'s password)');
   const u = new URL('https://[fe80::1]:8443');
   t.deepEqual(dom0Of({}, u, {}), { user: 'root', host: 'fe80::1', port: 22 }, 'dom0 defaults to root@ the URL\'s host, port 22');
   t.deepEqual(dom0Of({}, u, { XTV_DOM0: 'ssh://admin@xs1:2022' }), { user: 'admin', host: 'xs1', port: 2022 }, '$XTV_DOM0');
