@@ -154,9 +154,23 @@ function durationBounds(request: string, model: ToolstackModel, ctx: Pick<CaseCo
   const total = t ? Math.min(t.shutdownTotalMs, t.suspendTotalMs) : Infinity;
   return {
     fastMaxMs: ctx.timing.fastMax ?? Math.round(ack * 0.9),
-    totalMinMs: ctx.timing.totalMin ?? Math.min(TOTAL_MIN_CAP_MS, Math.round(total * 0.9)),
+    // Above the ack timeout however the host sets the two.
+    totalMinMs: ctx.timing.totalMin ?? Math.max(Math.round(ack * 1.1), Math.min(TOTAL_MIN_CAP_MS, Math.round(total * 0.9))),
     delayedMinMs: Math.round((ctx.timing.restartDelay ?? model.restartDelayMs) * 0.9),
   };
+}
+
+/**
+ * Bound on a request of the model's duration class: the timing's, or longer
+ * on a host whose own timeouts are longer (a call may take them, then a
+ * little more), so that a tuned host is not cut short and called a timeout.
+ */
+function requestBound(cls: DurationClass, request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>): number {
+  const base = ctx.timing.request[cls === 'delayed' ? 'ack-timeout' : cls];
+  const t = ctx.facts?.timeouts;
+  if (!t || cls === 'fast') return base;
+  const longest = cls === 'total-timeout' ? Math.max(t.shutdownTotalMs, t.suspendAckMs + t.suspendTotalMs) : model.ackTimeoutMsOf(request as HostRequest, t);
+  return Math.max(base, Math.round(longest * 1.2) + 60_000);
 }
 
 function errText(e: unknown): string {
@@ -375,9 +389,9 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
   const bringToInitial = async (): Promise<void> => {
     if (s.initial === 'halted') return;
     step('starting');
-    const tStart = Date.now();
     await within(driver.start(vm!), timing.boot, 'start', true);
-    runningSince = tStart;
+    // The domain runs from here (the toolstack's own clock started a little earlier, while building it).
+    runningSince = Date.now();
     await waitReady();
     if (s.initial === 'suspended') {
       step('suspending to reach the initial state');
@@ -496,15 +510,21 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
 
     // The request, bounded by what the model expects (unmodelled: the longest the toolstack could take).
     const cls: DurationClass = expect?.duration ?? (model.kind === 'xapi' ? 'total-timeout' : 'ack-timeout');
-    const bound = timing.request[cls === 'delayed' ? 'ack-timeout' : cls];
+    const bound = requestBound(cls, s.request, model, ctx);
     const tReq = Date.now();
-    const modelCtx: ModelContext = runningSince !== undefined ? { ranForMs: tReq - runningSince } : {};
-    answer = model.expect(s, modelCtx);
-    expect = answer.kind === 'expect' ? answer.expect : undefined;
+    // How long the VM had run when the guest acted: at the request, or (the guest acting on its own)
+    // once it has read its message, which it acts on at once. Rules that depend on it are asked again.
+    const reexpect = (at: number): void => {
+      const modelCtx: ModelContext = runningSince !== undefined ? { ranForMs: at - runningSince } : {};
+      answer = model.expect(s, modelCtx);
+      expect = answer.kind === 'expect' ? answer.expect : undefined;
+    };
+    reexpect(tReq);
     let result: ObservedResult;
     if (s.request === 'no_request') {
       step(`guest acts on its own: ${s.action}`);
       await prime();
+      reexpect(Date.now());
       result = { kind: 'ok' };
     } else {
       step(`request ${s.request} (bound ${fmtMs(bound)})`);
