@@ -596,7 +596,10 @@ function combineInitrds(base: string, extras: string[], target: string): string 
     if (!existsSync(p) || !statSync(p).isFile()) throw new Error(`extra initrd ${p} is not a file`);
     return readFileSync(p);
   });
-  writeFileSync(target, Buffer.concat(parts));
+  // An extra may carry a secret (the XenAPI double's password): readable by the owner only. A file
+  // left by an earlier boot is removed first (writeFileSync's mode applies only to a new file).
+  rmSync(target, { force: true });
+  writeFileSync(target, Buffer.concat(parts), { mode: 0o600 });
   return target;
 }
 

@@ -19,17 +19,17 @@
 // (<stateDir>/xapi-host.cpio.gz), never on a command line.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import type { EmbeddedHost, UpOptions } from './embedded-host.ts';
 import { REPO_ROOT } from './paths.ts';
 
 export const XAPI_USER = 'root';
-/** The profiles the double knows (xapi-endpoint/src/profiles.ts): the XAPI versions users run. */
-export const XAPI_PROFILES = ['xenserver-8', 'xcp-ng-8.2'] as const;
-export type XapiProfile = (typeof XAPI_PROFILES)[number];
-export const DEFAULT_XAPI_PROFILE: XapiProfile = 'xenserver-8';
+/** The profiles the double knows: the XAPI versions users run. */
+import { DEFAULT_PROFILE as DEFAULT_XAPI_PROFILE, PROFILE_NAMES as XAPI_PROFILES, type ProfileName as XapiProfile } from '../../xapi-endpoint/src/profiles.ts';
+
+export { DEFAULT_XAPI_PROFILE, XAPI_PROFILES, type XapiProfile };
 
 /** dom0's HTTPS port of the n-th endpoint (the first is XAPI's own 443). */
 function dom0Port(n: number): number {
@@ -116,7 +116,8 @@ function makeCpio(dir: string, files: Record<string, { content: string; mode: nu
       writeFileSync(dest, f.content);
       chmodSync(dest, f.mode);
     }
-    execFileSync('sh', ['-c', `cd '${root}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n > '${out}'`]);
+    // The archive holds the password: no moment where others may read it.
+    execFileSync('sh', ['-c', `umask 077 && cd '${root}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n > '${out}'`]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -179,7 +180,8 @@ export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOp
         if (port === undefined) throw new Error('the host was booted without the XenAPI forwards (use prepareEmbeddedXapi().upOptions)');
         return { profile, url: `https://127.0.0.1:${port}`, port };
       });
-      await Promise.all(endpoints.map((e) => waitForHttps(e.port, o.timeoutMs ?? 120_000, host)));
+      const ca = readFileSync(caFile);
+      await Promise.all(endpoints.map((e) => waitForHttps(e.port, ca, o.timeoutMs ?? 120_000, host)));
       const info: EmbeddedXapiInfo = { endpoints: endpoints.map(({ profile, url }) => ({ profile, url })), user: XAPI_USER, passwordFile, caFile };
       host.setExtra('xapi', info);
       return info;
@@ -187,13 +189,13 @@ export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOp
   };
 }
 
-/** Polls GET / on a forwarded HTTPS port until the endpoint answers (bounded; the certificate is the double's own). */
-async function waitForHttps(port: number, timeoutMs: number, host: EmbeddedHost): Promise<void> {
+/** Polls GET / on a forwarded HTTPS port until the endpoint answers (bounded; TLS checked against the double's certificate). */
+async function waitForHttps(port: number, ca: Buffer, timeoutMs: number, host: EmbeddedHost): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', timeout: 3000, rejectUnauthorized: false }, (res) => {
+      const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', timeout: 3000, ca }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });

@@ -69,7 +69,7 @@ export interface ToolstackTimeouts {
  * works with each of them absent.
  */
 export interface HostFacts {
-  /** What the host says it runs, e.g. "XCP-ng 8.2.1 (xapi 1.249)" or "xl (Xen 4.17.3)". */
+  /** What the host says it runs, e.g. "XCP-ng 8.2.1 (xapi 1.20)" or "xl (Xen 4.17.3)". */
   version: string;
   /** dom0 reachable over SSH (xenstore reads and writes, kernel copies, console logs). */
   dom0: string | null;
