@@ -1,10 +1,8 @@
 // `xtv doctor`: a preflight for a host, before a run or a CI job: one line per
 // check with the step that fixes each failure (harness/toolstack/preflight.ts).
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from './command.ts';
 import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, connectOptions, oneOf, output, parseCli, positiveInt, resolveEmbedded } from './common.ts';
-import { REPO_ROOT } from '../host/paths.ts';
+import { imageManifest } from './run-command.ts';
 import { connectToolstack } from '../toolstack/connect.ts';
 import { formatChecks, preflightFailed, type Check, type PreflightOptions } from '../toolstack/preflight.ts';
 import type { XapiDriver } from '../toolstack/xapi.ts';
@@ -30,11 +28,10 @@ Exit 0 when every check holds (warnings allowed), 1 when one fails,
 
 ${CONNECT_HELP}`;
 
-function imageMinMemory(): number {
-  const p = join(REPO_ROOT, 'dist', 'image', 'manifest.json');
-  if (!existsSync(p)) return 32;
-  const m = JSON.parse(readFileSync(p, 'utf8')) as { minMemoryMiB?: unknown };
-  return typeof m.minMemoryMiB === 'number' ? m.minMemoryMiB : 32;
+/** The test image's minimum memory, else 32 MiB (the image is not needed to check a host). */
+function imageMinMemoryMiB(): number {
+  const m = imageManifest().minMemoryMiB;
+  return typeof m === 'number' ? m : 32;
 }
 
 export const doctorCommand: Command = {
@@ -45,7 +42,7 @@ export const doctorCommand: Command = {
     const { values } = parseCli(argv, { vms: { type: 'string' }, memory: { type: 'string' }, 'domain-type': { type: 'string' } }, { min: 0, max: 0, names: '' });
     const o: PreflightOptions = {
       vms: positiveInt('vms', values.vms) ?? 2,
-      memoryMiB: positiveInt('memory', values.memory) ?? imageMinMemory(),
+      memoryMiB: positiveInt('memory', values.memory) ?? imageMinMemoryMiB(),
       domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
     };
     const cli = connectOptions(values);

@@ -20,6 +20,7 @@ import { toTable } from '../report/table.ts';
 import { writeReports } from '../report/write.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DEFAULT_IMAGE_DIR = join(REPO_ROOT, 'dist', 'image');
 
 export const RUN_USAGE = `usage: xtv run [--host embedded|ssh://root@HOST|https://XAPI-HOST] [--toolstack xl|xapi]
                [--matrix smoke|full] [--parallel N] [--filter PATTERN]
@@ -127,7 +128,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     json: values.json ?? false,
     list: values.list ?? false,
     showSkipped: values['show-skipped'] ?? false,
-    imageDir: resolve(values['image-dir'] ?? join(REPO_ROOT, 'dist', 'image')),
+    imageDir: resolve(values['image-dir'] ?? DEFAULT_IMAGE_DIR),
     domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
     memoryMiB: positiveInt('memory', values.memory),
     vmPrefix: vmPrefixOf(values['vm-prefix']),
@@ -190,6 +191,12 @@ export function listJson(cases: readonly Case[], kinds: readonly ToolstackKind[]
   }));
 }
 
+/** The image's manifest.json (kernel command line, minimum memory); {} when there is none. */
+export function imageManifest(imageDir: string = DEFAULT_IMAGE_DIR): { kernelArgs?: unknown; minMemoryMiB?: unknown } {
+  const mp = join(imageDir, 'manifest.json');
+  return existsSync(mp) ? JSON.parse(readFileSync(mp, 'utf8')) as { kernelArgs?: unknown; minMemoryMiB?: unknown } : {};
+}
+
 /** The test image as built by npm run build:image (manifest.json gives the kernel command line and minimum memory). */
 export function loadImage(a: Pick<RunArgs, 'imageDir' | 'domainType' | 'memoryMiB'>): RunnerImage {
   const kernelPath = join(a.imageDir, 'xtv-kernel');
@@ -197,9 +204,7 @@ export function loadImage(a: Pick<RunArgs, 'imageDir' | 'domainType' | 'memoryMi
   for (const p of [kernelPath, initrdPath]) {
     if (!existsSync(p)) throw new ConnectionError(`the test image is missing: ${p} (build it with: npm run build:image)`);
   }
-  let manifest: { kernelArgs?: unknown; minMemoryMiB?: unknown } = {};
-  const mp = join(a.imageDir, 'manifest.json');
-  if (existsSync(mp)) manifest = JSON.parse(readFileSync(mp, 'utf8')) as typeof manifest;
+  const manifest = imageManifest(a.imageDir);
   return {
     kernelPath,
     initrdPath,

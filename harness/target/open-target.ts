@@ -2,7 +2,7 @@
 // XAPI's --dom0), and the target that reaches it. The key comes from
 // --identity, else $XTV_SSH_IDENTITY, else ssh's own defaults; the known_hosts
 // file from the caller, else $XTV_SSH_KNOWN_HOSTS, else the user's.
-import { SshTarget, formatSshEndpoint, type SshEndpoint } from './ssh-target.ts';
+import { SshTarget, type SshEndpoint } from './ssh-target.ts';
 
 export interface SshUrl {
   user: string;
@@ -18,10 +18,6 @@ export function parseSshUrl(value: string, flag = '--host'): SshUrl {
   if (port < 1 || port > 65535) throw new Error(`${flag}: port ${m[3]} is out of range (1-65535)`);
   const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
   return { user: m[1] ?? 'root', host, port };
-}
-
-export function formatSshUrl(s: SshUrl): string {
-  return formatSshEndpoint(s);
 }
 
 export interface OpenTargetOptions {

@@ -10,15 +10,13 @@
 // the two XAPI lines differ (the boot directory, suspend and its SR, the
 // crash rule); xapi-driver.test.ts drives the rest through the driver.
 import test from 'tape';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { embeddedAddress, type HostAddress } from '../../harness/host/embedded-address.ts';
-import { REPO_ROOT } from '../../harness/host/paths.ts';
 import { XapiDriver } from '../../harness/toolstack/xapi.ts';
 import { readCaFile } from '../../harness/toolstack/xapi-tls.ts';
 import { onE2eHost } from './e2e-host.ts';
+import { withReportDir, xtv, type Run } from './xtv-cli.ts';
 
 const CASES: Record<string, string[]> = {
   'xenserver-8': [
@@ -31,29 +29,6 @@ const CASES: Record<string, string[]> = {
     'running.no_request.ack-ok.crash',
   ],
 };
-
-interface Run { code: number | null; stdout: string; stderr: string; ms: number }
-
-const running = new Set<ReturnType<typeof spawn>>();
-
-/** `xtv ARGS` with only the environment a user would set for a real host (no XTV_STATE_DIR, no XTV_HOST). */
-function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('XTV_')));
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...clean, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    const run: Run = { code: null, stdout: '', stderr: '', ms: 0 };
-    child.stdout.on('data', (b: Buffer) => { run.stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { run.stderr += b.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      running.delete(child);
-      clearTimeout(timer);
-      resolve({ ...run, code, ms: Date.now() - t0 });
-    });
-  });
-}
 
 /** The flags and environment of a real XAPI host, for the endpoint at `url`. */
 function realHost(addr: HostAddress, url: string): { args: string[]; env: NodeJS.ProcessEnv } {
@@ -74,23 +49,17 @@ function statusOf(r: Run): Record<string, string> {
 test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://, on two XAPI versions', { timeout: 30 * 60_000 }, async (t) => {
   await onE2eHost(async (host) => {
     const addr = embeddedAddress(host);
-    if (!addr.xapi || addr.xapi.urls.length < 2) {
+    const xapi = addr.xapi;
+    if (!xapi || xapi.urls.length < 2) {
       t.fail(`the host in ${host.stateDir} does not serve two XenAPI profiles`);
       return;
     }
-    const dir = mkdtempSync(join(tmpdir(), 'xtv-e2e-xapi-run-'));
-    const onSignal = (): void => {
-      for (const child of running) child.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(130);
-    };
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-    try {
-      const [current, lts] = addr.xapi.urls as [{ profile: string; url: string }, { profile: string; url: string }];
+    await withReportDir('xtv-e2e-xapi-run-', async (dir) => {
+      const [current, lts] = xapi.urls as [{ profile: string; url: string }, { profile: string; url: string }];
       const run = async (e: { profile: string; url: string }, i: number) => {
         const hh = realHost(addr, e.url);
         const cases = CASES[e.profile]!;
-        const r = await xtv(['run', ...hh.args, '--filter', cases.join(','), '--parallel', String(cases.length), '--vm-prefix', `xtv-e2e-xr${i}`, '--report-dir', join(dir, e.profile)], hh.env, 20 * 60_000);
+        const r = await xtv(['run', ...hh.args, '--filter', cases.join(','), '--parallel', String(cases.length), '--vm-prefix', `xtv-e2e-xr${i}`, '--report-dir', join(dir, e.profile)], { env: hh.env, cleanEnv: true, timeoutMs: 20 * 60_000 });
         return { e, cases, r };
       };
       // The current line's run goes at once; the 8.2 host is first checked with doctor, broken, and fixed.
@@ -99,7 +68,7 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
       // The preflight: every check holds on both; then a host without a suspend SR, and a wrong password.
       const doctors = await Promise.all([current, lts].map(async (e) => {
         const h = realHost(addr, e.url);
-        return { e, r: await xtv(['doctor', ...h.args, '--json'], h.env, 120_000) };
+        return { e, r: await xtv(['doctor', ...h.args, '--json'], { env: h.env, cleanEnv: true, timeoutMs: 120_000 }) };
       }));
       for (const { e, r } of doctors) {
         t.equal(r.code, 0, `doctor on ${e.profile}: exit 0${r.code === 0 ? '' : `\n${r.stdout}${r.stderr}`}`);
@@ -108,8 +77,8 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
       }
       t.equal(statusOf(doctors[1]!.r)['pvh'], 'warn', '  8.2: PVH is a warning (xapi 1.249 has no domain_type pvh; the runs are PV)');
       const h = realHost(addr, lts.url);
-      const password = readFileSync(addr.xapi.passwordFile, 'utf8').trim();
-      const d = await XapiDriver.connect({ url: lts.url, user: addr.xapi.user, password, target: null, ca: readCaFile(addr.xapi.caFile) });
+      const password = readFileSync(xapi.passwordFile, 'utf8').trim();
+      const d = await XapiDriver.connect({ url: lts.url, user: xapi.user, password, target: null, ca: readCaFile(xapi.caFile) });
       let noSr: Run;
       let wrong: Run;
       try {
@@ -122,8 +91,8 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
         try {
           const withoutFile = h.args.filter((a, i, all) => a !== '--password-file' && all[i - 1] !== '--password-file');
           [noSr, wrong] = await Promise.all([
-            xtv(['doctor', ...h.args], h.env, 120_000),
-            xtv(['doctor', ...withoutFile], { ...h.env, XTV_PASSWORD: 'not-the-password' }, 120_000),
+            xtv(['doctor', ...h.args], { env: h.env, cleanEnv: true, timeoutMs: 120_000 }),
+            xtv(['doctor', ...withoutFile], { env: { ...h.env, XTV_PASSWORD: 'not-the-password' }, cleanEnv: true, timeoutMs: 120_000 }),
           ]);
         } finally {
           await d.call('pool.set_suspend_image_SR', pool, sr);
@@ -153,9 +122,6 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
         const baseline = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-ok.poweroff');
         t.match(baseline?.observation?.guestEventUnseen ?? '', /keeps no console log/, '  the baseline case says why the guest\'s account is not there');
       }
-    } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   }, { onProgress: (l) => t.comment(l) });
 });

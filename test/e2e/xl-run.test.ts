@@ -8,13 +8,11 @@
 // reboot asked by the host, save then restore, unpause, a request to a halted
 // VM, a guest crashing itself.
 import test from 'tape';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
 import { onE2eHost } from './e2e-host.ts';
-import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { withReportDir, xtv } from './xtv-cli.ts';
 import { embeddedDom0 } from '../../harness/host/embedded-address.ts';
 import { XlDriver } from '../../harness/toolstack/xl.ts';
 
@@ -29,35 +27,6 @@ const CASES = [
 /** Waits out xl's 60 s ack timeout: in flight long enough to be interrupted. */
 const INTERRUPTED_CASE = 'running.clean_shutdown.ack-none.ignore';
 
-interface Run { code: number | null; stdout: string; stderr: string; ms: number; sentAt?: number }
-
-/** The `xtv` processes running, for a signal to pass on (see the test). */
-const running = new Set<ReturnType<typeof spawn>>();
-
-/** Runs `xtv ARGS`; `interruptWhen`: sends SIGINT the first time stderr matches it. */
-function xtv(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, interruptWhen?: RegExp): Promise<Run> {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    const run: Run = { code: null, stdout: '', stderr: '', ms: 0 };
-    child.stdout.on('data', (b: Buffer) => { run.stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => {
-      run.stderr += b.toString();
-      if (interruptWhen && run.sentAt === undefined && interruptWhen.test(run.stderr)) {
-        run.sentAt = Date.now() - t0;
-        child.kill('SIGINT');
-      }
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      running.delete(child);
-      clearTimeout(timer);
-      resolve({ ...run, code, ms: Date.now() - t0 });
-    });
-  });
-}
-
 /** The VMs (xl configs made by xtv) and xl domains on the host whose names start with `prefix`. */
 async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: string[]; domains: string[] }> {
   const driver = new XlDriver(embeddedDom0(host));
@@ -70,21 +39,12 @@ async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: str
 test('xtv run on the embedded host with xl: matrix cases pass, reports written, nothing left; Ctrl-C cleans up', { timeout: 30 * 60_000 }, async (t) => {
   await onE2eHost(async (host) => {
     const env = { XTV_STATE_DIR: host.stateDir, XTV_HOST: 'embedded' };
-    const dir = mkdtempSync(join(tmpdir(), 'xtv-e2e-run-'));
-    // npm test's runner passes SIGINT/SIGTERM on, and `finally` does not run when a signal ends us:
-    // the xtv runs get it too (they stop and clean up), and their reports directory goes.
-    const onSignal = (): void => {
-      for (const child of running) child.kill('SIGTERM');
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(130);
-    };
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-    try {
+    await withReportDir('xtv-e2e-run-', async (dir) => {
       // Both runs at once: they share the host, each with VMs of its own prefix.
       const [ok, cut] = await Promise.all([
-        xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], env, 20 * 60_000),
+        xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], { env, timeoutMs: 20 * 60_000 }),
         // SIGINT once the request is in flight (the guest was told not to acknowledge it).
-        xtv(['run', '--toolstack', 'xl', '--filter', INTERRUPTED_CASE, '--vm-prefix', 'xtv-e2e-int', '--report-dir', join(dir, 'cut')], env, 10 * 60_000, /request clean_shutdown/),
+        xtv(['run', '--toolstack', 'xl', '--filter', INTERRUPTED_CASE, '--vm-prefix', 'xtv-e2e-int', '--report-dir', join(dir, 'cut')], { env, timeoutMs: 10 * 60_000, interruptWhen: /request clean_shutdown/ }),
       ]);
 
       t.equal(ok.code, 0, `xtv run: exit 0 (${(ok.ms / 1000).toFixed(0)} s)${ok.code === 0 ? '' : `\n${ok.stderr.slice(-3000)}`}`);
@@ -102,9 +62,6 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
       t.notOk(/could not remove/.test(cut.stderr), 'and reports no VM it could not remove');
       t.match(cut.stdout, new RegExp(`^not ok \\d+ - error ${INTERRUPTED_CASE.replace(/\./g, '\\.')}`, 'm'), 'the interrupted case is an error in TAP');
       t.deepEqual(await leftovers(host, 'xtv-e2e-int'), { vms: [], domains: [] }, 'no VM and no domain of the interrupted run is left');
-    } finally {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -12,10 +12,9 @@
 // (or, if XAPI changed, refresh the JSON), never the expectation.
 import { readFileSync } from 'node:fs';
 import test from 'tape';
-import { createClient, type Xapi } from 'xen-api';
-import { startEndpoint, type RunningEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
-import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
+import type { Xapi } from 'xen-api';
 import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
+import { installVm as installPv, startDouble, USER } from './xapi-fixture.ts';
 
 // ---- the facts ---------------------------------------------------------------
 
@@ -76,37 +75,9 @@ function factFor(name: string): { params: number; optional: number; session: boo
 
 // ---- the double ----------------------------------------------------------------
 
-const USER = 'root';
 const PASSWORD = 'conformance-password';
-const KERNEL = '/var/lib/xcp/guest/xtv-kernel';
-const INITRD = '/var/lib/xcp/guest/xtv-initrd';
 
-interface Fixture {
-  ep: RunningEndpoint;
-  hv: FakeHypervisor;
-  url: string;
-  client: Xapi;
-  close(): Promise<void>;
-}
-
-async function fixture(lifecycle: Partial<LifecycleConfig> = {}): Promise<Fixture> {
-  const hv = new FakeHypervisor();
-  const ep = await startEndpoint({
-    user: USER, password: PASSWORD, hypervisor: hv, http: { port: 0, host: '127.0.0.1' },
-    lifecycle: { pollMs: 0, restartDelayMs: 0, ...lifecycle },
-  });
-  const url = `http://127.0.0.1:${ep.httpPort}`;
-  const client = createClient({ url, auth: { user: USER, password: PASSWORD }, watchEvents: false });
-  await client.connect();
-  return {
-    ep, hv, url, client,
-    async close() {
-      await client.disconnect().catch(() => undefined);
-      await ep.close();
-      await hv.close();
-    },
-  };
-}
+const fixture = (lifecycle: Partial<LifecycleConfig> = {}) => startDouble({ password: PASSWORD, lifecycle });
 
 interface Outcome { ok: boolean; value?: unknown; code?: string; params?: string[] }
 
@@ -148,19 +119,7 @@ function raisedCount(code: string): number {
 }
 
 /** Clones the template into a PV VM the way the harness installs one. */
-async function installVm(c: Xapi, name = 'xtv-conformance'): Promise<string> {
-  const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
-  const ref = await c.call<string>('VM.clone', tpl, name);
-  await c.call('VM.set_is_a_template', ref, false);
-  await c.call('VM.set_PV_bootloader', ref, '');
-  await c.call('VM.set_PV_kernel', ref, KERNEL);
-  await c.call('VM.set_PV_ramdisk', ref, INITRD);
-  await c.call('VM.set_PV_args', ref, 'console=hvc0');
-  await c.call('VM.set_HVM_boot_policy', ref, '');
-  await c.call('VM.set_domain_type', ref, 'pv');
-  await c.call('VM.set_memory_limits', ref, 32 << 20, 32 << 20, 32 << 20, 32 << 20);
-  return ref;
-}
+const installVm = (c: Xapi, name = 'xtv-conformance') => installPv(c, { name, asHarness: true });
 
 async function uuidOf(c: Xapi, vm: string): Promise<string> {
   return c.call<string>('VM.get_uuid', vm);

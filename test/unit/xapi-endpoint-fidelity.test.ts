@@ -4,65 +4,17 @@
 // of the errors, and the timing of a suspend a guest answers with something
 // else. Through the real `xen-api` client, on the fake hypervisor.
 import test from 'tape';
-import { createClient, type Xapi } from 'xen-api';
-import { startEndpoint, type RunningEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
-import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
+import type { Xapi } from 'xen-api';
 import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
-import { PROFILES, type ProfileName } from '../../xapi-endpoint/src/profiles.ts';
+import type { ProfileName } from '../../xapi-endpoint/src/profiles.ts';
+import { BOOT, installVm as installPv, powerOf, rejection, startDouble } from './xapi-fixture.ts';
 
-const USER = 'root';
 const PASSWORD = 'test-password-2';
-const BOOT = { 'xenserver-8': '/var/lib/xcp/guest', 'xcp-ng-8.2': '/boot/guest' } as const;
 
-interface Fixture {
-  ep: RunningEndpoint;
-  hv: FakeHypervisor;
-  c: Xapi;
-  close(): Promise<void>;
-}
+const fixture = (profile: ProfileName = 'xenserver-8', lifecycle: Partial<LifecycleConfig> = {}) => startDouble({ password: PASSWORD, profile, lifecycle });
 
-async function fixture(profile: ProfileName = 'xenserver-8', lifecycle: Partial<LifecycleConfig> = {}, hv = new FakeHypervisor()): Promise<Fixture> {
-  const ep = await startEndpoint({
-    user: USER, password: PASSWORD, hypervisor: hv, profile: PROFILES[profile], http: { port: 0, host: '127.0.0.1' },
-    lifecycle: { pollMs: 0, restartDelayMs: 0, ...lifecycle },
-  });
-  const c = createClient({ url: `http://127.0.0.1:${ep.httpPort}`, auth: { user: USER, password: PASSWORD }, watchEvents: false });
-  await c.connect();
-  return {
-    ep, hv, c,
-    async close() {
-      await c.disconnect().catch(() => undefined);
-      await ep.close();
-      await hv.close();
-    },
-  };
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; params: string[] } | 'resolved'> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    const e = err as { code?: string; params?: string[] };
-    return { code: String(e.code), params: e.params ?? [] };
-  }
-}
-
-/** The harness's install: a PV VM from "Other install media", booting the profile's kernel directory. */
-async function installVm(c: Xapi, profile: ProfileName = 'xenserver-8', name = 'xtv-test'): Promise<string> {
-  const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
-  const ref = await c.call<string>('VM.clone', tpl, name);
-  await c.call('VM.set_is_a_template', ref, false);
-  await c.call('VM.set_PV_kernel', ref, `${BOOT[profile]}/xtv-kernel`);
-  await c.call('VM.set_PV_ramdisk', ref, `${BOOT[profile]}/xtv-initrd`);
-  await c.call('VM.set_HVM_boot_policy', ref, '');
-  await c.call('VM.set_memory_limits', ref, 32 << 20, 32 << 20, 32 << 20, 32 << 20);
-  return ref;
-}
-
-async function powerOf(c: Xapi, ref: string): Promise<[string, number]> {
-  return [await c.call<string>('VM.get_power_state', ref), Number(await c.call('VM.get_domid', ref))];
-}
+/** The harness's install, booting the profile's kernel directory. */
+const installVm = (c: Xapi, profile: ProfileName = 'xenserver-8') => installPv(c, { boot: BOOT[profile] });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,8 +25,8 @@ test('each profile reports its version: software_version in xapi\'s order, API v
   ] as const) {
     const f = await fixture(profile);
     try {
-      const [pool] = await f.c.call<string[]>('pool.get_all');
-      const host = await f.c.call<Record<string, unknown>>('host.get_record', await f.c.call('pool.get_master', pool));
+      const [pool] = await f.client.call<string[]>('pool.get_all');
+      const host = await f.client.call<Record<string, unknown>>('host.get_record', await f.client.call('pool.get_master', pool));
       const sv = host.software_version as Record<string, string>;
       t.equal(Number(host.API_version_major), expected.major, `${profile}: API_version_major`);
       t.equal(Number(host.API_version_minor), expected.minor, `${profile}: API_version_minor`);
@@ -92,16 +44,16 @@ test('each profile reports its version: software_version in xapi\'s order, API v
 test('every object has a uuid of its own (VM.create too)', async (t) => {
   const f = await fixture();
   try {
-    const a = await f.c.call<string>('VM.create', { name_label: 'a' });
-    const b = await f.c.call<string>('VM.create', { name_label: 'b' });
+    const a = await f.client.call<string>('VM.create', { name_label: 'a' });
+    const b = await f.client.call<string>('VM.create', { name_label: 'b' });
     const uuids = await Promise.all([
-      f.c.call<string>('VM.get_uuid', a), f.c.call<string>('VM.get_uuid', b),
-      f.c.call<string>('pool.get_uuid', (await f.c.call<string[]>('pool.get_all'))[0]),
-      f.c.call<string>('host.get_uuid', (await f.c.call<string[]>('host.get_all'))[0]),
+      f.client.call<string>('VM.get_uuid', a), f.client.call<string>('VM.get_uuid', b),
+      f.client.call<string>('pool.get_uuid', (await f.client.call<string[]>('pool.get_all'))[0]),
+      f.client.call<string>('host.get_uuid', (await f.client.call<string[]>('host.get_all'))[0]),
     ]);
     t.ok(uuids.every((u) => /^[0-9a-f-]{36}$/.test(u)), uuids.join(' '));
     t.equal(new Set(uuids).size, 4, 'all different');
-    t.equal(await f.c.call('VM.get_by_uuid', uuids[1]), b);
+    t.equal(await f.client.call('VM.get_by_uuid', uuids[1]), b);
   } finally {
     await f.close();
   }
@@ -109,7 +61,7 @@ test('every object has a uuid of its own (VM.create too)', async (t) => {
 
 test('xenserver-8: kernels from /var/lib/xcp/guest only, refused at start with INVALID_VALUE [kernel|ramdisk; path; reason]', async (t) => {
   const f = await fixture('xenserver-8');
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     const start = () => rejection(c.call('VM.start', vm, false, false));
@@ -136,7 +88,7 @@ test('xenserver-8: kernels from /var/lib/xcp/guest only, refused at start with I
 
 test('xcp-ng-8.2: kernels from /boot/guest; any other path becomes "" and the start fails in xenopsd\'s build', async (t) => {
   const f = await fixture('xcp-ng-8.2');
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c, 'xcp-ng-8.2');
     const start = () => rejection(c.call('VM.start', vm, false, false));
@@ -159,7 +111,7 @@ test('xcp-ng-8.2: kernels from /boot/guest; any other path becomes "" and the st
 
 test('xcp-ng-8.2: no pvh, no actions_after_softreboot; OTHER_OPERATION_IN_PROGRESS ["VM.op"; vm]', async (t) => {
   const f = await fixture('xcp-ng-8.2', { shutdownAckTimeoutMs: 300 });
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c, 'xcp-ng-8.2');
     t.deepEqual(await rejection(c.call('VM.set_domain_type', vm, 'pvh')), { code: 'INTERNAL_ERROR', params: ['Failure("Unknown tag/contents")'] }, 'pvh is not a domain_type of 1.249');
@@ -179,7 +131,7 @@ test('xcp-ng-8.2: no pvh, no actions_after_softreboot; OTHER_OPERATION_IN_PROGRE
 
 test('set_HVM_boot_policy sets domain_type; set_domain_type sets HVM_boot_policy, in any power state, never unspecified', async (t) => {
   const f = await fixture();
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     await c.call('VM.set_HVM_boot_policy', vm, 'BIOS order');
@@ -205,7 +157,7 @@ test('set_HVM_boot_policy sets domain_type; set_domain_type sets HVM_boot_policy
 
 test('suspend needs an SR: VM.suspend_SR, then the pool\'s, then the host\'s; VM_NO_SUSPEND_SR after the power-state check', async (t) => {
   const f = await fixture();
-  const c = f.c;
+  const c = f.client;
   try {
     const [sr] = await c.call<string[]>('SR.get_by_name_label', 'Local storage');
     const rec = await c.call<Record<string, unknown>>('SR.get_record', sr);
@@ -242,7 +194,7 @@ test('suspend needs an SR: VM.suspend_SR, then the pool\'s, then the host\'s; VM
 
 test('XAPI\'s error shapes: power state before template, VM_IS_TEMPLATE [vm; op], expected states in xapi\'s order, OTHER_OPERATION_IN_PROGRESS with 4 params', async (t) => {
   const f = await fixture('xenserver-8', { shutdownAckTimeoutMs: 400 });
-  const c = f.c;
+  const c = f.client;
   try {
     const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
     t.deepEqual(await rejection(c.call('VM.clean_shutdown', tpl)), { code: 'VM_BAD_POWER_STATE', params: [tpl, 'running', 'halted'] }, 'a halted template: the power state first');
@@ -279,7 +231,7 @@ test('XAPI\'s error shapes: power state before template, VM_IS_TEMPLATE [vm; op]
 
 test('task.cancel of a clean operation waiting on its guest: TASK_CANCELLED, the VM as it was', async (t) => {
   const f = await fixture('xenserver-8', { shutdownAckTimeoutMs: 5000 });
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     await c.call('VM.start', vm, false, false);
@@ -299,7 +251,7 @@ test('task.cancel of a clean operation waiting on its guest: TASK_CANCELLED, the
 
 test('resume of a VM without an image: VM_HAS_NO_SUSPEND_VDI ["VM"; vm], and the VM is Halted', async (t) => {
   const f = await fixture();
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     await c.call('VM.start', vm, false, false);
@@ -316,7 +268,7 @@ test('resume of a VM without an image: VM_HAS_NO_SUSPEND_VDI ["VM"; vm], and the
 
 test('suspend answered by a reboot: the error comes after the restart delay and the new domain; by a poweroff, after the VM is Halted', async (t) => {
   const f = await fixture('xenserver-8', { restartDelayMs: 400 });
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     const uuid = await c.call<string>('VM.get_uuid', vm);
@@ -342,7 +294,7 @@ test('suspend answered by a reboot: the error comes after the restart delay and 
 
 test('a crash restarts from 120 s after the start on (run_time < 120 is destroyed), counted across suspend and resume', async (t) => {
   const f = await fixture('xenserver-8', { shortRunMs: 300 });
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     const uuid = await c.call<string>('VM.get_uuid', vm);
@@ -368,7 +320,7 @@ test('a crash restarts from 120 s after the start on (run_time < 120 is destroye
 
 test('VM.shutdown: a suspended VM loses its image; a clean shutdown that fails becomes a hard one', async (t) => {
   const f = await fixture('xenserver-8', { shutdownAckTimeoutMs: 200 });
-  const c = f.c;
+  const c = f.client;
   try {
     const vm = await installVm(c);
     await c.call('VM.start', vm, false, false);

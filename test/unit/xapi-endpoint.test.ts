@@ -2,75 +2,16 @@
 // `xen-api` client (JSON-RPC and XML-RPC), plus raw HTTP for malformed input.
 import test from 'tape';
 import { createClient, type Xapi } from 'xen-api';
-import { startEndpoint, type RunningEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
-import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
-import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
+import { installVm as installPv, powerOf, rejection, startDouble, USER, type DoubleOptions } from './xapi-fixture.ts';
 
-const USER = 'root';
 const PASSWORD = 'test-password-1';
 const KERNEL = '/var/lib/xcp/guest/xtv-kernel';
 const INITRD = '/var/lib/xcp/guest/xtv-initrd';
 
-interface Fixture {
-  ep: RunningEndpoint;
-  hv: FakeHypervisor;
-  url: string;
-  client: Xapi;
-  close(): Promise<void>;
-}
+const fixture = (opts: Omit<DoubleOptions, 'password'> = {}) => startDouble({ password: PASSWORD, ...opts });
 
-async function fixture(opts: { lifecycle?: Partial<LifecycleConfig>; transport?: 'json-rpc' | 'xml-rpc'; watchEvents?: boolean } = {}): Promise<Fixture> {
-  const hv = new FakeHypervisor();
-  const ep = await startEndpoint({
-    user: USER, password: PASSWORD, hypervisor: hv, http: { port: 0, host: '127.0.0.1' },
-    lifecycle: { pollMs: 0, restartDelayMs: 0, ...opts.lifecycle },
-  });
-  const url = `http://127.0.0.1:${ep.httpPort}`;
-  const client = createClient({
-    url, auth: { user: USER, password: PASSWORD }, watchEvents: opts.watchEvents ?? false,
-    ...(opts.transport ? { transport: opts.transport } : {}), eventPollDelay: 50, debounce: 10,
-  });
-  await client.connect();
-  return {
-    ep, hv, url, client,
-    async close() {
-      await client.disconnect().catch(() => undefined);
-      await ep.close();
-      await hv.close();
-    },
-  };
-}
-
-/** The error code (and params) a promise rejects with. */
-async function rejection(p: Promise<unknown>): Promise<{ code: string; params: string[] } | 'resolved'> {
-  try {
-    await p;
-    return 'resolved';
-  } catch (err) {
-    const e = err as { code?: string; params?: string[] };
-    return { code: String(e.code), params: e.params ?? [] };
-  }
-}
-
-/** Clones the template into a PV VM the way the harness installs one. */
-async function installVm(c: Xapi, name = 'xtv-test'): Promise<string> {
-  const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
-  const ref = await c.call<string>('VM.clone', tpl, name);
-  await c.call('VM.set_is_a_template', ref, false);
-  await c.call('VM.set_PV_kernel', ref, KERNEL);
-  await c.call('VM.set_PV_ramdisk', ref, INITRD);
-  await c.call('VM.set_PV_args', ref, 'console=hvc0');
-  await c.call('VM.set_PV_bootloader', ref, '');
-  await c.call('VM.set_HVM_boot_policy', ref, '');
-  await c.call('VM.set_domain_type', ref, 'pv');
-  await c.call('VM.set_memory_limits', ref, 32 << 20, 32 << 20, 32 << 20, 32 << 20);
-  await c.call('VM.add_to_other_config', ref, 'xtv', 'true');
-  return ref;
-}
-
-async function powerOf(c: Xapi, ref: string): Promise<[string, number]> {
-  return [await c.call<string>('VM.get_power_state', ref), Number(await c.call('VM.get_domid', ref))];
-}
+/** The harness's install, with its other_config mark (xtv=true). */
+const installVm = (c: Xapi, name?: string) => installPv(c, { name, asHarness: true, otherConfig: { xtv: 'true' } });
 
 for (const transport of ['json-rpc', 'xml-rpc'] as const) {
   test(`${transport}: login, records of pool, host and VM, wrong password`, async (t) => {

@@ -12,7 +12,8 @@ import { checkRelPath, parseReadMany, readManyLoop, unsanitise } from '../../har
 import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
 import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
 import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
-import { formatSshUrl, parseSshUrl } from '../../harness/target/open-target.ts';
+import { parseSshUrl } from '../../harness/target/open-target.ts';
+import { formatSshEndpoint } from '../../harness/target/ssh-target.ts';
 import { TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../../harness/target/target.ts';
 
 const LIST = `Name                                        ID   Mem VCPUs\tState\tTime(s)
@@ -80,8 +81,8 @@ test('ssh:// addresses (xl --host, XAPI --dom0): forms and clear errors', (t) =>
   t.deepEqual(parseSshUrl('ssh://xen1'), { user: 'root', host: 'xen1', port: 22 });
   t.deepEqual(parseSshUrl('ssh://admin@10.0.0.5:2222'), { user: 'admin', host: '10.0.0.5', port: 2222 });
   t.deepEqual(parseSshUrl('ssh://root@[fe80::1]:22'), { user: 'root', host: 'fe80::1', port: 22 });
-  t.equal(formatSshUrl(parseSshUrl('ssh://root@xen1:22')), 'ssh://root@xen1');
-  t.equal(formatSshUrl(parseSshUrl('ssh://root@[fe80::1]:2222')), 'ssh://root@[fe80::1]:2222');
+  t.equal(formatSshEndpoint(parseSshUrl('ssh://root@xen1:22')), 'ssh://root@xen1');
+  t.equal(formatSshEndpoint(parseSshUrl('ssh://root@[fe80::1]:2222')), 'ssh://root@[fe80::1]:2222');
   t.throws(() => parseSshUrl('xen1'), /--host wants ssh:\/\/\[USER@\]HOST\[:PORT\], got "xen1"/);
   t.throws(() => parseSshUrl('embedded', '--dom0'), /--dom0 wants ssh:\/\//);
   t.throws(() => parseSshUrl('ssh://xen1:99999'), /out of range/);
