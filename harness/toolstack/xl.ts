@@ -105,6 +105,18 @@ export class XlDriver implements ToolstackDriver {
   }
 
   /**
+   * `xl create ARGS`, tried once more when libxl gave up waiting for
+   * xenconsoled to set up the console: libxl_create.c console_xswait_callback,
+   * LIBXL_INIT_TIMEOUT 10 s, which an overloaded dom0 (an emulated one under a
+   * burst of boots) can miss; libxl has destroyed the half-made domain by then.
+   * Any other failure is returned as it is. Two bounded xl calls: count it as
+   * two steps.
+   */
+  private createCommand(t: string, args: string): string {
+    return `xtv_out=$(${t} xl create ${args} 2>&1) || { xtv_rc=$?; case $xtv_out in *'console tty: timed out'*) ${t} xl create ${args};; *) printf '%s\n' "$xtv_out" >&2; exit $xtv_rc;; esac; }`;
+  }
+
+  /**
    * Runs a script in dom0. `steps` is how many bounded xl calls it makes in a
    * row, so that the exec's own bound stays above theirs.
    */
@@ -308,8 +320,8 @@ export class XlDriver implements ToolstackDriver {
       const call = `xl create${opts.paused ? ' -p' : ''} ${configPath(this.paths, vm.name)}`;
       const script = this.requireOwnedConfig(vm.name)
         + `[ -e ${shq(savePath(this.paths, vm.name))} ] && ! xl domid ${shq(vm.name)} >/dev/null 2>&1 && exit ${EXIT.suspended}\n`
-        + `${this.bound(this.timeoutMs)} xl create${opts.paused ? ' -p' : ''} ${shq(configPath(this.paths, vm.name))}`;
-      this.check(call, await this.sh(call, script, this.timeoutMs), vm);
+        + this.createCommand(this.bound(this.timeoutMs), `${opts.paused ? '-p ' : ''}${shq(configPath(this.paths, vm.name))}`);
+      this.check(call, await this.sh(call, script, this.timeoutMs, { steps: 2 }), vm);
     });
   }
 
@@ -386,8 +398,8 @@ ${script}
       case 'hard_reboot':
         return {
           call: `xl destroy ${name} + xl create ${configPath(this.paths, name)}`,
-          script: this.requireOwnedConfig(name) + `${t} xl destroy ${n} || exit $?\n${t} xl create ${cfg}`,
-          steps: 2,
+          script: this.requireOwnedConfig(name) + `${t} xl destroy ${n} || exit $?\n${this.createCommand(t, cfg)}`,
+          steps: 3,
         };
       case 'suspend': {
         const part = shq(`${savePath(this.paths, name)}.part`);

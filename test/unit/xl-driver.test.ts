@@ -132,7 +132,7 @@ test('xl driver: requests are the xl commands the model assumes, each bounded in
   t.match(s('clean_shutdown'), /^timeout -k 5 30 xl shutdown xtv-t$/, 'no -w: returns after the ack');
   t.match(s('clean_reboot'), /^timeout -k 5 30 xl reboot xtv-t$/);
   t.match(s('hard_shutdown'), /timeout -k 5 30 xl destroy xtv-t$/);
-  t.match(s('hard_reboot'), /xl destroy xtv-t \|\| exit \$\?\ntimeout -k 5 30 xl create \/etc\/xen\/xtv\/xtv-t\.cfg$/);
+  t.match(s('hard_reboot'), /xl destroy xtv-t \|\| exit \$\?\nxtv_out=\$\(timeout -k 5 30 xl create \/etc\/xen\/xtv\/xtv-t\.cfg 2>&1\)/);
   t.match(s('suspend'), /xl save xtv-t \/var\/lib\/xtv\/save\/xtv-t\.chk\.part/);
   t.match(s('resume'), /xl restore \/var\/lib\/xtv\/save\/xtv-t\.chk/);
   t.match(s('pause'), /xl pause xtv-t$/);
@@ -288,6 +288,35 @@ function fakeDom0(prefix: string, tools: (root: string) => Record<string, string
   const driver = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
   return { root, paths, driver };
 }
+
+test('xl driver: start tries xl create once more when libxl timed out waiting for the console, and only then', async (t) => {
+  // A fake xl whose create fails the first time with libxl's console wait timeout (or another error, on demand).
+  const { root, paths, driver: d } = fakeDom0('xtv-create-', (root) => ({
+    xl: [
+      'case "$1" in',
+      `  create) echo create >> '${root}/log'`,
+      `    if [ -e '${root}/other' ]; then echo 'libxl: error: something else' >&2; exit 3; fi`,
+      `    if [ ! -e '${root}/failed' ]; then touch '${root}/failed'; echo 'libxl: error: libxl_create.c:1976:console_xswait_callback: domain 3 console tty: timed out' >&2; exit 3; fi ;;`,
+      '  domid) exit 1 ;;',
+      'esac',
+    ],
+  }));
+  const vm = { name: 'xtv-c', id: 'xtv-c' };
+  try {
+    mkdirSync(paths.configDir, { recursive: true });
+    writeFileSync(join(paths.configDir, 'xtv-c.cfg'), `${XL_MARKER}\n`);
+    await d.start(vm);
+    t.deepEqual(readFileSync(join(root, 'log'), 'utf8').trim().split('\n'), ['create', 'create'], 'the console wait timed out: created again, and started');
+    writeFileSync(join(root, 'other'), '');
+    rmSync(join(root, 'log'));
+    const err = await d.start(vm).then(() => null, (e: unknown) => e);
+    t.ok(err instanceof ToolstackError && /something else/.test(err.message), `another failure: xl's error as it is (${String(err)})`);
+    t.deepEqual(readFileSync(join(root, 'log'), 'utf8').trim().split('\n'), ['create'], '  and no second try');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  t.end();
+});
 
 test('xl driver: a request that finds no domain while xl re-creates the VM waits for the new one', async (t) => {
   // A fake xl: the domain exists while the file "domain" does; reboot and domid need it, and without it
