@@ -62,53 +62,29 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
         const r = await xtv(['run', ...hh.args, '--filter', cases.join(','), '--parallel', String(cases.length), '--vm-prefix', `xtv-e2e-xr${i}`, '--report-dir', join(dir, e.profile)], { env: hh.env, cleanEnv: true, timeoutMs: 20 * 60_000 });
         return { e, cases, r };
       };
-      // The current line's run goes at once; the 8.2 host is first checked with doctor, broken, and fixed.
-      const currentRun = run(current, 0);
-
-      // The preflight: every check holds on both; then a host without a suspend SR, and a wrong password.
-      const doctors = await Promise.all([current, lts].map(async (e) => {
-        const h = realHost(addr, e.url);
-        return { e, r: await xtv(['doctor', ...h.args, '--json'], { env: h.env, cleanEnv: true, timeoutMs: 120_000 }) };
-      }));
+      // Everything at once, but the doctor of a host without a suspend SR: it goes after the 8.2
+      // run, whose suspend case the missing SR would fail.
+      const runs = Promise.all([run(current, 0), run(lts, 1)]);
+      const h = realHost(addr, lts.url);
+      const withoutFile = h.args.filter((a, i, all) => a !== '--password-file' && all[i - 1] !== '--password-file');
+      const [doctors, wrong] = await Promise.all([
+        Promise.all([current, lts].map(async (e) => {
+          const hh = realHost(addr, e.url);
+          return { e, r: await xtv(['doctor', ...hh.args, '--json'], { env: hh.env, cleanEnv: true, timeoutMs: 120_000 }) };
+        })),
+        xtv(['doctor', ...withoutFile], { env: { ...h.env, XTV_PASSWORD: 'not-the-password' }, cleanEnv: true, timeoutMs: 120_000 }),
+      ]);
       for (const { e, r } of doctors) {
         t.equal(r.code, 0, `doctor on ${e.profile}: exit 0${r.code === 0 ? '' : `\n${r.stdout}${r.stderr}`}`);
         const st = statusOf(r);
         t.deepEqual(Object.entries(st).filter(([, s]) => s === 'fail' || s === 'skip'), [], `  no check fails (${Object.entries(st).map(([k, s]) => `${k} ${s}`).join(', ')})`);
       }
       t.equal(statusOf(doctors[1]!.r)['pvh'], 'warn', '  8.2: PVH is a warning (xapi 1.249 has no domain_type pvh; the runs are PV)');
-      const h = realHost(addr, lts.url);
-      const password = readFileSync(xapi.passwordFile, 'utf8').trim();
-      const d = await XapiDriver.connect({ url: lts.url, user: xapi.user, password, target: null, ca: readCaFile(xapi.caFile) });
-      let noSr: Run;
-      let wrong: Run;
-      try {
-        const [pool] = await d.call<string[]>('pool.get_all');
-        const sr = await d.call<string>('pool.get_suspend_image_SR', pool);
-        const master = await d.call<string>('pool.get_master', pool);
-        const hostSr = await d.call<string>('host.get_suspend_image_sr', master);
-        await d.call('pool.set_suspend_image_SR', pool, 'OpaqueRef:NULL');
-        await d.call('host.set_suspend_image_sr', master, 'OpaqueRef:NULL');
-        try {
-          const withoutFile = h.args.filter((a, i, all) => a !== '--password-file' && all[i - 1] !== '--password-file');
-          [noSr, wrong] = await Promise.all([
-            xtv(['doctor', ...h.args], { env: h.env, cleanEnv: true, timeoutMs: 120_000 }),
-            xtv(['doctor', ...withoutFile], { env: { ...h.env, XTV_PASSWORD: 'not-the-password' }, cleanEnv: true, timeoutMs: 120_000 }),
-          ]);
-        } finally {
-          await d.call('pool.set_suspend_image_SR', pool, sr);
-          await d.call('host.set_suspend_image_sr', master, hostSr);
-        }
-      } finally {
-        await d.close();
-      }
-      t.equal(noSr.code, 1, 'doctor on a host without a suspend SR: exit 1');
-      t.match(noSr.stdout, /^FAIL suspend-sr +no suspend image SR .*VM_NO_SUSPEND_SR\n +fix: xe pool-param-set uuid=\S+ suspend-image-SR=/m, '  the suspend-sr line fails, with the xe command that fixes it');
-      t.match(noSr.stdout, /^OK +dom0 /m, '  the other checks still run');
       t.equal(wrong.code, 1, 'doctor with a wrong password: exit 1');
       t.match(wrong.stdout, /^OK +api .*\nFAIL login +root: SESSION_AUTHENTICATION_FAILED\n +fix: check the user/m, '  api answers, login fails, with the fix');
       t.notOk(wrong.stdout.includes('not-the-password') || wrong.stderr.includes('not-the-password'), '  the password is printed nowhere');
 
-      for (const { e, cases, r } of [await currentRun, await run(lts, 1)]) {
+      for (const { e, cases, r } of await runs) {
         t.equal(r.code, 0, `xtv run on ${e.profile}: exit 0 (${(r.ms / 1000).toFixed(0)} s)${r.code === 0 ? '' : `\n${r.stderr.slice(-4000)}`}`);
         const passed = r.stdout.split('\n').filter((l) => /^ok \d+ - pass /.test(l));
         for (const c of cases) t.ok(passed.some((l) => l.includes(c)), `  ${c}: pass`);
@@ -122,6 +98,30 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
         const baseline = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-ok.poweroff');
         t.match(baseline?.observation?.guestEventUnseen ?? '', /keeps no console log/, '  the baseline case says why the guest\'s account is not there');
       }
+
+      // The 8.2 host without a suspend SR (the pool's and the host's unset, then set back).
+      const password = readFileSync(xapi.passwordFile, 'utf8').trim();
+      const d = await XapiDriver.connect({ url: lts.url, user: xapi.user, password, target: null, ca: readCaFile(xapi.caFile) });
+      let noSr: Run;
+      try {
+        const [pool] = await d.call<string[]>('pool.get_all');
+        const sr = await d.call<string>('pool.get_suspend_image_SR', pool);
+        const master = await d.call<string>('pool.get_master', pool);
+        const hostSr = await d.call<string>('host.get_suspend_image_sr', master);
+        await d.call('pool.set_suspend_image_SR', pool, 'OpaqueRef:NULL');
+        await d.call('host.set_suspend_image_sr', master, 'OpaqueRef:NULL');
+        try {
+          noSr = await xtv(['doctor', ...h.args], { env: h.env, cleanEnv: true, timeoutMs: 120_000 });
+        } finally {
+          await d.call('pool.set_suspend_image_SR', pool, sr);
+          await d.call('host.set_suspend_image_sr', master, hostSr);
+        }
+      } finally {
+        await d.close();
+      }
+      t.equal(noSr.code, 1, 'doctor on a host without a suspend SR: exit 1');
+      t.match(noSr.stdout, /^FAIL suspend-sr +no suspend image SR .*VM_NO_SUSPEND_SR\n +fix: xe pool-param-set uuid=\S+ suspend-image-SR=/m, '  the suspend-sr line fails, with the xe command that fixes it');
+      t.match(noSr.stdout, /^OK +dom0 /m, '  the other checks still run');
     });
   }, { onProgress: (l) => t.comment(l) });
 });
