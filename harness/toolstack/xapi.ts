@@ -21,7 +21,7 @@ import { sha256File } from './sha256-file.ts';
 import { watchXenstore } from './xenstore-watch.ts';
 import { checkRelPath, parseReadMany, readManyLoop } from './xenstore-reads.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
-import { trustCa } from './xapi-tls.ts';
+import { useAgent } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
 import { shq, TargetUnreachableError, type HostTarget, type TargetExecResult } from '../target/target.ts';
 import {
@@ -63,6 +63,11 @@ const REQUEST_CALLS: Record<HostRequest, { method: string; args: unknown[] }> = 
   unpause: { method: 'VM.unpause', args: [] },
 };
 
+/** What a user does about an error a host's setup causes (docs/xapi-behaviour.md §4). */
+const XAPI_ERROR_HINTS: Record<string, string> = {
+  VM_NO_SUSPEND_SR: 'the pool has no suspend image SR; set one with xe pool-param-set uuid=<pool> suspend-image-SR=<sr-uuid> (xtv doctor prints the exact line)',
+};
+
 /** Turns what the client threw into the driver contract's two kinds of failure. */
 export function mapXapiError(err: unknown, call: string): Error {
   const e = err as { code?: unknown; params?: unknown; message?: string };
@@ -71,7 +76,9 @@ export function mapXapiError(err: unknown, call: string): Error {
   // (xen-api _getTaskResult.mjs).
   if (err !== null && typeof err === 'object' && err.constructor?.name === 'Cancel') return new ToolstackError('TASK_CANCELLED', [], call);
   if (err instanceof Error && typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code) && Array.isArray(e.params)) {
-    return new ToolstackError(e.code, (e.params as unknown[]).map(String), call);
+    const params = (e.params as unknown[]).map(String);
+    const hint = XAPI_ERROR_HINTS[e.code];
+    return new ToolstackError(e.code, params, call, hint ? `${call}: ${e.code} ${JSON.stringify(params)}: ${hint}` : undefined);
   }
   if (err instanceof ToolstackError || err instanceof ConnectionError) return err;
   const why = err instanceof Error ? err.message : String(err);
@@ -80,6 +87,8 @@ export function mapXapiError(err: unknown, call: string): Error {
 
 /** The client's HTTP inactivity bound: event.from and 20-minute tasks keep connections idle for long. */
 const INACTIVITY_TIMEOUT_MS = 24 * 3600 * 1000;
+/** TCP connect and TLS handshake: generous, for a loaded host far away or emulated (each call is bounded anyway). */
+const CONNECT_TIMEOUT_MS = 60_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, call: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -117,7 +126,12 @@ export class XapiDriver implements ToolstackDriver {
     });
     const d = new XapiDriver(client, opts);
     try {
-      if (opts.ca !== undefined) trustCa(client, opts.ca, INACTIVITY_TIMEOUT_MS);
+      useAgent(client, {
+        ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+        rejectUnauthorized: opts.allowUnauthorized !== true,
+        inactivityTimeoutMs: INACTIVITY_TIMEOUT_MS,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      });
       await withTimeout(client.connect(), d.callTimeoutMs, `connect to ${safeUrl(opts.url)}`);
       await withTimeout(client.objectsFetched, d.callTimeoutMs, `first fetch of records from ${safeUrl(opts.url)}`);
     } catch (err) {

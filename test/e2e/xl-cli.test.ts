@@ -203,13 +203,15 @@ test('xtv pause / unpause / suspend --wait / resume / shutdown --wait / start --
   const r = await suite.result(t, power);
   if (!r) return;
   const st = (name: string) => (json(r[name]).state as { powerState?: string } | undefined)?.powerState;
-  t.deepEqual([r['pause']!.code, st('pause')], [0, 'Paused'], 'pause: Paused');
-  t.deepEqual([r['unpause']!.code, st('unpause')], [0, 'Running'], 'unpause: Running');
-  t.deepEqual([r['suspend --wait']!.code, st('suspend --wait')], [0, 'Suspended'], 'suspend --wait: Suspended');
-  t.deepEqual([r['resume']!.code, st('resume')], [0, 'Running'], 'resume: Running');
-  t.deepEqual([r['shutdown --wait']!.code, st('shutdown --wait')], [0, 'Halted'], 'shutdown --wait: Halted (and stays so)');
-  t.deepEqual([r['start --paused']!.code, st('start --paused')], [0, 'Paused'], 'start --paused: Paused');
-  t.deepEqual([r['destroy']!.code, st('destroy')], [0, 'Halted'], 'destroy: Halted');
+  // On a failure, what the command printed.
+  const said = (name: string) => (r[name]!.code === 0 ? '' : `\n${r[name]!.stdout}\n${r[name]!.stderr}`.slice(-2000));
+  t.deepEqual([r['pause']!.code, st('pause')], [0, 'Paused'], `pause: Paused${said('pause')}`);
+  t.deepEqual([r['unpause']!.code, st('unpause')], [0, 'Running'], `unpause: Running${said('unpause')}`);
+  t.deepEqual([r['suspend --wait']!.code, st('suspend --wait')], [0, 'Suspended'], `suspend --wait: Suspended${said('suspend --wait')}`);
+  t.deepEqual([r['resume']!.code, st('resume')], [0, 'Running'], `resume: Running${said('resume')}`);
+  t.deepEqual([r['shutdown --wait']!.code, st('shutdown --wait')], [0, 'Halted'], `shutdown --wait: Halted (and stays so)${said('shutdown --wait')}`);
+  t.deepEqual([r['start --paused']!.code, st('start --paused')], [0, 'Paused'], `start --paused: Paused${said('start --paused')}`);
+  t.deepEqual([r['destroy']!.code, st('destroy')], [0, 'Halted'], `destroy: Halted${said('destroy')}`);
   t.deepEqual([r['uninstall']!.code, json(r['uninstall']).removed], [0, true], 'uninstall: exit 0, removed');
 });
 

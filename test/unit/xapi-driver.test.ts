@@ -2,10 +2,18 @@
 // timeouts from its config files, where xenconsoled keeps logs, and the
 // client's errors mapped onto the driver contract.
 import test from 'tape';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { consoleLogDirOf, consoleLogFile } from '../../harness/toolstack/console-log.ts';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { mapXapiError } from '../../harness/toolstack/xapi.ts';
+import { mapXapiError, XapiDriver } from '../../harness/toolstack/xapi.ts';
+import { readCaFile } from '../../harness/toolstack/xapi-tls.ts';
+import { startEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
+import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
+import { PROFILES } from '../../xapi-endpoint/src/profiles.ts';
 import { timeoutsFrom, XAPI_DEFAULT_TIMEOUTS } from '../../harness/toolstack/xapi-timeouts.ts';
 import { parseXcpConf } from '../../protocol/xcp-conf.ts';
 import { xapiVersionOf } from '../../harness/toolstack/xapi-versions.ts';
@@ -58,8 +66,43 @@ test('the client\'s errors: XAPI\'s answers as ToolstackError, a cancelled task 
   const xe = Object.assign(new Error('VM_BAD_POWER_STATE'), { code: 'VM_BAD_POWER_STATE', params: ['OpaqueRef:1', 'running', 'halted'] });
   const a = mapXapiError(xe, 'VM.clean_shutdown');
   t.ok(a instanceof ToolstackError && a.code === 'VM_BAD_POWER_STATE' && a.params.length === 3);
+  const nosr = mapXapiError(Object.assign(new Error('VM_NO_SUSPEND_SR'), { code: 'VM_NO_SUSPEND_SR', params: ['OpaqueRef:1'] }), 'VM.suspend');
+  t.match(nosr.message, /VM_NO_SUSPEND_SR .*xe pool-param-set uuid=<pool> suspend-image-SR=<sr-uuid>/, 'a host without a suspend SR: the error says how to set one');
   const c = mapXapiError(new Cancel('task canceled'), 'VM.clean_shutdown');
   t.ok(c instanceof ToolstackError && c.code === 'TASK_CANCELLED', `a task XAPI cancelled (hard_shutdown meanwhile): ${String(c)}`);
   t.ok(mapXapiError(new Error('connect ECONNREFUSED'), 'VM.start') instanceof ConnectionError);
+  t.end();
+});
+
+test('XapiDriver.connect over https: TLS checked against --ca, refused without it, off only by name; the version read at once', { timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-tls-'));
+  const hv = new FakeHypervisor();
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=xtv-test', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'k'), '-out', join(dir, 'c')], { stdio: 'ignore' });
+    const ep = await startEndpoint({
+      user: 'root', password: 'pw', hypervisor: hv, profile: PROFILES['xcp-ng-8.2'],
+      https: { port: 0, host: '127.0.0.1', key: readFileSync(join(dir, 'k')), cert: readFileSync(join(dir, 'c')) },
+      lifecycle: { pollMs: 0 },
+    });
+    try {
+      const url = `https://127.0.0.1:${ep.httpsPort}`;
+      const base = { url, user: 'root', password: 'pw', target: null, callTimeoutMs: 20_000 };
+      const refused = await XapiDriver.connect(base).then(() => null, (e: unknown) => e);
+      t.ok(refused instanceof ConnectionError && /certificate/i.test(refused.message), `the system's CAs: refused (${String(refused)})`);
+      const d = await XapiDriver.connect({ ...base, ca: readCaFile(join(dir, 'c')) });
+      t.equal(d.version.bootDir, '/boot/guest', 'with the CA file: connected, and the version (8.2) read');
+      t.equal((await d.hostFacts()).consoleLogDir, null, 'no dom0: no console log');
+      await d.close();
+      const off = await XapiDriver.connect({ ...base, allowUnauthorized: true });
+      t.pass('allowUnauthorized: connected without checking');
+      await off.close();
+    } finally {
+      await ep.close();
+    }
+  } finally {
+    await hv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
   t.end();
 });
