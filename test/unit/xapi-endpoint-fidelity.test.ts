@@ -292,6 +292,32 @@ test('suspend answered by a reboot: the error comes after the restart delay and 
   }
 });
 
+test('a domain Xen still lists while it dies is not taken for a guest acting alone', async (t) => {
+  // Seen on the emulated host: clean_shutdown answered by a reboot ended Halted, then a look at Xen
+  // found the destroyed domain still listed (dying, shut down for reboot), adopted it, and the
+  // reboot action restarted the VM after VM_delay.
+  const f = await fixture('xenserver-8', { restartDelayMs: 50 });
+  const c = f.client;
+  try {
+    f.hv.dyingMs = 300;
+    const vm = await installVm(c);
+    const uuid = await c.call<string>('VM.get_uuid', vm);
+    await c.call('VM.start', vm, false, false);
+    // Another VM that runs: the endpoint keeps looking at Xen (as on a host with other guests).
+    const other = await installPv(c, { boot: BOOT['xenserver-8'], name: 'xtv-other' });
+    await c.call('VM.start', other, false, false);
+    f.hv.scripts.set(uuid, { ack: 'ok', action: 'reboot' });
+    await c.call('VM.clean_shutdown', vm);
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'clean_shutdown answered by a reboot: Halted');
+    await c.call('VM.pause', other); // a look at Xen while the domain dies
+    await sleep(400);
+    t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'and still Halted after the dying domain is gone and the restart delay has passed');
+    t.equal(f.hv.domidOf(uuid), null, 'no new domain');
+  } finally {
+    await f.close();
+  }
+});
+
 test('a crash restarts from 120 s after the start on (run_time < 120 is destroyed), counted across suspend and resume', async (t) => {
   const f = await fixture('xenserver-8', { shortRunMs: 300 });
   const c = f.client;

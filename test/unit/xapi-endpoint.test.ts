@@ -3,6 +3,7 @@
 import test from 'tape';
 import { createClient, type Xapi } from 'xen-api';
 import { installVm as installPv, powerOf, rejection, startDouble, USER, type DoubleOptions } from './xapi-fixture.ts';
+import { parseXlListVerbose } from '../../xapi-endpoint/src/xl-hypervisor.ts';
 
 const PASSWORD = 'test-password-1';
 const KERNEL = '/var/lib/xcp/guest/xtv-kernel';
@@ -337,4 +338,21 @@ test('malformed input, in both protocols, gets an error and changes nothing; the
   } finally {
     await f.close();
   }
+});
+
+test('xl list -v as the double reads it: paused, shut down with its reason, dying', (t) => {
+  const text = [
+    'Name                                        ID   Mem VCPUs\tState\tTime(s)   UUID                            Reason-Code\tSecurity Label',
+    'Domain-0                                     0  1024     2     r-----     100.0 00000000-0000-0000-0000-000000000000        -                -',
+    'xapi-a                                       3    32     1     -b----       1.0 11111111-1111-1111-1111-111111111111        -                -',
+    'xapi-b                                       4    32     1     --p---       0.0 22222222-2222-2222-2222-222222222222        -                -',
+    'xapi-c                                       5    32     1     ---sr-       1.2 33333333-3333-3333-3333-333333333333        1                -',
+    'xapi-d                                       6     0     1     ---sr d      1.2 44444444-4444-4444-4444-444444444444        1                -',
+    '(null)                                       7     0     1     ---s-d       1.2 55555555-5555-5555-5555-555555555555        0                -',
+  ].join('\n');
+  const d = parseXlListVerbose(text);
+  t.deepEqual(d.map((x) => [x.domid, x.paused, x.shutdownReason, x.dying ?? false]), [
+    [3, false, null, false], [4, true, null, false], [5, false, 'reboot', false], [7, false, 'poweroff', true],
+  ], 'dom0 left out; a malformed line (6) too; a dying domain says so');
+  t.end();
 });

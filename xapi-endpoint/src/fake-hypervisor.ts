@@ -48,7 +48,10 @@ export class FakeHypervisor implements Hypervisor {
 
   async listDomains(): Promise<DomainStatus[]> {
     this.lists++;
-    return [...this.domains.values()].map((d) => ({ domid: d.domid, uuid: d.spec.uuid, paused: d.paused, shutdownReason: d.shutdownReason }));
+    return [
+      ...[...this.domains.values()].map((d) => ({ domid: d.domid, uuid: d.spec.uuid, paused: d.paused, shutdownReason: d.shutdownReason })),
+      ...this.dying.values(),
+    ];
   }
 
   async create(spec: DomainSpec, xenstore: Record<string, string>): Promise<number> {
@@ -64,9 +67,19 @@ export class FakeHypervisor implements Hypervisor {
     return domid;
   }
 
+  /** How long a destroyed domain stays listed, dying, as Xen lists it while tearing it down under load (0: not at all). */
+  dyingMs = 0;
+  private readonly dying = new Map<number, DomainStatus>();
+
   async destroy(domid: number): Promise<void> {
     this.calls.push(`destroy ${domid}`);
-    if (!this.domains.delete(domid)) throw new Error(`xl destroy: domain ${domid} does not exist`);
+    const d = this.domains.get(domid);
+    if (!d || !this.domains.delete(domid)) throw new Error(`xl destroy: domain ${domid} does not exist`);
+    if (this.dyingMs > 0) {
+      this.dying.set(domid, { domid, uuid: d.spec.uuid, paused: d.paused, shutdownReason: d.shutdownReason, dying: true });
+      const t = setTimeout(() => { this.timers.delete(t); this.dying.delete(domid); this.fireDomains(); }, this.dyingMs);
+      this.timers.add(t);
+    }
     const home = domainHome(domid);
     for (const k of [...this.xenstore.keys()]) if (k === home || k.startsWith(`${home}/`)) this.xenstore.delete(k);
     this.fireWatches(home);

@@ -14,6 +14,8 @@ export interface DomainStatus {
   paused: boolean;
   /** Set once the domain has shut down (it stays until destroyed). */
   shutdownReason: ShutdownReason | null;
+  /** Destroyed, and still listed while Xen tears it down (xl list's state letter d). */
+  dying?: boolean;
 }
 
 export interface DomainSpec {

@@ -268,8 +268,11 @@ export class Lifecycle {
         }
         continue;
       }
-      if (r.domid !== dom.domid && !r.op) {
-        // A domain of ours we did not know (the endpoint restarted): adopt it.
+      if (r.domid !== dom.domid && !r.op && dom.shutdownReason === null && !dom.dying) {
+        // A live domain of ours we did not know (the endpoint restarted): adopt it. Not one that is
+        // shut down: that is one we destroyed and Xen still lists while it dies (seen under load:
+        // a clean_shutdown answered by a reboot ended Halted, then the dying domain was taken for
+        // a guest's own reboot and the VM restarted).
         r.domid = dom.domid;
         if (r.startedAt === 0) r.startedAt = Date.now();
       }

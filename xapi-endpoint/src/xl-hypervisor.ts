@@ -16,7 +16,7 @@ import { domainHome, type DomainSpec, type DomainStatus, type HostInfo, type Hyp
 /** The 5th state letter of `xl list` by shutdown code (xl_info.c: "-rscwS"). */
 const REASON_LETTERS: Record<string, ShutdownReason> = { '-': 'poweroff', r: 'reboot', s: 'suspend', c: 'crash', w: 'watchdog', S: 'soft_reset' };
 
-/** Parses `xl list -v`: name, id, mem, vcpus, state (6 letters), time, uuid, ... */
+/** Parses `xl list -v`: name, id, mem, vcpus, state (rbps + reason + d, xen tools/xl/xl_info.c list_domains), time, uuid, ... */
 export function parseXlListVerbose(text: string): DomainStatus[] {
   const out: DomainStatus[] = [];
   for (const line of text.split('\n')) {
@@ -31,6 +31,7 @@ export function parseXlListVerbose(text: string): DomainStatus[] {
       uuid: m[4]!,
       paused: state[2] === 'p',
       shutdownReason: shut ? (REASON_LETTERS[state[4]!] ?? 'crash') : null,
+      ...(state[5] === 'd' ? { dying: true } : {}),
     });
   }
   return out;
