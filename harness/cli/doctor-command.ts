@@ -6,6 +6,7 @@ import { imageManifest } from './run-command.ts';
 import { connectToolstack } from '../toolstack/connect.ts';
 import { formatChecks, preflightFailed, type Check, type PreflightOptions } from '../toolstack/preflight.ts';
 import type { XapiDriver } from '../toolstack/xapi.ts';
+import { xapiUserOf } from '../toolstack/xapi-connect.ts';
 import { xapiConnectChecks, xapiPreflight } from '../toolstack/xapi-preflight.ts';
 import type { XlDriver } from '../toolstack/xl.ts';
 import { xlConnectChecks, xlPreflight } from '../toolstack/xl-preflight.ts';
@@ -55,7 +56,7 @@ export const doctorCommand: Command = {
       if (!values.json) process.stderr.write(`xtv doctor: ${message}\n`);
       return EXIT_USAGE;
     }
-    const user = opts.user ?? (opts.env?.XTV_XAPI_USER || 'root');
+    const user = xapiUserOf(opts, opts.env ?? process.env);
     let checks: Check[];
     let driver;
     try {

@@ -28,8 +28,10 @@ import {
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
 import { traceDom0 } from '../target/dom0-trace.ts';
+import { parseXlInfo } from '../toolstack/xl-list.ts';
 
 export { HostAlreadyRunningError, HostNotRunningError, type HostState } from './state.ts';
+export { parseXlInfo };
 export { resolveStateDir } from './paths.ts';
 
 export const DEFAULTS = {
@@ -498,16 +500,6 @@ export async function hostStatus(stateDir: string, opts: { timeoutMs?: number } 
     status.error = err instanceof Error ? err.message : String(err);
   }
   return status;
-}
-
-/** `xl info`'s "key : value" lines as a record. */
-export function parseXlInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)\s*:\s?(.*)$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.trim();
-  }
-  return out;
 }
 
 type StartResult =

@@ -28,6 +28,11 @@ function readPasswordFile(path: string): string {
   }
 }
 
+/** --user, else $XTV_XAPI_USER, else root. */
+export function xapiUserOf(opts: Pick<ConnectOptions, 'user'>, env: NodeJS.ProcessEnv): string {
+  return opts.user ?? (env.XTV_XAPI_USER || 'root');
+}
+
 /** --password-file (or the embedded host's file), else $XTV_PASSWORD, else the file in $XTV_PASSWORD_FILE. */
 function passwordFrom(opts: XapiConnectOptions, env: NodeJS.ProcessEnv): string | undefined {
   if (opts.passwordFile !== undefined) return readPasswordFile(opts.passwordFile);
@@ -69,7 +74,7 @@ export async function connectXapi(opts: XapiConnectOptions): Promise<XapiDriver>
     throw new ConnectionError(`with --toolstack xapi, --host is the XenAPI URL, https://HOST[:PORT] (got ${JSON.stringify(opts.host)}); dom0 is --dom0 ssh://root@HOST[:PORT]`);
   }
   const url = parseXapiUrl(opts.host);
-  const user = opts.user ?? (env.XTV_XAPI_USER || 'root');
+  const user = xapiUserOf(opts, env);
   const password = passwordFrom(opts, env);
   if (password === undefined) {
     throw new ConnectionError(`no XAPI password for ${safeUrl(opts.host)}: set $XTV_PASSWORD, or put it in a file and pass --password-file FILE (or $XTV_PASSWORD_FILE)`);

@@ -64,9 +64,8 @@ export async function xapiPreflight(d: XapiDriver, url: string, user: string, o:
     }
   }
 
-  const [pool] = await d.call<string[]>('pool.get_all');
-  const master = await d.call<string>('pool.get_master', pool);
-  checks.push(...await guarded('suspend-sr', () => suspendSrCheck(d, pool!, master)));
+  const { pool, master } = await d.poolAndMaster();
+  checks.push(...await guarded('suspend-sr', () => suspendSrCheck(d, pool, master)));
   checks.push(...await guarded('pvh', async () => {
     const level = o.domainType === 'pvh' ? 'fail' : 'warn';
     if (!d.version.pvh) return check('pvh', level, `${d.version.label} has no PVH guests (domain_type pvh came with xapi 23.9): PV only`, 'run PV guests (--domain-type pv, the default)');

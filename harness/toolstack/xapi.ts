@@ -105,6 +105,7 @@ export class XapiDriver implements ToolstackDriver {
   /** The pool master's XAPI version, read at connect. */
   version!: XapiVersion;
   private facts: Promise<HostFacts> | null = null;
+  private pool: Promise<{ pool: string; master: string }> | null = null;
   /** Each VM's console log file, found while its domain existed (the file is named after the domain). */
   private readonly consoleFiles = new Map<string, string>();
 
@@ -147,12 +148,19 @@ export class XapiDriver implements ToolstackDriver {
     return d;
   }
 
+  /** The pool and its master host (refs), looked up once. */
+  poolAndMaster(): Promise<{ pool: string; master: string }> {
+    this.pool ??= (async () => {
+      const [pool] = await this.call<string[]>('pool.get_all');
+      if (!pool) throw new ToolstackError('XTV_NO_POOL', [], 'pool.get_all', 'pool.get_all: the host reports no pool');
+      return { pool, master: await this.call<string>('pool.get_master', pool) };
+    })();
+    return this.pool;
+  }
+
   /** host.software_version of the pool's master: what the host says it runs. */
   private async masterSoftwareVersion(): Promise<Record<string, string>> {
-    const [pool] = await this.call<string[]>('pool.get_all');
-    if (!pool) throw new ToolstackError('XTV_NO_POOL', [], 'pool.get_all', 'pool.get_all: the host reports no pool');
-    const master = await this.call<string>('pool.get_master', pool);
-    return this.call<Record<string, string>>('host.get_software_version', master);
+    return this.call<Record<string, string>>('host.get_software_version', (await this.poolAndMaster()).master);
   }
 
   /**

@@ -7,6 +7,16 @@
 //   soft_reset; only meaningful with s), then d dying.
 import type { DomainInfo } from './driver.ts';
 
+/** `xl info` as key → value (its "key : value" lines). */
+export function parseXlInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\s*:\s?(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.trim();
+  }
+  return out;
+}
+
 export interface XlListEntry {
   name: string;
   domid: number;

@@ -4,16 +4,6 @@ import { check, guarded, leftoversCheck, type Check, type PreflightOptions } fro
 import type { XlDriver } from './xl.ts';
 import { shq } from '../target/target.ts';
 
-/** The fields of `xl info` the checks read ("key : value" lines). */
-function parseXlInfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)\s*:\s*(.*)$/.exec(line);
-    if (m) out[m[1]!] = m[2]!.trim();
-  }
-  return out;
-}
-
 /** The checks for a host whose dom0 could not be reached (ConnectionError from connectXl). */
 export function xlConnectChecks(err: unknown, host: string): Check[] {
   const msg = err instanceof Error ? err.message : String(err);
@@ -28,11 +18,11 @@ export function xlConnectChecks(err: unknown, host: string): Check[] {
 export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Check[]> {
   const checks: Check[] = [check('dom0', 'ok', `${d.target.description} answers over SSH`), check('xl', 'ok', 'xl is on root\'s PATH')];
   const facts = await d.hostFacts();
-  const infoRun = await d.target.exec('xl info 2>&1', { timeoutMs: 60_000 });
-  const info = parseXlInfo(infoRun.stdout);
+  const infoRun = await d.xlInfo();
+  const info = infoRun.fields;
   checks.push(infoRun.code === 0
     ? check('version', 'ok', `${facts.version}, xl toolstack`)
-    : check('version', 'fail', `xl info failed: ${infoRun.stdout.trim().split('\n').at(-1) ?? `exit ${infoRun.code}`}`, 'is dom0 running on Xen, with xenstored and the xencommons services up?'));
+    : check('version', 'fail', `xl info failed: ${infoRun.text.trim().split('\n').at(-1) ?? `exit ${infoRun.code}`}`, 'is dom0 running on Xen, with xenstored and the xencommons services up?'));
   const dirs = [d.paths.configDir, d.paths.imageDir, d.paths.saveDir];
   checks.push(...await guarded('image-dir', async () => {
     const r = await d.target.exec(dirs.map((dir) => `mkdir -p ${shq(dir)} && f=$(mktemp ${shq(`${dir}/.xtv-doctor.XXXXXX`)}) && rm -f "$f" || exit 1`).join('\n'), { timeoutMs: 30_000 });

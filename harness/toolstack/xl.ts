@@ -31,7 +31,7 @@ import {
   DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, isOwnedConfig, renderXlConfig, savePath,
   type XlPaths,
 } from './xl-config.ts';
-import { domainInfoOf, parseXlList, type XlListEntry } from './xl-list.ts';
+import { domainInfoOf, parseXlInfo, parseXlList, type XlListEntry } from './xl-list.ts';
 import { domainWatchPaths, watchXenstore } from './xenstore-watch.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
 import { TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../target/target.ts';
@@ -87,6 +87,7 @@ export class XlDriver implements ToolstackDriver {
   private nextListing: Promise<DomainList> | null = null;
 
   private facts: Promise<HostFacts> | null = null;
+  private info: Promise<{ code: number; text: string; fields: Record<string, string> }> | null = null;
   private readonly consoleLogWanted: boolean | undefined;
 
   constructor(readonly target: HostTarget, opts: XlDriverOptions = {}) {
@@ -577,11 +578,18 @@ ${script}
     });
   }
 
+  /** `xl info`, read once: the run's text and exit status, and its fields (the doctor reads more of them). */
+  xlInfo(): Promise<{ code: number; text: string; fields: Record<string, string> }> {
+    this.info ??= this.sh('xl info', 'xl info 2>&1', this.timeoutMs)
+      .then((r) => ({ code: r.code, text: r.stdout, fields: r.code === 0 ? parseXlInfo(r.stdout) : {} }));
+    return this.info;
+  }
+
   /** What this host offers: xl's version, and whether (where) xenconsoled keeps guest logs. */
   hostFacts(): Promise<HostFacts> {
     this.facts ??= (async () => {
-      const v = await this.sh('xl info', 'xl info 2>/dev/null | sed -n "s/^xen_version *: *//p"', this.timeoutMs).catch(() => null);
-      const version = `xl (Xen ${v?.stdout.trim() || 'version unknown'})`;
+      const info = await this.xlInfo().catch(() => null);
+      const version = `xl (Xen ${info?.fields['xen_version'] || 'version unknown'})`;
       const c = this.paths.consoleLogDir
         ? { dir: this.paths.consoleLogDir, note: `console log: ${this.paths.consoleLogDir} (configured)` }
         : await consoleLogFact(this.target, this.consoleLogWanted !== false, this.timeoutMs);

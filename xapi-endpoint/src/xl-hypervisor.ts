@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket, XENSTORED_SOCKET } from '../../xenstore/transport-node.ts';
 import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
+import { parseXlInfo } from '../../harness/toolstack/xl-list.ts';
 import { domainHome, type DomainSpec, type DomainStatus, type HostInfo, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
 
 /** The 5th state letter of `xl list` by shutdown code (xl_info.c: "-rscwS"). */
@@ -105,11 +106,8 @@ export class XlHypervisor implements Hypervisor {
   }
 
   async hostInfo(): Promise<HostInfo> {
-    const info = new Map((await this.xl(['info'], 30_000)).split('\n').map((l) => {
-      const i = l.indexOf(':');
-      return [l.slice(0, i).trim(), l.slice(i + 1).trim()] as const;
-    }));
-    return { xenCaps: (info.get('xen_caps') ?? '').split(/\s+/).filter(Boolean), freeMemoryBytes: Number(info.get('free_memory') ?? 0) * 1024 * 1024 };
+    const info = parseXlInfo(await this.xl(['info'], 30_000));
+    return { xenCaps: (info['xen_caps'] ?? '').split(/\s+/).filter(Boolean), freeMemoryBytes: Number(info['free_memory'] ?? 0) * 1024 * 1024 };
   }
 
   async listDomains(): Promise<DomainStatus[]> {
