@@ -6,7 +6,7 @@
 // hosts take.
 import { EmbeddedHost } from './embedded-host.ts';
 import { stateFiles } from './paths.ts';
-import { embeddedXapiInfo } from './xapi-double.ts';
+import { embeddedXapiInfo, type EmbeddedXapiInfo } from './xapi-double.ts';
 import { openTarget } from '../target/open-target.ts';
 import type { SshTarget } from '../target/ssh-target.ts';
 
@@ -19,21 +19,15 @@ export interface HostAddress {
   /** dom0's host key is remembered here (a new boot starts it afresh). */
   knownHosts: string;
   /** The XenAPI endpoint(s), when the host was booted with the test double; the first is the default. */
-  xapi: {
-    urls: Array<{ profile: string; url: string }>;
-    user: string;
-    passwordFile: string;
-    caFile: string;
-  } | null;
+  xapi: EmbeddedXapiInfo | null;
 }
 
 export function embeddedAddress(host: EmbeddedHost): HostAddress {
-  const xapi = embeddedXapiInfo(host);
   return {
     dom0: `ssh://root@127.0.0.1:${host.sshPort}`,
     identity: host.privateKeyPath,
     knownHosts: stateFiles(host.stateDir).knownHosts,
-    xapi: xapi ? { urls: xapi.endpoints, user: xapi.user, passwordFile: xapi.passwordFile, caFile: xapi.caFile } : null,
+    xapi: embeddedXapiInfo(host),
   };
 }
 
@@ -65,7 +59,7 @@ export function embeddedConnect(stateDir: string, toolstack: 'xl' | 'xapi'): Emb
   if (toolstack === 'xl') return { host: a.dom0, identity: a.identity, knownHosts: a.knownHosts };
   if (!a.xapi) throw new Error(`the embedded host in ${host.stateDir} was booted without the XenAPI test double; restart it with 'xtv host down && xtv host up'`);
   return {
-    host: a.xapi.urls[0]!.url, dom0: a.dom0, identity: a.identity, knownHosts: a.knownHosts,
+    host: a.xapi.endpoints[0]!.url, dom0: a.dom0, identity: a.identity, knownHosts: a.knownHosts,
     caFile: a.xapi.caFile, passwordFile: a.xapi.passwordFile, user: a.xapi.user,
   };
 }

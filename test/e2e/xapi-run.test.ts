@@ -47,12 +47,12 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
   await onE2eHost(async (host) => {
     const addr = embeddedAddress(host);
     const xapi = addr.xapi;
-    if (!xapi || xapi.urls.length < 2) {
+    if (!xapi || xapi.endpoints.length < 2) {
       t.fail(`the host in ${host.stateDir} does not serve two XenAPI profiles`);
       return;
     }
     await withReportDir('xtv-e2e-xapi-run-', async (dir) => {
-      const [current, lts] = xapi.urls as [{ profile: string; url: string }, { profile: string; url: string }];
+      const [current, lts] = xapi.endpoints as [{ profile: string; url: string }, { profile: string; url: string }];
       const run = async (e: { profile: string; url: string }, i: number) => {
         const hh = realHost(addr, e.url);
         const cases = CASES[e.profile]!;
