@@ -1,4 +1,4 @@
-// Bundles the dom0 probe (bench/dom0/probe.ts with the project's xenstore
+// Bundles the dom0 probe (dom0/bench-probe/probe.ts with the project's xenstore
 // client) into ONE ES module for Node, dist/bench/probe.mjs, so that dom0
 // needs nothing but a node binary. Written aside and renamed.
 import { build } from 'esbuild';
@@ -14,7 +14,7 @@ export async function bundleProbe(outFile = join(REPO_ROOT, 'dist/bench/probe.mj
   try {
     await build({
       absWorkingDir: REPO_ROOT,
-      entryPoints: ['bench/dom0/probe.ts'],
+      entryPoints: ['dom0/bench-probe/probe.ts'],
       bundle: true,
       format: 'esm',
       platform: 'node',
@@ -26,7 +26,7 @@ export async function bundleProbe(outFile = join(REPO_ROOT, 'dist/bench/probe.mj
     renameSync(tmp, outFile);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw new Error(`bundling bench/dom0/probe.ts: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`bundling dom0/bench-probe/probe.ts: ${e instanceof Error ? e.message : String(e)}`);
   }
   return outFile;
 }

@@ -1,5 +1,5 @@
 // `npm run bench`: boots the embedded Xen host with Node added to dom0, boots
-// the test image on it, and runs the probe (bench/dom0/probe.ts) IN dom0, so
+// the test image on it, and runs the probe (dom0/bench-probe/probe.ts) IN dom0, so
 // every reaction time is taken next to xenstored, not across SSH. Prints the
 // result JSON on stdout and writes it to bench/results/<timestamp>.json;
 // progress goes to stderr. QEMU and the guest are gone at the end, on error
@@ -10,15 +10,15 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { DEFAULTS, parseXlInfo, withEmbeddedHost, type EmbeddedHost } from '../harness/host/embedded-host.ts';
-import { embeddedDom0 } from '../harness/host/embedded-address.ts';
-import { XlDriver } from '../harness/toolstack/xl.ts';
-import { configPath } from '../harness/toolstack/xl-config.ts';
+import { DEFAULTS, parseXlInfo, withEmbeddedHost, type EmbeddedHost } from '../harness/embedded/embedded-host.ts';
+import { embeddedDom0 } from '../harness/embedded/embedded-address.ts';
+import { XlDriver } from '../harness/toolstack/xl/xl-driver.ts';
+import { configPath } from '../harness/toolstack/xl/xl-config.ts';
 import type { VmRef } from '../harness/toolstack/driver.ts';
-import { buildNodeRuntime } from '../harness/host/node-runtime.ts';
+import { buildNodeRuntime } from '../harness/embedded/node-runtime.ts';
 import { parseBenchArgs, resultFileName, UsageError, USAGE, type BenchArgs } from './args.ts';
 import { bundleProbe, REPO_ROOT } from './bundle.ts';
-import { encodeProbeConfig, parseProbeOutput, type ProbeConfig, type ProbeOutput } from './probe-protocol.ts';
+import { encodeProbeConfig, parseProbeOutput, type ProbeConfig, type ProbeOutput } from '../dom0/bench-probe/probe-protocol.ts';
 import { buildResult, type HostBoot, type ImageManifest } from './summary.ts';
 
 const VM_NAME = 'xtv-bench';

@@ -8,8 +8,8 @@
 //   p50, p95     agent summary / floor summary (all floor trials of the run)
 //   pairedP50    the median over rounds of (agent trial / the floor trial
 //                measured just before it): robust to drift within the run
-import type { ProbeOutput } from './probe-protocol.ts';
-import type { SampleKind } from './dom0/reaction.ts';
+import type { ProbeOutput } from '../dom0/bench-probe/probe-protocol.ts';
+import type { SampleKind } from '../dom0/bench-probe/reaction.ts';
 import { percentile, ratio, round, roundSummary, summarize, type Summary } from './stats.ts';
 
 export const RESULT_SCHEMA = 'xtv-bench/1';

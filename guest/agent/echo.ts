@@ -9,9 +9,8 @@
 // and changes nothing the tests assert on. data/ is writable by the guest and
 // by dom0, which is why the nodes live there.
 import { errorCode, type AgentStore } from './store.ts';
+import { PING_NODE, PONG_NODE } from '../../protocol/echo-nodes.ts';
 
-export const PING_NODE = 'data/xtv/ping';
-export const PONG_NODE = 'data/xtv/pong';
 export const ECHO_TOKEN = 'xtv:echo';
 
 /**

@@ -4,6 +4,7 @@
 // documents both; keep the three in step.
 import { REPORT_DIR, MAX_MESSAGE_BYTES, encodeUtf8, quoteValue } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
+import { REPORT_KEYS, type ReportKey } from '../../protocol/report-keys.ts';
 
 export type AgentState = 'starting' | 'ready' | 'acting' | 'suspending' | 'resumed' | 'suspend-failed';
 
@@ -60,15 +61,6 @@ export interface AgentStatus {
   lastError: string;
   lastEvent: EventRecord | null;
 }
-
-/** Every key the agent writes under data/xtv/, in the order it writes them. */
-export const REPORT_KEYS = [
-  'version', 'protocols', 'boot-id', 'domid', 'state', 'resumes', 'pending',
-  'received', 'rejected', 'acked', 'actions', 'errors', 'last-error',
-  'event-seq', 'event-node', 'event-value', 'event-id', 'event-decision', 'event-error', 'event-command',
-  'event-ack', 'event-ack-value', 'event-action', 'event-note', 'event-time',
-] as const;
-export type ReportKey = (typeof REPORT_KEYS)[number];
 
 export function isoTime(ms: number): string {
   try {

@@ -8,8 +8,8 @@ import { UsageError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './command.ts';
 import { WaitTimeout } from '../matrix/wait.ts';
 import { connectToolstack, type ConnectOptions } from '../toolstack/connect.ts';
 import { ConnectionError, ToolstackError, type ToolstackDriver, type ToolstackKind, type VmRef } from '../toolstack/driver.ts';
-import { embeddedConnect } from '../host/embedded-address.ts';
-import { resolveStateDir } from '../host/paths.ts';
+import { embeddedConnect } from '../embedded/embedded-address.ts';
+import { resolveStateDir } from '../embedded/paths.ts';
 
 export const CONNECT_OPTIONS = {
   host: { type: 'string' },

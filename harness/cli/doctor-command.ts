@@ -5,11 +5,11 @@ import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, connectOptions, oneOf, 
 import { imageManifest } from './run-command.ts';
 import { connectToolstack } from '../toolstack/connect.ts';
 import { formatChecks, preflightFailed, type Check, type PreflightOptions } from '../toolstack/preflight.ts';
-import type { XapiDriver } from '../toolstack/xapi.ts';
-import { xapiUserOf } from '../toolstack/xapi-connect.ts';
-import { xapiConnectChecks, xapiPreflight } from '../toolstack/xapi-preflight.ts';
-import type { XlDriver } from '../toolstack/xl.ts';
-import { xlConnectChecks, xlPreflight } from '../toolstack/xl-preflight.ts';
+import type { XapiDriver } from '../toolstack/xapi/xapi-driver.ts';
+import { xapiUserOf } from '../toolstack/xapi/xapi-connect.ts';
+import { xapiConnectChecks, xapiPreflight } from '../toolstack/xapi/xapi-preflight.ts';
+import type { XlDriver } from '../toolstack/xl/xl-driver.ts';
+import { xlConnectChecks, xlPreflight } from '../toolstack/xl/xl-preflight.ts';
 
 export const DOCTOR_USAGE = `usage: xtv doctor [--vms N] [--memory MIB] [--domain-type pv|pvh] [--host H] [--toolstack xl|xapi] [--json]
 

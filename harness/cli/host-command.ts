@@ -9,12 +9,12 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './co
 import {
   EmbeddedHost, HostAlreadyRunningError, HostBootError, HostNotRunningError, HostUnreachableError,
   hostStatus, type HostStatus,
-} from '../host/embedded-host.ts';
-import { REPO_ROOT, resolveStateDir } from '../host/paths.ts';
-import { shellQuote } from '../target/ssh-run.ts';
-import { liveState } from '../host/state.ts';
-import { embeddedAddress } from '../host/embedded-address.ts';
-import { prepareEmbeddedXapi, XAPI_PROFILES, type XapiProfile } from '../host/xapi-double.ts';
+} from '../embedded/embedded-host.ts';
+import { REPO_ROOT, resolveStateDir } from '../embedded/paths.ts';
+import { shellQuote } from '../remote/ssh-run.ts';
+import { liveState } from '../embedded/state.ts';
+import { embeddedAddress } from '../embedded/embedded-address.ts';
+import { prepareEmbeddedXapi, XAPI_PROFILES, type XapiProfile } from '../embedded/xapi-double.ts';
 
 export const USAGE = `usage: xtv host up|status|exec|down [options]
 
@@ -149,7 +149,7 @@ function say(message: string): void {
 /** npm run build:host, relaying its progress on stderr. */
 function buildHost(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const script = join(REPO_ROOT, 'host', 'build.sh');
+    const script = join(REPO_ROOT, 'dom0', 'image', 'build.sh');
     const child = spawn('bash', [script], { stdio: ['ignore', 2, 2] });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`host build failed (bash ${script} exited with ${code})`))));

@@ -4,7 +4,7 @@
 import { join, resolve } from 'node:path';
 import type { Command } from './command.ts';
 import { loadImage } from './run-command.ts';
-import { REPO_ROOT } from '../host/paths.ts';
+import { REPO_ROOT } from '../embedded/paths.ts';
 import { CONNECT_HELP, EXIT_OK, oneOf, output, parseCli, positiveInt, withDriver } from './common.ts';
 import type { InstallOptions } from '../toolstack/driver.ts';
 

@@ -14,7 +14,7 @@ import { MODELS, modelFor } from '../matrix/models.ts';
 import { runFailed, type CaseResult } from '../matrix/result.ts';
 import { runMatrix, vmNameOf, type RunnerImage, type Timing } from '../matrix/runner.ts';
 import { makeFilter, matrixCases, MATRICES, type Case, type MatrixName } from '../matrix/scenarios.ts';
-import { FAKE_TIMING, FakeToolstackDriver } from '../matrix/testing/fake-driver.ts';
+import { FAKE_TIMING, FakeToolstackDriver } from '../../testing/fake-driver.ts';
 import { tapFooter, tapLine, tapPlan } from '../report/tap.ts';
 import { toTable } from '../report/table.ts';
 import { writeReports } from '../report/write.ts';

@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { UsageError, type Command } from './command.ts';
 import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, describeCommand, encodeVmData, validateTesting } from '../../protocol/control.ts';
-import { REPORT_KEYS } from '../../guest/agent/report.ts';
-import { lastAgentLine, parseConsole } from '../matrix/guest-report.ts';
+import { REPORT_KEYS } from '../../protocol/report-keys.ts';
+import { lastAgentLine, parseConsole, readReport } from '../matrix/guest-report.ts';
 import { poll } from '../matrix/wait.ts';
 import { CONNECT_HELP, CheckFailed, EXIT_OK, EXIT_USAGE, oneOf, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
@@ -33,14 +33,6 @@ shutdown request with that ack and do X instead of what was asked.
 A malformed MESSAGE without --raw is refused with the decoder's sentence, exit 2.
 
 ${CONNECT_HELP}`;
-
-/** The report as the agent wrote it (null: absent), in one round trip when the driver can. */
-export async function readFullReport(driver: ToolstackDriver, vm: VmRef): Promise<Record<string, string | null>> {
-  const paths = REPORT_KEYS.map((k) => `${REPORT_DIR}/${k}`);
-  const many = (driver as ToolstackDriver & { readGuestMany?: (vm: VmRef, p: readonly string[]) => Promise<Record<string, string | null>> }).readGuestMany;
-  const values = many ? await many.call(driver, vm, paths) : Object.fromEntries(await Promise.all(paths.map(async (p) => [p, await driver.readGuest(vm, p)] as const)));
-  return Object.fromEntries(REPORT_KEYS.map((k) => [k, values[`${REPORT_DIR}/${k}`] ?? null]));
-}
 
 function formatReport(r: Record<string, string | null>): string {
   return REPORT_KEYS.filter((k) => r[k] !== null && r[k] !== undefined).map((k) => `  ${k.padEnd(16)} ${JSON.stringify(r[k])}`).join('\n');
@@ -93,7 +85,7 @@ export const sendCommand: Command = {
       // Acknowledged = the agent reported an event for this node past the one before (its report
       // when the domain is still there; else its console line, e.g. after now:poweroff).
       const r = await poll(async () => {
-        const report = await readFullReport(driver, vm);
+        const report = await readReport(driver, vm, REPORT_KEYS);
         if (Number(report['event-seq'] ?? '0') > beforeSeq && report['event-node'] === node) return { from: 'report' as const, report };
         const state = await driver.state(vm);
         if (state.domid === null || report.state === null) {

@@ -5,11 +5,11 @@
 // also on a timer: xl has no event for pause/unpause, and a driver without
 // events, or whose watch ended, still gets looked at.
 import type { Command } from './command.ts';
-import { REPORT_KEYS } from '../../guest/agent/report.ts';
+import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { delay } from '../matrix/wait.ts';
 import { CONNECT_HELP, EXIT_OK, EXIT_USAGE, parseCli, positiveInt, resolveVm, seconds, withDriver } from './common.ts';
 import { ConnectionError, type ChangeWatch, type DomainInfo } from '../toolstack/driver.ts';
-import { readFullReport } from './send-command.ts';
+import { readReport } from '../matrix/guest-report.ts';
 
 export const WATCH_USAGE = `usage: xtv watch VM [--interval MS] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]
 
@@ -87,7 +87,7 @@ export const watchCommand: Command = {
                 emit('power', { state: s }, `${s.powerState}${s.domid !== null ? ` domid ${s.domid}` : ''}${s.shutdownReason ? ` (shut down: ${s.shutdownReason})` : ''}`);
                 last = s;
               }
-              const report = s.domid !== null ? await readFullReport(driver, vm) : {};
+              const report: Record<string, string | null> = s.domid !== null ? await readReport(driver, vm, REPORT_KEYS) : {};
               const moved = SHOWN.filter((k) => (report[k] ?? null) !== (lastReport[k] ?? null) && report[k] !== undefined);
               if (moved.length > 0) {
                 emit('report', { changed: Object.fromEntries(moved.map((k) => [k, report[k] ?? null])) },

@@ -6,6 +6,7 @@
 // list so the two cannot drift apart silently.
 import { REPORT_DIR, TESTING_NODE, SHUTDOWN_NODE } from '../../protocol/control.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
+import type { ReportKey } from '../../protocol/report-keys.ts';
 import type { AckKind } from './scenarios.ts';
 import { BOGUS_ACK_VALUE } from './scenarios.ts';
 
@@ -14,28 +15,24 @@ export const READ_KEYS = [
   'state', 'boot-id', 'domid', 'pending', 'received', 'last-error',
   'event-seq', 'event-node', 'event-value', 'event-decision', 'event-error', 'event-command',
   'event-ack', 'event-ack-value', 'event-action', 'event-note',
-] as const;
+] as const satisfies readonly ReportKey[];
 export type ReadKey = (typeof READ_KEYS)[number];
 
 export type ReportSnapshot = Partial<Record<ReadKey, string | null>>;
 
-/** Reads the keys above; a key the agent has not written is null. */
-export async function readReport(driver: ToolstackDriver & ReadMany, vm: VmRef): Promise<ReportSnapshot> {
-  const out: ReportSnapshot = {};
-  const paths = READ_KEYS.map((k) => `${REPORT_DIR}/${k}`);
-  if (driver.readGuestMany) {
-    // One round trip instead of one per key (the xl driver over SSH offers it).
-    const m = await driver.readGuestMany(vm, paths);
-    READ_KEYS.forEach((k, i) => { out[k] = m[paths[i]!] ?? null; });
-    return out;
-  }
-  const values = await Promise.all(paths.map((p) => driver.readGuest(vm, p)));
-  READ_KEYS.forEach((k, i) => { out[k] = values[i] ?? null; });
-  return out;
-}
-
-interface ReadMany {
-  readGuestMany?(vm: VmRef, relPaths: readonly string[]): Promise<Record<string, string | null>>;
+/**
+ * Reads report keys (the harness's READ_KEYS unless told others) in one round
+ * trip where the driver offers readGuestMany; a key the agent has not written
+ * is null. The one reader of the report: the runner and the CLI both use it.
+ */
+export async function readReport(driver: ToolstackDriver, vm: VmRef): Promise<ReportSnapshot>;
+export async function readReport<K extends ReportKey>(driver: ToolstackDriver, vm: VmRef, keys: readonly K[]): Promise<Record<K, string | null>>;
+export async function readReport(driver: ToolstackDriver, vm: VmRef, keys: readonly ReportKey[] = READ_KEYS): Promise<Record<string, string | null>> {
+  const paths = keys.map((k) => `${REPORT_DIR}/${k}`);
+  const values = driver.readGuestMany
+    ? await driver.readGuestMany(vm, paths)
+    : Object.fromEntries(await Promise.all(paths.map(async (p) => [p, await driver.readGuest(vm, p)] as const)));
+  return Object.fromEntries(keys.map((k, i) => [k, values[paths[i]!] ?? null]));
 }
 
 /** The guest's account of the last control/shutdown request it handled. */

@@ -8,7 +8,7 @@
 // Rules are tried in order; the first match wins.
 import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction } from './scenarios.ts';
-import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi-timeouts.ts';
+import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 
 const B = {
   states: 'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)',

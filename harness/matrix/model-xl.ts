@@ -9,7 +9,7 @@
 // hard_shutdown is `xl destroy`; hard_reboot is destroy + create (xl has no
 // hard reboot), and of a saved VM discards its save image; a domain shut down
 // for `suspend` and not destroyed is reported as Suspended with its domid and
-// shutdownReason "suspend". (harness/toolstack/xl.ts does exactly this.)
+// shutdownReason "suspend". (harness/toolstack/xl/xl-driver.ts does exactly this.)
 import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction } from './scenarios.ts';
 
@@ -22,8 +22,8 @@ const B = {
   halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*; the agent halts with poweroff -f)',
   save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack (domain_suspend_pvcontrol_acked); no ack in 60 s -> node reset to "", save fails; other shutdown reason -> error (suspend_common_wait_guest_check); no suspend within 60 s -> ERROR_GUEST_TIMEDOUT; xl save exits 1',
   restore: 'xl tools/xl/xl_saverestore.c main_restore -> create_domain: the file xl save wrote becomes a new domain',
-  noSave: 'xl driver (harness/toolstack/xl.ts requestScript): resume is xl restore of the save image; without one it fails',
-  discard: 'xl driver (harness/toolstack/xl.ts requestScript): hard shutdown of a saved VM discards its save image',
+  noSave: 'xl driver (harness/toolstack/xl/xl-driver.ts requestScript): resume is xl restore of the save image; without one it fails',
+  discard: 'xl driver (harness/toolstack/xl/xl-driver.ts requestScript): hard shutdown of a saved VM discards its save image',
   destroy: 'xl tools/xl/xl_vmcontrol.c main_destroy -> libxl_domain_destroy',
   pause: 'xl tools/xl/xl_vmcontrol.c main_pause / main_unpause -> libxl_domain_pause / unpause (xc_domain_pause/unpause)',
   hardReboot: 'xl has no hard reboot (tools/xl/xl_cmdtable.c: reboot -F is an ACPI reset for HVM only); the driver destroys and creates (new domid)',

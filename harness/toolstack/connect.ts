@@ -32,9 +32,9 @@ export interface ConnectOptions {
 /** Reaches the host and returns a driver for its toolstack; ConnectionError when it cannot. */
 export async function connectToolstack(opts: ConnectOptions): Promise<ToolstackDriver> {
   if (opts.toolstack === 'xapi') {
-    const { connectXapi } = await import('./xapi-connect.ts');
+    const { connectXapi } = await import('./xapi/xapi-connect.ts');
     return connectXapi(opts);
   }
-  const { connectXl } = await import('./xl-connect.ts');
+  const { connectXl } = await import('./xl/xl-connect.ts');
   return connectXl(opts);
 }

@@ -7,7 +7,7 @@
 // it off. So the drivers look at how xenconsoled runs instead of assuming,
 // and when it keeps no log the harness does without (the guest's report in
 // xenstore and the toolstack's answer are the evidence then).
-import { shq, type HostTarget } from '../target/target.ts';
+import { shq, type HostTarget } from '../remote/target.ts';
 
 /** xenconsoled's default log directory (XEN_LOG_DIR "/console"; Debian's and XenServer's builds). */
 export const XENCONSOLED_DEFAULT_DIR = '/var/log/xen/console';

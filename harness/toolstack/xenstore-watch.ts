@@ -4,8 +4,8 @@
 // on stdout. Nothing lingers in dom0: the script stops its watches when its
 // stdin ends, which is what happens when the session closes, however the
 // local side ends (close(), Ctrl-C, a killed process).
-import type { HostTarget } from '../target/target.ts';
-import { shq } from '../target/target.ts';
+import type { HostTarget } from '../remote/target.ts';
+import { shq } from '../remote/target.ts';
 
 export interface XenstoreWatch {
   /** Stops the watches (dom0 side included). */

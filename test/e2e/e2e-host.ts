@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
-import { prepareEmbeddedXapi, type XapiProfile } from '../../harness/host/xapi-double.ts';
+import { EmbeddedHost, withEmbeddedHost } from '../../harness/embedded/embedded-host.ts';
+import { prepareEmbeddedXapi, type XapiProfile } from '../../harness/embedded/xapi-double.ts';
 
 /**
  * dom0's /etc/xenopsd.conf for the e2e run, as an administrator would tune a real host: XAPI's 60 s
@@ -17,7 +17,7 @@ export const E2E_XAPI_ACK_TIMEOUT_MS = 15_000;
 export const E2E_XAPI_PROFILES: readonly XapiProfile[] = ['xenserver-8', 'xcp-ng-8.2'];
 /** Enough for every file's guests at once (32-40 MiB each) beside dom0. */
 const E2E_HOST_MEMORY_MIB = 2048;
-/** QEMU runs a thread per vCPU: with many guests at once 2 beat 1 (host/README.md). */
+/** QEMU runs a thread per vCPU: with many guests at once 2 beat 1 (dom0/image/README.md). */
 const E2E_HOST_CPUS = Number(process.env.XTV_E2E_HOST_CPUS ?? 2);
 
 /** The shared host's state directory, when npm test booted one. */

@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { EmbeddedHost, withEmbeddedHost } from '../../harness/host/embedded-host.ts';
-import { hostArtifacts, REPO_ROOT } from '../../harness/host/paths.ts';
-import { findProcesses, isProcessAlive, waitForExit } from '../../harness/host/process-utils.ts';
-import { readState } from '../../harness/host/state.ts';
+import { EmbeddedHost, withEmbeddedHost } from '../../harness/embedded/embedded-host.ts';
+import { hostArtifacts, REPO_ROOT } from '../../harness/embedded/paths.ts';
+import { findProcesses, isProcessAlive, waitForExit } from '../../harness/embedded/process-utils.ts';
+import { readState } from '../../harness/embedded/state.ts';
 import { sharedE2eStateDir } from './e2e-host.ts';
 
 const art = hostArtifacts();
@@ -176,7 +176,7 @@ test('embedded host: QEMU dies when the Node process that owns it is killed with
   const stateDir = join(dir, 'state');
   const script = join(dir, 'owner.mts');
   writeFileSync(script, [
-    `import { EmbeddedHost } from ${JSON.stringify(join(REPO_ROOT, 'harness/host/embedded-host.ts'))};`,
+    `import { EmbeddedHost } from ${JSON.stringify(join(REPO_ROOT, 'harness/embedded/embedded-host.ts'))};`,
     `await EmbeddedHost.up({ stateDir: ${JSON.stringify(stateDir)} });`,
     'setInterval(() => {}, 1000);',
   ].join('\n'));

@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { modelFor } from '../../harness/matrix/models.ts';
 import { runMatrix } from '../../harness/matrix/runner.ts';
 import { matrixCases } from '../../harness/matrix/scenarios.ts';
-import { FAKE_TIMING, FakeToolstackDriver } from '../../harness/matrix/testing/fake-driver.ts';
+import { FAKE_TIMING, FakeToolstackDriver } from '../../testing/fake-driver.ts';
 import { toHtml } from '../../harness/report/html.ts';
 
 const CHROMIUM = process.env.XTV_CHROMIUM ?? '/usr/bin/chromium';

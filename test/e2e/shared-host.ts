@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootE2eHost } from './e2e-host.ts';
-import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import type { EmbeddedHost } from '../../harness/embedded/embedded-host.ts';
 
 /**
  * Where the emulated CPUs went since boot, for whoever tunes the suite: dom0

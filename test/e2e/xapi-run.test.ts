@@ -12,9 +12,9 @@
 import test from 'tape';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { embeddedAddress, type HostAddress } from '../../harness/host/embedded-address.ts';
-import { XapiDriver } from '../../harness/toolstack/xapi.ts';
-import { readCaFile } from '../../harness/toolstack/xapi-tls.ts';
+import { embeddedAddress, type HostAddress } from '../../harness/embedded/embedded-address.ts';
+import { XapiDriver } from '../../harness/toolstack/xapi/xapi-driver.ts';
+import { readCaFile } from '../../harness/toolstack/xapi/xapi-tls.ts';
 import { onE2eHost } from './e2e-host.ts';
 import { withReportDir, xtv, type Run } from './xtv-cli.ts';
 

@@ -6,7 +6,7 @@
 import test from 'tape';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { REPO_ROOT } from '../../harness/embedded/paths.ts';
 import { validateTesting } from '../../protocol/control.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import { xlSuite, type Ctx } from './xl-fixture.ts';

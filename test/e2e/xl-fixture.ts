@@ -14,13 +14,13 @@
 import test from 'tape';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import type { EmbeddedHost } from '../../harness/embedded/embedded-host.ts';
 import { onE2eHost, sharedE2eStateDir } from './e2e-host.ts';
-import { REPO_ROOT } from '../../harness/host/paths.ts';
-import { embeddedDom0 } from '../../harness/host/embedded-address.ts';
-import { SessionLimit } from '../../harness/target/target.ts';
+import { REPO_ROOT } from '../../harness/embedded/paths.ts';
+import { embeddedDom0 } from '../../harness/embedded/embedded-address.ts';
+import { SessionLimit } from '../../harness/remote/target.ts';
 import { REPORT_DIR, TESTING_NODE } from '../../protocol/control.ts';
-import { REPORT_KEYS } from '../../guest/agent/report.ts';
+import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { lastAgentLine, parseConsole, shutdownEventFromConsole, shutdownEventFromReport, type GuestShutdownEvent, type ReportSnapshot } from '../../harness/matrix/guest-report.ts';
 import { xlModel } from '../../harness/matrix/model-xl.ts';
 import { findCase } from '../../harness/matrix/scenarios.ts';
@@ -28,7 +28,7 @@ import type { Expectation } from '../../harness/matrix/model.ts';
 import { compare, domidChange, durationClassOf, guestInvariant, renderDiff, stateInvariant, type Observation, type ObservedResult } from '../../harness/matrix/verdict.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import { ConnectionError, ToolstackError, type DomainInfo, type DomainType, type HostRequest, type VmRef } from '../../harness/toolstack/driver.ts';
-import { XlDriver } from '../../harness/toolstack/xl.ts';
+import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
 
 export interface TestImage {
   kernelPath: string;

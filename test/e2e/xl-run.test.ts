@@ -10,11 +10,11 @@
 import test from 'tape';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EmbeddedHost } from '../../harness/host/embedded-host.ts';
+import type { EmbeddedHost } from '../../harness/embedded/embedded-host.ts';
 import { onE2eHost } from './e2e-host.ts';
 import { withReportDir, xtv } from './xtv-cli.ts';
-import { embeddedDom0 } from '../../harness/host/embedded-address.ts';
-import { XlDriver } from '../../harness/toolstack/xl.ts';
+import { embeddedDom0 } from '../../harness/embedded/embedded-address.ts';
+import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
 
 const CASES = [
   'running.clean_reboot.ack-ok.reboot',

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../harness/host/paths.ts';
+import { REPO_ROOT } from '../../harness/embedded/paths.ts';
 
 export interface Run { code: number | null; stdout: string; stderr: string; ms: number; sentAt?: number }
 

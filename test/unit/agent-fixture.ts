@@ -1,7 +1,7 @@
 // Shared set-up for the agent's tests: an in-memory xenstored (real wire
 // protocol over a unix socket), the agent attached to it as domain 5 through
 // the Node platform, and helpers that play dom0's part.
-import { startTestXenstored, type TestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored, type TestXenstored } from '../../testing/test-xenstored.ts';
 import { Agent, type AgentOptions } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import type { EventRecord } from '../../guest/agent/report.ts';

@@ -13,7 +13,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } 
 import * as net from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { startTestXenstored, type TestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored, type TestXenstored } from '../../testing/test-xenstored.ts';
 import { decodeTesting, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, KERNEL_SHUTDOWN_NODE } from '../../protocol/control.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');

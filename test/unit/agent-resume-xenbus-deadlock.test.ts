@@ -21,7 +21,7 @@
 // kernel resumed, then control/sysrq and the echo went unserved), with it in
 // 0 of 9.
 import test from 'tape';
-import { startTestXenstored, type TestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored, type TestXenstored } from '../../testing/test-xenstored.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { XENBUS_DEVICE_MAX_IN_FLIGHT, type Transport } from '../../xenstore/transport.ts';
@@ -30,7 +30,7 @@ import { KERNEL_SHUTDOWN_NODE, REPORT_DIR, SHUTDOWN_NODE } from '../../protocol/
 import { Agent } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import { serve } from '../../guest/agent/run.ts';
-import { PING_NODE, PONG_NODE } from '../../guest/agent/echo.ts';
+import { PING_NODE, PONG_NODE } from '../../protocol/echo-nodes.ts';
 import type { AgentStore } from '../../guest/agent/store.ts';
 
 interface DeviceModel extends Transport {

@@ -2,7 +2,7 @@
 // loss is reported, the agent reconnects, re-registers its watches and keeps
 // what it knew (the pending command).
 import test from 'tape';
-import { startTestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored } from '../../testing/test-xenstored.ts';
 import { Agent, WATCH_TOKENS } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import { serve } from '../../guest/agent/run.ts';

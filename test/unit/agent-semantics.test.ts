@@ -4,7 +4,7 @@
 import test from 'tape';
 import { startFixture, DOMID } from './agent-fixture.ts';
 import { SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, KERNEL_SHUTDOWN_NODE, LEGACY_ACTIONS, SHUTDOWN_REQUESTS, REPORT_DIR } from '../../protocol/control.ts';
-import { REPORT_KEYS } from '../../guest/agent/report.ts';
+import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { FEATURE_NODES, WATCH_TOKENS } from '../../guest/agent/agent.ts';
 
 const LINE = /^xtv-agent \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [a-z-]+( [a-z-]+=("([^"\\]|\\.)*"(\.\.\. \(\d+ chars\))?|[A-Za-z0-9._:/@+-]+))*$/;

@@ -2,10 +2,11 @@
 // the in-memory xenstored: alone, and hooked into the agent's serve() loop as
 // the image runs it.
 import test from 'tape';
-import { startTestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored } from '../../testing/test-xenstored.ts';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
-import { PING_NODE, PONG_NODE, startEcho } from '../../guest/agent/echo.ts';
+import { startEcho } from '../../guest/agent/echo.ts';
+import { PING_NODE, PONG_NODE } from '../../protocol/echo-nodes.ts';
 import { Agent } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import { serve } from '../../guest/agent/run.ts';

@@ -1,17 +1,17 @@
-// The dom0 probe's reaction trials (bench/dom0/reaction.ts) against the
+// The dom0 probe's reaction trials (dom0/bench-probe/reaction.ts) against the
 // in-memory xenstored, with the real agent and echo (serve()) as the guest:
 // the rounds run, every sample is a positive time, the agent ignores the
 // shutdown requests (so the guest would keep running), and a guest without
 // the echo is named as such.
 import test from 'tape';
 import { performance } from 'node:perf_hooks';
-import { startTestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored } from '../../testing/test-xenstored.ts';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import { Agent } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import { serve } from '../../guest/agent/run.ts';
-import { BENCH_TESTING_MESSAGE, ReactionProbe, ReportGlitchError } from '../../bench/dom0/reaction.ts';
+import { BENCH_TESTING_MESSAGE, ReactionProbe, ReportGlitchError } from '../../dom0/bench-probe/reaction.ts';
 import { decodeTesting } from '../../protocol/control.ts';
 
 const DOMID = 9;

@@ -3,8 +3,8 @@
 import test from 'tape';
 import { buildResult, imageSummary, splitSamples, IMAGE_LIMIT_BYTES, RESULT_SCHEMA, type ImageManifest, type RunInfo } from '../../bench/summary.ts';
 import { parseBenchArgs, resultFileName, DEFAULT_ARGS, UsageError } from '../../bench/args.ts';
-import { decodeProbeConfig, encodeProbeConfig, parseProbeOutput, type ProbeConfig, type ProbeOutput } from '../../bench/probe-protocol.ts';
-import type { Sample } from '../../bench/dom0/reaction.ts';
+import { decodeProbeConfig, encodeProbeConfig, parseProbeOutput, type ProbeConfig, type ProbeOutput } from '../../dom0/bench-probe/probe-protocol.ts';
+import type { Sample } from '../../dom0/bench-probe/reaction.ts';
 
 function rounds(n: number, f: (i: number) => [number, number, number, number]): Sample[] {
   const out: Sample[] = [];

@@ -3,7 +3,7 @@ import test from 'tape';
 import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { traceDom0 } from '../../harness/target/dom0-trace.ts';
+import { traceDom0 } from '../../harness/remote/dom0-trace.ts';
 
 test('traceDom0: one line per command with the variable; nothing without it', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xtv-trace-'));

@@ -2,11 +2,11 @@
 // (QEMU's and ssh's command lines), without booting anything.
 import test from 'tape';
 import { parseHostArgs, joinCommand, formatStatus } from '../../harness/cli/host-command.ts';
-import { resolveStateDir, stateFiles } from '../../harness/host/paths.ts';
-import { buildQemuArgs, escapeModuleArg, xenCommandLine } from '../../harness/host/qemu-args.ts';
-import { shellQuote, sshCommandArgs, looksLikeSshFailure } from '../../harness/target/ssh-run.ts';
+import { resolveStateDir, stateFiles } from '../../harness/embedded/paths.ts';
+import { buildQemuArgs, escapeModuleArg, xenCommandLine } from '../../harness/embedded/qemu-args.ts';
+import { shellQuote, sshCommandArgs, looksLikeSshFailure } from '../../harness/remote/ssh-run.ts';
 import { UsageError } from '../../harness/cli/command.ts';
-import { parseLdd } from '../../harness/host/node-runtime.ts';
+import { parseLdd } from '../../harness/embedded/node-runtime.ts';
 
 const env = {} as NodeJS.ProcessEnv;
 

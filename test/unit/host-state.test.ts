@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { claimStateDir, liveState, writeState, HostAlreadyRunningError, type HostState } from '../../harness/host/state.ts';
-import { stateFiles } from '../../harness/host/paths.ts';
-import { findMarker, waitForBootMarker } from '../../harness/host/boot-log.ts';
-import { parseXlInfo } from '../../harness/host/embedded-host.ts';
+import { claimStateDir, liveState, writeState, HostAlreadyRunningError, type HostState } from '../../harness/embedded/state.ts';
+import { stateFiles } from '../../harness/embedded/paths.ts';
+import { findMarker, waitForBootMarker } from '../../harness/embedded/boot-log.ts';
+import { parseXlInfo } from '../../harness/embedded/embedded-host.ts';
 
 function fakeState(dir: string, pid: number): HostState {
   const f = stateFiles(dir);

@@ -1,6 +1,7 @@
 import test from 'tape';
 import { READ_KEYS, ackKindOf, countAgentLines, lastAgentLine, parseConsole, shutdownEventFromConsole, shutdownEventFromReport } from '../../harness/matrix/guest-report.ts';
-import { REPORT_KEYS, eventLine, type AgentStatus, type EventRecord } from '../../guest/agent/report.ts';
+import { eventLine, type AgentStatus, type EventRecord } from '../../guest/agent/report.ts';
+import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { encodeUtf8 } from '../../protocol/control.ts';
 
 test('the keys the harness reads are keys the agent writes', (t) => {

@@ -1,10 +1,10 @@
-// The runner against the FAKE in-memory toolstack (harness/matrix/testing/fake-driver.ts).
+// The runner against the FAKE in-memory toolstack (testing/fake-driver.ts).
 import test from 'tape';
 import { CleanupRegistry, installSignalCleanup } from '../../harness/matrix/cleanup.ts';
 import { modelFor } from '../../harness/matrix/models.ts';
 import { lastLine, runMatrix, textAfter, type RunOptions } from '../../harness/matrix/runner.ts';
 import { findCase, matrixCases, type Case } from '../../harness/matrix/scenarios.ts';
-import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../harness/matrix/testing/fake-driver.ts';
+import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
 import { ToolstackError, type InstallOptions, type ToolstackKind, type VmRef } from '../../harness/toolstack/driver.ts';
 
 const IMAGE = { kernelPath: '/k', initrdPath: '/i', kernelArgs: '', domainType: 'pv' as const, memoryMiB: 32 };

@@ -1,11 +1,11 @@
 // The long-lived shell sessions that carry commands to dom0
-// (harness/target/shell-session.ts), with this machine's sh standing in for
+// (harness/remote/shell-session.ts), with this machine's sh standing in for
 // "ssh dom0 sh": results framed exactly (exit status, stdout, stderr, any
 // bytes, no final newline), input passed through, one command at a time per
 // session, a bound that closes the session, and a dead session reported.
 import test from 'tape';
 import { spawn, spawnSync } from 'node:child_process';
-import { ShellPool, ShellSession, ShellSessionError, commandText } from '../../harness/target/shell-session.ts';
+import { ShellPool, ShellSession, ShellSessionError, commandText } from '../../harness/remote/shell-session.ts';
 
 const localShell = () => spawn('sh', [], { stdio: ['pipe', 'pipe', 'pipe'] });
 /** dom0's shell is busybox ash: the framing is checked with it too where this machine has busybox. */

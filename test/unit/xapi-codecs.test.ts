@@ -3,10 +3,10 @@
 import test from 'tape';
 import { parseXml } from '@vates/xml/parse';
 import { xmlRpcParser } from '@vates/xml-rpc/parser';
-import { ApiError } from '../../xapi-endpoint/src/errors.ts';
-import { formatJsonRpcResponse, parseJsonRpcCall } from '../../xapi-endpoint/src/jsonrpc.ts';
-import { XapiDate } from '../../xapi-endpoint/src/values.ts';
-import { formatXmlRpcCall, formatXmlRpcResponse, formatXmlValue, parseXmlRpcCall } from '../../xapi-endpoint/src/xmlrpc.ts';
+import { ApiError } from '../../dom0/xapi-double/src/errors.ts';
+import { formatJsonRpcResponse, parseJsonRpcCall } from '../../dom0/xapi-double/src/jsonrpc.ts';
+import { XapiDate } from '../../dom0/xapi-double/src/values.ts';
+import { formatXmlRpcCall, formatXmlRpcResponse, formatXmlValue, parseXmlRpcCall } from '../../dom0/xapi-double/src/xmlrpc.ts';
 
 async function unmarshalError(body: string): Promise<string> {
   try {

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'tape';
 import type { Xapi } from 'xen-api';
-import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
+import type { LifecycleConfig } from '../../dom0/xapi-double/src/lifecycle.ts';
 import { installVm as installPv, startDouble, USER } from './xapi-fixture.ts';
 
 // ---- the facts ---------------------------------------------------------------

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { consoleLogDirOf, consoleLogFile } from '../../harness/toolstack/console-log.ts';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { mapXapiError, XapiDriver } from '../../harness/toolstack/xapi.ts';
-import { readCaFile } from '../../harness/toolstack/xapi-tls.ts';
-import { startEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
-import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
-import { PROFILES } from '../../xapi-endpoint/src/profiles.ts';
-import { timeoutsFrom, XAPI_DEFAULT_TIMEOUTS } from '../../harness/toolstack/xapi-timeouts.ts';
+import { mapXapiError, XapiDriver } from '../../harness/toolstack/xapi/xapi-driver.ts';
+import { readCaFile } from '../../harness/toolstack/xapi/xapi-tls.ts';
+import { startEndpoint } from '../../dom0/xapi-double/src/endpoint.ts';
+import { FakeHypervisor } from '../../testing/fake-hypervisor.ts';
+import { PROFILES } from '../../dom0/xapi-double/src/profiles.ts';
+import { timeoutsFrom, XAPI_DEFAULT_TIMEOUTS } from '../../harness/toolstack/xapi/xapi-timeouts.ts';
 import { parseXcpConf } from '../../protocol/xcp-conf.ts';
-import { xapiVersionOf } from '../../harness/toolstack/xapi-versions.ts';
+import { xapiVersionOf } from '../../harness/toolstack/xapi/xapi-versions.ts';
 
 test('XAPI versions: the line from software_version (xapi_build, else xapi), not from product_version', (t) => {
   const xcpng82 = xapiVersionOf({ product_brand: 'XCP-ng', product_version: '8.2.1', platform_name: 'XCP', xapi: '1.20' });

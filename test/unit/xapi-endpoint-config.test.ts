@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import test from 'tape';
 import { createClient, type Xapi } from 'xen-api';
 // @ts-expect-error build.mjs is plain JavaScript
-import { START_HOOK } from '../../xapi-endpoint/build.mjs';
-import { lifecycleFor, parseConfig } from '../../xapi-endpoint/src/config.ts';
-import { startEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
-import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
-import { PROFILES } from '../../xapi-endpoint/src/profiles.ts';
-import { ConfigError, timeoutsFromConf } from '../../xapi-endpoint/src/toolstack-conf.ts';
+import { START_HOOK } from '../../dom0/xapi-double/build.mjs';
+import { lifecycleFor, parseConfig } from '../../dom0/xapi-double/src/config.ts';
+import { startEndpoint } from '../../dom0/xapi-double/src/endpoint.ts';
+import { FakeHypervisor } from '../../testing/fake-hypervisor.ts';
+import { PROFILES } from '../../dom0/xapi-double/src/profiles.ts';
+import { ConfigError, timeoutsFromConf } from '../../dom0/xapi-double/src/toolstack-conf.ts';
 import { floatOfString, parseXcpConf } from '../../protocol/xcp-conf.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -105,7 +105,7 @@ test('main.ts refuses a malformed configuration at start, naming the file and th
   const dir = mkdtempSync(join(tmpdir(), 'xtv-xapi-cfg-'));
   try {
     const run = (file: string) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', join(REPO, 'xapi-endpoint', 'src', 'main.ts'), '--config', file], { cwd: REPO, timeout: 60_000 }, (err, _out, stderr) => {
+      execFile(process.execPath, ['--import', 'tsx', join(REPO, 'dom0', 'xapi-double', 'src', 'main.ts'), '--config', file], { cwd: REPO, timeout: 60_000 }, (err, _out, stderr) => {
         resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stderr });
       });
     });

@@ -1,12 +1,12 @@
 // The XenAPI test double against what real XAPI does, line by line
-// (xapi-endpoint/src/profiles.ts): the version a host reports, which kernels
+// (dom0/xapi-double/src/profiles.ts): the version a host reports, which kernels
 // boot, the side effects of the boot-mode setters, the suspend SR, the shapes
 // of the errors, and the timing of a suspend a guest answers with something
 // else. Through the real `xen-api` client, on the fake hypervisor.
 import test from 'tape';
 import type { Xapi } from 'xen-api';
-import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
-import type { ProfileName } from '../../xapi-endpoint/src/profiles.ts';
+import type { LifecycleConfig } from '../../dom0/xapi-double/src/lifecycle.ts';
+import type { ProfileName } from '../../dom0/xapi-double/src/profiles.ts';
 import { BOOT, installVm as installPv, powerOf, rejection, startDouble } from './xapi-fixture.ts';
 
 const PASSWORD = 'test-password-2';

@@ -3,7 +3,7 @@
 import test from 'tape';
 import { createClient, type Xapi } from 'xen-api';
 import { installVm as installPv, powerOf, rejection, startDouble, USER, type DoubleOptions } from './xapi-fixture.ts';
-import { parseXlListVerbose } from '../../xapi-endpoint/src/xl-hypervisor.ts';
+import { parseXlListVerbose } from '../../dom0/xapi-double/src/xl-hypervisor.ts';
 
 const PASSWORD = 'test-password-1';
 const KERNEL = '/var/lib/xcp/guest/xtv-kernel';

@@ -2,10 +2,10 @@
 // hypervisor, the real `xen-api` client logged in to it, the harness's way of
 // installing a PV VM, and the error a call rejects with.
 import { createClient, type Xapi } from 'xen-api';
-import { startEndpoint, type RunningEndpoint } from '../../xapi-endpoint/src/endpoint.ts';
-import { FakeHypervisor } from '../../xapi-endpoint/src/fake-hypervisor.ts';
-import type { LifecycleConfig } from '../../xapi-endpoint/src/lifecycle.ts';
-import { DEFAULT_PROFILE, PROFILES, type ProfileName } from '../../xapi-endpoint/src/profiles.ts';
+import { startEndpoint, type RunningEndpoint } from '../../dom0/xapi-double/src/endpoint.ts';
+import { FakeHypervisor } from '../../testing/fake-hypervisor.ts';
+import type { LifecycleConfig } from '../../dom0/xapi-double/src/lifecycle.ts';
+import { DEFAULT_PROFILE, PROFILES, type ProfileName } from '../../dom0/xapi-double/src/profiles.ts';
 
 export const USER = 'root';
 

@@ -8,7 +8,7 @@
 // "WRITE data/xtv/domid (transaction 3): EINVAL". The client must keep to
 // the device's maxInFlight (1) so that it never happens.
 import test from 'tape';
-import { startTestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored } from '../../testing/test-xenstored.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { XENBUS_DEVICE_MAX_IN_FLIGHT, type Transport } from '../../xenstore/transport.ts';

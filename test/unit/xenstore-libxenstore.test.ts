@@ -5,7 +5,7 @@
 import test from 'tape';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { startTestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored } from '../../testing/test-xenstored.ts';
 
 const run = promisify(execFile);
 const available = spawnSync('sh', ['-c', 'command -v xenstore-read'], { encoding: 'utf8' }).status === 0;

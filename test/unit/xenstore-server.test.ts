@@ -4,7 +4,7 @@
 import test from 'tape';
 import { XenstoreClient } from '../../xenstore/client.ts';
 import { XenstoreConnectionError, XenstoreError, XenstoreTimeoutError, type XenstoreErrorCode } from '../../xenstore/errors.ts';
-import { startTestXenstored, type TestXenstored } from '../../xenstore/test-server.ts';
+import { startTestXenstored, type TestXenstored } from '../../testing/test-xenstored.ts';
 import { connectUnixSocket } from '../../xenstore/transport-node.ts';
 import { XS_OPS, encodeFrame } from '../../protocol/xenstore-wire.ts';
 

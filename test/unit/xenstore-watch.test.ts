@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { domainWatchPaths, watchScript, watchXenstore } from '../../harness/toolstack/xenstore-watch.ts';
-import type { HostTarget } from '../../harness/target/target.ts';
+import type { HostTarget } from '../../harness/remote/target.ts';
 
 test('watch paths: the domain coming and going, and the report of the current domain', (t) => {
   t.deepEqual(domainWatchPaths(7, 'data/xtv'), ['@introduceDomain', '@releaseDomain', '/local/domain/7/data/xtv']);

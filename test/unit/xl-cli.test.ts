@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { main } from '../../harness/cli/main.ts';
 import { connectOptions, resolveEmbedded } from '../../harness/cli/common.ts';
 import { ConnectionError } from '../../harness/toolstack/driver.ts';
-import { connectXapi, dom0Of } from '../../harness/toolstack/xapi-connect.ts';
+import { connectXapi, dom0Of } from '../../harness/toolstack/xapi/xapi-connect.ts';
 
 /** Runs the CLI in-process, capturing what it prints. */
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {

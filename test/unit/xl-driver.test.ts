@@ -7,14 +7,14 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
-import { XlDriver } from '../../harness/toolstack/xl.ts';
+import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
 import { checkRelPath, parseReadMany, readManyLoop, unsanitise } from '../../harness/toolstack/xenstore-reads.ts';
-import { stderrSummary } from '../../harness/toolstack/xl-stderr.ts';
-import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl-config.ts';
-import { domainInfoOf, parseXlList } from '../../harness/toolstack/xl-list.ts';
-import { parseSshUrl } from '../../harness/target/open-target.ts';
-import { formatSshEndpoint } from '../../harness/target/ssh-target.ts';
-import { TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../../harness/target/target.ts';
+import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl/xl-config.ts';
+import { domainInfoOf } from '../../harness/toolstack/xl/xl-power-state.ts';
+import { parseXlList, stderrSummary } from '../../protocol/xl-output.ts';
+import { parseSshUrl } from '../../harness/remote/open-target.ts';
+import { formatSshEndpoint } from '../../harness/remote/ssh-target.ts';
+import { TargetUnreachableError, shq, type HostTarget, type TargetExecResult } from '../../harness/remote/target.ts';
 
 const LIST = `Name                                        ID   Mem VCPUs\tState\tTime(s)
 Domain-0                                     0  1024     1     r-----      29.9

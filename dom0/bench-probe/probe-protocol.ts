@@ -1,0 +1,76 @@
+// What bench/run.ts (host side) and dom0/bench-probe/probe.ts (in dom0) exchange:
+// the probe's configuration (one JSON argument) and its output (one JSON
+// document on stdout; progress goes to stderr). Pure.
+import type { BootSample } from './boot.ts';
+import type { Sample } from './reaction.ts';
+
+export interface ProbeConfig {
+  /** xenstored's unix socket in dom0. */
+  socket: string;
+  /** The xl config to create the guest from, and the domain name it gives. */
+  configPath: string;
+  name: string;
+  /** Boots measured (the last one stays up for the reaction trials). */
+  boots: number;
+  /** Timed rounds (each: floor, testing, floor, shutdown). */
+  trials: number;
+  /** Untimed rounds first (warm caches and JITs on both sides). */
+  warmup: number;
+  bootTimeoutMs: number;
+  ackTimeoutMs: number;
+  /** Destroy the guest when done (default true). */
+  destroy: boolean;
+}
+
+export interface ProbeOutput {
+  node: string;
+  socket: string;
+  boots: BootSample[];
+  domid: number;
+  agent: { version: string | null; bootId: string | null; state: string | null; errors: string | null; lastError: string | null };
+  warmupRounds: number;
+  samples: Sample[];
+  /** Rounds thrown away because the agent's report did not show the event (ReportGlitchError), and why. */
+  discarded: Array<{ afterGoodRounds: number; reason: string }>;
+  /** Boots that never showed state=ready within the bound (then tried again). */
+  failedBoots: string[];
+  /** dom0's /proc/loadavg before and after the trials (noise indicator). */
+  loadavg: { before: string; after: string };
+  elapsedMs: number;
+}
+
+/** Encoded so that it survives a shell command line untouched: base64url of the JSON. */
+export function encodeProbeConfig(c: ProbeConfig): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+export function decodeProbeConfig(arg: string | undefined): ProbeConfig {
+  if (!arg) throw new Error('usage: probe.js <base64url JSON config>');
+  const c = JSON.parse(Buffer.from(arg, 'base64url').toString('utf8')) as ProbeConfig;
+  for (const k of ['socket', 'configPath', 'name'] as const) if (typeof c[k] !== 'string' || !c[k]) throw new Error(`probe config: ${k} missing`);
+  for (const k of ['boots', 'trials', 'warmup', 'bootTimeoutMs', 'ackTimeoutMs'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 0) throw new Error(`probe config: ${k} must be a whole number, got ${JSON.stringify(c[k])}`);
+  }
+  if (c.boots < 1) throw new Error('probe config: boots must be at least 1');
+  return c;
+}
+
+/** Checks the probe's stdout is a ProbeOutput (the parts the summary relies on). */
+export function parseProbeOutput(text: string): ProbeOutput {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new Error(`the probe's output is not JSON: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const o = v as ProbeOutput;
+  if (!o || !Array.isArray(o.boots) || !Array.isArray(o.samples) || typeof o.domid !== 'number' || !Array.isArray(o.discarded) || !Array.isArray(o.failedBoots)) {
+    throw new Error(`the probe's output lacks boots/samples/domid/discarded/failedBoots: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  for (const s of o.samples) {
+    if (!['floor', 'testing', 'shutdown'].includes(s.kind) || !Number.isFinite(s.ms) || !Number.isInteger(s.round)) {
+      throw new Error(`bad sample in the probe's output: ${JSON.stringify(s)}`);
+    }
+  }
+  return o;
+}
