@@ -123,7 +123,7 @@ export function resolveEmbedded(o: CliConnect): ConnectOptions {
   try {
     e = embeddedConnect(resolveStateDir(stateDir, o.env), o.toolstack);
   } catch (err) {
-    throw new ConnectionError((err as Error).message, err);
+    throw new ConnectionError((err as Error).message, { cause: err });
   }
   return {
     ...rest,

@@ -533,7 +533,7 @@ async function runCase(s: Scenario, ctx: CaseContext): Promise<CaseResult> {
         result = { kind: 'ok' };
       } catch (e) {
         if (e instanceof ToolstackError) result = { kind: 'error', code: e.code, message: e.message };
-        else if (e instanceof WaitTimeout || (e instanceof ConnectionError && /time/i.test(e.message))) result = { kind: 'timeout', message: e.message };
+        else if (e instanceof WaitTimeout || (e instanceof ConnectionError && e.timedOut)) result = { kind: 'timeout', message: e.message };
         else throw e;
       }
     }

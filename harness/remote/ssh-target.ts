@@ -75,8 +75,9 @@ export class SshTarget implements HostTarget {
     return [...sshBaseArgs(this.endpoint), '-T', `${this.endpoint.user}@${this.endpoint.host}`, '--', command];
   }
 
+  /** ssh says a connect that timed out only in words ("Connection timed out", "Operation timed out"): its one boundary reads them. */
   private unreachable(why: string): TargetUnreachableError {
-    return new TargetUnreachableError(`could not reach dom0 at ${this.description} over SSH: ${why}`);
+    return new TargetUnreachableError(`could not reach dom0 at ${this.description} over SSH: ${why}`, { timedOut: /\btimed out\b/i.test(why) });
   }
 
   /** A command on a connection of its own, its stdin from a local file (copies). */
@@ -89,7 +90,7 @@ export class SshTarget implements HostTarget {
         timeoutMs: left,
         inputStream: createReadStream(opts.inputPath),
       }));
-      if (r.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`);
+      if (r.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`, { timedOut: true });
       if (r.code === 255 && REFUSED.test(r.stderr) && attempt < 8 && Date.now() < deadline) {
         await new Promise((res) => setTimeout(res, Math.min(2000, 150 * attempt)));
         continue;
@@ -111,7 +112,7 @@ export class SshTarget implements HostTarget {
       return r;
     } catch (e) {
       if (!(e instanceof ShellSessionError)) throw e;
-      if (e.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms on ${this.description}`);
+      if (e.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms on ${this.description}`, { timedOut: true });
       throw this.unreachable(e.message);
     }
   }

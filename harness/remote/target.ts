@@ -31,9 +31,14 @@ export interface HostTarget {
   close(): Promise<void>;
 }
 
-/** dom0 could not be reached, or did not answer within the bound: not an answer from the command. */
+/** dom0 could not be reached, or did not answer within the bound (then `timedOut`): not an answer from the command. */
 export class TargetUnreachableError extends Error {
   override name = 'TargetUnreachableError';
+  readonly timedOut: boolean;
+  constructor(message: string, opts: { cause?: unknown; timedOut?: boolean } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.timedOut = opts.timedOut ?? false;
+  }
 }
 
 /** A copy or a command the target ran said no (non-zero exit). */

@@ -148,10 +148,12 @@ export class ToolstackError extends Error {
   }
 }
 
-/** We could not reach the toolstack, or it did not answer within the bound. */
+/** We could not reach the toolstack, or it did not answer within the bound (then `timedOut`). */
 export class ConnectionError extends Error {
   override name = 'ConnectionError';
-  constructor(message: string, readonly cause_?: unknown) {
-    super(message);
+  readonly timedOut: boolean;
+  constructor(message: string, opts: { cause?: unknown; timedOut?: boolean } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.timedOut = opts.timedOut ?? false;
   }
 }

@@ -82,7 +82,18 @@ export function mapXapiError(err: unknown, call: string): Error {
   }
   if (err instanceof ToolstackError || err instanceof ConnectionError) return err;
   const why = err instanceof Error ? err.message : String(err);
-  return new ConnectionError(`${call}: ${why}`, err);
+  return new ConnectionError(`${call}: ${why}`, { cause: err, timedOut: isNetworkTimeout(err) });
+}
+
+/** Timeout codes of undici (lib/core/errors.js) and of Node's sockets, on the error or its cause. */
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+function isNetworkTimeout(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && TIMEOUT_CODES.has(code)) return true;
+  }
+  return false;
 }
 
 /** The client's HTTP inactivity bound: event.from and 20-minute tasks keep connections idle for long. */
@@ -93,7 +104,7 @@ const CONNECT_TIMEOUT_MS = 60_000;
 function withTimeout<T>(p: Promise<T>, ms: number, call: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectionError(`${call}: no answer within ${Math.round(ms / 1000)} s (timeout)`)), ms);
+    timer = setTimeout(() => reject(new ConnectionError(`${call}: no answer within ${Math.round(ms / 1000)} s (timeout)`, { timedOut: true })), ms);
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
@@ -228,7 +239,7 @@ export class XapiDriver implements ToolstackDriver {
     try {
       return await this.needTarget(call).exec(script, { timeoutMs: opts.timeoutMs ?? this.callTimeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, err);
+      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
       throw err;
     }
   }
@@ -254,7 +265,7 @@ export class XapiDriver implements ToolstackDriver {
     try {
       await target.copyTo(local, tmp, { timeoutMs: 600_000, mode: '0644' });
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, err);
+      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
       throw err;
     }
     await this.sh(call, `[ "$(sha256sum ${shq(tmp)} | cut -d' ' -f1)" = ${sha} ] && mv ${shq(tmp)} ${shq(remote)}`);

@@ -13,7 +13,7 @@ export async function connectXl(opts: ConnectOptions & { driver?: XlDriverOption
   try {
     url = parseSshUrl(opts.host);
   } catch (err) {
-    throw new ConnectionError((err as Error).message, err);
+    throw new ConnectionError((err as Error).message, { cause: err });
   }
   const target = openTarget(url, {
     ...(opts.identity ? { identity: opts.identity } : {}),
@@ -25,7 +25,7 @@ export async function connectXl(opts: ConnectOptions & { driver?: XlDriverOption
     probe = await target.exec('command -v xl >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/usr/lib/xen/bin command -v xl', { timeoutMs: 30_000 });
   } catch (err) {
     await target.close();
-    throw new ConnectionError(err instanceof Error ? err.message : String(err), err);
+    throw new ConnectionError(err instanceof Error ? err.message : String(err), { cause: err });
   }
   if (probe.code !== 0) {
     await target.close();

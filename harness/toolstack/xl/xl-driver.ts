@@ -128,11 +128,11 @@ export class XlDriver implements ToolstackDriver {
       const r = await this.target.exec(script, { timeoutMs: execBound, ...(opts.input !== undefined ? { input: opts.input } : {}) });
       const elapsedMs = Date.now() - t0;
       if (TIMEOUT_STATUSES.has(r.code) && elapsedMs >= timeoutMs - 1000) {
-        throw new ConnectionError(`${call}: no answer within ${Math.round(timeoutMs / 1000)} s on ${this.target.description} (stopped with timeout in dom0)`);
+        throw new ConnectionError(`${call}: no answer within ${Math.round(timeoutMs / 1000)} s on ${this.target.description} (stopped with timeout in dom0)`, { timedOut: true });
       }
       return { ...r, elapsedMs };
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, err);
+      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
       throw err;
     }
   }
@@ -279,7 +279,7 @@ export class XlDriver implements ToolstackDriver {
     try {
       await this.target.copyTo(local, tmp, { timeoutMs: this.copyTimeoutMs });
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: copying ${local}: ${err.message}`, err);
+      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: copying ${local}: ${err.message}`, { cause: err, timedOut: err.timedOut });
       if (err instanceof TargetCommandError) throw new ToolstackError('XL_COPY_FAILED', [err.result.stderr.trim()], call, `${call}: copying ${local} to ${remote}: ${err.message}`);
       throw err;
     }
