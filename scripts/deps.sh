@@ -14,6 +14,8 @@ PACKAGES=(
   dpkg-dev fakeroot
   # headless browser for the HTML report test (test/e2e/report-html.test.ts)
   chromium
+  # the shell linter for the dom0 scripts (npm run lint, test/unit/dom0-scripts.test.ts)
+  shellcheck
 )
 
 missing=()

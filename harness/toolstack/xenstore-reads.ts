@@ -1,6 +1,8 @@
 // Reading a guest's xenstore nodes from dom0's shell, for both drivers: the
-// paths they accept, and many keys in one xenstore-read process (processes
-// are what costs in an emulated dom0), its escaped output decoded.
+// paths they accept, and the output of dom0-scripts/read-many.sh (many keys
+// in one xenstore-read process: processes are what costs in an emulated
+// dom0), its escaped values decoded.
+import { frames } from './dom0-script.ts';
 
 /** xenstore paths the drivers accept: relative to the domain's home, plain segments, no "..". */
 const REL_PATH = /^[A-Za-z0-9_.:@-]+(\/[A-Za-z0-9_.:@-]+)*$/;
@@ -9,33 +11,6 @@ export function checkRelPath(rel: string): void {
   if (!REL_PATH.test(rel) || rel.split('/').some((s) => s === '.' || s === '..')) {
     throw new Error(`bad xenstore path ${JSON.stringify(rel)}: relative to the domain's home, segments of A-Z a-z 0-9 _ . : @ -`);
   }
-}
-
-/**
- * The shell lines that read `keys` (checked with checkRelPath: they go in
- * unquoted) under /local/domain/$d, as few xenstore-read runs as the absent
- * keys allow: each run prints MARKER, then one escaped value per line, and
- * "MARKER end", or "MARKER absent KEY" where it stopped; the next run starts
- * after KEY. `retry`: when `retry.key` is the one absent, run `retry.once`
- * (which may set $d anew) and read again, once.
- */
-export function readManyLoop(marker: string, keys: readonly string[], retry?: { key: string; once: string }): string[] {
-  keys.forEach(checkRelPath);
-  return [
-    `xtv_retry=${retry ? 1 : ''}`,
-    `set -- ${keys.join(' ')}`,
-    'while [ $# -gt 0 ]; do',
-    '  p=; for k in "$@"; do p="$p /local/domain/$d/$k"; done',
-    `  echo ${marker}`,
-    // xenstore-read stops at the first key it cannot read and names it on stderr.
-    '  { err=$(xenstore-read $p 2>&1 >&3); } 3>&1',
-    `  [ $? -eq 0 ] && { echo "${marker} end"; break; }`,
-    '  bad=${err##*/local/domain/$d/}',
-    ...(retry ? [`  if [ "$xtv_retry" ] && [ "$bad" = ${retry.key} ]; then xtv_retry=; ${retry.once}; continue; fi`] : []),
-    `  echo "${marker} absent $bad"`,
-    '  while [ $# -gt 0 ]; do k=$1; shift; [ "$k" = "$bad" ] && break; done',
-    'done',
-  ];
 }
 
 /**
@@ -74,30 +49,18 @@ export function unsanitise(line: string): string {
 }
 
 /**
- * Parses the output of readManyScript: after each line MARKER come the
- * values (one escaped line each) of the keys still to read, in order, then
- * "MARKER end", or "MARKER absent KEY" when xenstore-read stopped at KEY.
+ * Parses the output of dom0-scripts/read-many.sh: each frame "values" holds
+ * one escaped line per key still to read, in order, up to the key named by a
+ * following frame "absent KEY" (the read resumes after it), or all of them
+ * when "end" follows. A key never read is null.
  */
 export function parseReadMany(stdout: string, marker: string, keys: readonly string[]): Record<string, string | null> {
   const out: Record<string, string | null> = Object.fromEntries(keys.map((k) => [k, null]));
-  let remaining = [...keys];
-  let inBlock = false;
-  for (const line of stdout.split('\n')) {
-    if (line === marker) {
-      inBlock = true;
-      continue;
-    }
-    if (!inBlock) continue;
-    if (line === `${marker} end`) break;
-    if (line.startsWith(`${marker} absent `)) {
-      const bad = line.slice(`${marker} absent `.length);
-      const at = remaining.indexOf(bad);
-      remaining = at >= 0 ? remaining.slice(at + 1) : [];
-      inBlock = false;
-      continue;
-    }
-    const key = remaining.shift();
-    if (key !== undefined) out[key] = unsanitise(line);
+  let pending = [...keys];
+  for (const f of frames(stdout, marker)) {
+    if (f.word === 'values') f.lines.forEach((line, i) => { if (i < pending.length) out[pending[i]!] = unsanitise(line); });
+    else if (f.word === 'absent') pending = pending.slice(pending.indexOf(f.text) + 1);
+    else if (f.word === 'end') break;
   }
   return out;
 }

@@ -6,10 +6,11 @@ import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_pr
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
+import { ConnectionError, ToolstackError, type HostRequest } from '../../harness/toolstack/driver.ts';
 import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
-import { checkRelPath, parseReadMany, readManyLoop, unsanitise } from '../../harness/toolstack/xenstore-reads.ts';
-import { configuredImages, isOwnedConfig, renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl/xl-config.ts';
+import { checkRelPath, parseReadMany, unsanitise } from '../../harness/toolstack/xenstore-reads.ts';
+import { scriptCommand } from '../../harness/toolstack/dom0-script.ts';
+import { renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl/xl-config.ts';
 import { domainInfoOf } from '../../harness/toolstack/xl/xl-power-state.ts';
 import { parseXlList, stderrSummary } from '../../protocol/xl-output.ts';
 import { parseSshUrl } from '../../harness/remote/open-target.ts';
@@ -63,12 +64,9 @@ test('xl config: deterministic text with the marker first, like xen-create-image
   };
   const text = renderXlConfig(spec);
   t.ok(text.startsWith(XL_MARKER), 'marker on line 1');
-  t.ok(isOwnedConfig(text));
-  t.notOk(isOwnedConfig('name = "x"\n'));
   t.ok(text.includes('type = "pvh"\n') && text.includes('memory = 32\n') && text.includes('on_crash = "preserve"\n'));
   t.notOk(text.includes('on_poweroff'), 'xl defaults unless asked');
   t.equal(renderXlConfig(spec), text, 'same spec, same bytes');
-  t.deepEqual(configuredImages(text), ['/var/lib/xtv/images/aa/xtv-kernel', '/var/lib/xtv/images/bb/xtv-initrd']);
   t.equal(xlString('a "b" \\c'), '"a \\"b\\" \\\\c"');
   t.throws(() => xlString('a\nb'), /control character/);
   t.throws(() => renderXlConfig({ ...spec, name: 'bad name' }), /bad VM name/);
@@ -96,9 +94,9 @@ test('xenstore reads: many keys per xenstore-read, escaped values decoded, absen
   t.equal(unsanitise('\\xe2\\x98\\x83'), '☃');
   const M = 'XTV-0123';
   const keys = ['data/xtv/state', 'data/xtv/x', 'data/xtv/y', 'control/shutdown', 'e'];
-  const out = parseReadMany([`${M}`, 'ready', `${M} absent data/xtv/x`, M, 'why\\nnot', `${M} absent control/shutdown`, M, '', `${M} end`, ''].join('\n'), M, keys);
+  const out = parseReadMany([`${M} values`, 'ready', `${M} absent data/xtv/x`, `${M} values`, 'why\\nnot', `${M} absent control/shutdown`, `${M} values`, '', `${M} end`, ''].join('\n'), M, keys);
   t.deepEqual(out, { 'data/xtv/state': 'ready', 'data/xtv/x': null, 'data/xtv/y': 'why\nnot', 'control/shutdown': null, e: '' });
-  t.deepEqual(parseReadMany(`${M}\n${M} absent a\n${M}\n${M} absent b\n`, M, ['a', 'b']), { a: null, b: null }, 'nothing there');
+  t.deepEqual(parseReadMany(`${M} values\n${M} absent a\n${M} values\n${M} absent b\n`, M, ['a', 'b']), { a: null, b: null }, 'nothing there');
   t.doesNotThrow(() => checkRelPath('control/testing'));
   t.doesNotThrow(() => checkRelPath('vm-data/xtv/testing'));
   for (const bad of ['/local/domain/0', '../0/x', 'a//b', 'a/../b', '', 'a b', "a'b"]) t.throws(() => checkRelPath(bad), /bad xenstore path/, JSON.stringify(bad));
@@ -127,17 +125,38 @@ class FakeTarget implements HostTarget {
 const vm = { name: 'xtv-t', id: 'xtv-t' };
 
 test('xl driver: requests are the xl commands the model assumes, each bounded in dom0', async (t) => {
-  const d = new XlDriver(new FakeTarget([]));
-  const s = (r: Parameters<XlDriver['requestScript']>[1]) => d.requestScript('xtv-t', r, 30_000).script;
-  t.match(s('clean_shutdown'), /^timeout -k 5 30 xl shutdown xtv-t$/, 'no -w: returns after the ack');
-  t.match(s('clean_reboot'), /^timeout -k 5 30 xl reboot xtv-t$/);
-  t.match(s('hard_shutdown'), /timeout -k 5 30 xl destroy xtv-t$/);
-  t.match(s('hard_reboot'), /xl destroy xtv-t \|\| exit \$\?\nxtv_out=\$\(timeout -k 5 30 xl create \/etc\/xen\/xtv\/xtv-t\.cfg 2>&1\)/);
-  t.match(s('suspend'), /xl save xtv-t \/var\/lib\/xtv\/save\/xtv-t\.chk\.part/);
-  t.match(s('resume'), /xl restore \/var\/lib\/xtv\/save\/xtv-t\.chk/);
-  t.match(s('pause'), /xl pause xtv-t$/);
-  t.match(s('unpause'), /xl unpause xtv-t$/);
-  t.end();
+  // xl-request.sh run by this machine's sh, with a timeout and an xl that log their arguments.
+  const { root, paths, driver: d } = fakeDom0('xtv-req-', (root) => ({
+    timeout: [`echo "timeout $*" >> '${root}/log'`, 'shift 3', 'exec "$@"'],
+    xl: [
+      `echo "xl $*" >> '${root}/log'`,
+      'case "$1" in domid) exit 1 ;; save) : > "$3" ;; esac',
+      'exit 0',
+    ],
+  }));
+  const cfg = join(paths.configDir, 'xtv-t.cfg');
+  const save = join(paths.saveDir, 'xtv-t.chk');
+  const ran = async (r: HostRequest): Promise<string[]> => {
+    writeFileSync(join(root, 'log'), '');
+    await d.request(vm, r, { timeoutMs: 30_000 });
+    return readFileSync(join(root, 'log'), 'utf8').split('\n').filter((l) => l.startsWith('timeout '));
+  };
+  try {
+    mkdirSync(paths.configDir, { recursive: true });
+    writeFileSync(cfg, `${XL_MARKER}\n`);
+    t.deepEqual(await ran('clean_shutdown'), ['timeout -k 5 30 xl shutdown xtv-t'], 'no -w: returns after the ack');
+    t.deepEqual(await ran('clean_reboot'), ['timeout -k 5 30 xl reboot xtv-t']);
+    t.deepEqual(await ran('hard_shutdown'), ['timeout -k 5 30 xl destroy xtv-t']);
+    t.deepEqual(await ran('hard_reboot'), ['timeout -k 5 30 xl destroy xtv-t', `timeout -k 5 30 xl create ${cfg}`]);
+    t.deepEqual(await ran('suspend'), [`timeout -k 5 30 xl save xtv-t ${save}.part`]);
+    t.ok(existsSync(save), 'the save image renamed into place once complete');
+    t.deepEqual(await ran('resume'), [`timeout -k 5 30 xl restore ${save}`]);
+    t.notOk(existsSync(save), 'and removed after the restore');
+    t.deepEqual(await ran('pause'), ['timeout -k 5 30 xl pause xtv-t']);
+    t.deepEqual(await ran('unpause'), ['timeout -k 5 30 xl unpause xtv-t']);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('xl driver: non-zero exit is a ToolstackError with xl\'s stderr; no answer is a ConnectionError', async (t) => {
@@ -180,9 +199,11 @@ test('xl driver: non-zero exit is a ToolstackError with xl\'s stderr; no answer 
 });
 
 test('xl driver: state from xl list and the save directory; reads and writes by domid', async (t) => {
+  // The answer framed with the command's own marker (the first argument of its `set --`).
+  const listed = async (script: string): Promise<TargetExecResult> => ({ stdout: `${LIST}${/^set -- (\S+)/.exec(script)![1]} saved\nxtv-gone.chk\n`, stderr: '', code: 0 });
   const target = new FakeTarget([
-    { stdout: `${LIST}--xtv-saved--\nxtv-gone.chk\n`, stderr: '', code: 0 },
-    { stdout: `${LIST}--xtv-saved--\nxtv-gone.chk\n`, stderr: '', code: 0 },
+    listed,
+    listed,
     { stdout: '', stderr: '', code: 90 },
     { stdout: '', stderr: '', code: 0 },
   ]);
@@ -192,8 +213,9 @@ test('xl driver: state from xl list and the save directory; reads and writes by 
   t.equal(await d.readGuest(vm, 'data/xtv/state'), null, 'no domain: null');
   await d.writeGuest(vm, 'control/testing', "now:it's", { guestWritable: true });
   const w = target.scripts.at(-1)!;
-  const order = ['xenstore-write -R -- "$p" \'\'', 'xenstore-chmod "$p" "n$d"', `xenstore-write -R -- "$p" 'now:it'\\''s'`].map((s) => w.indexOf(s));
+  const order = ['xenstore-write -R -- "$p" \'\'', 'xenstore-chmod "$p" "n$d"', 'xenstore-write -R -- "$p" "$4"'].map((s) => w.indexOf(s));
   t.ok(order.every((i) => i >= 0) && order[0]! < order[1]! && order[1]! < order[2]!, 'created empty, handed to the guest, then the value');
+  t.ok(w.split('\n')[0]!.endsWith(` control/testing 'now:it'\\''s' 1`), 'the value an argument, quoted');
   t.end();
 });
 
@@ -455,7 +477,7 @@ test('xl driver: readGuestMany checks the cached domid with the same xenstore-re
   }
 });
 
-test('readManyLoop (the XAPI driver\'s reads too): absent keys skipped, each run resuming after the absent one', async (t) => {
+test('read-many.sh (the XAPI driver\'s reads too): absent keys skipped, each run resuming after the absent one', async (t) => {
   const { root } = fakeDom0('xtv-loop-', (root) => ({
     'xenstore-read': [
       `echo run >> '${root}/log'`,
@@ -467,11 +489,11 @@ test('readManyLoop (the XAPI driver\'s reads too): absent keys skipped, each run
     writeFileSync(join(root, 'xs', 'local', 'domain', '4', 'data', 'a'), 'first\\nline');
     writeFileSync(join(root, 'xs', 'local', 'domain', '4', 'data', 'c'), '');
     const keys = ['data/a', 'data/b', 'data/c', 'data/d'];
-    const script = ['d=4', ...readManyLoop('XTV-M', keys)].join('\n');
+    const script = scriptCommand('read-many', 'XTV-M', 1, ['', '4', ...keys]);
     const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}` } });
     t.deepEqual(parseReadMany(r.stdout, 'XTV-M', keys), { 'data/a': 'first\nline', 'data/b': null, 'data/c': '', 'data/d': null }, 'values decoded, absent ones null');
     t.equal(readFileSync(join(root, 'log'), 'utf8'), 'run\nrun\n', 'two xenstore-read runs: all four keys, then the two after data/b');
-    t.throws(() => readManyLoop('XTV-M', ['data/$(reboot)']), /bad xenstore path/, 'keys are checked (they go in unquoted)');
+    t.ok(scriptCommand('read-many', 'XTV-M', 1, ['', '4', 'data/$(reboot)']).startsWith("set -- XTV-M 1 '' 4 'data/$(reboot)'\n"), 'keys go in as quoted arguments, never into the script text');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

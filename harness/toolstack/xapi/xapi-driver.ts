@@ -12,14 +12,14 @@
 // between XAPI versions (the boot directory) comes from the host's
 // software_version (xapi-versions.ts); what differs between hosts (console
 // logs, timeouts, dom0 at all) from hostFacts().
-import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
 import { createClient, type Xapi, type XapiRecord } from 'xen-api';
 import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../../protocol/control.ts';
 import { consoleLogFact, consoleLogFile, tailScript } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import { watchXenstore } from '../xenstore-watch.ts';
-import { checkRelPath, parseReadMany, readManyLoop } from '../xenstore-reads.ts';
+import { checkRelPath, parseReadMany } from '../xenstore-reads.ts';
+import { newMarker, scriptCommand } from '../dom0-script.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { useAgent } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
@@ -408,9 +408,9 @@ export class XapiDriver implements ToolstackDriver {
     relPaths.forEach(checkRelPath);
     const domid = await this.domid(vm);
     if (domid === null) return Object.fromEntries(relPaths.map((k) => [k, null]));
-    const marker = `XTV-${randomBytes(6).toString('hex')}`;
-    const script = [`d=${domid}`, ...readManyLoop(marker, relPaths)].join('\n');
-    return parseReadMany(await this.sh(`xenstore-read in domain ${domid}`, script), marker, relPaths);
+    const marker = newMarker();
+    const out = await this.sh(`xenstore-read in domain ${domid}`, scriptCommand('read-many', marker, 1, ['', String(domid), ...relPaths]));
+    return parseReadMany(out, marker, relPaths);
   }
 
   async readGuest(vm: VmRef, relPath: string): Promise<string | null> {
@@ -435,18 +435,9 @@ export class XapiDriver implements ToolstackDriver {
     }
     const domid = await this.domid(vm);
     if (domid === null) throw new ToolstackError('VM_BAD_POWER_STATE', [ref, 'running', 'halted'], `xenstore-write ${relPath}`, `xenstore-write ${relPath}: ${vm.name} has no domain`);
-    const p = `/local/domain/${domid}/${relPath}`;
-    const lines: string[] = [];
-    if (opts.guestWritable) lines.push(`xenstore-write ${shq(p)} '' || exit $?`, `xenstore-chmod ${shq(p)} n${domid} || exit $?`);
-    lines.push(`xenstore-write ${shq(p)} ${shq(value)}`);
-    await this.sh(`xenstore-write ${relPath} in domain ${domid}`, lines.join('\n'));
-  }
-
-  async removeGuest(vm: VmRef, relPath: string): Promise<void> {
-    checkRelPath(relPath);
-    const domid = await this.domid(vm);
-    if (domid === null) return;
-    await this.sh(`xenstore-rm ${relPath}`, `xenstore-rm ${shq(`/local/domain/${domid}/${relPath}`)} 2>/dev/null; exit 0`);
+    // The same script as the xl driver's: raw (-R), a value with a leading "-" taken as a value (--).
+    const args = ['', String(domid), relPath, value, opts.guestWritable ? '1' : '0'];
+    await this.sh(`xenstore-write ${relPath} in domain ${domid}`, scriptCommand('write-guest', newMarker(), 1, args));
   }
 
   async listOwned(): Promise<VmRef[]> {

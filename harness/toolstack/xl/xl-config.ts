@@ -90,15 +90,3 @@ export function renderXlConfig(c: XlConfigSpec): string {
   if (c.onCrash) lines.push(`on_crash = ${xlString(c.onCrash)}`);
   return lines.join('\n') + '\n';
 }
-
-/** True when a config file's text was written by xtv. */
-export function isOwnedConfig(text: string): boolean {
-  return text.startsWith(XL_MARKER);
-}
-
-/** The image files a config of ours names (for uninstall's "is anyone else using this image" check). */
-export function configuredImages(text: string): string[] {
-  const out: string[] = [];
-  for (const m of text.matchAll(/^(?:kernel|ramdisk) = "((?:[^"\\]|\\.)*)"$/gm)) out.push(m[1]!.replace(/\\(.)/g, '$1'));
-  return out;
-}
