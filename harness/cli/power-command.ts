@@ -4,7 +4,7 @@
 // afterwards.
 import { UsageError, type Command } from './command.ts';
 import { REPORT_DIR } from '../../protocol/control.ts';
-import { delay, poll } from '../matrix/wait.ts';
+import { poll } from '../matrix/wait.ts';
 import { CONNECT_HELP, CheckFailed, EXIT_OK, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { DomainInfo, HostRequest, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
@@ -129,16 +129,8 @@ export function powerCommand(verb: PowerVerb): Command {
           const t1 = Date.now();
           const probe = async (): Promise<{ s: DomainInfo; ready: string | null }> => ({ s: await driver.state(vm), ready: w.needsReport ? await readReady(driver, vm) : null });
           const done = (v: { s: DomainInfo; ready: string | null }): boolean => w.done(v.s, before, v.ready);
-          let r = await poll(probe, done, { timeoutMs, minMs: 200, maxMs: 1000, what: w.what });
-          while (r.done && w.confirmMs) {
-            // Seen: it must still hold confirmMs later (or the wait goes on, within the bound).
-            const left = timeoutMs - (Date.now() - t1);
-            if (left <= 0) break;
-            await delay(Math.min(w.confirmMs, left));
-            const again = await probe();
-            if (done(again)) break;
-            r = await poll(probe, done, { timeoutMs: Math.max(1, timeoutMs - (Date.now() - t1)), minMs: 200, maxMs: 1000, what: w.what });
-          }
+          // Seen is not enough where confirmMs is set: the state must still hold that long later (within the bound).
+          const r = await poll(probe, done, { timeoutMs, minMs: 200, maxMs: 1000, what: w.what, ...(w.confirmMs ? { hold: { ms: w.confirmMs } } : {}) });
           waitedMs = Date.now() - t1;
           if (r.value) after = r.value.s;
           if (!r.done) {

@@ -1,8 +1,9 @@
 // Verdicts, in XTF's way: a fixed order, a meaning for each, the worst wins.
-// Also the comparison of what the model expected with what was observed, and
-// the invariants checked on every case whatever the model says.
+// Also the comparison of what the model expected with what was observed, the
+// invariants checked on every case whatever the model says, and a case's
+// verdict from all of these (pure: the runner only records).
 import type { DomainInfo, PowerState } from '../toolstack/driver.ts';
-import type { DomidChange, DurationClass, Expectation, GuestExpectation } from './model.ts';
+import type { DomidChange, DurationClass, Expectation, GuestExpectation, ModelAnswer } from './model.ts';
 import type { GuestShutdownEvent } from './guest-report.ts';
 import { ackKindOf } from './guest-report.ts';
 
@@ -124,6 +125,55 @@ export function renderDiff(diffs: readonly FieldDiff[]): string {
   if (diffs.length === 0) return '(no difference)';
   const w = Math.max(...diffs.map((x) => x.field.length));
   return diffs.map((x) => `${x.field.padEnd(w)}  - expected ${x.expected}\n${' '.repeat(w)}  + observed ${x.observed}`).join('\n');
+}
+
+/** What a case recorded, as the verdict needs it. */
+export interface CaseOutcome {
+  /** The model's answer, as last asked (rules that depend on how long the VM had run are asked again). */
+  answer: ModelAnswer;
+  /** Undefined: the case did not get as far as observing. */
+  observation: Observation | undefined;
+  /** Harness or environment failures. */
+  errors: readonly string[];
+  /** Broken invariants. */
+  problems: readonly string[];
+}
+
+export interface Judgement {
+  verdict: Verdict;
+  /** One line: why this verdict. */
+  summary: string;
+  diffs: FieldDiff[];
+}
+
+/**
+ * A case's verdict: the worst of what it recorded (an error, a broken
+ * invariant, a difference from the model), else pass, or unmodelled where the
+ * model makes no claim. The summary names the first reason, in that order.
+ */
+export function judge(o: CaseOutcome): Judgement {
+  const { answer, observation, errors, problems } = o;
+  const expect = answer.kind === 'expect' ? answer.expect : undefined;
+  const diffs = expect && observation ? compare(expect, observation) : [];
+  const verdicts: Verdict[] = [];
+  if (errors.length > 0) verdicts.push('error');
+  if (problems.length > 0) verdicts.push('fail');
+  if (diffs.length > 0) verdicts.push('fail');
+  if (observation && errors.length === 0) verdicts.push(expect ? 'pass' : 'unmodelled');
+  const verdict = worst(verdicts);
+  const summary = errors[0]
+    ?? (diffs.length > 0 ? renderDiff(diffs).split('\n').slice(0, 2).join(' / ').replace(/\s+/g, ' ') : undefined)
+    ?? problems[0]
+    ?? (verdict === 'unmodelled' ? unmodelledSummary(answer, observation) : 'as the model says');
+  return { verdict, summary, diffs };
+}
+
+/** What was observed, and why the model makes no claim. */
+function unmodelledSummary(answer: ModelAnswer, observation: Observation | undefined): string {
+  const seen = observation
+    ? `${observation.result.kind === 'error' ? observation.result.code : observation.result.kind}; ${observation.final.powerState}`
+    : 'nothing';
+  return `observed ${seen}; ${answer.kind === 'unmodelled' ? answer.reason : ''}`;
 }
 
 /**

@@ -37,36 +37,66 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export interface PollOptions {
+export interface PollOptions<T> {
   timeoutMs: number;
   /** First interval; it grows by half each time up to maxMs. */
   minMs: number;
   maxMs: number;
   signal?: AbortSignal;
   what: string;
+  /**
+   * The condition must stay true this long (ms), at every probe, before the
+   * poll is done: a state seen once may be passing (xl restarts a halted
+   * domain about 2 s later). `key`: what must also stay the same meanwhile
+   * (a value whose key changes starts the hold again). A probe that fails
+   * neither breaks the hold nor counts towards it.
+   */
+  hold?: { ms: number; key?: (v: T) => string };
+  /** Told of each failed probe that is about to be retried. */
+  onRetry?: (e: unknown) => void;
+}
+
+export interface PollResult<T> {
+  /** The last value the probe gave (undefined: it never gave one). */
+  value: T | undefined;
+  done: boolean;
+  lastError?: unknown;
 }
 
 /**
- * Calls `probe` with growing intervals until `done(value)` or the bound.
- * Returns the last value and whether it was done; a probe that throws is
- * retried until the bound, and its last error is reported then.
+ * Calls `probe` with growing intervals until `done(value)` (held for
+ * `hold.ms`, when given) or the bound. Returns the last value and whether it
+ * was done; a probe that throws is retried until the bound, and its last
+ * error is reported then. Every wait in the harness goes through here.
  */
-export async function poll<T>(probe: () => Promise<T>, done: (v: T) => boolean, o: PollOptions): Promise<{ value: T | undefined; done: boolean; lastError?: unknown }> {
+export async function poll<T>(probe: () => Promise<T>, done: (v: T) => boolean, o: PollOptions<T>): Promise<PollResult<T>> {
   const deadline = Date.now() + o.timeoutMs;
   let interval = o.minMs;
   let value: T | undefined;
+  let failed = false;
   let lastError: unknown;
+  /** Since when (and with which key) the condition has held without a break. */
+  let held: { since: number; key: string } | undefined;
   for (;;) {
     const left = deadline - Date.now();
     try {
       value = await bounded(probe(), Math.max(left, 1), o.what, o.signal);
+      failed = false;
       lastError = undefined;
-      if (done(value)) return { value, done: true };
+      if (!done(value)) {
+        held = undefined;
+      } else {
+        const key = o.hold?.key?.(value) ?? '';
+        if (held?.key !== key) held = { since: Date.now(), key };
+        if (Date.now() - held.since >= (o.hold?.ms ?? 0)) return { value, done: true };
+      }
     } catch (e) {
       if (e instanceof Aborted) throw e;
+      failed = true;
       lastError = e;
     }
     if (Date.now() >= deadline) return { value, done: false, lastError };
+    if (failed) o.onRetry?.(lastError);
     await delay(Math.min(interval, Math.max(deadline - Date.now(), 0)), o.signal);
     interval = Math.min(o.maxMs, interval * 1.5);
   }

@@ -1,6 +1,6 @@
 import test from 'tape';
 import {
-  VERDICTS, VERDICT_MEANING, compare, domidChange, durationClassOf, guestInvariant, renderDiff, stateInvariant, verdictRank, worst,
+  VERDICTS, VERDICT_MEANING, compare, domidChange, durationClassOf, guestInvariant, judge, renderDiff, stateInvariant, verdictRank, worst,
   type Observation,
 } from '../../harness/matrix/verdict.ts';
 import type { Expectation } from '../../harness/matrix/model.ts';
@@ -129,5 +129,18 @@ test('guest invariant: it received what the toolstack writes, acked and acted as
   t.equal(guestInvariant(g, { ...ev, action: 'poweroff' }).length, 1, 'wrong action');
   t.equal(guestInvariant({ received: null, ack: null, action: null }, ev).length, 1, 'a request the toolstack should not have sent');
   t.deepEqual(guestInvariant({ received: null, ack: null, action: null }, null), []);
+  t.end();
+});
+
+test('judge: errors first, then differences, then broken invariants; else pass or unmodelled', (t) => {
+  const answer = { kind: 'expect' as const, expect: expectation, rule: 'r' };
+  t.deepEqual(judge({ answer, observation: obs({}), errors: [], problems: [] }), { verdict: 'pass', summary: 'as the model says', diffs: [] });
+  const off = judge({ answer, observation: obs({ final: { powerState: 'Halted', domid: null } }), errors: [], problems: ['guest: x'] });
+  t.equal(off.verdict, 'fail');
+  t.match(off.summary, /power state/, 'a difference is named before an invariant');
+  t.equal(judge({ answer, observation: obs({}), errors: [], problems: ['guest: x'] }).summary, 'guest: x');
+  const err = judge({ answer, observation: undefined, errors: ['the guest did not report state=ready within 2 min'], problems: [] });
+  t.deepEqual([err.verdict, err.summary], ['error', 'the guest did not report state=ready within 2 min']);
+  t.equal(judge({ answer: { kind: 'unmodelled', reason: 'a race' }, observation: obs({}), errors: [], problems: [] }).verdict, 'unmodelled');
   t.end();
 });

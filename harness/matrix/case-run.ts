@@ -1,0 +1,517 @@
+// One case of a matrix, step by step: install its VM, bring it to the initial
+// state, prime the guest (and wait for its acknowledgement), issue the request
+// with a bound, observe until the state settles, read what the guest says,
+// collect the evidence, clean up. The steps only record; the verdict is
+// judge() in verdict.ts, from what they recorded. Every wait is bounded; the
+// VM is registered for cleanup the moment it exists.
+import { encodeTesting, encodeCommand, decodeTesting, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
+import {
+  ConnectionError, ToolstackError, type ConsoleText, type HostFacts, type HostRequest, type ToolstackDriver, type VmRef,
+} from '../toolstack/driver.ts';
+import { destroyVm, type CleanupRegistry } from './cleanup.ts';
+import {
+  lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot,
+} from './guest-report.ts';
+import {
+  describeExpectation, guestExpectation, type DurationClass, type Expectation, type ModelAnswer, type ModelContext, type ToolstackModel,
+} from './model.ts';
+import type { CaseResult, Evidence } from './result.ts';
+import type { RunnerImage, Timing } from './runner.ts';
+import { BOGUS_ACK_VALUE, powerStateOf, type AckKind, type Scenario } from './scenarios.ts';
+import {
+  domidChange, durationClassOf, guestInvariant, judge, stateInvariant, type ObservedDomain, type ObservedResult, type Observation,
+} from './verdict.ts';
+import { Aborted, bounded, fmtMs, poll, WaitTimeout, type PollOptions } from './wait.ts';
+
+/** What a case needs from the run it is part of. */
+export interface CaseContext {
+  driver: ToolstackDriver;
+  model: ToolstackModel;
+  image: RunnerImage;
+  timing: Timing;
+  registry: CleanupRegistry;
+  /** VM names are `${prefix}-${case name}`. */
+  prefix: string;
+  /** What the host offers; null when it could not be found out. */
+  facts: HostFacts | null;
+  signal?: AbortSignal;
+  progress: (line: string) => void;
+}
+
+/** The value a testing message's ack field takes for each ack kind. */
+export function ackFieldOf(ack: AckKind): string {
+  return ack === 'bogus' ? BOGUS_ACK_VALUE : ack;
+}
+
+/** The testing message a case writes: the command for the next request, or (no_request) an action now. */
+export function primingMessage(s: Scenario): string {
+  if (s.request === 'no_request') return encodeTesting({ form: 'json', when: 'now', action: s.action });
+  return encodeTesting({ form: 'json', when: 'onshutdown', ack: ackFieldOf(s.ack), action: s.action });
+}
+
+export function vmNameOf(prefix: string, caseName: string): string {
+  return `${prefix}-${caseName}`;
+}
+
+/** The guest's console, when the host keeps it (null otherwise). */
+async function readConsole(driver: ToolstackDriver, vm: VmRef): Promise<ConsoleText | null> {
+  return driver.consoleLog ? driver.consoleLog(vm) : null;
+}
+
+/** The last non-empty line of a text (null: none). */
+export function lastLine(text: string): string | null {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  return lines.at(-1) ?? null;
+}
+
+/** What follows the last occurrence of `anchor` (all of it when the anchor is null or gone). */
+export function textAfter(text: string, anchor: string | null): string {
+  if (anchor === null) return text;
+  const lines = text.split('\n');
+  const i = lines.lastIndexOf(anchor);
+  return i < 0 ? text : lines.slice(i + 1).join('\n');
+}
+
+/** Below the total timeout of the default 1200 s by far, above any ack timeout by far. */
+const TOTAL_MIN_CAP_MS = 300_000;
+
+/**
+ * Where a call's duration classes change on this host: 90% of the request's
+ * ack timeout, 90% of the shorter total timeout (capped), and 90% of the
+ * toolstack's restart delay (the timing may pin each).
+ */
+function durationBounds(
+  request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>,
+): { fastMaxMs: number; totalMinMs: number; delayedMinMs: number } {
+  const t = ctx.facts?.timeouts;
+  const ack = model.ackTimeoutMsOf(request as HostRequest, t);
+  const total = t ? Math.min(t.shutdownTotalMs, t.suspendTotalMs) : Infinity;
+  return {
+    fastMaxMs: ctx.timing.fastMax ?? Math.round(ack * 0.9),
+    // Above the ack timeout however the host sets the two.
+    totalMinMs: ctx.timing.totalMin ?? Math.max(Math.round(ack * 1.1), Math.min(TOTAL_MIN_CAP_MS, Math.round(total * 0.9))),
+    delayedMinMs: Math.round((ctx.timing.restartDelay ?? model.restartDelayMs) * 0.9),
+  };
+}
+
+/**
+ * Bound on a request of the model's duration class: the timing's, or longer
+ * on a host whose own timeouts are longer (a call may take them, then a
+ * little more), so that a tuned host is not cut short and called a timeout.
+ */
+function requestBound(cls: DurationClass, request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>): number {
+  const base = ctx.timing.request[cls === 'delayed' ? 'ack-timeout' : cls];
+  const t = ctx.facts?.timeouts;
+  if (!t || cls === 'fast') return base;
+  const longest = cls === 'total-timeout' ? Math.max(t.shutdownTotalMs, t.suspendAckMs + t.suspendTotalMs) : model.ackTimeoutMsOf(request as HostRequest, t);
+  return Math.max(base, Math.round(longest * 1.2) + 60_000);
+}
+
+export function errText(e: unknown): string {
+  return e instanceof Error ? `${e.name === 'Error' ? '' : e.name + ': '}${e.message}` : String(e);
+}
+
+/** A harness/environment failure at a named step: the case's verdict is error. */
+class StepError extends Error {
+  override name = 'StepError';
+}
+
+/** A step's failure as the case records it among its errors. */
+function failureLine(e: unknown): string {
+  if (e instanceof Aborted) return `interrupted: ${e.message}`;
+  if (e instanceof StepError || e instanceof WaitTimeout) return e.message;
+  return errText(e);
+}
+
+/** Xen's view of the state, as one key: a change of any part of it starts a hold again. */
+function stateKey(d: ObservedDomain): string {
+  return `${d.powerState}/${d.domid}/${d.shutdownReason ?? ''}/${d.paused ?? ''}`;
+}
+
+/** One case, run once: `new CaseRun(scenario, ctx).run()`. */
+export class CaseRun {
+  private readonly t0 = Date.now();
+  /**
+   * The model's answer. Asked before the case runs; rules that depend on what happened (how long
+   * the VM had run) are asked again once it is known (reexpect).
+   */
+  private answer: ModelAnswer;
+  private readonly hasConsole: boolean;
+  /** When the VM's current domain started running (set by reachInitial). */
+  private runningSince: number | undefined;
+  private readonly evidence: Evidence = { steps: [] };
+  private readonly errors: string[] = [];
+  private readonly problems: string[] = [];
+  private observation: Observation | undefined;
+  /** The case's VM, once it exists. */
+  private vm: VmRef | undefined;
+  /** The console's last line before this case's VM: what follows is this case's part. */
+  private consoleStart: string | null = null;
+  // A call this case stops waiting for (Ctrl-C, a bound) still runs on the host: a VM.start that
+  // finishes after the cleanup leaves a domain behind (seen with the XenAPI test double). Calls that
+  // make a domain are tracked (`creates`), and the cleanup waits for them first, bounded.
+  private readonly creating = new Set<Promise<unknown>>();
+
+  constructor(private readonly s: Scenario, private readonly ctx: CaseContext) {
+    this.answer = ctx.model.expect(s);
+    this.hasConsole = !!ctx.facts?.consoleLogDir && !!ctx.driver.consoleLog;
+  }
+
+  /** Runs every step; resolves with the case's result (a step's failure is in it, never thrown). */
+  async run(): Promise<CaseResult> {
+    try {
+      const vm = await this.install();
+      const before = await this.bringToInitial(vm);
+      await this.requestAndObserve(vm, before);
+    } catch (e) {
+      this.errors.push(failureLine(e));
+    }
+    // Evidence, then cleanup: both bounded and never allowed to hide the case's result.
+    if (this.vm) {
+      await this.collectEvidence(this.vm);
+      await this.cleanUp(this.vm);
+    }
+    return this.result();
+  }
+
+  // ---- Step 1: install ----
+
+  /** The case's VM, registered for cleanup the moment it exists. */
+  private async install(): Promise<VmRef> {
+    const { driver, image, timing, registry } = this.ctx;
+    this.step('installing');
+    const installing = driver.install({
+      name: vmNameOf(this.ctx.prefix, this.s.name),
+      domainType: image.domainType,
+      memoryMiB: image.memoryMiB,
+      kernelPath: image.kernelPath,
+      initrdPath: image.initrdPath,
+      kernelArgs: image.kernelArgs,
+      actions: { ...this.ctx.model.actions },
+    });
+    let vm: VmRef;
+    try {
+      vm = await this.within(installing, timing.install, 'install');
+    } catch (e) {
+      // Stopping the wait does not stop the install (Ctrl-C, the bound): once it has made
+      // the VM, the registry removes it with the rest, instead of leaving it on the host.
+      registry.addLate(driver, installing);
+      throw e;
+    }
+    this.vm = vm;
+    registry.add(driver, vm);
+    // The host may keep the console log of an earlier VM of the same name: remember where this case's part starts.
+    if (this.hasConsole) {
+      const c = await this.within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
+      if (c) this.consoleStart = lastLine(c.text);
+    }
+    return vm;
+  }
+
+  // ---- Step 2: the initial state ----
+
+  /** The fresh (Halted) VM brought to the case's initial state, and its state read back there. */
+  private async bringToInitial(vm: VmRef): Promise<ObservedDomain> {
+    const { driver, timing } = this.ctx;
+    await this.reachInitial(vm);
+    const read = await poll(() => driver.state(vm), () => true, this.pollOpts(timing.evidence, 'reading the state'));
+    if (!read.done) throw new StepError(`could not read the state: ${errText(read.lastError)}`);
+    const before: ObservedDomain = read.value!;
+    if (before.powerState !== powerStateOf(this.s.initial)) {
+      throw new StepError(`could not bring the VM to ${powerStateOf(this.s.initial)} (it is ${before.powerState})`);
+    }
+    return before;
+  }
+
+  private async reachInitial(vm: VmRef): Promise<void> {
+    const { driver, timing } = this.ctx;
+    const s = this.s;
+    if (s.initial === 'halted') return;
+    this.step('starting');
+    await this.within(driver.start(vm), timing.boot, 'start', true);
+    // The domain runs from here (the toolstack's own clock started a little earlier, while building it).
+    this.runningSince = Date.now();
+    await this.waitReady(vm);
+    if (s.initial === 'suspended') {
+      this.step('suspending to reach the initial state');
+      await this.request(vm, 'suspend', timing.request.fast);
+      await this.waitState(vm, 'Suspended', timing.settle);
+      return;
+    }
+    if (s.request !== 'no_request') await this.prime(vm);
+    if (s.initial === 'paused') {
+      this.step('pausing to reach the initial state');
+      await this.request(vm, 'pause', timing.request.fast);
+      await this.waitState(vm, 'Paused', timing.settle);
+    }
+  }
+
+  private async waitState(vm: VmRef, want: string, ms: number): Promise<ObservedDomain> {
+    const r = await poll(() => this.ctx.driver.state(vm), (d) => d.powerState === want, this.pollOpts(ms, `waiting for ${want}`));
+    if (!r.done) throw new StepError(`${vm.name} did not reach ${want} within ${fmtMs(ms)} (last: ${r.value ? r.value.powerState : errText(r.lastError)})`);
+    return r.value!;
+  }
+
+  private async waitReady(vm: VmRef): Promise<void> {
+    const { driver, timing } = this.ctx;
+    this.step('waiting for the agent to report ready');
+    const r = await poll(() => driver.readGuest(vm, `${REPORT_DIR}/state`), (v) => v === 'ready', this.pollOpts(timing.boot, 'agent ready'));
+    if (!r.done) throw new StepError(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${r.value ?? 'absent'})`);
+    // The guest's report names the domid the toolstack shows.
+    const stateAndDomid = (): Promise<[ObservedDomain, string | null]> => Promise.all([driver.state(vm), driver.readGuest(vm, `${REPORT_DIR}/domid`)]);
+    const both = await poll(stateAndDomid, () => true, this.pollOpts(timing.evidence, 'reading the domid'));
+    if (!both.done) throw new StepError(`could not read the domid: ${errText(both.lastError)}`);
+    const [st, reported] = both.value!;
+    if (reported !== null && st.domid !== null && reported !== String(st.domid)) {
+      this.problems.push(`guest reports domid ${reported}, the toolstack says ${st.domid}`);
+    }
+  }
+
+  /** Writes the case's testing message and waits until the guest has acknowledged it (and reports its command pending). */
+  private async prime(vm: VmRef): Promise<void> {
+    const { driver, timing } = this.ctx;
+    const msg = primingMessage(this.s);
+    this.evidence.primedWith = msg;
+    this.step(`priming: ${msg}`);
+    await this.within(driver.writeGuest(vm, TESTING_NODE, msg, { guestWritable: true }), timing.prime, 'writing control/testing');
+    const acking = this.pollOpts<boolean>(timing.prime, 'guest acknowledging the testing message');
+    if (this.s.request === 'no_request') {
+      // The guest acts at once; its domain may be gone before the ack can be read (absent counts as read).
+      const r = await poll(() => testingAcknowledged(driver, vm), (ok) => ok, acking);
+      if (!r.done) throw new StepError(`the guest did not acknowledge the testing message within ${fmtMs(timing.prime)}`);
+      return;
+    }
+    const decoded = decodeTesting(msg);
+    const wantPending = decoded.kind === 'message' ? encodeCommand(decoded.value) : '';
+    let report: ReportSnapshot | undefined;
+    const r = await poll(async () => {
+      if (!(await testingAcknowledged(driver, vm))) return false;
+      report = await readReport(driver, vm);
+      return report.pending === wantPending;
+    }, (ok) => ok, acking);
+    if (report) this.evidence.reportAfterPrime = report;
+    if (!r.done) {
+      if (!report) throw new StepError(`the guest did not acknowledge the testing message within ${fmtMs(timing.prime)}`);
+      this.problems.push(`the guest acknowledged ${msg} but reports pending ${JSON.stringify(report.pending)} (expected ${JSON.stringify(wantPending)})`);
+    }
+  }
+
+  // ---- Step 3: request and observe ----
+
+  /** The request (or the guest's own action), then the toolstack's and the guest's account once the state has settled. */
+  private async requestAndObserve(vm: VmRef, before: ObservedDomain): Promise<void> {
+    const { driver, model, timing } = this.ctx;
+    const s = this.s;
+    const consoleMark = await this.consoleMark(vm, before);
+    const { result, durationMs } = await this.sendRequest(vm);
+    this.step('observing');
+    const final = await this.observeUntilSettled(vm, before.domid);
+    const controlShutdown = final.domid !== null
+      ? await this.within(driver.readGuest(vm, SHUTDOWN_NODE), timing.evidence, 'reading control/shutdown')
+      : undefined;
+    const guest = await this.guestAccount(vm, final, before.domid, consoleMark);
+    this.observation = {
+      result,
+      durationMs,
+      durationClass: durationClassOf(durationMs, durationBounds(s.request, model, this.ctx), this.expect?.duration),
+      initialDomid: before.domid,
+      final,
+      domid: domidChange(before.domid, final.domid),
+      ...(controlShutdown !== undefined ? { controlShutdown } : {}),
+      ...guest,
+    };
+    this.step(`observed: ${final.powerState}, domid ${final.domid ?? '-'}${final.shutdownReason ? `, shut down (${final.shutdownReason})` : ''}`);
+    this.problems.push(...stateInvariant(final).map((p) => `state: ${p}`));
+    this.problems.push(...guestInvariant(guestExpectation(s), guest.guestEvent).map((p) => `guest: ${p}`));
+  }
+
+  /**
+   * The console's last agent line before the request: what follows it is this case's doing. A
+   * console that shows none of the agent's lines (a log that does not capture this guest) tells nothing.
+   */
+  private async consoleMark(vm: VmRef, before: ObservedDomain): Promise<string | undefined> {
+    if (!this.hasConsole || before.domid === null) return undefined;
+    const c = await this.within(readConsole(this.ctx.driver, vm), this.ctx.timing.evidence, 'reading the console').catch(() => null);
+    return (c && lastAgentLine(c.text)) ?? undefined;
+  }
+
+  /** The request, bounded by what the model expects (unmodelled: the longest the toolstack could take). */
+  private async sendRequest(vm: VmRef): Promise<{ result: ObservedResult; durationMs: number }> {
+    const { model } = this.ctx;
+    const s = this.s;
+    const cls: DurationClass = this.expect?.duration ?? (model.kind === 'xapi' ? 'total-timeout' : 'ack-timeout');
+    const bound = requestBound(cls, s.request, model, this.ctx);
+    const tReq = Date.now();
+    // How long the VM had run when the guest acted: at the request, or (the guest acting on its own)
+    // once it has read its message, which it acts on at once. Rules that depend on it are asked again.
+    this.reexpect(tReq);
+    let result: ObservedResult;
+    if (s.request === 'no_request') {
+      this.step(`guest acts on its own: ${s.action}`);
+      await this.prime(vm);
+      this.reexpect(Date.now());
+      result = { kind: 'ok' };
+    } else {
+      this.step(`request ${s.request} (bound ${fmtMs(bound)})`);
+      result = await this.answerTo(vm, s.request, bound);
+    }
+    const durationMs = Date.now() - tReq;
+    this.step(`answer: ${result.kind === 'ok' ? 'ok' : result.kind === 'error' ? result.code : 'timeout'} after ${fmtMs(durationMs)}`);
+    return { result, durationMs };
+  }
+
+  /** The toolstack's answer: ok, its error, or none within the bound. Anything else is the harness's failure. */
+  private async answerTo(vm: VmRef, req: HostRequest, bound: number): Promise<ObservedResult> {
+    try {
+      await this.request(vm, req, bound);
+      return { kind: 'ok' };
+    } catch (e) {
+      if (e instanceof ToolstackError) return { kind: 'error', code: e.code, message: e.message };
+      if (e instanceof WaitTimeout || (e instanceof ConnectionError && e.timedOut)) return { kind: 'timeout', message: e.message };
+      throw e;
+    }
+  }
+
+  private reexpect(at: number): void {
+    const modelCtx: ModelContext = this.runningSince !== undefined ? { ranForMs: at - this.runningSince } : {};
+    this.answer = this.ctx.model.expect(this.s, modelCtx);
+  }
+
+  /** Polls the state until it matches the expectation for `confirm` (unmodelled: is unchanged for `quiet`), or the bound. */
+  private async observeUntilSettled(vm: VmRef, initialDomid: number | null): Promise<ObservedDomain> {
+    const { driver, model, timing } = this.ctx;
+    const expect = this.expect;
+    // A Halted VM may yet be restarted by the toolstack (xl after 2 s, XAPI after up to 15 s): hold longer.
+    const confirm = expect?.finalState === 'Halted' ? (timing.restartDelay ?? model.restartDelayMs) + timing.confirm : timing.confirm;
+    const matchesExpect = (d: ObservedDomain): boolean => !!expect
+      && d.powerState === expect.finalState
+      && domidChange(initialDomid, d.domid) === expect.domid
+      && (expect.shutdownReason === undefined || d.shutdownReason === expect.shutdownReason);
+    // At the bound, the last state read is the observation, settled or not.
+    const r = await poll(() => driver.state(vm), expect ? matchesExpect : () => true, {
+      ...this.pollOpts<ObservedDomain>(timing.settle, 'reading the state'),
+      hold: { ms: expect ? confirm : timing.quiet, key: stateKey },
+      // A read can fail while the toolstack is busy with the domain (xl list racing a destroy): try again.
+      onRetry: (e) => this.step(`state read failed, retrying: ${errText(e)}`),
+    });
+    if (r.value !== undefined) return r.value;
+    throw new StepError(`could not read the state within ${fmtMs(timing.settle)}: ${errText(r.lastError)}`);
+  }
+
+  /** The guest's account of the request: its report while its domain is there, else its console; or why it cannot be seen. */
+  private async guestAccount(
+    vm: VmRef, final: ObservedDomain, initialDomid: number | null, consoleMark: string | undefined,
+  ): Promise<Pick<Observation, 'guestEvent' | 'guestEventUnseen'>> {
+    const { driver, timing } = this.ctx;
+    if (final.domid !== null && final.domid === initialDomid) {
+      const report = await this.within(readReport(driver, vm), timing.evidence, 'reading the guest report');
+      this.evidence.reportAfter = report;
+      return { guestEvent: shutdownEventFromReport(report) };
+    }
+    if (consoleMark !== undefined) {
+      const c = await this.within(readConsole(driver, vm), timing.evidence, 'reading the console').catch(() => null);
+      if (c) return { guestEvent: shutdownEventFromConsole(c.text, consoleMark) };
+    }
+    const guestEventUnseen = !this.hasConsole
+      ? 'its domain is gone and this host keeps no console log (the toolstack\'s answer and state are the evidence)'
+      : consoleMark === undefined
+        ? 'its domain is gone and its console log showed none of the agent\'s lines before the request'
+        : 'its domain is gone and its console log could not be read';
+    return { guestEventUnseen };
+  }
+
+  // ---- Step 4: evidence ----
+
+  /**
+   * This case's part of the guest's console and the toolstack's log since the case began. A read
+   * that fails is no evidence, not an error. (The guest's reports are kept as the steps read them.)
+   */
+  private async collectEvidence(vm: VmRef): Promise<void> {
+    const { driver, timing } = this.ctx;
+    if (this.hasConsole) {
+      const c = await bounded(readConsole(driver, vm), timing.evidence, 'console').catch(() => null);
+      if (c) {
+        this.evidence.console = textAfter(c.text, this.consoleStart).split('\n').slice(-40).join('\n');
+        if (c.path) this.evidence.consolePath = c.path;
+      }
+    }
+    if (driver.toolstackLog) {
+      const l = await bounded(driver.toolstackLog(vm, this.t0), timing.evidence, 'toolstack log').catch(() => null);
+      if (l) this.evidence.toolstackLog = l.split('\n').slice(-60).join('\n');
+    }
+  }
+
+  // ---- Step 5: clean up ----
+
+  /** Removes the VM (once the calls that make a domain have ended) and checks that it is gone. */
+  private async cleanUp(vm: VmRef): Promise<void> {
+    const { driver, timing, registry } = this.ctx;
+    this.step('cleaning up');
+    if (this.creating.size > 0) {
+      await bounded(Promise.all(this.creating), timing.cleanup, 'calls that make a domain, still running').catch(() => undefined);
+    }
+    try {
+      await bounded(destroyVm(driver, vm, timing.cleanup), timing.cleanup, `cleaning up ${vm.name}`);
+      registry.remove(vm);
+      const owned = await poll(() => driver.listOwned(), () => true, this.pollOpts(timing.evidence, 'listing owned VMs'));
+      if (!owned.done) this.errors.push(`could not check for leaks: ${errText(owned.lastError)}`);
+      else if (owned.value!.some((v) => v.name === vm.name)) this.errors.push(`leak: ${vm.name} is still on the host after cleanup`);
+    } catch (e) {
+      this.errors.push(`cleanup failed, ${vm.name} may be left on the host: ${errText(e)}`);
+    }
+  }
+
+  // ---- The result ----
+
+  private result(): CaseResult {
+    const s = this.s;
+    const { verdict, summary, diffs } = judge({ answer: this.answer, observation: this.observation, errors: this.errors, problems: this.problems });
+    this.step(`verdict ${verdict}`);
+    return {
+      name: s.name,
+      toolstack: this.ctx.model.kind,
+      scenario: s,
+      verdict,
+      summary,
+      model: this.answer,
+      expected: describeExpectation(this.answer),
+      ...(this.observation ? { observation: this.observation } : {}),
+      diffs,
+      invariantProblems: this.problems,
+      errors: this.errors,
+      evidence: this.evidence,
+      startedAt: new Date(this.t0).toISOString(),
+      elapsedMs: Date.now() - this.t0,
+    };
+  }
+
+  // ---- Helpers of every step ----
+
+  private get expect(): Expectation | undefined {
+    return this.answer.kind === 'expect' ? this.answer.expect : undefined;
+  }
+
+  /** Records a step in the evidence (time relative to the case's start) and reports it as progress. */
+  private step(what: string): void {
+    this.evidence.steps.push(`+${((Date.now() - this.t0) / 1000).toFixed(1)}s ${what}`);
+    this.ctx.progress(what);
+  }
+
+  /** A host call, bounded; `creates`: the call makes a domain, and the cleanup waits for it (see `creating`). */
+  private within<T>(p: Promise<T>, ms: number, what: string, creates = false): Promise<T> {
+    if (creates) {
+      const settled: Promise<unknown> = p.then(() => undefined, () => undefined).finally(() => this.creating.delete(settled));
+      this.creating.add(settled);
+    }
+    return bounded(p, ms, what, this.ctx.signal);
+  }
+
+  private async request(vm: VmRef, req: HostRequest, ms: number): Promise<void> {
+    await this.within(this.ctx.driver.request(vm, req, { timeoutMs: ms }), ms + 5_000, `${req}`, req === 'resume' || req === 'hard_reboot');
+  }
+
+  private pollOpts<T>(timeoutMs: number, what: string): PollOptions<T> {
+    const { timing, signal } = this.ctx;
+    return { timeoutMs, minMs: timing.pollMin, maxMs: timing.pollMax, signal, what };
+  }
+}
