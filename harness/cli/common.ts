@@ -1,13 +1,11 @@
 // What the VM subcommands (install, start, shutdown, send, watch, gc, …)
 // share: the connection options, turning them into a driver, naming a VM,
-// printing a result as text or JSON, and the exit codes:
-//   0 ok · 1 the toolstack said no, or a --wait/--wait-ack check failed ·
-//   2 usage error, or the host/toolstack could not be reached.
+// printing a result as text or JSON. What their errors mean (exit codes,
+// messages) is said in one place, errors.ts.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './command.ts';
-import { WaitTimeout } from '../matrix/wait.ts';
+import { CheckFailed, UsageError, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from './command.ts';
 import { connectToolstack, type ConnectOptions } from '../toolstack/connect.ts';
-import { ConnectionError, ToolstackError, type ToolstackDriver, type ToolstackKind, type VmRef } from '../toolstack/driver.ts';
+import { ConnectionError, type ToolstackDriver, type ToolstackKind, type VmRef } from '../toolstack/driver.ts';
 import { embeddedConnect } from '../embedded/embedded-address.ts';
 import { resolveStateDir } from '../embedded/paths.ts';
 
@@ -49,7 +47,7 @@ export const CONNECT_HELP = `connection options (default: $XTV_HOST, else embedd
   --json              one JSON object on stdout instead of text
 
 exit codes: 0 ok, 1 the toolstack refused or a check (--wait) failed,
-2 usage error or the host could not be reached`;
+2 usage error or the host could not be reached, 70 a bug in xtv (--debug)`;
 
 type ConnectValues = { [K in keyof typeof CONNECT_OPTIONS]?: (typeof CONNECT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -148,39 +146,18 @@ export function output(json: boolean | undefined, obj: Record<string, unknown>, 
   else if (text !== '') process.stdout.write(`${text}\n`);
 }
 
-/** A --wait / --wait-ack check that did not hold: exit 1. */
-export class CheckFailed extends Error {
-  override name = 'CheckFailed';
-  constructor(message: string, readonly details: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
-
 /**
- * Connects, runs `fn`, closes, and maps what went wrong onto an exit code
- * and one clear message (stderr, or a JSON object on stdout with --json).
- * Usage errors go up to main, which prints the usage hint.
+ * Connects, runs `fn` and closes, whatever happens. What goes wrong is
+ * thrown on to main, which says it (errors.ts). `_command` is no longer
+ * needed here (main knows the command's name); it stays until the callers drop it.
  */
-export async function withDriver(command: string, values: ConnectValues, fn: (driver: ToolstackDriver, opts: ConnectOptions) => Promise<number>): Promise<number> {
+export async function withDriver(_command: string, values: ConnectValues, fn: (driver: ToolstackDriver, opts: ConnectOptions) => Promise<number>): Promise<number> {
   const opts = connectOptions(values);
-  let driver: ToolstackDriver | null = null;
+  const driver = await connectCli(opts);
   try {
-    driver = await connectCli(opts);
     return await fn(driver, opts);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    const fail = (code: number, error: Record<string, unknown>, message: string): number => {
-      if (values.json) process.stdout.write(`${JSON.stringify({ ok: false, error: { ...error, message } })}\n`);
-      else process.stderr.write(`xtv ${command}: ${message}\n`);
-      return code;
-    };
-    if (err instanceof ToolstackError) return fail(EXIT_FAILED, { kind: 'toolstack', code: err.code, params: err.params, call: err.call }, err.message);
-    if (err instanceof CheckFailed) return fail(EXIT_FAILED, { kind: 'check', ...err.details }, err.message);
-    if (err instanceof WaitTimeout) return fail(EXIT_FAILED, { kind: 'timeout' }, err.message);
-    if (err instanceof ConnectionError) return fail(EXIT_USAGE, { kind: 'connection' }, err.message);
-    throw err;
   } finally {
-    await driver?.close().catch(() => undefined);
+    await driver.close().catch(() => undefined);
   }
 }
 
@@ -195,4 +172,4 @@ export async function resolveVm(driver: ToolstackDriver, nameOrId: string): Prom
   return vm;
 }
 
-export { EXIT_OK, EXIT_FAILED, EXIT_USAGE };
+export { CheckFailed, EXIT_OK, EXIT_FAILED, EXIT_USAGE };

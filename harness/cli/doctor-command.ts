@@ -1,7 +1,7 @@
 // `xtv doctor`: a preflight for a host, before a run or a CI job: one line per
 // check with the step that fixes each failure (harness/toolstack/preflight.ts).
 import type { Command } from './command.ts';
-import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, EXIT_USAGE, connectOptions, oneOf, output, parseCli, positiveInt, resolveEmbedded } from './common.ts';
+import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, connectOptions, oneOf, output, parseCli, positiveInt, resolveEmbedded } from './common.ts';
 import { imageManifest } from './run-command.ts';
 import { connectToolstack } from '../toolstack/connect.ts';
 import { formatChecks, preflightFailed, type Check, type PreflightOptions } from '../toolstack/preflight.ts';
@@ -25,7 +25,7 @@ PVH, free memory, console logs, xtv VMs already there.
   --domain-type T  pv (default) or pvh: with pvh, a host that cannot run PVH fails
 
 Exit 0 when every check holds (warnings allowed), 1 when one fails,
-2 on a usage error.
+2 on a usage error (or --host embedded with no host up), 70 on a bug in xtv.
 
 ${CONNECT_HELP}`;
 
@@ -46,16 +46,8 @@ export const doctorCommand: Command = {
       memoryMiB: positiveInt('memory', values.memory) ?? imageMinMemoryMiB(),
       domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
     };
-    const cli = connectOptions(values);
-    let opts;
-    try {
-      opts = resolveEmbedded(cli);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      output(values.json, { ok: false, error: { kind: 'connection', message } }, '');
-      if (!values.json) process.stderr.write(`xtv doctor: ${message}\n`);
-      return EXIT_USAGE;
-    }
+    // --host embedded with no host running is a ConnectionError: main says it, exit 2.
+    const opts = resolveEmbedded(connectOptions(values));
     const user = xapiUserOf(opts, opts.env ?? process.env);
     let checks: Check[];
     let driver;

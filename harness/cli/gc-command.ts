@@ -3,7 +3,7 @@
 // an interrupted run.
 import { UsageError, type Command } from './command.ts';
 import { CONNECT_HELP, EXIT_FAILED, EXIT_OK, output, parseCli, seconds, withDriver } from './common.ts';
-import { ConnectionError } from '../toolstack/driver.ts';
+import { ToolstackError } from '../toolstack/driver.ts';
 
 export const GC_USAGE = `usage: xtv gc [--prefix P] [--dry-run] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]
 
@@ -42,8 +42,9 @@ export const gcCommand: Command = {
           await driver.uninstall(vm);
           results.push({ vm, state: s.powerState, removed: true });
         } catch (err) {
-          if (err instanceof ConnectionError) throw err;
-          results.push({ vm, state: s.powerState, removed: false, error: err instanceof Error ? err.message : String(err) });
+          // The toolstack refusing one VM leaves the others to try; anything else (the host gone, a bug) ends gc.
+          if (!(err instanceof ToolstackError)) throw err;
+          results.push({ vm, state: s.powerState, removed: false, error: err.message });
         }
       }
       const failed = results.filter((r) => !values['dry-run'] && !r.removed);

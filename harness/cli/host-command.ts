@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.ts';
+import { EXIT_FAILED, EXIT_OK, SetupError, UsageError, type Command } from './command.ts';
 import {
-  EmbeddedHost, HostAlreadyRunningError, HostBootError, HostNotRunningError, HostUnreachableError,
+  EmbeddedHost, HostAlreadyRunningError, HostNotRunningError, HostUnreachableError,
   hostStatus, type HostStatus,
 } from '../embedded/embedded-host.ts';
 import { REPO_ROOT, resolveStateDir } from '../embedded/paths.ts';
@@ -45,7 +45,8 @@ options (every subcommand):
   -h, --help        this text
 
 exit codes: 0 ok, 1 a check failed (status: not running; exec: the command's
-own status is relayed), 2 usage error or the host could not be reached`;
+own status is relayed), 2 usage error, the host could not be reached or built,
+70 a bug in xtv (run again with --debug for the stack)`;
 
 export type HostSubcommand = 'up' | 'status' | 'exec' | 'down';
 
@@ -152,7 +153,7 @@ function buildHost(): Promise<void> {
     const script = join(REPO_ROOT, 'dom0', 'image', 'build.sh');
     const child = spawn('bash', [script], { stdio: ['ignore', 2, 2] });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`host build failed (bash ${script} exited with ${code})`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new SetupError(`host build failed (bash ${script} exited with ${code})`))));
   });
 }
 
@@ -162,7 +163,7 @@ async function up(a: HostArgs): Promise<number> {
   if (running) throw new HostAlreadyRunningError(a.stateDir, running.pid);
   if (a.build) await buildHost();
   else if (!existsSync(join(REPO_ROOT, 'dist', 'host', 'manifest.json'))) {
-    throw new Error('dist/host is missing: run npm run build:host (or drop --no-build)');
+    throw new SetupError('dist/host is missing: run npm run build:host (or drop --no-build)');
   }
   const t0 = Date.now();
   // The XenAPI test double rides along (XAPI path of the harness); XTV_NO_XAPI=1 boots without it.
@@ -228,13 +229,10 @@ async function exec(a: HostArgs): Promise<number> {
     child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + 15 : 255)));
   });
   if (timer) clearTimeout(timer);
-  if (timedOut) {
-    say(`'${a.command}' did not finish within ${a.timeoutMs! / 1000} s`);
-    return EXIT_USAGE;
-  }
+  // Not the command's own status to relay: dom0 did not answer in time, or went away (ssh's 255).
+  if (timedOut) throw new HostUnreachableError(`'${a.command}' did not finish within ${a.timeoutMs! / 1000} s`);
   if (code === 255 && !(await hostStatus(a.stateDir, { timeoutMs: 1 })).running) {
-    say(`the host stopped (boot log: ${host.bootLogPath})`);
-    return EXIT_USAGE;
+    throw new HostUnreachableError(`the host stopped (boot log: ${host.bootLogPath})`);
   }
   return code;
 }
@@ -257,20 +255,13 @@ export const hostCommand: Command = {
   summary: 'boot, inspect and stop the embedded Xen host (up, status, exec, down)',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
+    // The host's errors (already running, not running, boot failed, unreachable) go to main: exit 2.
     const a = parseHostArgs(argv);
-    try {
-      switch (a.sub) {
-        case 'up': return await up(a);
-        case 'status': return await status(a);
-        case 'exec': return await exec(a);
-        case 'down': return await down(a);
-      }
-    } catch (err) {
-      if (err instanceof HostAlreadyRunningError || err instanceof HostNotRunningError || err instanceof HostBootError || err instanceof HostUnreachableError) {
-        say(err.message);
-        return EXIT_USAGE;
-      }
-      throw err;
+    switch (a.sub) {
+      case 'up': return up(a);
+      case 'status': return status(a);
+      case 'exec': return exec(a);
+      case 'down': return down(a);
     }
   },
 };

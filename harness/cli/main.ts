@@ -1,21 +1,44 @@
-import { EXIT_USAGE, UsageError } from './command.ts';
+import { EXIT_USAGE } from './command.ts';
+import { reportError, reportInternal, wantsJson, type ErrorOutput } from './errors.ts';
 import { commands } from './registry.ts';
 import './commands.ts';
 
 function globalHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
-    'usage: xtv COMMAND [options]      (xtv COMMAND --help for its options)',
+    'usage: xtv [--debug] COMMAND [options]      (xtv COMMAND --help for its options)',
     '',
     'commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'exit codes: 0 ok, 1 a check failed, 2 usage or connection error',
+    'global options (before or after COMMAND):',
+    '  --debug   on an error, print its stack and its causes too (also: XTV_DEBUG=1)',
+    '',
+    'exit codes: 0 ok, 1 a check failed (or the toolstack refused), 2 usage error,',
+    'or the host or something xtv needs here could not be reached, 70 internal',
+    'error: a bug in xtv (run again with --debug and report what it prints)',
   ].join('\n');
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+/**
+ * --debug is xtv's, wherever it stands before `--` (what follows `--` belongs
+ * to another program, e.g. `xtv host exec -- CMD`); XTV_DEBUG=1 says the same.
+ */
+export function takeDebugFlag(argv: readonly string[], env: NodeJS.ProcessEnv): { debug: boolean; argv: string[] } {
+  const end = argv.indexOf('--');
+  const options = end < 0 ? argv : argv.slice(0, end);
+  const passedOn = end < 0 ? [] : argv.slice(end);
+  const fromEnv = env.XTV_DEBUG !== undefined && env.XTV_DEBUG !== '' && env.XTV_DEBUG !== '0';
+  return { debug: options.includes('--debug') || fromEnv, argv: [...options.filter((a) => a !== '--debug'), ...passedOn] };
+}
+
+function stdio(command: string, json: boolean, debug: boolean): ErrorOutput {
+  return { command, json, debug, out: (t) => process.stdout.write(t), err: (l) => process.stderr.write(`${l}\n`) };
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { debug, argv: args } = takeDebugFlag(argv, env);
+  const [name, ...rest] = args;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(globalHelp());
     return name === undefined ? EXIT_USAGE : 0;
@@ -25,19 +48,27 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`xtv: unknown command '${name}'\n\n${globalHelp()}`);
     return EXIT_USAGE;
   }
-  const command = await entry.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(command.usage);
-    return 0;
-  }
   try {
-    return await command.run(rest);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`xtv ${name}: ${err.message}\n(see: xtv ${name} --help)`);
-      return EXIT_USAGE;
+    const command = await entry.load();
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(command.usage);
+      return 0;
     }
-    console.error(`xtv ${name}: ${err instanceof Error ? err.message : String(err)}`);
-    return EXIT_USAGE;
+    return await command.run(rest, { debug });
+  } catch (err) {
+    // The one place where what a command threw becomes a message and an exit code (errors.ts).
+    return reportError(err, stdio(name, wantsJson(rest), debug));
   }
+}
+
+/**
+ * For bin/xtv.js: an error that escaped every await (an 'error' event nobody
+ * listens to, a promise nobody awaits) is a bug whatever its class. It exits
+ * 70 like any other, not with Node's 1, which would read as "a check failed".
+ */
+export function exitOnUncaught(argv: string[], env: NodeJS.ProcessEnv = process.env): (err: unknown) => void {
+  const { debug, argv: args } = takeDebugFlag(argv, env);
+  return (err) => {
+    process.exit(reportInternal(err, stdio(args[0] ?? 'xtv', false, debug)));
+  };
 }

@@ -5,9 +5,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.ts';
-import { ConnectionError, type DomainType, type ToolstackDriver, type ToolstackKind } from '../toolstack/driver.ts';
+import { EXIT_FAILED, EXIT_OK, SetupError, UsageError, type Command } from './command.ts';
+import type { DomainType, ToolstackKind } from '../toolstack/driver.ts';
 import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, type CliConnect } from './common.ts';
+import { reportError, wantsJson } from './errors.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
 import { describeExpectation } from '../matrix/model.ts';
 import { MODELS, modelFor } from '../matrix/models.ts';
@@ -55,7 +56,8 @@ stderr, reports in --report-dir. Ctrl-C stops the run and destroys its VMs
 
 ${CONNECT_HELP.replace(/\n\nexit codes:[\s\S]*$/, '').replace(/\n {2}--json[^\n]*/, '')}
 
-exit codes: 0 no case failed or errored, 1 some did, 2 usage or connection error`;
+exit codes: 0 no case failed or errored, 1 some did, 2 usage or connection error
+(or no test image), 70 a bug in xtv (run again with --debug for the stack)`;
 
 export interface RunArgs {
   host: string;
@@ -202,7 +204,7 @@ export function loadImage(a: Pick<RunArgs, 'imageDir' | 'domainType' | 'memoryMi
   const kernelPath = join(a.imageDir, 'xtv-kernel');
   const initrdPath = join(a.imageDir, 'xtv-initrd');
   for (const p of [kernelPath, initrdPath]) {
-    if (!existsSync(p)) throw new ConnectionError(`the test image is missing: ${p} (build it with: npm run build:image)`);
+    if (!existsSync(p)) throw new SetupError(`the test image is missing: ${p} (build it with: npm run build:image)`);
   }
   const manifest = imageManifest(a.imageDir);
   return {
@@ -218,6 +220,8 @@ export interface RunIo {
   out: (text: string) => void;
   err: (line: string) => void;
   exit: (code: number) => void;
+  /** --debug: errors with their stack and causes. */
+  debug?: boolean;
 }
 
 const defaultIo: RunIo = {
@@ -226,7 +230,20 @@ const defaultIo: RunIo = {
   exit: (c) => process.exit(c),
 };
 
+/**
+ * `xtv run` with everything it prints on `io`, its errors too: tests and
+ * tools call it with their own io, so it says them there rather than leaving
+ * them to main. How is errors.ts's, as for every command.
+ */
 export async function runRun(argv: string[], io: RunIo = defaultIo): Promise<number> {
+  try {
+    return await listOrRun(argv, io);
+  } catch (err) {
+    return reportError(err, { command: 'run', json: wantsJson(argv), debug: io.debug ?? false, out: io.out, err: io.err });
+  }
+}
+
+async function listOrRun(argv: string[], io: RunIo): Promise<number> {
   const a = parseRunArgs(argv);
   const cases = selectCases(a);
   if (a.list) {
@@ -237,16 +254,9 @@ export async function runRun(argv: string[], io: RunIo = defaultIo): Promise<num
 
   const kind = toolstackOf(a);
   const fake = a.host === 'fake';
-  let image: RunnerImage;
-  let driver: ToolstackDriver;
-  try {
-    image = fake ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 } : loadImage(a);
-    io.err(`xtv run: connecting to ${a.host} (${kind})`);
-    driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: io.err });
-  } catch (e) {
-    io.err(`xtv run: ${e instanceof Error ? e.message : String(e)}`);
-    return EXIT_USAGE;
-  }
+  const image: RunnerImage = fake ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 } : loadImage(a);
+  io.err(`xtv run: connecting to ${a.host} (${kind})`);
+  const driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: io.err });
 
   const registry = new CleanupRegistry();
   const controller = new AbortController();
@@ -289,5 +299,5 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run the scenario matrix against a toolstack and report (TAP, JUnit, HTML)',
   usage: RUN_USAGE,
-  run: (argv) => runRun(argv),
+  run: (argv, context) => runRun(argv, { ...defaultIo, debug: context.debug }),
 };

@@ -3,12 +3,12 @@
 // typo is refused here with the agent's own sentence instead of being
 // discovered in the guest; --raw sends it anyway (to test the rejection).
 import { randomBytes } from 'node:crypto';
-import { UsageError, type Command } from './command.ts';
+import { MessageRefused, UsageError, type Command } from './command.ts';
 import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, describeCommand, encodeVmData, validateTesting } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { lastAgentLine, parseConsole, readReport } from '../matrix/guest-report.ts';
 import { poll } from '../matrix/wait.ts';
-import { CONNECT_HELP, CheckFailed, EXIT_OK, EXIT_USAGE, oneOf, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
+import { CONNECT_HELP, CheckFailed, EXIT_OK, oneOf, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
 export const SEND_USAGE = `usage: xtv send VM MESSAGE [--via xenstore|xapi] [--raw] [--wait-ack] [--timeout SEC]
@@ -53,12 +53,7 @@ export const sendCommand: Command = {
     const via = oneOf('via', values.via, ['xenstore', 'xapi'] as const) ?? 'xenstore';
     const timeoutMs = seconds('timeout', values.timeout, 30);
     const check = validateTesting(message);
-    if (!check.ok && !values.raw) {
-      output(values.json, { ok: false, error: { kind: 'invalid-message', code: check.error.code, message: check.error.message } },
-        '');
-      if (!values.json) process.stderr.write(`xtv send: refused: ${check.error.message}\n(the agent would reject it the same way; --raw sends it anyway)\n`);
-      return EXIT_USAGE;
-    }
+    if (!check.ok && !values.raw) throw new MessageRefused(check.error.message, check.error.code);
     return withDriver('send', values, async (driver) => {
       if (via === 'xapi' && driver.kind !== 'xapi') {
         throw new UsageError(`--via xapi writes ${VMDATA_TESTING_NODE} through XAPI's VM.set_xenstore_data; the ${driver.kind} toolstack has no such call (use --via xenstore, the default, or --toolstack xapi)`);

@@ -7,7 +7,7 @@
 import type { Command } from './command.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { delay } from '../matrix/wait.ts';
-import { CONNECT_HELP, EXIT_OK, EXIT_USAGE, parseCli, positiveInt, resolveVm, seconds, withDriver } from './common.ts';
+import { CONNECT_HELP, EXIT_OK, parseCli, positiveInt, resolveVm, seconds, withDriver } from './common.ts';
 import { ConnectionError, type ChangeWatch, type DomainInfo } from '../toolstack/driver.ts';
 import { readReport } from '../matrix/guest-report.ts';
 
@@ -98,10 +98,10 @@ export const watchCommand: Command = {
             } catch (err) {
               // Ctrl-C reaches the ssh children too: a look cut short by it is no error.
               if (stop.signal.aborted) break;
-              if (!(err instanceof ConnectionError)) throw err;
-              failures++;
+              // A look that did not reach the host is tried again; the third in a row ends
+              // the watch, thrown on for main to say (exit 2).
+              if (!(err instanceof ConnectionError) || ++failures >= 3) throw err;
               emit('error', { error: err.message }, err.message);
-              if (failures >= 3) return EXIT_USAGE;
             }
             // Something changed while we looked: look again at once.
             if (changed) continue;
