@@ -1,8 +1,8 @@
 // A FAKE toolstack for unit tests: an in-memory simulation of an xl or XAPI
 // host with a simulated guest agent, implementing ToolstackDriver with times
-// scaled down to milliseconds. It follows the facts in docs/xl-behaviour.md
-// and docs/xapi-behaviour.md closely enough for the runner's tests;
-// it proves nothing about a real toolstack.
+// scaled down to milliseconds. It follows the facts in docs/toolstack-behaviour.md
+// (the #anchors below; detail in docs/xl-behaviour.md and docs/xapi-behaviour.md)
+// closely enough for the runner's tests; it proves nothing about a real toolstack.
 import { EventEmitter } from 'node:events';
 import { decodeTesting, encodeCommand, type TestingCommand } from '../protocol/control.ts';
 import {
@@ -12,7 +12,7 @@ import {
 
 export interface FakeOptions {
   kind: ToolstackKind;
-  /** Scaled ack timeout (xl 60 s, XAPI 60 s / 30 s for suspend). */
+  /** Scaled ack timeout (xl 60 s, XAPI 60 s / 30 s for suspend; docs/toolstack-behaviour.md#timeouts). */
   ackTimeoutMs?: number;
   /** Scaled total timeout (XAPI 1200 s). */
   totalTimeoutMs?: number;
@@ -233,7 +233,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
     this.react(v, reason);
   }
 
-  /** xl's daemon / XAPI's VM_check_state for a shutdown nobody asked for. */
+  /** xl's daemon / XAPI's VM_check_state for a shutdown nobody asked for (docs/toolstack-behaviour.md#the-guest-acting-alone). */
   private react(v: FakeVm, reason: string): void {
     const acts = this.kind === 'xl'
       ? { poweroff: v.opts.actions?.afterShutdown ?? 'destroy', reboot: v.opts.actions?.afterReboot ?? 'restart', crash: v.opts.actions?.afterCrash ?? 'destroy', suspend: 'stay' }
@@ -328,6 +328,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
       case 'clean_shutdown':
       case 'clean_reboot': {
         if (!d || d.shutdownReason) throw fail('no such domain');
+        // docs/toolstack-behaviour.md#clean_shutdown: "" or the node gone (also when the domain is destroyed).
         this.writeRequest(v, d, WORD[r]!);
         const acked = await this.waitFor(() => v.domain !== d || d.store.get('control/shutdown') === '' || !d.store.has('control/shutdown'), this.o.ackTimeoutMs);
         if (!acked) throw fail("guest didn't acknowledge control request");
@@ -337,6 +338,8 @@ export class FakeToolstackDriver implements ToolstackDriver {
         if (!d || d.shutdownReason) throw fail('no such domain');
         v.op = 'suspend';
         try {
+          // docs/toolstack-behaviour.md#suspend. Unlike libxl, a shutdown also counts as the ack here
+          // (libxl waits its 60 s for the node); only the unmodelled save-unacked-acts cases differ.
           this.writeRequest(v, d, 'suspend');
           const acked = await this.waitFor(() => v.domain !== d || d.store.get('control/shutdown') !== 'suspend' || d.shutdownReason !== undefined, this.o.ackTimeoutMs);
           if (!acked) { d.store.set('control/shutdown', ''); throw fail("guest didn't acknowledge suspend request"); }
@@ -356,7 +359,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
         this.createDomain(v);
         return;
       case 'hard_shutdown':
-        // As the xl driver does: a saved VM's hard shutdown discards its save image.
+        // As the xl driver does: a saved VM's hard shutdown discards its save image (docs/toolstack-behaviour.md#hard_shutdown).
         if (!d && v.saved) { v.saved = false; this.changed(); return; }
         if (!d) throw fail('no such domain');
         this.destroyDomain(v);
@@ -372,7 +375,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
         this.changed();
         return;
       case 'unpause':
-        // As seen on Xen 4.17: unpausing a running domain succeeds and changes nothing.
+        // As seen on Xen 4.17: unpausing a running domain succeeds and changes nothing (docs/toolstack-behaviour.md#unpause).
         if (!d || d.shutdownReason) throw fail('no such domain');
         if (d.paused === 0) return;
         d.paused--;
@@ -396,7 +399,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
       case 'clean_reboot':
       case 'suspend': {
         const dd = d!;
-        v.op = r;
+        v.op = r; // docs/toolstack-behaviour.md#clean_shutdown, #clean_reboot, #suspend
         try {
           this.writeRequest(v, dd, WORD[r]!);
           const acked = await this.waitFor(() => dd.shutdownReason !== undefined || dd.store.get('control/shutdown') === '' || !dd.store.has('control/shutdown'), r === 'suspend' ? this.o.ackTimeoutMs / 2 : this.o.ackTimeoutMs);
@@ -405,7 +408,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
           if (!down) throw new ToolstackError(r === 'suspend' ? 'VM_SUSPEND_TIMEOUT' : 'VM_SHUTDOWN_TIMEOUT', [v.ref.id], `VM.${r}`);
           if (r === 'suspend') {
             if (dd.shutdownReason !== 'suspend') {
-              // xenopsd runs the actual reason's action before it answers: a restart waits out its delay first.
+              // xenopsd runs the actual reason's action before it answers: a restart waits out its delay first (docs/toolstack-behaviour.md#suspend).
               v.op = null;
               const reason = dd.shutdownReason!;
               this.react(v, reason);

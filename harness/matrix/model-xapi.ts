@@ -1,7 +1,8 @@
 // The model of XAPI (xapi + xenopsd) with the blank template's VM actions
 // (actions_after_shutdown destroy, after_reboot restart, after_crash restart).
-// Facts and their sources: docs/xapi-behaviour.md (xapi-project/xen-api,
-// read at e2ee48d688 and at the tags it names). Short names below:
+// Facts and their sources: docs/toolstack-behaviour.md, per request (anchors
+// below), and docs/xapi-behaviour.md in detail (xapi-project/xen-api, read at
+// e2ee48d688 and at the tags it names). Short names below:
 //   XS  = ocaml/xenopsd/lib/xenops_server.ml     XSX = ocaml/xenopsd/xc/xenops_server_xen.ml
 //   DOM = ocaml/xenopsd/xc/domain.ml             CU  = ocaml/xenopsd/xc/cancel_utils.ml
 //   LC  = ocaml/xapi/xapi_vm_lifecycle.ml
@@ -10,24 +11,25 @@ import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackMod
 import type { GuestAction } from './scenarios.ts';
 import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 
+// Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
-  states: 'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)',
-  ack: 'DOM shutdown_wait_for_ack (PV/PVH must ack; ack = value "" or the node gone; any other string is no ack)',
-  shutdownWrite: 'DOM shutdown (writes poweroff/reboot/suspend to control/shutdown, after removing the node)',
-  ackTimeout: 'XS domain_shutdown_ack_timeout = 60 s (/etc/xenopsd.conf) -> VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT, request left in control/shutdown',
-  suspendAckTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_ack_timeout = 30 s (/etc/xenopsd.conf) -> VM_FAILED_SUSPEND_ACKNOWLEDGMENT',
-  totalTimeout: 'ocaml/xapi/xapi_globs.ml domain_shutdown_total_timeout = 1200 s (/etc/xapi.conf) -> VM_SHUTDOWN_TIMEOUT',
-  suspendTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_timeout = 1200 s (/etc/xenopsd.conf) -> VM_SUSPEND_TIMEOUT',
-  anyReason: 'XS VM_shutdown / VM_reboot wait for the domain to shut down, not for the reason (XSX ignores it): clean_shutdown ends Halted, clean_reboot Running (new domid)',
-  clearedIsAck: 'CU on_shutdown removes a non-empty control/shutdown when the domain shuts down, which DOM shutdown_wait_for_ack takes as the ack',
-  checkState: 'XS VM_check_state: poweroff -> actions_after_shutdown, reboot -> actions_after_reboot, crash -> actions_after_crash',
-  crashShort: 'XS VM_check_state: a crash less than 120 s after start turns restart into shutdown',
-  crashLong: 'XS VM_check_state: a crash 120 s or more after start follows actions_after_crash (restart)',
-  restartDelay: 'XS VM_check_state: a restart less than 120 s after start waits VM_delay 15 s first',
-  selfSuspend: 'XS VM_check_state: a domain that suspends unasked is shut down ("unexpectedly suspended"), no image',
-  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)',
-  template: 'blank template defaults: actions_after_shutdown destroy, after_reboot restart, after_crash restart',
-  suspendWrongReason: 'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)',
+  states: 'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)', // docs/toolstack-behaviour.md#power-states
+  ack: 'DOM shutdown_wait_for_ack (PV/PVH must ack; ack = value "" or the node gone; any other string is no ack)', // docs/toolstack-behaviour.md#acknowledgement
+  shutdownWrite: 'DOM shutdown (writes poweroff/reboot/suspend to control/shutdown, after removing the node)', // docs/toolstack-behaviour.md#acknowledgement
+  ackTimeout: 'XS domain_shutdown_ack_timeout = 60 s (/etc/xenopsd.conf) -> VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT, request left in control/shutdown', // docs/toolstack-behaviour.md#timeouts
+  suspendAckTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_ack_timeout = 30 s (/etc/xenopsd.conf) -> VM_FAILED_SUSPEND_ACKNOWLEDGMENT', // docs/toolstack-behaviour.md#timeouts (a setting, vm-suspend-ack-timeout, only from v26.3.0)
+  totalTimeout: 'ocaml/xapi/xapi_globs.ml domain_shutdown_total_timeout = 1200 s (/etc/xapi.conf) -> VM_SHUTDOWN_TIMEOUT', // docs/toolstack-behaviour.md#timeouts
+  suspendTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_timeout = 1200 s (/etc/xenopsd.conf) -> VM_SUSPEND_TIMEOUT', // docs/toolstack-behaviour.md#timeouts (a setting, vm-suspend-timeout, only from v26.3.0)
+  anyReason: 'XS VM_shutdown / VM_reboot wait for the domain to shut down, not for the reason (XSX ignores it): clean_shutdown ends Halted, clean_reboot Running (new domid)', // docs/toolstack-behaviour.md#clean_shutdown
+  clearedIsAck: 'CU on_shutdown removes a non-empty control/shutdown when the domain shuts down, which DOM shutdown_wait_for_ack takes as the ack', // docs/toolstack-behaviour.md#acknowledgement
+  checkState: 'XS VM_check_state: poweroff -> actions_after_shutdown, reboot -> actions_after_reboot, crash -> actions_after_crash', // docs/toolstack-behaviour.md#the-guest-acting-alone
+  crashShort: 'XS VM_check_state: a crash less than 120 s after start turns restart into shutdown', // docs/toolstack-behaviour.md#guest-crash
+  crashLong: 'XS VM_check_state: a crash 120 s or more after start follows actions_after_crash (restart)', // docs/toolstack-behaviour.md#guest-crash
+  restartDelay: 'XS VM_check_state: a restart less than 120 s after start waits VM_delay 15 s first', // docs/toolstack-behaviour.md#guest-reboot
+  selfSuspend: 'XS VM_check_state: a domain that suspends unasked is shut down ("unexpectedly suspended"), no image', // docs/toolstack-behaviour.md#guest-suspend
+  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)', // docs/toolstack-behaviour.md#guest-halt
+  template: 'blank template defaults: actions_after_shutdown destroy, after_reboot restart, after_crash restart', // docs/toolstack-behaviour.md#the-guest-acting-alone (the runner sets these; xe vm-create's crash default is destroy)
+  suspendWrongReason: 'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
 } as const;
 
 /** How close to xenopsd's 120 s the guest may act before the side of the rule it falls on is a guess. */
@@ -72,7 +74,7 @@ function ownAction(action: GuestAction, ctx: ModelContext): Outcome | { unmodell
 }
 
 export const XAPI_RULES: readonly Rule[] = [
-  // Power-state checks come first in xapi (check_operation_error).
+  // Power-state checks come first in xapi (check_operation_error; docs/toolstack-behaviour.md#power-states).
   { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: bad('Halted', 'none') },
   { id: 'suspended-resume', when: { initial: ['suspended'], request: ['resume'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] } },
   { id: 'suspended-hard-shutdown', when: { initial: ['suspended'], request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] } },
@@ -116,7 +118,7 @@ export const XAPI_RULES: readonly Rule[] = [
     then: (s, ctx) => {
       const own = ownAction(s.action, ctx);
       if ('unmodelled' in own) return own;
-      // A restart the VM asked for in its first 120 s waits out VM_delay before the call can answer.
+      // A restart the VM asked for in its first 120 s waits out VM_delay before the call can answer (docs/toolstack-behaviour.md#suspend).
       const delayed = own.finalState === 'Running' && own.domid === 'new' && ranFor(ctx) === 'short';
       return { ...own, result: { kind: 'error', code: 'INTERNAL_ERROR' }, duration: delayed ? 'delayed' : 'fast', basis: [B.suspendWrongReason, ...own.basis] };
     } },
@@ -127,9 +129,9 @@ export const XAPI_RULES: readonly Rule[] = [
 export const xapiModel: ToolstackModel = {
   kind: 'xapi',
   // vm_suspend_ack_timeout for suspend, domain_shutdown_ack_timeout for the rest: each host's own
-  // (/etc/xenopsd.conf), else xenopsd's defaults, 30 and 60 s.
+  // (/etc/xenopsd.conf), else xenopsd's defaults, 30 and 60 s (docs/toolstack-behaviour.md#timeouts).
   ackTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendAckMs : t.shutdownAckMs),
-  restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s
+  restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s (docs/toolstack-behaviour.md#guest-reboot)
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' },
   rules: XAPI_RULES,
   expect: (s, ctx) => evaluate(XAPI_RULES, s, ctx),

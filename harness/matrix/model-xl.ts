@@ -1,7 +1,8 @@
 // The model of xl / libxl (Xen 4.17) with xl's default actions (on_poweroff
 // destroy, on_reboot restart, on_crash destroy) and a domain created by a plain
 // `xl create` (not -e, which turns the watcher off), so the xl daemon acts on
-// every shutdown. Facts and their upstream sources: docs/xl-behaviour.md.
+// every shutdown. Facts and their upstream sources: docs/toolstack-behaviour.md
+// (per request, anchors below; line numbers in docs/xl-behaviour.md).
 //
 // What it assumes of the xl driver (harness/toolstack): clean_shutdown is
 // `xl shutdown` and clean_reboot `xl reboot`, both WITHOUT -w (return after the
@@ -13,24 +14,25 @@
 import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction } from './scenarios.ts';
 
+// Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
-  pvcontrol: 'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s (a literal) for "" or node gone (pvcontrol_acked); no ack -> ERROR_TIMEDOUT -9, xl exits 1 (xl_vmcontrol.c shutdown_domain), node left as it is',
-  noSuchDomain: 'xl tools/xl/xl_utils.c find_domain: "NAME is an invalid domain identifier", exit 1',
-  daemon: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: acts on the actual reason (on_poweroff/on_reboot/on_crash)',
-  defaults: 'xl tools/xl/xl_parse.c parse_config_data defaults: on_poweroff destroy, on_reboot restart, on_crash destroy',
-  selfSuspend: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: reason suspend logs "Domain has suspended." and the 4.17 daemon exits; the domain stays shut down (suspend)',
-  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*; the agent halts with poweroff -f)',
-  save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack (domain_suspend_pvcontrol_acked); no ack in 60 s -> node reset to "", save fails; other shutdown reason -> error (suspend_common_wait_guest_check); no suspend within 60 s -> ERROR_GUEST_TIMEDOUT; xl save exits 1',
-  restore: 'xl tools/xl/xl_saverestore.c main_restore -> create_domain: the file xl save wrote becomes a new domain',
-  noSave: 'xl driver (harness/toolstack/xl/xl-driver.ts requestScript): resume is xl restore of the save image; without one it fails',
-  discard: 'xl driver (harness/toolstack/xl/xl-driver.ts requestScript): hard shutdown of a saved VM discards its save image',
-  destroy: 'xl tools/xl/xl_vmcontrol.c main_destroy -> libxl_domain_destroy',
-  pause: 'xl tools/xl/xl_vmcontrol.c main_pause / main_unpause -> libxl_domain_pause / unpause (xc_domain_pause/unpause)',
-  hardReboot: 'xl has no hard reboot (tools/xl/xl_cmdtable.c: reboot -F is an ACPI reset for HVM only); the driver destroys and creates (new domid)',
-  pausedNoAck: 'inferred: a paused guest cannot ack, so libxl\'s 60 s ack wait runs out',
-  unpauseRunning: 'xl tools/xl/xl_vmcontrol.c main_unpause ignores libxl_domain_unpause\'s result and exits 0; Xen refuses (xen/common/domain.c domain_unpause_by_systemcontroller: -EINVAL), so nothing changes; checked on the embedded host (Xen 4.17, 2026-11-23)',
-  pauseTwice: 'xen/common/domain.c _domain_pause_by_systemcontroller counts controller pauses (up to 255), so a second pause succeeds',
-  nodeGone: 'libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain\'s xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack',
+  pvcontrol: 'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s (a literal) for "" or node gone (pvcontrol_acked); no ack -> ERROR_TIMEDOUT -9, xl exits 1 (xl_vmcontrol.c shutdown_domain), node left as it is', // docs/toolstack-behaviour.md#clean_shutdown
+  noSuchDomain: 'xl tools/xl/xl_utils.c find_domain: "NAME is an invalid domain identifier", exit 1', // docs/toolstack-behaviour.md#power-states
+  daemon: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: acts on the actual reason (on_poweroff/on_reboot/on_crash)', // docs/toolstack-behaviour.md#the-guest-acting-alone
+  defaults: 'xl tools/xl/xl_parse.c parse_config_data defaults: on_poweroff destroy, on_reboot restart, on_crash destroy', // docs/toolstack-behaviour.md#the-guest-acting-alone
+  selfSuspend: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: reason suspend logs "Domain has suspended." and the 4.17 daemon exits; the domain stays shut down (suspend)', // docs/toolstack-behaviour.md#guest-suspend
+  halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*; the agent halts with poweroff -f)', // docs/toolstack-behaviour.md#guest-halt
+  save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack (domain_suspend_pvcontrol_acked); no ack in 60 s -> node reset to "", save fails; other shutdown reason -> error (suspend_common_wait_guest_check); no suspend within 60 s -> ERROR_GUEST_TIMEDOUT; xl save exits 1', // docs/toolstack-behaviour.md#suspend
+  restore: 'xl tools/xl/xl_saverestore.c main_restore -> create_domain: the file xl save wrote becomes a new domain', // docs/toolstack-behaviour.md#resume
+  noSave: 'xl driver (harness/toolstack/xl/xl-driver.ts requestScript): resume is xl restore of the save image; without one it fails', // docs/toolstack-behaviour.md#resume
+  discard: 'xl driver (harness/toolstack/xl/xl-driver.ts requestScript): hard shutdown of a saved VM discards its save image', // docs/toolstack-behaviour.md#hard_shutdown
+  destroy: 'xl tools/xl/xl_vmcontrol.c main_destroy -> libxl_domain_destroy', // docs/toolstack-behaviour.md#hard_shutdown
+  pause: 'xl tools/xl/xl_vmcontrol.c main_pause / main_unpause -> libxl_domain_pause / unpause (xc_domain_pause/unpause)', // docs/toolstack-behaviour.md#pause
+  hardReboot: 'xl has no hard reboot (tools/xl/xl_cmdtable.c: reboot -F is an ACPI reset for HVM only); the driver destroys and creates (new domid)', // docs/toolstack-behaviour.md#hard_reboot
+  pausedNoAck: 'inferred: a paused guest cannot ack, so libxl\'s 60 s ack wait runs out', // docs/toolstack-behaviour.md#acknowledgement
+  unpauseRunning: 'xl tools/xl/xl_vmcontrol.c main_unpause ignores libxl_domain_unpause\'s result and exits 0; Xen refuses (xen/common/domain.c domain_unpause_by_systemcontroller: -EINVAL), so nothing changes; checked on the embedded host (Xen 4.17, 2026-11-23)', // docs/toolstack-behaviour.md#unpause
+  pauseTwice: 'xen/common/domain.c _domain_pause_by_systemcontroller counts controller pauses (up to 255), so a second pause succeeds', // docs/toolstack-behaviour.md#pause
+  nodeGone: 'libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain\'s xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack', // docs/toolstack-behaviour.md#acknowledgement
 } as const;
 
 const ACKED = ['ok', 'delete'] as const;
@@ -108,8 +110,8 @@ export const XL_RULES: readonly Rule[] = [
 
 export const xlModel: ToolstackModel = {
   kind: 'xl',
-  ackTimeoutMsOf: () => 60_000, // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every host
-  restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again
+  ackTimeoutMsOf: () => 60_000, // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every host; docs/toolstack-behaviour.md#timeouts
+  restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again (docs/toolstack-behaviour.md#guest-reboot)
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' },
   rules: XL_RULES,
   expect: (s, ctx) => evaluate(XL_RULES, s, ctx),

@@ -14,6 +14,8 @@
 // Power states and domids come from the hypervisor every time (refresh); the
 // database only mirrors them for records and events.
 //
+// What XAPI does per request, with upstream file and function:
+// docs/toolstack-behaviour.md (the #anchors below).
 // Short names in the cites (xapi-project/xen-api; the same at v1.249.42
 // unless a profile says otherwise):
 //   LC = ocaml/xapi/xapi_vm_lifecycle.ml   MF = ocaml/xapi/message_forwarding.ml
@@ -36,7 +38,7 @@ export type VmOperation =
 export interface LifecycleConfig {
   /** Where suspend images go. */
   suspendDir: string;
-  /** xenopsd's domain_shutdown_ack_timeout (60 s) and vm_suspend_ack_timeout (30 s). */
+  /** xenopsd's domain_shutdown_ack_timeout (60 s) and vm_suspend_ack_timeout (30 s) (docs/toolstack-behaviour.md#timeouts). */
   shutdownAckTimeoutMs: number;
   suspendAckTimeoutMs: number;
   /** xapi's domain_shutdown_total_timeout (from the request) and xenopsd's vm_suspend_timeout (from the ack): 1200 s each. */
@@ -65,7 +67,7 @@ export const DEFAULT_LIFECYCLE: LifecycleConfig = {
   pollMs: 20_000,
 };
 
-/** The power states each operation needs, in XAPI's order (LC allowed_power_states). */
+/** The power states each operation needs, in XAPI's order (LC allowed_power_states; docs/toolstack-behaviour.md#power-states). */
 const ALLOWED_POWER_STATES: Record<VmOperation, PowerState[]> = {
   start: ['Halted'], start_on: ['Halted'], unpause: ['Paused'], resume: ['Suspended'], resume_on: ['Suspended'],
   clean_reboot: ['Running'], clean_shutdown: ['Running'], pause: ['Running'], suspend: ['Running'],
@@ -79,7 +81,7 @@ const ALLOWED_POWER_STATES: Record<VmOperation, PowerState[]> = {
 const TEMPLATE_OPS = new Set<VmOperation>(['clone', 'copy', 'provision', 'changing_dynamic_range']);
 const CONTROL_DOMAIN_OPS = new Set<VmOperation>(['start', 'start_on', 'changing_dynamic_range']);
 
-/** What a hard operation cancels before it acts (MF hard_shutdown, hard_reboot: `cancel ~ops`). */
+/** What a hard operation cancels before it acts (MF hard_shutdown, hard_reboot: `cancel ~ops`; docs/toolstack-behaviour.md#hard_shutdown). */
 const CANCELLED_BY: Partial<Record<VmOperation, VmOperation[]>> = {
   hard_shutdown: ['clean_shutdown', 'clean_reboot', 'hard_reboot', 'shutdown', 'suspend'],
   hard_reboot: ['clean_shutdown', 'clean_reboot', 'suspend'],
@@ -541,14 +543,14 @@ export class Lifecycle {
       op.ownsDomain = true;
       const state = this.powerState(ref);
       if (state === 'Suspended') await this.dropSuspendImage(ref, r);
-      else if (state !== 'Halted') await this.destroyDomain(ref); // xapi_vm.ml hard_shutdown: Halted → nothing to do
+      else if (state !== 'Halted') await this.destroyDomain(ref); // xapi_vm.ml hard_shutdown: Halted → nothing to do (docs/toolstack-behaviour.md#hard_shutdown)
     });
   }
 
   async hardReboot(ref: string, task: string | null): Promise<void> {
     await this.run(ref, 'hard_reboot', task, async (op) => {
       op.ownsDomain = true;
-      // xapi_vm.ml hard_reboot, on the state once the cancelled operations have ended.
+      // xapi_vm.ml hard_reboot, on the state once the cancelled operations have ended (docs/toolstack-behaviour.md#hard_reboot).
       const state = this.powerState(ref);
       if (state === 'Suspended') throw errors.badPowerState(ref, 'running', 'suspended');
       if (state !== 'Halted') await this.destroyDomain(ref, { rebooting: true });
@@ -558,8 +560,9 @@ export class Lifecycle {
 
   /**
    * Writes `request` into control/shutdown and waits for the acknowledgement
-   * ("" or the node gone; a domain that has already shut down counts too, since
-   * its node goes with it). Returns false when the ack did not come in time.
+   * ("" or the node gone; a domain that has already shut down counts too: xenopsd
+   * then removes a non-empty node, ocaml/xenopsd/xc/cancel_utils.ml on_shutdown).
+   * Returns false when the ack did not come in time. docs/toolstack-behaviour.md#acknowledgement
    */
   private async requestAndWaitAck(op: Op, domid: number, request: string, ackTimeoutMs: number, t0: number): Promise<boolean> {
     const node = `${domainHome(domid)}/control/shutdown`;
@@ -586,6 +589,7 @@ export class Lifecycle {
   /**
    * xenopsd's VM_shutdown_domain (XS): the ack within min(ack timeout, total), then the
    * shutdown within what is left of the total, which xapi passes (domain_shutdown_total_timeout).
+   * docs/toolstack-behaviour.md#clean_shutdown
    */
   private async cleanShutdownDomain(ref: string, op: Op, domid: number, request: 'poweroff' | 'reboot'): Promise<ShutdownReason | 'gone'> {
     const t0 = Date.now();
@@ -619,7 +623,7 @@ export class Lifecycle {
 
   /**
    * VM.shutdown: a suspended VM loses its image (MF shutdown); otherwise a clean shutdown,
-   * and a hard one when that fails for any reason (xapi_vm.ml shutdown).
+   * and a hard one when that fails for any reason (xapi_vm.ml shutdown; docs/toolstack-behaviour.md#clean_shutdown).
    */
   async shutdown(ref: string, task: string | null): Promise<void> {
     await this.run(ref, 'shutdown', task, async (op, r) => {
@@ -650,11 +654,11 @@ export class Lifecycle {
   async suspend(ref: string, task: string | null): Promise<void> {
     await this.run(ref, 'suspend', task, async (op, r) => {
       op.ownsDomain = true;
-      // After the operation checks, before the request (XX suspend).
+      // After the operation checks, before the request (XX suspend; docs/toolstack-behaviour.md#suspend).
       if (this.suspendSr(ref) === null) throw errors.noSuspendSr(ref);
       const domid = r.domid!;
       if (!(await this.requestAndWaitAck(op, domid, 'suspend', this.config.suspendAckTimeoutMs, Date.now()))) throw errors.suspendAck(ref);
-      // The suspend timeout runs from the ack (ocaml/xenopsd/xc/xenops_server_xen.ml save).
+      // The suspend timeout runs from the ack (ocaml/xenopsd/xc/xenops_server_xen.ml save; docs/toolstack-behaviour.md#timeouts).
       const down = await this.waitShutdown(op, domid, Date.now() + this.config.suspendTotalTimeoutMs);
       if (down === null) throw errors.suspendTimeout(ref, this.config.suspendTotalTimeoutMs / 1000);
       // The save fails on a domain that did not suspend; xenopsd then runs VM_check_state
@@ -681,7 +685,7 @@ export class Lifecycle {
   async resume(ref: string, paused: boolean, task: string | null, name: 'resume' | 'resume_on' = 'resume'): Promise<void> {
     await this.run(ref, name, task, async (_op, r) => {
       if (!r.suspendFile) {
-        // XX resume: no suspend VDI → Halted, then the error.
+        // XX resume: no suspend VDI → Halted, then the error (docs/toolstack-behaviour.md#resume).
         this.setPower(ref, 'Halted', null);
         throw errors.hasNoSuspendVdi(ref);
       }
@@ -712,7 +716,7 @@ export class Lifecycle {
   }
 
   // ---------------------------------------------------------------------------
-  // The guest acting alone (xenopsd's VM_check_state)
+  // The guest acting alone (xenopsd's VM_check_state; docs/toolstack-behaviour.md#the-guest-acting-alone)
 
   private guestActedAlone(ref: string, dom: DomainStatus): void {
     const r = this.rt(ref);
@@ -733,9 +737,10 @@ export class Lifecycle {
     let action: string;
     switch (reason) {
       case 'poweroff': action = String(vm.actions_after_shutdown); break;
+      // Upstream, soft_reset (code 5) follows actions_after_softreboot instead (1.249: always a soft reset).
       case 'reboot': case 'watchdog': case 'soft_reset': action = String(vm.actions_after_reboot); break;
       case 'crash': action = String(vm.actions_after_crash); break;
-      case 'suspend': action = 'destroy'; break; // "unexpectedly suspended": no image, Halted
+      case 'suspend': action = 'destroy'; break; // "unexpectedly suspended": no image, Halted (docs/toolstack-behaviour.md#guest-suspend)
     }
     const ranFor = Date.now() - this.rt(ref).startedAt;
     // XX on_action_behaviour: these three are Vm.Start.
@@ -745,12 +750,12 @@ export class Lifecycle {
       this.setPower(ref, 'Paused', dom.domid);
       return;
     }
-    // A crash less than 120 s after the start turns Start into Shutdown (`run_time < 120.`).
+    // A crash less than 120 s after the start turns Start into Shutdown (`run_time < 120.`; docs/toolstack-behaviour.md#guest-crash).
     if (!restart || (reason === 'crash' && ranFor < this.config.shortRunMs)) {
       await this.destroyDomain(ref);
       return;
     }
-    // A restart less than minimum_reboot_delay (120 s) after the start waits 15 s first (VM_delay).
+    // A restart less than minimum_reboot_delay (120 s) after the start waits 15 s first (VM_delay; docs/toolstack-behaviour.md#guest-reboot).
     if (ranFor < this.config.shortRunMs && this.config.restartDelayMs > 0) {
       await this.waitUntil(op, Date.now() + this.config.restartDelayMs, async () => null);
     }
