@@ -463,11 +463,6 @@ export function encodeVmData(id: string, message: string | TestingSpec): string 
   return `${id} ${typeof message === 'string' ? message : encodeTesting(message)}`;
 }
 
-/** Builds a control/shutdown value (any string; not checked). */
-export function encodeShutdown(request: ShutdownRequest | string): string {
-  return request;
-}
-
 /** Validates a message before sending it (the harness's `xtv send`). */
 export function validateTesting(text: RawValue): Decoded<TestingCommand> {
   const d = decodeTesting(text);

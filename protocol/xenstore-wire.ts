@@ -15,9 +15,8 @@ import { decodeUtf8, encodeUtf8 } from './utf8.ts';
 export const XS_HEADER_BYTES = 16;
 /** XENSTORE_PAYLOAD_MAX: the largest payload either side may send. */
 export const XENSTORE_PAYLOAD_MAX = 4096;
-/** XENSTORE_ABS_PATH_MAX / XENSTORE_REL_PATH_MAX (enforced by xenstored, not here). */
+/** XENSTORE_ABS_PATH_MAX (enforced by xenstored, not here). */
 export const XENSTORE_ABS_PATH_MAX = 3072;
-export const XENSTORE_REL_PATH_MAX = 2048;
 
 /** Message types, indexed by their wire code (xs_wire.h, enum xsd_sockmsg_type). 20 is unused. */
 export const XS_OPS = {
@@ -393,13 +392,6 @@ export function parseRequestPayload(op: XsOp, payload: Uint8Array): XsRequest {
 export type XsAckOp =
   | 'WRITE' | 'MKDIR' | 'RM' | 'SET_PERMS' | 'WATCH' | 'UNWATCH' | 'TRANSACTION_END'
   | 'INTRODUCE' | 'RELEASE' | 'RESUME' | 'SET_TARGET' | 'RESET_WATCHES';
-const ACK_OPS: readonly XsOp[] = [
-  'WRITE', 'MKDIR', 'RM', 'SET_PERMS', 'WATCH', 'UNWATCH', 'TRANSACTION_END',
-  'INTRODUCE', 'RELEASE', 'RESUME', 'SET_TARGET', 'RESET_WATCHES',
-];
-export function isAckOp(op: XsOp): op is XsAckOp {
-  return ACK_OPS.includes(op);
-}
 
 export type XsReply =
   | { op: 'READ'; value: Uint8Array }

@@ -1,6 +1,6 @@
 // What the xenstore client needs from a connection, and nothing more, so that
 // the same client runs over xenstored's unix socket (Node, dom0), over
-// /dev/xen/xenbus (Node or QuickJS in a guest) and over test doubles.
+// /dev/xen/xenbus (QuickJS in a guest) and over test doubles.
 //
 // A QuickJS implementation is a few lines with the `os` module:
 //   fd = os.open('/dev/xen/xenbus', os.O_RDWR)

@@ -27,7 +27,6 @@ interface Waiter {
 
 export class NodeWatch {
   private lastEventAt = -Infinity;
-  private events = 0;
   private waiter: Waiter | null = null;
   private readonly off: () => void;
 
@@ -57,11 +56,6 @@ export class NodeWatch {
     return w;
   }
 
-  /** Events received so far (the registration's included). */
-  get eventCount(): number {
-    return this.events;
-  }
-
   /**
    * Resolves with the arrival time of the change that made the node's value
    * accepted. Must be called BEFORE the write that provokes the change. Rejects
@@ -89,7 +83,6 @@ export class NodeWatch {
 
   private onEvent(): void {
     this.lastEventAt = this.now();
-    this.events++;
     if (!this.waiter) return;
     this.xs.tryRead(this.path).then(
       (value) => {

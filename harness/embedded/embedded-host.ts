@@ -16,13 +16,12 @@
 // tells the shell to let go and hands it to the state directory, for later
 // `xtv host exec/status/down`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { buildQemuArgs } from './qemu-args.ts';
 import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
 import {
-  baseSshOptions, looksLikeSshFailure, runSsh, shellQuote, sshCommandArgs,
+  looksLikeSshFailure, runSsh, shellQuote, sshCommandArgs,
   sshMasterControlArgs, sshMasterStartArgs, type SshMasterEndpoint,
 } from '../remote/ssh-run.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
@@ -146,7 +145,6 @@ export class EmbeddedHost {
   get ports(): Readonly<Record<string, number>> { return this.state.ports; }
   get bootLogPath(): string { return this.state.bootLog; }
   get privateKeyPath(): string { return this.state.privateKey; }
-  get startedAt(): Date { return new Date(this.state.startedAt); }
 
   /** Boots a host for `opts.stateDir` and returns when dom0 answers over SSH. */
   static async up(opts: UpOptions): Promise<EmbeddedHost> {
@@ -239,11 +237,6 @@ export class EmbeddedHost {
   /** The ssh argv (without the program name) that runs `command` in dom0, for callers that spawn ssh themselves. */
   sshArgs(command: string): string[] {
     return sshCommandArgs(this.sshTarget(), command);
-  }
-
-  /** Options for scp/sftp-like tools: -i, -p, and the shared ControlPath. */
-  sshOptions(): string[] {
-    return baseSshOptions(this.sshTarget());
   }
 
   private async waitUntilReady(deadline: number, progress: (m: string) => void): Promise<void> {
@@ -356,23 +349,6 @@ export class EmbeddedHost {
     traceDom0('copy', command, t0);
     this.checkReached(command, r, timeoutMs);
     if (r.code !== 0) throw new HostCommandError(`copy ${localPath} to ${remotePath}`, { stdout: r.stdout, stderr: r.stderr, code: r.code });
-  }
-
-  /** Copies a file out of dom0. */
-  async copyFrom(remotePath: string, localPath: string, opts: { timeoutMs?: number } = {}): Promise<void> {
-    await this.ensureMaster();
-    const child = spawn('ssh', ['-n', ...this.sshArgs(`cat ${shellQuote(remotePath)}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const err: Buffer[] = [];
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULTS.execTimeoutMs);
-    const exited = new Promise<number>((res) => child.on('close', (code) => res(code ?? 255)));
-    try {
-      await pipeline(child.stdout, createWriteStream(localPath));
-      const code = await exited;
-      if (code !== 0) throw new HostCommandError(`copy ${remotePath} from dom0`, { stdout: '', stderr: Buffer.concat(err).toString(), code });
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Starts `command` in dom0 with streaming stdio (e.g. `xenstore-watch`); the caller ends it. */

@@ -12,7 +12,6 @@ export type DomainType = 'pv' | 'pvh';
 
 /** XAPI's power-state words; xl's domain states are mapped onto them. */
 export type PowerState = 'Running' | 'Paused' | 'Suspended' | 'Halted';
-export const POWER_STATES: readonly PowerState[] = ['Running', 'Paused', 'Suspended', 'Halted'];
 
 /** What a host can ask of a VM. "clean_*" and "suspend" go through the guest's control/shutdown. */
 export const HOST_REQUESTS = [

@@ -107,7 +107,6 @@ test('xenstore reads: many keys per xenstore-read, escaped values decoded, absen
 
 /** A dom0 that answers each exec with the next canned result and records the scripts. */
 class FakeTarget implements HostTarget {
-  readonly kind = 'ssh' as const;
   readonly description = 'fake dom0';
   scripts: string[] = [];
   constructor(private readonly answers: Array<TargetExecResult | Error | ((script: string) => Promise<TargetExecResult>)>) {}
@@ -236,7 +235,6 @@ test('xl driver: install refuses a config it did not make', async (t) => {
 
 /** dom0 played by this machine's sh: the driver's scripts run for real, on temporary paths. */
 class LocalShellTarget implements HostTarget {
-  readonly kind = 'ssh' as const;
   readonly description = 'local sh';
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
   exec(command: string, opts: { input?: string } = {}): Promise<TargetExecResult> {
