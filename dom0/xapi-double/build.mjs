@@ -7,11 +7,9 @@
 //       an archive appended to dom0's initramfs at boot (EmbeddedHost.up({ extraInitrds })):
 //       /opt/xtv-xapi/xapi-endpoint.cjs, /etc/xtv/xapi/tls.{key,crt}, and the start hook
 //       /etc/xtv/start.d/50-xapi-endpoint.sh (dom0's rcS runs start.d hooks before SSH is up).
-//   dist/xapi-endpoint/node.cpio   (only with --with-node)
-//       /usr/bin/node (this machine's Node, stripped) and the libraries ldd names, not
-//       compressed (dom0's kernel unpacks it faster than it would gunzip it under
-//       TCG). harness/embedded/node-runtime.ts makes the same archive for the host; this
-//       is the fallback when that module is absent.
+//
+// Node itself reaches dom0 in its own archive, made by
+// harness/embedded/node-runtime.ts (the same one the bench's probe uses).
 //
 // The per-host part (the endpoints' config.json / config-NAME.json, the password,
 // /etc/xenopsd.conf and /etc/xapi.conf) is a second tiny archive the harness makes
@@ -19,8 +17,8 @@
 // ${XTV_CACHE_DIR:-~/.cache/xtv}/xapi-endpoint/<hash of inputs>/ and built in a
 // temporary directory renamed into place, so a half-written one never replaces a good one.
 //
-//   node dom0/xapi-double/build.mjs [--with-node] [--quiet]
-//       prints the archives' paths on stdout, one a line (the endpoint's first)
+//   node dom0/xapi-double/build.mjs [--quiet]
+//       prints the archive's path on stdout
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -35,7 +33,6 @@ const REPO = join(HERE, '..', '..');
 const DIST = join(REPO, 'dist', 'xapi-endpoint');
 const CACHE_ROOT = join(process.env.XTV_CACHE_DIR || join(homedir(), '.cache', 'xtv'), 'xapi-endpoint');
 const quiet = process.argv.includes('--quiet');
-const withNode = process.argv.includes('--with-node');
 const t0 = Date.now();
 const say = (m) => { if (!quiet) process.stderr.write(`[xapi-endpoint ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`); };
 
@@ -106,16 +103,6 @@ function tlsPair() {
   return { key, crt };
 }
 
-/** Node's binary and the libraries it loads (absolute paths, as ldd names them). */
-function nodeFiles() {
-  const node = process.execPath;
-  const libs = execFileSync('ldd', [node], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => /=>\s+(\/\S+)/.exec(l)?.[1] ?? /^\s*(\/\S+ld-linux\S*)/.exec(l)?.[1])
-    .filter(Boolean);
-  return { node, libs: [...new Set(libs)].sort() };
-}
-
 function fileHash(p) {
   const s = statSync(p);
   return `${p} ${s.size} ${sha256(readFileSync(p))}`;
@@ -141,7 +128,6 @@ function cachedArchive(name, inputs, files, compress) {
       if (f.data !== undefined) writeFileSync(d, f.data);
       else copyFileSync(f.src, d);
       chmodSync(d, f.mode);
-      if (f.strip) execFileSync('strip', [d]);
     }
     const dest = join(work, 'out');
     mkdirSync(dest);
@@ -181,14 +167,6 @@ async function main() {
     { dest: 'etc/xtv/start.d/50-xapi-endpoint.sh', data: START_HOOK, mode: 0o755 },
   ], true);
   const outputs = [intoDist(endpoint)];
-  if (withNode) {
-    const { node, libs } = nodeFiles();
-    const nodeArchive = cachedArchive('node', [fileHash(node), ...libs.map(fileHash)].join('\n'), [
-      { dest: 'usr/bin/node', src: node, mode: 0o755, strip: true },
-      ...libs.map((lib) => ({ dest: lib.slice(1), src: lib, mode: 0o755 })),
-    ], false);
-    outputs.push(intoDist(nodeArchive));
-  }
   writeFileSync(join(DIST, 'xapi-endpoint.cjs'), code);
   copyFileSync(tls.crt, join(DIST, 'tls.crt'));
   for (const o of outputs) say(`ready: ${o} (${(statSync(o).size / 1e6).toFixed(1)} MB)`);

@@ -6,7 +6,9 @@
 // gets its own exit code, and --debug shows where it came from.
 import { inspect } from 'node:util';
 import { CheckFailed, EXIT_FAILED, EXIT_INTERNAL, EXIT_USAGE, MessageRefused, SetupError, UsageError } from './command.ts';
-import { HostAlreadyRunningError, HostBootError, HostCommandError, HostNotRunningError, HostUnreachableError } from '../embedded/embedded-host.ts';
+import { HostAlreadyRunningError, HostNotRunningError } from '../embedded/state.ts';
+import { HostBootError, HostCommandError, HostUnreachableError } from '../embedded/embedded-host.ts';
+import { EmbeddedHostError } from '../embedded/host-error.ts';
 import { WaitTimeout } from '../matrix/wait.ts';
 import { ConnectionError, ToolstackError } from '../toolstack/driver.ts';
 
@@ -61,6 +63,7 @@ const TABLE: readonly Row[] = [
   row(HostBootError, hostTrouble),
   row(HostUnreachableError, hostTrouble),
   row(HostCommandError, hostTrouble),
+  row(EmbeddedHostError, hostTrouble),
   row(SetupError, () => ({ exit: EXIT_USAGE, kind: 'setup' })),
   {
     matches: isSystemError,

@@ -4,6 +4,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { isProcessAlive } from './process-utils.ts';
 import { stateFiles } from './paths.ts';
+import { EmbeddedHostError } from './host-error.ts';
 
 export const QEMU_NAME = 'qemu-system-x86_64';
 
@@ -119,7 +120,7 @@ export function claimStateDir(stateDir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number.parseInt(readFileSync(f.lock, 'utf8'), 10);
       if (isProcessAlive(holder)) {
-        throw new Error(`another 'xtv host up' (pid ${holder}) is starting a host in ${f.dir}; wait for it or stop it`);
+        throw new EmbeddedHostError(`another 'xtv host up' (pid ${holder}) is starting a host in ${f.dir}; wait for it or stop it`);
       }
       rmSync(f.lock, { force: true });
     }

@@ -24,12 +24,14 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import type { EmbeddedHost, UpOptions } from './embedded-host.ts';
 import { REPO_ROOT } from './paths.ts';
+import { EmbeddedHostError } from './host-error.ts';
+import { buildNodeRuntime } from './node-runtime.ts';
 
 export const XAPI_USER = 'root';
 /** The profiles the double knows: the XAPI versions users run. */
 import { DEFAULT_PROFILE as DEFAULT_XAPI_PROFILE, PROFILE_NAMES as XAPI_PROFILES, type ProfileName as XapiProfile } from '../../dom0/xapi-double/src/profiles.ts';
 
-export { DEFAULT_XAPI_PROFILE, XAPI_PROFILES, type XapiProfile };
+export { XAPI_PROFILES, type XapiProfile };
 
 /** dom0's HTTPS port of the n-th endpoint (the first is XAPI's own 443). */
 function dom0Port(n: number): number {
@@ -71,21 +73,14 @@ export interface EmbeddedXapiOptions {
 }
 
 /**
- * Builds (or reuses) the archives dom0 needs for the endpoint: Node (the
- * host's node-runtime module when there is one, else build.mjs --with-node)
- * and the endpoint itself (`node dom0/xapi-double/build.mjs`). Returns their paths, Node's first.
+ * Builds (or reuses) the archives dom0 needs for the endpoint: Node (the one
+ * node-runtime archive, as for the bench's probe) and the endpoint itself
+ * (`node dom0/xapi-double/build.mjs`). Returns their paths, Node's first.
  */
 export async function buildXapiEndpoint(onProgress?: (line: string) => void): Promise<string[]> {
-  let nodeRuntime: string | null = null;
-  try {
-    const mod = (await import('./node-runtime.ts')) as { buildNodeRuntime?: (o: { onProgress?: (m: string) => void }) => Promise<string> };
-    if (mod.buildNodeRuntime) nodeRuntime = await mod.buildNodeRuntime(onProgress ? { onProgress } : {});
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  }
-  const built = await runBuild(nodeRuntime ? [] : ['--with-node'], onProgress);
-  const [endpoint, ownNode] = built;
-  return [nodeRuntime ?? ownNode!, endpoint!];
+  const node = await buildNodeRuntime(onProgress ? { onProgress } : {});
+  const [endpoint] = await runBuild([], onProgress);
+  return [node, endpoint!];
 }
 
 function runBuild(args: string[], onProgress?: (line: string) => void): Promise<string[]> {
@@ -101,7 +96,7 @@ function runBuild(args: string[], onProgress?: (line: string) => void): Promise<
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0 && out.trim()) resolve(out.trim().split('\n'));
-      else reject(new Error(`building the XenAPI test double failed (node dom0/xapi-double/build.mjs exited with ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      else reject(new EmbeddedHostError(`building the XenAPI test double failed (node dom0/xapi-double/build.mjs exited with ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
     });
   });
 }
@@ -207,7 +202,7 @@ async function waitForHttps(port: number, ca: Buffer, timeoutMs: number, host: E
     await new Promise((r) => setTimeout(r, 500));
   }
   const log = await host.exec('tail -n 20 /var/log/xtv-xapi*.log', { timeoutMs: 10_000 }).then((r) => r.stdout).catch(() => '(could not read it)');
-  throw new Error(`the XenAPI test double did not answer on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (${last}); dom0's /var/log/xtv-xapi*.log:\n${log}`);
+  throw new EmbeddedHostError(`the XenAPI test double did not answer on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (${last}); dom0's /var/log/xtv-xapi*.log:\n${log}`);
 }
 
 /** What the host's record says about its endpoints (null: booted without them). */

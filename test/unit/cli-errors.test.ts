@@ -10,6 +10,7 @@ import { reportError, stackWithCauses, translate, wantsJson, type ErrorOutput } 
 import { main, takeDebugFlag } from '../../harness/cli/main.ts';
 import { registerCommand } from '../../harness/cli/registry.ts';
 import { HostAlreadyRunningError, HostBootError, HostNotRunningError, HostUnreachableError } from '../../harness/embedded/embedded-host.ts';
+import { EmbeddedHostError } from '../../harness/embedded/host-error.ts';
 import { WaitTimeout } from '../../harness/matrix/wait.ts';
 import { TargetUnreachableError } from '../../harness/remote/target.ts';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
@@ -66,6 +67,7 @@ test('the table: each kind of error, its exit code and --json kind', (t) => {
     [new HostNotRunningError('/s'), 2, 'host'],
     [new HostBootError('dom0 failed to start', '/b'), 2, 'host'],
     [new HostUnreachableError('no ssh'), 2, 'host'],
+    [new EmbeddedHostError('booted without the XenAPI test double'), 2, 'host'],
     [new SetupError('the test image is missing'), 2, 'setup'],
     [new ToolstackError('VM_BAD_POWER_STATE', ['Halted'], 'VM.clean_shutdown'), 1, 'toolstack'],
     [new CheckFailed('not Halted within 5 s', { vm: 'a' }), 1, 'check'],
