@@ -11,7 +11,7 @@ import {
   hostStatus, type HostStatus,
 } from '../embedded/embedded-host.ts';
 import { REPO_ROOT, resolveStateDir } from '../embedded/paths.ts';
-import { shellQuote } from '../remote/ssh-run.ts';
+import { shq } from '../remote/target.ts';
 import { liveState } from '../embedded/state.ts';
 import { embeddedAddress } from '../embedded/embedded-address.ts';
 import { prepareEmbeddedXapi, XAPI_PROFILES, type XapiProfile } from '../embedded/xapi-double.ts';
@@ -73,7 +73,7 @@ function positiveInt(name: string, v: string | undefined): number | undefined {
 /** The words after `--` (or the positionals) as one command line for dom0's shell. */
 export function joinCommand(words: string[]): string {
   if (words.length === 1) return words[0]!;
-  return words.map(shellQuote).join(' ');
+  return words.map(shq).join(' ');
 }
 
 /** Parses `xtv host ...` (without 'host'). Throws UsageError. */
@@ -183,7 +183,7 @@ async function up(a: HostArgs): Promise<number> {
     console.log(JSON.stringify(await host.status(), null, 2));
     return EXIT_OK;
   }
-  const sd = a.stateDir === resolveStateDir(undefined) ? '' : ` --state-dir ${shellQuote(a.stateDir)}`;
+  const sd = a.stateDir === resolveStateDir(undefined) ? '' : ` --state-dir ${shq(a.stateDir)}`;
   const addr = embeddedAddress(host);
   console.log([
     `embedded Xen host is up in ${secs} s (QEMU pid ${host.pid})`,

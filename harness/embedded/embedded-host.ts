@@ -21,12 +21,13 @@ import { buildQemuArgs } from './qemu-args.ts';
 import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
 import {
-  looksLikeSshFailure, runSsh, shellQuote, sshCommandArgs,
+  looksLikeSshFailure, runSsh, sshCommandArgs,
   sshMasterControlArgs, sshMasterStartArgs, type SshMasterEndpoint,
 } from '../remote/ssh-run.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
 import { traceDom0 } from '../remote/dom0-trace.ts';
+import { shq } from '../remote/target.ts';
 import { parseXlInfo } from '../../protocol/xl-output.ts';
 
 export { HostAlreadyRunningError, HostNotRunningError, type HostState } from './state.ts';
@@ -341,8 +342,8 @@ export class EmbeddedHost {
 
   /** Copies a local file into dom0 (`cat > remote` over SSH), creating its directory. */
   async copyTo(localPath: string, remotePath: string, opts: { timeoutMs?: number; mode?: string } = {}): Promise<void> {
-    const q = shellQuote(remotePath);
-    const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shellQuote(opts.mode)} ${q}` : ''}`;
+    const q = shq(remotePath);
+    const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shq(opts.mode)} ${q}` : ''}`;
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
     const t0 = Date.now();
     const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, inputStream: createReadStream(localPath) });

@@ -33,10 +33,6 @@ export class CleanupRegistry {
     return this.vms.size + this.late.size;
   }
 
-  names(): string[] {
-    return [...this.vms.keys()];
-  }
-
   /**
    * Destroys and uninstalls every VM still registered, all at once, giving up
    * after `timeoutMs`. Returns the names it could not remove, with why.

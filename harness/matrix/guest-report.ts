@@ -108,11 +108,6 @@ export function countAgentLines(text: string): number {
   return parseConsole(text).length;
 }
 
-/** How the agent names an ack of the given kind (guest/agent/report.ts AckDone). */
-export function agentAckWord(ack: AckKind): string {
-  return ack === 'bogus' ? 'write' : ack;
-}
-
 /** The ack kind an observed event corresponds to, or the raw word when it is none of them. */
 export function ackKindOf(e: GuestShutdownEvent): AckKind | string {
   if (e.ack === 'write') return e.ackValue === BOGUS_ACK_VALUE ? 'bogus' : `write:${e.ackValue}`;

@@ -165,7 +165,3 @@ export function describeExpectation(a: ModelAnswer): string {
   ].filter(Boolean);
   return [res, e.finalState, `domid ${e.domid}`, e.duration, ...extra].join('; ');
 }
-
-// Shared lists for the rule tables.
-export const ALL_SHUTDOWN_ACTIONS: readonly GuestAction[] = ['poweroff', 'halt', 'reboot', 'crash', 'suspend'];
-export const POWEROFF_LIKE: readonly GuestAction[] = ['poweroff', 'halt'];

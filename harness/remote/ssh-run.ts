@@ -15,7 +15,7 @@ export interface SshMasterEndpoint {
 }
 
 /** Options every invocation shares: dom0's host key changes with each build, and nothing may prompt. */
-export function baseSshOptions(t: SshMasterEndpoint): string[] {
+function baseSshOptions(t: SshMasterEndpoint): string[] {
   return [
     '-i', t.privateKey,
     '-p', String(t.port),
@@ -47,12 +47,6 @@ export function sshMasterStartArgs(t: SshMasterEndpoint, persistSec: number): st
 
 export function sshMasterControlArgs(t: SshMasterEndpoint, op: 'check' | 'exit'): string[] {
   return [...baseSshOptions(t), '-O', op, destination(t)];
-}
-
-/** Quotes one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 export interface SshResult {

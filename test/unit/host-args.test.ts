@@ -4,7 +4,8 @@ import test from 'tape';
 import { parseHostArgs, joinCommand, formatStatus } from '../../harness/cli/host-command.ts';
 import { resolveStateDir, stateFiles } from '../../harness/embedded/paths.ts';
 import { buildQemuArgs, escapeModuleArg, xenCommandLine } from '../../harness/embedded/qemu-args.ts';
-import { shellQuote, sshCommandArgs, looksLikeSshFailure } from '../../harness/remote/ssh-run.ts';
+import { sshCommandArgs, looksLikeSshFailure } from '../../harness/remote/ssh-run.ts';
+import { shq as shellQuote } from '../../harness/remote/target.ts';
 import { UsageError } from '../../harness/cli/command.ts';
 import { parseLdd } from '../../harness/embedded/node-runtime.ts';
 
