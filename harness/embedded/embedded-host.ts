@@ -22,7 +22,7 @@ import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
 import {
   looksLikeSshFailure, runSsh, sshCommandArgs,
-  sshMasterControlArgs, sshMasterStartArgs, type SshMasterEndpoint,
+  sshMasterControlArgs, sshMasterStartArgs, type SshEndpoint,
 } from '../remote/ssh-run.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
@@ -231,13 +231,18 @@ export class EmbeddedHost {
     return new EmbeddedHost(dir, state, null);
   }
 
-  private sshTarget(): SshMasterEndpoint {
-    return { port: this.state.sshPort, privateKey: this.state.privateKey, controlPath: this.state.controlPath };
+  /**
+   * dom0 as ssh reaches it: the host's key, and its host key remembered in
+   * the state directory's known_hosts on first sight (a new build has a new
+   * one; the file goes with the state), as `xtv --host embedded` reaches it.
+   */
+  private sshEndpoint(): SshEndpoint {
+    return { user: 'root', host: '127.0.0.1', port: this.state.sshPort, identity: this.state.privateKey, knownHosts: stateFiles(this.stateDir).knownHosts };
   }
 
   /** The ssh argv (without the program name) that runs `command` in dom0, for callers that spawn ssh themselves. */
   sshArgs(command: string): string[] {
-    return sshCommandArgs(this.sshTarget(), command);
+    return sshCommandArgs(this.sshEndpoint(), this.state.controlPath, command);
   }
 
   private async waitUntilReady(deadline: number, progress: (m: string) => void): Promise<void> {
@@ -277,7 +282,7 @@ export class EmbeddedHost {
       if (!isProcessAlive(this.state.pid, QEMU_NAME)) {
         throw new HostBootError(`QEMU exited while waiting for SSH\n${where}`, this.state.bootLog);
       }
-      const r = await runSsh(sshMasterStartArgs(this.sshTarget(), DEFAULTS.sshPersistSec), { timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())) });
+      const r = await runSsh(sshMasterStartArgs(this.sshEndpoint(), this.state.controlPath, DEFAULTS.sshPersistSec), { timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())) });
       if (r.code === 0) {
         this.masterReady = Promise.resolve();
         this.state.readyAt = new Date().toISOString();
@@ -300,11 +305,11 @@ export class EmbeddedHost {
   private ensureMaster(): Promise<void> {
     if (!this.masterReady) {
       this.masterReady = (async () => {
-        const t = this.sshTarget();
-        const check = await runSsh(sshMasterControlArgs(t, 'check'), { timeoutMs: 5000 });
+        const e = this.sshEndpoint();
+        const check = await runSsh(sshMasterControlArgs(e, this.state.controlPath, 'check'), { timeoutMs: 5000 });
         if (check.code === 0) return;
         // Without a master each call connects on its own: slower, still correct.
-        await runSsh(sshMasterStartArgs(t, DEFAULTS.sshPersistSec), { timeoutMs: 30_000 });
+        await runSsh(sshMasterStartArgs(e, this.state.controlPath, DEFAULTS.sshPersistSec), { timeoutMs: 30_000 });
       })();
     }
     return this.masterReady;
@@ -440,7 +445,7 @@ export class EmbeddedHost {
     this.owned = null;
     ownedHosts.delete(this);
     // The master's connection died with QEMU; this only removes its socket quickly.
-    await runSsh(sshMasterControlArgs(this.sshTarget(), 'exit'), { timeoutMs: 3000 }).catch(() => undefined);
+    await runSsh(sshMasterControlArgs(this.sshEndpoint(), this.state.controlPath, 'exit'), { timeoutMs: 3000 }).catch(() => undefined);
     this.masterReady = null;
     clearState(this.stateDir);
     progress(clean ? 'host powered off' : 'host stopped');

@@ -1,52 +1,61 @@
-// Running OpenSSH's client: runSsh (output collected, bounded) for the dom0
-// targets, and the argv of the embedded host's own multiplexing master, which
-// `xtv host exec|status` use (one channel per command, not a handshake:
-// handshakes under TCG are slow).
+// Running OpenSSH's client: the one builder of its options (sshBaseArgs,
+// for every connection xtv makes), runSsh (output collected, bounded), and
+// the argv of the embedded host's multiplexing master, which `xtv host
+// exec|status` use (one channel per command, not a handshake: handshakes
+// under TCG are slow).
 //
-// The argv builders are pure; runSsh and the master functions do the I/O.
+// The argv builders are pure; runSsh does the I/O.
 import { spawn, type ChildProcess } from 'node:child_process';
 
-export interface SshMasterEndpoint {
+export interface SshEndpoint {
+  user: string;
+  host: string;
   port: number;
-  privateKey: string;
-  controlPath: string;
-  user?: string;
-  host?: string;
+  /** Private key file (-i); without it ssh's own defaults and agent apply. */
+  identity?: string;
+  /** known_hosts file to use instead of ~/.ssh/known_hosts. */
+  knownHosts?: string;
 }
 
-/** Options every invocation shares: dom0's host key changes with each build, and nothing may prompt. */
-function baseSshOptions(t: SshMasterEndpoint): string[] {
+/**
+ * ssh options every connection uses: the one builder. Host keys: the given
+ * known_hosts file (or the user's), a host seen for the first time accepted
+ * once and remembered, a changed key refused; nothing may prompt. `control`:
+ * the socket of a multiplexing master (the embedded host's, for `xtv host
+ * exec`); without it, one connection per session, whatever the user's
+ * ~/.ssh/config says about multiplexing.
+ */
+export function sshBaseArgs(e: SshEndpoint, control?: string): string[] {
   return [
-    '-i', t.privateKey,
-    '-p', String(t.port),
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'LogLevel=ERROR',
+    ...(e.identity ? ['-i', e.identity, '-o', 'IdentitiesOnly=yes'] : []),
+    '-p', String(e.port),
     '-o', 'BatchMode=yes',
+    '-o', 'StrictHostKeyChecking=accept-new',
+    '-o', 'LogLevel=ERROR',
     '-o', 'ConnectTimeout=20',
-    '-o', 'ServerAliveInterval=5',
+    '-o', 'ServerAliveInterval=10',
     '-o', 'ServerAliveCountMax=6',
-    '-o', `ControlPath=${t.controlPath}`,
+    ...(e.knownHosts ? ['-o', `UserKnownHostsFile=${e.knownHosts}`] : []),
+    ...(control ? ['-o', `ControlPath=${control}`] : ['-o', 'ControlMaster=no', '-o', 'ControlPath=none']),
   ];
 }
 
-function destination(t: SshMasterEndpoint): string {
-  return `${t.user ?? 'root'}@${t.host ?? '127.0.0.1'}`;
+function destination(e: SshEndpoint): string {
+  return `${e.user}@${e.host}`;
 }
 
-/** A command in dom0 through the master when there is one, directly otherwise. */
-export function sshCommandArgs(t: SshMasterEndpoint, command: string): string[] {
-  return [...baseSshOptions(t), '-o', 'ControlMaster=no', '-T', destination(t), '--', command];
+/** A command in dom0 through the master at `control` when there is one, on a connection of its own otherwise. */
+export function sshCommandArgs(e: SshEndpoint, control: string, command: string): string[] {
+  return [...sshBaseArgs(e, control), '-o', 'ControlMaster=no', '-T', destination(e), '--', command];
 }
 
-/** Starts a background master that lives for `persistSec` of idleness (or until dom0 goes away). */
-export function sshMasterStartArgs(t: SshMasterEndpoint, persistSec: number): string[] {
-  return [...baseSshOptions(t), '-o', 'ControlMaster=yes', '-o', `ControlPersist=${persistSec}`, '-f', '-N', destination(t)];
+/** Starts a background master at `control` that lives for `persistSec` of idleness (or until dom0 goes away). */
+export function sshMasterStartArgs(e: SshEndpoint, control: string, persistSec: number): string[] {
+  return [...sshBaseArgs(e, control), '-o', 'ControlMaster=yes', '-o', `ControlPersist=${persistSec}`, '-f', '-N', destination(e)];
 }
 
-export function sshMasterControlArgs(t: SshMasterEndpoint, op: 'check' | 'exit'): string[] {
-  return [...baseSshOptions(t), '-O', op, destination(t)];
+export function sshMasterControlArgs(e: SshEndpoint, control: string, op: 'check' | 'exit'): string[] {
+  return [...sshBaseArgs(e, control), '-O', op, destination(e)];
 }
 
 export interface SshResult {

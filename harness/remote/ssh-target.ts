@@ -15,46 +15,17 @@
 // is tried again.
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { looksLikeSshFailure, runSsh, type SshResult } from './ssh-run.ts';
+import { looksLikeSshFailure, runSsh, sshBaseArgs, type SshEndpoint, type SshResult } from './ssh-run.ts';
+
+export type { SshEndpoint };
 import { traceDom0 } from './dom0-trace.ts';
 import { ShellPool, ShellSessionError } from './shell-session.ts';
 import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
 
-export interface SshEndpoint {
-  user: string;
-  host: string;
-  port: number;
-  /** Private key file (-i); without it ssh's own defaults and agent apply. */
-  identity?: string;
-  /** known_hosts file to use instead of ~/.ssh/known_hosts. */
-  knownHosts?: string;
-}
 
 export const SSH_DEFAULT_TIMEOUT_MS = 120_000;
 /** Before the command ran: the server closed the connection during the handshake. */
 const REFUSED = /kex_exchange_identification|Connection (closed|reset) by .*port|ssh_exchange_identification/;
-
-/**
- * ssh options every connection uses. Host keys: the given known_hosts file
- * (or the user's), a host seen for the first time accepted once and
- * remembered, a changed key refused; nothing may prompt.
- */
-export function sshBaseArgs(e: SshEndpoint): string[] {
-  return [
-    ...(e.identity ? ['-i', e.identity, '-o', 'IdentitiesOnly=yes'] : []),
-    '-p', String(e.port),
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=accept-new',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=20',
-    '-o', 'ServerAliveInterval=10',
-    '-o', 'ServerAliveCountMax=6',
-    ...(e.knownHosts ? ['-o', `UserKnownHostsFile=${e.knownHosts}`] : []),
-    // One connection per session, whatever the user's ~/.ssh/config says about multiplexing.
-    '-o', 'ControlMaster=no',
-    '-o', 'ControlPath=none',
-  ];
-}
 
 /** `ssh://USER@HOST:PORT` of an endpoint, for messages and reports. */
 export function formatSshEndpoint(e: Pick<SshEndpoint, 'user' | 'host' | 'port'>): string {

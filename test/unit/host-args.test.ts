@@ -96,10 +96,10 @@ test('QEMU command line: multiboot modules, forwards on 127.0.0.1 only, TCG with
   t.end();
 });
 
-test('ssh command line: batch mode, no host-key prompts, multiplexed', (t) => {
-  const a = sshCommandArgs({ port: 4022, privateKey: '/k', controlPath: '/s/ssh.sock' }, 'xl list');
+test('ssh command line: batch mode, no host-key prompts, the host key remembered, multiplexed', (t) => {
+  const a = sshCommandArgs({ user: 'root', host: '127.0.0.1', port: 4022, identity: '/k', knownHosts: '/s/known_hosts' }, '/s/ssh.sock', 'xl list');
   t.deepEqual(a.slice(-3), ['root@127.0.0.1', '--', 'xl list']);
-  for (const o of ['BatchMode=yes', 'StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'ControlPath=/s/ssh.sock', 'ControlMaster=no']) {
+  for (const o of ['BatchMode=yes', 'StrictHostKeyChecking=accept-new', 'UserKnownHostsFile=/s/known_hosts', 'ControlPath=/s/ssh.sock', 'ControlMaster=no']) {
     t.ok(a.includes(o), o);
   }
   t.ok(looksLikeSshFailure('ssh: connect to host 127.0.0.1 port 4022: Connection refused\n'));
