@@ -30,9 +30,23 @@ interface Row {
   translate: (err: never, command: string) => Translation;
 }
 
+/**
+ * True when `err` is of class `type` (subclasses included). By identity, or
+ * by the class's name along the prototype chain: a module loaded twice (a
+ * test runner's require() beside the commands' lazy import()) makes two
+ * copies of each class, and an error from one copy must still be known.
+ */
+function isKind(err: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  if (err instanceof type) return true;
+  for (let p: unknown = err !== null && typeof err === 'object' ? Object.getPrototypeOf(err) : null; p; p = Object.getPrototypeOf(p)) {
+    if ((p as { constructor?: { name?: string } }).constructor?.name === type.name) return true;
+  }
+  return false;
+}
+
 /** A row for every error of class `type` (subclasses included). */
 function row<E extends Error>(type: abstract new (...args: never[]) => E, translate: (err: E, command: string) => Translation): Row {
-  return { matches: (err) => err instanceof type, translate };
+  return { matches: (err) => isKind(err, type), translate };
 }
 
 /** Node's errors from the operating system (a file not there, a program not installed, no permission). */
