@@ -7,23 +7,11 @@
 // it off. So the drivers look at how xenconsoled runs instead of assuming,
 // and when it keeps no log the harness does without (the guest's report in
 // xenstore and the toolstack's answer are the evidence then).
-import { shq, type HostTarget } from '../remote/target.ts';
+import type { HostTarget } from '../remote/target.ts';
+import { newMarker, scriptCommand } from './dom0-script.ts';
 
 /** xenconsoled's default log directory (XEN_LOG_DIR "/console"; Debian's and XenServer's builds). */
 export const XENCONSOLED_DEFAULT_DIR = '/var/log/xen/console';
-
-/**
- * Prints xenconsoled's arguments, one a line (nothing when it does not run).
- * `read` is a shell builtin: no process per /proc entry (each costs an
- * emulated dom0 more than the whole look).
- */
-export const XENCONSOLED_ARGS_SCRIPT = [
-  'for f in /proc/[0-9]*/comm; do',
-  '  read -r c < "$f" 2>/dev/null || continue',
-  '  [ "$c" = xenconsoled ] || continue',
-  '  tr "\\000" "\\n" < "${f%/comm}/cmdline"; exit 0',
-  'done; exit 0',
-].join('\n');
 
 /** Where xenconsoled keeps guest logs, from its arguments; null when it keeps none (or does not run). */
 export function consoleLogDirOf(args: readonly string[]): string | null {
@@ -43,7 +31,7 @@ export function consoleLogDirOf(args: readonly string[]): string | null {
 
 /** Finds out once whether, and where, dom0 keeps guest console logs. */
 export async function discoverConsoleLogDir(target: HostTarget, timeoutMs: number): Promise<string | null> {
-  const r = await target.exec(XENCONSOLED_ARGS_SCRIPT, { timeoutMs });
+  const r = await target.exec(scriptCommand('xenconsoled-args', newMarker(), 1, []), { timeoutMs });
   return consoleLogDirOf(r.stdout.split('\n').filter((l) => l !== ''));
 }
 
@@ -69,7 +57,7 @@ export function consoleLogFile(dir: string, domainName: string): string {
   return `${dir}/guest-${domainName}.log`;
 }
 
-/** The script that prints the end of a log file, or nothing when it is not there. */
-export function tailScript(file: string, maxBytes: number): string {
-  return `[ -f ${shq(file)} ] || exit 3; tail -c ${maxBytes} ${shq(file)}`;
+/** The command that prints the last `maxBytes` of a log file (dom0-scripts/console-tail.sh; exit Dom0Exit.NoFile when it is not there). */
+export function consoleTailCommand(file: string, maxBytes: number): string {
+  return scriptCommand('console-tail', newMarker(), 1, [file, String(maxBytes)]);
 }

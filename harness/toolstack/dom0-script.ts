@@ -24,12 +24,16 @@ export enum Dom0Exit {
   NameInUse = 95,
   LockHeld = 96,
   ImageGone = 97,
+  NoFile = 98,
 }
 
 export type Dom0ScriptName =
-  | 'read-many' | 'write-guest'
-  | 'xl-info' | 'xl-install-check' | 'xl-list' | 'xl-list-owned' | 'xl-log' | 'xl-missing-images'
-  | 'xl-put-image' | 'xl-request' | 'xl-start' | 'xl-uninstall' | 'xl-write-config';
+  // both drivers
+  | 'read-many' | 'write-guest' | 'missing-files' | 'put-file' | 'console-tail' | 'xenconsoled-args' | 'xenstore-watch' | 'writable-dirs'
+  // the xl driver
+  | 'xl-info' | 'xl-install-check' | 'xl-list' | 'xl-list-owned' | 'xl-log' | 'xl-request' | 'xl-start' | 'xl-uninstall' | 'xl-write-config'
+  // the XAPI driver
+  | 'toolstack-conf' | 'remove-files';
 
 export const SCRIPT_DIR = new URL('./dom0-scripts/', import.meta.url);
 

@@ -1,11 +1,12 @@
 // xenstore watches in dom0, streamed back: what lets `xtv watch` react to a
 // change when it happens instead of looking every half second. One SSH
-// session runs one xenstore-watch per path; each event is a line "PATH"
-// on stdout. Nothing lingers in dom0: the script stops its watches when its
-// stdin ends, which is what happens when the session closes, however the
-// local side ends (close(), Ctrl-C, a killed process).
+// session runs dom0-scripts/xenstore-watch.sh: one xenstore-watch per path,
+// each event a framed line "<marker> event PATH" on stdout. Nothing lingers
+// in dom0: the script stops its watches when its stdin ends, which is what
+// happens when the session closes, however the local side ends (close(),
+// Ctrl-C, a killed process).
 import type { HostTarget } from '../remote/target.ts';
-import { shq } from '../remote/target.ts';
+import { newMarker, scriptCommand } from './dom0-script.ts';
 
 export interface XenstoreWatch {
   /** Stops the watches (dom0 side included). */
@@ -19,16 +20,9 @@ export function domainWatchPaths(domid: number | null, reportDir: string): strin
   return ['@introduceDomain', '@releaseDomain', ...(domid !== null ? [`/local/domain/${domid}/${reportDir}`] : [])];
 }
 
-/** The dom0 script: one xenstore-watch per path, all stopped when stdin ends. */
-export function watchScript(paths: readonly string[]): string {
-  return [
-    // xenstore-watch prints the path that fired; a prefix tells our lines from anything else.
-    ...paths.map((p) => `xenstore-watch ${shq(p)} | while IFS= read -r l; do echo "XTV-WATCH $l"; done &`),
-    'echo XTV-WATCH-READY',
-    // Our stdin ends with the SSH session: take the watches with us.
-    'cat > /dev/null',
-    'kill 0',
-  ].join('\n');
+/** The dom0 command: xenstore-watch.sh with `paths`, its events framed with `marker`. */
+export function watchCommand(paths: readonly string[], marker: string): string {
+  return scriptCommand('xenstore-watch', marker, 1, paths);
 }
 
 /**
@@ -38,7 +32,9 @@ export function watchScript(paths: readonly string[]): string {
  * fall back to looking on a timer.
  */
 export function watchXenstore(target: HostTarget, paths: readonly string[], onEvent: (path: string) => void): XenstoreWatch {
-  const child = target.spawn(watchScript(paths));
+  const marker = newMarker();
+  const event = `${marker} event `;
+  const child = target.spawn(watchCommand(paths, marker));
   let closed = false;
   let pending = '';
   let stderr = '';
@@ -46,7 +42,7 @@ export function watchXenstore(target: HostTarget, paths: readonly string[], onEv
     pending += b.toString();
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('XTV-WATCH ')) onEvent(line.slice('XTV-WATCH '.length));
+    for (const line of lines) if (line.startsWith(event)) onEvent(line.slice(event.length));
   });
   child.stderr?.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-2000); });
   const ended = new Promise<string>((resolve) => {

@@ -7,13 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { domainWatchPaths, watchScript, watchXenstore } from '../../harness/toolstack/xenstore-watch.ts';
+import { domainWatchPaths, watchCommand, watchXenstore } from '../../harness/toolstack/xenstore-watch.ts';
 import type { HostTarget } from '../../harness/remote/target.ts';
 
 test('watch paths: the domain coming and going, and the report of the current domain', (t) => {
   t.deepEqual(domainWatchPaths(7, 'data/xtv'), ['@introduceDomain', '@releaseDomain', '/local/domain/7/data/xtv']);
   t.deepEqual(domainWatchPaths(null, 'data/xtv'), ['@introduceDomain', '@releaseDomain'], 'no domain: no report to watch');
-  t.match(watchScript(["/a b/it's"]), /xenstore-watch '\/a b\/it'\\''s'/, 'paths are quoted for the shell');
+  t.ok(watchCommand(["/a b/it's"], 'XTV-M').startsWith("set -- XTV-M 1 '/a b/it'\\''s'\n"), 'paths are quoted for the shell, as arguments');
   t.end();
 });
 

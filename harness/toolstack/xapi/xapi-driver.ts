@@ -15,15 +15,15 @@
 import { basename } from 'node:path';
 import { createClient, type Xapi, type XapiRecord } from 'xen-api';
 import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../../protocol/control.ts';
-import { consoleLogFact, consoleLogFile, tailScript } from '../console-log.ts';
+import { consoleLogFact, consoleLogFile, consoleTailCommand } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import { watchXenstore } from '../xenstore-watch.ts';
 import { checkRelPath, parseReadMany } from '../xenstore-reads.ts';
-import { newMarker, scriptCommand } from '../dom0-script.ts';
+import { frames, newMarker, scriptCommand } from '../dom0-script.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { useAgent } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
-import { shq, TargetUnreachableError, type HostTarget, type TargetExecResult } from '../../remote/target.ts';
+import { TargetUnreachableError, type HostTarget, type TargetExecResult } from '../../remote/target.ts';
 import {
   ConnectionError, ToolstackError, type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest,
   type InstallOptions, type PowerState, type RequestOptions, type ToolstackDriver, type VmRef,
@@ -254,12 +254,17 @@ export class XapiDriver implements ToolstackDriver {
   // ---------------------------------------------------------------------------
   // install / uninstall
 
-  /** Copies a file into the host's boot directory unless dom0 already has it; files are named by content. */
+  /**
+   * Copies a file into the host's boot directory unless dom0 already has it.
+   * Files are named by content and only ever put in place by a rename once
+   * the copy's sha256 checked out (put-file.sh), so one that is there is right.
+   */
   private async putGuestFile(local: string, call: string): Promise<string> {
     const sha = await sha256File(local);
     const remote = `${this.version.bootDir}/xtv-${sha.slice(0, 16)}-${basename(local).replace(/[^A-Za-z0-9._-]/g, '_')}`;
-    const have = await this.sh(call, `[ -s ${shq(remote)} ] && sha256sum ${shq(remote)} || true`);
-    if (have.startsWith(sha)) return remote;
+    const marker = newMarker();
+    const look = await this.sh(call, scriptCommand('missing-files', marker, 1, [remote]));
+    if (!frames(look, marker).some((f) => f.word === 'missing')) return remote;
     const target = this.needTarget(call);
     const tmp = `${remote}.tmp.${process.pid}`;
     try {
@@ -268,7 +273,7 @@ export class XapiDriver implements ToolstackDriver {
       if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
       throw err;
     }
-    await this.sh(call, `[ "$(sha256sum ${shq(tmp)} | cut -d' ' -f1)" = ${sha} ] && mv ${shq(tmp)} ${shq(remote)}`);
+    await this.sh(call, scriptCommand('put-file', newMarker(), 1, [tmp, remote, sha]));
     return remote;
   }
 
@@ -363,7 +368,7 @@ export class XapiDriver implements ToolstackDriver {
       if (o[XTV_TAG] !== undefined) inUse.add(String(r.PV_kernel)).add(String(r.PV_ramdisk));
     }
     const files = [oc['xtv-kernel'], oc['xtv-initrd']].filter((f): f is string => !!f && this.isOwnFile(f) && !inUse.has(f));
-    if (files.length > 0 && this.opts.target) await this.sh(call, `rm -f ${files.map(shq).join(' ')}`);
+    if (files.length > 0 && this.opts.target) await this.sh(call, scriptCommand('remove-files', newMarker(), 1, files));
   }
 
   /** Exactly the names putGuestFile gives (other_config is anyone's to edit: nothing else is removed). */
@@ -489,12 +494,14 @@ export class XapiDriver implements ToolstackDriver {
     if (!path) {
       const domid = await this.domid(vm);
       if (domid === null) return null;
-      const name = (await this.sh('read the domain name', `xenstore-read /local/domain/${domid}/name 2>/dev/null; exit 0`)).trim();
+      const marker = newMarker();
+      const out = await this.sh('read the domain name', scriptCommand('read-many', marker, 1, ['', String(domid), 'name']));
+      const name = parseReadMany(out, marker, ['name'])['name'];
       if (!name) return null;
       path = consoleLogFile(dir, name);
       this.consoleFiles.set(vm.id, path);
     }
-    const r = await this.exec('read console log', tailScript(path, opts.maxBytes ?? 65536));
+    const r = await this.exec('read console log', consoleTailCommand(path, opts.maxBytes ?? 65536));
     return r.code === 0 ? { text: r.stdout, path } : null;
   }
 

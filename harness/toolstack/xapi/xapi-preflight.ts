@@ -4,7 +4,7 @@
 import { check, guarded, leftoversCheck, type Check, type PreflightOptions } from '../preflight.ts';
 import { ConnectionError, ToolstackError } from '../driver.ts';
 import type { XapiDriver } from './xapi-driver.ts';
-import { shq } from '../../remote/target.ts';
+import { newMarker, scriptCommand } from '../dom0-script.ts';
 
 const NULL_REF = 'OpaqueRef:NULL';
 /** What xenopsd adds to a small PV guest beyond its memory (page tables, shadow): a margin, not a formula. */
@@ -54,7 +54,7 @@ export async function xapiPreflight(d: XapiDriver, url: string, user: string, o:
     if (checks.at(-1)!.status === 'ok') {
       const dir = d.version.bootDir;
       checks.push(...await guarded('boot-dir', async () => {
-        const r = await target.exec(`mkdir -p ${shq(dir)} && f=$(mktemp ${shq(`${dir}/.xtv-doctor.XXXXXX`)}) && rm -f "$f"`, { timeoutMs: 30_000 });
+        const r = await target.exec(scriptCommand('writable-dirs', newMarker(), 1, [dir]), { timeoutMs: 30_000 });
         return r.code === 0
           ? check('boot-dir', 'ok', `${dir} is writable`)
           : check('boot-dir', 'fail', `cannot write into ${dir}: ${r.stderr.trim() || `exit ${r.code}`}`, `log in as root (--dom0 ssh://root@HOST) or make ${dir} writable`);

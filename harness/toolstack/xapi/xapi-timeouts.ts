@@ -9,10 +9,10 @@
 // The files are xcp-idl's format (protocol/xcp-conf.ts); unknown keys are
 // ignored; a .conf.d directory's files are read after the main file in
 // sorted order, later values winning.
-import { randomBytes } from 'node:crypto';
 import { floatOfString, parseXcpConf } from '../../../protocol/xcp-conf.ts';
 import type { ToolstackTimeouts } from '../driver.ts';
 import type { HostTarget } from '../../remote/target.ts';
+import { frames, newMarker, scriptCommand } from '../dom0-script.ts';
 
 export const XAPI_DEFAULT_TIMEOUTS: ToolstackTimeouts = {
   shutdownAckMs: 60_000,
@@ -21,13 +21,14 @@ export const XAPI_DEFAULT_TIMEOUTS: ToolstackTimeouts = {
   suspendTotalMs: 1_200_000,
 };
 
-/** The files each daemon reads, main file first (what `ls` sorts is the .conf.d order). */
-const SOURCES = {
-  xenopsd: '/etc/xenopsd.conf /etc/xenopsd-xc.conf.d/*',
-  xapi: '/etc/xapi.conf /etc/xapi.conf.d/*',
-} as const;
+/**
+ * The two daemons whose files say the timeouts. dom0-scripts/toolstack-conf.sh
+ * reads them, main file first: /etc/xenopsd.conf then /etc/xenopsd-xc.conf.d/*,
+ * /etc/xapi.conf then /etc/xapi.conf.d/* (a glob sorts: the .conf.d order).
+ */
+type Daemon = 'xenopsd' | 'xapi';
 
-const KEYS: ReadonlyArray<{ daemon: keyof typeof SOURCES; key: string; field: keyof ToolstackTimeouts; suspend?: true }> = [
+const KEYS: ReadonlyArray<{ daemon: Daemon; key: string; field: keyof ToolstackTimeouts; suspend?: true }> = [
   { daemon: 'xenopsd', key: 'domain_shutdown_ack_timeout', field: 'shutdownAckMs' },
   { daemon: 'xenopsd', key: 'vm-suspend-ack-timeout', field: 'suspendAckMs', suspend: true },
   { daemon: 'xenopsd', key: 'vm-suspend-timeout', field: 'suspendTotalMs', suspend: true },
@@ -72,16 +73,15 @@ export function timeoutsFrom(files: ConfFiles, suspendTunable: boolean): { timeo
 
 /** Reads both daemons' files in dom0 (absent ones: the defaults). */
 export async function readXapiTimeouts(target: HostTarget, timeoutMs: number, suspendTunable: boolean): Promise<{ timeouts: ToolstackTimeouts; notes: string[] }> {
-  const m = `XTV-${randomBytes(8).toString('hex')}`;
-  // Per file: the marker, the daemon, the path, then its text.
-  const script = Object.entries(SOURCES).map(([daemon, glob]) =>
-    `for f in ${glob}; do [ -f "$f" ] || continue; printf '%s %s %s\\n' ${m} ${daemon} "$f"; cat "$f"; echo; done`).join('\n');
-  const r = await target.exec(script, { timeoutMs });
+  const m = newMarker();
+  // Per file, dom0-scripts/toolstack-conf.sh frames "file DAEMON PATH", then its text.
+  const r = await target.exec(scriptCommand('toolstack-conf', m, 1, []), { timeoutMs });
   const files: ConfFiles = { xenopsd: [], xapi: [] };
-  for (const part of r.stdout.split(`${m} `).slice(1)) {
-    const nl = part.indexOf('\n');
-    const [daemon, ...path] = part.slice(0, nl).split(' ');
-    if (daemon === 'xenopsd' || daemon === 'xapi') files[daemon].push({ path: path.join(' '), text: part.slice(nl + 1) });
+  for (const f of frames(r.stdout, m)) {
+    if (f.word !== 'file') continue;
+    const sp = f.text.indexOf(' ');
+    const daemon = f.text.slice(0, sp);
+    if (daemon === 'xenopsd' || daemon === 'xapi') files[daemon].push({ path: f.text.slice(sp + 1), text: `${f.lines.join('\n')}\n` });
   }
   const { timeouts, notes } = timeoutsFrom(files, suspendTunable);
   const t = (ms: number): string => `${ms / 1000} s`;

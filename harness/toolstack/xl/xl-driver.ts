@@ -17,7 +17,7 @@ import {
   ConnectionError, ToolstackError,
   type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
 } from '../driver.ts';
-import { consoleLogFact, consoleLogFile, tailScript } from '../console-log.ts';
+import { consoleLogFact, consoleLogFile } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import {
   DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, renderXlConfig, savePath,
@@ -191,7 +191,7 @@ export class XlDriver implements ToolstackDriver {
    * on every install cost the emulated dom0 a fraction of a second per file.
    */
   private async putImages(files: ReadonlyArray<{ local: string; remote: string; sha: string }>, call: string): Promise<void> {
-    const r = this.check(call, await this.run(call, 'xl-missing-images', files.map((f) => f.remote), this.timeoutMs)) as TargetExecResult & { marker: string };
+    const r = this.check(call, await this.run(call, 'missing-files', files.map((f) => f.remote), this.timeoutMs)) as TargetExecResult & { marker: string };
     const missing = new Set(frames(r.stdout, r.marker).filter((f) => f.word === 'missing').map((f) => Number(f.text)));
     for (const [i, f] of files.entries()) if (missing.has(i)) await this.putImage(f.local, f.remote, f.sha, call);
   }
@@ -206,7 +206,7 @@ export class XlDriver implements ToolstackDriver {
       if (err instanceof TargetCommandError) throw new ToolstackError('XL_COPY_FAILED', [err.result.stderr.trim()], call, `${call}: copying ${local} to ${remote}: ${err.message}`);
       throw err;
     }
-    const r = await this.run(call, 'xl-put-image', [tmp, remote, sha], this.timeoutMs);
+    const r = await this.run(call, 'put-file', [tmp, remote, sha], this.timeoutMs);
     if (r.code !== 0) throw new ToolstackError('XL_COPY_FAILED', [r.stderr.trim()], call, `${call}: the copy of ${local} in dom0 is corrupt (${r.stderr.trim()})`);
   }
 
@@ -415,10 +415,7 @@ export class XlDriver implements ToolstackDriver {
     // xl names the domain after the VM: xenconsoled's file is guest-NAME.log.
     const path = consoleLogFile(dir, vm.name);
     return this.withVm(vm, async () => {
-      const r = await this.target.exec(tailScript(path, opts.maxBytes ?? 65536), { timeoutMs: this.timeoutMs }).catch((err: unknown) => {
-        if (err instanceof TargetUnreachableError) throw new ConnectionError(`read console log of ${vm.name}: ${err.message}`, { cause: err, timedOut: err.timedOut });
-        throw err;
-      });
+      const r = await this.run(`read console log of ${vm.name}`, 'console-tail', [path, String(opts.maxBytes ?? 65536)], this.timeoutMs);
       return r.code === 0 ? { text: r.stdout, path } : null;
     });
   }

@@ -2,7 +2,7 @@
 // host too): dom0 over SSH, xl, room for the driver's files, PVH, memory.
 import { check, guarded, leftoversCheck, type Check, type PreflightOptions } from '../preflight.ts';
 import type { XlDriver } from './xl-driver.ts';
-import { shq } from '../../remote/target.ts';
+import { newMarker, scriptCommand } from '../dom0-script.ts';
 
 /** The checks for a host whose dom0 could not be reached (ConnectionError from connectXl). */
 export function xlConnectChecks(err: unknown, host: string): Check[] {
@@ -25,7 +25,7 @@ export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Che
     : check('version', 'fail', `xl info failed: ${infoRun.text.trim().split('\n').at(-1) ?? `exit ${infoRun.code}`}`, 'is dom0 running on Xen, with xenstored and the xencommons services up?'));
   const dirs = [d.paths.configDir, d.paths.imageDir, d.paths.saveDir];
   checks.push(...await guarded('image-dir', async () => {
-    const r = await d.target.exec(dirs.map((dir) => `mkdir -p ${shq(dir)} && f=$(mktemp ${shq(`${dir}/.xtv-doctor.XXXXXX`)}) && rm -f "$f" || exit 1`).join('\n'), { timeoutMs: 30_000 });
+    const r = await d.target.exec(scriptCommand('writable-dirs', newMarker(), 1, dirs), { timeoutMs: 30_000 });
     return r.code === 0
       ? check('image-dir', 'ok', `${dirs.join(', ')} are writable`)
       : check('image-dir', 'fail', `cannot write into ${dirs.join(', ')}: ${r.stderr.trim() || `exit ${r.code}`}`, 'log in as root (ssh://root@HOST)');

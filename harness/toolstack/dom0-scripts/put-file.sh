@@ -1,5 +1,5 @@
-# xl-put-image.sh TMP FILE SHA256
-# Renames a copied image into place once its sha256 checks out; removes it otherwise.
+# put-file.sh TMP FILE SHA256
+# Renames a copied file into place once its sha256 checks out; removes it otherwise.
 tmp=$1 file=$2 sha=$3
 sum=$(sha256sum "$tmp" | cut -d' ' -f1)
 if [ "$sum" = "$sha" ]; then

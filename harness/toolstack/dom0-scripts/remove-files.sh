@@ -1,0 +1,3 @@
+# remove-files.sh FILE...
+# Removes files the XAPI driver put in the host's boot directory (absent: fine).
+rm -f -- "$@"
