@@ -34,8 +34,16 @@ Prints JSON on stdout and writes it to bench/results/<timestamp>.json.
   -h, --help`;
 
 export const DEFAULT_ARGS: BenchArgs = {
-  trials: 50, warmup: 5, boots: 3, domainType: 'pv', memoryMiB: null, hostCpus: null,
-  outDir: 'bench/results', ackTimeoutMs: 10_000, bootTimeoutMs: 60_000, help: false,
+  trials: 50,
+  warmup: 5,
+  boots: 3,
+  domainType: 'pv',
+  memoryMiB: null,
+  hostCpus: null,
+  outDir: 'bench/results',
+  ackTimeoutMs: 10_000,
+  bootTimeoutMs: 60_000,
+  help: false,
 };
 
 export class UsageError extends Error {
@@ -57,27 +65,45 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
     const value = (): string | undefined => (arg.startsWith('--') && eq > 0 ? arg.slice(eq + 1) : argv[++i]);
     switch (flag) {
-      case '--trials': a.trials = whole(flag, value(), 1); break;
-      case '--warmup': a.warmup = whole(flag, value(), 0); break;
-      case '--boots': a.boots = whole(flag, value(), 1); break;
+      case '--trials':
+        a.trials = whole(flag, value(), 1);
+        break;
+      case '--warmup':
+        a.warmup = whole(flag, value(), 0);
+        break;
+      case '--boots':
+        a.boots = whole(flag, value(), 1);
+        break;
       case '--type': {
         const v = value();
         if (v !== 'pv' && v !== 'pvh') throw new UsageError(`--type must be pv or pvh, got ${JSON.stringify(v ?? '')}`);
         a.domainType = v;
         break;
       }
-      case '--memory': a.memoryMiB = whole(flag, value(), 1); break;
-      case '--host-cpus': a.hostCpus = whole(flag, value(), 1); break;
+      case '--memory':
+        a.memoryMiB = whole(flag, value(), 1);
+        break;
+      case '--host-cpus':
+        a.hostCpus = whole(flag, value(), 1);
+        break;
       case '--out': {
         const v = value();
         if (!v) throw new UsageError('--out needs a directory');
         a.outDir = v;
         break;
       }
-      case '--ack-timeout-ms': a.ackTimeoutMs = whole(flag, value(), 1); break;
-      case '--boot-timeout-ms': a.bootTimeoutMs = whole(flag, value(), 1); break;
-      case '-h': case '--help': a.help = true; break;
-      default: throw new UsageError(`unknown option ${JSON.stringify(arg)}\n\n${USAGE}`);
+      case '--ack-timeout-ms':
+        a.ackTimeoutMs = whole(flag, value(), 1);
+        break;
+      case '--boot-timeout-ms':
+        a.bootTimeoutMs = whole(flag, value(), 1);
+        break;
+      case '-h':
+      case '--help':
+        a.help = true;
+        break;
+      default:
+        throw new UsageError(`unknown option ${JSON.stringify(arg)}\n\n${USAGE}`);
     }
   }
   return a;

@@ -67,7 +67,9 @@ function runProbe(host: EmbeddedHost, cfg: ProbeConfig, timeoutMs: number): Prom
     let stdout = '';
     let stderrTail = '';
     let pending = '';
-    child.stdout?.on('data', (b: Buffer) => { stdout += b.toString(); });
+    child.stdout?.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
     child.stderr?.on('data', (b: Buffer) => {
       pending += b.toString();
       const lines = pending.split('\n');
@@ -100,67 +102,85 @@ function runProbe(host: EmbeddedHost, cfg: ProbeConfig, timeoutMs: number): Prom
   });
 }
 
-async function measure(args: BenchArgs, image: Image, probeFile: string, nodeInitrd: string): Promise<{ probe: ProbeOutput; hostBoot: HostBoot; xenVersion: string | null; hostCpus: number }> {
+async function measure(
+  args: BenchArgs,
+  image: Image,
+  probeFile: string,
+  nodeInitrd: string,
+): Promise<{ probe: ProbeOutput; hostBoot: HostBoot; xenVersion: string | null; hostCpus: number }> {
   const hostCpus = args.hostCpus ?? DEFAULTS.cpus;
   let qemuAt: number | null = null;
   let dom0ReadyAt: number | null = null;
-  return withEmbeddedHost(async (host) => {
-    const sshAt = performance.now();
-    const hostBoot: HostBoot = {
-      qemuToDom0ReadyMs: qemuAt !== null && dom0ReadyAt !== null ? Math.round(dom0ReadyAt - qemuAt) : null,
-      qemuToSshMs: Math.round(sshAt - (qemuAt ?? sshAt)),
-    };
-    const nodeVersion = await host.exec('node --version', { timeoutMs: 60_000 });
-    if (nodeVersion.code !== 0) throw new Error(`dom0 cannot run node (${nodeVersion.stderr.trim()}); the runtime archive ${nodeInitrd} did not work`);
-    const info = await host.exec('xl info', { timeoutMs: 60_000 });
-    const xi = parseXlInfo(info.stdout);
-    const xenVersion = xi.xen_major ? `${xi.xen_major}.${xi.xen_minor}${xi.xen_extra ?? ''}` : null;
-    const sock = await host.exec(SOCKETS.map((s) => `[ -S ${s} ] && { echo ${s}; exit 0; }`).join('; ') + '; exit 1');
-    if (sock.code !== 0) throw new Error(`no xenstored socket in dom0 (looked for ${SOCKETS.join(', ')})`);
-    const socket = sock.stdout.trim();
-
-    const driver = new XlDriver(embeddedDom0(host));
-    let vm: VmRef | null = null;
-    try {
-      say(`installing the image as ${VM_NAME} (${args.domainType}, ${args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32} MiB)`);
-      vm = await driver.install({
-        name: VM_NAME, domainType: args.domainType, memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
-        kernelPath: image.kernelPath, initrdPath: image.initrdPath, kernelArgs: image.kernelArgs,
-      });
-      await host.copyTo(probeFile, PROBE_IN_DOM0);
-      const cfg: ProbeConfig = {
-        socket, configPath: configPath(driver.paths, VM_NAME), name: VM_NAME,
-        boots: args.boots, trials: args.trials, warmup: args.warmup,
-        bootTimeoutMs: args.bootTimeoutMs, ackTimeoutMs: args.ackTimeoutMs, destroy: true,
+  return withEmbeddedHost(
+    async (host) => {
+      const sshAt = performance.now();
+      const hostBoot: HostBoot = {
+        qemuToDom0ReadyMs: qemuAt !== null && dom0ReadyAt !== null ? Math.round(dom0ReadyAt - qemuAt) : null,
+        qemuToSshMs: Math.round(sshAt - (qemuAt ?? sshAt)),
       };
-      say(`probe in dom0 (node ${nodeVersion.stdout.trim()}, ${socket}): ${args.boots} boot(s), ${args.warmup} warm-up and ${args.trials} timed round(s)`);
-      // A bound, not an estimate: every wait inside the probe has its own.
-      const bound = args.boots * (args.bootTimeoutMs + 40_000) + (args.trials + args.warmup) * 4 * args.ackTimeoutMs + 120_000;
-      let probe: ProbeOutput;
+      const nodeVersion = await host.exec('node --version', { timeoutMs: 60_000 });
+      if (nodeVersion.code !== 0) throw new Error(`dom0 cannot run node (${nodeVersion.stderr.trim()}); the runtime archive ${nodeInitrd} did not work`);
+      const info = await host.exec('xl info', { timeoutMs: 60_000 });
+      const xi = parseXlInfo(info.stdout);
+      const xenVersion = xi.xen_major ? `${xi.xen_major}.${xi.xen_minor}${xi.xen_extra ?? ''}` : null;
+      const sock = await host.exec(SOCKETS.map((s) => `[ -S ${s} ] && { echo ${s}; exit 0; }`).join('; ') + '; exit 1');
+      if (sock.code !== 0) throw new Error(`no xenstored socket in dom0 (looked for ${SOCKETS.join(', ')})`);
+      const socket = sock.stdout.trim();
+
+      const driver = new XlDriver(embeddedDom0(host));
+      let vm: VmRef | null = null;
       try {
-        probe = await runProbe(host, cfg, bound);
-      } catch (e) {
-        // The guest's console (xenconsoled's log) is the evidence of why it did not answer.
-        const log = (await driver.consoleLog(vm, { maxBytes: 3000 }).catch(() => null))?.text ?? '';
-        if (log.trim()) say(`the guest's console (last lines):\n${log.trimEnd()}`);
-        throw e;
+        say(`installing the image as ${VM_NAME} (${args.domainType}, ${args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32} MiB)`);
+        vm = await driver.install({
+          name: VM_NAME,
+          domainType: args.domainType,
+          memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
+          kernelPath: image.kernelPath,
+          initrdPath: image.initrdPath,
+          kernelArgs: image.kernelArgs,
+        });
+        await host.copyTo(probeFile, PROBE_IN_DOM0);
+        const cfg: ProbeConfig = {
+          socket,
+          configPath: configPath(driver.paths, VM_NAME),
+          name: VM_NAME,
+          boots: args.boots,
+          trials: args.trials,
+          warmup: args.warmup,
+          bootTimeoutMs: args.bootTimeoutMs,
+          ackTimeoutMs: args.ackTimeoutMs,
+          destroy: true,
+        };
+        say(`probe in dom0 (node ${nodeVersion.stdout.trim()}, ${socket}): ${args.boots} boot(s), ${args.warmup} warm-up and ${args.trials} timed round(s)`);
+        // A bound, not an estimate: every wait inside the probe has its own.
+        const bound = args.boots * (args.bootTimeoutMs + 40_000) + (args.trials + args.warmup) * 4 * args.ackTimeoutMs + 120_000;
+        let probe: ProbeOutput;
+        try {
+          probe = await runProbe(host, cfg, bound);
+        } catch (e) {
+          // The guest's console (xenconsoled's log) is the evidence of why it did not answer.
+          const log = (await driver.consoleLog(vm, { maxBytes: 3000 }).catch(() => null))?.text ?? '';
+          if (log.trim()) say(`the guest's console (last lines):\n${log.trimEnd()}`);
+          throw e;
+        }
+        return { probe, hostBoot, xenVersion, hostCpus };
+      } finally {
+        if (vm) {
+          // Destroys the domain if the probe could not, and removes the config and image files.
+          await driver.uninstall(vm).catch((e) => say(`uninstalling ${VM_NAME}: ${(e as Error).message} (the host goes down next anyway)`));
+        }
       }
-      return { probe, hostBoot, xenVersion, hostCpus };
-    } finally {
-      if (vm) {
-        // Destroys the domain if the probe could not, and removes the config and image files.
-        await driver.uninstall(vm).catch((e) => say(`uninstalling ${VM_NAME}: ${(e as Error).message} (the host goes down next anyway)`));
-      }
-    }
-  }, {
-    cpus: hostCpus,
-    extraInitrds: [nodeInitrd],
-    onProgress: (m) => {
-      if (m.startsWith('starting QEMU')) qemuAt = performance.now();
-      else if (m.startsWith('dom0 ready after')) dom0ReadyAt = performance.now();
-      say(`host: ${m}`);
     },
-  });
+    {
+      cpus: hostCpus,
+      extraInitrds: [nodeInitrd],
+      onProgress: (m) => {
+        if (m.startsWith('starting QEMU')) qemuAt = performance.now();
+        else if (m.startsWith('dom0 ready after')) dom0ReadyAt = performance.now();
+        say(`host: ${m}`);
+      },
+    },
+  );
 }
 
 async function main(): Promise<number> {
@@ -187,24 +207,34 @@ async function main(): Promise<number> {
   const hostLoadBefore = loadavg();
   const { probe, hostBoot, xenVersion, hostCpus } = await measure(args, image, probeFile, nodeInitrd);
   const argv = process.argv.slice(2);
-  const result = buildResult({
-    startedAt: startedAt.toISOString(),
-    command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
-    config: {
-      trials: args.trials, warmup: args.warmup, boots: args.boots, domainType: args.domainType,
-      memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32, hostCpus, hostMemoryMiB: DEFAULTS.memoryMiB,
+  const result = buildResult(
+    {
+      startedAt: startedAt.toISOString(),
+      command: `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      config: {
+        trials: args.trials,
+        warmup: args.warmup,
+        boots: args.boots,
+        domainType: args.domainType,
+        memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
+        hostCpus,
+        hostMemoryMiB: DEFAULTS.memoryMiB,
+      },
+      environment: {
+        git: gitDescribe(),
+        machineCpu: cpus()[0]?.model ?? null,
+        machineCores: cpus().length,
+        machineMemoryMiB: Math.round(totalmem() / 2 ** 20),
+        machineLoadavgBefore: hostLoadBefore.map((x) => Math.round(x * 100) / 100),
+        machineLoadavgAfter: loadavg().map((x) => Math.round(x * 100) / 100),
+        emulation: 'QEMU TCG, -cpu qemu64,+svm,+npt',
+        xen: xenVersion,
+      },
     },
-    environment: {
-      git: gitDescribe(),
-      machineCpu: cpus()[0]?.model ?? null,
-      machineCores: cpus().length,
-      machineMemoryMiB: Math.round(totalmem() / 2 ** 20),
-      machineLoadavgBefore: hostLoadBefore.map((x) => Math.round(x * 100) / 100),
-      machineLoadavgAfter: loadavg().map((x) => Math.round(x * 100) / 100),
-      emulation: 'QEMU TCG, -cpu qemu64,+svm,+npt',
-      xen: xenVersion,
-    },
-  }, probe, hostBoot, image.manifest);
+    probe,
+    hostBoot,
+    image.manifest,
+  );
   const outDir = isAbsolute(args.outDir) ? args.outDir : args.outDir === 'bench/results' ? join(REPO_ROOT, args.outDir) : resolve(args.outDir);
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, resultFileName(startedAt));
@@ -213,7 +243,9 @@ async function main(): Promise<number> {
   renameSync(`${file}.tmp`, file);
   process.stdout.write(text);
   const r = result.ratios;
-  say(`floor p50 ${result.reaction.floor.p50} ms; testing p50 ${result.reaction.testing.p50} ms (x${r.testing.p50}, paired x${r.testing.pairedP50}); shutdown p50 ${result.reaction.shutdown.p50} ms (x${r.shutdown.p50}, paired x${r.shutdown.pairedP50}); guest boot p50 ${result.guestBoot.readyMs.p50} ms; host boot ${hostBoot.qemuToSshMs} ms`);
+  say(
+    `floor p50 ${result.reaction.floor.p50} ms; testing p50 ${result.reaction.testing.p50} ms (x${r.testing.p50}, paired x${r.testing.pairedP50}); shutdown p50 ${result.reaction.shutdown.p50} ms (x${r.shutdown.p50}, paired x${r.shutdown.pairedP50}); guest boot p50 ${result.guestBoot.readyMs.p50} ms; host boot ${hostBoot.qemuToSshMs} ms`,
+  );
   say(`written to ${relative(process.cwd(), file) || file}`);
   return 0;
 }

@@ -82,13 +82,16 @@ export interface BenchResult {
 }
 
 export const DEFINITIONS: Record<SampleKind, string> = {
-  floor: 'dom0 writes data/xtv/ping → dom0 sees data/xtv/pong = the same value (the guest\'s watch fires, it reads and writes back; no decoding, no report)',
+  floor: "dom0 writes data/xtv/ping → dom0 sees data/xtv/pong = the same value (the guest's watch fires, it reads and writes back; no decoding, no report)",
   testing: 'dom0 writes {"when":"onshutdown","ack":"ok","action":"ignore"} to control/testing → dom0 sees the agent\'s "" ack',
   shutdown: 'dom0 writes "poweroff" to control/shutdown (ignore pending) → dom0 sees the agent\'s "" ack',
 };
 
 /** The samples of one kind, in order, and for agent kinds the floor trial just before each (same round). */
-export function splitSamples(samples: ProbeOutput['samples']): { byKind: Record<SampleKind, number[]>; paired: Record<'testing' | 'shutdown', Array<[number, number]>> } {
+export function splitSamples(samples: ProbeOutput['samples']): {
+  byKind: Record<SampleKind, number[]>;
+  paired: Record<'testing' | 'shutdown', Array<[number, number]>>;
+} {
   const byKind: Record<SampleKind, number[]> = { floor: [], testing: [], shutdown: [] };
   const paired: Record<'testing' | 'shutdown', Array<[number, number]>> = { testing: [], shutdown: [] };
   let lastFloor: { round: number; ms: number } | null = null;
@@ -120,10 +123,15 @@ export function imageSummary(m: ImageManifest): BenchResult['image'] {
   if (!kernel || !initrd) throw new Error('the image manifest lists no xtv-kernel / xtv-initrd');
   const total = kernel.bytes + initrd.bytes;
   return {
-    kernelBytes: kernel.bytes, initrdBytes: initrd.bytes, totalBytes: total,
-    limitBytes: IMAGE_LIMIT_BYTES, withinLimit: total <= IMAGE_LIMIT_BYTES,
-    kernelVersion: m.kernelVersion ?? null, qjsVersion: m.qjsVersion ?? null,
-    agentVersion: m.agentVersion ?? null, minMemoryMiB: m.minMemoryMiB ?? null,
+    kernelBytes: kernel.bytes,
+    initrdBytes: initrd.bytes,
+    totalBytes: total,
+    limitBytes: IMAGE_LIMIT_BYTES,
+    withinLimit: total <= IMAGE_LIMIT_BYTES,
+    kernelVersion: m.kernelVersion ?? null,
+    qjsVersion: m.qjsVersion ?? null,
+    agentVersion: m.agentVersion ?? null,
+    minMemoryMiB: m.minMemoryMiB ?? null,
   };
 }
 
@@ -141,10 +149,19 @@ export function buildResult(run: RunInfo, probe: ProbeOutput, hostBoot: HostBoot
     startedAt: run.startedAt,
     command: run.command,
     config: run.config,
-    environment: { ...run.environment, dom0Node: probe.node, xenstoredSocket: probe.socket, dom0LoadavgBefore: probe.loadavg.before, dom0LoadavgAfter: probe.loadavg.after, warmupRounds: probe.warmupRounds },
+    environment: {
+      ...run.environment,
+      dom0Node: probe.node,
+      xenstoredSocket: probe.socket,
+      dom0LoadavgBefore: probe.loadavg.before,
+      dom0LoadavgAfter: probe.loadavg.after,
+      warmupRounds: probe.warmupRounds,
+    },
     unit: 'ms',
     reaction: {
-      floor: roundSummary(floor), testing: roundSummary(testing), shutdown: roundSummary(shutdown),
+      floor: roundSummary(floor),
+      testing: roundSummary(testing),
+      shutdown: roundSummary(shutdown),
       definitions: DEFINITIONS,
     },
     ratios: { testing: ratios(testing, floor, paired.testing), shutdown: ratios(shutdown, floor, paired.shutdown) },
@@ -156,7 +173,11 @@ export function buildResult(run: RunInfo, probe: ProbeOutput, hostBoot: HostBoot
     hostBoot,
     image: imageSummary(manifest),
     agent: probe.agent,
-    glitches: { discardedRounds: probe.discarded.length, reasons: probe.discarded.map((d) => `after ${d.afterGoodRounds} good round(s): ${d.reason}`), failedBoots: probe.failedBoots },
+    glitches: {
+      discardedRounds: probe.discarded.length,
+      reasons: probe.discarded.map((d) => `after ${d.afterGoodRounds} good round(s): ${d.reason}`),
+      failedBoots: probe.failedBoots,
+    },
     samples: { floor: r3(byKind.floor), testing: r3(byKind.testing), shutdown: r3(byKind.shutdown) },
   };
 }

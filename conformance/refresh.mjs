@@ -31,9 +31,15 @@ function parseArgs(argv) {
     if (a === '--write') out.write = true;
     else if (a === '--repo') out.repo = argv[++i];
     else if (a === '--commit') out.commit = argv[++i];
-    else { console.error(`usage: refresh.mjs [--repo DIR] [--commit SHA] [--write] (unknown: ${a})`); process.exit(2); }
+    else {
+      console.error(`usage: refresh.mjs [--repo DIR] [--commit SHA] [--write] (unknown: ${a})`);
+      process.exit(2);
+    }
   }
-  if (!out.repo) { console.error('usage: refresh.mjs --repo DIR [--commit SHA] [--write] (DIR: a clone of https://github.com/xapi-project/xen-api)'); process.exit(2); }
+  if (!out.repo) {
+    console.error('usage: refresh.mjs --repo DIR [--commit SHA] [--write] (DIR: a clone of https://github.com/xapi-project/xen-api)');
+    process.exit(2);
+  }
   return out;
 }
 
@@ -53,18 +59,39 @@ function tokenize(src) {
   const n = src.length;
   while (i < n) {
     const c = src[i];
-    if (c === '\n') { line++; i++; lineStart = i; continue; }
-    if (c === ' ' || c === '\t' || c === '\r') { i++; continue; }
+    if (c === '\n') {
+      line++;
+      i++;
+      lineStart = i;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r') {
+      i++;
+      continue;
+    }
     if (c === '(' && src[i + 1] === '*') {
       let depth = 1;
       i += 2;
       while (i < n && depth > 0) {
         if (src[i] === '\n') line++;
-        if (src[i] === '(' && src[i + 1] === '*') { depth++; i += 2; continue; }
-        if (src[i] === '*' && src[i + 1] === ')') { depth--; i += 2; continue; }
-        if (src[i] === '"') { // strings inside comments are lexed by OCaml too
+        if (src[i] === '(' && src[i + 1] === '*') {
+          depth++;
+          i += 2;
+          continue;
+        }
+        if (src[i] === '*' && src[i + 1] === ')') {
+          depth--;
+          i += 2;
+          continue;
+        }
+        if (src[i] === '"') {
+          // strings inside comments are lexed by OCaml too
           i++;
-          while (i < n && src[i] !== '"') { if (src[i] === '\\') i++; if (src[i] === '\n') line++; i++; }
+          while (i < n && src[i] !== '"') {
+            if (src[i] === '\\') i++;
+            if (src[i] === '\n') line++;
+            i++;
+          }
         }
         i++;
       }
@@ -77,7 +104,12 @@ function tokenize(src) {
       while (i < n && src[i] !== '"') {
         if (src[i] === '\\') {
           const d = src[i + 1];
-          if (d === '\n') { line++; i += 2; while (src[i] === ' ' || src[i] === '\t') i++; continue; }
+          if (d === '\n') {
+            line++;
+            i += 2;
+            while (src[i] === ' ' || src[i] === '\t') i++;
+            continue;
+          }
           v += d === 'n' ? '\n' : d === 't' ? '\t' : d;
           i += 2;
           continue;
@@ -97,9 +129,17 @@ function tokenize(src) {
       i = end + 2;
       continue;
     }
-    if (c === "'" && src[i + 2] === "'") { toks.push({ t: 'p', v: src.slice(i, i + 3), line }); i += 3; continue; }
+    if (c === "'" && src[i + 2] === "'") {
+      toks.push({ t: 'p', v: src.slice(i, i + 3), line });
+      i += 3;
+      continue;
+    }
     const m = /^(`?[A-Za-z_][A-Za-z0-9_']*(?:\.[A-Za-z_][A-Za-z0-9_']*)*\.?|[0-9][0-9A-Za-z_.]*)/.exec(src.slice(i, i + 200));
-    if (m) { toks.push({ t: 'id', v: m[1], line, col: i - lineStart }); i += m[1].length; continue; }
+    if (m) {
+      toks.push({ t: 'id', v: m[1], line, col: i - lineStart });
+      i += m[1].length;
+      continue;
+    }
     toks.push({ t: 'p', v: c, line });
     i++;
   }
@@ -114,7 +154,10 @@ function skipGroup(toks, i) {
   let depth = 0;
   for (let j = i; j < toks.length; j++) {
     if (toks[j].t === 'p' && OPEN.has(toks[j].v)) depth++;
-    else if (toks[j].t === 'p' && CLOSE.has(toks[j].v)) { depth--; if (depth === 0) return j + 1; }
+    else if (toks[j].t === 'p' && CLOSE.has(toks[j].v)) {
+      depth--;
+      if (depth === 0) return j + 1;
+    }
   }
   throw new Error(`unbalanced group at line ${toks[i].line}`);
 }
@@ -135,14 +178,23 @@ function splitTop(toks, a, b, sep) {
     const k = toks[j];
     if (k.t === 'p' && OPEN.has(k.v)) depth++;
     else if (k.t === 'p' && CLOSE.has(k.v)) depth--;
-    else if (depth === 0 && k.t === 'p' && k.v === sep) { parts.push([cur, j]); cur = j + 1; }
+    else if (depth === 0 && k.t === 'p' && k.v === sep) {
+      parts.push([cur, j]);
+      cur = j + 1;
+    }
   }
   if (cur < b) parts.push([cur, b]);
   return parts.filter(([x, y]) => y > x);
 }
 
-const text = (toks, a, b) => toks.slice(a, b).map((k) => (k.t === 'str' ? JSON.stringify(k.v) : k.v)).join(' ')
-  .replace(/\( /g, '(').replace(/ \)/g, ')').replace(/ ,/g, ',');
+const text = (toks, a, b) =>
+  toks
+    .slice(a, b)
+    .map((k) => (k.t === 'str' ? JSON.stringify(k.v) : k.v))
+    .join(' ')
+    .replace(/\( /g, '(')
+    .replace(/ \)/g, ')')
+    .replace(/ ,/g, ',');
 
 /** Parses `call ~label:arg ... ()` starting at toks[i] (the `call` token). */
 function parseCall(toks, i) {
@@ -219,12 +271,18 @@ function region(cls) {
   let a = -1;
   const topModule = (i) => t[i].v === 'module' && t[i].col === 0 && t[i + 2]?.v === '=' && t[i + 3]?.v === 'struct';
   for (let i = 0; i + 3 < t.length; i++) {
-    if (topModule(i) && t[i + 1].v === src.module) { a = i; break; }
+    if (topModule(i) && t[i + 1].v === src.module) {
+      a = i;
+      break;
+    }
   }
   if (a < 0) throw new Error(`module ${src.module} not found in ${src.file}`);
   let b = t.length;
   for (let i = a + 4; i + 3 < t.length; i++) {
-    if (topModule(i)) { b = i; break; }
+    if (topModule(i)) {
+      b = i;
+      break;
+    }
   }
   return { t, a, b, file: src.file };
 }
@@ -270,8 +328,14 @@ function customMessage(cls, name) {
     let j = i + 1;
     let found = null;
     while (j < r.b && j < i + 80) {
-      if (t[j].v === '~' && t[j + 1]?.v === 'name' && t[j + 2]?.v === ':' && t[j + 3]?.t === 'str') { found = t[j + 3].v; break; }
-      if (t[j].v === '~' && t[j + 2]?.v === ':') { j = argEnd(t, j + 3); continue; }
+      if (t[j].v === '~' && t[j + 1]?.v === 'name' && t[j + 2]?.v === ':' && t[j + 3]?.t === 'str') {
+        found = t[j + 3].v;
+        break;
+      }
+      if (t[j].v === '~' && t[j + 2]?.v === ':') {
+        j = argEnd(t, j + 3);
+        continue;
+      }
       break;
     }
     if (found === name) hits.push(i);
@@ -293,11 +357,13 @@ function customMessage(cls, name) {
   }
   const c = parseCall(t, hits[0]);
   const flags = c.labels.flags ? text(t, ...c.labels.flags) : '[`Session; `Async]';
-  const params = c.labels.versioned_params ? versionedParams(t, c.labels.versioned_params)
-    : c.labels.params ? tupleParams(t, c.labels.params) : [];
+  const params = c.labels.versioned_params ? versionedParams(t, c.labels.versioned_params) : c.labels.params ? tupleParams(t, c.labels.params) : [];
   const errors = c.labels.errs ? errsOf(t, c.labels.errs, r) : [];
   return {
-    params, session: flags.includes('`Session'), async: flags.includes('`Async'), errors,
+    params,
+    session: flags.includes('`Session'),
+    async: flags.includes('`Async'),
+    errors,
     cite: `${r.file}:${c.line}`,
   };
 }
@@ -310,7 +376,10 @@ function declaredErrorParams() {
     const code = apiErrorNames[t[i + 1].v.slice('Api_errors.'.length)];
     if (!code || t[i + 2]?.v !== '[') continue;
     const end = skipGroup(t, i + 2);
-    const names = t.slice(i + 3, end - 1).filter((k) => k.t === 'str').map((k) => k.v);
+    const names = t
+      .slice(i + 3, end - 1)
+      .filter((k) => k.t === 'str')
+      .map((k) => k.v);
     out[code] = { params: names, cite: `ocaml/idl/datamodel_errors.ml:${t[i].line}` };
   }
   return out;
@@ -350,12 +419,18 @@ const IMPLICIT_RULES = [
 function utilsLine(what) {
   const src = show('ocaml/idl/datamodel_utils.ml').split('\n');
   const probes = {
-    'messages_of_obj get_all_records': 'let get_all_records =', 'messages_of_obj get_all': 'let get_all =',
-    'messages_of_obj get_record': 'let get_record =', 'messages_of_obj get_by_uuid (uuid)': 'let uuid =',
-    'messages_of_obj get_by_name_label': 'let get_by_name_label =', 'messages_of_obj ctor': 'let ctor =',
-    'messages_of_obj dtor': 'let dtor =', 'new_messages_of_field getter': 'let getter =',
-    'new_messages_of_field setter': 'let setter =', 'new_messages_of_field add_to_ (maps)': 'prefix "add_to_"',
-    'new_messages_of_field remove_from_ (maps)': 'prefix "remove_from_"', 'new_messages_of_field add_ (sets)': 'prefix "add_"',
+    'messages_of_obj get_all_records': 'let get_all_records =',
+    'messages_of_obj get_all': 'let get_all =',
+    'messages_of_obj get_record': 'let get_record =',
+    'messages_of_obj get_by_uuid (uuid)': 'let uuid =',
+    'messages_of_obj get_by_name_label': 'let get_by_name_label =',
+    'messages_of_obj ctor': 'let ctor =',
+    'messages_of_obj dtor': 'let dtor =',
+    'new_messages_of_field getter': 'let getter =',
+    'new_messages_of_field setter': 'let setter =',
+    'new_messages_of_field add_to_ (maps)': 'prefix "add_to_"',
+    'new_messages_of_field remove_from_ (maps)': 'prefix "remove_from_"',
+    'new_messages_of_field add_ (sets)': 'prefix "add_"',
     'new_messages_of_field remove_ (sets)': 'prefix "remove_"',
   };
   const i = src.findIndex((l) => l.includes(probes[what]));
@@ -392,7 +467,14 @@ function deriveMethod(name) {
   if (name === 'system.listMethods') {
     const t = show('ocaml/idl/ocaml_backend/gen_server.ml').split('\n');
     const i = t.findIndex((l) => l.includes('"| \\"system.listMethods\\" -> "'));
-    return { kind: 'builtin', params: [], session: false, async: false, errors: [], cite: `ocaml/idl/ocaml_backend/gen_server.ml:${i + 1} (answered before the datamodel dispatch; any parameters accepted)` };
+    return {
+      kind: 'builtin',
+      params: [],
+      session: false,
+      async: false,
+      errors: [],
+      cite: `ocaml/idl/ocaml_backend/gen_server.ml:${i + 1} (answered before the datamodel dispatch; any parameters accepted)`,
+    };
   }
   const [cls, msg] = name.split('.');
   try {
@@ -448,7 +530,9 @@ function check(where, key, want, have, set) {
 const recent = lifecycleFields();
 for (const [cls, f] of Object.entries(doc.fields)) {
   const names = new Set([...(dump()[cls]?.fields.map((x) => x.name) ?? []), ...(recent[cls] ?? [])]);
-  check(`fields.${cls}`, 'all', [...names].sort(), f.all, (v) => { f.all = v; });
+  check(`fields.${cls}`, 'all', [...names].sort(), f.all, (v) => {
+    f.all = v;
+  });
 }
 
 for (const [name, m] of Object.entries(doc.methods)) {
@@ -459,19 +543,31 @@ for (const [name, m] of Object.entries(doc.methods)) {
     problems.push(`${name}: ${err.message}`);
     continue;
   }
-  for (const key of ['kind', 'params', 'session', 'async', 'errors']) check(name, key, d[key], m[key], (v) => { m[key] = v; });
+  for (const key of ['kind', 'params', 'session', 'async', 'errors'])
+    check(name, key, d[key], m[key], (v) => {
+      m[key] = v;
+    });
   // The cite starts with the definition; anything after " | " is hand-written and kept.
   const [, rest] = (m.cite ?? '').split(' | ');
   const cite = rest ? `${d.cite} | ${rest}` : d.cite;
-  check(name, 'cite', cite, m.cite, (v) => { m.cite = v; });
+  check(name, 'cite', cite, m.cite, (v) => {
+    m.cite = v;
+  });
 }
 
 const declared = declaredErrorParams();
 for (const [code, e] of Object.entries(doc.errors)) {
   const d = declared[code];
-  if (!d) { problems.push(`${code}: not in datamodel_errors.ml`); continue; }
-  check(code, 'declared', d.params, e.declared, (v) => { e.declared = v; });
-  check(code, 'cite', d.cite, e.cite, (v) => { e.cite = v; });
+  if (!d) {
+    problems.push(`${code}: not in datamodel_errors.ml`);
+    continue;
+  }
+  check(code, 'declared', d.params, e.declared, (v) => {
+    e.declared = v;
+  });
+  check(code, 'cite', d.cite, e.cite, (v) => {
+    e.cite = v;
+  });
 }
 for (const [name, m] of Object.entries(doc.methods)) {
   for (const code of m.errors ?? []) if (!doc.errors[code]) problems.push(`${name}: error ${code} has no entry in "errors"`);
@@ -483,7 +579,10 @@ for (const [cls, f] of Object.entries(doc.fields)) {
     if (!f.all.includes(field)) problems.push(`fields.${cls}.writable.${field}: no such field`);
     const q = dump()[cls]?.fields.find((x) => x.name === field)?.qualifier;
     const qual = { RW: 'RW', 'RO/constructor': 'StaticRO', 'RO/runtime': 'DynamicRO' }[q] ?? q;
-    if (q) check(`fields.${cls}.writable.${field}`, 'qualifier', qual, w.qualifier, (v) => { w.qualifier = v; });
+    if (q)
+      check(`fields.${cls}.writable.${field}`, 'qualifier', qual, w.qualifier, (v) => {
+        w.qualifier = v;
+      });
     const setters = {};
     for (const prefix of ['set_', 'add_to_', 'remove_from_', 'add_', 'remove_']) {
       try {
@@ -493,7 +592,9 @@ for (const [cls, f] of Object.entries(doc.fields)) {
         // no such message
       }
     }
-    check(`fields.${cls}.writable.${field}`, 'setters', setters, w.setters, (v) => { w.setters = v; });
+    check(`fields.${cls}.writable.${field}`, 'setters', setters, w.setters, (v) => {
+      w.setters = v;
+    });
   }
 }
 

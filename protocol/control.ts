@@ -116,10 +116,19 @@ export function decodeUtf8Strict(bytes: Uint8Array): { ok: true; text: string } 
     let need: number;
     let cp: number;
     let min: number;
-    if (b0 >= 0xc2 && b0 <= 0xdf) { need = 1; cp = b0 & 0x1f; min = 0x80; }
-    else if (b0 >= 0xe0 && b0 <= 0xef) { need = 2; cp = b0 & 0x0f; min = 0x800; }
-    else if (b0 >= 0xf0 && b0 <= 0xf4) { need = 3; cp = b0 & 0x07; min = 0x10000; }
-    else return { ok: false, offset: i };
+    if (b0 >= 0xc2 && b0 <= 0xdf) {
+      need = 1;
+      cp = b0 & 0x1f;
+      min = 0x80;
+    } else if (b0 >= 0xe0 && b0 <= 0xef) {
+      need = 2;
+      cp = b0 & 0x0f;
+      min = 0x800;
+    } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+      need = 3;
+      cp = b0 & 0x07;
+      min = 0x10000;
+    } else return { ok: false, offset: i };
     for (let k = 1; k <= need; k++) {
       const b = bytes[i + k];
       if (b === undefined || (b & 0xc0) !== 0x80) return { ok: false, offset: i };
@@ -201,11 +210,14 @@ function jsonDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped char
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped char
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) { depth++; if (depth > max) max = depth; }
-    else if (c === 0x5d || c === 0x7d) depth--;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max) max = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return max;
 }
@@ -235,12 +247,21 @@ export function jsonSyntaxError(text: string): string | null {
     for (;;) {
       if (i >= text.length) return at('a closing quote');
       const c = text.charCodeAt(i);
-      if (c === 0x22) { i++; return null; }
+      if (c === 0x22) {
+        i++;
+        return null;
+      }
       if (c < 0x20) return at('no raw control character in a string');
       if (c === 0x5c) {
         const e = text[i + 1];
-        if (e !== undefined && '"\\/bfnrt'.includes(e)) { i += 2; continue; }
-        if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) { i += 6; continue; }
+        if (e !== undefined && '"\\/bfnrt'.includes(e)) {
+          i += 2;
+          continue;
+        }
+        if (e === 'u' && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+          i += 6;
+          continue;
+        }
         i++;
         return at('a valid escape');
       }
@@ -253,7 +274,10 @@ export function jsonSyntaxError(text: string): string | null {
     if (c === '{') {
       i++;
       ws();
-      if (text[i] === '}') { i++; return null; }
+      if (text[i] === '}') {
+        i++;
+        return null;
+      }
       for (;;) {
         ws();
         if (text[i] !== '"') return at('a string key');
@@ -265,33 +289,54 @@ export function jsonSyntaxError(text: string): string | null {
         const v = value();
         if (v) return v;
         ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === '}') { i++; return null; }
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return null;
+        }
         return at('"," or "}"');
       }
     }
     if (c === '[') {
       i++;
       ws();
-      if (text[i] === ']') { i++; return null; }
+      if (text[i] === ']') {
+        i++;
+        return null;
+      }
       for (;;) {
         const v = value();
         if (v) return v;
         ws();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === ']') { i++; return null; }
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return null;
+        }
         return at('"," or "]"');
       }
     }
     if (c === '"') return str();
     for (const word of ['true', 'false', 'null']) {
-      if (text.startsWith(word, i)) { i += word.length; return null; }
+      if (text.startsWith(word, i)) {
+        i += word.length;
+        return null;
+      }
     }
     if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
       if (c === '-') i++;
       if (text[i] === '0') i++;
       else if (!digits()) return at('a digit');
-      if (text[i] === '.') { i++; if (!digits()) return at('a digit'); }
+      if (text[i] === '.') {
+        i++;
+        if (!digits()) return at('a digit');
+      }
       if (text[i] === 'e' || text[i] === 'E') {
         i++;
         if (text[i] === '+' || text[i] === '-') i++;

@@ -55,8 +55,23 @@ export function opOfType(type: number): XsOp | undefined {
 
 /** Error names xenstored sends in an ERROR reply (xs_wire.h xsd_errors, plus oxenstored's EQUOTA). */
 export const XS_ERROR_NAMES = [
-  'EINVAL', 'EACCES', 'EEXIST', 'EISDIR', 'ENOENT', 'ENOMEM', 'ENOSPC', 'EIO', 'ENOTEMPTY',
-  'ENOSYS', 'EROFS', 'EBUSY', 'EAGAIN', 'EISCONN', 'E2BIG', 'EPERM', 'EQUOTA',
+  'EINVAL',
+  'EACCES',
+  'EEXIST',
+  'EISDIR',
+  'ENOENT',
+  'ENOMEM',
+  'ENOSPC',
+  'EIO',
+  'ENOTEMPTY',
+  'ENOSYS',
+  'EROFS',
+  'EBUSY',
+  'EAGAIN',
+  'EISCONN',
+  'E2BIG',
+  'EPERM',
+  'EQUOTA',
 ] as const;
 
 // ---------------------------------------------------------------------------
@@ -184,7 +199,12 @@ export class FrameDecoder {
     const header = this.header();
     const op = opOfType(header.type);
     if (op === undefined) {
-      return { ok: false, error: new XsWireError('unknown-type', `received a frame of unknown type ${header.type} (req_id ${header.reqId}, ${header.len} bytes); skipped`, { header }) };
+      return {
+        ok: false,
+        error: new XsWireError('unknown-type', `received a frame of unknown type ${header.type} (req_id ${header.reqId}, ${header.len} bytes); skipped`, {
+          header,
+        }),
+      };
     }
     const payload = this.buf.slice(XS_HEADER_BYTES, XS_HEADER_BYTES + header.len);
     return { ok: true, frame: { op, reqId: header.reqId, txId: header.txId, payload } };
@@ -390,8 +410,7 @@ export function parseRequestPayload(op: XsOp, payload: Uint8Array): XsRequest {
 
 /** Ops whose successful reply is just "OK\0". */
 export type XsAckOp =
-  | 'WRITE' | 'MKDIR' | 'RM' | 'SET_PERMS' | 'WATCH' | 'UNWATCH' | 'TRANSACTION_END'
-  | 'INTRODUCE' | 'RELEASE' | 'RESUME' | 'SET_TARGET' | 'RESET_WATCHES';
+  'WRITE' | 'MKDIR' | 'RM' | 'SET_PERMS' | 'WATCH' | 'UNWATCH' | 'TRANSACTION_END' | 'INTRODUCE' | 'RELEASE' | 'RESUME' | 'SET_TARGET' | 'RESET_WATCHES';
 
 export type XsReply =
   | { op: 'READ'; value: Uint8Array }

@@ -16,8 +16,13 @@ const DOM0 = join(root, 'harness', 'toolstack', 'dom0-scripts');
 export function lintDom0Scripts() {
   const lib = readFileSync(join(DOM0, 'lib.sh'), 'utf8');
   let out = '';
-  for (const f of readdirSync(DOM0).filter((n) => n.endsWith('.sh') && n !== 'lib.sh').sort()) {
-    const r = spawnSync('shellcheck', ['-s', 'sh', '-e', 'SC2317', '-f', 'gcc', '-'], { input: `${lib}\n${readFileSync(join(DOM0, f), 'utf8')}`, encoding: 'utf8' });
+  for (const f of readdirSync(DOM0)
+    .filter((n) => n.endsWith('.sh') && n !== 'lib.sh')
+    .sort()) {
+    const r = spawnSync('shellcheck', ['-s', 'sh', '-e', 'SC2317', '-f', 'gcc', '-'], {
+      input: `${lib}\n${readFileSync(join(DOM0, f), 'utf8')}`,
+      encoding: 'utf8',
+    });
     if (r.error) throw r.error;
     // Lines past lib.sh's are the script's own: say where they are in its file.
     const libLines = lib.split('\n').length;
@@ -28,7 +33,9 @@ export function lintDom0Scripts() {
 
 /** Errors (not warnings) in the other tracked shell files. */
 export function lintOtherScripts() {
-  const files = execFileSync('git', ['ls-files', '*.sh'], { cwd: root, encoding: 'utf8' }).split('\n').filter((f) => f && !f.startsWith('harness/toolstack/dom0-scripts/'));
+  const files = execFileSync('git', ['ls-files', '*.sh'], { cwd: root, encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f && !f.startsWith('harness/toolstack/dom0-scripts/'));
   const r = spawnSync('shellcheck', ['-S', 'error', '-s', 'bash', '-f', 'gcc', ...files], { cwd: root, encoding: 'utf8' });
   if (r.error) throw r.error;
   return r.stdout;

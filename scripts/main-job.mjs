@@ -16,7 +16,10 @@ const stateDir = resolve(root, '.xtv', 'main-job');
 const reportRoot = resolve(process.env.XTV_REPORT_DIR ?? join(root, 'xtv-report'));
 const matrix = process.env.XTV_MATRIX ?? 'smoke';
 const parallel = process.env.XTV_PARALLEL ?? '2';
-const toolstacks = (process.env.XTV_TOOLSTACKS ?? 'xl,xapi').split(',').map((s) => s.trim()).filter(Boolean);
+const toolstacks = (process.env.XTV_TOOLSTACKS ?? 'xl,xapi')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const xtv = join(root, 'bin', 'xtv.js');
 const env = { ...process.env, XTV_STATE_DIR: stateDir };
 
@@ -72,8 +75,18 @@ async function main() {
   for (const toolstack of toolstacks) {
     const reportDir = join(reportRoot, toolstack);
     const rc = await run(`${matrix} matrix through ${toolstack}`, process.execPath, [
-      xtv, 'run', '--host', 'embedded', '--toolstack', toolstack, '--matrix', matrix,
-      '--parallel', parallel, '--report-dir', reportDir,
+      xtv,
+      'run',
+      '--host',
+      'embedded',
+      '--toolstack',
+      toolstack,
+      '--matrix',
+      matrix,
+      '--parallel',
+      parallel,
+      '--report-dir',
+      reportDir,
     ]);
     console.error(`    report: ${join(reportDir, `xtv-${toolstack}-${matrix}.html`)}`);
     worst = Math.max(worst, rc);

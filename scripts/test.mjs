@@ -25,13 +25,22 @@ const totals = { passed: 0, failed: 0 };
 function testFiles(dir) {
   const abs = join(root, dir);
   if (!existsSync(abs)) return [];
-  return readdirSync(abs).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f));
+  return readdirSync(abs)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 /** Counts a TAP line of a test file into the totals; returns whether it was a failure. */
 function count(line) {
-  if (/^ok \d+/.test(line)) { totals.passed++; return false; }
-  if (/^not ok \d+/.test(line)) { totals.failed++; return true; }
+  if (/^ok \d+/.test(line)) {
+    totals.passed++;
+    return false;
+  }
+  if (/^not ok \d+/.test(line)) {
+    totals.failed++;
+    return true;
+  }
   return false;
 }
 
@@ -78,7 +87,9 @@ function run(cmd, args, { tap = false, env = {} } = {}) {
       for (const line of lines) if (count(line)) failedHere++;
     });
     // A test file's stderr is kept with its TAP, as comments.
-    child.stderr?.on('data', (chunk) => { held += chunk.toString().replace(/^(?!$)/gm, '# stderr: '); });
+    child.stderr?.on('data', (chunk) => {
+      held += chunk.toString().replace(/^(?!$)/gm, '# stderr: ');
+    });
     child.on('close', (code, signal) => {
       children.delete(child);
       if (pending && count(pending)) failedHere++;
@@ -153,7 +164,10 @@ async function e2eSuite() {
   children.add(host);
   const closed = new Promise((resolve) => host.on('close', (code, signal) => resolve(code ?? signal)));
   const ready = await firstLine(host);
-  assertion(ready.ready === true, `the shared embedded host (Xen, dom0, XenAPI test double) is up for the e2e files (${((Date.now() - t0) / 1000).toFixed(1)} s)${ready.ready ? '' : `: ${ready.error}`}`);
+  assertion(
+    ready.ready === true,
+    `the shared embedded host (Xen, dom0, XenAPI test double) is up for the e2e files (${((Date.now() - t0) / 1000).toFixed(1)} s)${ready.ready ? '' : `: ${ready.error}`}`,
+  );
   if (ready.ready) {
     const env = { XTV_E2E_STATE_DIR: ready.stateDir, XTV_E2E_FRESH_HOST: '1' };
     await Promise.all(files.map((file) => tape(file, env)));
@@ -171,7 +185,10 @@ async function e2eSuite() {
         qemuGone = true;
       }
     }
-    assertion(code === 0 && qemuGone && !existsSync(ready.stateDir), `the shared host went down: exit ${code}, QEMU ${qemuGone ? 'gone' : `pid ${ready.pid} still there`}, state dir ${existsSync(ready.stateDir) ? 'left' : 'removed'} (e2e files ${((Date.now() - t0) / 1000).toFixed(0)} s in all)`);
+    assertion(
+      code === 0 && qemuGone && !existsSync(ready.stateDir),
+      `the shared host went down: exit ${code}, QEMU ${qemuGone ? 'gone' : `pid ${ready.pid} still there`}, state dir ${existsSync(ready.stateDir) ? 'left' : 'removed'} (e2e files ${((Date.now() - t0) / 1000).toFixed(0)} s in all)`,
+    );
   }
 }
 

@@ -6,8 +6,16 @@
 import { EventEmitter } from 'node:events';
 import { decodeTesting, encodeCommand, type TestingCommand } from '../protocol/control.ts';
 import {
-  ToolstackError, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest, type InstallOptions, type PowerState,
-  type ToolstackDriver, type ToolstackKind, type VmRef,
+  ToolstackError,
+  type ConsoleText,
+  type DomainInfo,
+  type HostFacts,
+  type HostRequest,
+  type InstallOptions,
+  type PowerState,
+  type ToolstackDriver,
+  type ToolstackKind,
+  type VmRef,
 } from '../harness/toolstack/driver.ts';
 
 export interface FakeOptions {
@@ -120,7 +128,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
 
   async readGuest(vm: VmRef, relPath: string): Promise<string | null> {
     const d = this.vms.get(vm.name)?.domain;
-    return d ? d.store.get(relPath) ?? null : null;
+    return d ? (d.store.get(relPath) ?? null) : null;
   }
 
   async writeGuest(vm: VmRef, relPath: string, value: string): Promise<void> {
@@ -183,7 +191,10 @@ export class FakeToolstackDriver implements ToolstackDriver {
   }
 
   private later(ms: number, f: () => void): void {
-    const t = setTimeout(() => { this.timers.delete(t); if (!this.closed) f(); }, ms);
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) f();
+    }, ms);
     this.timers.add(t);
   }
 
@@ -195,9 +206,20 @@ export class FakeToolstackDriver implements ToolstackDriver {
   private waitFor(cond: () => boolean, ms: number): Promise<boolean> {
     if (cond()) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const on = (): void => { if (cond()) { done(); resolve(true); } };
-      const t = setTimeout(() => { done(); resolve(false); }, ms);
-      const done = (): void => { clearTimeout(t); this.ev.off('change', on); };
+      const on = (): void => {
+        if (cond()) {
+          done();
+          resolve(true);
+        }
+      };
+      const t = setTimeout(() => {
+        done();
+        resolve(false);
+      }, ms);
+      const done = (): void => {
+        clearTimeout(t);
+        this.ev.off('change', on);
+      };
       this.ev.on('change', on);
     });
   }
@@ -207,14 +229,16 @@ export class FakeToolstackDriver implements ToolstackDriver {
     v.domain = d;
     v.startedAt = Date.now();
     if (!this.o.neverReady?.(v.ref.name)) {
-      this.later(this.o.bootMs, () => this.guest(v, d, () => {
-        d.store.set('data/xtv/boot-id', `boot-${d.domid}`);
-        d.store.set('data/xtv/domid', String(d.domid));
-        d.store.set('data/xtv/pending', '');
-        d.store.set('data/xtv/state', 'ready');
-        this.consoleLine(v, 'ready', `domid=${d.domid}`);
-        this.changed();
-      }));
+      this.later(this.o.bootMs, () =>
+        this.guest(v, d, () => {
+          d.store.set('data/xtv/boot-id', `boot-${d.domid}`);
+          d.store.set('data/xtv/domid', String(d.domid));
+          d.store.set('data/xtv/pending', '');
+          d.store.set('data/xtv/state', 'ready');
+          this.consoleLine(v, 'ready', `domid=${d.domid}`);
+          this.changed();
+        }),
+      );
     }
     this.changed();
   }
@@ -235,14 +259,28 @@ export class FakeToolstackDriver implements ToolstackDriver {
 
   /** xl's daemon / XAPI's VM_check_state for a shutdown nobody asked for (docs/toolstack-behaviour.md#the-guest-acting-alone). */
   private react(v: FakeVm, reason: string): void {
-    const acts = this.kind === 'xl'
-      ? { poweroff: v.opts.actions?.afterShutdown ?? 'destroy', reboot: v.opts.actions?.afterReboot ?? 'restart', crash: v.opts.actions?.afterCrash ?? 'destroy', suspend: 'stay' }
-      : { poweroff: v.opts.actions?.afterShutdown ?? 'destroy', reboot: v.opts.actions?.afterReboot ?? 'restart', crash: 'destroy' /* restart within 120 s becomes shutdown */, suspend: 'destroy' };
+    const acts =
+      this.kind === 'xl'
+        ? {
+            poweroff: v.opts.actions?.afterShutdown ?? 'destroy',
+            reboot: v.opts.actions?.afterReboot ?? 'restart',
+            crash: v.opts.actions?.afterCrash ?? 'destroy',
+            suspend: 'stay',
+          }
+        : {
+            poweroff: v.opts.actions?.afterShutdown ?? 'destroy',
+            reboot: v.opts.actions?.afterReboot ?? 'restart',
+            crash: 'destroy' /* restart within 120 s becomes shutdown */,
+            suspend: 'destroy',
+          };
     let act = (acts as Record<string, string>)[reason] ?? 'destroy';
     if (this.o.misbehave === 'restart-on-poweroff' && reason === 'poweroff') act = 'restart';
     if (act === 'stay') return;
     this.destroyDomain(v);
-    if (act === 'restart') this.later(this.o.restartDelayMs, () => { if (!v.domain && this.vms.get(v.ref.name) === v) this.createDomain(v); });
+    if (act === 'restart')
+      this.later(this.o.restartDelayMs, () => {
+        if (!v.domain && this.vms.get(v.ref.name) === v) this.createDomain(v);
+      });
   }
 
   // ---- the simulated guest agent
@@ -261,7 +299,9 @@ export class FakeToolstackDriver implements ToolstackDriver {
 
   private report(v: FakeVm, d: FakeDomain, node: string, value: string, ack: string, ackValue: string, action: string): void {
     d.seq++;
-    const set = (k: string, val: string): void => { d.store.set(`data/xtv/${k}`, val); };
+    const set = (k: string, val: string): void => {
+      d.store.set(`data/xtv/${k}`, val);
+    };
     set('event-seq', String(d.seq));
     set('event-node', node);
     set('event-value', value);
@@ -270,7 +310,11 @@ export class FakeToolstackDriver implements ToolstackDriver {
     set('event-ack-value', ackValue);
     set('event-action', action);
     set('pending', d.pending ? encodeCommand(d.pending) : '');
-    this.consoleLine(v, 'event', `seq=${d.seq} node=${node} value=${JSON.stringify(value)} decision=accepted ack=${ack}${ack === 'write' ? ` ack-value=${JSON.stringify(ackValue)}` : ''} action=${action}`);
+    this.consoleLine(
+      v,
+      'event',
+      `seq=${d.seq} node=${node} value=${JSON.stringify(value)} decision=accepted ack=${ack}${ack === 'write' ? ` ack-value=${JSON.stringify(ackValue)}` : ''} action=${action}`,
+    );
   }
 
   private agentTesting(v: FakeVm, d: FakeDomain): void {
@@ -301,7 +345,11 @@ export class FakeToolstackDriver implements ToolstackDriver {
     let ackValue = '';
     if (ack.kind === 'ok') d.store.set('control/shutdown', '');
     else if (ack.kind === 'delete') d.store.delete('control/shutdown');
-    else if (ack.kind === 'write') { d.store.set('control/shutdown', ack.value); ackWord = 'write'; ackValue = ack.value; }
+    else if (ack.kind === 'write') {
+      d.store.set('control/shutdown', ack.value);
+      ackWord = 'write';
+      ackValue = ack.value;
+    }
     this.report(v, d, 'control/shutdown', req, ackWord, ackValue, action);
     this.changed();
     this.act(v, d, action);
@@ -330,7 +378,10 @@ export class FakeToolstackDriver implements ToolstackDriver {
         if (!d || d.shutdownReason) throw fail('no such domain');
         // docs/toolstack-behaviour.md#clean_shutdown: "" or the node gone (also when the domain is destroyed).
         this.writeRequest(v, d, WORD[r]!);
-        const acked = await this.waitFor(() => v.domain !== d || d.store.get('control/shutdown') === '' || !d.store.has('control/shutdown'), this.o.ackTimeoutMs);
+        const acked = await this.waitFor(
+          () => v.domain !== d || d.store.get('control/shutdown') === '' || !d.store.has('control/shutdown'),
+          this.o.ackTimeoutMs,
+        );
         if (!acked) throw fail("guest didn't acknowledge control request");
         return;
       }
@@ -341,11 +392,21 @@ export class FakeToolstackDriver implements ToolstackDriver {
           // docs/toolstack-behaviour.md#suspend. Unlike libxl, a shutdown also counts as the ack here
           // (libxl waits its 60 s for the node); only the unmodelled save-unacked-acts cases differ.
           this.writeRequest(v, d, 'suspend');
-          const acked = await this.waitFor(() => v.domain !== d || d.store.get('control/shutdown') !== 'suspend' || d.shutdownReason !== undefined, this.o.ackTimeoutMs);
-          if (!acked) { d.store.set('control/shutdown', ''); throw fail("guest didn't acknowledge suspend request"); }
+          const acked = await this.waitFor(
+            () => v.domain !== d || d.store.get('control/shutdown') !== 'suspend' || d.shutdownReason !== undefined,
+            this.o.ackTimeoutMs,
+          );
+          if (!acked) {
+            d.store.set('control/shutdown', '');
+            throw fail("guest didn't acknowledge suspend request");
+          }
           const down = await this.waitFor(() => d.shutdownReason !== undefined, this.o.ackTimeoutMs);
           if (!down) throw fail('guest did not suspend');
-          if (d.shutdownReason !== 'suspend') { v.op = null; this.react(v, d.shutdownReason!); throw fail(`guest shut down for ${d.shutdownReason}, not suspend`); }
+          if (d.shutdownReason !== 'suspend') {
+            v.op = null;
+            this.react(v, d.shutdownReason!);
+            throw fail(`guest shut down for ${d.shutdownReason}, not suspend`);
+          }
           this.destroyDomain(v);
           v.saved = true;
           return;
@@ -360,7 +421,11 @@ export class FakeToolstackDriver implements ToolstackDriver {
         return;
       case 'hard_shutdown':
         // As the xl driver does: a saved VM's hard shutdown discards its save image (docs/toolstack-behaviour.md#hard_shutdown).
-        if (!d && v.saved) { v.saved = false; this.changed(); return; }
+        if (!d && v.saved) {
+          v.saved = false;
+          this.changed();
+          return;
+        }
         if (!d) throw fail('no such domain');
         this.destroyDomain(v);
         return;
@@ -388,9 +453,14 @@ export class FakeToolstackDriver implements ToolstackDriver {
   private async xapiRequest(v: FakeVm, r: HostRequest): Promise<void> {
     const ps = this.powerOf(v);
     const allowed: Record<HostRequest, PowerState[]> = {
-      clean_shutdown: ['Running'], clean_reboot: ['Running'], suspend: ['Running'], pause: ['Running'],
-      hard_shutdown: ['Paused', 'Suspended', 'Running'], hard_reboot: ['Paused', 'Running'],
-      unpause: ['Paused'], resume: ['Suspended'],
+      clean_shutdown: ['Running'],
+      clean_reboot: ['Running'],
+      suspend: ['Running'],
+      pause: ['Running'],
+      hard_shutdown: ['Paused', 'Suspended', 'Running'],
+      hard_reboot: ['Paused', 'Running'],
+      unpause: ['Paused'],
+      resume: ['Suspended'],
     };
     if (!allowed[r].includes(ps)) throw this.err(v, r, allowed[r].join(', '));
     const d = v.domain;
@@ -402,8 +472,12 @@ export class FakeToolstackDriver implements ToolstackDriver {
         v.op = r; // docs/toolstack-behaviour.md#clean_shutdown, #clean_reboot, #suspend
         try {
           this.writeRequest(v, dd, WORD[r]!);
-          const acked = await this.waitFor(() => dd.shutdownReason !== undefined || dd.store.get('control/shutdown') === '' || !dd.store.has('control/shutdown'), r === 'suspend' ? this.o.ackTimeoutMs / 2 : this.o.ackTimeoutMs);
-          if (!acked) throw new ToolstackError(r === 'suspend' ? 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' : 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', [v.ref.id], `VM.${r}`);
+          const acked = await this.waitFor(
+            () => dd.shutdownReason !== undefined || dd.store.get('control/shutdown') === '' || !dd.store.has('control/shutdown'),
+            r === 'suspend' ? this.o.ackTimeoutMs / 2 : this.o.ackTimeoutMs,
+          );
+          if (!acked)
+            throw new ToolstackError(r === 'suspend' ? 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' : 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', [v.ref.id], `VM.${r}`);
           const down = await this.waitFor(() => dd.shutdownReason !== undefined, this.o.totalTimeoutMs);
           if (!down) throw new ToolstackError(r === 'suspend' ? 'VM_SUSPEND_TIMEOUT' : 'VM_SHUTDOWN_TIMEOUT', [v.ref.id], `VM.${r}`);
           if (r === 'suspend') {

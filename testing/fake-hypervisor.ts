@@ -25,9 +25,7 @@ export class FakeHypervisor implements Hypervisor {
   readonly domains = new Map<number, FakeDomain>();
   readonly xenstore = new Map<string, string>();
   /** dom0's regular files (directories are what lies above them); no symlinks. */
-  readonly files = new Set<string>([
-    '/var/lib/xcp/guest/xtv-kernel', '/var/lib/xcp/guest/xtv-initrd', '/boot/guest/xtv-kernel', '/boot/guest/xtv-initrd',
-  ]);
+  readonly files = new Set<string>(['/var/lib/xcp/guest/xtv-kernel', '/var/lib/xcp/guest/xtv-initrd', '/boot/guest/xtv-kernel', '/boot/guest/xtv-initrd']);
   readonly saved = new Map<string, DomainSpec>();
   /** What every new guest does on control/shutdown, unless `scripts` has one for its VM uuid. */
   defaultScript: GuestScript = { ack: 'ok', action: 'as-requested' };
@@ -77,7 +75,11 @@ export class FakeHypervisor implements Hypervisor {
     if (!d || !this.domains.delete(domid)) throw new Error(`xl destroy: domain ${domid} does not exist`);
     if (this.dyingMs > 0) {
       this.dying.set(domid, { domid, uuid: d.spec.uuid, paused: d.paused, shutdownReason: d.shutdownReason, dying: true });
-      const t = setTimeout(() => { this.timers.delete(t); this.dying.delete(domid); this.fireDomains(); }, this.dyingMs);
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        this.dying.delete(domid);
+        this.fireDomains();
+      }, this.dyingMs);
       this.timers.add(t);
     }
     const home = domainHome(domid);
@@ -154,12 +156,16 @@ export class FakeHypervisor implements Hypervisor {
     const w = { path, cb };
     this.watches.add(w);
     queueMicrotask(cb); // xenstored fires a new watch once at once
-    return () => { this.watches.delete(w); };
+    return () => {
+      this.watches.delete(w);
+    };
   }
 
   onDomainsChanged(cb: () => void): () => void {
     this.domainListeners.add(cb);
-    return () => { this.domainListeners.delete(cb); };
+    return () => {
+      this.domainListeners.delete(cb);
+    };
   }
 
   async close(): Promise<void> {
@@ -216,8 +222,10 @@ export class FakeHypervisor implements Hypervisor {
       this.timers.delete(t);
       if (!this.domains.has(d.domid) || d.shutdownReason !== null) return;
       if (script.ack === 'ok') this.set(path, '');
-      else if (script.ack === 'delete') { this.xenstore.delete(path); this.fireWatches(path); }
-      else if (script.ack !== 'none') this.set(path, script.ack.write);
+      else if (script.ack === 'delete') {
+        this.xenstore.delete(path);
+        this.fireWatches(path);
+      } else if (script.ack !== 'none') this.set(path, script.ack.write);
       const action = script.action === 'as-requested' ? requestToReason(request) : script.action;
       if (action !== 'ignore' && action !== null) this.guestShutdown(d.domid, action);
     }, script.delayMs ?? 5);
@@ -227,10 +235,16 @@ export class FakeHypervisor implements Hypervisor {
 
 function requestToReason(request: string): ShutdownReason | null {
   switch (request) {
-    case 'poweroff': case 'halt': return 'poweroff';
-    case 'reboot': return 'reboot';
-    case 'suspend': return 'suspend';
-    case 'crash': return 'crash';
-    default: return null;
+    case 'poweroff':
+    case 'halt':
+      return 'poweroff';
+    case 'reboot':
+      return 'reboot';
+    case 'suspend':
+      return 'suspend';
+    case 'crash':
+      return 'crash';
+    default:
+      return null;
   }
 }

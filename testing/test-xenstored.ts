@@ -241,7 +241,10 @@ function emptyNode(perms: Perm[]): XsNode {
 /** What libxl creates for a new domain (libxl__domain_make), so permissions in tests are realistic. */
 function seedLibxl(tree: XsTree, domid: number): void {
   const home = `/local/domain/${domid}`;
-  const ro: Perm[] = [{ access: 'n', domid: 0 }, { access: 'r', domid }];
+  const ro: Perm[] = [
+    { access: 'n', domid: 0 },
+    { access: 'r', domid },
+  ];
   const rw: Perm[] = [{ access: 'n', domid }];
   tree.mkdir('/local/domain/0', 0);
   tree.get('/local')!.perms = [{ access: 'r', domid: 0 }];
@@ -258,8 +261,18 @@ function seedLibxl(tree: XsTree, domid: number): void {
   tree.write(`${home}/name`, encodeUtf8(`xtv-test-${domid}`), 0);
   tree.setPerms(`${home}/name`, ro, 0);
   const writable = [
-    'control/shutdown', 'control/feature-poweroff', 'control/feature-reboot', 'control/feature-suspend',
-    'control/feature-s3', 'control/feature-s4', 'control/sysrq', 'data', 'drivers', 'feature', 'attr', 'error',
+    'control/shutdown',
+    'control/feature-poweroff',
+    'control/feature-reboot',
+    'control/feature-suspend',
+    'control/feature-s3',
+    'control/feature-s4',
+    'control/sysrq',
+    'data',
+    'drivers',
+    'feature',
+    'attr',
+    'error',
     // XAPI's xenopsd makes vm-data writable by the guest (it copies the guest's writes back).
     'vm-data',
   ];
@@ -648,7 +661,15 @@ export async function startTestXenstored(options: TestXenstoredOptions = {}): Pr
         } catch {
           // Logged without a path; handle() answers EINVAL.
         }
-        requests.push({ connection: conn.id, domid: connDomid, op: f.op, reqId: f.reqId, txId: f.txId, payload: f.payload, ...(logged ? { path: logged } : {}) });
+        requests.push({
+          connection: conn.id,
+          domid: connDomid,
+          op: f.op,
+          reqId: f.reqId,
+          txId: f.txId,
+          payload: f.payload,
+          ...(logged ? { path: logged } : {}),
+        });
         onFrame(conn, f);
       }
     });
@@ -660,10 +681,7 @@ export async function startTestXenstored(options: TestXenstoredOptions = {}): Pr
     });
   }
 
-  const servers = [
-    net.createServer((s) => accept(s, domid)),
-    net.createServer((s) => accept(s, 0)),
-  ];
+  const servers = [net.createServer((s) => accept(s, domid)), net.createServer((s) => accept(s, 0))];
   await Promise.all(
     [socketPath, dom0SocketPath].map(
       (p, i) =>

@@ -317,7 +317,8 @@ export class XenstoreClient {
         children.push(...r.children);
         for (const c of r.children) offset += encodeUtf8(c).length + 1;
         if (r.complete) return children;
-        if (r.children.length === 0) throw new XenstoreProtocolError('DIRECTORY_PART returned no children and no end marker', { op: 'DIRECTORY_PART', path, txId });
+        if (r.children.length === 0)
+          throw new XenstoreProtocolError('DIRECTORY_PART returned no children and no end marker', { op: 'DIRECTORY_PART', path, txId });
       }
       if (!changed) break;
     }
@@ -334,7 +335,13 @@ export class XenstoreClient {
     if (bad) return rejectLater(new XenstoreError('EINVAL', ctx, `${bad} contains a NUL byte, which the wire format cannot carry`));
     const payload = encodeRequestPayload(req);
     if (payload.length > XENSTORE_PAYLOAD_MAX) {
-      return rejectLater(new XenstoreError('E2BIG', ctx, `refused before sending: the ${req.op} payload would be ${payload.length} bytes, more than the ${XENSTORE_PAYLOAD_MAX} xenstore allows`));
+      return rejectLater(
+        new XenstoreError(
+          'E2BIG',
+          ctx,
+          `refused before sending: the ${req.op} payload would be ${payload.length} bytes, more than the ${XENSTORE_PAYLOAD_MAX} xenstore allows`,
+        ),
+      );
     }
     return new Promise<XsReply>((resolve, reject) => {
       const reqId = this.allocateReqId();

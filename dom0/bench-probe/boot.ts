@@ -18,7 +18,9 @@ export function runXl(args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('xl', args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) {
-        const why = (err as { killed?: boolean }).killed ? `no answer within ${timeoutMs} ms` : String(stderr).trim().split('\n').slice(-3).join(' | ') || err.message;
+        const why = (err as { killed?: boolean }).killed
+          ? `no answer within ${timeoutMs} ms`
+          : String(stderr).trim().split('\n').slice(-3).join(' | ') || err.message;
         reject(new Error(`xl ${args.join(' ')}: ${why}`));
       } else {
         resolve(String(stdout));
@@ -42,9 +44,15 @@ export async function destroyIfRunning(name: string, timeoutMs: number): Promise
   await runXl(['destroy', name], timeoutMs);
 }
 
-export async function bootOnce(xs: XenstoreClient, opts: {
-  configPath: string; name: string; timeoutMs: number; now: Clock;
-}): Promise<BootSample> {
+export async function bootOnce(
+  xs: XenstoreClient,
+  opts: {
+    configPath: string;
+    name: string;
+    timeoutMs: number;
+    now: Clock;
+  },
+): Promise<BootSample> {
   const t0 = opts.now();
   await runXl(['create', opts.configPath], opts.timeoutMs);
   const createMs = opts.now() - t0;

@@ -64,7 +64,14 @@ export function parseProbeOutput(text: string): ProbeOutput {
     throw new Error(`the probe's output is not JSON: ${JSON.stringify(text.slice(0, 200))}`);
   }
   const o = v as ProbeOutput;
-  if (!o || !Array.isArray(o.boots) || !Array.isArray(o.samples) || typeof o.domid !== 'number' || !Array.isArray(o.discarded) || !Array.isArray(o.failedBoots)) {
+  if (
+    !o ||
+    !Array.isArray(o.boots) ||
+    !Array.isArray(o.samples) ||
+    typeof o.domid !== 'number' ||
+    !Array.isArray(o.discarded) ||
+    !Array.isArray(o.failedBoots)
+  ) {
     throw new Error(`the probe's output lacks boots/samples/domid/discarded/failedBoots: ${JSON.stringify(text.slice(0, 200))}`);
   }
   for (const s of o.samples) {

@@ -113,8 +113,11 @@ async function main(): Promise<void> {
       boots,
       domid,
       agent: {
-        version: await read('version'), bootId: await read('boot-id'), state: await read('state'),
-        errors: await read('errors'), lastError: await read('last-error'),
+        version: await read('version'),
+        bootId: await read('boot-id'),
+        state: await read('state'),
+        errors: await read('errors'),
+        lastError: await read('last-error'),
       },
       warmupRounds: cfg.warmup,
       samples,

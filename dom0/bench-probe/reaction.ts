@@ -117,8 +117,12 @@ export class ReactionProbe {
   /** dom0 writes the onshutdown/ignore command; resolves with the ms until the agent's "" ack. */
   async testing(): Promise<number> {
     const done = this.reported();
-    const ms = await this.timed(this.w.testing, (v) => v === '', `${this.home}/${TESTING_NODE}`, BENCH_TESTING_MESSAGE, `the ack of ${TESTING_NODE}`)
-      .catch((e) => { this.w.seq.cancel('trial failed'); throw e; });
+    const ms = await this.timed(this.w.testing, (v) => v === '', `${this.home}/${TESTING_NODE}`, BENCH_TESTING_MESSAGE, `the ack of ${TESTING_NODE}`).catch(
+      (e) => {
+        this.w.seq.cancel('trial failed');
+        throw e;
+      },
+    );
     await done;
     // The next shutdown request must find the command pending, or the agent would power off.
     const pending = await this.xs.tryRead(`${this.home}/${REPORT_DIR}/pending`);
@@ -133,14 +137,16 @@ export class ReactionProbe {
    */
   private reported(): Promise<void> {
     const expected = this.seq + 1;
-    const p = this.w.seq.waitFor((v) => Number(v) >= expected, this.opts.ackTimeoutMs, `the agent's report of event ${expected}`).then(
-      async () => {
-        this.seq = Number(await this.xs.tryRead(`${this.home}/${REPORT_DIR}/event-seq`));
-      },
-      (e: Error) => {
-        throw e instanceof WatchTimeoutError ? new ReportGlitchError(e.message) : e;
-      },
-    );
+    const p = this.w.seq
+      .waitFor((v) => Number(v) >= expected, this.opts.ackTimeoutMs, `the agent's report of event ${expected}`)
+      .then(
+        async () => {
+          this.seq = Number(await this.xs.tryRead(`${this.home}/${REPORT_DIR}/event-seq`));
+        },
+        (e: Error) => {
+          throw e instanceof WatchTimeoutError ? new ReportGlitchError(e.message) : e;
+        },
+      );
     p.catch(() => undefined);
     return p;
   }
@@ -170,12 +176,18 @@ export class ReactionProbe {
     const pending = await this.xs.tryRead(`${this.home}/${REPORT_DIR}/pending`);
     if (!pending) throw new NoPendingError('no command pending in the agent; a shutdown request would power the guest off');
     const done = this.reported();
-    const ms = await this.timed(this.w.shutdown, (v) => v === '', `${this.home}/${SHUTDOWN_NODE}`, BENCH_SHUTDOWN_REQUEST, `the ack of ${SHUTDOWN_NODE}`)
-      .catch((e) => { this.w.seq.cancel('trial failed'); throw e; });
+    const ms = await this.timed(this.w.shutdown, (v) => v === '', `${this.home}/${SHUTDOWN_NODE}`, BENCH_SHUTDOWN_REQUEST, `the ack of ${SHUTDOWN_NODE}`).catch(
+      (e) => {
+        this.w.seq.cancel('trial failed');
+        throw e;
+      },
+    );
     await done;
     const [action, node] = await Promise.all(['event-action', 'event-node'].map((k) => this.xs.tryRead(`${this.home}/${REPORT_DIR}/${k}`)));
     if (node !== SHUTDOWN_NODE || action !== 'ignore') {
-      throw new ReportGlitchError(`after the shutdown request the report shows event-node ${JSON.stringify(node)}, event-action ${JSON.stringify(action)} (expected ${SHUTDOWN_NODE}, ignore)`);
+      throw new ReportGlitchError(
+        `after the shutdown request the report shows event-node ${JSON.stringify(node)}, event-action ${JSON.stringify(action)} (expected ${SHUTDOWN_NODE}, ignore)`,
+      );
     }
     return ms;
   }

@@ -34,7 +34,9 @@ const DIST = join(REPO, 'dist', 'xapi-endpoint');
 const CACHE_ROOT = join(process.env.XTV_CACHE_DIR || join(homedir(), '.cache', 'xtv'), 'xapi-endpoint');
 const quiet = process.argv.includes('--quiet');
 const t0 = Date.now();
-const say = (m) => { if (!quiet) process.stderr.write(`[xapi-endpoint ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`); };
+const say = (m) => {
+  if (!quiet) process.stderr.write(`[xapi-endpoint ${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
+};
 
 export const START_HOOK = `#!/bin/sh
 # Starts the XenAPI test double (xtv): one endpoint, its own node process, per
@@ -92,11 +94,29 @@ function tlsPair() {
     say('generating a self-signed certificate with openssl');
     mkdirSync(CACHE_ROOT, { recursive: true });
     const tmp = mkdtempSync(join(CACHE_ROOT, '.tls-'));
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-      '-subj', '/CN=xtv-xapi-test-double', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', join(tmp, 'tls.key'), '-out', join(tmp, 'tls.crt'),
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=xtv-xapi-test-double',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        join(tmp, 'tls.key'),
+        '-out',
+        join(tmp, 'tls.crt'),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   }
@@ -131,12 +151,15 @@ function cachedArchive(name, inputs, files, compress) {
     }
     const dest = join(work, 'out');
     mkdirSync(dest);
-    execFileSync('sh', ['-c', [
-      'set -e',
-      `cd '${root}'`,
-      'find . -exec touch -h -d @0 {} +',
-      `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible ${compress ? '| gzip -n -6 ' : ''}> '${join(dest, basename(archive))}'`,
-    ].join('\n')]);
+    execFileSync('sh', [
+      '-c',
+      [
+        'set -e',
+        `cd '${root}'`,
+        'find . -exec touch -h -d @0 {} +',
+        `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible ${compress ? '| gzip -n -6 ' : ''}> '${join(dest, basename(archive))}'`,
+      ].join('\n'),
+    ]);
     writeFileSync(join(dest, 'inputs.txt'), `${inputs}\n`);
     rmSync(out, { recursive: true, force: true });
     renameSync(dest, out);
@@ -150,7 +173,11 @@ function cachedArchive(name, inputs, files, compress) {
 function intoDist(archive) {
   const d = join(DIST, basename(archive));
   rmSync(d, { force: true });
-  try { linkSync(archive, d); } catch { copyFileSync(archive, d); }
+  try {
+    linkSync(archive, d);
+  } catch {
+    copyFileSync(archive, d);
+  }
   return d;
 }
 
@@ -160,12 +187,17 @@ async function main() {
   const code = await bundle();
   const tls = tlsPair();
   const endpointInputs = [`bundle ${sha256(code)}`, `hook ${sha256(START_HOOK)}`, fileHash(tls.key), fileHash(tls.crt)].join('\n');
-  const endpoint = cachedArchive('xapi-endpoint', endpointInputs, [
-    { dest: 'opt/xtv-xapi/xapi-endpoint.cjs', data: code, mode: 0o644 },
-    { dest: 'etc/xtv/xapi/tls.key', data: readFileSync(tls.key), mode: 0o600 },
-    { dest: 'etc/xtv/xapi/tls.crt', data: readFileSync(tls.crt), mode: 0o644 },
-    { dest: 'etc/xtv/start.d/50-xapi-endpoint.sh', data: START_HOOK, mode: 0o755 },
-  ], true);
+  const endpoint = cachedArchive(
+    'xapi-endpoint',
+    endpointInputs,
+    [
+      { dest: 'opt/xtv-xapi/xapi-endpoint.cjs', data: code, mode: 0o644 },
+      { dest: 'etc/xtv/xapi/tls.key', data: readFileSync(tls.key), mode: 0o600 },
+      { dest: 'etc/xtv/xapi/tls.crt', data: readFileSync(tls.crt), mode: 0o644 },
+      { dest: 'etc/xtv/start.d/50-xapi-endpoint.sh', data: START_HOOK, mode: 0o755 },
+    ],
+    true,
+  );
   const outputs = [intoDist(endpoint)];
   writeFileSync(join(DIST, 'xapi-endpoint.cjs'), code);
   copyFileSync(tls.crt, join(DIST, 'tls.crt'));

@@ -7,9 +7,21 @@
 // Every xenstore path here is RELATIVE to the domain's home: after a save and
 // restore the domid changes, and relative paths keep naming the right nodes.
 import {
-  CONTROL_PROTOCOL, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, KERNEL_SHUTDOWN_NODE,
-  decodeShutdown, decodeTesting, decodeVmData, describeCommand, encodeCommand, encodeUtf8,
-  type Ack, type Action, type NodeDecoded, type TestingCommand,
+  CONTROL_PROTOCOL,
+  SHUTDOWN_NODE,
+  TESTING_NODE,
+  VMDATA_TESTING_NODE,
+  KERNEL_SHUTDOWN_NODE,
+  decodeShutdown,
+  decodeTesting,
+  decodeVmData,
+  describeCommand,
+  encodeCommand,
+  encodeUtf8,
+  type Ack,
+  type Action,
+  type NodeDecoded,
+  type TestingCommand,
 } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
 import type { Platform, PlatformAction } from './platform.ts';
@@ -167,15 +179,23 @@ export class Agent {
       if (raw !== null) this.baselineVmData(raw);
     }
     await this.writeFeatures(store);
-    for (const [node, token] of [[SHUTDOWN_NODE, WATCH_TOKENS.shutdown], [TESTING_NODE, WATCH_TOKENS.testing], [VMDATA_TESTING_NODE, WATCH_TOKENS.vmdata]] as const) {
+    for (const [node, token] of [
+      [SHUTDOWN_NODE, WATCH_TOKENS.shutdown],
+      [TESTING_NODE, WATCH_TOKENS.testing],
+      [VMDATA_TESTING_NODE, WATCH_TOKENS.vmdata],
+    ] as const) {
       await store.watch(node, token);
     }
     if (first || this.status.state === 'starting') this.status.state = 'ready';
     this.attachedOnce = true;
     await this.writeReport();
     this.line(first ? 'ready' : 'reattached', [
-      ['version', this.status.version], ['protocols', this.status.protocols], ['domid', this.status.domid],
-      ['boot-id', this.status.bootId], ['platform', this.platform.name], ['state', this.status.state],
+      ['version', this.status.version],
+      ['protocols', this.status.protocols],
+      ['domid', this.status.domid],
+      ['boot-id', this.status.bootId],
+      ['platform', this.platform.name],
+      ['state', this.status.state],
     ]);
   }
 
@@ -184,7 +204,11 @@ export class Agent {
     if (d.kind === 'empty') return;
     this.vmdataKey = valueKey(raw);
     if (d.kind === 'message') this.vmdataId = d.value.id;
-    this.line('vm-data-baseline', [['id', this.vmdataId ?? ''], ['value', decodeUtf8(raw)], ['note', 'present at start: not acted on']]);
+    this.line('vm-data-baseline', [
+      ['id', this.vmdataId ?? ''],
+      ['value', decodeUtf8(raw)],
+      ['note', 'present at start: not acted on'],
+    ]);
   }
 
   private onWatchEvent(_path: string, token: string): void {
@@ -347,7 +371,10 @@ export class Agent {
     this.vmdataId = id;
     this.vmdataKey = key;
     if (message.kind === 'empty') {
-      this.line('vm-data-empty', [['id', id], ['note', 'id carries no message']]);
+      this.line('vm-data-empty', [
+        ['id', id],
+        ['note', 'id carries no message'],
+      ]);
       return;
     }
     await this.noticeActivityWhileSuspending();
@@ -431,15 +458,24 @@ export class Agent {
       const token = `${RESUME_TOKEN_PREFIX}${++this.probes}`;
       const armed = new Promise<boolean>((resolve) => {
         const cancel = this.platform.setTimer(this.probeArmTimeoutMs, () => resolve(false));
-        this.probe = { token, fired: 0, armed: () => { cancel(); resolve(true); } };
+        this.probe = {
+          token,
+          fired: 0,
+          armed: () => {
+            cancel();
+            resolve(true);
+          },
+        };
       });
       await store.watch(DOMID_NODE, token);
       if (!(await armed)) this.line('note', [['message', `resume probe did not fire within ${this.probeArmTimeoutMs} ms; suspending anyway`]]);
       await store.write(KERNEL_SHUTDOWN_NODE, 'suspend');
-      this.line('suspend', [['node', KERNEL_SHUTDOWN_NODE], ['value', 'suspend'], ['domid', this.status.domid]]);
-      this.cancelKernelCheck = this.platform.setTimer(this.kernelAckTimeoutMs, () =>
-        this.queue.schedule('suspend-check', () => this.checkKernelAck()),
-      );
+      this.line('suspend', [
+        ['node', KERNEL_SHUTDOWN_NODE],
+        ['value', 'suspend'],
+        ['domid', this.status.domid],
+      ]);
+      this.cancelKernelCheck = this.platform.setTimer(this.kernelAckTimeoutMs, () => this.queue.schedule('suspend-check', () => this.checkKernelAck()));
     } catch (e) {
       this.recordError('suspending', e);
       await this.dropProbe();
@@ -456,10 +492,13 @@ export class Agent {
     if (!store) return; // detached: the next attach's watches fire again and bring us back here
     const raw = await tryReadBytes(store, KERNEL_SHUTDOWN_NODE);
     if (raw === null || raw.length === 0) return; // acknowledged: the resume will be noticed by the probe
-    this.recordError('suspending', new Error(
-      `the kernel did not acknowledge "suspend" on ${KERNEL_SHUTDOWN_NODE} within ${this.kernelAckTimeoutMs} ms ` +
-      '(is the kernel patched and booted with xen_shutdown_node=data/xtv/kernel-shutdown?)',
-    ));
+    this.recordError(
+      'suspending',
+      new Error(
+        `the kernel did not acknowledge "suspend" on ${KERNEL_SHUTDOWN_NODE} within ${this.kernelAckTimeoutMs} ms ` +
+          '(is the kernel patched and booted with xen_shutdown_node=data/xtv/kernel-shutdown?)',
+      ),
+    );
     // Take the request back so that the kernel does not suspend later out of the blue.
     try {
       await store.write(KERNEL_SHUTDOWN_NODE, '');
@@ -493,7 +532,12 @@ export class Agent {
     this.forgetReport();
     await this.writeFeatures(store);
     await this.writeReport();
-    this.line('resumed', [['domid', this.status.domid], ['previous-domid', previous], ['resumes', String(this.status.resumes)], ['reason', reason]]);
+    this.line('resumed', [
+      ['domid', this.status.domid],
+      ['previous-domid', previous],
+      ['resumes', String(this.status.resumes)],
+      ['reason', reason],
+    ]);
   }
 
   private async dropProbe(): Promise<void> {
@@ -513,8 +557,18 @@ export class Agent {
   private newEvent(node: string, value: Uint8Array): EventRecord {
     this.status.counters.received++;
     return {
-      seq: ++this.seq, node, value, id: '', decision: 'accepted', error: '', command: '',
-      ack: 'none', ackValue: '', action: 'none', note: '', timeMs: this.now(),
+      seq: ++this.seq,
+      node,
+      value,
+      id: '',
+      decision: 'accepted',
+      error: '',
+      command: '',
+      ack: 'none',
+      ackValue: '',
+      action: 'none',
+      note: '',
+      timeMs: this.now(),
     };
   }
 
@@ -629,7 +683,10 @@ export class Agent {
       this.status.counters.errors++;
       const message = `${where}: ${describeError(e)}`;
       this.status.lastError = `${isoTime(this.now())} ${message}`;
-      this.line('error', [['where', where], ['message', describeError(e)]]);
+      this.line('error', [
+        ['where', where],
+        ['message', describeError(e)],
+      ]);
     } catch {
       // Nothing left to report with.
     }

@@ -24,11 +24,12 @@ export async function startEcho(store: AgentStore, onError: (where: string, e: u
   const stop = store.onWatch((_path, token) => {
     if (token !== ECHO_TOKEN) return;
     // Not awaited: the listener runs inside the client's dispatcher.
-    store.readBytes(PING_NODE).then(
-      (value) => store.write(PONG_NODE, value),
-    ).catch((e: unknown) => {
-      if (errorCode(e) !== 'ENOENT') onError('echo', e);
-    });
+    store
+      .readBytes(PING_NODE)
+      .then((value) => store.write(PONG_NODE, value))
+      .catch((e: unknown) => {
+        if (errorCode(e) !== 'ENOENT') onError('echo', e);
+      });
   });
   try {
     await store.watch(PING_NODE, ECHO_TOKEN);

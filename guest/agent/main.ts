@@ -13,7 +13,12 @@ const KEEPALIVE_MS = 3_600_000;
 function main(): void {
   const platform = createQjsPlatform();
   const fatal = (where: string, e: unknown): void =>
-    platform.consoleLine(consoleLine(Date.now(), 'error', [['where', where], ['message', describeError(e)]]));
+    platform.consoleLine(
+      consoleLine(Date.now(), 'error', [
+        ['where', where],
+        ['message', describeError(e)],
+      ]),
+    );
   // A timer that re-arms itself keeps QuickJS's event loop alive even if
   // every other handler is gone (qjs exits when it has nothing left to wait for).
   const keepAlive = (): void => {

@@ -35,7 +35,10 @@ export class UsageError extends Error {
 /** A --wait / --wait-ack check that did not hold: exit 1. `details` go into the --json error. */
 export class CheckFailed extends Error {
   override name = 'CheckFailed';
-  constructor(message: string, readonly details: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
     super(message);
   }
 }
@@ -54,7 +57,10 @@ export class SetupError extends Error {
  */
 export class MessageRefused extends Error {
   override name = 'MessageRefused';
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
     super(message);
   }
 }

@@ -3,7 +3,11 @@ import { registerCommand } from './registry.ts';
 
 registerCommand('host', 'boot, inspect and stop the embedded Xen host (up, status, exec, down)', async () => (await import('./host-command.ts')).hostCommand);
 registerCommand('doctor', 'check that a host can run xtv, with the fix for each failure', async () => (await import('./doctor-command.ts')).doctorCommand);
-registerCommand('run', 'run the scenario matrix against a toolstack and report it (TAP, JUnit XML, HTML)', async () => (await import('./run-command.ts')).runCommand);
+registerCommand(
+  'run',
+  'run the scenario matrix against a toolstack and report it (TAP, JUnit XML, HTML)',
+  async () => (await import('./run-command.ts')).runCommand,
+);
 registerCommand('install', 'copy the test image to a host and register the VM (idempotent)', async () => (await import('./install-command.ts')).installCommand);
 registerCommand('uninstall', 'remove a VM and everything xtv install made for it', async () => (await import('./uninstall-command.ts')).uninstallCommand);
 registerCommand('start', 'start a halted VM (--paused: created paused)', async () => (await import('./power-command.ts')).powerCommand('start'));
@@ -11,9 +15,9 @@ registerCommand('shutdown', 'ask the guest to power off (--hard: destroy it)', a
 registerCommand('reboot', 'ask the guest to reboot (--hard: destroy and start again)', async () => (await import('./power-command.ts')).powerCommand('reboot'));
 registerCommand('suspend', 'suspend the VM to disk (xl save; XAPI suspend)', async () => (await import('./power-command.ts')).powerCommand('suspend'));
 registerCommand('resume', 'resume a suspended VM (xl restore; XAPI resume)', async () => (await import('./power-command.ts')).powerCommand('resume'));
-registerCommand('pause', 'pause the VM\'s vCPUs', async () => (await import('./power-command.ts')).powerCommand('pause'));
+registerCommand('pause', "pause the VM's vCPUs", async () => (await import('./power-command.ts')).powerCommand('pause'));
 registerCommand('unpause', 'unpause the VM', async () => (await import('./power-command.ts')).powerCommand('unpause'));
-registerCommand('destroy', 'destroy the VM\'s domain at once (= shutdown --hard)', async () => (await import('./power-command.ts')).powerCommand('destroy'));
+registerCommand('destroy', "destroy the VM's domain at once (= shutdown --hard)", async () => (await import('./power-command.ts')).powerCommand('destroy'));
 registerCommand('send', 'send a test instruction to the guest agent (control/testing or vm-data)', async () => (await import('./send-command.ts')).sendCommand);
-registerCommand('watch', 'stream a VM\'s power state and guest report changes until Ctrl-C', async () => (await import('./watch-command.ts')).watchCommand);
+registerCommand('watch', "stream a VM's power state and guest report changes until Ctrl-C", async () => (await import('./watch-command.ts')).watchCommand);
 registerCommand('gc', 'destroy and remove every VM xtv made on a host', async () => (await import('./gc-command.ts')).gcCommand);

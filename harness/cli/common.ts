@@ -52,7 +52,11 @@ exit codes: 0 ok, 1 the toolstack refused or a check (--wait) failed,
 type ConnectValues = { [K in keyof typeof CONNECT_OPTIONS]?: (typeof CONNECT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
 /** parseArgs with the connection options added; its complaints become UsageErrors. */
-export function parseCli<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, positionals: { min: number; max: number; names: string }) {
+export function parseCli<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: O,
+  positionals: { min: number; max: number; names: string },
+) {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { ...CONNECT_OPTIONS, ...options }, strict: true, allowPositionals: true });
@@ -67,7 +71,8 @@ export function parseCli<O extends NonNullable<ParseArgsConfig['options']>>(argv
 
 export function oneOf<T extends string>(name: string, v: string | boolean | undefined, list: readonly T[]): T | undefined {
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !(list as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${list.join(', ')}, got '${String(v)}'`);
+  if (typeof v !== 'string' || !(list as readonly string[]).includes(v))
+    throw new UsageError(`--${name} must be one of ${list.join(', ')}, got '${String(v)}'`);
   return v as T;
 }
 
@@ -93,17 +98,23 @@ export interface CliConnect extends ConnectOptions {
 /** The connection the flags and environment say (nothing is contacted). */
 export function connectOptions(values: ConnectValues, env: NodeJS.ProcessEnv = process.env): CliConnect {
   const host = values.host ?? (env.XTV_HOST || 'embedded');
-  if (!/^(embedded|ssh:\/\/.+|https?:\/\/.+)$/.test(host)) throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT] or https://HOST, got '${host}'`);
+  if (!/^(embedded|ssh:\/\/.+|https?:\/\/.+)$/.test(host))
+    throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT] or https://HOST, got '${host}'`);
   const toolstack: ToolstackKind = oneOf('toolstack', values.toolstack, ['xl', 'xapi'] as const) ?? (/^https?:\/\//.test(host) ? 'xapi' : 'xl');
   if (values.dom0 !== undefined && toolstack !== 'xapi') throw new UsageError('--dom0 is for XAPI hosts; with xl, --host is dom0 (ssh://root@HOST)');
-  const str = (k: 'user' | 'password-file' | 'state-dir' | 'identity' | 'dom0' | 'ca', to: keyof CliConnect) => (values[k] !== undefined ? { [to]: values[k] } : {});
+  const str = (k: 'user' | 'password-file' | 'state-dir' | 'identity' | 'dom0' | 'ca', to: keyof CliConnect) =>
+    values[k] !== undefined ? { [to]: values[k] } : {};
   return {
     host,
     toolstack,
     allowUnauthorized: values['allow-unauthorized'] ?? false,
     ...(values['no-console-log'] ? { noConsoleLog: true } : {}),
-    ...str('user', 'user'), ...str('password-file', 'passwordFile'), ...str('state-dir', 'stateDir'),
-    ...str('identity', 'identity'), ...str('dom0', 'dom0'), ...str('ca', 'caFile'),
+    ...str('user', 'user'),
+    ...str('password-file', 'passwordFile'),
+    ...str('state-dir', 'stateDir'),
+    ...str('identity', 'identity'),
+    ...str('dom0', 'dom0'),
+    ...str('ca', 'caFile'),
     onProgress: (line) => process.stderr.write(`${line}\n`),
     env,
   };
@@ -151,7 +162,11 @@ export function output(json: boolean | undefined, obj: Record<string, unknown>, 
  * thrown on to main, which says it (errors.ts). `_command` is no longer
  * needed here (main knows the command's name); it stays until the callers drop it.
  */
-export async function withDriver(_command: string, values: ConnectValues, fn: (driver: ToolstackDriver, opts: ConnectOptions) => Promise<number>): Promise<number> {
+export async function withDriver(
+  _command: string,
+  values: ConnectValues,
+  fn: (driver: ToolstackDriver, opts: ConnectOptions) => Promise<number>,
+): Promise<number> {
   const opts = connectOptions(values);
   const driver = await connectCli(opts);
   try {

@@ -40,7 +40,11 @@ export const doctorCommand: Command = {
   summary: 'check that a host can run xtv, with the fix for each failure',
   usage: DOCTOR_USAGE,
   async run(argv) {
-    const { values } = parseCli(argv, { vms: { type: 'string' }, memory: { type: 'string' }, 'domain-type': { type: 'string' } }, { min: 0, max: 0, names: '' });
+    const { values } = parseCli(
+      argv,
+      { vms: { type: 'string' }, memory: { type: 'string' }, 'domain-type': { type: 'string' } },
+      { min: 0, max: 0, names: '' },
+    );
     const o: PreflightOptions = {
       vms: positiveInt('vms', values.vms) ?? 2,
       memoryMiB: positiveInt('memory', values.memory) ?? imageMinMemoryMiB(),
@@ -58,9 +62,7 @@ export const doctorCommand: Command = {
     }
     try {
       if (driver) {
-        checks = driver.kind === 'xapi'
-          ? await xapiPreflight(driver as XapiDriver, opts.host, user, o)
-          : await xlPreflight(driver as XlDriver, o);
+        checks = driver.kind === 'xapi' ? await xapiPreflight(driver as XapiDriver, opts.host, user, o) : await xlPreflight(driver as XlDriver, o);
       }
     } finally {
       await driver?.close().catch(() => undefined);

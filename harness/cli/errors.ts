@@ -67,8 +67,11 @@ const TABLE: readonly Row[] = [
   // The command line: exit 2, with where to read the usage.
   row(UsageError, (_e, command) => ({ exit: EXIT_USAGE, kind: 'usage', hint: `(see: xtv ${command} --help)` })),
   row(MessageRefused, (e) => ({
-    exit: EXIT_USAGE, kind: 'invalid-message', details: { code: e.code },
-    text: `refused: ${e.message}`, hint: '(the agent would reject it the same way; --raw sends it anyway)',
+    exit: EXIT_USAGE,
+    kind: 'invalid-message',
+    details: { code: e.code },
+    text: `refused: ${e.message}`,
+    hint: '(the agent would reject it the same way; --raw sends it anyway)',
   })),
   // The host, or what xtv needs on this machine, is not there: exit 2.
   row(ConnectionError, () => ({ exit: EXIT_USAGE, kind: 'connection' })),
@@ -81,7 +84,11 @@ const TABLE: readonly Row[] = [
   row(SetupError, () => ({ exit: EXIT_USAGE, kind: 'setup' })),
   {
     matches: isSystemError,
-    translate: (e: SystemError) => ({ exit: EXIT_USAGE, kind: 'system', details: { code: e.code, syscall: e.syscall, ...(e.path !== undefined ? { path: e.path } : {}) } }),
+    translate: (e: SystemError) => ({
+      exit: EXIT_USAGE,
+      kind: 'system',
+      details: { code: e.code, syscall: e.syscall, ...(e.path !== undefined ? { path: e.path } : {}) },
+    }),
   },
   // The host answered, and the answer was not what was asked or checked: exit 1.
   row(ToolstackError, (e) => ({ exit: EXIT_FAILED, kind: 'toolstack', details: { code: e.code, params: e.params, call: e.call } })),

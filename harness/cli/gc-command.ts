@@ -24,7 +24,11 @@ export const gcCommand: Command = {
   summary: 'destroy and remove every VM xtv made on a host',
   usage: GC_USAGE,
   async run(argv) {
-    const { values } = parseCli(argv, { 'dry-run': { type: 'boolean' }, timeout: { type: 'string' }, prefix: { type: 'string' } }, { min: 0, max: 0, names: '' });
+    const { values } = parseCli(
+      argv,
+      { 'dry-run': { type: 'boolean' }, timeout: { type: 'string' }, prefix: { type: 'string' } },
+      { min: 0, max: 0, names: '' },
+    );
     const timeoutMs = seconds('timeout', values.timeout, 60);
     const prefix = typeof values.prefix === 'string' ? values.prefix : undefined;
     if (prefix !== undefined && prefix === '') throw new UsageError('--prefix needs a non-empty name prefix (leave it out for every VM)');
@@ -48,9 +52,14 @@ export const gcCommand: Command = {
         }
       }
       const failed = results.filter((r) => !values['dry-run'] && !r.removed);
-      const lines = results.map((r) => `${r.vm.name.padEnd(40)} ${r.state.padEnd(9)} ${values['dry-run'] ? 'would remove' : r.removed ? 'removed' : `NOT removed: ${r.error}`}`);
-      output(values.json, { ok: failed.length === 0, dryRun: values['dry-run'] === true, vms: results },
-        results.length === 0 ? `nothing made by xtv on this host${prefix !== undefined ? ` named ${prefix}*` : ''}` : lines.join('\n'));
+      const lines = results.map(
+        (r) => `${r.vm.name.padEnd(40)} ${r.state.padEnd(9)} ${values['dry-run'] ? 'would remove' : r.removed ? 'removed' : `NOT removed: ${r.error}`}`,
+      );
+      output(
+        values.json,
+        { ok: failed.length === 0, dryRun: values['dry-run'] === true, vms: results },
+        results.length === 0 ? `nothing made by xtv on this host${prefix !== undefined ? ` named ${prefix}*` : ''}` : lines.join('\n'),
+      );
       return failed.length === 0 ? EXIT_OK : EXIT_FAILED;
     });
   },

@@ -6,10 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, SetupError, UsageError, type Command } from './command.ts';
-import {
-  EmbeddedHost, HostAlreadyRunningError, HostNotRunningError, HostUnreachableError,
-  hostStatus, type HostStatus,
-} from '../embedded/embedded-host.ts';
+import { EmbeddedHost, HostAlreadyRunningError, HostNotRunningError, HostUnreachableError, hostStatus, type HostStatus } from '../embedded/embedded-host.ts';
 import { REPO_ROOT, resolveStateDir } from '../embedded/paths.ts';
 import { shq } from '../remote/target.ts';
 import { liveState } from '../embedded/state.ts';
@@ -121,7 +118,9 @@ export function parseHostArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
   only('xapi-profile', ['up'], v['xapi-profile']);
   if (v['xapi-profile'] !== undefined) {
     const list = v['xapi-profile'].split(',').map((p) => p.trim());
-    for (const p of list) if (!(XAPI_PROFILES as readonly string[]).includes(p)) throw new UsageError(`--xapi-profile: unknown profile '${p}' (known: ${XAPI_PROFILES.join(', ')})`);
+    for (const p of list)
+      if (!(XAPI_PROFILES as readonly string[]).includes(p))
+        throw new UsageError(`--xapi-profile: unknown profile '${p}' (known: ${XAPI_PROFILES.join(', ')})`);
     if (new Set(list).size !== list.length) throw new UsageError('--xapi-profile: a profile is named twice');
     out.xapiProfiles = list as XapiProfile[];
   }
@@ -167,7 +166,9 @@ async function up(a: HostArgs): Promise<number> {
   }
   const t0 = Date.now();
   // The XenAPI test double rides along (XAPI path of the harness); XTV_NO_XAPI=1 boots without it.
-  const xapi = process.env.XTV_NO_XAPI ? null : await prepareEmbeddedXapi(a.stateDir, { onProgress: say, ...(a.xapiProfiles ? { profiles: a.xapiProfiles } : {}) });
+  const xapi = process.env.XTV_NO_XAPI
+    ? null
+    : await prepareEmbeddedXapi(a.stateDir, { onProgress: say, ...(a.xapiProfiles ? { profiles: a.xapiProfiles } : {}) });
   const host = await EmbeddedHost.up({
     stateDir: a.stateDir,
     detached: true,
@@ -185,16 +186,23 @@ async function up(a: HostArgs): Promise<number> {
   }
   const sd = a.stateDir === resolveStateDir(undefined) ? '' : ` --state-dir ${shq(a.stateDir)}`;
   const addr = embeddedAddress(host);
-  console.log([
-    `embedded Xen host is up in ${secs} s (QEMU pid ${host.pid})`,
-    `  run in dom0:  xtv host exec${sd} -- xl list`,
-    `  dom0:         ${addr.dom0} (key ${addr.identity}, known_hosts ${addr.knownHosts})`,
-    `  status:       xtv host status${sd}`,
-    `  stop:         xtv host down${sd}`,
-    `  boot log:     ${host.bootLogPath}`,
-    ...(xapiInfo ? xapiInfo.endpoints.map((e) => `  XenAPI:       ${e.url} (test double, profile ${e.profile}; CA ${xapiInfo.caFile}, user ${xapiInfo.user}, password file ${xapiInfo.passwordFile})`) : []),
-    `  as a real host: --host embedded fills in these addresses (see xtv run --help)`,
-  ].join('\n'));
+  console.log(
+    [
+      `embedded Xen host is up in ${secs} s (QEMU pid ${host.pid})`,
+      `  run in dom0:  xtv host exec${sd} -- xl list`,
+      `  dom0:         ${addr.dom0} (key ${addr.identity}, known_hosts ${addr.knownHosts})`,
+      `  status:       xtv host status${sd}`,
+      `  stop:         xtv host down${sd}`,
+      `  boot log:     ${host.bootLogPath}`,
+      ...(xapiInfo
+        ? xapiInfo.endpoints.map(
+            (e) =>
+              `  XenAPI:       ${e.url} (test double, profile ${e.profile}; CA ${xapiInfo.caFile}, user ${xapiInfo.user}, password file ${xapiInfo.passwordFile})`,
+          )
+        : []),
+      `  as a real host: --host embedded fills in these addresses (see xtv run --help)`,
+    ].join('\n'),
+  );
   return EXIT_OK;
 }
 
@@ -203,10 +211,13 @@ export function formatStatus(s: HostStatus): string {
   const lines = [
     `running: QEMU pid ${s.pid}, up ${s.uptimeSec} s (${s.owner === 'cli' ? "started by 'xtv host up'" : 'owned by a test or library process'})`,
     `ssh:      127.0.0.1:${s.sshPort} (key ${s.privateKey})`,
-    ...Object.entries(s.ports ?? {}).filter(([n]) => n !== 'ssh').map(([n, p]) => `${`${n}:`.padEnd(9)} 127.0.0.1:${p}`),
+    ...Object.entries(s.ports ?? {})
+      .filter(([n]) => n !== 'ssh')
+      .map(([n, p]) => `${`${n}:`.padEnd(9)} 127.0.0.1:${p}`),
     `boot log: ${s.bootLog}`,
   ];
-  if (s.xen) lines.push(`xen:      ${s.xen.version}, ${s.xen.nrCpus} CPU(s), memory ${s.xen.freeMemoryMiB} of ${s.xen.totalMemoryMiB} MiB free, ${s.domains} domain(s)`);
+  if (s.xen)
+    lines.push(`xen:      ${s.xen.version}, ${s.xen.nrCpus} CPU(s), memory ${s.xen.freeMemoryMiB} of ${s.xen.totalMemoryMiB} MiB free, ${s.domains} domain(s)`);
   if (s.error) lines.push(`dom0:     not answering: ${s.error}`);
   return lines.join('\n');
 }
@@ -223,7 +234,13 @@ async function exec(a: HostArgs): Promise<number> {
   // ssh itself relays stdin, stdout, stderr and the exit status, live.
   const child = spawn('ssh', host.sshArgs(a.command!), { stdio: 'inherit' });
   let timedOut = false;
-  const timer = a.timeoutMs !== undefined ? setTimeout(() => { timedOut = true; child.kill('SIGTERM'); }, a.timeoutMs) : null;
+  const timer =
+    a.timeoutMs !== undefined
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGTERM');
+        }, a.timeoutMs)
+      : null;
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + 15 : 255)));
@@ -258,11 +275,14 @@ export const hostCommand: Command = {
     // The host's errors (already running, not running, boot failed, unreachable) go to main: exit 2.
     const a = parseHostArgs(argv);
     switch (a.sub) {
-      case 'up': return up(a);
-      case 'status': return status(a);
-      case 'exec': return exec(a);
-      case 'down': return down(a);
+      case 'up':
+        return up(a);
+      case 'status':
+        return status(a);
+      case 'exec':
+        return exec(a);
+      case 'down':
+        return down(a);
     }
   },
 };
-

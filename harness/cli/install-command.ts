@@ -32,16 +32,20 @@ export const installCommand: Command = {
   summary: 'copy the test image to a host and register the VM (idempotent)',
   usage: INSTALL_USAGE,
   async run(argv) {
-    const { values } = parseCli(argv, {
-      name: { type: 'string' },
-      'domain-type': { type: 'string' },
-      memory: { type: 'string' },
-      'image-dir': { type: 'string' },
-      'kernel-args': { type: 'string' },
-      'on-poweroff': { type: 'string' },
-      'on-reboot': { type: 'string' },
-      'on-crash': { type: 'string' },
-    }, { min: 0, max: 0, names: '' });
+    const { values } = parseCli(
+      argv,
+      {
+        name: { type: 'string' },
+        'domain-type': { type: 'string' },
+        memory: { type: 'string' },
+        'image-dir': { type: 'string' },
+        'kernel-args': { type: 'string' },
+        'on-poweroff': { type: 'string' },
+        'on-reboot': { type: 'string' },
+        'on-crash': { type: 'string' },
+      },
+      { min: 0, max: 0, names: '' },
+    );
     const domainType = oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv';
     const memoryMiB = positiveInt('memory', values.memory);
     const imageDir = resolve(typeof values['image-dir'] === 'string' ? values['image-dir'] : join(REPO_ROOT, 'dist', 'image'));
@@ -53,15 +57,22 @@ export const installCommand: Command = {
       if (typeof values['on-reboot'] === 'string') actions.afterReboot = values['on-reboot'];
       if (typeof values['on-crash'] === 'string') actions.afterCrash = values['on-crash'];
       const opts: InstallOptions = {
-        name, domainType, memoryMiB: image.memoryMiB, kernelPath: image.kernelPath, initrdPath: image.initrdPath,
+        name,
+        domainType,
+        memoryMiB: image.memoryMiB,
+        kernelPath: image.kernelPath,
+        initrdPath: image.initrdPath,
         kernelArgs: typeof values['kernel-args'] === 'string' ? values['kernel-args'] : image.kernelArgs,
         ...(Object.keys(actions).length ? { actions } : {}),
       };
       const t0 = Date.now();
       const vm = await driver.install(opts);
       const elapsedMs = Date.now() - t0;
-      output(values.json, { ok: true, vm, host: conn.host, toolstack: driver.kind, domainType, memoryMiB: opts.memoryMiB, kernelArgs: opts.kernelArgs, elapsedMs },
-        `installed ${vm.name} on ${conn.host} (${driver.kind}, ${domainType}, ${opts.memoryMiB} MiB) in ${(elapsedMs / 1000).toFixed(1)} s; start it with: xtv start ${vm.name}`);
+      output(
+        values.json,
+        { ok: true, vm, host: conn.host, toolstack: driver.kind, domainType, memoryMiB: opts.memoryMiB, kernelArgs: opts.kernelArgs, elapsedMs },
+        `installed ${vm.name} on ${conn.host} (${driver.kind}, ${domainType}, ${opts.memoryMiB} MiB) in ${(elapsedMs / 1000).toFixed(1)} s; start it with: xtv start ${vm.name}`,
+      );
       return EXIT_OK;
     });
   },

@@ -43,7 +43,7 @@ const VERBS: Record<PowerVerb, VerbSpec> = {
     // told to by on_poweroff) about 2 s after destroying it, and creating takes
     // seconds more under emulation.
     wait: { what: 'the VM to be Halted', done: (s) => s.powerState === 'Halted' && s.domid === null, confirmMs: 8000 },
-    help: 'Clean: the toolstack writes poweroff to the guest\'s control/shutdown and returns\nonce the guest acknowledges (xl shutdown; XAPI clean_shutdown).',
+    help: "Clean: the toolstack writes poweroff to the guest's control/shutdown and returns\nonce the guest acknowledges (xl shutdown; XAPI clean_shutdown).",
   },
   reboot: {
     summary: 'ask the guest to reboot (--hard: destroy and start again)',
@@ -63,22 +63,17 @@ const VERBS: Record<PowerVerb, VerbSpec> = {
     request: () => 'resume',
     help: 'xl: xl restore of the save image, which is then removed. XAPI: VM.resume.',
   },
-  pause: { summary: 'pause the VM\'s vCPUs', request: () => 'pause', help: 'xl pause; XAPI VM.pause.' },
+  pause: { summary: "pause the VM's vCPUs", request: () => 'pause', help: 'xl pause; XAPI VM.pause.' },
   unpause: { summary: 'unpause the VM', request: () => 'unpause', help: 'xl unpause; XAPI VM.unpause.' },
   destroy: {
-    summary: 'destroy the VM\'s domain at once (= shutdown --hard)',
+    summary: "destroy the VM's domain at once (= shutdown --hard)",
     request: () => 'hard_shutdown',
     help: 'xl destroy; XAPI hard_shutdown. Of a suspended xl VM: discards its save image.',
   },
 };
 
 function usageOf(verb: PowerVerb, spec: VerbSpec): string {
-  const flags = [
-    verb === 'start' ? '[--paused]' : '',
-    spec.hard ? '[--hard]' : '',
-    spec.wait ? '[--wait]' : '',
-    '[--timeout SEC]',
-  ].filter(Boolean).join(' ');
+  const flags = [verb === 'start' ? '[--paused]' : '', spec.hard ? '[--hard]' : '', spec.wait ? '[--wait]' : '', '[--timeout SEC]'].filter(Boolean).join(' ');
   return `usage: xtv ${verb} VM ${flags} [--host H] [--toolstack xl|xapi]
 
 ${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.
@@ -104,12 +99,16 @@ export function powerCommand(verb: PowerVerb): Command {
     summary: spec.summary,
     usage: usageOf(verb, spec),
     async run(argv) {
-      const { values, positionals } = parseCli(argv, {
-        hard: { type: 'boolean' },
-        wait: { type: 'boolean' },
-        paused: { type: 'boolean' },
-        timeout: { type: 'string' },
-      }, { min: 1, max: 1, names: 'VM (the name given to xtv install)' });
+      const { values, positionals } = parseCli(
+        argv,
+        {
+          hard: { type: 'boolean' },
+          wait: { type: 'boolean' },
+          paused: { type: 'boolean' },
+          timeout: { type: 'string' },
+        },
+        { min: 1, max: 1, names: 'VM (the name given to xtv install)' },
+      );
       if (values.hard && !spec.hard) throw new UsageError(`--hard is not an option of ${verb}`);
       if (values.wait && !spec.wait) throw new UsageError(`--wait is not an option of ${verb}`);
       if (values.paused && verb !== 'start') throw new UsageError(`--paused is an option of start only`);
@@ -127,18 +126,28 @@ export function powerCommand(verb: PowerVerb): Command {
         if (values.wait && spec.wait) {
           const w = spec.wait;
           const t1 = Date.now();
-          const probe = async (): Promise<{ s: DomainInfo; ready: string | null }> => ({ s: await driver.state(vm), ready: w.needsReport ? await readReady(driver, vm) : null });
+          const probe = async (): Promise<{ s: DomainInfo; ready: string | null }> => ({
+            s: await driver.state(vm),
+            ready: w.needsReport ? await readReady(driver, vm) : null,
+          });
           const done = (v: { s: DomainInfo; ready: string | null }): boolean => w.done(v.s, before, v.ready);
           // Seen is not enough where confirmMs is set: the state must still hold that long later (within the bound).
           const r = await poll(probe, done, { timeoutMs, minMs: 200, maxMs: 1000, what: w.what, ...(w.confirmMs ? { hold: { ms: w.confirmMs } } : {}) });
           waitedMs = Date.now() - t1;
           if (r.value) after = r.value.s;
           if (!r.done) {
-            throw new CheckFailed(`${request} returned, but ${w.what} did not happen within ${Math.round(timeoutMs / 1000)} s; now ${describe(vm, after)}`, { vm, request, state: after });
+            throw new CheckFailed(`${request} returned, but ${w.what} did not happen within ${Math.round(timeoutMs / 1000)} s; now ${describe(vm, after)}`, {
+              vm,
+              request,
+              state: after,
+            });
           }
         }
-        output(values.json, { ok: true, vm, request, callMs, ...(waitedMs !== undefined ? { waitedMs } : {}), before, state: after },
-          `${request} ok (${(callMs / 1000).toFixed(1)} s${waitedMs !== undefined ? `, then ${(waitedMs / 1000).toFixed(1)} s until ${spec.wait!.what.replace(/^the /, '')}` : ''}); ${describe(vm, after)}`);
+        output(
+          values.json,
+          { ok: true, vm, request, callMs, ...(waitedMs !== undefined ? { waitedMs } : {}), before, state: after },
+          `${request} ok (${(callMs / 1000).toFixed(1)} s${waitedMs !== undefined ? `, then ${(waitedMs / 1000).toFixed(1)} s until ${spec.wait!.what.replace(/^the /, '')}` : ''}); ${describe(vm, after)}`,
+        );
         return EXIT_OK;
       });
     },

@@ -117,7 +117,8 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
   const host = values.host ?? (env.XTV_HOST || 'embedded');
-  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host)) throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT], https://HOST or fake, got '${host}'`);
+  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host))
+    throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT], https://HOST or fake, got '${host}'`);
   const connect = host === 'fake' ? undefined : connectOptions({ ...values, host }, env);
   return {
     ...(connect ? { connect } : {}),
@@ -158,7 +159,8 @@ export function toolstackOf(a: Pick<RunArgs, 'host' | 'toolstack'>): ToolstackKi
 export function selectCases(a: Pick<RunArgs, 'matrix' | 'filter'>): Case[] {
   const keep = makeFilter(a.filter);
   const cases = matrixCases(a.matrix).filter((c) => keep(c.scenario.name));
-  if (cases.length === 0) throw new UsageError(`--filter '${a.filter}' matches no case of the ${a.matrix} matrix (see xtv run --list --matrix full --show-skipped)`);
+  if (cases.length === 0)
+    throw new UsageError(`--filter '${a.filter}' matches no case of the ${a.matrix} matrix (see xtv run --list --matrix full --show-skipped)`);
   return cases;
 }
 
@@ -196,7 +198,7 @@ export function listJson(cases: readonly Case[], kinds: readonly ToolstackKind[]
 /** The image's manifest.json (kernel command line, minimum memory); {} when there is none. */
 export function imageManifest(imageDir: string = DEFAULT_IMAGE_DIR): { kernelArgs?: unknown; minMemoryMiB?: unknown } {
   const mp = join(imageDir, 'manifest.json');
-  return existsSync(mp) ? JSON.parse(readFileSync(mp, 'utf8')) as { kernelArgs?: unknown; minMemoryMiB?: unknown } : {};
+  return existsSync(mp) ? (JSON.parse(readFileSync(mp, 'utf8')) as { kernelArgs?: unknown; minMemoryMiB?: unknown }) : {};
 }
 
 /** The test image as built by npm run build:image (manifest.json gives the kernel command line and minimum memory). */
@@ -254,7 +256,9 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
 
   const kind = toolstackOf(a);
   const fake = a.host === 'fake';
-  const image: RunnerImage = fake ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 } : loadImage(a);
+  const image: RunnerImage = fake
+    ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 }
+    : loadImage(a);
   io.err(`xtv run: connecting to ${a.host} (${kind})`);
   const driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: io.err });
 
@@ -262,7 +266,9 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
   const controller = new AbortController();
   const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: 90_000, log: io.err, exit: io.exit });
   const runnable = cases.filter((c) => c.run).length;
-  io.err(`xtv run: ${a.matrix} matrix, ${runnable} case(s) to run, ${cases.length - runnable} skipped, ${a.parallel} at a time; VMs are named ${vmNameOf('xtv', '<case>')}`);
+  io.err(
+    `xtv run: ${a.matrix} matrix, ${runnable} case(s) to run, ${cases.length - runnable} skipped, ${a.parallel} at a time; VMs are named ${vmNameOf('xtv', '<case>')}`,
+  );
   if (!a.json) io.out(tapPlan(cases.length) + '\n');
   let n = 0;
   try {
@@ -280,7 +286,9 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
       signal: controller.signal,
       registry,
       progress: io.err,
-      onResult: (r: CaseResult) => { if (!a.json) io.out(tapLine(++n, r) + '\n'); },
+      onResult: (r: CaseResult) => {
+        if (!a.json) io.out(tapLine(++n, r) + '\n');
+      },
     });
     const files = await writeReports(summary, a.reportDir);
     if (a.json) io.out(JSON.stringify({ ...summary, reports: files }, null, 2) + '\n');

@@ -35,7 +35,9 @@ A malformed MESSAGE without --raw is refused with the decoder's sentence, exit 2
 ${CONNECT_HELP}`;
 
 function formatReport(r: Record<string, string | null>): string {
-  return REPORT_KEYS.filter((k) => r[k] !== null && r[k] !== undefined).map((k) => `  ${k.padEnd(16)} ${JSON.stringify(r[k])}`).join('\n');
+  return REPORT_KEYS.filter((k) => r[k] !== null && r[k] !== undefined)
+    .map((k) => `  ${k.padEnd(16)} ${JSON.stringify(r[k])}`)
+    .join('\n');
 }
 
 export const sendCommand: Command = {
@@ -43,12 +45,16 @@ export const sendCommand: Command = {
   summary: 'send a test instruction to the guest agent (control/testing or vm-data)',
   usage: SEND_USAGE,
   async run(argv) {
-    const { values, positionals } = parseCli(argv, {
-      via: { type: 'string' },
-      raw: { type: 'boolean' },
-      'wait-ack': { type: 'boolean' },
-      timeout: { type: 'string' },
-    }, { min: 2, max: 2, names: 'VM and MESSAGE' });
+    const { values, positionals } = parseCli(
+      argv,
+      {
+        via: { type: 'string' },
+        raw: { type: 'boolean' },
+        'wait-ack': { type: 'boolean' },
+        timeout: { type: 'string' },
+      },
+      { min: 2, max: 2, names: 'VM and MESSAGE' },
+    );
     const [vmName, message] = positionals as [string, string];
     const via = oneOf('via', values.via, ['xenstore', 'xapi'] as const) ?? 'xenstore';
     const timeoutMs = seconds('timeout', values.timeout, 30);
@@ -56,7 +62,9 @@ export const sendCommand: Command = {
     if (!check.ok && !values.raw) throw new MessageRefused(check.error.message, check.error.code);
     return withDriver('send', values, async (driver) => {
       if (via === 'xapi' && driver.kind !== 'xapi') {
-        throw new UsageError(`--via xapi writes ${VMDATA_TESTING_NODE} through XAPI's VM.set_xenstore_data; the ${driver.kind} toolstack has no such call (use --via xenstore, the default, or --toolstack xapi)`);
+        throw new UsageError(
+          `--via xapi writes ${VMDATA_TESTING_NODE} through XAPI's VM.set_xenstore_data; the ${driver.kind} toolstack has no such call (use --via xenstore, the default, or --toolstack xapi)`,
+        );
       }
       const vm = await resolveVm(driver, vmName);
       const before = await driver.readGuest(vm, `${REPORT_DIR}/event-seq`).catch(() => null);
@@ -72,33 +80,60 @@ export const sendCommand: Command = {
       } else {
         await driver.writeGuest(vm, TESTING_NODE, message, { guestWritable: true });
       }
-      const sent = { vm, node, message, ...(id ? { id } : {}), valid: check.ok, ...(check.ok ? { meaning: describeCommand(check.value) } : { error: check.error.message }) };
+      const sent = {
+        vm,
+        node,
+        message,
+        ...(id ? { id } : {}),
+        valid: check.ok,
+        ...(check.ok ? { meaning: describeCommand(check.value) } : { error: check.error.message }),
+      };
       if (!values['wait-ack']) {
-        output(values.json, { ok: true, ...sent }, `sent ${JSON.stringify(message)} to ${vm.name} (${node})${check.ok ? `: ${describeCommand(check.value)}` : ' (malformed, --raw)'}`);
+        output(
+          values.json,
+          { ok: true, ...sent },
+          `sent ${JSON.stringify(message)} to ${vm.name} (${node})${check.ok ? `: ${describeCommand(check.value)}` : ' (malformed, --raw)'}`,
+        );
         return EXIT_OK;
       }
       // Acknowledged = the agent reported an event for this node past the one before (its report
       // when the domain is still there; else its console line, e.g. after now:poweroff).
-      const r = await poll(async () => {
-        const report = await readReport(driver, vm, REPORT_KEYS);
-        if (Number(report['event-seq'] ?? '0') > beforeSeq && report['event-node'] === node) return { from: 'report' as const, report };
-        const state = await driver.state(vm);
-        if (state.domid === null || report.state === null) {
-          const lines = parseConsole(await consoleText(driver, vm));
-          const from = anchor === null ? 0 : lines.map((l) => l.line).lastIndexOf(anchor) + 1;
-          const events = lines.slice(from).filter((e) => e.kind === 'event' && e.fields.node === node);
-          const e = events.at(-1);
-          if (e) return { from: 'console' as const, report: { ...e.fields, 'event-time': e.time } as Record<string, string | null> };
-        }
-        return null;
-      }, (v) => v !== null, { timeoutMs, minMs: 100, maxMs: 1000, what: `the agent's acknowledgement of ${node}` });
+      const r = await poll(
+        async () => {
+          const report = await readReport(driver, vm, REPORT_KEYS);
+          if (Number(report['event-seq'] ?? '0') > beforeSeq && report['event-node'] === node) return { from: 'report' as const, report };
+          const state = await driver.state(vm);
+          if (state.domid === null || report.state === null) {
+            const lines = parseConsole(await consoleText(driver, vm));
+            const from = anchor === null ? 0 : lines.map((l) => l.line).lastIndexOf(anchor) + 1;
+            const events = lines.slice(from).filter((e) => e.kind === 'event' && e.fields.node === node);
+            const e = events.at(-1);
+            if (e) return { from: 'console' as const, report: { ...e.fields, 'event-time': e.time } as Record<string, string | null> };
+          }
+          return null;
+        },
+        (v) => v !== null,
+        { timeoutMs, minMs: 100, maxMs: 1000, what: `the agent's acknowledgement of ${node}` },
+      );
       if (!r.done || !r.value) {
-        throw new CheckFailed(`sent ${JSON.stringify(message)} to ${vm.name}, but the agent reported no event for ${node} within ${Math.round(timeoutMs / 1000)} s`, { vm, node });
+        throw new CheckFailed(
+          `sent ${JSON.stringify(message)} to ${vm.name}, but the agent reported no event for ${node} within ${Math.round(timeoutMs / 1000)} s`,
+          { vm, node },
+        );
       }
       const { from, report } = r.value;
       const shutdown = from === 'report' ? await driver.readGuest(vm, SHUTDOWN_NODE).catch(() => null) : null;
-      output(values.json, { ok: true, ...sent, acknowledged: true, source: from, report },
-        `${vm.name} acknowledged ${JSON.stringify(message)} (from its ${from === 'report' ? `report under ${REPORT_DIR}` : 'console log: the domain is gone'}):\n${from === 'report' ? formatReport(report) : Object.entries(report).map(([k, v]) => `  ${k.padEnd(16)} ${JSON.stringify(v)}`).join('\n')}${shutdown !== null ? `\n  (control/shutdown now ${JSON.stringify(shutdown)})` : ''}`);
+      output(
+        values.json,
+        { ok: true, ...sent, acknowledged: true, source: from, report },
+        `${vm.name} acknowledged ${JSON.stringify(message)} (from its ${from === 'report' ? `report under ${REPORT_DIR}` : 'console log: the domain is gone'}):\n${
+          from === 'report'
+            ? formatReport(report)
+            : Object.entries(report)
+                .map(([k, v]) => `  ${k.padEnd(16)} ${JSON.stringify(v)}`)
+                .join('\n')
+        }${shutdown !== null ? `\n  (control/shutdown now ${JSON.stringify(shutdown)})` : ''}`,
+      );
       return EXIT_OK;
     });
   },

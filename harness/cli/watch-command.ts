@@ -31,7 +31,7 @@ const SHOWN = REPORT_KEYS.filter((k) => k !== 'version' && k !== 'protocols' && 
 
 export const watchCommand: Command = {
   name: 'watch',
-  summary: 'stream a VM\'s power state and guest report changes until Ctrl-C',
+  summary: "stream a VM's power state and guest report changes until Ctrl-C",
   usage: WATCH_USAGE,
   async run(argv) {
     const { values, positionals } = parseCli(argv, { interval: { type: 'string' }, timeout: { type: 'string' } }, { min: 1, max: 1, names: 'VM' });
@@ -61,7 +61,8 @@ export const watchCommand: Command = {
           wake?.();
         };
         const intervalOf = (): number => givenIntervalMs ?? (events ? 2000 : 500);
-        if (!values.json) process.stderr.write(`watching ${vm.name}${events ? ' by xenstore/XAPI events and' : ''} every ${intervalOf()} ms (Ctrl-C to stop)\n`);
+        if (!values.json)
+          process.stderr.write(`watching ${vm.name}${events ? ' by xenstore/XAPI events and' : ''} every ${intervalOf()} ms (Ctrl-C to stop)\n`);
         let last: DomainInfo | null = null;
         let lastReport: Record<string, string | null> = {};
         let failures = 0;
@@ -79,19 +80,30 @@ export const watchCommand: Command = {
                 void w.ended.then((why) => {
                   if (why === 'closed' || watch !== w) return;
                   events = false;
-                  emit('error', { error: `events stopped (${why}); looking every ${intervalOf()} ms` }, `events stopped (${why}); looking every ${intervalOf()} ms`);
+                  emit(
+                    'error',
+                    { error: `events stopped (${why}); looking every ${intervalOf()} ms` },
+                    `events stopped (${why}); looking every ${intervalOf()} ms`,
+                  );
                   wake?.();
                 });
               }
               if (!last || s.powerState !== last.powerState || s.domid !== last.domid || s.shutdownReason !== last.shutdownReason) {
-                emit('power', { state: s }, `${s.powerState}${s.domid !== null ? ` domid ${s.domid}` : ''}${s.shutdownReason ? ` (shut down: ${s.shutdownReason})` : ''}`);
+                emit(
+                  'power',
+                  { state: s },
+                  `${s.powerState}${s.domid !== null ? ` domid ${s.domid}` : ''}${s.shutdownReason ? ` (shut down: ${s.shutdownReason})` : ''}`,
+                );
                 last = s;
               }
               const report: Record<string, string | null> = s.domid !== null ? await readReport(driver, vm, REPORT_KEYS) : {};
               const moved = SHOWN.filter((k) => (report[k] ?? null) !== (lastReport[k] ?? null) && report[k] !== undefined);
               if (moved.length > 0) {
-                emit('report', { changed: Object.fromEntries(moved.map((k) => [k, report[k] ?? null])) },
-                  moved.map((k) => `${k}=${report[k] === null ? '(absent)' : JSON.stringify(report[k])}`).join(' '));
+                emit(
+                  'report',
+                  { changed: Object.fromEntries(moved.map((k) => [k, report[k] ?? null])) },
+                  moved.map((k) => `${k}=${report[k] === null ? '(absent)' : JSON.stringify(report[k])}`).join(' '),
+                );
               }
               if (s.domid !== null) lastReport = report;
               failures = 0;
@@ -107,7 +119,9 @@ export const watchCommand: Command = {
             if (changed) continue;
             // Until an event, the interval, --timeout or Ctrl-C, whichever comes first.
             const waitMs = Math.min(intervalOf(), Math.max(0, untilMs - (Date.now() - t0)));
-            const woken = new Promise<void>((r) => { wake = r; });
+            const woken = new Promise<void>((r) => {
+              wake = r;
+            });
             await Promise.race([delay(waitMs, stop.signal).catch(() => undefined), woken]);
             wake = null;
           }

@@ -7,11 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 export const READY_MARKER = 'XTV-DOM0-READY';
 export const FAILED_MARKER = 'XTV-DOM0-FAILED:';
 
-export type BootOutcome =
-  | { kind: 'ready'; line: string }
-  | { kind: 'failed'; step: string }
-  | { kind: 'exited' }
-  | { kind: 'timeout' };
+export type BootOutcome = { kind: 'ready'; line: string } | { kind: 'failed'; step: string } | { kind: 'exited' } | { kind: 'timeout' };
 
 /** Looks for a marker in console text (pure, for tests). */
 export function findMarker(text: string): { kind: 'ready'; line: string } | { kind: 'failed'; step: string } | null {
@@ -45,7 +41,9 @@ export async function waitForBootMarker(logPath: string, opts: WaitOptions): Pro
     let size = 0;
     try {
       size = statSync(logPath).size;
-    } catch { /* QEMU has not created it yet */ }
+    } catch {
+      /* QEMU has not created it yet */
+    }
     if (size > offset) {
       const fd = openSync(logPath, 'r');
       try {

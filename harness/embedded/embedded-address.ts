@@ -58,9 +58,17 @@ export function embeddedConnect(stateDir: string, toolstack: 'xl' | 'xapi'): Emb
   const host = EmbeddedHost.attach(stateDir);
   const a = embeddedAddress(host);
   if (toolstack === 'xl') return { host: a.dom0, identity: a.identity, knownHosts: a.knownHosts };
-  if (!a.xapi) throw new EmbeddedHostError(`the embedded host in ${host.stateDir} was booted without the XenAPI test double; restart it with 'xtv host down && xtv host up'`);
+  if (!a.xapi)
+    throw new EmbeddedHostError(
+      `the embedded host in ${host.stateDir} was booted without the XenAPI test double; restart it with 'xtv host down && xtv host up'`,
+    );
   return {
-    host: a.xapi.endpoints[0]!.url, dom0: a.dom0, identity: a.identity, knownHosts: a.knownHosts,
-    caFile: a.xapi.caFile, passwordFile: a.xapi.passwordFile, user: a.xapi.user,
+    host: a.xapi.endpoints[0]!.url,
+    dom0: a.dom0,
+    identity: a.identity,
+    knownHosts: a.knownHosts,
+    caFile: a.xapi.caFile,
+    passwordFile: a.xapi.passwordFile,
+    user: a.xapi.user,
   };
 }

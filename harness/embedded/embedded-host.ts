@@ -20,10 +20,7 @@ import { createReadStream, existsSync, mkdirSync, openSync, closeSync, readFileS
 import { buildQemuArgs } from './qemu-args.ts';
 import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
-import {
-  looksLikeSshFailure, runSsh, sshCommandArgs,
-  sshMasterControlArgs, sshMasterStartArgs, type SshEndpoint,
-} from '../remote/ssh-run.ts';
+import { looksLikeSshFailure, runSsh, sshCommandArgs, sshMasterControlArgs, sshMasterStartArgs, type SshEndpoint } from '../remote/ssh-run.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
 import { traceDom0 } from '../remote/dom0-trace.ts';
@@ -105,7 +102,10 @@ export interface HostStatus {
 /** QEMU did not bring dom0 up. The message names the cause and the boot log. */
 export class HostBootError extends Error {
   override name = 'HostBootError';
-  constructor(message: string, readonly bootLog: string) {
+  constructor(
+    message: string,
+    readonly bootLog: string,
+  ) {
     super(message);
   }
 }
@@ -118,7 +118,10 @@ export class HostUnreachableError extends Error {
 /** A command run with `run` exited non-zero. */
 export class HostCommandError extends Error {
   override name = 'HostCommandError';
-  constructor(readonly command: string, readonly result: ExecResult) {
+  constructor(
+    readonly command: string,
+    readonly result: ExecResult,
+  ) {
     super(`'${command}' exited with ${result.code} in dom0${result.stderr.trim() ? `: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
   }
 }
@@ -140,12 +143,22 @@ export class EmbeddedHost {
     private owned: OwnedProcess | null,
   ) {}
 
-  get pid(): number { return this.state.pid; }
-  get sshPort(): number { return this.state.sshPort; }
+  get pid(): number {
+    return this.state.pid;
+  }
+  get sshPort(): number {
+    return this.state.sshPort;
+  }
   /** Host ports on 127.0.0.1 by name: ssh, and every name given in `forwards`. */
-  get ports(): Readonly<Record<string, number>> { return this.state.ports; }
-  get bootLogPath(): string { return this.state.bootLog; }
-  get privateKeyPath(): string { return this.state.privateKey; }
+  get ports(): Readonly<Record<string, number>> {
+    return this.state.ports;
+  }
+  get bootLogPath(): string {
+    return this.state.bootLog;
+  }
+  get privateKeyPath(): string {
+    return this.state.privateKey;
+  }
 
   /** Boots a host for `opts.stateDir` and returns when dom0 answers over SSH. */
   static async up(opts: UpOptions): Promise<EmbeddedHost> {
@@ -174,10 +187,19 @@ export class EmbeddedHost {
           forwards.push({ hostPort: ports[name]!, guestPort });
         }
         const args = buildQemuArgs({
-          xen: art.xen, kernel: art.kernel, initrd, memoryMiB, dom0MemoryMiB, cpus, forwards,
-          bootLog: files.bootLog, pidFile: files.pid,
+          xen: art.xen,
+          kernel: art.kernel,
+          initrd,
+          memoryMiB,
+          dom0MemoryMiB,
+          cpus,
+          forwards,
+          bootLog: files.bootLog,
+          pidFile: files.pid,
         });
-        progress(`starting QEMU: Xen + dom0, ${cpus} vCPU, ${memoryMiB} MiB (dom0 ${dom0MemoryMiB} MiB), ssh on 127.0.0.1:${ports.ssh}; boot log ${files.bootLog}`);
+        progress(
+          `starting QEMU: Xen + dom0, ${cpus} vCPU, ${memoryMiB} MiB (dom0 ${dom0MemoryMiB} MiB), ssh on 127.0.0.1:${ports.ssh}; boot log ${files.bootLog}`,
+        );
         const started = await startQemu(args, files, !!opts.detached);
         if (started.kind === 'bind-failed' && attempt < 3) {
           progress(`port taken, retrying (${started.detail})`);
@@ -187,10 +209,22 @@ export class EmbeddedHost {
           throw new HostBootError(`QEMU did not start: ${started.detail}\nQEMU's log: ${files.qemuLog}`, files.bootLog);
         }
         const state: HostState = {
-          version: 1, pid: started.pid, sshPort: ports.ssh!, ports, privateKey: art.privateKey,
-          controlPath: files.controlPath, bootLog: files.bootLog, qemuLog: files.qemuLog, distDir: art.dir,
-          startedAt: new Date().toISOString(), memoryMiB, dom0MemoryMiB, cpus,
-          owner: opts.detached ? 'cli' : 'library', ownerPid: process.pid, extra: {},
+          version: 1,
+          pid: started.pid,
+          sshPort: ports.ssh!,
+          ports,
+          privateKey: art.privateKey,
+          controlPath: files.controlPath,
+          bootLog: files.bootLog,
+          qemuLog: files.qemuLog,
+          distDir: art.dir,
+          startedAt: new Date().toISOString(),
+          memoryMiB,
+          dom0MemoryMiB,
+          cpus,
+          owner: opts.detached ? 'cli' : 'library',
+          ownerPid: process.pid,
+          extra: {},
         };
         writeState(stateDir, state);
         const host = new EmbeddedHost(stateDir, state, started.owned);
@@ -272,9 +306,15 @@ export class EmbeddedHost {
       case 'failed':
         throw new HostBootError(`dom0 failed to start: ${outcome.step}\n${where}\n${tailOfFile(this.state.bootLog)}`, this.state.bootLog);
       case 'exited':
-        throw new HostBootError(`QEMU exited before dom0 was ready\n${where}; QEMU's log: ${this.state.qemuLog}\n${tailOfFile(this.state.bootLog)}\n${tailOfFile(this.state.qemuLog, 5)}`, this.state.bootLog);
+        throw new HostBootError(
+          `QEMU exited before dom0 was ready\n${where}; QEMU's log: ${this.state.qemuLog}\n${tailOfFile(this.state.bootLog)}\n${tailOfFile(this.state.qemuLog, 5)}`,
+          this.state.bootLog,
+        );
       case 'timeout':
-        throw new HostBootError(`dom0 was not ready within ${((Date.now() - t0) / 1000).toFixed(0)} s\n${where}\n${tailOfFile(this.state.bootLog)}`, this.state.bootLog);
+        throw new HostBootError(
+          `dom0 was not ready within ${((Date.now() - t0) / 1000).toFixed(0)} s\n${where}\n${tailOfFile(this.state.bootLog)}`,
+          this.state.bootLog,
+        );
     }
     // The marker says dropbear listens; the first handshake still takes a while under TCG.
     let lastError = '';
@@ -282,7 +322,9 @@ export class EmbeddedHost {
       if (!isProcessAlive(this.state.pid, QEMU_NAME)) {
         throw new HostBootError(`QEMU exited while waiting for SSH\n${where}`, this.state.bootLog);
       }
-      const r = await runSsh(sshMasterStartArgs(this.sshEndpoint(), this.state.controlPath, DEFAULTS.sshPersistSec), { timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())) });
+      const r = await runSsh(sshMasterStartArgs(this.sshEndpoint(), this.state.controlPath, DEFAULTS.sshPersistSec), {
+        timeoutMs: Math.max(1000, Math.min(30_000, deadline - Date.now())),
+      });
       if (r.code === 0) {
         this.masterReady = Promise.resolve();
         this.state.readyAt = new Date().toISOString();
@@ -363,7 +405,10 @@ export class EmbeddedHost {
   }
 
   private checkReached(command: string, r: Awaited<ReturnType<typeof runSsh>>, timeoutMs: number): ExecResult {
-    if (r.timedOut) throw new HostUnreachableError(`'${command}' did not finish within ${timeoutMs} ms in dom0 (ssh to 127.0.0.1:${this.state.sshPort}); boot log: ${this.state.bootLog}`);
+    if (r.timedOut)
+      throw new HostUnreachableError(
+        `'${command}' did not finish within ${timeoutMs} ms in dom0 (ssh to 127.0.0.1:${this.state.sshPort}); boot log: ${this.state.bootLog}`,
+      );
     if (r.code === 255 && looksLikeSshFailure(r.stderr)) {
       this.masterReady = null;
       const why = isProcessAlive(this.state.pid, QEMU_NAME) ? r.stderr.trim() : 'QEMU is not running';
@@ -400,7 +445,9 @@ export class EmbeddedHost {
   kill(): void {
     try {
       process.kill(this.state.pid, 'SIGKILL');
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
     this.owned?.wrapper.stdin?.destroy();
   }
 
@@ -423,9 +470,17 @@ export class EmbeddedHost {
       if (!clean) progress(`QEMU still running after ${timeoutMs} ms; killing it`);
     }
     if (isProcessAlive(pid, QEMU_NAME)) {
-      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
       if (!(await waitForExit(pid, 5000, QEMU_NAME))) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
         if (!(await waitForExit(pid, 5000, QEMU_NAME))) {
           throw new Error(`QEMU (pid ${pid}) survived SIGKILL for 5 s`);
         }
@@ -438,7 +493,10 @@ export class EmbeddedHost {
       if (wrapper.exitCode === null && wrapper.signalCode === null) {
         await new Promise<void>((res) => {
           const timer = setTimeout(res, 5000);
-          wrapper.once('exit', () => { clearTimeout(timer); res(); });
+          wrapper.once('exit', () => {
+            clearTimeout(timer);
+            res();
+          });
         });
       }
     }
@@ -461,8 +519,15 @@ export async function hostStatus(stateDir: string, opts: { timeoutMs?: number } 
   if (!state) return { running: false, stateDir: dir, bootLog: files.bootLog };
   const host = EmbeddedHost.attach(dir);
   const status: HostStatus = {
-    running: true, stateDir: dir, bootLog: state.bootLog, pid: state.pid, sshPort: state.sshPort,
-    ports: state.ports, privateKey: state.privateKey, owner: state.owner, startedAt: state.startedAt,
+    running: true,
+    stateDir: dir,
+    bootLog: state.bootLog,
+    pid: state.pid,
+    sshPort: state.sshPort,
+    ports: state.ports,
+    privateKey: state.privateKey,
+    owner: state.owner,
+    startedAt: state.startedAt,
     uptimeSec: Math.round((Date.now() - Date.parse(state.startedAt)) / 1000),
     extra: state.extra ?? {},
     ...(state.extra?.xapi ? { xapi: state.extra.xapi as Record<string, unknown> } : {}),
@@ -484,10 +549,7 @@ export async function hostStatus(stateDir: string, opts: { timeoutMs?: number } 
   return status;
 }
 
-type StartResult =
-  | { kind: 'ok'; pid: number; owned: OwnedProcess | null }
-  | { kind: 'bind-failed'; detail: string }
-  | { kind: 'failed'; detail: string };
+type StartResult = { kind: 'ok'; pid: number; owned: OwnedProcess | null } | { kind: 'bind-failed'; detail: string } | { kind: 'failed'; detail: string };
 
 // QEMU always runs under this wrapper shell. QEMU's output goes to the log
 // (stderr); a watcher waits on the parent's pipe (fd 3): when the pipe closes
@@ -527,7 +589,9 @@ async function startQemu(args: string[], files: ReturnType<typeof stateFiles>, d
     if (pidLine) qemuPid = Number(pidLine[1]);
     if (/^exit \d+$/m.test(buffered)) exited = true;
   });
-  child.on('exit', () => { exited = true; });
+  child.on('exit', () => {
+    exited = true;
+  });
   const spawnError = await new Promise<Error | null>((res) => {
     child.once('spawn', () => res(null));
     child.once('error', (e) => res(e));
@@ -536,7 +600,13 @@ async function startQemu(args: string[], files: ReturnType<typeof stateFiles>, d
   // QEMU writes its pidfile once its devices are set up (after binding the forwarded ports).
   const deadline = Date.now() + 20_000;
   const stop = () => {
-    if (qemuPid !== null) { try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone */ } }
+    if (qemuPid !== null) {
+      try {
+        process.kill(qemuPid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     child.stdin?.destroy();
   };
   for (;;) {

@@ -45,8 +45,7 @@ export async function buildNodeRuntime(opts: NodeRuntimeOptions = {}): Promise<s
   const node = opts.nodePath ?? process.execPath;
   const cacheDir = opts.cacheDir ?? join(process.env.XTV_CACHE_DIR || join(homedir(), '.cache', 'xtv'), 'host', 'node-runtime');
   // glibc dlopens libgcc_s for thread cancellation; ldd cannot see that.
-  const libs = [...new Set([...parseLdd((await run('ldd', [node])).stdout), '/lib/x86_64-linux-gnu/libgcc_s.so.1'])]
-    .filter((p) => existsSync(p)).sort();
+  const libs = [...new Set([...parseLdd((await run('ldd', [node])).stdout), '/lib/x86_64-linux-gnu/libgcc_s.so.1'])].filter((p) => existsSync(p)).sort();
   const inputs = ['node-runtime v2', fileDigest(node), ...libs.map(fileDigest)].join('\n');
   const hash = createHash('sha256').update(inputs).digest('hex').slice(0, 16);
   const out = join(cacheDir, hash);
@@ -72,12 +71,19 @@ export async function buildNodeRuntime(opts: NodeRuntimeOptions = {}): Promise<s
     for (const lib of libs) put(lib, lib.slice(1));
     const dest = join(work, 'out');
     mkdirSync(dest);
-    await run('sh', ['-c', [
-      'set -e',
-      `cd '${root}'`,
-      'find . -exec touch -h -d @0 {} +',
-      `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible > '${join(dest, 'node-runtime.cpio')}'`,
-    ].join('\n')], { maxBuffer: 1 << 20 });
+    await run(
+      'sh',
+      [
+        '-c',
+        [
+          'set -e',
+          `cd '${root}'`,
+          'find . -exec touch -h -d @0 {} +',
+          `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible > '${join(dest, 'node-runtime.cpio')}'`,
+        ].join('\n'),
+      ],
+      { maxBuffer: 1 << 20 },
+    );
     rmSync(out, { recursive: true, force: true });
     renameSync(dest, out);
   } finally {

@@ -60,7 +60,9 @@ export function findProcesses(...parts: string[]): number[] {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (parts.every((p) => cmdline.includes(p)) && isProcessAlive(pid)) out.push(pid);
-    } catch { /* it went away */ }
+    } catch {
+      /* it went away */
+    }
   }
   return out;
 }

@@ -35,7 +35,8 @@ function escapeOption(s: string): string {
 
 export function xenCommandLine(c: Pick<QemuConfig, 'dom0MemoryMiB' | 'cpus'>): string {
   return [
-    'console=com1', 'com1=115200,8n1',
+    'console=com1',
+    'com1=115200,8n1',
     `dom0_mem=${c.dom0MemoryMiB}M,max:${c.dom0MemoryMiB}M`,
     `dom0_max_vcpus=${c.cpus}`,
     // No `noreboot`: Xen reboots after a panic or a dom0 crash, and QEMU's
@@ -52,16 +53,33 @@ export function buildQemuArgs(c: QemuConfig): string[] {
   const dom0Cmdline = ['console=hvc0', 'quiet', c.dom0Args ?? ''].filter(Boolean).join(' ');
   const hostfwd = c.forwards.map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('');
   return [
-    '-nodefaults', '-display', 'none', '-no-reboot',
-    '-accel', 'tcg', '-cpu', 'qemu64,+svm,+npt',
-    '-m', String(c.memoryMiB), '-smp', String(c.cpus),
-    '-chardev', `file,id=serial0,path=${escapeOption(c.bootLog)}`,
-    '-serial', 'chardev:serial0',
-    '-kernel', c.xen,
-    '-append', xenCommandLine(c),
-    '-initrd', `${escapeModuleArg(c.kernel)} ${escapeModuleArg(dom0Cmdline)},${escapeModuleArg(c.initrd)}`,
-    '-netdev', `user,id=net0${hostfwd}`,
-    '-device', 'e1000,netdev=net0',
-    '-pidfile', c.pidFile,
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-accel',
+    'tcg',
+    '-cpu',
+    'qemu64,+svm,+npt',
+    '-m',
+    String(c.memoryMiB),
+    '-smp',
+    String(c.cpus),
+    '-chardev',
+    `file,id=serial0,path=${escapeOption(c.bootLog)}`,
+    '-serial',
+    'chardev:serial0',
+    '-kernel',
+    c.xen,
+    '-append',
+    xenCommandLine(c),
+    '-initrd',
+    `${escapeModuleArg(c.kernel)} ${escapeModuleArg(dom0Cmdline)},${escapeModuleArg(c.initrd)}`,
+    '-netdev',
+    `user,id=net0${hostfwd}`,
+    '-device',
+    'e1000,netdev=net0',
+    '-pidfile',
+    c.pidFile,
   ];
 }

@@ -37,14 +37,22 @@ export interface HostState {
 
 export class HostAlreadyRunningError extends Error {
   override name = 'HostAlreadyRunningError';
-  constructor(readonly stateDir: string, readonly pid: number) {
-    super(`an embedded host is already running for state dir ${stateDir} (QEMU pid ${pid}); stop it with 'xtv host down --state-dir ${stateDir}' or use another --state-dir`);
+  constructor(
+    readonly stateDir: string,
+    readonly pid: number,
+  ) {
+    super(
+      `an embedded host is already running for state dir ${stateDir} (QEMU pid ${pid}); stop it with 'xtv host down --state-dir ${stateDir}' or use another --state-dir`,
+    );
   }
 }
 
 export class HostNotRunningError extends Error {
   override name = 'HostNotRunningError';
-  constructor(readonly stateDir: string, detail = '') {
+  constructor(
+    readonly stateDir: string,
+    detail = '',
+  ) {
     super(`no embedded host is running for state dir ${stateDir}${detail ? ` (${detail})` : ''}; start one with 'xtv host up --state-dir ${stateDir}'`);
   }
 }

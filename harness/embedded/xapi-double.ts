@@ -29,7 +29,11 @@ import { buildNodeRuntime } from './node-runtime.ts';
 
 export const XAPI_USER = 'root';
 /** The profiles the double knows: the XAPI versions users run. */
-import { DEFAULT_PROFILE as DEFAULT_XAPI_PROFILE, PROFILE_NAMES as XAPI_PROFILES, type ProfileName as XapiProfile } from '../../dom0/xapi-double/src/profiles.ts';
+import {
+  DEFAULT_PROFILE as DEFAULT_XAPI_PROFILE,
+  PROFILE_NAMES as XAPI_PROFILES,
+  type ProfileName as XapiProfile,
+} from '../../dom0/xapi-double/src/profiles.ts';
 
 export { XAPI_PROFILES, type XapiProfile };
 
@@ -88,7 +92,9 @@ function runBuild(args: string[], onProgress?: (line: string) => void): Promise<
     const child = spawn(process.execPath, [join(REPO_ROOT, 'dom0', 'xapi-double', 'build.mjs'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     child.stderr.on('data', (b: Buffer) => {
       err += b.toString();
       for (const line of b.toString().split('\n')) if (line.trim()) onProgress?.(line.trim());
@@ -96,7 +102,12 @@ function runBuild(args: string[], onProgress?: (line: string) => void): Promise<
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0 && out.trim()) resolve(out.trim().split('\n'));
-      else reject(new EmbeddedHostError(`building the XenAPI test double failed (node dom0/xapi-double/build.mjs exited with ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      else
+        reject(
+          new EmbeddedHostError(
+            `building the XenAPI test double failed (node dom0/xapi-double/build.mjs exited with ${code}): ${err.trim().split('\n').slice(-5).join(' | ')}`,
+          ),
+        );
     });
   });
 }
@@ -136,7 +147,8 @@ export interface PreparedXapi {
 export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOptions = {}): Promise<PreparedXapi> {
   const profiles = opts.profiles ?? [DEFAULT_XAPI_PROFILE];
   if (profiles.length === 0) throw new Error('prepareEmbeddedXapi: no profile');
-  for (const p of profiles) if (!(XAPI_PROFILES as readonly string[]).includes(p)) throw new Error(`unknown XenAPI profile ${JSON.stringify(p)} (known: ${XAPI_PROFILES.join(', ')})`);
+  for (const p of profiles)
+    if (!(XAPI_PROFILES as readonly string[]).includes(p)) throw new Error(`unknown XenAPI profile ${JSON.stringify(p)} (known: ${XAPI_PROFILES.join(', ')})`);
   const archives = await buildXapiEndpoint(opts.onProgress);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const password = randomBytes(18).toString('base64url');
@@ -194,15 +206,27 @@ async function waitForHttps(port: number, ca: Buffer, timeoutMs: number, host: E
         res.resume();
         resolve(res.statusCode === 200);
       });
-      req.on('error', (e) => { last = e.message; resolve(false); });
-      req.on('timeout', () => { req.destroy(); last = 'timeout'; resolve(false); });
+      req.on('error', (e) => {
+        last = e.message;
+        resolve(false);
+      });
+      req.on('timeout', () => {
+        req.destroy();
+        last = 'timeout';
+        resolve(false);
+      });
       req.end();
     });
     if (ok) return;
     await new Promise((r) => setTimeout(r, 500));
   }
-  const log = await host.exec('tail -n 20 /var/log/xtv-xapi*.log', { timeoutMs: 10_000 }).then((r) => r.stdout).catch(() => '(could not read it)');
-  throw new EmbeddedHostError(`the XenAPI test double did not answer on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (${last}); dom0's /var/log/xtv-xapi*.log:\n${log}`);
+  const log = await host
+    .exec('tail -n 20 /var/log/xtv-xapi*.log', { timeoutMs: 10_000 })
+    .then((r) => r.stdout)
+    .catch(() => '(could not read it)');
+  throw new EmbeddedHostError(
+    `the XenAPI test double did not answer on 127.0.0.1:${port} within ${Math.round(timeoutMs / 1000)} s (${last}); dom0's /var/log/xtv-xapi*.log:\n${log}`,
+  );
 }
 
 /** What the host's record says about its endpoints (null: booted without them). */

@@ -5,22 +5,22 @@
 // judge() in verdict.ts, from what they recorded. Every wait is bounded; the
 // VM is registered for cleanup the moment it exists.
 import { encodeTesting, encodeCommand, decodeTesting, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
-import {
-  ConnectionError, ToolstackError, type ConsoleText, type HostFacts, type HostRequest, type ToolstackDriver, type VmRef,
-} from '../toolstack/driver.ts';
+import { ConnectionError, ToolstackError, type ConsoleText, type HostFacts, type HostRequest, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
+import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
 import {
-  lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot,
-} from './guest-report.ts';
-import {
-  describeExpectation, guestExpectation, type DurationClass, type Expectation, type ModelAnswer, type ModelContext, type ToolstackModel,
+  describeExpectation,
+  guestExpectation,
+  type DurationClass,
+  type Expectation,
+  type ModelAnswer,
+  type ModelContext,
+  type ToolstackModel,
 } from './model.ts';
 import type { CaseResult, Evidence } from './result.ts';
 import type { RunnerImage, Timing } from './runner.ts';
 import { BOGUS_ACK_VALUE, powerStateOf, type AckKind, type Scenario } from './scenarios.ts';
-import {
-  domidChange, durationClassOf, guestInvariant, judge, stateInvariant, type ObservedDomain, type ObservedResult, type Observation,
-} from './verdict.ts';
+import { domidChange, durationClassOf, guestInvariant, judge, stateInvariant, type ObservedDomain, type ObservedResult, type Observation } from './verdict.ts';
 import { Aborted, bounded, fmtMs, poll, WaitTimeout, type PollOptions } from './wait.ts';
 
 /** What a case needs from the run it is part of. */
@@ -81,7 +81,9 @@ const TOTAL_MIN_CAP_MS = 300_000;
  * toolstack's restart delay (the timing may pin each).
  */
 function durationBounds(
-  request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>,
+  request: string,
+  model: ToolstackModel,
+  ctx: Pick<CaseContext, 'timing' | 'facts'>,
 ): { fastMaxMs: number; totalMinMs: number; delayedMinMs: number } {
   const t = ctx.facts?.timeouts;
   const ack = model.ackTimeoutMsOf(request as HostRequest, t);
@@ -152,7 +154,10 @@ export class CaseRun {
   // make a domain are tracked (`creates`), and the cleanup waits for them first, bounded.
   private readonly creating = new Set<Promise<unknown>>();
 
-  constructor(private readonly s: Scenario, private readonly ctx: CaseContext) {
+  constructor(
+    private readonly s: Scenario,
+    private readonly ctx: CaseContext,
+  ) {
     this.answer = ctx.model.expect(s);
     this.hasConsole = !!ctx.facts?.consoleLogDir && !!ctx.driver.consoleLog;
   }
@@ -214,7 +219,11 @@ export class CaseRun {
   private async bringToInitial(vm: VmRef): Promise<ObservedDomain> {
     const { driver, timing } = this.ctx;
     await this.reachInitial(vm);
-    const read = await poll(() => driver.state(vm), () => true, this.pollOpts(timing.evidence, 'reading the state'));
+    const read = await poll(
+      () => driver.state(vm),
+      () => true,
+      this.pollOpts(timing.evidence, 'reading the state'),
+    );
     if (!read.done) throw new StepError(`could not read the state: ${errText(read.lastError)}`);
     const before: ObservedDomain = read.value!;
     if (before.powerState !== powerStateOf(this.s.initial)) {
@@ -247,7 +256,11 @@ export class CaseRun {
   }
 
   private async waitState(vm: VmRef, want: string, ms: number): Promise<ObservedDomain> {
-    const r = await poll(() => this.ctx.driver.state(vm), (d) => d.powerState === want, this.pollOpts(ms, `waiting for ${want}`));
+    const r = await poll(
+      () => this.ctx.driver.state(vm),
+      (d) => d.powerState === want,
+      this.pollOpts(ms, `waiting for ${want}`),
+    );
     if (!r.done) throw new StepError(`${vm.name} did not reach ${want} within ${fmtMs(ms)} (last: ${r.value ? r.value.powerState : errText(r.lastError)})`);
     return r.value!;
   }
@@ -255,7 +268,11 @@ export class CaseRun {
   private async waitReady(vm: VmRef): Promise<void> {
     const { driver, timing } = this.ctx;
     this.step('waiting for the agent to report ready');
-    const r = await poll(() => driver.readGuest(vm, `${REPORT_DIR}/state`), (v) => v === 'ready', this.pollOpts(timing.boot, 'agent ready'));
+    const r = await poll(
+      () => driver.readGuest(vm, `${REPORT_DIR}/state`),
+      (v) => v === 'ready',
+      this.pollOpts(timing.boot, 'agent ready'),
+    );
     if (!r.done) throw new StepError(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${r.value ?? 'absent'})`);
     // The guest's report names the domid the toolstack shows.
     const stateAndDomid = (): Promise<[ObservedDomain, string | null]> => Promise.all([driver.state(vm), driver.readGuest(vm, `${REPORT_DIR}/domid`)]);
@@ -277,18 +294,26 @@ export class CaseRun {
     const acking = this.pollOpts<boolean>(timing.prime, 'guest acknowledging the testing message');
     if (this.s.request === 'no_request') {
       // The guest acts at once; its domain may be gone before the ack can be read (absent counts as read).
-      const r = await poll(() => testingAcknowledged(driver, vm), (ok) => ok, acking);
+      const r = await poll(
+        () => testingAcknowledged(driver, vm),
+        (ok) => ok,
+        acking,
+      );
       if (!r.done) throw new StepError(`the guest did not acknowledge the testing message within ${fmtMs(timing.prime)}`);
       return;
     }
     const decoded = decodeTesting(msg);
     const wantPending = decoded.kind === 'message' ? encodeCommand(decoded.value) : '';
     let report: ReportSnapshot | undefined;
-    const r = await poll(async () => {
-      if (!(await testingAcknowledged(driver, vm))) return false;
-      report = await readReport(driver, vm);
-      return report.pending === wantPending;
-    }, (ok) => ok, acking);
+    const r = await poll(
+      async () => {
+        if (!(await testingAcknowledged(driver, vm))) return false;
+        report = await readReport(driver, vm);
+        return report.pending === wantPending;
+      },
+      (ok) => ok,
+      acking,
+    );
     if (report) this.evidence.reportAfterPrime = report;
     if (!r.done) {
       if (!report) throw new StepError(`the guest did not acknowledge the testing message within ${fmtMs(timing.prime)}`);
@@ -306,9 +331,8 @@ export class CaseRun {
     const { result, durationMs } = await this.sendRequest(vm);
     this.step('observing');
     const final = await this.observeUntilSettled(vm, before.domid);
-    const controlShutdown = final.domid !== null
-      ? await this.within(driver.readGuest(vm, SHUTDOWN_NODE), timing.evidence, 'reading control/shutdown')
-      : undefined;
+    const controlShutdown =
+      final.domid !== null ? await this.within(driver.readGuest(vm, SHUTDOWN_NODE), timing.evidence, 'reading control/shutdown') : undefined;
     const guest = await this.guestAccount(vm, final, before.domid, consoleMark);
     this.observation = {
       result,
@@ -383,10 +407,11 @@ export class CaseRun {
     const expect = this.expect;
     // A Halted VM may yet be restarted by the toolstack (xl after 2 s, XAPI after up to 15 s): hold longer.
     const confirm = expect?.finalState === 'Halted' ? (timing.restartDelay ?? model.restartDelayMs) + timing.confirm : timing.confirm;
-    const matchesExpect = (d: ObservedDomain): boolean => !!expect
-      && d.powerState === expect.finalState
-      && domidChange(initialDomid, d.domid) === expect.domid
-      && (expect.shutdownReason === undefined || d.shutdownReason === expect.shutdownReason);
+    const matchesExpect = (d: ObservedDomain): boolean =>
+      !!expect &&
+      d.powerState === expect.finalState &&
+      domidChange(initialDomid, d.domid) === expect.domid &&
+      (expect.shutdownReason === undefined || d.shutdownReason === expect.shutdownReason);
     // At the bound, the last state read is the observation, settled or not.
     const r = await poll(() => driver.state(vm), expect ? matchesExpect : () => true, {
       ...this.pollOpts<ObservedDomain>(timing.settle, 'reading the state'),
@@ -400,7 +425,10 @@ export class CaseRun {
 
   /** The guest's account of the request: its report while its domain is there, else its console; or why it cannot be seen. */
   private async guestAccount(
-    vm: VmRef, final: ObservedDomain, initialDomid: number | null, consoleMark: string | undefined,
+    vm: VmRef,
+    final: ObservedDomain,
+    initialDomid: number | null,
+    consoleMark: string | undefined,
   ): Promise<Pick<Observation, 'guestEvent' | 'guestEventUnseen'>> {
     const { driver, timing } = this.ctx;
     if (final.domid !== null && final.domid === initialDomid) {
@@ -413,9 +441,9 @@ export class CaseRun {
       if (c) return { guestEvent: shutdownEventFromConsole(c.text, consoleMark) };
     }
     const guestEventUnseen = !this.hasConsole
-      ? 'its domain is gone and this host keeps no console log (the toolstack\'s answer and state are the evidence)'
+      ? "its domain is gone and this host keeps no console log (the toolstack's answer and state are the evidence)"
       : consoleMark === undefined
-        ? 'its domain is gone and its console log showed none of the agent\'s lines before the request'
+        ? "its domain is gone and its console log showed none of the agent's lines before the request"
         : 'its domain is gone and its console log could not be read';
     return { guestEventUnseen };
   }
@@ -453,7 +481,11 @@ export class CaseRun {
     try {
       await bounded(destroyVm(driver, vm, timing.cleanup), timing.cleanup, `cleaning up ${vm.name}`);
       registry.remove(vm);
-      const owned = await poll(() => driver.listOwned(), () => true, this.pollOpts(timing.evidence, 'listing owned VMs'));
+      const owned = await poll(
+        () => driver.listOwned(),
+        () => true,
+        this.pollOpts(timing.evidence, 'listing owned VMs'),
+      );
       if (!owned.done) this.errors.push(`could not check for leaks: ${errText(owned.lastError)}`);
       else if (owned.value!.some((v) => v.name === vm.name)) this.errors.push(`leak: ${vm.name} is still on the host after cleanup`);
     } catch (e) {
@@ -500,7 +532,12 @@ export class CaseRun {
   /** A host call, bounded; `creates`: the call makes a domain, and the cleanup waits for it (see `creating`). */
   private within<T>(p: Promise<T>, ms: number, what: string, creates = false): Promise<T> {
     if (creates) {
-      const settled: Promise<unknown> = p.then(() => undefined, () => undefined).finally(() => this.creating.delete(settled));
+      const settled: Promise<unknown> = p
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => this.creating.delete(settled));
       this.creating.add(settled);
     }
     return bounded(p, ms, what, this.ctx.signal);

@@ -21,7 +21,12 @@ export class CleanupRegistry {
    * drain waits for it first.
    */
   addLate(driver: ToolstackDriver, installing: Promise<VmRef>): void {
-    const p = installing.then((vm) => this.add(driver, vm), () => undefined).finally(() => this.late.delete(p));
+    const p = installing
+      .then(
+        (vm) => this.add(driver, vm),
+        () => undefined,
+      )
+      .finally(() => this.late.delete(p));
     this.late.add(p);
   }
 
@@ -40,15 +45,17 @@ export class CleanupRegistry {
   async drain(timeoutMs: number): Promise<Array<{ name: string; error: string }>> {
     if (this.late.size > 0) await bounded(Promise.all(this.late), timeoutMs, 'installs still running').catch(() => undefined);
     const entries = [...this.vms.values()];
-    const outcomes = await Promise.all(entries.map(async ({ driver, vm }) => {
-      try {
-        await bounded(destroyVm(driver, vm, timeoutMs), timeoutMs, `cleaning up ${vm.name}`);
-        this.vms.delete(vm.name);
-        return null;
-      } catch (e) {
-        return { name: vm.name, error: e instanceof Error ? e.message : String(e) };
-      }
-    }));
+    const outcomes = await Promise.all(
+      entries.map(async ({ driver, vm }) => {
+        try {
+          await bounded(destroyVm(driver, vm, timeoutMs), timeoutMs, `cleaning up ${vm.name}`);
+          this.vms.delete(vm.name);
+          return null;
+        } catch (e) {
+          return { name: vm.name, error: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    );
     return outcomes.filter((o): o is { name: string; error: string } => o !== null);
   }
 }

@@ -12,9 +12,22 @@ import { BOGUS_ACK_VALUE } from './scenarios.ts';
 
 /** The report keys the harness reads. */
 export const READ_KEYS = [
-  'state', 'boot-id', 'domid', 'pending', 'received', 'last-error',
-  'event-seq', 'event-node', 'event-value', 'event-decision', 'event-error', 'event-command',
-  'event-ack', 'event-ack-value', 'event-action', 'event-note',
+  'state',
+  'boot-id',
+  'domid',
+  'pending',
+  'received',
+  'last-error',
+  'event-seq',
+  'event-node',
+  'event-value',
+  'event-decision',
+  'event-error',
+  'event-command',
+  'event-ack',
+  'event-ack-value',
+  'event-action',
+  'event-note',
 ] as const satisfies readonly ReportKey[];
 export type ReadKey = (typeof READ_KEYS)[number];
 
@@ -67,7 +80,11 @@ export function parseConsoleFields(rest: string): Record<string, string> {
     let v = m[2]!;
     if (v.startsWith('"')) {
       const cut = v.replace(/\.\.\. \(\d+ chars\)$/, '');
-      try { v = JSON.parse(cut) as string; } catch { /* keep it raw: hostile text */ }
+      try {
+        v = JSON.parse(cut) as string;
+      } catch {
+        /* keep it raw: hostile text */
+      }
     }
     out[m[1]!] = v;
   }
@@ -94,7 +111,10 @@ export function parseConsole(text: string): Array<{ time: string; kind: string; 
 export function shutdownEventFromConsole(text: string, afterLine: string | null = null): GuestShutdownEvent | null {
   const lines = parseConsole(text);
   const from = afterLine === null ? 0 : lines.map((l) => l.line).lastIndexOf(afterLine) + 1;
-  const e = lines.slice(from).filter((l) => l.kind === 'event' && l.fields.node === SHUTDOWN_NODE).at(-1);
+  const e = lines
+    .slice(from)
+    .filter((l) => l.kind === 'event' && l.fields.node === SHUTDOWN_NODE)
+    .at(-1);
   if (!e) return null;
   return { source: 'console', received: e.fields.value ?? '', ack: e.fields.ack ?? '', ackValue: e.fields['ack-value'] ?? '', action: e.fields.action ?? '' };
 }

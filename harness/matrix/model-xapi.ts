@@ -13,14 +13,16 @@ import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
-  states: 'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)', // docs/toolstack-behaviour.md#power-states
+  states:
+    'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)', // docs/toolstack-behaviour.md#power-states
   ack: 'DOM shutdown_wait_for_ack (PV/PVH must ack; ack = value "" or the node gone; any other string is no ack)', // docs/toolstack-behaviour.md#acknowledgement
   shutdownWrite: 'DOM shutdown (writes poweroff/reboot/suspend to control/shutdown, after removing the node)', // docs/toolstack-behaviour.md#acknowledgement
   ackTimeout: 'XS domain_shutdown_ack_timeout = 60 s (/etc/xenopsd.conf) -> VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT, request left in control/shutdown', // docs/toolstack-behaviour.md#timeouts
   suspendAckTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_ack_timeout = 30 s (/etc/xenopsd.conf) -> VM_FAILED_SUSPEND_ACKNOWLEDGMENT', // docs/toolstack-behaviour.md#timeouts (a setting, vm-suspend-ack-timeout, only from v26.3.0)
   totalTimeout: 'ocaml/xapi/xapi_globs.ml domain_shutdown_total_timeout = 1200 s (/etc/xapi.conf) -> VM_SHUTDOWN_TIMEOUT', // docs/toolstack-behaviour.md#timeouts
   suspendTimeout: 'ocaml/xenopsd/lib/xenopsd.ml vm_suspend_timeout = 1200 s (/etc/xenopsd.conf) -> VM_SUSPEND_TIMEOUT', // docs/toolstack-behaviour.md#timeouts (a setting, vm-suspend-timeout, only from v26.3.0)
-  anyReason: 'XS VM_shutdown / VM_reboot wait for the domain to shut down, not for the reason (XSX ignores it): clean_shutdown ends Halted, clean_reboot Running (new domid)', // docs/toolstack-behaviour.md#clean_shutdown
+  anyReason:
+    'XS VM_shutdown / VM_reboot wait for the domain to shut down, not for the reason (XSX ignores it): clean_shutdown ends Halted, clean_reboot Running (new domid)', // docs/toolstack-behaviour.md#clean_shutdown
   clearedIsAck: 'CU on_shutdown removes a non-empty control/shutdown when the domain shuts down, which DOM shutdown_wait_for_ack takes as the ack', // docs/toolstack-behaviour.md#acknowledgement
   checkState: 'XS VM_check_state: poweroff -> actions_after_shutdown, reboot -> actions_after_reboot, crash -> actions_after_crash', // docs/toolstack-behaviour.md#the-guest-acting-alone
   crashShort: 'XS VM_check_state: a crash less than 120 s after start turns restart into shutdown', // docs/toolstack-behaviour.md#guest-crash
@@ -29,7 +31,8 @@ const B = {
   selfSuspend: 'XS VM_check_state: a domain that suspends unasked is shut down ("unexpectedly suspended"), no image', // docs/toolstack-behaviour.md#guest-suspend
   halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)', // docs/toolstack-behaviour.md#guest-halt
   template: 'blank template defaults: actions_after_shutdown destroy, after_reboot restart, after_crash restart', // docs/toolstack-behaviour.md#the-guest-acting-alone (the runner sets these; xe vm-create's crash default is destroy)
-  suspendWrongReason: 'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
+  suspendWrongReason:
+    'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
 } as const;
 
 /** How close to xenopsd's 120 s the guest may act before the side of the rule it falls on is a guess. */
@@ -42,20 +45,27 @@ function ranFor(ctx: ModelContext): 'short' | 'long' | 'unsure' {
   if (Math.abs(ctx.ranForMs - SHORT_RUN_MS) < RUN_TIME_MARGIN_MS) return 'unsure';
   return ctx.ranForMs < SHORT_RUN_MS ? 'short' : 'long';
 }
-const TOO_CLOSE = (ctx: ModelContext) => ({ unmodelled: `the guest acted ${Math.round((ctx.ranForMs ?? 0) / 1000)} s after start, too close to xenopsd's 120 s rule to tell which side xenopsd saw` });
+const TOO_CLOSE = (ctx: ModelContext) => ({
+  unmodelled: `the guest acted ${Math.round((ctx.ranForMs ?? 0) / 1000)} s after start, too close to xenopsd's 120 s rule to tell which side xenopsd saw`,
+});
 
 const ACKED = ['ok', 'delete'] as const;
 const NO_ACK = ['none', 'bogus'] as const;
 const SHUTDOWNS: readonly GuestAction[] = ['poweroff', 'halt', 'reboot', 'crash', 'suspend'];
 
 const bad = (finalState: Outcome['finalState'], domid: Outcome['domid']): Outcome => ({
-  result: { kind: 'error', code: 'VM_BAD_POWER_STATE' }, finalState, domid, duration: 'fast', basis: [B.states],
+  result: { kind: 'error', code: 'VM_BAD_POWER_STATE' },
+  finalState,
+  domid,
+  duration: 'fast',
+  basis: [B.states],
 });
 
 /** The guest acting on its own: what VM_check_state does with the template's actions. */
 function ownAction(action: GuestAction, ctx: ModelContext): Outcome | { unmodelled: string } {
   switch (action) {
-    case 'poweroff': case 'halt':
+    case 'poweroff':
+    case 'halt':
       return { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.checkState, B.template, B.halt] };
     case 'reboot':
       return { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.checkState, B.template, B.restartDelay] };
@@ -76,54 +86,168 @@ function ownAction(action: GuestAction, ctx: ModelContext): Outcome | { unmodell
 export const XAPI_RULES: readonly Rule[] = [
   // Power-state checks come first in xapi (check_operation_error; docs/toolstack-behaviour.md#power-states).
   { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: bad('Halted', 'none') },
-  { id: 'suspended-resume', when: { initial: ['suspended'], request: ['resume'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] } },
-  { id: 'suspended-hard-shutdown', when: { initial: ['suspended'], request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] } },
+  {
+    id: 'suspended-resume',
+    when: { initial: ['suspended'], request: ['resume'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] },
+  },
+  {
+    id: 'suspended-hard-shutdown',
+    when: { initial: ['suspended'], request: ['hard_shutdown'] },
+    then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] },
+  },
   { id: 'suspended-refuses-others', when: { initial: ['suspended'] }, then: bad('Suspended', 'none') },
-  { id: 'paused-unpause', when: { initial: ['paused'], request: ['unpause'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.states] } },
-  { id: 'paused-hard-shutdown', when: { initial: ['paused'], request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] } },
-  { id: 'paused-hard-reboot', when: { initial: ['paused'], request: ['hard_reboot'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] } },
+  {
+    id: 'paused-unpause',
+    when: { initial: ['paused'], request: ['unpause'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.states] },
+  },
+  {
+    id: 'paused-hard-shutdown',
+    when: { initial: ['paused'], request: ['hard_shutdown'] },
+    then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] },
+  },
+  {
+    id: 'paused-hard-reboot',
+    when: { initial: ['paused'], request: ['hard_reboot'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] },
+  },
   { id: 'paused-refuses-others', when: { initial: ['paused'] }, then: bad('Paused', 'same') },
   { id: 'running-refuses-unpause-resume', when: { request: ['unpause', 'resume'] }, then: bad('Running', 'same') },
-  { id: 'hard-shutdown', when: { request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] } },
-  { id: 'hard-reboot', when: { request: ['hard_reboot'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] } },
+  {
+    id: 'hard-shutdown',
+    when: { request: ['hard_shutdown'] },
+    then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.states] },
+  },
+  {
+    id: 'hard-reboot',
+    when: { request: ['hard_reboot'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.states] },
+  },
   { id: 'pause', when: { request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.states] } },
 
   // The guest acting on its own.
   { id: 'own-action', when: { request: ['no_request'] }, then: (s, ctx) => ownAction(s.action, ctx) },
 
   // clean_shutdown
-  { id: 'clean-shutdown-acked-ignored', when: { request: ['clean_shutdown'], ack: ACKED, action: ['ignore'] },
-    then: (s) => ({ result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' }, finalState: 'Running', domid: 'same', duration: 'total-timeout', controlShutdown: s.ack === 'ok' ? '' : null, basis: [B.ack, B.totalTimeout] }) },
-  { id: 'clean-shutdown-unacked-ignored', when: { request: ['clean_shutdown'], ack: NO_ACK, action: ['ignore'] },
-    then: (s) => ({ result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' }, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'none' ? 'word' : 'bogus', basis: [B.ack, B.ackTimeout] }) },
-  { id: 'clean-shutdown-any-reason', when: { request: ['clean_shutdown'], action: SHUTDOWNS },
-    then: (s) => ({ result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.shutdownWrite, B.anyReason, ...(s.ack === 'none' || s.ack === 'bogus' ? [B.clearedIsAck] : [])] }) },
+  {
+    id: 'clean-shutdown-acked-ignored',
+    when: { request: ['clean_shutdown'], ack: ACKED, action: ['ignore'] },
+    then: (s) => ({
+      result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' },
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'total-timeout',
+      controlShutdown: s.ack === 'ok' ? '' : null,
+      basis: [B.ack, B.totalTimeout],
+    }),
+  },
+  {
+    id: 'clean-shutdown-unacked-ignored',
+    when: { request: ['clean_shutdown'], ack: NO_ACK, action: ['ignore'] },
+    then: (s) => ({
+      result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' },
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
+      basis: [B.ack, B.ackTimeout],
+    }),
+  },
+  {
+    id: 'clean-shutdown-any-reason',
+    when: { request: ['clean_shutdown'], action: SHUTDOWNS },
+    then: (s) => ({
+      result: { kind: 'ok' },
+      finalState: 'Halted',
+      domid: 'none',
+      duration: 'fast',
+      basis: [B.shutdownWrite, B.anyReason, ...(s.ack === 'none' || s.ack === 'bogus' ? [B.clearedIsAck] : [])],
+    }),
+  },
 
   // clean_reboot
-  { id: 'clean-reboot-acked-ignored', when: { request: ['clean_reboot'], ack: ACKED, action: ['ignore'] },
-    then: (s) => ({ result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' }, finalState: 'Running', domid: 'same', duration: 'total-timeout', controlShutdown: s.ack === 'ok' ? '' : null, basis: [B.ack, B.totalTimeout] }) },
-  { id: 'clean-reboot-unacked-ignored', when: { request: ['clean_reboot'], ack: NO_ACK, action: ['ignore'] },
-    then: (s) => ({ result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' }, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'none' ? 'word' : 'bogus', basis: [B.ack, B.ackTimeout] }) },
-  { id: 'clean-reboot-any-reason', when: { request: ['clean_reboot'], action: SHUTDOWNS },
-    then: (s) => ({ result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.shutdownWrite, B.anyReason, ...(s.ack === 'none' || s.ack === 'bogus' ? [B.clearedIsAck, 'inferred: same rule as clean_shutdown'] : [])] }) },
+  {
+    id: 'clean-reboot-acked-ignored',
+    when: { request: ['clean_reboot'], ack: ACKED, action: ['ignore'] },
+    then: (s) => ({
+      result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' },
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'total-timeout',
+      controlShutdown: s.ack === 'ok' ? '' : null,
+      basis: [B.ack, B.totalTimeout],
+    }),
+  },
+  {
+    id: 'clean-reboot-unacked-ignored',
+    when: { request: ['clean_reboot'], ack: NO_ACK, action: ['ignore'] },
+    then: (s) => ({
+      result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' },
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
+      basis: [B.ack, B.ackTimeout],
+    }),
+  },
+  {
+    id: 'clean-reboot-any-reason',
+    when: { request: ['clean_reboot'], action: SHUTDOWNS },
+    then: (s) => ({
+      result: { kind: 'ok' },
+      finalState: 'Running',
+      domid: 'new',
+      duration: 'fast',
+      basis: [B.shutdownWrite, B.anyReason, ...(s.ack === 'none' || s.ack === 'bogus' ? [B.clearedIsAck, 'inferred: same rule as clean_shutdown'] : [])],
+    }),
+  },
 
   // suspend
-  { id: 'suspend-acked-suspends', when: { request: ['suspend'], ack: ACKED, action: ['suspend'] },
-    then: { result: { kind: 'ok' }, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.shutdownWrite, B.ack] } },
-  { id: 'suspend-acked-ignored', when: { request: ['suspend'], ack: ACKED, action: ['ignore'] },
-    then: { result: { kind: 'error', code: 'VM_SUSPEND_TIMEOUT' }, finalState: 'Running', domid: 'same', duration: 'total-timeout', basis: [B.ack, B.suspendTimeout] } },
-  { id: 'suspend-unacked-ignored', when: { request: ['suspend'], ack: NO_ACK, action: ['ignore'] },
-    then: (s) => ({ result: { kind: 'error', code: 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' }, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'none' ? 'word' : 'bogus', basis: [B.ack, B.suspendAckTimeout] }) },
-  { id: 'suspend-acked-other-reason', when: { request: ['suspend'], ack: ACKED, action: ['poweroff', 'halt', 'reboot', 'crash'] },
+  {
+    id: 'suspend-acked-suspends',
+    when: { request: ['suspend'], ack: ACKED, action: ['suspend'] },
+    then: { result: { kind: 'ok' }, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.shutdownWrite, B.ack] },
+  },
+  {
+    id: 'suspend-acked-ignored',
+    when: { request: ['suspend'], ack: ACKED, action: ['ignore'] },
+    then: {
+      result: { kind: 'error', code: 'VM_SUSPEND_TIMEOUT' },
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'total-timeout',
+      basis: [B.ack, B.suspendTimeout],
+    },
+  },
+  {
+    id: 'suspend-unacked-ignored',
+    when: { request: ['suspend'], ack: NO_ACK, action: ['ignore'] },
+    then: (s) => ({
+      result: { kind: 'error', code: 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' },
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
+      basis: [B.ack, B.suspendAckTimeout],
+    }),
+  },
+  {
+    id: 'suspend-acked-other-reason',
+    when: { request: ['suspend'], ack: ACKED, action: ['poweroff', 'halt', 'reboot', 'crash'] },
     then: (s, ctx) => {
       const own = ownAction(s.action, ctx);
       if ('unmodelled' in own) return own;
       // A restart the VM asked for in its first 120 s waits out VM_delay before the call can answer (docs/toolstack-behaviour.md#suspend).
       const delayed = own.finalState === 'Running' && own.domid === 'new' && ranFor(ctx) === 'short';
       return { ...own, result: { kind: 'error', code: 'INTERNAL_ERROR' }, duration: delayed ? 'delayed' : 'fast', basis: [B.suspendWrongReason, ...own.basis] };
-    } },
-  { id: 'suspend-unacked-acts', when: { request: ['suspend'], ack: NO_ACK },
-    then: { unmodelled: 'suspend not acknowledged but the guest shuts down anyway: whether xenopsd sees the node vanish before VM_check_state acts is a race' } },
+    },
+  },
+  {
+    id: 'suspend-unacked-acts',
+    when: { request: ['suspend'], ack: NO_ACK },
+    then: { unmodelled: 'suspend not acknowledged but the guest shuts down anyway: whether xenopsd sees the node vanish before VM_check_state acts is a race' },
+  },
 ];
 
 export const xapiModel: ToolstackModel = {

@@ -16,11 +16,13 @@ import type { GuestAction } from './scenarios.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
-  pvcontrol: 'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s (a literal) for "" or node gone (pvcontrol_acked); no ack -> ERROR_TIMEDOUT -9, xl exits 1 (xl_vmcontrol.c shutdown_domain), node left as it is', // docs/toolstack-behaviour.md#clean_shutdown
+  pvcontrol:
+    'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: writes poweroff/reboot, waits 60 s (a literal) for "" or node gone (pvcontrol_acked); no ack -> ERROR_TIMEDOUT -9, xl exits 1 (xl_vmcontrol.c shutdown_domain), node left as it is', // docs/toolstack-behaviour.md#clean_shutdown
   noSuchDomain: 'xl tools/xl/xl_utils.c find_domain: "NAME is an invalid domain identifier", exit 1', // docs/toolstack-behaviour.md#power-states
   daemon: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: acts on the actual reason (on_poweroff/on_reboot/on_crash)', // docs/toolstack-behaviour.md#the-guest-acting-alone
   defaults: 'xl tools/xl/xl_parse.c parse_config_data defaults: on_poweroff destroy, on_reboot restart, on_crash destroy', // docs/toolstack-behaviour.md#the-guest-acting-alone
-  selfSuspend: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: reason suspend logs "Domain has suspended." and the 4.17 daemon exits; the domain stays shut down (suspend)', // docs/toolstack-behaviour.md#guest-suspend
+  selfSuspend:
+    'xl tools/xl/xl_vmcontrol.c handle_domain_death: reason suspend logs "Domain has suspended." and the 4.17 daemon exits; the domain stays shut down (suspend)', // docs/toolstack-behaviour.md#guest-suspend
   halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*; the agent halts with poweroff -f)', // docs/toolstack-behaviour.md#guest-halt
   save: 'libxl tools/libs/light/libxl_dom_suspend.c: any value but "suspend" is the ack (domain_suspend_pvcontrol_acked); no ack in 60 s -> node reset to "", save fails; other shutdown reason -> error (suspend_common_wait_guest_check); no suspend within 60 s -> ERROR_GUEST_TIMEDOUT; xl save exits 1', // docs/toolstack-behaviour.md#suspend
   restore: 'xl tools/xl/xl_saverestore.c main_restore -> create_domain: the file xl save wrote becomes a new domain', // docs/toolstack-behaviour.md#resume
@@ -29,10 +31,12 @@ const B = {
   destroy: 'xl tools/xl/xl_vmcontrol.c main_destroy -> libxl_domain_destroy', // docs/toolstack-behaviour.md#hard_shutdown
   pause: 'xl tools/xl/xl_vmcontrol.c main_pause / main_unpause -> libxl_domain_pause / unpause (xc_domain_pause/unpause)', // docs/toolstack-behaviour.md#pause
   hardReboot: 'xl has no hard reboot (tools/xl/xl_cmdtable.c: reboot -F is an ACPI reset for HVM only); the driver destroys and creates (new domid)', // docs/toolstack-behaviour.md#hard_reboot
-  pausedNoAck: 'inferred: a paused guest cannot ack, so libxl\'s 60 s ack wait runs out', // docs/toolstack-behaviour.md#acknowledgement
-  unpauseRunning: 'xl tools/xl/xl_vmcontrol.c main_unpause ignores libxl_domain_unpause\'s result and exits 0; Xen refuses (xen/common/domain.c domain_unpause_by_systemcontroller: -EINVAL), so nothing changes; checked on the embedded host (Xen 4.17, 2026-11-23)', // docs/toolstack-behaviour.md#unpause
+  pausedNoAck: "inferred: a paused guest cannot ack, so libxl's 60 s ack wait runs out", // docs/toolstack-behaviour.md#acknowledgement
+  unpauseRunning:
+    "xl tools/xl/xl_vmcontrol.c main_unpause ignores libxl_domain_unpause's result and exits 0; Xen refuses (xen/common/domain.c domain_unpause_by_systemcontroller: -EINVAL), so nothing changes; checked on the embedded host (Xen 4.17, 2026-11-23)", // docs/toolstack-behaviour.md#unpause
   pauseTwice: 'xen/common/domain.c _domain_pause_by_systemcontroller counts controller pauses (up to 255), so a second pause succeeds', // docs/toolstack-behaviour.md#pause
-  nodeGone: 'libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain\'s xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack', // docs/toolstack-behaviour.md#acknowledgement
+  nodeGone:
+    "libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain's xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack", // docs/toolstack-behaviour.md#acknowledgement
 } as const;
 
 const ACKED = ['ok', 'delete'] as const;
@@ -42,7 +46,8 @@ const ANY_ERROR = { kind: 'error' } as const;
 /** What the xl daemon leaves after the guest's own shutdown of this kind. */
 function daemonOutcome(action: GuestAction): Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'> {
   switch (action) {
-    case 'poweroff': case 'halt':
+    case 'poweroff':
+    case 'halt':
       return { finalState: 'Halted', domid: 'none', basis: [B.daemon, B.defaults, B.halt] };
     case 'reboot':
       return { finalState: 'Running', domid: 'new', basis: [B.daemon, B.defaults] };
@@ -55,57 +60,166 @@ function daemonOutcome(action: GuestAction): Pick<Outcome, 'finalState' | 'domid
   }
 }
 
-const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'>, extra: string[] = []): Outcome =>
-  ({ result: { kind: 'ok' }, duration: 'fast', ...o, basis: [...extra, ...o.basis] });
+const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'>, extra: string[] = []): Outcome => ({
+  result: { kind: 'ok' },
+  duration: 'fast',
+  ...o,
+  basis: [...extra, ...o.basis],
+});
 
 export const XL_RULES: readonly Rule[] = [
   // No domain: xl has nothing to talk to.
-  { id: 'halted-resume', when: { initial: ['halted'], request: ['resume'] }, then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSave] } },
-  { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] } },
-  { id: 'suspended-resume', when: { initial: ['suspended'], request: ['resume'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.restore] } },
-  { id: 'suspended-hard-shutdown', when: { initial: ['suspended'], request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.discard] } },
-  { id: 'suspended-refuses-others', when: { initial: ['suspended'] }, then: { result: ANY_ERROR, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] } },
+  {
+    id: 'halted-resume',
+    when: { initial: ['halted'], request: ['resume'] },
+    then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSave] },
+  },
+  {
+    id: 'halted-refuses-all',
+    when: { initial: ['halted'] },
+    then: { result: ANY_ERROR, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] },
+  },
+  {
+    id: 'suspended-resume',
+    when: { initial: ['suspended'], request: ['resume'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.restore] },
+  },
+  {
+    id: 'suspended-hard-shutdown',
+    when: { initial: ['suspended'], request: ['hard_shutdown'] },
+    then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.discard] },
+  },
+  {
+    id: 'suspended-refuses-others',
+    when: { initial: ['suspended'] },
+    then: { result: ANY_ERROR, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.noSuchDomain] },
+  },
 
   // Paused.
-  { id: 'paused-unpause', when: { initial: ['paused'], request: ['unpause'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.pause] } },
-  { id: 'paused-pause', when: { initial: ['paused'], request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.pause, B.pauseTwice] } },
-  { id: 'paused-clean', when: { initial: ['paused'], request: ['clean_shutdown', 'clean_reboot'] },
-    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: 'word', basis: [B.pvcontrol, B.pausedNoAck] } },
-  { id: 'paused-save', when: { initial: ['paused'], request: ['suspend'] },
-    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck] } },
-  { id: 'paused-resume', when: { initial: ['paused'], request: ['resume'] }, then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.noSave] } },
+  {
+    id: 'paused-unpause',
+    when: { initial: ['paused'], request: ['unpause'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.pause] },
+  },
+  {
+    id: 'paused-pause',
+    when: { initial: ['paused'], request: ['pause'] },
+    then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.pause, B.pauseTwice] },
+  },
+  {
+    id: 'paused-clean',
+    when: { initial: ['paused'], request: ['clean_shutdown', 'clean_reboot'] },
+    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: 'word', basis: [B.pvcontrol, B.pausedNoAck] },
+  },
+  {
+    id: 'paused-save',
+    when: { initial: ['paused'], request: ['suspend'] },
+    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck] },
+  },
+  {
+    id: 'paused-resume',
+    when: { initial: ['paused'], request: ['resume'] },
+    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.noSave] },
+  },
 
   // Both states with a domain.
-  { id: 'hard-shutdown', when: { request: ['hard_shutdown'] }, then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.destroy] } },
-  { id: 'hard-reboot', when: { request: ['hard_reboot'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.hardReboot] } },
+  {
+    id: 'hard-shutdown',
+    when: { request: ['hard_shutdown'] },
+    then: { result: { kind: 'ok' }, finalState: 'Halted', domid: 'none', duration: 'fast', basis: [B.destroy] },
+  },
+  {
+    id: 'hard-reboot',
+    when: { request: ['hard_reboot'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.hardReboot] },
+  },
 
   // Running.
   { id: 'pause', when: { request: ['pause'] }, then: { result: { kind: 'ok' }, finalState: 'Paused', domid: 'same', duration: 'fast', basis: [B.pause] } },
-  { id: 'running-unpause', when: { request: ['unpause'] }, then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.unpauseRunning] } },
-  { id: 'running-resume', when: { request: ['resume'] }, then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.noSave] } },
+  {
+    id: 'running-unpause',
+    when: { request: ['unpause'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.unpauseRunning] },
+  },
+  {
+    id: 'running-resume',
+    when: { request: ['resume'] },
+    then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'fast', basis: [B.noSave] },
+  },
   { id: 'own-action', when: { request: ['no_request'] }, then: (s) => ok(daemonOutcome(s.action)) },
 
   // xl shutdown / xl reboot: exit 0 once acked; then the daemon acts on the actual reason.
-  { id: 'clean-acked', when: { request: ['clean_shutdown', 'clean_reboot'], ack: ACKED },
-    then: (s) => ({ ...ok(daemonOutcome(s.action), [B.pvcontrol]), ...(s.action === 'ignore' ? { controlShutdown: s.ack === 'ok' ? '' as const : null } : {}) }) },
-  { id: 'clean-unacked-ignored', when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK, action: ['ignore'] },
-    then: (s) => ({ result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'none' ? 'word' : 'bogus', basis: [B.pvcontrol] }) },
-  { id: 'clean-unacked-suspends', when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK, action: ['suspend'] },
-    then: { result: ANY_ERROR, finalState: 'Suspended', domid: 'same', shutdownReason: 'suspend', duration: 'ack-timeout', basis: [B.pvcontrol, B.selfSuspend, 'inferred: the node stays while the domain does'] } },
-  { id: 'clean-unacked-shuts-down', when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK },
-    then: (s) => ok(daemonOutcome(s.action), [B.pvcontrol, B.nodeGone]) },
+  {
+    id: 'clean-acked',
+    when: { request: ['clean_shutdown', 'clean_reboot'], ack: ACKED },
+    then: (s) => ({
+      ...ok(daemonOutcome(s.action), [B.pvcontrol]),
+      ...(s.action === 'ignore' ? { controlShutdown: s.ack === 'ok' ? ('' as const) : null } : {}),
+    }),
+  },
+  {
+    id: 'clean-unacked-ignored',
+    when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK, action: ['ignore'] },
+    then: (s) => ({
+      result: ANY_ERROR,
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
+      basis: [B.pvcontrol],
+    }),
+  },
+  {
+    id: 'clean-unacked-suspends',
+    when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK, action: ['suspend'] },
+    then: {
+      result: ANY_ERROR,
+      finalState: 'Suspended',
+      domid: 'same',
+      shutdownReason: 'suspend',
+      duration: 'ack-timeout',
+      basis: [B.pvcontrol, B.selfSuspend, 'inferred: the node stays while the domain does'],
+    },
+  },
+  {
+    id: 'clean-unacked-shuts-down',
+    when: { request: ['clean_shutdown', 'clean_reboot'], ack: NO_ACK },
+    then: (s) => ok(daemonOutcome(s.action), [B.pvcontrol, B.nodeGone]),
+  },
 
   // xl save.
-  { id: 'save-acked-suspends', when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['suspend'] },
-    then: { result: { kind: 'ok' }, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.save] } },
-  { id: 'save-acked-ignored', when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['ignore'] },
-    then: (s) => ({ result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus', basis: [B.save] }) },
-  { id: 'save-unacked-ignored', when: { request: ['suspend'], ack: ['none'], action: ['ignore'] },
-    then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save] } },
-  { id: 'save-acked-other-reason', when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'] },
-    then: (s) => ({ ...ok(daemonOutcome(s.action), [B.save, 'inferred: xl save fails, the daemon acts on the actual reason']), result: ANY_ERROR }) },
-  { id: 'save-unacked-acts', when: { request: ['suspend'], ack: ['none'] },
-    then: { unmodelled: 'xl save not acknowledged while the guest shuts down: libxl\'s ack wait and the domain\'s death race' } },
+  {
+    id: 'save-acked-suspends',
+    when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['suspend'] },
+    then: { result: { kind: 'ok' }, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.save] },
+  },
+  {
+    id: 'save-acked-ignored',
+    when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['ignore'] },
+    then: (s) => ({
+      result: ANY_ERROR,
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus',
+      basis: [B.save],
+    }),
+  },
+  {
+    id: 'save-unacked-ignored',
+    when: { request: ['suspend'], ack: ['none'], action: ['ignore'] },
+    then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save] },
+  },
+  {
+    id: 'save-acked-other-reason',
+    when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'] },
+    then: (s) => ({ ...ok(daemonOutcome(s.action), [B.save, 'inferred: xl save fails, the daemon acts on the actual reason']), result: ANY_ERROR }),
+  },
+  {
+    id: 'save-unacked-acts',
+    when: { request: ['suspend'], ack: ['none'] },
+    then: { unmodelled: "xl save not acknowledged while the guest shuts down: libxl's ack wait and the domain's death race" },
+  },
 ];
 
 export const xlModel: ToolstackModel = {

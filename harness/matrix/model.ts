@@ -5,8 +5,14 @@
 // is `unmodelled`: its observed outcome is recorded and nothing is claimed.
 import type { HostRequest, PowerState, ToolstackKind, ToolstackTimeouts } from '../toolstack/driver.ts';
 import {
-  BOGUS_ACK_VALUE, GUEST_VISIBLE_REQUESTS, shutdownWordOf,
-  type AckKind, type GuestAction, type InitialState, type MatrixRequest, type Scenario,
+  BOGUS_ACK_VALUE,
+  GUEST_VISIBLE_REQUESTS,
+  shutdownWordOf,
+  type AckKind,
+  type GuestAction,
+  type InitialState,
+  type MatrixRequest,
+  type Scenario,
 } from './scenarios.ts';
 
 /**
@@ -59,9 +65,7 @@ export interface Expectation {
   basis: string[];
 }
 
-export type ModelAnswer =
-  | { kind: 'expect'; expect: Expectation; rule: string }
-  | { kind: 'unmodelled'; reason: string };
+export type ModelAnswer = { kind: 'expect'; expect: Expectation; rule: string } | { kind: 'unmodelled'; reason: string };
 
 /** The VM actions each model assumes; the runner installs VMs with exactly these. */
 export interface ModelActions {
@@ -113,10 +117,12 @@ export interface Rule {
 }
 
 export function matches(p: Pattern, s: Scenario): boolean {
-  return (!p.initial || p.initial.includes(s.initial))
-    && (!p.request || p.request.includes(s.request))
-    && (!p.ack || p.ack.includes(s.ack))
-    && (!p.action || p.action.includes(s.action));
+  return (
+    (!p.initial || p.initial.includes(s.initial)) &&
+    (!p.request || p.request.includes(s.request)) &&
+    (!p.ack || p.ack.includes(s.ack)) &&
+    (!p.action || p.action.includes(s.action))
+  );
 }
 
 /** The guest's part, from what the case tells it; the agent's contract, not a toolstack's. */

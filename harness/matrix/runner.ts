@@ -137,13 +137,26 @@ async function findHostFacts(o: RunOptions, timing: Timing, progress: (line: str
 
 /** Reused between cases: the image on the host, held by a VM that never starts (it cannot change any result). */
 async function installImageHolder(
-  o: RunOptions, timing: Timing, registry: CleanupRegistry, prefix: string, progress: (line: string) => void,
+  o: RunOptions,
+  timing: Timing,
+  registry: CleanupRegistry,
+  prefix: string,
+  progress: (line: string) => void,
 ): Promise<VmRef | undefined> {
   try {
-    const holder = await bounded(o.driver.install({
-      name: `${prefix}-image-hold`, domainType: o.image.domainType, memoryMiB: o.image.memoryMiB,
-      kernelPath: o.image.kernelPath, initrdPath: o.image.initrdPath, kernelArgs: o.image.kernelArgs,
-    }), timing.install, 'installing the image holder', o.signal);
+    const holder = await bounded(
+      o.driver.install({
+        name: `${prefix}-image-hold`,
+        domainType: o.image.domainType,
+        memoryMiB: o.image.memoryMiB,
+        kernelPath: o.image.kernelPath,
+        initrdPath: o.image.initrdPath,
+        kernelArgs: o.image.kernelArgs,
+      }),
+      timing.install,
+      'installing the image holder',
+      o.signal,
+    );
     registry.add(o.driver, holder);
     return holder;
   } catch (e) {
@@ -153,7 +166,11 @@ async function installImageHolder(
 }
 
 async function removeImageHolder(
-  driver: ToolstackDriver, holder: VmRef, timing: Timing, registry: CleanupRegistry, progress: (line: string) => void,
+  driver: ToolstackDriver,
+  holder: VmRef,
+  timing: Timing,
+  registry: CleanupRegistry,
+  progress: (line: string) => void,
 ): Promise<void> {
   try {
     await bounded(destroyVm(driver, holder, timing.cleanup), timing.cleanup, `removing ${holder.name}`);
@@ -195,7 +212,15 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       if (!item) return;
       const tag = `[${k + 1}/${total}] ${item.c.scenario.name}`;
       const r = await new CaseRun(item.c.scenario, {
-        driver: o.driver, model: o.model, image: o.image, timing, registry, prefix, facts, signal: o.signal, progress: (l) => progress(`${tag}: ${l}`),
+        driver: o.driver,
+        model: o.model,
+        image: o.image,
+        timing,
+        registry,
+        prefix,
+        facts,
+        signal: o.signal,
+        progress: (l) => progress(`${tag}: ${l}`),
       }).run();
       done++;
       progress(`${tag}: ${r.verdict}${r.verdict === 'pass' ? '' : ' - ' + r.summary} (${done}/${total} done)`);

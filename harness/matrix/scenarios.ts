@@ -34,9 +34,7 @@ export interface Scenario {
   action: GuestAction;
 }
 
-export type Case =
-  | { scenario: Scenario; run: true }
-  | { scenario: Scenario; run: false; skipReason: string; equivalentTo?: string };
+export type Case = { scenario: Scenario; run: true } | { scenario: Scenario; run: false; skipReason: string; equivalentTo?: string };
 
 export function caseName(initial: InitialState, request: MatrixRequest, ack: AckKind, action: GuestAction): string {
   return `${initial}.${request}.ack-${ack}.${action}`;
@@ -52,10 +50,14 @@ export const GUEST_VISIBLE_REQUESTS: readonly MatrixRequest[] = ['clean_shutdown
 /** The word a guest-visible request writes into control/shutdown. */
 export function shutdownWordOf(request: MatrixRequest): 'poweroff' | 'reboot' | 'suspend' | null {
   switch (request) {
-    case 'clean_shutdown': return 'poweroff';
-    case 'clean_reboot': return 'reboot';
-    case 'suspend': return 'suspend';
-    default: return null;
+    case 'clean_shutdown':
+      return 'poweroff';
+    case 'clean_reboot':
+      return 'reboot';
+    case 'suspend':
+      return 'suspend';
+    default:
+      return null;
   }
 }
 
@@ -90,7 +92,12 @@ export function classify(s: Scenario): Case {
   }
   if (!GUEST_VISIBLE_REQUESTS.includes(s.request)) {
     if (isRep) return { scenario: s, run: true };
-    return { scenario: s, run: false, skipReason: `equivalent to ${rep}: ${s.request} does not go through the guest, so its ack and action are never used`, equivalentTo: rep };
+    return {
+      scenario: s,
+      run: false,
+      skipReason: `equivalent to ${rep}: ${s.request} does not go through the guest, so its ack and action are never used`,
+      equivalentTo: rep,
+    };
   }
   return { scenario: s, run: true };
 }
@@ -101,8 +108,7 @@ export function allCases(): Case[] {
   for (const initial of INITIAL_STATES)
     for (const request of MATRIX_REQUESTS)
       for (const ack of ACK_KINDS)
-        for (const action of GUEST_ACTIONS)
-          out.push(classify({ name: caseName(initial, request, ack, action), initial, request, ack, action }));
+        for (const action of GUEST_ACTIONS) out.push(classify({ name: caseName(initial, request, ack, action), initial, request, ack, action }));
   return out;
 }
 
@@ -145,7 +151,10 @@ export function matrixCases(matrix: MatrixName): Case[] {
 
 /** Turns a glob (`*`, `?`) into an anchored regular expression. */
 function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -155,13 +164,17 @@ function globToRegExp(glob: string): RegExp {
  */
 export function makeFilter(pattern: string | undefined): (name: string) => boolean {
   if (pattern === undefined || pattern.trim() === '') return () => true;
-  const tests = pattern.split(',').map((p) => p.trim()).filter((p) => p !== '').map((p) => {
-    if (/[*?]/.test(p)) {
-      const re = globToRegExp(p);
-      return (n: string) => re.test(n);
-    }
-    return (n: string) => n.includes(p);
-  });
+  const tests = pattern
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')
+    .map((p) => {
+      if (/[*?]/.test(p)) {
+        const re = globToRegExp(p);
+        return (n: string) => re.test(n);
+      }
+      return (n: string) => n.includes(p);
+    });
   return (name) => tests.some((t) => t(name));
 }
 

@@ -100,9 +100,8 @@ const show = (v: string | null | undefined): string => (v === undefined ? '(not 
 /** Model vs observation, field by field. */
 export function compare(e: Expectation, o: Observation): FieldDiff[] {
   const d: FieldDiff[] = [];
-  const resultOk = e.result.kind === 'ok'
-    ? o.result.kind === 'ok'
-    : o.result.kind === 'error' && (e.result.code === undefined || e.result.code === o.result.code);
+  const resultOk =
+    e.result.kind === 'ok' ? o.result.kind === 'ok' : o.result.kind === 'error' && (e.result.code === undefined || e.result.code === o.result.code);
   if (!resultOk) d.push({ field: 'result', expected: showResult(e.result), observed: showResult(o.result) });
   if (e.finalState !== o.final.powerState) d.push({ field: 'power state', expected: e.finalState, observed: o.final.powerState });
   if (e.domid !== o.domid) d.push({ field: 'domid', expected: e.domid, observed: `${o.domid} (${o.initialDomid ?? '-'} -> ${o.final.domid ?? '-'})` });
@@ -116,7 +115,8 @@ export function compare(e: Expectation, o: Observation): FieldDiff[] {
   // success slower than 90 % of the ack timeout is a slow host, not another outcome: it matters where
   // hosts shorten the timeout (a tuned xenopsd.conf) and run slowly (an emulated host under load).
   const slowSuccess = e.duration === 'fast' && e.result.kind === 'ok' && o.result.kind === 'ok' && o.durationClass === 'ack-timeout';
-  if (e.duration !== o.durationClass && !slowSuccess) d.push({ field: 'duration', expected: e.duration, observed: `${o.durationClass} (${(o.durationMs / 1000).toFixed(1)} s)` });
+  if (e.duration !== o.durationClass && !slowSuccess)
+    d.push({ field: 'duration', expected: e.duration, observed: `${o.durationClass} (${(o.durationMs / 1000).toFixed(1)} s)` });
   return d;
 }
 
@@ -161,10 +161,11 @@ export function judge(o: CaseOutcome): Judgement {
   if (diffs.length > 0) verdicts.push('fail');
   if (observation && errors.length === 0) verdicts.push(expect ? 'pass' : 'unmodelled');
   const verdict = worst(verdicts);
-  const summary = errors[0]
-    ?? (diffs.length > 0 ? renderDiff(diffs).split('\n').slice(0, 2).join(' / ').replace(/\s+/g, ' ') : undefined)
-    ?? problems[0]
-    ?? (verdict === 'unmodelled' ? unmodelledSummary(answer, observation) : 'as the model says');
+  const summary =
+    errors[0] ??
+    (diffs.length > 0 ? renderDiff(diffs).split('\n').slice(0, 2).join(' / ').replace(/\s+/g, ' ') : undefined) ??
+    problems[0] ??
+    (verdict === 'unmodelled' ? unmodelledSummary(answer, observation) : 'as the model says');
   return { verdict, summary, diffs };
 }
 
@@ -192,7 +193,8 @@ export function stateInvariant(d: ObservedDomain): string[] {
   } else if (d.powerState === 'Halted') {
     if (has) p.push(`toolstack says Halted but domain ${d.domid} exists${d.shutdownReason ? ` (shut down: ${d.shutdownReason})` : ''}`);
   } else if (d.powerState === 'Suspended') {
-    if (has && d.shutdownReason !== 'suspend') p.push(`toolstack says Suspended but domain ${d.domid} exists and is not suspended (${d.shutdownReason ?? 'running'})`);
+    if (has && d.shutdownReason !== 'suspend')
+      p.push(`toolstack says Suspended but domain ${d.domid} exists and is not suspended (${d.shutdownReason ?? 'running'})`);
   }
   if (d.paused !== undefined && d.paused !== (d.powerState === 'Paused')) {
     p.push(`Xen's paused flag is ${d.paused} but the toolstack says ${d.powerState}`);

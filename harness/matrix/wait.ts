@@ -21,11 +21,29 @@ export function bounded<T>(p: Promise<T>, ms: number, what: string, signal?: Abo
     return Promise.reject(abortError(signal));
   }
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => { cleanup(); reject(new WaitTimeout(`${what}: no answer within ${fmtMs(ms)}`)); }, ms);
-    const onAbort = (): void => { cleanup(); reject(abortError(signal!)); };
-    const cleanup = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new WaitTimeout(`${what}: no answer within ${fmtMs(ms)}`));
+    }, ms);
+    const onAbort = (): void => {
+      cleanup();
+      reject(abortError(signal!));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { cleanup(); resolve(v); }, (e: unknown) => { cleanup(); reject(e); });
+    p.then(
+      (v) => {
+        cleanup();
+        resolve(v);
+      },
+      (e: unknown) => {
+        cleanup();
+        reject(e);
+      },
+    );
   });
 }
 

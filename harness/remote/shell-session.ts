@@ -25,7 +25,10 @@ import type { TargetExecResult } from './target.ts';
 /** The session could not run the command: it never started, or died, or the bound passed (the session is then closed). */
 export class ShellSessionError extends Error {
   override name = 'ShellSessionError';
-  constructor(message: string, readonly timedOut = false) {
+  constructor(
+    message: string,
+    readonly timedOut = false,
+  ) {
     super(message);
   }
 }
@@ -38,7 +41,9 @@ export function commandText(id: string, script: string, input?: string | Buffer)
   const lines = [`xtv_s='${script.replace(/'/g, "'\\''")}'`];
   let stdin = '/dev/null';
   if (input !== undefined && input.length > 0) {
-    const b64 = Buffer.from(input).toString('base64').replace(/.{1,76}/g, '$&\n');
+    const b64 = Buffer.from(input)
+      .toString('base64')
+      .replace(/.{1,76}/g, '$&\n');
     lines.push(`base64 -d > "$xtv_d/i" <<'${end}'`, b64.trimEnd(), end);
     stdin = '"$xtv_d/i"';
   }
@@ -67,9 +72,13 @@ export class ShellSession {
 
   constructor(private readonly child: ChildProcess) {
     child.stdout!.on('data', (b: Buffer) => this.onData(b));
-    child.stderr!.on('data', (b: Buffer) => { this.stderr = (this.stderr + b.toString()).slice(-2000); });
+    child.stderr!.on('data', (b: Buffer) => {
+      this.stderr = (this.stderr + b.toString()).slice(-2000);
+    });
     child.on('error', (e) => this.die(`could not start ssh: ${e.message}`));
-    child.on('close', (code, signal) => this.die(`the session ended (ssh ${code ?? signal})${this.stderr.trim() ? `: ${this.stderr.trim().split('\n').at(-1)}` : ''}`));
+    child.on('close', (code, signal) =>
+      this.die(`the session ended (ssh ${code ?? signal})${this.stderr.trim() ? `: ${this.stderr.trim().split('\n').at(-1)}` : ''}`),
+    );
     // The session must not keep this process alive on its own.
     (child as unknown as { unref?: () => void }).unref?.();
     for (const s of [child.stdout, child.stderr, child.stdin]) (s as unknown as { unref?: () => void } | null)?.unref?.();
@@ -91,8 +100,14 @@ export class ShellSession {
         reject(new ShellSessionError(`no answer from the shell session within ${timeoutMs} ms`, true));
       }, timeoutMs);
       this.readyWaiters.push({
-        resolve: () => { clearTimeout(timer); resolve(); },
-        reject: (e) => { clearTimeout(timer); reject(e); },
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       });
     });
   }
@@ -188,7 +203,11 @@ export class ShellPool {
   private readonly waiting: Array<{ resolve: (s: ShellSession) => void; reject: (e: unknown) => void }> = [];
   private opening = 0;
 
-  constructor(private readonly open: () => ChildProcess, private readonly size: number, private readonly connectTimeoutMs = 60_000) {}
+  constructor(
+    private readonly open: () => ChildProcess,
+    private readonly size: number,
+    private readonly connectTimeoutMs = 60_000,
+  ) {}
 
   async run(script: string, opts: { timeoutMs: number; input?: string | Buffer }): Promise<TargetExecResult> {
     const s = await this.acquire();

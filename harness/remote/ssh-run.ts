@@ -28,13 +28,20 @@ export interface SshEndpoint {
 export function sshBaseArgs(e: SshEndpoint, control?: string): string[] {
   return [
     ...(e.identity ? ['-i', e.identity, '-o', 'IdentitiesOnly=yes'] : []),
-    '-p', String(e.port),
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=accept-new',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'ConnectTimeout=20',
-    '-o', 'ServerAliveInterval=10',
-    '-o', 'ServerAliveCountMax=6',
+    '-p',
+    String(e.port),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=accept-new',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=20',
+    '-o',
+    'ServerAliveInterval=10',
+    '-o',
+    'ServerAliveCountMax=6',
     ...(e.knownHosts ? ['-o', `UserKnownHostsFile=${e.knownHosts}`] : []),
     ...(control ? ['-o', `ControlPath=${control}`] : ['-o', 'ControlMaster=no', '-o', 'ControlPath=none']),
   ];
@@ -97,7 +104,9 @@ export function runSsh(args: string[], opts: RunOptions): Promise<SshResult> {
       reject(e);
     });
     if (child.stdin) {
-      child.stdin.on('error', () => { /* the command may exit before reading all input; its exit status tells */ });
+      child.stdin.on('error', () => {
+        /* the command may exit before reading all input; its exit status tells */
+      });
       if (opts.inputStream) opts.inputStream.pipe(child.stdin);
       else child.stdin.end(opts.input);
     }
@@ -116,5 +125,7 @@ export function runSsh(args: string[], opts: RunOptions): Promise<SshResult> {
 
 /** ssh's own complaints (as opposed to the remote command's stderr) when it exits 255. */
 export function looksLikeSshFailure(stderr: string): boolean {
-  return /^(ssh: |kex_exchange_identification|Connection (refused|reset|closed|timed out)|Permission denied \(|mux_client|Control socket|ControlSocket|Timeout, server|client_loop|Broken pipe)/m.test(stderr);
+  return /^(ssh: |kex_exchange_identification|Connection (refused|reset|closed|timed out)|Permission denied \(|mux_client|Control socket|ControlSocket|Timeout, server|client_loop|Broken pipe)/m.test(
+    stderr,
+  );
 }

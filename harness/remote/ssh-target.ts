@@ -20,8 +20,16 @@ import { looksLikeSshFailure, runSsh, sshBaseArgs, type SshEndpoint, type SshRes
 export type { SshEndpoint };
 import { traceDom0 } from './dom0-trace.ts';
 import { ShellPool, ShellSessionError } from './shell-session.ts';
-import { MAX_SESSIONS, SessionLimit, TargetCommandError, TargetUnreachableError, shq, type HostTarget, type TargetExecOptions, type TargetExecResult } from './target.ts';
-
+import {
+  MAX_SESSIONS,
+  SessionLimit,
+  TargetCommandError,
+  TargetUnreachableError,
+  shq,
+  type HostTarget,
+  type TargetExecOptions,
+  type TargetExecResult,
+} from './target.ts';
 
 export const SSH_DEFAULT_TIMEOUT_MS = 120_000;
 /** Before the command ran: the server closed the connection during the handshake. */
@@ -57,11 +65,14 @@ export class SshTarget implements HostTarget {
     const deadline = t0 + opts.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       const left = Math.max(1000, deadline - Date.now());
-      const r: SshResult = await this.sessions.run(() => runSsh(this.args(command), {
-        timeoutMs: left,
-        inputStream: createReadStream(opts.inputPath),
-      }));
-      if (r.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`, { timedOut: true });
+      const r: SshResult = await this.sessions.run(() =>
+        runSsh(this.args(command), {
+          timeoutMs: left,
+          inputStream: createReadStream(opts.inputPath),
+        }),
+      );
+      if (r.timedOut)
+        throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`, { timedOut: true });
       if (r.code === 255 && REFUSED.test(r.stderr) && attempt < 8 && Date.now() < deadline) {
         await new Promise((res) => setTimeout(res, Math.min(2000, 150 * attempt)));
         continue;
@@ -83,7 +94,8 @@ export class SshTarget implements HostTarget {
       return r;
     } catch (e) {
       if (!(e instanceof ShellSessionError)) throw e;
-      if (e.timedOut) throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms on ${this.description}`, { timedOut: true });
+      if (e.timedOut)
+        throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms on ${this.description}`, { timedOut: true });
       throw this.unreachable(e.message);
     }
   }

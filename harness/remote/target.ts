@@ -44,7 +44,10 @@ export class TargetUnreachableError extends Error {
 /** A copy or a command the target ran said no (non-zero exit). */
 export class TargetCommandError extends Error {
   override name = 'TargetCommandError';
-  constructor(readonly command: string, readonly result: TargetExecResult) {
+  constructor(
+    readonly command: string,
+    readonly result: TargetExecResult,
+  ) {
     super(`'${command}' exited with ${result.code}${result.stderr.trim() ? `: ${result.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
   }
 }

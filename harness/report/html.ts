@@ -50,7 +50,10 @@ function pre(text: string | undefined): string {
 
 function reportText(r: ReportSnapshot | undefined): string | undefined {
   if (!r) return undefined;
-  return Object.entries(r).filter(([, v]) => v !== null && v !== '').map(([k, v]) => `${k}=${v}`).join('\n');
+  return Object.entries(r)
+    .filter(([, v]) => v !== null && v !== '')
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
 }
 
 function observedText(r: CaseResult): string | undefined {
@@ -67,7 +70,10 @@ function observedText(r: CaseResult): string | undefined {
   if (o.final.paused !== undefined) lines.push(`Xen paused flag:  ${o.final.paused}`);
   if (o.controlShutdown !== undefined) lines.push(`control/shutdown: ${o.controlShutdown === null ? '(absent)' : JSON.stringify(o.controlShutdown)}`);
   if (o.guestEvent === null) lines.push('guest:            reports no control/shutdown event');
-  else if (o.guestEvent) lines.push(`guest (${o.guestEvent.source}): received ${JSON.stringify(o.guestEvent.received)}, ack ${o.guestEvent.ack}${o.guestEvent.ack === 'write' ? ` ${JSON.stringify(o.guestEvent.ackValue)}` : ''}, action ${o.guestEvent.action}`);
+  else if (o.guestEvent)
+    lines.push(
+      `guest (${o.guestEvent.source}): received ${JSON.stringify(o.guestEvent.received)}, ack ${o.guestEvent.ack}${o.guestEvent.ack === 'write' ? ` ${JSON.stringify(o.guestEvent.ackValue)}` : ''}, action ${o.guestEvent.action}`,
+    );
   else if (o.guestEventUnseen) lines.push(`guest:            not observable: ${o.guestEventUnseen}`);
   else lines.push('guest:            not observable (domain gone and no console from the driver)');
   return lines.join('\n');
@@ -150,7 +156,9 @@ export function toHtml(s: RunSummary): string {
     const drawn = ACK_KINDS.map((ack) => ({ ack, g: grid(initial, ack, byName) }));
     const grids = drawn.filter((d) => d.g !== null && d.g !== 'folded').map((d) => d.g as string);
     const folded = drawn.filter((d) => d.g === 'folded').map((d) => `ack ${d.ack}`);
-    const note = folded.length ? `\n<p class="folded">Not drawn, every case skipped: ${h(initial)} · ${folded.map(h).join(', ')} (see the skip reasons in the JSON report or <code>xtv run --list --show-skipped</code>).</p>` : '';
+    const note = folded.length
+      ? `\n<p class="folded">Not drawn, every case skipped: ${h(initial)} · ${folded.map(h).join(', ')} (see the skip reasons in the JSON report or <code>xtv run --list --show-skipped</code>).</p>`
+      : '';
     if (grids.length || folded.length) sections.push(`<h2>Initial state: ${h(initial)}</h2>\n<div class="grids">\n${grids.join('\n')}\n</div>${note}`);
   }
   const c = s.counts;

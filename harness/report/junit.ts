@@ -33,18 +33,20 @@ function testcase(r: CaseResult): string {
 
 export function toJUnit(s: RunSummary): string {
   const c = s.counts;
-  const time = (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) || 0;
+  const time = Date.parse(s.finishedAt) - Date.parse(s.startedAt) || 0;
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="xtv" tests="${s.cases.length}" failures="${c.fail}" errors="${c.error}" skipped="${c.skip}" time="${seconds(time)}">`,
     `  <testsuite name="xtv.${x(s.toolstack)}.${x(s.matrix)}" tests="${s.cases.length}" failures="${c.fail}" errors="${c.error}" skipped="${c.skip}" time="${seconds(time)}" timestamp="${x(s.startedAt)}"${s.host ? ` hostname="${x(s.host)}"` : ''}>`,
-    ...(s.hostFacts ? [
-      '    <properties>',
-      `      <property name="host.version" value="${x(s.hostFacts.version)}"/>`,
-      `      <property name="host.console-log" value="${x(s.hostFacts.consoleLogDir ?? 'none')}"/>`,
-      ...s.hostFacts.notes.map((n, i) => `      <property name="host.note.${i + 1}" value="${x(n)}"/>`),
-      '    </properties>',
-    ] : []),
+    ...(s.hostFacts
+      ? [
+          '    <properties>',
+          `      <property name="host.version" value="${x(s.hostFacts.version)}"/>`,
+          `      <property name="host.console-log" value="${x(s.hostFacts.consoleLogDir ?? 'none')}"/>`,
+          ...s.hostFacts.notes.map((n, i) => `      <property name="host.note.${i + 1}" value="${x(n)}"/>`),
+          '    </properties>',
+        ]
+      : []),
     ...s.cases.map(testcase),
     '  </testsuite>',
     '</testsuites>',

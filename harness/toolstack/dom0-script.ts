@@ -29,11 +29,27 @@ export enum Dom0Exit {
 
 export type Dom0ScriptName =
   // both drivers
-  | 'read-many' | 'write-guest' | 'missing-files' | 'put-file' | 'console-tail' | 'xenconsoled-args' | 'xenstore-watch' | 'writable-dirs'
+  | 'read-many'
+  | 'write-guest'
+  | 'missing-files'
+  | 'put-file'
+  | 'console-tail'
+  | 'xenconsoled-args'
+  | 'xenstore-watch'
+  | 'writable-dirs'
   // the xl driver
-  | 'xl-info' | 'xl-install-check' | 'xl-list' | 'xl-list-owned' | 'xl-log' | 'xl-request' | 'xl-start' | 'xl-uninstall' | 'xl-write-config'
+  | 'xl-info'
+  | 'xl-install-check'
+  | 'xl-list'
+  | 'xl-list-owned'
+  | 'xl-log'
+  | 'xl-request'
+  | 'xl-start'
+  | 'xl-uninstall'
+  | 'xl-write-config'
   // the XAPI driver
-  | 'toolstack-conf' | 'remove-files';
+  | 'toolstack-conf'
+  | 'remove-files';
 
 export const SCRIPT_DIR = new URL('./dom0-scripts/', import.meta.url);
 
@@ -93,5 +109,7 @@ export function frames(stdout: string, marker: string): Frame[] {
 
 /** The text of the last frame `word`, or undefined. */
 export function lastFrame(stdout: string, marker: string, word: string): string | undefined {
-  return frames(stdout, marker).filter((f) => f.word === word).at(-1)?.text;
+  return frames(stdout, marker)
+    .filter((f) => f.word === word)
+    .at(-1)?.text;
 }

@@ -14,10 +14,7 @@ export type DomainType = 'pv' | 'pvh';
 export type PowerState = 'Running' | 'Paused' | 'Suspended' | 'Halted';
 
 /** What a host can ask of a VM. "clean_*" and "suspend" go through the guest's control/shutdown. */
-export const HOST_REQUESTS = [
-  'clean_shutdown', 'hard_shutdown', 'clean_reboot', 'hard_reboot',
-  'suspend', 'resume', 'pause', 'unpause',
-] as const;
+export const HOST_REQUESTS = ['clean_shutdown', 'hard_shutdown', 'clean_reboot', 'hard_reboot', 'suspend', 'resume', 'pause', 'unpause'] as const;
 export type HostRequest = (typeof HOST_REQUESTS)[number];
 
 /** A VM the harness made. `id` is the toolstack's own handle (xl: the domain name; XAPI: the VM's opaque ref or uuid). */

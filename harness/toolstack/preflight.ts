@@ -46,8 +46,12 @@ export async function leftoversCheck(driver: ToolstackDriver, gcHint: string): P
   if (owned.length === 0) return check('leftovers', 'ok', 'no VM made by xtv on the host');
   const names = owned.map((v) => v.name);
   const shown = names.slice(0, 5).join(', ') + (names.length > 5 ? `, and ${names.length - 5} more` : '');
-  return check('leftovers', 'warn', `${names.length} VM(s) made by xtv are on the host: ${shown} (a run in progress, or one that died)`,
-    `if no run of yours is in progress: ${gcHint} --dry-run, then without --dry-run`);
+  return check(
+    'leftovers',
+    'warn',
+    `${names.length} VM(s) made by xtv are on the host: ${shown} (a run in progress, or one that died)`,
+    `if no run of yours is in progress: ${gcHint} --dry-run, then without --dry-run`,
+  );
 }
 
 /** Fails when any check failed (warnings and skips aside: a skip follows a failure). */

@@ -58,7 +58,10 @@ export function parseReadMany(stdout: string, marker: string, keys: readonly str
   const out: Record<string, string | null> = Object.fromEntries(keys.map((k) => [k, null]));
   let pending = [...keys];
   for (const f of frames(stdout, marker)) {
-    if (f.word === 'values') f.lines.forEach((line, i) => { if (i < pending.length) out[pending[i]!] = unsanitise(line); });
+    if (f.word === 'values')
+      f.lines.forEach((line, i) => {
+        if (i < pending.length) out[pending[i]!] = unsanitise(line);
+      });
     else if (f.word === 'absent') pending = pending.slice(pending.indexOf(f.text) + 1);
     else if (f.word === 'end') break;
   }

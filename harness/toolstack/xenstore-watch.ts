@@ -44,10 +44,14 @@ export function watchXenstore(target: HostTarget, paths: readonly string[], onEv
     pending = lines.pop() ?? '';
     for (const line of lines) if (line.startsWith(event)) onEvent(line.slice(event.length));
   });
-  child.stderr?.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-2000); });
+  child.stderr?.on('data', (b: Buffer) => {
+    stderr = (stderr + b.toString()).slice(-2000);
+  });
   const ended = new Promise<string>((resolve) => {
     child.on('error', (err) => resolve(closed ? 'closed' : `could not start the watch: ${err.message}`));
-    child.on('close', (code, signal) => resolve(closed ? 'closed' : `the watch session ended (${code ?? signal})${stderr.trim() ? `: ${stderr.trim().split('\n').at(-1)}` : ''}`));
+    child.on('close', (code, signal) =>
+      resolve(closed ? 'closed' : `the watch session ended (${code ?? signal})${stderr.trim() ? `: ${stderr.trim().split('\n').at(-1)}` : ''}`),
+    );
   });
   return {
     ended,

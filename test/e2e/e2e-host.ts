@@ -30,17 +30,25 @@ export function sharedE2eStateDir(): string | undefined {
  * the e2e ack timeout in xenopsd.conf, 2 vCPUs, 2048 MiB) in `stateDir` (a temporary one, removed after,
  * when not given), runs `fn`, and stops it whatever happens.
  */
-export async function bootE2eHost<T>(fn: (host: EmbeddedHost) => Promise<T>, opts: { stateDir?: string; onProgress?: (line: string) => void } = {}): Promise<T> {
+export async function bootE2eHost<T>(
+  fn: (host: EmbeddedHost) => Promise<T>,
+  opts: { stateDir?: string; onProgress?: (line: string) => void } = {},
+): Promise<T> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
   const onProgress = opts.onProgress ?? (() => undefined);
   try {
     const x = await prepareEmbeddedXapi(stateDir, {
-      onProgress, profiles: E2E_XAPI_PROFILES, xenopsdConf: { domain_shutdown_ack_timeout: E2E_XAPI_ACK_TIMEOUT_MS / 1000 },
+      onProgress,
+      profiles: E2E_XAPI_PROFILES,
+      xenopsdConf: { domain_shutdown_ack_timeout: E2E_XAPI_ACK_TIMEOUT_MS / 1000 },
     });
-    return await withEmbeddedHost(async (host) => {
-      await x.finish(host);
-      return fn(host);
-    }, { stateDir, memoryMiB: E2E_HOST_MEMORY_MIB, cpus: E2E_HOST_CPUS, ...x.upOptions, onProgress });
+    return await withEmbeddedHost(
+      async (host) => {
+        await x.finish(host);
+        return fn(host);
+      },
+      { stateDir, memoryMiB: E2E_HOST_MEMORY_MIB, cpus: E2E_HOST_CPUS, ...x.upOptions, onProgress },
+    );
   } finally {
     if (opts.stateDir === undefined) rmSync(stateDir, { recursive: true, force: true });
   }

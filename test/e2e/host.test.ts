@@ -42,8 +42,15 @@ async function waitInDom0(host: EmbeddedHost, cmd: string, re: RegExp, timeoutMs
 
 function guestConfig(name: string, kernel: string, ramdisk: string, memoryMiB: number, extra: string): string {
   return [
-    `name = "${name}"`, 'type = "pv"', `kernel = "${kernel}"`, `ramdisk = "${ramdisk}"`,
-    `extra = "${extra}"`, `memory = ${memoryMiB}`, 'vcpus = 1', 'on_poweroff = "destroy"', '',
+    `name = "${name}"`,
+    'type = "pv"',
+    `kernel = "${kernel}"`,
+    `ramdisk = "${ramdisk}"`,
+    `extra = "${extra}"`,
+    `memory = ${memoryMiB}`,
+    'vcpus = 1',
+    'on_poweroff = "destroy"',
+    '',
   ].join('\n');
 }
 
@@ -135,14 +142,16 @@ async function exerciseHost(t: test.Test, host: EmbeddedHost, shared: boolean): 
     let memory = 64;
     try {
       memory = Math.max(memory, Number(JSON.parse(readFileSync(join(image, 'manifest.json'), 'utf8')).minMemoryMiB) || 0);
-    } catch { /* no manifest: 64 MiB */ }
+    } catch {
+      /* no manifest: 64 MiB */
+    }
     await host.copyTo(join(image, 'xtv-kernel'), '/root/image/kernel');
     await host.copyTo(join(image, 'xtv-initrd'), '/root/image/initrd');
     await host.run('cat > /root/image/image.cfg', { input: guestConfig('xtv-image', '/root/image/kernel', '/root/image/initrd', memory, 'console=hvc0') });
     await host.run('xl create /root/image/image.cfg', { timeoutMs: 120_000 });
     t.match(await host.run('xl list'), /^xtv-image\s+\d+\s/m, `the test image runs as a PV guest with ${memory} MiB`);
     await host.run('xl destroy xtv-image');
-    t.doesNotMatch(await host.run('xl list'), /xtv-image/, 'xl destroy: the test image\'s domain is gone');
+    t.doesNotMatch(await host.run('xl list'), /xtv-image/, "xl destroy: the test image's domain is gone");
   }
 }
 
@@ -175,11 +184,14 @@ test('embedded host: QEMU dies when the Node process that owns it is killed with
   const dir = mkdtempSync(join(tmpdir(), 'xtv-owner-'));
   const stateDir = join(dir, 'state');
   const script = join(dir, 'owner.mts');
-  writeFileSync(script, [
-    `import { EmbeddedHost } from ${JSON.stringify(join(REPO_ROOT, 'harness/embedded/embedded-host.ts'))};`,
-    `await EmbeddedHost.up({ stateDir: ${JSON.stringify(stateDir)} });`,
-    'setInterval(() => {}, 1000);',
-  ].join('\n'));
+  writeFileSync(
+    script,
+    [
+      `import { EmbeddedHost } from ${JSON.stringify(join(REPO_ROOT, 'harness/embedded/embedded-host.ts'))};`,
+      `await EmbeddedHost.up({ stateDir: ${JSON.stringify(stateDir)} });`,
+      'setInterval(() => {}, 1000);',
+    ].join('\n'),
+  );
   chmodSync(script, 0o644);
   const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
@@ -187,7 +199,13 @@ test('embedded host: QEMU dies when the Node process that owns it is killed with
     const deadline = Date.now() + 120_000;
     let qemuPid = 0;
     // Until QEMU runs and Xen has started (its first line in the boot log): then the owner dies.
-    const xenStarted = (path: string): boolean => { try { return readFileSync(path, 'utf8').includes('(XEN)'); } catch { return false; } };
+    const xenStarted = (path: string): boolean => {
+      try {
+        return readFileSync(path, 'utf8').includes('(XEN)');
+      } catch {
+        return false;
+      }
+    };
     while (!qemuPid && Date.now() < deadline) {
       const state = readState(stateDir);
       if (state && isProcessAlive(state.pid, 'qemu-system-x86_64') && xenStarted(state.bootLog)) qemuPid = state.pid;
@@ -202,7 +220,7 @@ test('embedded host: QEMU dies when the Node process that owns it is killed with
     child.kill('SIGKILL');
     await exited;
     const gone = await waitForExit(qemuPid, 10_000, 'qemu-system-x86_64');
-    t.ok(gone, 'QEMU exits within 10 s of its owner\'s SIGKILL');
+    t.ok(gone, "QEMU exits within 10 s of its owner's SIGKILL");
     if (!gone) process.kill(qemuPid, 'SIGKILL');
   } finally {
     child.kill('SIGKILL');
@@ -216,12 +234,19 @@ function xtvHost(args: string[], env: NodeJS.ProcessEnv, input?: string): Promis
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), 'host', ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     child.stdin!.end(input ?? '');
     const timer = setTimeout(() => child.kill('SIGKILL'), 400_000);
     child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? -1, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
   });
 }
 

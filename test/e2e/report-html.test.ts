@@ -20,17 +20,43 @@ const HOSTILE = '</pre><script>document.title="pwned"</script><img id="pwned" sr
 /** Runs chromium headless with a fresh profile; resolves with stdout, bounded. */
 function chromium(args: string[], profile: string, timeoutMs = 90_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(CHROMIUM, [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--hide-scrollbars', `--user-data-dir=${profile}`, ...args,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      CHROMIUM,
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-dev-shm-usage',
+        '--hide-scrollbars',
+        `--user-data-dir=${profile}`,
+        ...args,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`chromium did not finish within ${timeoutMs} ms\n${stderr.slice(-2000)}`)); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`chromium did not finish within ${timeoutMs} ms\n${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -45,12 +71,27 @@ test('the HTML report renders in headless Chromium with its grid, and hostile da
   try {
     // A real run of the full matrix on the fake toolstack, with one case made hostile and one failing.
     const driver = new FakeToolstackDriver({ kind: 'xl' });
-    const summary = await runMatrix({ driver, model: modelFor('xl'), cases: matrixCases('full'), image: { kernelPath: '/k', initrdPath: '/i', kernelArgs: '', domainType: 'pv', memoryMiB: 32 }, parallel: 16, timing: FAKE_TIMING });
+    const summary = await runMatrix({
+      driver,
+      model: modelFor('xl'),
+      cases: matrixCases('full'),
+      image: { kernelPath: '/k', initrdPath: '/i', kernelArgs: '', domainType: 'pv', memoryMiB: 32 },
+      parallel: 16,
+      timing: FAKE_TIMING,
+    });
     await driver.close();
     const victim = summary.cases.findIndex((c) => c.name === 'running.clean_shutdown.ack-ok.reboot');
     const v = summary.cases[victim]!;
-    summary.cases[victim] = { ...v, verdict: 'fail', summary: `hostile ${HOSTILE}`, invariantProblems: [HOSTILE], evidence: { ...v.evidence, console: HOSTILE, toolstackLog: HOSTILE } };
-    summary.counts.pass--; summary.counts.fail++; summary.verdict = 'fail';
+    summary.cases[victim] = {
+      ...v,
+      verdict: 'fail',
+      summary: `hostile ${HOSTILE}`,
+      invariantProblems: [HOSTILE],
+      evidence: { ...v.evidence, console: HOSTILE, toolstackLog: HOSTILE },
+    };
+    summary.counts.pass--;
+    summary.counts.fail++;
+    summary.verdict = 'fail';
     const file = join(dir, 'report.html');
     writeFileSync(file, toHtml(summary));
     const url = pathToFileURL(file).href;
@@ -62,9 +103,20 @@ test('the HTML report renders in headless Chromium with its grid, and hostile da
     t.ok(grids.length >= 4, `${grids.length} grids in the rendered DOM`);
     const cells = html.match(/<td class="v-(pass|skip|unmodelled|error|fail)" data-case=/g) ?? [];
     const drawn = grids.length * 9 * 6;
-    t.ok(cells.length <= drawn && cells.length >= summary.cases.filter((c) => c.verdict !== 'skip').length, `${cells.length} coloured cells in ${grids.length} grids`);
-    t.equal(html.match(/<td class="v-(pass|unmodelled|error|fail)" data-case=/g)?.length, summary.cases.filter((c) => c.verdict !== 'skip').length, 'every case that ran has its cell');
-    t.match(html, /<td class="v-fail" data-case="running\.clean_shutdown\.ack-ok\.reboot" data-verdict="fail"><a href="#case-\d+"/, 'the failing cell links to its evidence');
+    t.ok(
+      cells.length <= drawn && cells.length >= summary.cases.filter((c) => c.verdict !== 'skip').length,
+      `${cells.length} coloured cells in ${grids.length} grids`,
+    );
+    t.equal(
+      html.match(/<td class="v-(pass|unmodelled|error|fail)" data-case=/g)?.length,
+      summary.cases.filter((c) => c.verdict !== 'skip').length,
+      'every case that ran has its cell',
+    );
+    t.match(
+      html,
+      /<td class="v-fail" data-case="running\.clean_shutdown\.ack-ok\.reboot" data-verdict="fail"><a href="#case-\d+"/,
+      'the failing cell links to its evidence',
+    );
     t.notOk(/<title>pwned<\/title>/.test(html), 'no injected script ran');
     t.notOk(/<img[^>]*pwned/.test(html), 'no injected element exists');
     t.ok(html.includes('&lt;script&gt;document.title'), 'the hostile text is shown as text');
@@ -75,7 +127,7 @@ test('the HTML report renders in headless Chromium with its grid, and hostile da
     t.ok(existsSync(shot) && statSync(shot).size > 20_000, `screenshot of the grid (${existsSync(shot) ? statSync(shot).size : 0} bytes)`);
     const shot2 = join(dir, 'evidence.png');
     const s2 = await chromium([`--screenshot=${shot2}`, '--window-size=1200,1600', `${url}#case-${victim}`], join(dir, 'profile-shot2'));
-    t.equal(s2.code, 0, 'screenshot of a cell\'s evidence (URL target) taken');
+    t.equal(s2.code, 0, "screenshot of a cell's evidence (URL target) taken");
     t.ok(existsSync(shot2) && statSync(shot2).size > statSync(shot).size / 4, 'the evidence panel is drawn over the grid');
     if (keep) {
       mkdirSync(keep, { recursive: true });

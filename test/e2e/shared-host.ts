@@ -31,20 +31,27 @@ async function dom0CpuSummary(host: EmbeddedHost): Promise<string> {
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
   const total = user + nice + system + idle + iowait + irq + softirq + steal || 1;
   const pct = (n: number): string => `${Math.round((100 * n) / total)}%`;
-  const top = procs.flatMap((line) => {
-    const m = /^(\d+) \((.*)\) \S+ (.*)$/.exec(line.trim());
-    if (!m) return [];
-    const v = m[3]!.split(' ').map(Number);
-    // After the state: ppid(0) ... utime(10) stime(11) cutime(12) cstime(13), in ticks.
-    return [{ what: `${m[2]} (${m[1]})`, ticks: v[10]! + v[11]! + v[12]! + v[13]! }];
-  }).sort((a, b) => b.ticks - a.ticks).slice(0, 8);
-  return `dom0 CPU since boot: user ${pct(user)}, system ${pct(system)}, idle ${pct(idle)}, guests (steal) ${pct(steal)} of ${(total / 100).toFixed(0)} CPU-s; `
-    + `most (with reaped children): ${top.map((p) => `${p.what} ${(p.ticks / 100).toFixed(0)} s`).join(', ')}`;
+  const top = procs
+    .flatMap((line) => {
+      const m = /^(\d+) \((.*)\) \S+ (.*)$/.exec(line.trim());
+      if (!m) return [];
+      const v = m[3]!.split(' ').map(Number);
+      // After the state: ppid(0) ... utime(10) stime(11) cutime(12) cstime(13), in ticks.
+      return [{ what: `${m[2]} (${m[1]})`, ticks: v[10]! + v[11]! + v[12]! + v[13]! }];
+    })
+    .sort((a, b) => b.ticks - a.ticks)
+    .slice(0, 8);
+  return (
+    `dom0 CPU since boot: user ${pct(user)}, system ${pct(system)}, idle ${pct(idle)}, guests (steal) ${pct(steal)} of ${(total / 100).toFixed(0)} CPU-s; ` +
+    `most (with reaped children): ${top.map((p) => `${p.what} ${(p.ticks / 100).toFixed(0)} s`).join(', ')}`
+  );
 }
 
 async function main(): Promise<void> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xtv-e2e-host-'));
-  const progress = (line: string): void => { process.stderr.write(`# shared host: ${line}\n`); };
+  const progress = (line: string): void => {
+    process.stderr.write(`# shared host: ${line}\n`);
+  };
   const t0 = Date.now();
   // npm test's runner passes SIGINT/SIGTERM on. Once the host is up, a first signal ends the wait as a
   // closed stdin does (the host goes down, the state directory goes); before that, or at a second
@@ -57,22 +64,25 @@ async function main(): Promise<void> {
   let onSignal = exitNow;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => onSignal());
   try {
-    await bootE2eHost(async (host) => {
-      process.stdout.write(`${JSON.stringify({ ready: true, stateDir, pid: host.pid, bootMs: Date.now() - t0 })}\n`);
-      await new Promise<void>((resolve) => {
-        onSignal = () => {
-          onSignal = exitNow;
-          process.exitCode = 130;
-          resolve();
-        };
-        process.stdin.on('data', () => undefined);
-        process.stdin.on('end', resolve);
-        process.stdin.on('close', resolve);
-        process.stdin.resume();
-      });
-      progress(await dom0CpuSummary(host).catch((e: unknown) => `dom0 CPU: not read (${e instanceof Error ? e.message : String(e)})`));
-      progress('stopping');
-    }, { stateDir, onProgress: progress });
+    await bootE2eHost(
+      async (host) => {
+        process.stdout.write(`${JSON.stringify({ ready: true, stateDir, pid: host.pid, bootMs: Date.now() - t0 })}\n`);
+        await new Promise<void>((resolve) => {
+          onSignal = () => {
+            onSignal = exitNow;
+            process.exitCode = 130;
+            resolve();
+          };
+          process.stdin.on('data', () => undefined);
+          process.stdin.on('end', resolve);
+          process.stdin.on('close', resolve);
+          process.stdin.resume();
+        });
+        progress(await dom0CpuSummary(host).catch((e: unknown) => `dom0 CPU: not read (${e instanceof Error ? e.message : String(e)})`));
+        progress('stopping');
+      },
+      { stateDir, onProgress: progress },
+    );
   } catch (err) {
     process.stdout.write(`${JSON.stringify({ ready: false, error: err instanceof Error ? err.message : String(err) })}\n`);
     process.exitCode = 1;

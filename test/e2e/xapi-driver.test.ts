@@ -27,7 +27,9 @@ function image(): { kernel: string; initrd: string; args: string; memoryMiB: num
   let manifest: { kernelArgs?: string; minMemoryMiB?: number } = {};
   try {
     manifest = JSON.parse(readFileSync(join(IMAGE_DIR, 'manifest.json'), 'utf8'));
-  } catch { /* no manifest: defaults */ }
+  } catch {
+    /* no manifest: defaults */
+  }
   return { kernel, initrd, args: manifest.kernelArgs ?? DEFAULT_ARGS, memoryMiB: Math.max(32, manifest.minMemoryMiB ?? 32) };
 }
 
@@ -68,7 +70,7 @@ async function domainsOf(host: EmbeddedHost, d: XapiDriver, vm: VmRef): Promise<
 
 /** The domains the endpoint made (it names them xapi-UUID); other e2e files' guests may share the host. */
 async function xapiDomains(host: EmbeddedHost): Promise<string[]> {
-  const r = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
+  const r = await host.exec("xl list | tail -n +2 | awk '{ print $1 }'");
   return r.stdout.split('\n').filter((n) => n.startsWith('xapi-'));
 }
 
@@ -84,25 +86,50 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
 
   // TLS: the self-signed certificate is refused unless checked against its CA (allowUnauthorized: test/unit/xapi-driver.test.ts).
   const refused = await rejection(XapiDriver.connect({ url, user: xapi.user, password, target: null, callTimeoutMs: 30_000 }));
-  t.ok(refused instanceof ConnectionError && /certificate/i.test(refused.message), `HTTPS with the system's CAs refuses the self-signed certificate (${String(refused)})`);
+  t.ok(
+    refused instanceof ConnectionError && /certificate/i.test(refused.message),
+    `HTTPS with the system's CAs refuses the self-signed certificate (${String(refused)})`,
+  );
   const wrong = await rejection(XapiDriver.connect({ url, user: xapi.user, password: 'wrong', target: null, ca: readCaFile(xapi.caFile) }));
-  t.ok(wrong instanceof ToolstackError && wrong.code === 'SESSION_AUTHENTICATION_FAILED', 'a wrong password is SESSION_AUTHENTICATION_FAILED (TLS checked against the CA file)');
+  t.ok(
+    wrong instanceof ToolstackError && wrong.code === 'SESSION_AUTHENTICATION_FAILED',
+    'a wrong password is SESSION_AUTHENTICATION_FAILED (TLS checked against the CA file)',
+  );
   t.notOk(String((wrong as Error).message).includes('wrong'), 'the password is not in the error message');
 
   // As a user reaches a real host: URL, dom0 over SSH, the CA, the password file; no console log.
   const d = await connectXapi({
-    host: url, toolstack: 'xapi', dom0: addr.dom0, identity: addr.identity, knownHosts: addr.knownHosts,
-    caFile: xapi.caFile, passwordFile: xapi.passwordFile, noConsoleLog: true, env: {}, onProgress: progress,
+    host: url,
+    toolstack: 'xapi',
+    dom0: addr.dom0,
+    identity: addr.identity,
+    knownHosts: addr.knownHosts,
+    caFile: xapi.caFile,
+    passwordFile: xapi.passwordFile,
+    noConsoleLog: true,
+    env: {},
+    onProgress: progress,
   });
   try {
     const facts = await d.hostFacts();
     t.equal(d.version.bootDir, '/var/lib/xcp/guest', `the driver reads the version (${facts.version}) and boots kernels from /var/lib/xcp/guest`);
-    t.equal(facts.timeouts?.shutdownAckMs, E2E_XAPI_ACK_TIMEOUT_MS, 'it reads the shutdown ack timeout from dom0\'s /etc/xenopsd.conf');
+    t.equal(facts.timeouts?.shutdownAckMs, E2E_XAPI_ACK_TIMEOUT_MS, "it reads the shutdown ack timeout from dom0's /etc/xenopsd.conf");
     t.equal(facts.consoleLogDir, null, 'no console log is used');
-    const opts = { name: 'xtv-e2e-xapi', domainType: 'pv' as const, memoryMiB: img.memoryMiB, kernelPath: img.kernel, initrdPath: img.initrd, kernelArgs: img.args };
+    const opts = {
+      name: 'xtv-e2e-xapi',
+      domainType: 'pv' as const,
+      memoryMiB: img.memoryMiB,
+      kernelPath: img.kernel,
+      initrdPath: img.initrd,
+      kernelArgs: img.args,
+    };
     const vm = await d.install(opts);
     t.deepEqual(await d.install(opts), vm, 'install is idempotent');
-    t.deepEqual((await d.listOwned()).map((v) => v.name).filter((n) => n.startsWith('xtv-e2e-xapi')), ['xtv-e2e-xapi'], 'listOwned finds it by its tag');
+    t.deepEqual(
+      (await d.listOwned()).map((v) => v.name).filter((n) => n.startsWith('xtv-e2e-xapi')),
+      ['xtv-e2e-xapi'],
+      'listOwned finds it by its tag',
+    );
     t.deepEqual(await d.state(vm), { powerState: 'Halted', domid: null });
     const vmB = await d.install({ ...opts, name: 'xtv-e2e-xapi-b' });
 
@@ -165,7 +192,10 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
         await d.request(vmB, 'hard_shutdown', { timeoutMs: 120_000 });
         t.deepEqual(await d.state(vmB), { powerState: 'Halted', domid: null }, 'hard_shutdown: Halted');
         const bad = await rejection(d.request(vmB, 'clean_shutdown', { timeoutMs: 60_000 }));
-        t.ok(bad instanceof ToolstackError && bad.code === 'VM_BAD_POWER_STATE' && bad.params[1] === 'running' && bad.params[2] === 'halted', `VM_BAD_POWER_STATE [ref, running, halted]: ${String(bad)}`);
+        t.ok(
+          bad instanceof ToolstackError && bad.code === 'VM_BAD_POWER_STATE' && bad.params[1] === 'running' && bad.params[2] === 'halted',
+          `VM_BAD_POWER_STATE [ref, running, halted]: ${String(bad)}`,
+        );
       })(),
     ]);
 
@@ -176,14 +206,29 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
     });
     await d.uninstall(vm);
     await d.uninstall(vmB);
-    t.deepEqual((await d.listOwned()).filter((v) => v.name.startsWith('xtv-e2e-xapi')), [], 'uninstall: no xtv VM of this file left');
-    t.deepEqual((await xapiDomains(host)).filter((n) => n === `xapi-${vm.id}` || n === `xapi-${vmB.id}`), [], 'no domain of theirs left');
+    t.deepEqual(
+      (await d.listOwned()).filter((v) => v.name.startsWith('xtv-e2e-xapi')),
+      [],
+      'uninstall: no xtv VM of this file left',
+    );
+    t.deepEqual(
+      (await xapiDomains(host)).filter((n) => n === `xapi-${vm.id}` || n === `xapi-${vmB.id}`),
+      [],
+      'no domain of theirs left',
+    );
     // Image files are named by content: a VM of another file on this endpoint may still boot the same ones.
     const records = await d.call<Record<string, Record<string, unknown>>>('VM.get_all_records');
     const stillBooted = new Set(Object.values(records).flatMap((r) => [String(r.PV_kernel), String(r.PV_ramdisk)]));
     const files = await host.exec(`ls -d ${made.join(' ')} 2>/dev/null; true`);
     t.equal(made.length, 6, 'the VMs named their kernel and initrd files');
-    t.deepEqual(files.stdout.trim().split('\n').filter((l) => l !== '' && !stillBooted.has(l)), [], 'no kernel, initrd or suspend image of theirs left in dom0 (but what other VMs still boot)');
+    t.deepEqual(
+      files.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '' && !stillBooted.has(l)),
+      [],
+      'no kernel, initrd or suspend image of theirs left in dom0 (but what other VMs still boot)',
+    );
   } finally {
     await d.close();
   }
@@ -191,18 +236,21 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
   t.equal(log.stdout.trim(), '0', 'the endpoints logged no uncaught error');
 }
 
-test('XAPI driver on the embedded host\'s XenAPI test double', { timeout: 40 * 60_000 }, async (t) => {
+test("XAPI driver on the embedded host's XenAPI test double", { timeout: 40 * 60_000 }, async (t) => {
   const img = image();
   if (!img) {
     t.fail(`no test image in ${IMAGE_DIR}: run npm run build:image (or set XTV_IMAGE_DIR)`);
     return;
   }
-  await onE2eHost(async (host) => {
-    const addr = embeddedAddress(host);
-    if (!addr.xapi) {
-      t.fail(`the host in ${host.stateDir} runs without the XenAPI test double`);
-      return;
-    }
-    await exercise(t, host, addr, img);
-  }, { onProgress: (l) => t.comment(l) });
+  await onE2eHost(
+    async (host) => {
+      const addr = embeddedAddress(host);
+      if (!addr.xapi) {
+        t.fail(`the host in ${host.stateDir} runs without the XenAPI test double`);
+        return;
+      }
+      await exercise(t, host, addr, img);
+    },
+    { onProgress: (l) => t.comment(l) },
+  );
 });

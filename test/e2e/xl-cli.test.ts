@@ -20,7 +20,12 @@ interface Run {
 }
 
 /** Starts `xtv ARGS`; `done` resolves when it exits (killed at the bound). */
-function startXtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_000, onOutput?: (soFar: string) => void): { child: ChildProcess; done: Promise<Run>; seen(text: string): Promise<void> } {
+function startXtv(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 200_000,
+  onOutput?: (soFar: string) => void,
+): { child: ChildProcess; done: Promise<Run>; seen(text: string): Promise<void> } {
   const t0 = Date.now();
   const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -34,7 +39,9 @@ function startXtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_0
       w.resolve();
     }
   });
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  child.stderr!.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const done = new Promise<Run>((resolve) => {
     child.on('close', (code) => {
@@ -44,7 +51,12 @@ function startXtv(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 200_0
     });
   });
   /** Resolves once stdout holds `text` (or the command has ended). */
-  const seen = (text: string): Promise<void> => (stdout.includes(text) || child.exitCode !== null ? Promise.resolve() : new Promise((resolve) => { waiters.push({ text, resolve }); }));
+  const seen = (text: string): Promise<void> =>
+    stdout.includes(text) || child.exitCode !== null
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          waiters.push({ text, resolve });
+        });
   return { child, done, seen };
 }
 
@@ -94,8 +106,12 @@ const session = suite.scenario('the CLI: install, send, watch, reboot, gc', asyn
   // The watch must have seen the domain before the shutdown starts; Ctrl-C (SIGINT) ends it.
   // A minute between timed looks: what it reports comes from its xenstore watches.
   let watchStarted!: () => void;
-  const firstLine = new Promise<void>((res) => { watchStarted = res; });
-  const watching = startXtv(['watch', VM, '--json', '--timeout', '240', '--interval', '60000'], env, 300_000, (out) => { if (out.includes('\n')) watchStarted(); });
+  const firstLine = new Promise<void>((res) => {
+    watchStarted = res;
+  });
+  const watching = startXtv(['watch', VM, '--json', '--timeout', '240', '--interval', '60000'], env, 300_000, (out) => {
+    if (out.includes('\n')) watchStarted();
+  });
   await Promise.race([firstLine, watching.done]);
   await step('shutdown (guest reboots instead)', ['shutdown', VM, '--json']);
   // The guest is rebooting itself (next:reboot): the xl daemon destroys the domain and creates it
@@ -103,11 +119,20 @@ const session = suite.scenario('the CLI: install, send, watch, reboot, gc', asyn
   // re-creating it) instead of failing with no domain.
   await step('reboot --wait', ['reboot', VM, '--wait', '--json']);
   // Until the rebooted guest is ready and the watch has shown its boot id, then Ctrl-C.
-  const ready = await poll(() => x.driver.readGuestMany({ name: VM, id: VM }, ['data/xtv/state', 'data/xtv/boot-id']), (v) => v['data/xtv/state'] === 'ready', { timeoutMs: 60_000, minMs: 300, maxMs: 1000, what: 'report after reboot' });
+  const ready = await poll(
+    () => x.driver.readGuestMany({ name: VM, id: VM }, ['data/xtv/state', 'data/xtv/boot-id']),
+    (v) => v['data/xtv/state'] === 'ready',
+    { timeoutMs: 60_000, minMs: 300, maxMs: 1000, what: 'report after reboot' },
+  );
   const bootId = ready.value?.['data/xtv/boot-id'];
   if (bootId) {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([watching.seen(bootId), new Promise((res) => { timer = setTimeout(res, 30_000); })]);
+    await Promise.race([
+      watching.seen(bootId),
+      new Promise((res) => {
+        timer = setTimeout(res, 30_000);
+      }),
+    ]);
     clearTimeout(timer);
   }
   watching.child.kill('SIGINT');
@@ -115,7 +140,11 @@ const session = suite.scenario('the CLI: install, send, watch, reboot, gc', asyn
   // The same host over plain SSH, as a real Xen host is reached.
   // --prefix: other e2e files share this host, and their VMs are not this file's to remove.
   const port = x.host.sshPort;
-  await step('gc --dry-run over ssh://', ['gc', '--prefix', VM, '--dry-run', '--json', '--host', `ssh://root@127.0.0.1:${port}`, '--identity', x.host.privateKeyPath], { XTV_SSH_KNOWN_HOSTS: '/dev/null' });
+  await step(
+    'gc --dry-run over ssh://',
+    ['gc', '--prefix', VM, '--dry-run', '--json', '--host', `ssh://root@127.0.0.1:${port}`, '--identity', x.host.privateKeyPath],
+    { XTV_SSH_KNOWN_HOSTS: '/dev/null' },
+  );
   await step('gc', ['gc', '--prefix', VM, '--json']);
   await step('uninstall (already gone)', ['uninstall', VM, '--json']);
   await step('unknown VM', ['start', 'no-such-vm']);
@@ -159,7 +188,7 @@ test('xtv start --wait: returns when the agent is ready', async (t) => {
   t.equal((o.state as { powerState?: string }).powerState, 'Running', 'Running');
 });
 
-test('xtv send: checked with the agent\'s decoder; --wait-ack prints the report', async (t) => {
+test("xtv send: checked with the agent's decoder; --wait-ack prints the report", async (t) => {
   const r = await suite.result(t, session);
   if (!r) return;
   const ok = json(r['send next:reboot']);
@@ -168,7 +197,10 @@ test('xtv send: checked with the agent\'s decoder; --wait-ack prints the report'
   t.equal((ok.report as Record<string, string>)['pending'], '{"when":"onshutdown","ack":"ok","action":"reboot"}', 'pending in the report');
   const v = validateTesting('now:explode');
   t.equal(r['send malformed']!.code, 2, 'malformed: exit 2');
-  t.ok(!v.ok && r['send malformed']!.stderr.includes(`refused: ${v.error.message}`), `with the decoder's sentence: ${r['send malformed']!.stderr.split('\n')[0]}`);
+  t.ok(
+    !v.ok && r['send malformed']!.stderr.includes(`refused: ${v.error.message}`),
+    `with the decoder's sentence: ${r['send malformed']!.stderr.split('\n')[0]}`,
+  );
   t.equal(r['send malformed --json']!.code, 2, 'malformed --json: exit 2');
   t.equal((json(r['send malformed --json']).error as { code?: string }).code, 'bad-value', 'error code in JSON');
   const raw = json(r['send --raw malformed']);
@@ -179,7 +211,7 @@ test('xtv send: checked with the agent\'s decoder; --wait-ack prints the report'
   t.match(r['send --via xapi']!.stderr, /VM\.set_xenstore_data; the xl toolstack has no such call/, 'with a clear reason');
 });
 
-test('xtv shutdown / reboot --wait / watch: the guest\'s pending command wins; watch streams it', async (t) => {
+test("xtv shutdown / reboot --wait / watch: the guest's pending command wins; watch streams it", async (t) => {
   const r = await suite.result(t, session);
   if (!r) return;
   t.equal(r['shutdown (guest reboots instead)']!.code, 0, 'xl shutdown: acked, exit 0');
@@ -189,7 +221,10 @@ test('xtv shutdown / reboot --wait / watch: the guest\'s pending command wins; w
   const before = (rb.before as { domid?: number } | undefined)?.domid;
   const after = (rb.state as { domid?: number } | undefined)?.domid;
   t.ok(after !== undefined && after !== before, `running again with a new domid (${before} -> ${after})`);
-  const lines = r['watch']!.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; state?: { powerState: string; domid: number | null }; changed?: Record<string, string | null> });
+  const lines = r['watch']!.stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; state?: { powerState: string; domid: number | null }; changed?: Record<string, string | null> });
   const domids = new Set(lines.filter((l) => l.kind === 'power' && l.state?.domid != null).map((l) => l.state!.domid));
   t.equal(r['watch']!.code, 0, 'watch ends cleanly on Ctrl-C (SIGINT), exit 0');
   t.ok(domids.size >= 3, `watch saw the domain come back twice (domids ${[...domids].join(', ')})`);
@@ -220,10 +255,16 @@ test('xtv gc (also over ssh://), uninstall, and errors with their exit codes', a
   if (!r) return;
   const dry = json(r['gc --dry-run over ssh://']);
   t.equal(r['gc --dry-run over ssh://']!.code, 0, 'gc --dry-run over plain ssh:// to dom0: exit 0');
-  t.ok((dry.vms as Array<{ vm: { name: string } }> | undefined)?.some((v) => v.vm.name === VM), 'lists the VM');
+  t.ok(
+    (dry.vms as Array<{ vm: { name: string } }> | undefined)?.some((v) => v.vm.name === VM),
+    'lists the VM',
+  );
   const gc = json(r['gc']);
   t.equal(r['gc']!.code, 0, 'gc: exit 0');
-  t.ok((gc.vms as Array<{ vm: { name: string }; removed: boolean }> | undefined)?.some((v) => v.vm.name === VM && v.removed), 'destroyed and removed it');
+  t.ok(
+    (gc.vms as Array<{ vm: { name: string }; removed: boolean }> | undefined)?.some((v) => v.vm.name === VM && v.removed),
+    'destroyed and removed it',
+  );
   t.equal(r['uninstall (already gone)']!.code, 0, 'uninstall of what is gone: exit 0');
   t.equal(json(r['uninstall (already gone)']).removed, false, 'nothing removed');
   t.equal(r['unknown VM']!.code, 2, 'unknown VM: exit 2');

@@ -11,10 +11,7 @@ import { encodeTesting, validateTesting, SHUTDOWN_NODE, TESTING_NODE } from '../
 import { BOGUS_ACK_VALUE } from '../../harness/matrix/scenarios.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import type { DomainInfo, VmRef } from '../../harness/toolstack/driver.ts';
-import {
-  T, callRequest, consoleEvents, report, requestAndCompare, sendTesting, waitReady, xlSuite,
-  type Ctx, type ModelCheck,
-} from './xl-fixture.ts';
+import { T, callRequest, consoleEvents, report, requestAndCompare, sendTesting, waitReady, xlSuite, type Ctx, type ModelCheck } from './xl-fixture.ts';
 
 // Boots queue for 3 slots in the order the cases are registered: the ones with the most
 // to do after booting come first (the reboot chain, the ack cases that wait out xl's 60 s,
@@ -59,7 +56,13 @@ const chainReboot = suite.scenario('boot, reboot, shutdown, start, destroy', asy
 
 /** now:X on a running VM: the guest acts at once, on its own. */
 async function nowCase(x: Ctx, vm: VmRef, domid: number, a: NowAction) {
-  const check = await requestAndCompare(x.driver, vm, `running.no_request.ack-ok.${a}`, () => x.driver.writeGuest(vm, TESTING_NODE, `now:${a}`, { guestWritable: true }), domid);
+  const check = await requestAndCompare(
+    x.driver,
+    vm,
+    `running.no_request.ack-ok.${a}`,
+    () => x.driver.writeGuest(vm, TESTING_NODE, `now:${a}`, { guestWritable: true }),
+    domid,
+  );
   const events = await consoleEvents(x.driver, vm);
   const left = check.observation.final.domid !== null ? await report(x.driver, vm) : null;
   const rebooted = a === 'reboot' && check.observation.final.domid !== null ? await waitReady(x.driver, vm, domid) : null;
@@ -69,21 +72,32 @@ async function nowCase(x: Ctx, vm: VmRef, domid: number, a: NowAction) {
 
 // The VM is still Running afterwards with nothing pending, so it goes on to a now:X case
 // (what an earlier unanswered request left in control/shutdown cannot change a guest's own poweroff or halt).
-const ackNoAnswer = (ack: 'none' | 'bogus', then: NowAction) => suite.scenario(`ack ${ack}: xl shutdown; then now:${then}`, async (x) => {
-  const { vm, domid } = await x.boot(`xtv-e2e-ack-${ack}`);
-  const primed = await sendTesting(x.driver, vm, json(ack === 'none' ? 'none' : BOGUS_ACK_VALUE, 'ignore'));
-  x.lap('primed');
-  const check = await requestAndCompare(x.driver, vm, `running.clean_shutdown.ack-${ack}.ignore`, 'clean_shutdown', domid);
-  x.lap('xl shutdown returned');
-  const now = await nowCase(x, vm, domid, then);
-  return { primed, check, now };
-}, { long: true });
+const ackNoAnswer = (ack: 'none' | 'bogus', then: NowAction) =>
+  suite.scenario(
+    `ack ${ack}: xl shutdown; then now:${then}`,
+    async (x) => {
+      const { vm, domid } = await x.boot(`xtv-e2e-ack-${ack}`);
+      const primed = await sendTesting(x.driver, vm, json(ack === 'none' ? 'none' : BOGUS_ACK_VALUE, 'ignore'));
+      x.lap('primed');
+      const check = await requestAndCompare(x.driver, vm, `running.clean_shutdown.ack-${ack}.ignore`, 'clean_shutdown', domid);
+      x.lap('xl shutdown returned');
+      const now = await nowCase(x, vm, domid, then);
+      return { primed, check, now };
+    },
+    { long: true },
+  );
 const ackNone = ackNoAnswer('none', 'poweroff');
 const ackBogus = ackNoAnswer('bogus', 'halt');
 
 // (5) ack delete, then (6) malformed messages on the same VM (nothing else changes it).
 const MALFORMED: string[] = [
-  'now:explode', 'POWEROFF', '   ', '{not json', '{"action":"reboot","extra":1}', '{"when":"later","action":"poweroff"}', 'now:\u0001',
+  'now:explode',
+  'POWEROFF',
+  '   ',
+  '{not json',
+  '{"action":"reboot","extra":1}',
+  '{"when":"later","action":"poweroff"}',
+  'now:\u0001',
 ];
 const ackDelete = suite.scenario('ack delete: xl shutdown; then malformed messages', async (x) => {
   const { vm, domid } = await x.boot('xtv-e2e-ack-delete');
@@ -105,7 +119,14 @@ const chainSave = suite.scenario('boot, pause/unpause, save/restore', async (x) 
   const d = x.driver;
   const { vm, domid, bootMs } = await x.boot('xtv-e2e-chain-save');
   // The report as dom0 reads it, once the agent has had its chance to write it.
-  const booted = (await poll(() => report(d, vm), (rep) => rep['state'] === 'ready', { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' })).value ?? {};
+  const booted =
+    (
+      await poll(
+        () => report(d, vm),
+        (rep) => rep['state'] === 'ready',
+        { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' },
+      )
+    ).value ?? {};
   const xlDomid = (await d.state(vm)).domid;
 
   const pause = await callRequest(d, vm, 'pause');
@@ -130,7 +151,14 @@ const chainSave = suite.scenario('boot, pause/unpause, save/restore', async (x) 
 // PVH, once: boots to ready and shuts down cleanly.
 const pvh = suite.scenario('PVH: boot and xl shutdown', async (x) => {
   const { vm, domid, bootMs } = await x.boot('xtv-e2e-pvh', { domainType: 'pvh' });
-  const rep = (await poll(() => report(x.driver, vm), (r) => r['state'] === 'ready', { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' })).value ?? {};
+  const rep =
+    (
+      await poll(
+        () => report(x.driver, vm),
+        (r) => r['state'] === 'ready',
+        { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' },
+      )
+    ).value ?? {};
   const check = await requestAndCompare(x.driver, vm, 'running.clean_shutdown.ack-ok.poweroff', 'clean_shutdown', domid);
   return { domid, bootMs, rep, check };
 });
@@ -140,10 +168,16 @@ const pvh = suite.scenario('PVH: boot and xl shutdown', async (x) => {
 
 const NOW_ACTIONS = ['poweroff', 'halt', 'reboot', 'crash', 'suspend'] as const;
 type NowAction = (typeof NOW_ACTIONS)[number];
-const ownNowCases = (['reboot', 'crash', 'suspend'] as const).map((a) => [a, suite.scenario(`now:${a}`, async (x) => {
-  const { vm, domid } = await x.boot(`xtv-e2e-now-${a}`);
-  return nowCase(x, vm, domid, a);
-})] as const);
+const ownNowCases = (['reboot', 'crash', 'suspend'] as const).map(
+  (a) =>
+    [
+      a,
+      suite.scenario(`now:${a}`, async (x) => {
+        const { vm, domid } = await x.boot(`xtv-e2e-now-${a}`);
+        return nowCase(x, vm, domid, a);
+      }),
+    ] as const,
+);
 const nowResult = (t: test.Test, a: NowAction) => {
   if (a === 'poweroff') return suite.result(t, ackNone).then((o) => o?.now);
   if (a === 'halt') return suite.result(t, ackBogus).then((o) => o?.now);
@@ -158,12 +192,14 @@ const NEXT_CASES = [
   { action: 'crash', request: 'clean_shutdown' },
   { action: 'suspend', request: 'clean_shutdown' },
 ] as const;
-const nextCases = NEXT_CASES.map((c) => suite.scenario(`next:${c.action} + ${c.request}`, async (x) => {
-  const { vm, domid } = await x.boot(`xtv-e2e-next-${c.action}`);
-  const primed = await sendTesting(x.driver, vm, `next:${c.action}`);
-  const check = await requestAndCompare(x.driver, vm, `running.${c.request}.ack-ok.${c.action}`, c.request, domid);
-  return { domid, primed, check };
-}));
+const nextCases = NEXT_CASES.map((c) =>
+  suite.scenario(`next:${c.action} + ${c.request}`, async (x) => {
+    const { vm, domid } = await x.boot(`xtv-e2e-next-${c.action}`);
+    const primed = await sendTesting(x.driver, vm, `next:${c.action}`);
+    const check = await requestAndCompare(x.driver, vm, `running.${c.request}.ack-ok.${c.action}`, c.request, domid);
+    return { domid, primed, check };
+  }),
+);
 
 // ---------------------------------------------------------------------------
 // Assertions, in issue order (suite.finish() at the end adds the clean-up check and the times).
@@ -232,7 +268,7 @@ test('(2) xl destroy: gone at once, the guest told nothing', async (t) => {
   const o = await suite.result(t, chainReboot);
   if (!o) return;
   assertModel(t, 'xl destroy', o.destroyCheck);
-  t.equal(o.destroyCheck.guestEvent, null, 'no control/shutdown event on the guest\'s console');
+  t.equal(o.destroyCheck.guestEvent, null, "no control/shutdown event on the guest's console");
 });
 
 NOW_ACTIONS.forEach((a) => {
@@ -262,16 +298,24 @@ NEXT_CASES.forEach((c, i) => {
   });
 });
 
-const noAckTest = (ack: 'none' | 'bogus', s: typeof ackNone) => test(`(5) ack ${ack}: dom0 sees ${ack === 'none' ? 'poweroff left as written' : 'the bogus string'}; xl shutdown exits 1 after 60 s`, async (t) => {
-  const o = await suite.result(t, s);
-  if (!o) return;
-  t.equal(o.primed['pending'], json(ack === 'none' ? 'none' : BOGUS_ACK_VALUE, 'ignore'), 'the command is pending');
-  assertModel(t, `ack ${ack}`, o.check);
-  t.equal(o.check.observation.controlShutdown, ack === 'none' ? 'poweroff' : BOGUS_ACK_VALUE, `control/shutdown = ${JSON.stringify(o.check.observation.controlShutdown)}`);
-  t.equal(o.check.observation.result.kind === 'error' ? o.check.observation.result.code : o.check.observation.result.kind, 'XL_EXIT_1', 'xl shutdown exit 1');
-  t.ok(o.check.observation.durationMs >= 59_000 && o.check.observation.durationMs < T.request, `after libxl's 60 s ack timeout (${(o.check.observation.durationMs / 1000).toFixed(1)} s)`);
-  t.equal(o.check.guestEvent?.ack, ack === 'none' ? 'none' : 'write', `the guest reports ack=${o.check.guestEvent?.ack}`);
-});
+const noAckTest = (ack: 'none' | 'bogus', s: typeof ackNone) =>
+  test(`(5) ack ${ack}: dom0 sees ${ack === 'none' ? 'poweroff left as written' : 'the bogus string'}; xl shutdown exits 1 after 60 s`, async (t) => {
+    const o = await suite.result(t, s);
+    if (!o) return;
+    t.equal(o.primed['pending'], json(ack === 'none' ? 'none' : BOGUS_ACK_VALUE, 'ignore'), 'the command is pending');
+    assertModel(t, `ack ${ack}`, o.check);
+    t.equal(
+      o.check.observation.controlShutdown,
+      ack === 'none' ? 'poweroff' : BOGUS_ACK_VALUE,
+      `control/shutdown = ${JSON.stringify(o.check.observation.controlShutdown)}`,
+    );
+    t.equal(o.check.observation.result.kind === 'error' ? o.check.observation.result.code : o.check.observation.result.kind, 'XL_EXIT_1', 'xl shutdown exit 1');
+    t.ok(
+      o.check.observation.durationMs >= 59_000 && o.check.observation.durationMs < T.request,
+      `after libxl's 60 s ack timeout (${(o.check.observation.durationMs / 1000).toFixed(1)} s)`,
+    );
+    t.equal(o.check.guestEvent?.ack, ack === 'none' ? 'none' : 'write', `the guest reports ack=${o.check.guestEvent?.ack}`);
+  });
 noAckTest('none', ackNone);
 noAckTest('bogus', ackBogus);
 
@@ -284,7 +328,7 @@ test('(5) ack delete: dom0 sees the node gone; xl shutdown exits 0 (deletion is 
   t.equal(o.check.guestEvent?.ack, 'delete', 'the guest reports ack=delete');
 });
 
-test('(6) malformed messages are acknowledged, reported with the decoder\'s sentence, and change nothing', async (t) => {
+test("(6) malformed messages are acknowledged, reported with the decoder's sentence, and change nothing", async (t) => {
   const o = await suite.result(t, ackDelete);
   if (!o) return;
   for (const m of o.malformed) {

@@ -21,11 +21,27 @@ import { embeddedDom0 } from '../../harness/embedded/embedded-address.ts';
 import { SessionLimit } from '../../harness/remote/target.ts';
 import { REPORT_DIR, TESTING_NODE } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
-import { lastAgentLine, parseConsole, shutdownEventFromConsole, shutdownEventFromReport, type GuestShutdownEvent, type ReportSnapshot } from '../../harness/matrix/guest-report.ts';
+import {
+  lastAgentLine,
+  parseConsole,
+  shutdownEventFromConsole,
+  shutdownEventFromReport,
+  type GuestShutdownEvent,
+  type ReportSnapshot,
+} from '../../harness/matrix/guest-report.ts';
 import { xlModel } from '../../harness/matrix/model-xl.ts';
 import { findCase } from '../../harness/matrix/scenarios.ts';
 import type { Expectation } from '../../harness/matrix/model.ts';
-import { compare, domidChange, durationClassOf, guestInvariant, renderDiff, stateInvariant, type Observation, type ObservedResult } from '../../harness/matrix/verdict.ts';
+import {
+  compare,
+  domidChange,
+  durationClassOf,
+  guestInvariant,
+  renderDiff,
+  stateInvariant,
+  type Observation,
+  type ObservedResult,
+} from '../../harness/matrix/verdict.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import { ConnectionError, ToolstackError, type DomainInfo, type DomainType, type HostRequest, type VmRef } from '../../harness/toolstack/driver.ts';
 import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
@@ -98,10 +114,15 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
   const cases: Array<Promise<unknown>> = [];
   const timings: Array<{ name: string; ms: number; ok: boolean; laps: string[] }> = [];
   let release!: () => void;
-  const allRegistered = new Promise<void>((r) => { release = r; });
+  const allRegistered = new Promise<void>((r) => {
+    release = r;
+  });
   let hostReady!: (v: { host: EmbeddedHost; driver: XlDriver; bootMs: number }) => void;
   let hostFailed!: (e: unknown) => void;
-  const ready = new Promise<{ host: EmbeddedHost; driver: XlDriver; bootMs: number }>((res, rej) => { hostReady = res; hostFailed = rej; });
+  const ready = new Promise<{ host: EmbeddedHost; driver: XlDriver; bootMs: number }>((res, rej) => {
+    hostReady = res;
+    hostFailed = rej;
+  });
   ready.catch(() => undefined);
 
   // The VMs this file's cases made: what it cleans up and checks (other files may share the host).
@@ -133,7 +154,9 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
         const laps: string[] = [];
         const mine: VmRef[] = [];
         const ctx: Ctx = {
-          host, driver, image: img,
+          host,
+          driver,
+          image: img,
           lap: (what) => laps.push(`${what} ${((Date.now() - started) / 1000).toFixed(1)} s`),
           adopt: (vmName) => {
             const vm = { name: vmName, id: vmName };
@@ -143,22 +166,27 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
           },
           install: async (vmName, io = {}) => {
             const vm = await driver.install({
-              name: vmName, domainType: io.domainType ?? 'pv', memoryMiB: img.memoryMiB,
-              kernelPath: img.kernelPath, initrdPath: img.initrdPath, kernelArgs: img.kernelArgs,
+              name: vmName,
+              domainType: io.domainType ?? 'pv',
+              memoryMiB: img.memoryMiB,
+              kernelPath: img.kernelPath,
+              initrdPath: img.initrdPath,
+              kernelArgs: img.kernelArgs,
               ...(io.actions ? { actions: io.actions } : {}),
             });
             mine.push(vm);
             made.add(vm.name);
             return vm;
           },
-          boot: (vmName, io = {}) => bootPool.run(async () => {
-            const vm = await ctx.install(vmName, io);
-            const b0 = Date.now();
-            await driver.start(vm);
-            const r = await waitReady(driver, vm, null);
-            ctx.lap(`${vmName} ready`);
-            return { vm, domid: r.domid, bootMs: Date.now() - b0 };
-          }),
+          boot: (vmName, io = {}) =>
+            bootPool.run(async () => {
+              const vm = await ctx.install(vmName, io);
+              const b0 = Date.now();
+              await driver.start(vm);
+              const r = await waitReady(driver, vm, null);
+              ctx.lap(`${vmName} ready`);
+              return { vm, domid: r.domid, bootMs: Date.now() - b0 };
+            }),
         };
         let ok = false;
         try {
@@ -171,7 +199,10 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
         }
       };
       const run = o.long ? body() : casePool.run(body);
-      const settled: Promise<Settled<T>> = run.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+      const settled: Promise<Settled<T>> = run.then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
       cases.push(settled);
       return { name, settled };
     },
@@ -191,9 +222,16 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
         await Promise.allSettled(cases);
         if (driver) {
           const left = (await driver.listOwned()).filter((v) => made.has(v.name));
-          t.deepEqual(left.map((v) => v.name), [], `none of the ${made.size} VMs this file made is left on the host`);
+          t.deepEqual(
+            left.map((v) => v.name),
+            [],
+            `none of the ${made.size} VMs this file made is left on the host`,
+          );
         }
-        await hostDone.then(() => t.pass('host stopped'), (e: unknown) => t.fail(`host: ${e instanceof Error ? e.message : String(e)}`));
+        await hostDone.then(
+          () => t.pass('host stopped'),
+          (e: unknown) => t.fail(`host: ${e instanceof Error ? e.message : String(e)}`),
+        );
         t.comment(`host boot-to-ready ${(bootMs / 1000).toFixed(1)} s${reuse ? ' (reused host)' : ''}; whole file ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         for (const x of timings.sort((a, b) => a.name.localeCompare(b.name))) {
           t.comment(`${x.ok ? 'ok  ' : 'FAIL'} ${x.name.padEnd(44)} ${(x.ms / 1000).toFixed(1).padStart(6)} s   ${x.laps.join(', ')}`);
@@ -233,25 +271,34 @@ export async function consoleText(driver: XlDriver, vm: VmRef, maxBytes?: number
  * a report write the agent lost does not fail every later case: the cases
  * that are about the report check it themselves.
  */
-export async function waitReady(driver: XlDriver, vm: VmRef, notDomid: number | null, want = 'ready'): Promise<{ domid: number; report: Record<string, string | null>; source: 'report' | 'console' }> {
+export async function waitReady(
+  driver: XlDriver,
+  vm: VmRef,
+  notDomid: number | null,
+  want = 'ready',
+): Promise<{ domid: number; report: Record<string, string | null>; source: 'report' | 'console' }> {
   let last: DomainInfo | null = null;
   let looks = 0;
   // One dom0 command per look while the guest boots (its report names its domid); xl list only to
   // confirm, and the console only every few looks: with many guests booting, dom0's CPU is what is short.
-  const r = await poll(async () => {
-    const rep = await report(driver, vm);
-    const reported = rep.domid ? Number(rep.domid) : null;
-    if (rep.state === want && reported !== null && reported !== notDomid) {
+  const r = await poll(
+    async () => {
+      const rep = await report(driver, vm);
+      const reported = rep.domid ? Number(rep.domid) : null;
+      if (rep.state === want && reported !== null && reported !== notDomid) {
+        last = await driver.state(vm);
+        if (last.powerState === 'Running' && last.domid === reported) return { domid: reported, report: rep, source: 'report' as const };
+      }
+      if (++looks % 4 !== 0) return null;
       last = await driver.state(vm);
-      if (last.powerState === 'Running' && last.domid === reported) return { domid: reported, report: rep, source: 'report' as const };
-    }
-    if (++looks % 4 !== 0) return null;
-    last = await driver.state(vm);
-    if (last.domid === null || last.domid === notDomid || last.powerState !== 'Running') return null;
-    const kind = want === 'resumed' ? 'resumed' : 'ready';
-    const seen = parseConsole(await consoleText(driver, vm, 16384)).some((l) => l.kind === kind && l.fields['domid'] === String(last!.domid));
-    return seen ? { domid: last.domid, report: rep, source: 'console' as const } : null;
-  }, (v) => v !== null, { timeoutMs: T.boot, minMs: 250, maxMs: 1500, what: `${vm.name} agent state=${want}` });
+      if (last.domid === null || last.domid === notDomid || last.powerState !== 'Running') return null;
+      const kind = want === 'resumed' ? 'resumed' : 'ready';
+      const seen = parseConsole(await consoleText(driver, vm, 16384)).some((l) => l.kind === kind && l.fields['domid'] === String(last!.domid));
+      return seen ? { domid: last.domid, report: rep, source: 'console' as const } : null;
+    },
+    (v) => v !== null,
+    { timeoutMs: T.boot, minMs: 250, maxMs: 1500, what: `${vm.name} agent state=${want}` },
+  );
   if (!r.done || !r.value) {
     const log = await consoleText(driver, vm, 2000).catch(() => '');
     throw new Error(`${vm.name}: the agent did not report state=${want} within ${T.boot / 1000} s (last: ${JSON.stringify(last)}); console tail:\n${log}`);
@@ -267,9 +314,13 @@ export async function waitReady(driver: XlDriver, vm: VmRef, notDomid: number | 
 export async function sendTesting(driver: XlDriver, vm: VmRef, message: string): Promise<Record<string, string | null>> {
   const before = Number((await driver.readGuest(vm, `${REPORT_DIR}/event-seq`)) ?? '0');
   await driver.writeGuest(vm, TESTING_NODE, message, { guestWritable: true });
-  const r = await poll(() => report(driver, vm), (rep) => Number(rep['event-seq'] ?? '0') > before && rep['event-node'] === TESTING_NODE && rep[TESTING_NODE] === '',
-    { timeoutMs: T.ack, minMs: 100, maxMs: 1000, what: `${vm.name} agent's ack of ${message}` });
-  if (!r.done || !r.value) throw new Error(`${vm.name}: the agent did not acknowledge ${JSON.stringify(message)} within ${T.ack / 1000} s; report ${JSON.stringify(r.value ?? null)}`);
+  const r = await poll(
+    () => report(driver, vm),
+    (rep) => Number(rep['event-seq'] ?? '0') > before && rep['event-node'] === TESTING_NODE && rep[TESTING_NODE] === '',
+    { timeoutMs: T.ack, minMs: 100, maxMs: 1000, what: `${vm.name} agent's ack of ${message}` },
+  );
+  if (!r.done || !r.value)
+    throw new Error(`${vm.name}: the agent did not acknowledge ${JSON.stringify(message)} within ${T.ack / 1000} s; report ${JSON.stringify(r.value ?? null)}`);
   return r.value;
 }
 
@@ -334,7 +385,13 @@ function textAfterLine(text: string, line: string | null): string {
  * the guest's account of the request (its report while the domain lives,
  * else its console line), compared with the model.
  */
-export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: string, act: HostRequest | (() => Promise<void>), initialDomid: number): Promise<ModelCheck> {
+export async function requestAndCompare(
+  driver: XlDriver,
+  vm: VmRef,
+  caseName: string,
+  act: HostRequest | (() => Promise<void>),
+  initialDomid: number,
+): Promise<ModelCheck> {
   const expect = expectationOf(caseName);
   const anchor = lastAgentLine(await consoleText(driver, vm));
   const request = typeof act === 'string' ? act : null;
@@ -359,17 +416,22 @@ export async function requestAndCompare(driver: XlDriver, vm: VmRef, caseName: s
     if (fromConsole || guestEvent === undefined) guestEvent = fromConsole;
   }
   const observation: Observation = {
-    result, durationMs, durationClass: durationClassOf(durationMs, { fastMaxMs: 54_000, totalMinMs: 600_000 }),
-    initialDomid, final, domid: domidChange(initialDomid, final.domid),
+    result,
+    durationMs,
+    durationClass: durationClassOf(durationMs, { fastMaxMs: 54_000, totalMinMs: 600_000 }),
+    initialDomid,
+    final,
+    domid: domidChange(initialDomid, final.domid),
     ...(controlShutdown !== undefined ? { controlShutdown } : {}),
     guestEvent,
   };
   const invariants = [...stateInvariant(final), ...guestInvariant(expect.guest, request ? guestEvent : undefined)];
   const diffs = compare(expect, observation).length ? renderDiff(compare(expect, observation)) : '';
   // Evidence for a failure: the guest's console since the request, and xl's log for the domain.
-  const evidence = diffs || invariants.length > 0
-    ? `console since the request:\n${textAfterLine(await consoleText(driver, vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await driver.toolstackLog(vm).catch(() => '')}`
-    : undefined;
+  const evidence =
+    diffs || invariants.length > 0
+      ? `console since the request:\n${textAfterLine(await consoleText(driver, vm).catch(() => ''), anchor).slice(-3000)}\nxl log:\n${await driver.toolstackLog(vm).catch(() => '')}`
+      : undefined;
   return { expect, observation, diffs, invariants, guestEvent, ...(evidence !== undefined ? { evidence } : {}) };
 }
 

@@ -31,7 +31,7 @@ const INTERRUPTED_CASE = 'running.clean_shutdown.ack-none.ignore';
 async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: string[]; domains: string[] }> {
   const driver = new XlDriver(embeddedDom0(host));
   const vms = (await driver.listOwned()).map((v) => v.name).filter((n) => n.startsWith(prefix));
-  const list = await host.exec('xl list | tail -n +2 | awk \'{ print $1 }\'');
+  const list = await host.exec("xl list | tail -n +2 | awk '{ print $1 }'");
   const domains = list.stdout.split('\n').filter((n) => n.startsWith(prefix));
   return { vms, domains };
 }
@@ -42,15 +42,26 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
     await withReportDir('xtv-e2e-run-', async (dir) => {
       // Both runs at once: they share the host, each with VMs of its own prefix.
       const [ok, cut] = await Promise.all([
-        xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], { env, timeoutMs: 20 * 60_000 }),
+        xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], {
+          env,
+          timeoutMs: 20 * 60_000,
+        }),
         // SIGINT once the request is in flight (the guest was told not to acknowledge it).
-        xtv(['run', '--toolstack', 'xl', '--filter', INTERRUPTED_CASE, '--vm-prefix', 'xtv-e2e-int', '--report-dir', join(dir, 'cut')], { env, timeoutMs: 10 * 60_000, interruptWhen: /request clean_shutdown/ }),
+        xtv(['run', '--toolstack', 'xl', '--filter', INTERRUPTED_CASE, '--vm-prefix', 'xtv-e2e-int', '--report-dir', join(dir, 'cut')], {
+          env,
+          timeoutMs: 10 * 60_000,
+          interruptWhen: /request clean_shutdown/,
+        }),
       ]);
 
       t.equal(ok.code, 0, `xtv run: exit 0 (${(ok.ms / 1000).toFixed(0)} s)${ok.code === 0 ? '' : `\n${ok.stderr.slice(-3000)}`}`);
       const tapOk = ok.stdout.split('\n').filter((l) => /^ok \d+ - pass /.test(l));
       t.equal(tapOk.length, CASES.length, `TAP: ${tapOk.length} of ${CASES.length} cases pass`);
-      for (const c of CASES) t.ok(tapOk.some((l) => l.includes(c)), `  ${c}`);
+      for (const c of CASES)
+        t.ok(
+          tapOk.some((l) => l.includes(c)),
+          `  ${c}`,
+        );
       for (const f of ['xtv-xl-smoke.junit.xml', 'xtv-xl-smoke.html', 'xtv-xl-smoke.json']) t.ok(existsSync(join(dir, 'ok', f)), `report ${f} written`);
       const summary = JSON.parse(readFileSync(join(dir, 'ok', 'xtv-xl-smoke.json'), 'utf8')) as { counts: Record<string, number> };
       t.equal(summary.counts['pass'], CASES.length, 'the JSON report counts them as passed');

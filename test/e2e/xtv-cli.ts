@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../harness/embedded/paths.ts';
 
-export interface Run { code: number | null; stdout: string; stderr: string; ms: number; sentAt?: number }
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  sentAt?: number;
+}
 
 /** The `xtv` processes running, for a signal to pass on (npm test's runner sends SIGINT/SIGTERM to the file). */
 export const running = new Set<ChildProcess>();
@@ -29,7 +35,9 @@ export function xtv(args: string[], o: XtvOptions): Promise<Run> {
     const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'xtv.js'), ...args], { env: { ...base, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     const run: Run = { code: null, stdout: '', stderr: '', ms: 0 };
-    child.stdout.on('data', (b: Buffer) => { run.stdout += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      run.stdout += b.toString();
+    });
     child.stderr.on('data', (b: Buffer) => {
       run.stderr += b.toString();
       if (o.interruptWhen && run.sentAt === undefined && o.interruptWhen.test(run.stderr)) {

@@ -6,9 +6,22 @@
 // and printed, so a failure can be replayed.
 import test from 'tape';
 import {
-  decodeShutdown, decodeTesting, decodeVmData, encodeCommand, encodeUtf8, describeCommand,
-  ACTIONS, LEGACY_ACTIONS, SHUTDOWN_REQUESTS, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE,
-  type ControlErrorCode, type NodeDecoded, type TestingCommand, type Ack,
+  decodeShutdown,
+  decodeTesting,
+  decodeVmData,
+  encodeCommand,
+  encodeUtf8,
+  describeCommand,
+  ACTIONS,
+  LEGACY_ACTIONS,
+  SHUTDOWN_REQUESTS,
+  SHUTDOWN_NODE,
+  TESTING_NODE,
+  VMDATA_TESTING_NODE,
+  type ControlErrorCode,
+  type NodeDecoded,
+  type TestingCommand,
+  type Ack,
 } from '../../protocol/control.ts';
 import { startFixture } from './agent-fixture.ts';
 
@@ -53,8 +66,14 @@ class Gen {
   }
   codePoint(): number {
     return this.pick([
-      () => 0x20 + this.int(0x5f), () => this.int(0x20), () => 0x80 + this.int(0x780), () => 0x800 + this.int(0xd000),
-      () => 0xd800 + this.int(0x800) /* lone surrogate */, () => 0x10000 + this.int(0xfffff), () => 0xfeff, () => 0x202e,
+      () => 0x20 + this.int(0x5f),
+      () => this.int(0x20),
+      () => 0x80 + this.int(0x780),
+      () => 0x800 + this.int(0xd000),
+      () => 0xd800 + this.int(0x800) /* lone surrogate */,
+      () => 0x10000 + this.int(0xfffff),
+      () => 0xfeff,
+      () => 0x202e,
     ])();
   }
   unicode(n = this.int(60)): string {
@@ -66,7 +85,21 @@ class Gen {
     return s;
   }
   word(): string {
-    return this.pick([...ACTIONS, ...SHUTDOWN_REQUESTS, 'now', 'next', 'onshutdown', 'ok', 'none', 'delete', 'sysrq', '', 'Reboot', 'POWEROFF', this.unicode(5)]);
+    return this.pick([
+      ...ACTIONS,
+      ...SHUTDOWN_REQUESTS,
+      'now',
+      'next',
+      'onshutdown',
+      'ok',
+      'none',
+      'delete',
+      'sysrq',
+      '',
+      'Reboot',
+      'POWEROFF',
+      this.unicode(5),
+    ]);
   }
   ack(): string {
     return this.pick(['ok', 'none', 'delete', 'bogus', '', 'poweroff', ' ', this.unicode(8), 'x'.repeat(this.int(300))]);
@@ -130,51 +163,91 @@ class Gen {
     for (let k = 0; k < n; k++) {
       const i = b.length ? this.int(b.length) : 0;
       switch (this.int(8)) {
-        case 0: if (b.length) b[i] = b[i]! ^ (1 << this.int(8)); break;
-        case 1: b.splice(i, 0, this.int(256)); break;
-        case 2: b.splice(i, 1 + this.int(3)); break;
-        case 3: b = b.slice(0, i); break;
-        case 4: b.splice(i, 0, ...b.slice(i, i + 1 + this.int(20))); break;
-        case 5: b.splice(i, 0, ...encodeUtf8(this.unicode(2))); break;
-        case 6: if (b.length) b[i] = this.pick([0x22, 0x7b, 0x7d, 0x3a, 0x2c, 0x5c, 0x00, 0x20]); break;
-        default: b = b.map((x) => (x >= 0x61 && x <= 0x7a && this.chance(0.2) ? x - 0x20 : x));
+        case 0:
+          if (b.length) b[i] = b[i]! ^ (1 << this.int(8));
+          break;
+        case 1:
+          b.splice(i, 0, this.int(256));
+          break;
+        case 2:
+          b.splice(i, 1 + this.int(3));
+          break;
+        case 3:
+          b = b.slice(0, i);
+          break;
+        case 4:
+          b.splice(i, 0, ...b.slice(i, i + 1 + this.int(20)));
+          break;
+        case 5:
+          b.splice(i, 0, ...encodeUtf8(this.unicode(2)));
+          break;
+        case 6:
+          if (b.length) b[i] = this.pick([0x22, 0x7b, 0x7d, 0x3a, 0x2c, 0x5c, 0x00, 0x20]);
+          break;
+        default:
+          b = b.map((x) => (x >= 0x61 && x <= 0x7a && this.chance(0.2) ? x - 0x20 : x));
       }
     }
     return Uint8Array.from(b);
   }
   testing(): string | Uint8Array {
     switch (this.int(6)) {
-      case 0: return this.validTesting();
-      case 1: return this.mutate(this.validTesting());
-      case 2: return this.jsonEdge();
-      case 3: return this.bytes();
-      case 4: return this.unicode();
-      default: return this.mutate(this.jsonEdge());
+      case 0:
+        return this.validTesting();
+      case 1:
+        return this.mutate(this.validTesting());
+      case 2:
+        return this.jsonEdge();
+      case 3:
+        return this.bytes();
+      case 4:
+        return this.unicode();
+      default:
+        return this.mutate(this.jsonEdge());
     }
   }
   shutdown(): string | Uint8Array {
     switch (this.int(4)) {
-      case 0: return this.pick(SHUTDOWN_REQUESTS);
-      case 1: return this.mutate(this.pick(SHUTDOWN_REQUESTS));
-      case 2: return this.word();
-      default: return this.chance(0.5) ? this.bytes(this.int(64)) : this.testing();
+      case 0:
+        return this.pick(SHUTDOWN_REQUESTS);
+      case 1:
+        return this.mutate(this.pick(SHUTDOWN_REQUESTS));
+      case 2:
+        return this.word();
+      default:
+        return this.chance(0.5) ? this.bytes(this.int(64)) : this.testing();
     }
   }
   vmdata(id: number): string | Uint8Array {
     const msg = this.testing();
     const text = typeof msg === 'string' ? msg : null;
     switch (this.int(5)) {
-      case 0: return this.mutate(`${id} ${text ?? 'now:reboot'}`);
-      case 1: return text === null ? msg : text;
-      case 2: return `${this.pick([String(id), '', 'a/b', 'x'.repeat(65), this.unicode(3)])} ${text ?? ''}`;
-      default: return text === null ? Uint8Array.from([...encodeUtf8(`${id} `), ...msg as Uint8Array]) : `${id} ${text}`;
+      case 0:
+        return this.mutate(`${id} ${text ?? 'now:reboot'}`);
+      case 1:
+        return text === null ? msg : text;
+      case 2:
+        return `${this.pick([String(id), '', 'a/b', 'x'.repeat(65), this.unicode(3)])} ${text ?? ''}`;
+      default:
+        return text === null ? Uint8Array.from([...encodeUtf8(`${id} `), ...(msg as Uint8Array)]) : `${id} ${text}`;
     }
   }
 }
 
 const CODES: ReadonlySet<ControlErrorCode> = new Set<ControlErrorCode>([
-  'too-long', 'invalid-utf8', 'blank', 'unrecognised', 'bad-json', 'too-deep', 'not-object', 'unknown-field',
-  'missing-field', 'wrong-type', 'bad-value', 'bad-envelope', 'bad-shutdown',
+  'too-long',
+  'invalid-utf8',
+  'blank',
+  'unrecognised',
+  'bad-json',
+  'too-deep',
+  'not-object',
+  'unknown-field',
+  'missing-field',
+  'wrong-type',
+  'bad-value',
+  'bad-envelope',
+  'bad-shutdown',
 ]);
 
 function checkDecoded(t: test.Test, d: NodeDecoded<unknown>, what: () => string): boolean {
@@ -244,10 +317,14 @@ const keyOf = (v: string | Uint8Array): string => Array.from(typeof v === 'strin
 
 function ackResult(ack: Ack, request: string): string | null {
   switch (ack.kind) {
-    case 'ok': return '';
-    case 'none': return request;
-    case 'delete': return null;
-    case 'write': return keyOf(ack.value);
+    case 'ok':
+      return '';
+    case 'none':
+      return request;
+    case 'delete':
+      return null;
+    case 'write':
+      return keyOf(ack.value);
   }
 }
 
@@ -261,7 +338,8 @@ function plan(m: Model, node: string, value: string | Uint8Array): Plan {
     const c = d.value;
     if (c.when === 'now' && c.action === 'suspend') return { expect: 'skip' };
     return {
-      expect: 'event', decision: 'accepted',
+      expect: 'event',
+      decision: 'accepted',
       apply: () => {
         extra();
         m.shutdownLeft = undefined;
@@ -276,12 +354,20 @@ function plan(m: Model, node: string, value: string | Uint8Array): Plan {
     if (key === m.shutdownLeft) return { expect: 'skip' };
     const d = decodeShutdown(value);
     if (d.kind === 'empty') return { expect: 'skip' };
-    if (d.kind === 'rejected') return { expect: 'event', decision: 'rejected', apply: () => { m.shutdownLeft = key; } };
+    if (d.kind === 'rejected')
+      return {
+        expect: 'event',
+        decision: 'rejected',
+        apply: () => {
+          m.shutdownLeft = key;
+        },
+      };
     const ack = m.pending?.ack ?? { kind: 'ok' };
     const action = m.pending?.action ?? d.value;
     if (action === 'suspend') return { expect: 'skip' };
     return {
-      expect: 'event', decision: 'accepted',
+      expect: 'event',
+      decision: 'accepted',
       apply: () => {
         m.shutdownLeft = ackResult(ack, key);
         m.pending = null;
@@ -292,7 +378,16 @@ function plan(m: Model, node: string, value: string | Uint8Array): Plan {
   const d = decodeVmData(value);
   if (d.kind === 'empty') return { expect: 'skip' };
   const key = keyOf(value);
-  if (d.kind === 'rejected') return key === m.vmdataKey ? { expect: 'skip' } : { expect: 'event', decision: 'rejected', apply: () => { m.vmdataKey = key; } };
+  if (d.kind === 'rejected')
+    return key === m.vmdataKey
+      ? { expect: 'skip' }
+      : {
+          expect: 'event',
+          decision: 'rejected',
+          apply: () => {
+            m.vmdataKey = key;
+          },
+        };
   if (d.value.id === m.vmdataId || d.value.message.kind === 'empty') return { expect: 'skip' };
   const id = d.value.id;
   return applyTesting(d.value.message, () => {
@@ -331,8 +426,10 @@ test(`agent loop: ${AGENT_MESSAGES} random and mutated messages on the three nod
     const ok = e.decision === p.decision && f.agent.status.pending === pendingNow && f.platform.actions.join() === m.actions.join();
     if (!ok) {
       mismatches++;
-      t.fail(`message ${sent} on ${node} ${show(value)}: expected ${p.decision}, pending ${pendingNow}, actions ...${m.actions.slice(-3).join()}; ` +
-        `got ${e.decision} (${e.error}), pending ${f.agent.status.pending}, actions ...${f.platform.actions.slice(-3).join()}`);
+      t.fail(
+        `message ${sent} on ${node} ${show(value)}: expected ${p.decision}, pending ${pendingNow}, actions ...${m.actions.slice(-3).join()}; ` +
+          `got ${e.decision} (${e.error}), pending ${f.agent.status.pending}, actions ...${f.platform.actions.slice(-3).join()}`,
+      );
     }
     if (e.decision === 'rejected' && (f.agent.status.pending !== before.pending || f.platform.actions.length !== before.actions)) {
       mismatches++;
@@ -353,7 +450,10 @@ test(`agent loop: ${AGENT_MESSAGES} random and mutated messages on the three nod
   }
   await new Promise((r) => setTimeout(r, 200));
   await f.agent.idle();
-  t.ok(f.platform.lines.every((l) => l.startsWith('xtv-agent ') && !l.includes('\n')), 'every console line is one line');
+  t.ok(
+    f.platform.lines.every((l) => l.startsWith('xtv-agent ') && !l.includes('\n')),
+    'every console line is one line',
+  );
 
   // Valid input after the storm: a fresh pending command and a shutdown request.
   f.xs.store.write(SHUTDOWN_NODE, '');

@@ -65,7 +65,10 @@ async function runAgent(qjs: string, qjsArgs: string[]): Promise<Running> {
   fd3.on('error', () => {});
   bridge.on('error', () => {});
   return {
-    xs, child, lines, exited,
+    xs,
+    child,
+    lines,
+    exited,
     cut() {
       bridge.destroy();
       fd3.destroy();
@@ -75,7 +78,8 @@ async function runAgent(qjs: string, qjsArgs: string[]): Promise<Running> {
       for (;;) {
         const found = lines.find((l) => re.test(l));
         if (found) return found;
-        if (Date.now() > deadline) throw new Error(`no console line matching ${re} within ${timeoutMs} ms (exit ${child.exitCode ?? child.signalCode ?? 'not yet'})`);
+        if (Date.now() > deadline)
+          throw new Error(`no console line matching ${re} within ${timeoutMs} ms (exit ${child.exitCode ?? child.signalCode ?? 'not yet'})`);
         await new Promise<void>((r) => {
           const done = (): void => {
             clearTimeout(timer);
@@ -121,77 +125,95 @@ const qjs = findQjs();
 // Twice: as the image starts it, and without --no-unhandled-rejection, where
 // any promise rejected before its handler is attached would end the process.
 for (const flags of [['--no-unhandled-rejection'], []]) {
-test(`the bundle under real qjs ${flags.join(' ') || '(default rejection tracker)'}: ready, messages, refusal to act when not PID 1, suspend and resume, survives losing xenstore`, { skip: qjs === null ? 'no qjs (set XTV_QJS, or build the image)' : false }, async (t) => {
-  const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build-agent.mjs')], { encoding: 'utf8' });
-  t.equal(build.status, 0, `bundle built: ${build.stdout.trim()}${build.stderr.trim()}`);
-  const a = await runAgent(qjs!, flags);
-  try {
-    await a.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'ready', 10_000);
-    const r = a.xs.store.dump(REPORT_DIR);
-    const get = (k: string) => r[`${a.xs.store.home}/${REPORT_DIR}/${k}`];
-    t.equal(get('domid'), '5', 'domid read through the relative path');
-    t.equal(get('boot-id'), atRandomOf(a.child.pid!), 'boot id: the 16 bytes the kernel gave the process (AT_RANDOM), not a /dev/urandom read');
-    t.equal(a.xs.store.read('control/feature-suspend'), '1', 'feature flags');
-    t.ok(await a.waitLine(/^xtv-agent \S+Z ready version=\S+ protocols=xtv-control\/1 domid=5 boot-id=[0-9a-f]{32} platform=qjs state=ready$/), 'ready line on stdout');
+  test(
+    `the bundle under real qjs ${flags.join(' ') || '(default rejection tracker)'}: ready, messages, refusal to act when not PID 1, suspend and resume, survives losing xenstore`,
+    { skip: qjs === null ? 'no qjs (set XTV_QJS, or build the image)' : false },
+    async (t) => {
+      const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build-agent.mjs')], { encoding: 'utf8' });
+      t.equal(build.status, 0, `bundle built: ${build.stdout.trim()}${build.stderr.trim()}`);
+      const a = await runAgent(qjs!, flags);
+      try {
+        await a.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'ready', 10_000);
+        const r = a.xs.store.dump(REPORT_DIR);
+        const get = (k: string) => r[`${a.xs.store.home}/${REPORT_DIR}/${k}`];
+        t.equal(get('domid'), '5', 'domid read through the relative path');
+        t.equal(get('boot-id'), atRandomOf(a.child.pid!), 'boot id: the 16 bytes the kernel gave the process (AT_RANDOM), not a /dev/urandom read');
+        t.equal(a.xs.store.read('control/feature-suspend'), '1', 'feature flags');
+        t.ok(
+          await a.waitLine(/^xtv-agent \S+Z ready version=\S+ protocols=xtv-control\/1 domid=5 boot-id=[0-9a-f]{32} platform=qjs state=ready$/),
+          'ready line on stdout',
+        );
 
-    a.xs.store.write(TESTING_NODE, 'next:reboot');
-    await waitSeq(a.xs, 1);
-    t.equal(a.xs.store.read(`${REPORT_DIR}/pending`), '{"when":"onshutdown","ack":"ok","action":"reboot"}', 'next:reboot pending');
-    t.equal(a.xs.store.read(TESTING_NODE), '', 'acked');
+        a.xs.store.write(TESTING_NODE, 'next:reboot');
+        await waitSeq(a.xs, 1);
+        t.equal(a.xs.store.read(`${REPORT_DIR}/pending`), '{"when":"onshutdown","ack":"ok","action":"reboot"}', 'next:reboot pending');
+        t.equal(a.xs.store.read(TESTING_NODE), '', 'acked');
 
-    a.xs.store.write(SHUTDOWN_NODE, 'poweroff');
-    await waitSeq(a.xs, 2);
-    await a.xs.store.waitFor(`${REPORT_DIR}/errors`, (v) => v === '1', 5000);
-    t.equal(a.xs.store.read(SHUTDOWN_NODE), '', 'shutdown request acked');
-    t.equal(a.xs.store.read(`${REPORT_DIR}/event-action`), 'reboot', 'the pending action chosen');
-    t.match(a.xs.store.read(`${REPORT_DIR}/last-error`) ?? '', /refusing to reboot: the agent is not PID 1/, 'not PID 1: refused, reported');
-    await a.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'ready', 5000);
+        a.xs.store.write(SHUTDOWN_NODE, 'poweroff');
+        await waitSeq(a.xs, 2);
+        await a.xs.store.waitFor(`${REPORT_DIR}/errors`, (v) => v === '1', 5000);
+        t.equal(a.xs.store.read(SHUTDOWN_NODE), '', 'shutdown request acked');
+        t.equal(a.xs.store.read(`${REPORT_DIR}/event-action`), 'reboot', 'the pending action chosen');
+        t.match(a.xs.store.read(`${REPORT_DIR}/last-error`) ?? '', /refusing to reboot: the agent is not PID 1/, 'not PID 1: refused, reported');
+        await a.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'ready', 5000);
 
-    // The decoder's sentences are the same under QuickJS as under Node.
-    let n = 2;
-    for (const bad of ['{"action":"reboot",}', '{"action":"re\nboot"}', '{"action":1e999}', `{"a":${'['.repeat(20)}}`, 'now:fly', '{"when":"onshutdown","ack":"x","action":"nope"}']) {
-      a.xs.store.write(TESTING_NODE, bad);
-      await waitSeq(a.xs, ++n);
-      const d = decodeTesting(bad);
-      t.equal(a.xs.store.read(`${REPORT_DIR}/event-error`), d.kind === 'rejected' ? d.error.message : '(accepted?)', `same error under qjs for ${JSON.stringify(bad)}`);
-    }
-    a.xs.store.write(TESTING_NODE, Uint8Array.from([0x7b, 0xc3, 0x28]));
-    await waitSeq(a.xs, ++n);
-    t.equal(a.xs.store.read(`${REPORT_DIR}/event-error`), 'message is not valid UTF-8 (bad byte 0xc3 at offset 1)', 'invalid UTF-8 under qjs');
-    a.xs.store.write(VMDATA_TESTING_NODE, '42 {"action":"ignore"}');
-    await waitSeq(a.xs, ++n);
-    t.equal(a.xs.store.read(`${REPORT_DIR}/event-id`), '42', 'vm-data message');
+        // The decoder's sentences are the same under QuickJS as under Node.
+        let n = 2;
+        for (const bad of [
+          '{"action":"reboot",}',
+          '{"action":"re\nboot"}',
+          '{"action":1e999}',
+          `{"a":${'['.repeat(20)}}`,
+          'now:fly',
+          '{"when":"onshutdown","ack":"x","action":"nope"}',
+        ]) {
+          a.xs.store.write(TESTING_NODE, bad);
+          await waitSeq(a.xs, ++n);
+          const d = decodeTesting(bad);
+          t.equal(
+            a.xs.store.read(`${REPORT_DIR}/event-error`),
+            d.kind === 'rejected' ? d.error.message : '(accepted?)',
+            `same error under qjs for ${JSON.stringify(bad)}`,
+          );
+        }
+        a.xs.store.write(TESTING_NODE, Uint8Array.from([0x7b, 0xc3, 0x28]));
+        await waitSeq(a.xs, ++n);
+        t.equal(a.xs.store.read(`${REPORT_DIR}/event-error`), 'message is not valid UTF-8 (bad byte 0xc3 at offset 1)', 'invalid UTF-8 under qjs');
+        a.xs.store.write(VMDATA_TESTING_NODE, '42 {"action":"ignore"}');
+        await waitSeq(a.xs, ++n);
+        t.equal(a.xs.store.read(`${REPORT_DIR}/event-id`), '42', 'vm-data message');
 
-    a.xs.store.write(TESTING_NODE, 'now:suspend');
-    await a.xs.store.waitFor(KERNEL_SHUTDOWN_NODE, (v) => v === 'suspend', 5000);
-    t.equal(a.xs.store.read(`${REPORT_DIR}/state`), 'suspending');
-    a.xs.store.write(KERNEL_SHUTDOWN_NODE, '');
-    a.xs.store.write('domid', '9');
-    await a.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'resumed', 5000);
-    t.equal(a.xs.store.read(`${REPORT_DIR}/domid`), '9', 'resumed with the new domid');
-    t.ok(await a.waitLine(/ resumed domid=9 previous-domid=5 /), 'resumed line');
-    n++;
+        a.xs.store.write(TESTING_NODE, 'now:suspend');
+        await a.xs.store.waitFor(KERNEL_SHUTDOWN_NODE, (v) => v === 'suspend', 5000);
+        t.equal(a.xs.store.read(`${REPORT_DIR}/state`), 'suspending');
+        a.xs.store.write(KERNEL_SHUTDOWN_NODE, '');
+        a.xs.store.write('domid', '9');
+        await a.xs.store.waitFor(`${REPORT_DIR}/state`, (v) => v === 'resumed', 5000);
+        t.equal(a.xs.store.read(`${REPORT_DIR}/domid`), '9', 'resumed with the new domid');
+        t.ok(await a.waitLine(/ resumed domid=9 previous-domid=5 /), 'resumed line');
+        n++;
 
-    t.equal(a.child.exitCode, null, 'still running');
-    // Lose xenstore: the agent reports it and keeps retrying; it never exits.
-    // Only with the image's flag: the xenstore client fails requests on a
-    // broken transport by rejecting at once, which the default tracker (the
-    // second run) treats as fatal.
-    if (flags.length > 0) {
-      a.cut();
-      t.ok(await a.waitLine(/ error where="xenstore connection" /), 'losing xenstore is reported on the console');
-      t.ok(await a.waitLine(/ error where="connecting to xenstore" /), 'reconnecting is tried, and its failure reported');
-      t.equal(a.child.exitCode, null, 'still running after losing xenstore');
-      t.equal(seq(a.xs), String(n), 'nothing else happened');
-    }
-    const stray = a.lines.filter((l) => !l.startsWith('xtv-agent '));
-    t.deepEqual(stray, [], 'every output line is an agent line');
-  } finally {
-    if (a.lines.length && process.env.XTV_AGENT_ECHO) console.log(a.lines.join('\n'));
-    await a.stop();
-  }
-  t.end();
-});
+        t.equal(a.child.exitCode, null, 'still running');
+        // Lose xenstore: the agent reports it and keeps retrying; it never exits.
+        // Only with the image's flag: the xenstore client fails requests on a
+        // broken transport by rejecting at once, which the default tracker (the
+        // second run) treats as fatal.
+        if (flags.length > 0) {
+          a.cut();
+          t.ok(await a.waitLine(/ error where="xenstore connection" /), 'losing xenstore is reported on the console');
+          t.ok(await a.waitLine(/ error where="connecting to xenstore" /), 'reconnecting is tried, and its failure reported');
+          t.equal(a.child.exitCode, null, 'still running after losing xenstore');
+          t.equal(seq(a.xs), String(n), 'nothing else happened');
+        }
+        const stray = a.lines.filter((l) => !l.startsWith('xtv-agent '));
+        t.deepEqual(stray, [], 'every output line is an agent line');
+      } finally {
+        if (a.lines.length && process.env.XTV_AGENT_ECHO) console.log(a.lines.join('\n'));
+        await a.stop();
+      }
+      t.end();
+    },
+  );
 }
 
 test('the image starts qjs with --no-unhandled-rejection (QuickJS 2025-04-26 otherwise exits on the first error thrown in an async function, and PID 1 exiting panics the kernel)', (t) => {
@@ -201,7 +223,10 @@ test('the image starts qjs with --no-unhandled-rejection (QuickJS 2025-04-26 oth
     t.end();
     return;
   }
-  const exec = readFileSync(init, 'utf8').split('\n').find((l) => /^\s*exec\s+\S*qjs\b/.test(l)) ?? '';
+  const exec =
+    readFileSync(init, 'utf8')
+      .split('\n')
+      .find((l) => /^\s*exec\s+\S*qjs\b/.test(l)) ?? '';
   t.ok(exec.includes('--no-unhandled-rejection'), `init's qjs line: ${exec.trim()}`);
   t.ok(/ -m /.test(exec) || exec.includes('--module'), 'loads the bundle as a module');
   t.end();

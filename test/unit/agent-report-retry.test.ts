@@ -18,7 +18,11 @@ test('the start-up reports fail with EINVAL (starting and ready): a retry still 
   await f.agent.idle();
   const r = f.report();
   t.equal(r.errors, '2', 'both failed writes counted');
-  t.match(r['last-error']!, /^\d{4}-\d\d-\d\dT\S+Z writing the report: WRITE data\/xtv\/domid \(transaction \d+\): EINVAL$/, 'last-error names the write and the code');
+  t.match(
+    r['last-error']!,
+    /^\d{4}-\d\d-\d\dT\S+Z writing the report: WRITE data\/xtv\/domid \(transaction \d+\): EINVAL$/,
+    'last-error names the write and the code',
+  );
   t.equal(r.domid, '5', 'the whole report landed');
   t.equal(f.platform.lines.filter((l) => /error where="writing the report"/.test(l)).length, 2, 'two error lines on the console');
   await f.close();
@@ -33,7 +37,10 @@ test('retries are bounded: after reportRetries failures in a row the agent waits
   });
   const deadline = Date.now() + 3000;
   while (!f.platform.lines.some((l) => /could not be written 4 times in a row/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  t.ok(f.platform.lines.some((l) => / note message="the report could not be written 4 times in a row; next try at the next event"/.test(l)), 'the agent says it gives up');
+  t.ok(
+    f.platform.lines.some((l) => / note message="the report could not be written 4 times in a row; next try at the next event"/.test(l)),
+    'the agent says it gives up',
+  );
   const before = f.xs.requests.length;
   await new Promise((r) => setTimeout(r, 100)); // longer than every retry delay
   t.equal(f.xs.requests.length, before, 'no more retries');

@@ -67,7 +67,10 @@ function linuxXenbusLocking(inner: Transport, maxInFlight: number | undefined): 
 
 class DevicePlatform extends NodePlatform {
   device: DeviceModel | null = null;
-  constructor(private readonly socket: string, private readonly limit: number | undefined) {
+  constructor(
+    private readonly socket: string,
+    private readonly limit: number | undefined,
+  ) {
     super({ socketPath: socket });
   }
   override async openXenstore(): Promise<AgentStore> {
@@ -121,5 +124,9 @@ test('xenbus device model: with the device bound (1 in flight) the resume is rep
   t.notOk(r.deadlocked, 'no WATCH/UNWATCH with another request outstanding');
   t.ok(r.resumed, 'resumes = 1');
   const get = (k: string): string | undefined => Object.entries(r.report).find(([p]) => p.endsWith(`/data/xtv/${k}`))?.[1];
-  t.deepEqual([get('state'), get('domid'), get('event-action'), get('version')], ['resumed', '6', 'suspend', '0.1.0'], 'the whole report written again in the new domain');
+  t.deepEqual(
+    [get('state'), get('domid'), get('event-action'), get('version')],
+    ['resumed', '6', 'suspend', '0.1.0'],
+    'the whole report written again in the new domain',
+  );
 });

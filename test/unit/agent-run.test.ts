@@ -23,8 +23,14 @@ test('a lost xenstore connection is reported, and the agent reattaches with its 
   xs.faults.dropConnections();
   const deadline = Date.now() + 3000;
   while (!platform.lines.some((l) => / reattached /.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  t.ok(platform.lines.some((l) => / error where="xenstore connection" /.test(l)), 'the loss is on the console');
-  t.ok(platform.lines.some((l) => / reattached .* state=ready$/.test(l)), 'reattached');
+  t.ok(
+    platform.lines.some((l) => / error where="xenstore connection" /.test(l)),
+    'the loss is on the console',
+  );
+  t.ok(
+    platform.lines.some((l) => / reattached .* state=ready$/.test(l)),
+    'reattached',
+  );
   const mine = Object.values(WATCH_TOKENS);
   t.equal(xs.watches().filter((w) => mine.some((token) => w.endsWith(` ${token}`))).length, 3, 'the three watches registered again, once each');
   t.ok(Number(xs.store.read(`${REPORT_DIR}/errors`)) >= 1, 'counted as an error (with whatever was in flight)');
@@ -56,14 +62,16 @@ test('the serial queue runs tasks in order, one at a time, merges waiting duplic
   const q = new SerialQueue((name, e) => errors.push(`${name}: ${(e as Error).message}`));
   const log: string[] = [];
   let running = 0;
-  const task = (name: string, fail = false) => async () => {
-    running++;
-    if (running > 1) log.push('overlap!');
-    await new Promise((r) => setTimeout(r, 2));
-    log.push(name);
-    running--;
-    if (fail) throw new Error('boom');
-  };
+  const task =
+    (name: string, fail = false) =>
+    async () => {
+      running++;
+      if (running > 1) log.push('overlap!');
+      await new Promise((r) => setTimeout(r, 2));
+      log.push(name);
+      running--;
+      if (fail) throw new Error('boom');
+    };
   q.schedule('a', task('a1'));
   q.schedule('b', task('b', true));
   q.schedule('a', task('a2')); // merged: 'a' is already waiting

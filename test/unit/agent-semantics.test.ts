@@ -3,7 +3,15 @@
 // it performs, and what it reports.
 import test from 'tape';
 import { startFixture, DOMID } from './agent-fixture.ts';
-import { SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, KERNEL_SHUTDOWN_NODE, LEGACY_ACTIONS, SHUTDOWN_REQUESTS, REPORT_DIR } from '../../protocol/control.ts';
+import {
+  SHUTDOWN_NODE,
+  TESTING_NODE,
+  VMDATA_TESTING_NODE,
+  KERNEL_SHUTDOWN_NODE,
+  LEGACY_ACTIONS,
+  SHUTDOWN_REQUESTS,
+  REPORT_DIR,
+} from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { FEATURE_NODES, WATCH_TOKENS } from '../../guest/agent/agent.ts';
 
@@ -21,12 +29,22 @@ test('start: report, feature flags, watches, one ready line', async (t) => {
   for (const k of ['received', 'rejected', 'acked', 'actions', 'errors', 'resumes', 'event-seq']) t.equal(r[k], '0', `${k} = 0`);
   t.equal(r.pending, '');
   for (const n of FEATURE_NODES) t.equal(f.xs.store.read(n), '1', n);
-  t.deepEqual(f.xs.watches().sort(), [`${SHUTDOWN_NODE} ${WATCH_TOKENS.shutdown}`, `${TESTING_NODE} ${WATCH_TOKENS.testing}`, `${VMDATA_TESTING_NODE} ${WATCH_TOKENS.vmdata}`].sort(), 'relative watches on the three nodes');
+  t.deepEqual(
+    f.xs.watches().sort(),
+    [`${SHUTDOWN_NODE} ${WATCH_TOKENS.shutdown}`, `${TESTING_NODE} ${WATCH_TOKENS.testing}`, `${VMDATA_TESTING_NODE} ${WATCH_TOKENS.vmdata}`].sort(),
+    'relative watches on the three nodes',
+  );
   const paths = f.xs.requests.filter((q) => q.path !== undefined && q.domid === DOMID);
-  t.ok(paths.length > 0 && f.xs.requests.every((q) => q.domid !== DOMID || !new TextDecoder().decode(q.payload).startsWith('/')), 'every path the agent sends is relative');
+  t.ok(
+    paths.length > 0 && f.xs.requests.every((q) => q.domid !== DOMID || !new TextDecoder().decode(q.payload).startsWith('/')),
+    'every path the agent sends is relative',
+  );
   t.deepEqual(f.events, [], 'empty nodes at start are not messages');
   t.equal(f.platform.lines.filter((l) => / ready /.test(l)).length, 1, 'one ready line');
-  t.ok(f.platform.lines.every((l) => LINE.test(l)), 'console lines follow the format');
+  t.ok(
+    f.platform.lines.every((l) => LINE.test(l)),
+    'console lines follow the format',
+  );
   await f.close();
   t.end();
 });
@@ -46,7 +64,10 @@ test('now:X for each action: control/testing acked with "", X performed at once'
       t.equal(f.report().state, 'acting');
     }
     const r = f.report();
-    t.deepEqual([r.received, r.acked, r.actions, r['event-value'], r['event-node'], r['event-command']], ['1', '1', '1', `now:${action}`, TESTING_NODE, `now action=${action}`]);
+    t.deepEqual(
+      [r.received, r.acked, r.actions, r['event-value'], r['event-node'], r['event-command']],
+      ['1', '1', '1', `now:${action}`, TESTING_NODE, `now action=${action}`],
+    );
     t.equal(f.xs.store.read(SHUTDOWN_NODE), '', 'control/shutdown untouched');
     await f.close();
   }
@@ -115,7 +136,11 @@ test('JSON onshutdown acks: ok, none, delete, a bogus string, a request word', a
     t.deepEqual([e.ack, e.ackValue, e.action], [ackDone, ackValue, 'reboot'], `ack ${JSON.stringify(ack)}: event`);
     t.deepEqual(f.platform.actions, ['reboot']);
     const r = f.report();
-    t.deepEqual([r['event-ack'], r['event-ack-value'], r.acked], [ackDone, ackValue, ack === 'none' ? '1' : '2'], 'report: ack, and acks counted (testing ack included)');
+    t.deepEqual(
+      [r['event-ack'], r['event-ack-value'], r.acked],
+      [ackDone, ackValue, ack === 'none' ? '1' : '2'],
+      'report: ack, and acks counted (testing ack included)',
+    );
     // The agent's own write is not a new request: a later real one still works.
     // (After a delete, dom0 recreates the node and must give it back to the guest, as libxl's creation does.)
     const nextEvent = f.nextEvent();
@@ -207,7 +232,11 @@ test('vm-data: "ID MESSAGE"; a rewrite of the same id is ignored, a new id is ac
   t.deepEqual([e.decision, e.error], ['rejected', 'vm-data message must be "ID MESSAGE", found no space in "garbage"']);
   f.xs.store.write(VMDATA_TESTING_NODE, 'garbage');
   e = await f.send(VMDATA_TESTING_NODE, '3 nonsense');
-  t.deepEqual([e.seq, e.id, e.decision, e.error], [4, '3', 'rejected', 'unrecognised message "nonsense" (expected now:X, next:X, X or a JSON object)'], 'the same bad value rewritten is not reported twice; a bad message keeps its id');
+  t.deepEqual(
+    [e.seq, e.id, e.decision, e.error],
+    [4, '3', 'rejected', 'unrecognised message "nonsense" (expected now:X, next:X, X or a JSON object)'],
+    'the same bad value rewritten is not reported twice; a bad message keeps its id',
+  );
   f.xs.store.write(VMDATA_TESTING_NODE, '4 ');
   e = await f.send(VMDATA_TESTING_NODE, '5 next:halt');
   t.equal(e.seq, 5, 'an id without a message makes no event');
@@ -221,7 +250,10 @@ test('vm-data present at start is the baseline, not a message', async (t) => {
   const f = await startFixture({ before: (xs) => xs.store.write(VMDATA_TESTING_NODE, '9 now:reboot') });
   t.deepEqual(f.events, []);
   t.deepEqual(f.platform.actions, [], 'not acted on (XAPI rewrites vm-data at every start)');
-  t.ok(f.platform.lines.some((l) => / vm-data-baseline id=9 /.test(l)), 'console says so');
+  t.ok(
+    f.platform.lines.some((l) => / vm-data-baseline id=9 /.test(l)),
+    'console says so',
+  );
   const e = await f.send(VMDATA_TESTING_NODE, '10 now:reboot');
   t.deepEqual([e.id, f.platform.actions], ['10', ['reboot']], 'a new id is acted on');
   await f.close();
@@ -288,8 +320,14 @@ test('suspend: asks the kernel, reports suspending, then resumed with the new do
   t.deepEqual([r.state, r.domid, r.resumes], ['resumed', '17', '1'], 'resumed, new domid');
   t.deepEqual(Object.keys(r).sort(), [...REPORT_KEYS].sort(), 'the whole report written again');
   t.equal(r['event-action'], 'suspend', 'with the last event');
-  t.ok(f.platform.lines.some((l) => / resumed domid=17 previous-domid=5 /.test(l)), 'console line');
-  t.notOk(f.xs.watches().some((w) => w.startsWith('domid ')), 'the resume probe is removed');
+  t.ok(
+    f.platform.lines.some((l) => / resumed domid=17 previous-domid=5 /.test(l)),
+    'console line',
+  );
+  t.notOk(
+    f.xs.watches().some((w) => w.startsWith('domid ')),
+    'the resume probe is removed',
+  );
   const next = await f.send(TESTING_NODE, 'now:reboot');
   t.deepEqual([next.action, f.platform.actions], ['reboot', ['reboot']], 'still serving after resume');
   await f.close();
@@ -315,14 +353,20 @@ test('each event is written in one transaction, and gets one console line', asyn
   const reqs = f.xs.requests.slice(from).filter((q) => q.domid === DOMID);
   const reportWrites = reqs.filter((q) => q.op === 'WRITE' && q.path?.includes(`/${REPORT_DIR}/`));
   t.ok(reportWrites.length >= 8 && reportWrites.length <= REPORT_KEYS.length, `the changed keys written (${reportWrites.length})`);
-  t.ok(reportWrites.every((q) => REPORT_KEYS.some((k) => q.path!.endsWith(`/${REPORT_DIR}/${k}`))), 'only report keys');
+  t.ok(
+    reportWrites.every((q) => REPORT_KEYS.some((k) => q.path!.endsWith(`/${REPORT_DIR}/${k}`))),
+    'only report keys',
+  );
   const txIds = new Set(reportWrites.map((q) => q.txId));
   t.equal(txIds.size, 1, 'all in one transaction');
   t.notOk(txIds.has(0), 'a real transaction');
   const lines = f.platform.lines.filter((l) => / event /.test(l));
   t.equal(lines.length, 1);
   t.ok(LINE.test(lines[0]!), lines[0]);
-  t.match(lines[0]!, /^xtv-agent \S+ event seq=1 node=control\/testing value=next:reboot decision=accepted command="onshutdown ack=ok action=reboot" ack=ok action=none note="stored as pending until the next shutdown request" state=ready$/);
+  t.match(
+    lines[0]!,
+    /^xtv-agent \S+ event seq=1 node=control\/testing value=next:reboot decision=accepted command="onshutdown ack=ok action=reboot" ack=ok action=none note="stored as pending until the next shutdown request" state=ready$/,
+  );
   await f.close();
   t.end();
 });
@@ -336,7 +380,10 @@ test('long values: a 4000-byte ack string fits the report (cut where it must), n
   const r = f.report();
   t.equal(r.errors, '0', 'no report write failed');
   t.equal(r['event-seq'], '2');
-  t.ok(r['event-note']!.endsWith('...') && new TextEncoder().encode(r['event-note']).length <= 4096 - `${REPORT_DIR}/event-note`.length - 1, 'the note is cut to fit');
+  t.ok(
+    r['event-note']!.endsWith('...') && new TextEncoder().encode(r['event-note']).length <= 4096 - `${REPORT_DIR}/event-note`.length - 1,
+    'the note is cut to fit',
+  );
   const s = await f.send(SHUTDOWN_NODE, 'poweroff');
   t.deepEqual([s.action, s.ack], ['halt', 'ok']);
   await f.close();

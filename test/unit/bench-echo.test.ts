@@ -19,7 +19,10 @@ test('echo: copies every ping to pong byte for byte, ignores an absent ping', as
   const errors: string[] = [];
   try {
     const stop = await startEcho(guest, (where, e) => errors.push(`${where}: ${String(e)}`));
-    t.ok(xs.watches().some((w) => w.startsWith(`${PING_NODE} `)), 'watches data/xtv/ping');
+    t.ok(
+      xs.watches().some((w) => w.startsWith(`${PING_NODE} `)),
+      'watches data/xtv/ping',
+    );
     for (const value of ['1', 'abc-42', 'ünïcode ✓', '']) {
       xs.store.write(PING_NODE, value);
       const got = await xs.store.waitFor(PONG_NODE, (v) => v === value, 2000);

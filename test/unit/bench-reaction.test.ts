@@ -36,9 +36,16 @@ test('reaction: rounds of floor, testing, floor, shutdown against the agent', as
     const samples = [];
     for (let i = 0; i < 5; i++) samples.push(...(await probe.round()));
     await probe.close();
-    t.deepEqual(samples.slice(0, 4).map((s) => s.kind), ['floor', 'testing', 'floor', 'shutdown'], 'order of one round');
+    t.deepEqual(
+      samples.slice(0, 4).map((s) => s.kind),
+      ['floor', 'testing', 'floor', 'shutdown'],
+      'order of one round',
+    );
     t.equal(samples.length, 20, '4 samples per round');
-    t.ok(samples.every((s) => s.ms > 0 && s.ms < 3000), 'every sample is a positive time within the bound');
+    t.ok(
+      samples.every((s) => s.ms > 0 && s.ms < 3000),
+      'every sample is a positive time within the bound',
+    );
     t.deepEqual([...new Set(samples.map((s) => s.round))], [1, 2, 3, 4, 5], 'rounds numbered');
     await agent.idle();
     t.equal(probe.agentEvents, 10, 'the agent finished one event per agent trial');
@@ -47,7 +54,11 @@ test('reaction: rounds of floor, testing, floor, shutdown against the agent', as
     t.equal(xs.store.read('data/xtv/state'), 'ready', 'the agent is still ready');
     t.equal(xs.store.read('data/xtv/pending'), '', 'nothing left pending');
     t.equal(agent.status.counters.errors, 0, 'no agent error');
-    t.deepEqual(xs.watches().filter((w) => w.includes('xtv-bench')), [], 'the probe removed its watches');
+    t.deepEqual(
+      xs.watches().filter((w) => w.includes('xtv-bench')),
+      [],
+      'the probe removed its watches',
+    );
   } finally {
     dom0.close();
     platform.close();
@@ -66,7 +77,11 @@ test('reaction: a guest without the echo is named, within the bound', async (t) 
       (e: Error) => t.match(e.message, /does not echo data\/xtv\/ping to data\/xtv\/pong.*within 300 ms/, e.message),
     );
     t.ok(Date.now() - t0 < 2000, 'gave up at the bound');
-    t.deepEqual(xs.watches().filter((w) => w.includes('xtv-bench')), [], 'no watch left behind');
+    t.deepEqual(
+      xs.watches().filter((w) => w.includes('xtv-bench')),
+      [],
+      'no watch left behind',
+    );
   } finally {
     dom0.close();
     await xs.close();
@@ -83,7 +98,10 @@ test('reaction: refuses to send a shutdown request when no command is pending', 
     await xs.store.waitFor('data/xtv/state', (v) => v === 'ready', 3000);
     for (let i = 0; i < 100 && !xs.watches().some((w) => w.startsWith('data/xtv/ping ')); i++) await new Promise((r) => setTimeout(r, 10));
     const probe = await ReactionProbe.open(dom0, DOMID, { ackTimeoutMs: 3000, now: () => performance.now(), runId: 't' });
-    await probe.shutdown().then(() => t.fail('sent'), (e: Error) => t.match(e.message, /no command pending/));
+    await probe.shutdown().then(
+      () => t.fail('sent'),
+      (e: Error) => t.match(e.message, /no command pending/),
+    );
     t.notEqual(xs.store.read('control/shutdown'), 'poweroff', 'nothing written');
     await probe.close();
     await agent.idle();
@@ -108,7 +126,10 @@ test('reaction: a report that fails to commit is a ReportGlitchError; resync bri
     for (let i = 0; i < 100 && !xs.watches().some((w) => w.startsWith('data/xtv/ping ')); i++) await new Promise((r) => setTimeout(r, 10));
     const probe = await ReactionProbe.open(dom0, DOMID, { ackTimeoutMs: 500, now: () => performance.now(), runId: 'g' });
     xs.faults.failNextCommits(1, 'EINVAL'); // what real xenstored sometimes answers
-    await probe.testing().then(() => t.fail('no glitch seen'), (e: Error) => t.ok(e instanceof ReportGlitchError, `glitch: ${e.message}`));
+    await probe.testing().then(
+      () => t.fail('no glitch seen'),
+      (e: Error) => t.ok(e instanceof ReportGlitchError, `glitch: ${e.message}`),
+    );
     await probe.resync();
     t.notEqual(xs.store.read('data/xtv/pending'), '', 'pending again after resync');
     const r = await probe.round();

@@ -31,8 +31,14 @@ test('percentile: refuses what it cannot summarize', (t) => {
 test('summarize: n, min, max, mean, p50, p95', (t) => {
   const s = summarize([4, 1, 3, 2]);
   t.deepEqual(s, { n: 4, min: 1, max: 4, mean: 2.5, p50: 2.5, p95: percentile([1, 2, 3, 4], 95) });
-  t.deepEqual(roundSummary({ n: 2, min: 1.23456, max: 2.98765, mean: 2.111111, p50: 2.111111, p95: 2.9 }, 2),
-    { n: 2, min: 1.23, max: 2.99, mean: 2.11, p50: 2.11, p95: 2.9 });
+  t.deepEqual(roundSummary({ n: 2, min: 1.23456, max: 2.98765, mean: 2.111111, p50: 2.111111, p95: 2.9 }, 2), {
+    n: 2,
+    min: 1.23,
+    max: 2.99,
+    mean: 2.11,
+    p50: 2.11,
+    p95: 2.9,
+  });
   t.end();
 });
 

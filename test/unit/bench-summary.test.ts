@@ -10,35 +10,63 @@ function rounds(n: number, f: (i: number) => [number, number, number, number]): 
   const out: Sample[] = [];
   for (let i = 1; i <= n; i++) {
     const [fa, te, fb, sd] = f(i);
-    out.push({ round: i, kind: 'floor', ms: fa }, { round: i, kind: 'testing', ms: te }, { round: i, kind: 'floor', ms: fb }, { round: i, kind: 'shutdown', ms: sd });
+    out.push(
+      { round: i, kind: 'floor', ms: fa },
+      { round: i, kind: 'testing', ms: te },
+      { round: i, kind: 'floor', ms: fb },
+      { round: i, kind: 'shutdown', ms: sd },
+    );
   }
   return out;
 }
 
 const manifest: ImageManifest = {
   files: { 'xtv-kernel': { bytes: 1_500_000, sha256: 'a' }, 'xtv-initrd': { bytes: 1_000_000, sha256: 'b' } },
-  kernelVersion: '6.1.0', qjsVersion: '2025-04-26', agentVersion: '0.1.0', minMemoryMiB: 32,
+  kernelVersion: '6.1.0',
+  qjsVersion: '2025-04-26',
+  agentVersion: '0.1.0',
+  minMemoryMiB: 32,
 };
 
 const run: RunInfo = {
-  startedAt: '2026-11-23T10:00:00.000Z', command: 'npm run bench -- --trials 3',
+  startedAt: '2026-11-23T10:00:00.000Z',
+  command: 'npm run bench -- --trials 3',
   config: { trials: 3, warmup: 1, boots: 2, domainType: 'pv', memoryMiB: 32, hostCpus: 1, hostMemoryMiB: 2048 },
   environment: { hostCores: 2 },
 };
 
 function probeOutput(samples: Sample[]): ProbeOutput {
   return {
-    node: 'v20.0.0', socket: '/run/xenstored/socket',
-    boots: [{ createMs: 5000, readyMs: 7000, domid: 1 }, { createMs: 4000, readyMs: 6000, domid: 2 }],
-    domid: 2, agent: { version: '0.1.0', bootId: 'x', state: 'ready', errors: '0', lastError: '' },
-    warmupRounds: 1, samples, discarded: [{ afterGoodRounds: 1, reason: 'x' }], failedBoots: [], loadavg: { before: '0.5', after: '0.6' }, elapsedMs: 1234,
+    node: 'v20.0.0',
+    socket: '/run/xenstored/socket',
+    boots: [
+      { createMs: 5000, readyMs: 7000, domid: 1 },
+      { createMs: 4000, readyMs: 6000, domid: 2 },
+    ],
+    domid: 2,
+    agent: { version: '0.1.0', bootId: 'x', state: 'ready', errors: '0', lastError: '' },
+    warmupRounds: 1,
+    samples,
+    discarded: [{ afterGoodRounds: 1, reason: 'x' }],
+    failedBoots: [],
+    loadavg: { before: '0.5', after: '0.6' },
+    elapsedMs: 1234,
   };
 }
 
 test('summary: samples split per kind; each agent trial paired with the floor trial just before it', (t) => {
   const { byKind, paired } = splitSamples(rounds(2, (i) => [i, 10 * i, 2 * i, 20 * i]));
   t.deepEqual(byKind, { floor: [1, 2, 2, 4], testing: [10, 20], shutdown: [20, 40] });
-  t.deepEqual(paired, { testing: [[10, 1], [20, 2]], shutdown: [[20, 2], [40, 4]] });
+  t.deepEqual(paired, {
+    testing: [
+      [10, 1],
+      [20, 2],
+    ],
+    shutdown: [
+      [20, 2],
+      [40, 4],
+    ],
+  });
   t.end();
 });
 
@@ -47,7 +75,25 @@ test('summary: the result document has every part, ratios from summaries and fro
   const r = buildResult(run, probeOutput(rounds(3, () => [2, 6, 2, 4])), { qemuToDom0ReadyMs: 9000, qemuToSshMs: 11000 }, manifest);
   t.equal(r.schema, RESULT_SCHEMA);
   t.equal(r.unit, 'ms');
-  t.deepEqual(Object.keys(r).sort(), ['agent', 'command', 'config', 'environment', 'glitches', 'guestBoot', 'hostBoot', 'image', 'ratios', 'reaction', 'samples', 'schema', 'startedAt', 'unit'].sort());
+  t.deepEqual(
+    Object.keys(r).sort(),
+    [
+      'agent',
+      'command',
+      'config',
+      'environment',
+      'glitches',
+      'guestBoot',
+      'hostBoot',
+      'image',
+      'ratios',
+      'reaction',
+      'samples',
+      'schema',
+      'startedAt',
+      'unit',
+    ].sort(),
+  );
   t.deepEqual(r.reaction.floor, { n: 6, min: 2, max: 2, mean: 2, p50: 2, p95: 2 });
   t.deepEqual(r.reaction.testing, { n: 3, min: 6, max: 6, mean: 6, p50: 6, p95: 6 });
   t.deepEqual(r.ratios, { testing: { p50: 3, p95: 3, pairedP50: 3 }, shutdown: { p50: 2, p95: 2, pairedP50: 2 } });
@@ -58,7 +104,7 @@ test('summary: the result document has every part, ratios from summaries and fro
   t.equal(r.image.totalBytes, 2_500_000);
   t.equal(r.image.withinLimit, true);
   t.deepEqual(r.samples, { floor: [2, 2, 2, 2, 2, 2], testing: [6, 6, 6], shutdown: [4, 4, 4] });
-  t.equal(r.environment.dom0Node, 'v20.0.0', 'the probe\'s facts join the environment');
+  t.equal(r.environment.dom0Node, 'v20.0.0', "the probe's facts join the environment");
   t.deepEqual(r.glitches, { discardedRounds: 1, reasons: ['after 1 good round(s): x'], failedBoots: [] }, 'glitches counted with their reasons');
   t.doesNotThrow(() => JSON.parse(JSON.stringify(r)), 'serializes');
   t.end();
@@ -75,7 +121,11 @@ test('summary: paired ratios follow drift that summary ratios miss', (t) => {
 test('summary: missing kinds and image files are errors', (t) => {
   t.throws(() => buildResult(run, probeOutput([]), { qemuToDom0ReadyMs: 1, qemuToSshMs: 1 }, manifest), /no floor samples/);
   t.throws(() => imageSummary({ files: {} }), /no xtv-kernel/);
-  t.equal(imageSummary({ files: { 'xtv-kernel': { bytes: IMAGE_LIMIT_BYTES, sha256: '' }, 'xtv-initrd': { bytes: 1, sha256: '' } } }).withinLimit, false, 'over 4 MiB');
+  t.equal(
+    imageSummary({ files: { 'xtv-kernel': { bytes: IMAGE_LIMIT_BYTES, sha256: '' }, 'xtv-initrd': { bytes: 1, sha256: '' } } }).withinLimit,
+    false,
+    'over 4 MiB',
+  );
   t.end();
 });
 
@@ -95,7 +145,17 @@ test('args: defaults, both flag forms, and clear refusals', (t) => {
 });
 
 test('probe protocol: config round-trips through one shell-safe word; output is checked', (t) => {
-  const c: ProbeConfig = { socket: '/run/xenstored/socket', configPath: '/etc/xen/xtv/a b.cfg', name: 'xtv-bench', boots: 3, trials: 50, warmup: 5, bootTimeoutMs: 1, ackTimeoutMs: 2, destroy: true };
+  const c: ProbeConfig = {
+    socket: '/run/xenstored/socket',
+    configPath: '/etc/xen/xtv/a b.cfg',
+    name: 'xtv-bench',
+    boots: 3,
+    trials: 50,
+    warmup: 5,
+    bootTimeoutMs: 1,
+    ackTimeoutMs: 2,
+    destroy: true,
+  };
   const word = encodeProbeConfig(c);
   t.ok(/^[A-Za-z0-9_-]+$/.test(word), 'base64url: no shell quoting needed');
   t.deepEqual(decodeProbeConfig(word), c);

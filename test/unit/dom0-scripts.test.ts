@@ -8,16 +8,25 @@ import { Dom0Exit, SCRIPT_DIR, frames, lastFrame, scriptCommand, scriptText, typ
 // @ts-expect-error: a plain .mjs script, no types
 import { lintDom0Scripts } from '../../scripts/lint-sh.mjs';
 
-test('dom0 scripts: lib.sh\'s XTV_EXIT_* are enum Dom0Exit, name for name', (t) => {
+test("dom0 scripts: lib.sh's XTV_EXIT_* are enum Dom0Exit, name for name", (t) => {
   const lib = readFileSync(new URL('lib.sh', SCRIPT_DIR), 'utf8');
-  const inShell = Object.fromEntries([...lib.matchAll(/XTV_EXIT_([A-Z_]+)=(\d+)/g)].map((m) => [m[1]!.toLowerCase().replace(/_(.)/g, (_, c: string) => c.toUpperCase()), Number(m[2])]));
-  const inEnum = Object.fromEntries(Object.entries(Dom0Exit).filter(([, v]) => typeof v === 'number').map(([k, v]) => [k[0]!.toLowerCase() + k.slice(1), v]));
+  const inShell = Object.fromEntries(
+    [...lib.matchAll(/XTV_EXIT_([A-Z_]+)=(\d+)/g)].map((m) => [m[1]!.toLowerCase().replace(/_(.)/g, (_, c: string) => c.toUpperCase()), Number(m[2])]),
+  );
+  const inEnum = Object.fromEntries(
+    Object.entries(Dom0Exit)
+      .filter(([, v]) => typeof v === 'number')
+      .map(([k, v]) => [k[0]!.toLowerCase() + k.slice(1), v]),
+  );
   t.deepEqual(inShell, inEnum);
   t.end();
 });
 
 test('dom0 scripts: every file is a name the drivers can run, and every name a file', (t) => {
-  const files = readdirSync(SCRIPT_DIR).filter((f) => f.endsWith('.sh') && f !== 'lib.sh').map((f) => f.slice(0, -3)).sort();
+  const files = readdirSync(SCRIPT_DIR)
+    .filter((f) => f.endsWith('.sh') && f !== 'lib.sh')
+    .map((f) => f.slice(0, -3))
+    .sort();
   for (const f of files) t.doesNotThrow(() => scriptCommand(f as Dom0ScriptName, 'XTV-M', 1, []), f);
   t.ok(files.length >= 10, `${files.length} scripts`);
   t.end();
@@ -27,12 +36,20 @@ test('dom0 scripts: data only as quoted arguments; the result framing', (t) => {
   const evil = `x'; reboot; echo '\n$(halt)`;
   const cmd = scriptCommand('xl-log', 'XTV-0a1b', 5, [evil]);
   const setLine = cmd.slice(0, cmd.length - scriptText('xl-log').length);
-  t.ok(cmd.endsWith(scriptText('xl-log')), 'the script text is the files\' text, whatever the data');
+  t.ok(cmd.endsWith(scriptText('xl-log')), "the script text is the files' text, whatever the data");
   const r = spawnSync('sh', ['-c', `${setLine}printf '%s|' "$@"`], { encoding: 'utf8' });
   t.equal(r.stdout, `XTV-0a1b|5|${evil}|`, 'the arguments arrive as they were, whatever they hold');
   const out = 'Name ID\nxtv-a 3\nXTV-0a1b saved\nxtv-b.chk\nXTV-0a1b domid 7\nXTV-0a1c domid 9\n';
   const f = frames(out, 'XTV-0a1b');
-  t.deepEqual(f.map((x) => [x.word, x.text, x.lines]), [['', '', ['Name ID', 'xtv-a 3']], ['saved', '', ['xtv-b.chk']], ['domid', '7', ['XTV-0a1c domid 9']]], 'only the command\'s own marker frames');
+  t.deepEqual(
+    f.map((x) => [x.word, x.text, x.lines]),
+    [
+      ['', '', ['Name ID', 'xtv-a 3']],
+      ['saved', '', ['xtv-b.chk']],
+      ['domid', '7', ['XTV-0a1c domid 9']],
+    ],
+    "only the command's own marker frames",
+  );
   t.equal(lastFrame(out, 'XTV-0a1b', 'domid'), '7');
   t.end();
 });

@@ -16,8 +16,15 @@ test('traceDom0: one line per command with the variable; nothing without it', (t
     process.env['XTV_TRACE_DOM0'] = file;
     traceDom0('exec', `xl list\n${'x'.repeat(300)}`, Date.now() - 5);
     traceDom0('copy', 'cat > /tmp/f', Date.now());
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; cmd: string; ms: number; pid: number });
-    t.deepEqual(lines.map((l) => l.kind), ['exec', 'copy'], 'a line per command');
+    const lines = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; cmd: string; ms: number; pid: number });
+    t.deepEqual(
+      lines.map((l) => l.kind),
+      ['exec', 'copy'],
+      'a line per command',
+    );
     t.ok(lines[0]!.cmd.startsWith('xl list ; xxx') && lines[0]!.cmd.length === 160, 'the command on one line, cut at 160 characters');
     t.ok(lines[0]!.ms >= 5 && lines[0]!.pid === process.pid, 'with its duration and our pid');
     process.env['XTV_TRACE_DOM0'] = join(dir, 'no-such-dir', 'f');

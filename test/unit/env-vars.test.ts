@@ -42,7 +42,10 @@ export function envVarReads(path: string, text: string): string[] {
   const kind = kindOf(path);
   if (kind === null) return [];
   const comment = kind === 'js' ? /^\s*(\/\/|\/?\*)/ : /^\s*#/;
-  const code = text.split('\n').filter((l) => !comment.test(l)).join('\n');
+  const code = text
+    .split('\n')
+    .filter((l) => !comment.test(l))
+    .join('\n');
   const found = new Set<string>();
   if (kind === 'sh') {
     for (const m of code.matchAll(SH_READ)) found.add(m[1]!);
@@ -133,24 +136,32 @@ test('env vars: what counts as a read, on a synthetic input', (t) => {
     'echo "XTV_SET_ONLY=$d/key" >> "$GITHUB_ENV"',
   ].join('\n');
   t.deepEqual(envVarReads('b.sh', sh), ['XTV_H', 'XTV_I', 'XTV_J', 'XTV_K'], 'shell: $X, ${X}, ${X:-d}, ${X-d}, ${#X}');
-  const yml = [
-    '# Secrets: XTV_COMMENTED',
-    'env:',
-    '  XTV_L: ${{ secrets.XTV_L }}',
-    'run: |',
-    '  [ -n "$XTV_M" ] || exit 2',
-  ].join('\n');
+  const yml = ['# Secrets: XTV_COMMENTED', 'env:', '  XTV_L: ${{ secrets.XTV_L }}', 'run: |', '  [ -n "$XTV_M" ] || exit 2'].join('\n');
   t.deepEqual(envVarReads('w.yml', yml), ['XTV_M'], 'workflow: a step that reads it, not the secret it comes from');
   t.deepEqual(envVarReads('README.md', '`$XTV_N`'), [], 'other files are not code');
 
-  const lib = 'XTV_EXIT_A=90 XTV_EXIT_B=91 \\\n  XTV_EXIT_C=92\nXTV_START=${XTV_START:-$(date +%s)}\nexport XTV_O=1\ndie "no lists (try XTV_P=1, or set XTV_Q=2)"\n';
+  const lib =
+    'XTV_EXIT_A=90 XTV_EXIT_B=91 \\\n  XTV_EXIT_C=92\nXTV_START=${XTV_START:-$(date +%s)}\nexport XTV_O=1\ndie "no lists (try XTV_P=1, or set XTV_Q=2)"\n';
   t.deepEqual(shellConstants('lib.sh', lib), ['XTV_EXIT_A', 'XTV_EXIT_B', 'XTV_EXIT_C', 'XTV_O'], 'shell constants; X=${X:-d} is not one');
   const script = '. ./lib.sh\n[ -e "$f" ] || exit "$XTV_EXIT_A"\nsay "$(( $(date +%s) - $XTV_START ))"\n';
-  const ts2 = "const b = process.env.XTV_EXIT_B;\n";
-  t.deepEqual([...envVarsOf([['lib.sh', lib], ['run.sh', script], ['a.ts', ts2]])],
-    [['XTV_EXIT_B', ['a.ts']], ['XTV_START', ['lib.sh', 'run.sh']]], 'a shell constant read in shell is no environment read; in TypeScript it is');
+  const ts2 = 'const b = process.env.XTV_EXIT_B;\n';
+  t.deepEqual(
+    [
+      ...envVarsOf([
+        ['lib.sh', lib],
+        ['run.sh', script],
+        ['a.ts', ts2],
+      ]),
+    ],
+    [
+      ['XTV_EXIT_B', ['a.ts']],
+      ['XTV_START', ['lib.sh', 'run.sh']],
+    ],
+    'a shell constant read in shell is no environment read; in TypeScript it is',
+  );
 
-  const readme = '# x\n\n## Environment variables\n\n| variable | what |\n|---|---|\n| `XTV_A` | a |\n| `XTV_B` | b, see `XTV_A` |\n\n## Layout\n\n| `XTV_OTHER_TABLE` | no |\n';
+  const readme =
+    '# x\n\n## Environment variables\n\n| variable | what |\n|---|---|\n| `XTV_A` | a |\n| `XTV_B` | b, see `XTV_A` |\n\n## Layout\n\n| `XTV_OTHER_TABLE` | no |\n';
   t.deepEqual(readmeEnvVars(readme), ['XTV_A', 'XTV_B'], 'the README table: first cells of its section only');
   t.deepEqual(readmeEnvVars('# x\n'), [], 'no section, no variables');
   t.end();
@@ -158,7 +169,8 @@ test('env vars: what counts as a read, on a synthetic input', (t) => {
 
 test('env vars: the README table lists exactly the XTV_* variables the code reads', (t) => {
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
-    .split('\n').filter((f) => f && f !== SELF && !f.startsWith('node_modules/') && kindOf(f) !== null);
+    .split('\n')
+    .filter((f) => f && f !== SELF && !f.startsWith('node_modules/') && kindOf(f) !== null);
   const texts: Array<[string, string]> = [];
   for (const f of files) {
     try {
@@ -170,10 +182,21 @@ test('env vars: the README table lists exactly the XTV_* variables the code read
   const readers = envVarsOf(texts);
   const table = readmeEnvVars(readFileSync(join(root, 'README.md'), 'utf8'));
   t.ok(table.length > 0, 'README.md has an "## Environment variables" section with a table');
-  t.deepEqual(table.filter((v, i) => table.indexOf(v) !== i), [], 'no variable listed twice');
-  const missing = [...readers.keys()].filter((v) => !table.includes(v)).sort().map((v) => `${v} (read in ${readers.get(v)!.join(', ')})`);
+  t.deepEqual(
+    table.filter((v, i) => table.indexOf(v) !== i),
+    [],
+    'no variable listed twice',
+  );
+  const missing = [...readers.keys()]
+    .filter((v) => !table.includes(v))
+    .sort()
+    .map((v) => `${v} (read in ${readers.get(v)!.join(', ')})`);
   t.deepEqual(missing, [], 'every variable the code reads is in the table');
-  t.deepEqual(table.filter((v) => !readers.has(v)), [], 'every variable in the table is read somewhere');
+  t.deepEqual(
+    table.filter((v) => !readers.has(v)),
+    [],
+    'every variable in the table is read somewhere',
+  );
   t.comment(`${readers.size} variables read in ${files.length} files`);
   t.end();
 });

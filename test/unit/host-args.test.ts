@@ -64,7 +64,11 @@ test('parseHostArgs: mistakes are UsageErrors', (t) => {
     [['up', '--bogus'], /bogus/],
   ];
   for (const [argv, re] of bad) {
-    t.throws(() => parseHostArgs(argv, env, '/w'), (e: unknown) => e instanceof UsageError && re.test(e.message), `${JSON.stringify(argv)} -> ${re}`);
+    t.throws(
+      () => parseHostArgs(argv, env, '/w'),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      `${JSON.stringify(argv)} -> ${re}`,
+    );
   }
   t.end();
 });
@@ -79,8 +83,18 @@ test('shell quoting', (t) => {
 
 test('QEMU command line: multiboot modules, forwards on 127.0.0.1 only, TCG with npt', (t) => {
   const args = buildQemuArgs({
-    xen: '/d/xen', kernel: '/d/vmlinuz', initrd: '/d/a,b.cpio.gz', memoryMiB: 2048, dom0MemoryMiB: 1024, cpus: 1,
-    forwards: [{ hostPort: 40022, guestPort: 22 }, { hostPort: 40080, guestPort: 80 }], bootLog: '/s/boot.log', pidFile: '/s/qemu.pid',
+    xen: '/d/xen',
+    kernel: '/d/vmlinuz',
+    initrd: '/d/a,b.cpio.gz',
+    memoryMiB: 2048,
+    dom0MemoryMiB: 1024,
+    cpus: 1,
+    forwards: [
+      { hostPort: 40022, guestPort: 22 },
+      { hostPort: 40080, guestPort: 80 },
+    ],
+    bootLog: '/s/boot.log',
+    pidFile: '/s/qemu.pid',
   });
   const after = (flag: string) => args[args.indexOf(flag) + 1];
   t.equal(after('-cpu'), 'qemu64,+svm,+npt');
@@ -92,7 +106,10 @@ test('QEMU command line: multiboot modules, forwards on 127.0.0.1 only, TCG with
   t.match(after('-append')!, /dom0_mem=1024M,max:1024M/);
   t.equal(escapeModuleArg('a,b,,c'), 'a,,b,,,,c');
   t.match(xenCommandLine({ dom0MemoryMiB: 512, cpus: 2 }), /dom0_max_vcpus=2/);
-  t.throws(() => buildQemuArgs({ xen: '', kernel: '', initrd: '', memoryMiB: 1024, dom0MemoryMiB: 1024, cpus: 1, forwards: [], bootLog: '', pidFile: '' }), /must be larger/);
+  t.throws(
+    () => buildQemuArgs({ xen: '', kernel: '', initrd: '', memoryMiB: 1024, dom0MemoryMiB: 1024, cpus: 1, forwards: [], bootLog: '', pidFile: '' }),
+    /must be larger/,
+  );
   t.end();
 });
 
@@ -104,15 +121,24 @@ test('ssh command line: batch mode, no host-key prompts, the host key remembered
   }
   t.ok(looksLikeSshFailure('ssh: connect to host 127.0.0.1 port 4022: Connection refused\n'));
   t.ok(looksLikeSshFailure('kex_exchange_identification: read: Connection reset by peer\n'));
-  t.notOk(looksLikeSshFailure('xl: command failed\n'), 'a command\'s own stderr is not an ssh failure');
+  t.notOk(looksLikeSshFailure('xl: command failed\n'), "a command's own stderr is not an ssh failure");
   t.end();
 });
 
 test('status text', (t) => {
   t.match(formatStatus({ running: false, stateDir: '/s', bootLog: '/s/boot.log' }), /^not running/);
   const s = formatStatus({
-    running: true, stateDir: '/s', bootLog: '/s/boot.log', pid: 7, sshPort: 4022, ports: { ssh: 4022, xapi: 4080 }, owner: 'cli',
-    uptimeSec: 5, privateKey: '/k', xen: { version: '4.17.7', nrCpus: 1, totalMemoryMiB: 2047, freeMemoryMiB: 1000 }, domains: 1,
+    running: true,
+    stateDir: '/s',
+    bootLog: '/s/boot.log',
+    pid: 7,
+    sshPort: 4022,
+    ports: { ssh: 4022, xapi: 4080 },
+    owner: 'cli',
+    uptimeSec: 5,
+    privateKey: '/k',
+    xen: { version: '4.17.7', nrCpus: 1, totalMemoryMiB: 2047, freeMemoryMiB: 1000 },
+    domains: 1,
   });
   t.match(s, /QEMU pid 7/);
   t.match(s, /xapi:\s+127\.0\.0\.1:4080/);

@@ -13,9 +13,21 @@ import { parseXlInfo } from '../../harness/embedded/embedded-host.ts';
 function fakeState(dir: string, pid: number): HostState {
   const f = stateFiles(dir);
   return {
-    version: 1, pid, sshPort: 1, ports: { ssh: 1 }, privateKey: '/k', controlPath: f.controlPath, bootLog: f.bootLog,
-    qemuLog: f.qemuLog, distDir: '/d', startedAt: new Date().toISOString(), memoryMiB: 2048, dom0MemoryMiB: 1024, cpus: 1,
-    owner: 'cli', ownerPid: process.pid,
+    version: 1,
+    pid,
+    sshPort: 1,
+    ports: { ssh: 1 },
+    privateKey: '/k',
+    controlPath: f.controlPath,
+    bootLog: f.bootLog,
+    qemuLog: f.qemuLog,
+    distDir: '/d',
+    startedAt: new Date().toISOString(),
+    memoryMiB: 2048,
+    dom0MemoryMiB: 1024,
+    cpus: 1,
+    owner: 'cli',
+    ownerPid: process.pid,
   };
 }
 
@@ -58,7 +70,10 @@ test('a live QEMU refuses a second up', async (t) => {
     await new Promise((r) => setTimeout(r, 100)); // let exec replace the shell
     writeState(dir, fakeState(dir, fake.pid!));
     t.equal(liveState(dir)?.pid, fake.pid, 'live');
-    t.throws(() => claimStateDir(dir), (e: unknown) => e instanceof HostAlreadyRunningError && /already running/.test(e.message) && e.message.includes(dir));
+    t.throws(
+      () => claimStateDir(dir),
+      (e: unknown) => e instanceof HostAlreadyRunningError && /already running/.test(e.message) && e.message.includes(dir),
+    );
   } finally {
     fake.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -91,7 +106,9 @@ test('waitForBootMarker follows a growing file, and is bounded', async (t) => {
 });
 
 test('xl info parsing', (t) => {
-  const info = parseXlInfo('host                   : xtv-dom0\nxen_major              : 4\nxen_extra              : .7\nxen_commandline        : console=com1 a=b\n');
+  const info = parseXlInfo(
+    'host                   : xtv-dom0\nxen_major              : 4\nxen_extra              : .7\nxen_commandline        : console=com1 a=b\n',
+  );
   t.equal(info.host, 'xtv-dom0');
   t.equal(info.xen_extra, '.7');
   t.equal(info.xen_commandline, 'console=com1 a=b');

@@ -44,7 +44,9 @@ function build(dir: string, files: ReturnType<typeof inputs>, out: string, env: 
 function listing(file: string): string[] {
   const cpio = execFileSync('gzip', ['-dc', file]);
   return execFileSync('cpio', ['-itv', '--quiet'], { input: cpio, env: { ...process.env, TZ: 'UTC', LC_ALL: 'C' } })
-    .toString().trim().split('\n');
+    .toString()
+    .trim()
+    .split('\n');
 }
 
 test('initramfs: same inputs, same sha256; a changed input changes it', { skip }, (t) => {
@@ -65,12 +67,31 @@ test('initramfs: same inputs, same sha256; a changed input changes it', { skip }
     const names = lines.map((l) => l.replace(/^.* 2024 /, ''));
     t.deepEqual(names.slice(0, 2), ['bin', 'bin/busybox'], 'the list starts sorted');
     t.ok(names.includes('init') && names.includes('bin/qjs') && names.includes('xtv/agent.js'), '/init, /bin/qjs and /xtv/agent.js are there');
-    t.ok(names.some((n) => n.startsWith('bin/sh -> busybox')), 'applets are symlinks to busybox');
-    t.ok(lines.some((l) => l.startsWith('c') && l.includes('dev/console')), '/dev/console is a character device');
-    t.deepEqual(names.filter((n) => !n.includes(' -> ')), [...names.filter((n) => !n.includes(' -> '))].sort(), 'names are in sorted order');
-    t.ok(lines.every((l) => /^\S+\s+\d+\s+root\s+root\s/.test(l)), 'every entry is owned by root:root');
-    t.ok(lines.every((l) => l.includes(' 2024 ')), 'every mtime is the fixed epoch (2024-01-01)');
-    t.ok(lines.some((l) => /^-rwxr-xr-x .* bin\/qjs$/.test(l)), 'qjs is 0755 whatever the input mode was');
+    t.ok(
+      names.some((n) => n.startsWith('bin/sh -> busybox')),
+      'applets are symlinks to busybox',
+    );
+    t.ok(
+      lines.some((l) => l.startsWith('c') && l.includes('dev/console')),
+      '/dev/console is a character device',
+    );
+    t.deepEqual(
+      names.filter((n) => !n.includes(' -> ')),
+      [...names.filter((n) => !n.includes(' -> '))].sort(),
+      'names are in sorted order',
+    );
+    t.ok(
+      lines.every((l) => /^\S+\s+\d+\s+root\s+root\s/.test(l)),
+      'every entry is owned by root:root',
+    );
+    t.ok(
+      lines.every((l) => l.includes(' 2024 ')),
+      'every mtime is the fixed epoch (2024-01-01)',
+    );
+    t.ok(
+      lines.some((l) => /^-rwxr-xr-x .* bin\/qjs$/.test(l)),
+      'qjs is 0755 whatever the input mode was',
+    );
   } finally {
     rmSync(a, { recursive: true, force: true });
     rmSync(b, { recursive: true, force: true });

@@ -13,9 +13,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** What each layer may import besides itself. Folders not named here (test/, scripts/) may import anything. */
 const ALLOWED: Record<string, readonly string[]> = {
-  'protocol': [],
-  'xenstore': ['protocol'],
-  'guest': ['protocol', 'xenstore'],
+  protocol: [],
+  xenstore: ['protocol'],
+  guest: ['protocol', 'xenstore'],
   'dom0/xapi-double': ['protocol', 'xenstore'],
   'dom0/bench-probe': ['protocol', 'xenstore'],
   'dom0/image': [],
@@ -27,9 +27,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   'harness/embedded': ['protocol', 'harness/remote', 'dom0/xapi-double'],
   // `xtv run --host fake` runs the matrix against the in-memory driver in testing/.
   'harness/cli': ['protocol', 'harness/remote', 'harness/toolstack', 'harness/matrix', 'harness/report', 'harness/embedded', 'testing'],
-  'testing': ['protocol', 'xenstore', 'dom0/xapi-double', 'harness/toolstack'],
-  'bench': ['protocol', 'xenstore', 'dom0/bench-probe', 'harness/remote', 'harness/toolstack', 'harness/embedded'],
-  'bin': ['harness/cli'],
+  testing: ['protocol', 'xenstore', 'dom0/xapi-double', 'harness/toolstack'],
+  bench: ['protocol', 'xenstore', 'dom0/bench-probe', 'harness/remote', 'harness/toolstack', 'harness/embedded'],
+  bin: ['harness/cli'],
 };
 
 /** The layer a repository path belongs to: its top folder, or two levels under harness/ and dom0/. */
@@ -58,10 +58,15 @@ export function wrongImports(file: string, text: string): string[] {
 }
 
 test('layers: the rule catches an import the wrong way', (t) => {
-  t.deepEqual(wrongImports('dom0/xapi-double/src/x.ts', "import { a } from '../../../harness/toolstack/xl/xl-driver.ts';\n"),
-    ['dom0/xapi-double/src/x.ts:1 (dom0/xapi-double) imports harness/toolstack/xl/xl-driver.ts (harness/toolstack)']);
-  t.deepEqual(wrongImports('protocol/x.ts', "export type { T } from '../guest/agent/report.ts';\n"), ['protocol/x.ts:1 (protocol) imports guest/agent/report.ts (guest)']);
-  t.deepEqual(wrongImports('harness/toolstack/a.ts', "const m = await import('../matrix/runner.ts');\n"), ['harness/toolstack/a.ts:1 (harness/toolstack) imports harness/matrix/runner.ts (harness/matrix)']);
+  t.deepEqual(wrongImports('dom0/xapi-double/src/x.ts', "import { a } from '../../../harness/toolstack/xl/xl-driver.ts';\n"), [
+    'dom0/xapi-double/src/x.ts:1 (dom0/xapi-double) imports harness/toolstack/xl/xl-driver.ts (harness/toolstack)',
+  ]);
+  t.deepEqual(wrongImports('protocol/x.ts', "export type { T } from '../guest/agent/report.ts';\n"), [
+    'protocol/x.ts:1 (protocol) imports guest/agent/report.ts (guest)',
+  ]);
+  t.deepEqual(wrongImports('harness/toolstack/a.ts', "const m = await import('../matrix/runner.ts');\n"), [
+    'harness/toolstack/a.ts:1 (harness/toolstack) imports harness/matrix/runner.ts (harness/matrix)',
+  ]);
   t.deepEqual(wrongImports('harness/cli/a.ts', "import { b } from '../matrix/runner.ts';\nimport x from './x.ts';\n"), [], 'downward and within a layer: fine');
   t.deepEqual(wrongImports('test/unit/a.test.ts', "import { b } from '../../harness/cli/main.ts';\n"), [], 'tests may import anything');
   t.end();
@@ -69,7 +74,8 @@ test('layers: the rule catches an import the wrong way', (t) => {
 
 test('layers: no file in the repository imports across a layer the wrong way', (t) => {
   const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: root, encoding: 'utf8' })
-    .split('\n').filter((f) => /\.(ts|mts|mjs|js)$/.test(f));
+    .split('\n')
+    .filter((f) => /\.(ts|mts|mjs|js)$/.test(f));
   const wrong = files.flatMap((f) => {
     try {
       return wrongImports(f, readFileSync(join(root, f), 'utf8'));
@@ -82,9 +88,13 @@ test('layers: no file in the repository imports across a layer the wrong way', (
 });
 
 test('layers: protocol/ is pure and portable (no node: module, no Buffer): guest and dom0 both import it', (t) => {
-  const files = execFileSync('git', ['ls-files', 'protocol'], { cwd: root, encoding: 'utf8' }).split('\n').filter((f) => f.endsWith('.ts'));
+  const files = execFileSync('git', ['ls-files', 'protocol'], { cwd: root, encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f.endsWith('.ts'));
   for (const f of files) {
-    const src = readFileSync(join(root, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"])\/\/.*$/gm, '$1');
+    const src = readFileSync(join(root, f), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/(^|[^:'"])\/\/.*$/gm, '$1');
     t.notOk(/from\s+['"]node:|\bBuffer\b|\bprocess\./.test(src), `${f} uses no Node-only API`);
   }
   t.end();

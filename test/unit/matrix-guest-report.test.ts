@@ -1,5 +1,13 @@
 import test from 'tape';
-import { READ_KEYS, ackKindOf, countAgentLines, lastAgentLine, parseConsole, shutdownEventFromConsole, shutdownEventFromReport } from '../../harness/matrix/guest-report.ts';
+import {
+  READ_KEYS,
+  ackKindOf,
+  countAgentLines,
+  lastAgentLine,
+  parseConsole,
+  shutdownEventFromConsole,
+  shutdownEventFromReport,
+} from '../../harness/matrix/guest-report.ts';
 import { eventLine, type AgentStatus, type EventRecord } from '../../guest/agent/report.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { encodeUtf8 } from '../../protocol/control.ts';
@@ -11,17 +19,31 @@ test('the keys the harness reads are keys the agent writes', (t) => {
 
 function event(over: Partial<EventRecord>): EventRecord {
   return {
-    seq: 3, node: 'control/shutdown', value: encodeUtf8('poweroff'), id: '', decision: 'accepted', error: '',
-    command: 'onshutdown ack=none action=crash', ack: 'none', ackValue: '', action: 'crash', note: '', timeMs: 1_700_000_000_000, ...over,
+    seq: 3,
+    node: 'control/shutdown',
+    value: encodeUtf8('poweroff'),
+    id: '',
+    decision: 'accepted',
+    error: '',
+    command: 'onshutdown ack=none action=crash',
+    ack: 'none',
+    ackValue: '',
+    action: 'crash',
+    note: '',
+    timeMs: 1_700_000_000_000,
+    ...over,
   };
 }
 
 const status = { state: 'acting' } as AgentStatus;
 
-test('console lines written by the agent\'s own formatter parse back', (t) => {
+test("console lines written by the agent's own formatter parse back", (t) => {
   const text = [
     'Linux booting...',
-    eventLine(event({ node: 'control/testing', value: encodeUtf8('{"when":"onshutdown","ack":"xtv-bogus-ack","action":"crash"}'), ack: 'ok', action: 'none' }), status),
+    eventLine(
+      event({ node: 'control/testing', value: encodeUtf8('{"when":"onshutdown","ack":"xtv-bogus-ack","action":"crash"}'), ack: 'ok', action: 'none' }),
+      status,
+    ),
     'noise',
     eventLine(event({ ack: 'write', ackValue: 'xtv-bogus-ack' }), status),
   ].join('\n');
@@ -49,8 +71,16 @@ test('hostile console text does not confuse the parser', (t) => {
 });
 
 test('the last event of a report, when it is about control/shutdown', (t) => {
-  t.deepEqual(shutdownEventFromReport({ 'event-node': 'control/shutdown', 'event-value': 'reboot', 'event-ack': 'delete', 'event-ack-value': '', 'event-action': 'halt' }),
-    { source: 'xenstore', received: 'reboot', ack: 'delete', ackValue: '', action: 'halt' });
+  t.deepEqual(
+    shutdownEventFromReport({
+      'event-node': 'control/shutdown',
+      'event-value': 'reboot',
+      'event-ack': 'delete',
+      'event-ack-value': '',
+      'event-action': 'halt',
+    }),
+    { source: 'xenstore', received: 'reboot', ack: 'delete', ackValue: '', action: 'halt' },
+  );
   t.equal(shutdownEventFromReport({ 'event-node': 'control/testing' }), null);
   t.equal(shutdownEventFromReport({}), null);
   t.end();

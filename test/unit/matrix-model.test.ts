@@ -20,9 +20,14 @@ function short(a: ModelAnswer): string {
 
 test('every case of the full matrix is run-with-expectation, unmodelled, or skipped', (t) => {
   for (const kind of KINDS) {
-    let expect = 0, unmodelled = 0, skip = 0;
+    let expect = 0,
+      unmodelled = 0,
+      skip = 0;
     for (const c of allCases()) {
-      if (!c.run) { skip++; continue; }
+      if (!c.run) {
+        skip++;
+        continue;
+      }
       const a = MODELS[kind].expect(c.scenario);
       if (a.kind === 'expect') {
         expect++;
@@ -38,7 +43,9 @@ test('every case of the full matrix is run-with-expectation, unmodelled, or skip
 });
 
 test('no rule is dead: each is the first match of some runnable case', (t) => {
-  const runnable = allCases().filter((c) => c.run).map((c) => c.scenario);
+  const runnable = allCases()
+    .filter((c) => c.run)
+    .map((c) => c.scenario);
   for (const kind of KINDS) {
     const rules = MODELS[kind].rules;
     rules.forEach((r, i) => {
@@ -97,22 +104,30 @@ test('XAPI rows from docs/xapi-behaviour.md', (t) => {
   t.end();
 });
 
-test('XAPI: what depends on how long the VM ran (xenopsd VM_check_state\'s 120 s)', (t) => {
+test("XAPI: what depends on how long the VM ran (xenopsd VM_check_state's 120 s)", (t) => {
   const x = (n: string, ranForMs?: number): string => short(expectOf('xapi', n, ranForMs === undefined ? {} : { ranForMs }));
   t.equal(x('running.no_request.ack-ok.crash', 20_000), 'ok Halted none fast', 'a crash 20 s after start: restart becomes shutdown');
   t.equal(x('running.no_request.ack-ok.crash', 200_000), 'ok Running new fast', 'a crash 200 s after start: actions_after_crash restart');
   t.equal(x('running.no_request.ack-ok.crash', 115_000), 'unmodelled', 'too close to 120 s to tell');
   t.equal(x('running.no_request.ack-ok.crash', 126_000), 'unmodelled', '  on either side');
   t.equal(x('running.no_request.ack-ok.crash'), 'ok Halted none fast', 'not run yet: the common case, seconds after start');
-  t.equal(x('running.suspend.ack-ok.reboot', 20_000), 'error:INTERNAL_ERROR Running new delayed', 'suspend answered by a reboot: the error comes after VM_delay 15 s and the rebuild');
+  t.equal(
+    x('running.suspend.ack-ok.reboot', 20_000),
+    'error:INTERNAL_ERROR Running new delayed',
+    'suspend answered by a reboot: the error comes after VM_delay 15 s and the rebuild',
+  );
   t.equal(x('running.suspend.ack-ok.reboot', 200_000), 'error:INTERNAL_ERROR Running new fast', '  no delay for a VM that ran 120 s');
   t.equal(x('running.suspend.ack-ok.crash', 20_000), 'error:INTERNAL_ERROR Halted none fast', 'suspend answered by an early crash: Halted');
   t.equal(x('running.suspend.ack-ok.crash', 200_000), 'error:INTERNAL_ERROR Running new fast', 'suspend answered by a late crash: restarted');
-  t.equal(MODELS.xapi.ackTimeoutMsOf('suspend'), 30_000, 'ack timeouts: xenopsd\'s defaults');
+  t.equal(MODELS.xapi.ackTimeoutMsOf('suspend'), 30_000, "ack timeouts: xenopsd's defaults");
   t.equal(MODELS.xapi.ackTimeoutMsOf('clean_reboot'), 60_000);
   const tuned = { shutdownAckMs: 15_000, suspendAckMs: 20_000, shutdownTotalMs: 600_000, suspendTotalMs: 600_000 };
-  t.deepEqual([MODELS.xapi.ackTimeoutMsOf('clean_shutdown', tuned), MODELS.xapi.ackTimeoutMsOf('suspend', tuned)], [15_000, 20_000], '  or the host\'s own (xenopsd.conf)');
-  t.equal(MODELS.xl.ackTimeoutMsOf('clean_shutdown', tuned), 60_000, 'xl\'s is a literal in libxl');
+  t.deepEqual(
+    [MODELS.xapi.ackTimeoutMsOf('clean_shutdown', tuned), MODELS.xapi.ackTimeoutMsOf('suspend', tuned)],
+    [15_000, 20_000],
+    "  or the host's own (xenopsd.conf)",
+  );
+  t.equal(MODELS.xl.ackTimeoutMsOf('clean_shutdown', tuned), 60_000, "xl's is a literal in libxl");
   t.end();
 });
 
@@ -143,7 +158,10 @@ test('xl rows from docs/xl-behaviour.md', (t) => {
 });
 
 test('the guest expectation follows what the case tells the guest', (t) => {
-  const g = (k: ToolstackKind, n: string) => { const a = expectOf(k, n); return a.kind === 'expect' ? a.expect.guest : null; };
+  const g = (k: ToolstackKind, n: string) => {
+    const a = expectOf(k, n);
+    return a.kind === 'expect' ? a.expect.guest : null;
+  };
   t.deepEqual(g('xl', 'running.clean_reboot.ack-bogus.crash'), { received: 'reboot', ack: 'bogus', action: 'crash' });
   t.deepEqual(g('xapi', 'running.suspend.ack-delete.suspend'), { received: 'suspend', ack: 'delete', action: 'suspend' });
   t.deepEqual(g('xl', 'running.hard_shutdown.ack-ok.ignore'), { received: null, ack: null, action: null });

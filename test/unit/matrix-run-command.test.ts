@@ -10,7 +10,19 @@ import { main } from '../../harness/cli/main.ts';
 function io() {
   const out: string[] = [];
   const err: string[] = [];
-  return { out, err, io: { out: (t: string) => { out.push(t); }, err: (l: string) => { err.push(l); }, exit: () => undefined } };
+  return {
+    out,
+    err,
+    io: {
+      out: (t: string) => {
+        out.push(t);
+      },
+      err: (l: string) => {
+        err.push(l);
+      },
+      exit: () => undefined,
+    },
+  };
 }
 
 test('arguments: defaults and mistakes', (t) => {
@@ -35,7 +47,7 @@ test('arguments: defaults and mistakes', (t) => {
   t.end();
 });
 
-test('--list prints the cases with both models\' expectations, without a host', async (t) => {
+test("--list prints the cases with both models' expectations, without a host", async (t) => {
   const o = io();
   const code = await runRun(['--list', '--matrix', 'full', '--filter', 'running.clean_shutdown.ack-none.*'], o.io);
   t.equal(code, 0);
@@ -54,7 +66,10 @@ test('--list --json: cases with expectations', async (t) => {
   t.equal(await runRun(['--list', '--json', '--toolstack', 'xapi'], o.io), 0);
   const list = JSON.parse(o.out.join('')) as Array<{ name: string; run: boolean; expect: Record<string, { kind: string }> }>;
   t.equal(list.length, 13);
-  t.ok(list.every((c) => c.expect.xapi && !c.expect.xl), 'only the chosen toolstack');
+  t.ok(
+    list.every((c) => c.expect.xapi && !c.expect.xl),
+    'only the chosen toolstack',
+  );
   t.end();
 });
 
@@ -91,18 +106,33 @@ test('Ctrl-C on `xtv run` (a real process, fake host): stops, cleans up, reports
   const { spawn } = await import('node:child_process');
   const dir = mkdtempSync(join(tmpdir(), 'xtv-sigint-'));
   try {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('../../bin/xtv.js', import.meta.url)), 'run', '--host', 'fake', '--matrix', 'full', '--parallel', '2', '--report-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('../../bin/xtv.js', import.meta.url)), 'run', '--host', 'fake', '--matrix', 'full', '--parallel', '2', '--report-dir', dir],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     let stdout = '';
     let sent = false;
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
-      if (!sent && /request /.test(stderr)) { sent = true; child.kill('SIGINT'); }
+      if (!sent && /request /.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
     });
     const code = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('xtv run did not stop within 60 s of SIGINT')); }, 60_000);
-      child.on('close', (c) => { clearTimeout(timer); resolve(c); });
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error('xtv run did not stop within 60 s of SIGINT'));
+      }, 60_000);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
     });
     t.ok(sent, 'SIGINT sent while a request was in flight');
     t.equal(code, 1, 'exit 1: cases were interrupted');

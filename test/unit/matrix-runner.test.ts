@@ -10,7 +10,11 @@ import { ToolstackError, type InstallOptions, type ToolstackKind, type VmRef } f
 const IMAGE = { kernelPath: '/k', initrdPath: '/i', kernelArgs: '', domainType: 'pv' as const, memoryMiB: 32 };
 
 function cases(...names: string[]): Case[] {
-  return names.map((n) => { const c = findCase(n); if (!c) throw new Error(n); return c; });
+  return names.map((n) => {
+    const c = findCase(n);
+    if (!c) throw new Error(n);
+    return c;
+  });
 }
 
 async function run(kind: ToolstackKind, cs: readonly Case[], fake: Partial<FakeOptions> = {}, over: Partial<RunOptions> = {}) {
@@ -24,11 +28,18 @@ for (const kind of ['xl', 'xapi'] as const) {
   test(`${kind}: the full matrix on the fake: no fail, no error, nothing left`, async (t) => {
     const { driver, summary } = await run(kind, matrixCases('full'));
     const bad = summary.cases.filter((c) => c.verdict === 'fail' || c.verdict === 'error');
-    t.deepEqual(bad.map((c) => `${c.name}: ${c.summary}`), [], 'no fail or error');
+    t.deepEqual(
+      bad.map((c) => `${c.name}: ${c.summary}`),
+      [],
+      'no fail or error',
+    );
     t.ok(summary.counts.pass > 90, `${summary.counts.pass} pass`);
     t.equal(summary.counts.skip, matrixCases('full').filter((c) => !c.run).length, 'skips reported as skip');
     t.equal(summary.cases.length, matrixCases('full').length, 'one result per case, in order');
-    t.deepEqual(summary.cases.map((c) => c.name), matrixCases('full').map((c) => c.scenario.name));
+    t.deepEqual(
+      summary.cases.map((c) => c.name),
+      matrixCases('full').map((c) => c.scenario.name),
+    );
     t.deepEqual(driver.leftovers(), [], 'every VM removed');
     t.equal(summary.aborted, false);
     t.end();
@@ -40,11 +51,18 @@ for (const kind of ['xl', 'xapi'] as const) {
 for (const kind of ['xl', 'xapi'] as const) {
   test(`${kind}: every smoke case on a host that keeps no console log: the same verdicts, nothing read from a console`, async (t) => {
     const { summary } = await run(kind, matrixCases('smoke'), { consoleLog: false });
-    t.deepEqual(summary.cases.filter((c) => c.verdict !== 'pass').map((c) => `${c.name}: ${c.verdict}: ${c.summary}`), [], 'all pass');
+    t.deepEqual(
+      summary.cases.filter((c) => c.verdict !== 'pass').map((c) => `${c.name}: ${c.verdict}: ${c.summary}`),
+      [],
+      'all pass',
+    );
     t.equal(summary.hostFacts?.consoleLogDir, null, 'the run records that the host keeps no console log');
-    t.ok(summary.cases.every((c) => c.evidence.console === undefined && c.observation?.guestEvent?.source !== 'console'), 'no console evidence');
+    t.ok(
+      summary.cases.every((c) => c.evidence.console === undefined && c.observation?.guestEvent?.source !== 'console'),
+      'no console evidence',
+    );
     const gone = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-ok.poweroff')!;
-    t.equal(gone.observation?.guestEvent, undefined, 'baseline: the guest\'s account is not observable once its domain is gone');
+    t.equal(gone.observation?.guestEvent, undefined, "baseline: the guest's account is not observable once its domain is gone");
     t.match(gone.observation?.guestEventUnseen ?? '', /keeps no console log/, '  and the observation says why');
     const kept = summary.cases.find((c) => c.name === 'running.clean_shutdown.ack-none.ignore')!;
     t.equal(kept.observation?.guestEvent?.source, 'xenstore', 'a guest that is still there is read from its xenstore report');
@@ -55,13 +73,26 @@ for (const kind of ['xl', 'xapi'] as const) {
 test('a console log that does not capture the guest (empty, or without agent lines) is no evidence, not a fail', async (t) => {
   // What a real host gave before: a console log "found" but empty, and every guest-visible case failed.
   class EmptyConsole extends FakeToolstackDriver {
-    override async consoleLog(vm: VmRef) { return { text: '', path: `/var/log/xen/console/guest-${vm.name}.log` }; }
+    override async consoleLog(vm: VmRef) {
+      return { text: '', path: `/var/log/xen/console/guest-${vm.name}.log` };
+    }
   }
   const driver = new EmptyConsole({ kind: 'xapi' });
-  const summary = await runMatrix({ driver, model: modelFor('xapi'), cases: cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'), image: IMAGE, parallel: 2, timing: FAKE_TIMING });
+  const summary = await runMatrix({
+    driver,
+    model: modelFor('xapi'),
+    cases: cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'),
+    image: IMAGE,
+    parallel: 2,
+    timing: FAKE_TIMING,
+  });
   await driver.close();
-  t.deepEqual(summary.cases.map((c) => c.verdict), ['pass', 'pass'], summary.cases.map((c) => c.summary).join(' / '));
-  t.match(summary.cases[0]!.observation?.guestEventUnseen ?? '', /showed none of the agent's lines/, 'the observation says why the guest\'s account is missing');
+  t.deepEqual(
+    summary.cases.map((c) => c.verdict),
+    ['pass', 'pass'],
+    summary.cases.map((c) => c.summary).join(' / '),
+  );
+  t.match(summary.cases[0]!.observation?.guestEventUnseen ?? '', /showed none of the agent's lines/, "the observation says why the guest's account is missing");
   t.end();
 });
 
@@ -77,15 +108,23 @@ test('evidence: testing message, guest reports, console, steps', async (t) => {
   t.equal(off!.observation?.guestEvent?.action, 'poweroff');
   t.match(off!.evidence.console ?? '', /xtv-agent .* event .*node=control\/shutdown/);
   t.equal(off!.evidence.consolePath, '/fake/console/xtv-running.clean_shutdown.ack-ok.poweroff.log');
-  t.ok(off!.evidence.steps.some((s) => /request clean_shutdown/.test(s)), 'steps recorded');
+  t.ok(
+    off!.evidence.steps.some((s) => /request clean_shutdown/.test(s)),
+    'steps recorded',
+  );
   t.end();
 });
 
 test('a toolstack that breaks the model fails, with a readable diff', async (t) => {
-  const { summary, driver } = await run('xl', cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'), { misbehave: 'restart-on-poweroff' });
+  const { summary, driver } = await run('xl', cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'), {
+    misbehave: 'restart-on-poweroff',
+  });
   const [bad, good] = summary.cases;
   t.equal(bad!.verdict, 'fail');
-  t.deepEqual(bad!.diffs.map((d) => d.field), ['power state', 'domid']);
+  t.deepEqual(
+    bad!.diffs.map((d) => d.field),
+    ['power state', 'domid'],
+  );
   t.match(bad!.summary, /power state - expected Halted \/ \+ observed Running/);
   t.equal(good!.verdict, 'pass');
   t.equal(summary.verdict, 'fail', 'the worst wins');
@@ -121,7 +160,10 @@ test('a VM that cannot be removed makes the case an error naming it', async (t) 
   const driver = new LeakyFake({ kind: 'xl' });
   const summary = await runMatrix({ driver, model: modelFor('xl'), cases: cases('running.pause.ack-ok.ignore'), image: IMAGE, timing: FAKE_TIMING });
   t.equal(summary.cases[0]!.verdict, 'error');
-  t.ok(summary.cases[0]!.errors.some((e) => /may be left on the host/.test(e)), summary.cases[0]!.errors.join('; '));
+  t.ok(
+    summary.cases[0]!.errors.some((e) => /may be left on the host/.test(e)),
+    summary.cases[0]!.errors.join('; '),
+  );
   await driver.close();
   t.end();
 });
@@ -137,8 +179,14 @@ class FlakyStateFake extends FakeToolstackDriver {
 test('a state read that fails now and then (xl list racing a destroy) is retried, not an error', async (t) => {
   const driver = new FlakyStateFake({ kind: 'xl' });
   const summary = await runMatrix({ driver, model: modelFor('xl'), cases: matrixCases('smoke'), image: IMAGE, parallel: 4, timing: FAKE_TIMING });
-  t.deepEqual(summary.cases.filter((c) => c.verdict !== 'pass').map((c) => `${c.name}: ${c.summary}`), []);
-  t.ok(summary.cases.some((c) => c.evidence.steps.some((st) => /state read failed, retrying/.test(st))), 'the retries are in the steps');
+  t.deepEqual(
+    summary.cases.filter((c) => c.verdict !== 'pass').map((c) => `${c.name}: ${c.summary}`),
+    [],
+  );
+  t.ok(
+    summary.cases.some((c) => c.evidence.steps.some((st) => /state read failed, retrying/.test(st))),
+    'the retries are in the steps',
+  );
   t.deepEqual(driver.leftovers(), []);
   await driver.close();
   t.end();
@@ -161,7 +209,9 @@ class CountingFake extends FakeToolstackDriver {
 
 test('--parallel N: at most N VMs at once, and more than one', async (t) => {
   const driver = new CountingFake({ kind: 'xl' });
-  const cs = matrixCases('full').filter((c) => c.run).slice(0, 20);
+  const cs = matrixCases('full')
+    .filter((c) => c.run)
+    .slice(0, 20);
   const summary = await runMatrix({ driver, model: modelFor('xl'), cases: cs, image: IMAGE, parallel: 3, timing: FAKE_TIMING });
   t.equal(summary.cases.length, 20);
   t.ok(driver.maxLive <= 3, `max ${driver.maxLive} at once`);
@@ -181,10 +231,19 @@ test('SIGINT midway: the run stops, every VM it made is destroyed, unstarted cas
   const exits: number[] = [];
   const logs: string[] = [];
   const remove = installSignalCleanup({ registry, controller, graceMs: 5_000, drainMs: 1_000, log: (l) => logs.push(l), exit: (c) => exits.push(c) });
-  const cs = matrixCases('full').filter((c) => c.run).slice(0, 12);
+  const cs = matrixCases('full')
+    .filter((c) => c.run)
+    .slice(0, 12);
   let signalled = false;
   const p = runMatrix({
-    driver, model: modelFor('xl'), cases: cs, image: IMAGE, parallel: 4, timing: FAKE_TIMING, signal: controller.signal, registry,
+    driver,
+    model: modelFor('xl'),
+    cases: cs,
+    image: IMAGE,
+    parallel: 4,
+    timing: FAKE_TIMING,
+    signal: controller.signal,
+    registry,
     progress: (l) => {
       if (!signalled && /request /.test(l)) {
         signalled = true;
@@ -201,9 +260,18 @@ test('SIGINT midway: the run stops, every VM it made is destroyed, unstarted cas
   t.deepEqual(exits, [], 'the run cleaned up by itself within the grace period');
   const interrupted = summary.cases.filter((c) => c.verdict === 'error');
   t.ok(interrupted.length >= cs.length - 4, `${interrupted.length} cases reported as error`);
-  t.ok(summary.cases.some((c) => c.errors.some((e) => /interrupted/.test(e))), 'in-flight cases say they were interrupted');
-  t.ok(summary.cases.some((c) => /^not run/.test(c.summary)), 'unstarted cases say so');
-  t.ok(logs.some((l) => /SIGINT/.test(l)), 'the handler said what it does');
+  t.ok(
+    summary.cases.some((c) => c.errors.some((e) => /interrupted/.test(e))),
+    'in-flight cases say they were interrupted',
+  );
+  t.ok(
+    summary.cases.some((c) => /^not run/.test(c.summary)),
+    'unstarted cases say so',
+  );
+  t.ok(
+    logs.some((l) => /SIGINT/.test(l)),
+    'the handler said what it does',
+  );
   await driver.close();
   t.end();
 });
@@ -219,16 +287,31 @@ test('SIGINT while an install is in flight: the VM it makes afterwards is remove
   const driver = new SlowInstall({ kind: 'xl' });
   const registry = new CleanupRegistry();
   const controller = new AbortController();
-  const cs = matrixCases('full').filter((c) => c.run).slice(0, 2);
+  const cs = matrixCases('full')
+    .filter((c) => c.run)
+    .slice(0, 2);
   const p = runMatrix({
-    driver, model: modelFor('xl'), cases: cs, image: IMAGE, parallel: 2, timing: FAKE_TIMING, signal: controller.signal, registry, holdImage: false,
-    progress: (l) => { if (/installing/.test(l) && !controller.signal.aborted) setTimeout(() => controller.abort(new Error('interrupted by SIGINT')), 20); },
+    driver,
+    model: modelFor('xl'),
+    cases: cs,
+    image: IMAGE,
+    parallel: 2,
+    timing: FAKE_TIMING,
+    signal: controller.signal,
+    registry,
+    holdImage: false,
+    progress: (l) => {
+      if (/installing/.test(l) && !controller.signal.aborted) setTimeout(() => controller.abort(new Error('interrupted by SIGINT')), 20);
+    },
   });
   const summary = await p;
   // Long enough for any install still running to finish.
   await new Promise((r) => setTimeout(r, 600));
   t.equal(summary.aborted, true);
-  t.ok(driver.calls.some((c) => c.startsWith('install ')), 'the installs were under way');
+  t.ok(
+    driver.calls.some((c) => c.startsWith('install ')),
+    'the installs were under way',
+  );
   t.deepEqual(driver.leftovers(), [], 'what they made after the interrupt is gone');
   t.equal(registry.size, 0, 'registry drained');
   await driver.close();
@@ -243,7 +326,17 @@ test('a second SIGINT drains the registry at once and exits 130', async (t) => {
   registry.add(driver, vm);
   const controller = new AbortController();
   const exited = new Promise<number>((resolve) => {
-    const remove = installSignalCleanup({ registry, controller, graceMs: 60_000, drainMs: 1_000, log: () => undefined, exit: (c) => { remove(); resolve(c); } });
+    const remove = installSignalCleanup({
+      registry,
+      controller,
+      graceMs: 60_000,
+      drainMs: 1_000,
+      log: () => undefined,
+      exit: (c) => {
+        remove();
+        resolve(c);
+      },
+    });
   });
   process.emit('SIGINT', 'SIGINT');
   t.ok(controller.signal.aborted, 'first signal: the run is asked to stop');

@@ -1,7 +1,15 @@
 import test from 'tape';
 import {
-  ACK_KINDS, GUEST_ACTIONS, INITIAL_STATES, MATRIX_REQUESTS, SMOKE_CASES,
-  allCases, caseName, findCase, makeFilter, matrixCases,
+  ACK_KINDS,
+  GUEST_ACTIONS,
+  INITIAL_STATES,
+  MATRIX_REQUESTS,
+  SMOKE_CASES,
+  allCases,
+  caseName,
+  findCase,
+  makeFilter,
+  matrixCases,
 } from '../../harness/matrix/scenarios.ts';
 import { vmNameOf } from '../../harness/matrix/runner.ts';
 
@@ -33,7 +41,10 @@ test('skipped cases say why; "equivalent to" points at a case that runs', (t) =>
   }
   t.ok(skipped > 0, `${skipped} skipped`);
   // Specific reasons.
-  t.match(findCase('halted.clean_shutdown.ack-none.poweroff')!.run ? '' : (findCase('halted.clean_shutdown.ack-none.poweroff') as { skipReason: string }).skipReason, /Halted/);
+  t.match(
+    findCase('halted.clean_shutdown.ack-none.poweroff')!.run ? '' : (findCase('halted.clean_shutdown.ack-none.poweroff') as { skipReason: string }).skipReason,
+    /Halted/,
+  );
   t.match((findCase('running.hard_shutdown.ack-none.crash') as { skipReason: string }).skipReason, /equivalent to running\.hard_shutdown\.ack-ok\.ignore/);
   t.match((findCase('running.no_request.ack-none.crash') as { skipReason: string }).skipReason, /nothing to acknowledge/);
   t.equal(findCase('running.no_request.ack-ok.ignore')!.run, false, 'no request and no action is meaningless');
@@ -42,11 +53,12 @@ test('skipped cases say why; "equivalent to" points at a case that runs', (t) =>
 
 test('every (state, request) pair has at least one case that runs, except no_request when the guest cannot run', (t) => {
   const all = allCases();
-  for (const initial of INITIAL_STATES) for (const request of MATRIX_REQUESTS) {
-    const runs = all.some((c) => c.run && c.scenario.initial === initial && c.scenario.request === request);
-    const expected = !(request === 'no_request' && initial !== 'running');
-    if (runs !== expected) t.fail(`${initial}.${request}: runs=${runs}`);
-  }
+  for (const initial of INITIAL_STATES)
+    for (const request of MATRIX_REQUESTS) {
+      const runs = all.some((c) => c.run && c.scenario.initial === initial && c.scenario.request === request);
+      const expected = !(request === 'no_request' && initial !== 'running');
+      if (runs !== expected) t.fail(`${initial}.${request}: runs=${runs}`);
+    }
   t.pass('checked');
   t.end();
 });
@@ -54,12 +66,15 @@ test('every (state, request) pair has at least one case that runs, except no_req
 test('the smoke matrix lists runnable cases only, by name', (t) => {
   const smoke = matrixCases('smoke');
   t.equal(smoke.length, SMOKE_CASES.length);
-  t.ok(smoke.every((c) => c.run), 'all run');
+  t.ok(
+    smoke.every((c) => c.run),
+    'all run',
+  );
   t.ok(smoke.length >= 5 && smoke.length <= 20, `a handful (${smoke.length})`);
   t.end();
 });
 
-test('VM names (xtv-<case>) fit the xl driver\'s rule: 1-64 of A-Z a-z 0-9 . _ -', (t) => {
+test("VM names (xtv-<case>) fit the xl driver's rule: 1-64 of A-Z a-z 0-9 . _ -", (t) => {
   for (const c of allCases()) {
     const n = vmNameOf('xtv', c.scenario.name);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n)) t.fail(n);

@@ -1,6 +1,16 @@
 import test from 'tape';
 import {
-  VERDICTS, VERDICT_MEANING, compare, domidChange, durationClassOf, guestInvariant, judge, renderDiff, stateInvariant, verdictRank, worst,
+  VERDICTS,
+  VERDICT_MEANING,
+  compare,
+  domidChange,
+  durationClassOf,
+  guestInvariant,
+  judge,
+  renderDiff,
+  stateInvariant,
+  verdictRank,
+  worst,
   type Observation,
 } from '../../harness/matrix/verdict.ts';
 import type { Expectation } from '../../harness/matrix/model.ts';
@@ -55,21 +65,35 @@ test('compare: a success slower than a short ack timeout is a slow host; an erro
   const fastOk: Expectation = { ...expectation, result: { kind: 'ok' }, duration: 'fast' };
   const slow = obs({ result: { kind: 'ok' }, durationMs: 35_000, durationClass: 'ack-timeout' });
   t.deepEqual(compare(fastOk, slow), [], 'ok after 35 s with a 15 s ack timeout: no duration difference (a success cannot have waited out the ack timeout)');
-  t.deepEqual(compare(fastOk, obs({ result: { kind: 'ok' }, durationMs: 1_300_000, durationClass: 'total-timeout' })).map((d) => d.field), ['duration'], 'a success after the total timeout still differs');
-  t.deepEqual(compare(expectation, obs({ durationMs: 2_000, durationClass: 'fast' })).map((d) => d.field), ['duration'], 'the ack error at once, not after the ack timeout, differs');
+  t.deepEqual(
+    compare(fastOk, obs({ result: { kind: 'ok' }, durationMs: 1_300_000, durationClass: 'total-timeout' })).map((d) => d.field),
+    ['duration'],
+    'a success after the total timeout still differs',
+  );
+  t.deepEqual(
+    compare(expectation, obs({ durationMs: 2_000, durationClass: 'fast' })).map((d) => d.field),
+    ['duration'],
+    'the ack error at once, not after the ack timeout, differs',
+  );
   t.end();
 });
 
 test('compare: each differing field, rendered as expected/observed pairs', (t) => {
-  const d = compare(expectation, obs({
-    result: { kind: 'ok' },
-    durationMs: 300,
-    durationClass: 'fast',
-    final: { powerState: 'Halted', domid: null },
-    domid: 'none',
-    controlShutdown: null,
-  }));
-  t.deepEqual(d.map((x) => x.field), ['result', 'power state', 'domid', 'control/shutdown', 'duration']);
+  const d = compare(
+    expectation,
+    obs({
+      result: { kind: 'ok' },
+      durationMs: 300,
+      durationClass: 'fast',
+      final: { powerState: 'Halted', domid: null },
+      domid: 'none',
+      controlShutdown: null,
+    }),
+  );
+  t.deepEqual(
+    d.map((x) => x.field),
+    ['result', 'power state', 'domid', 'control/shutdown', 'duration'],
+  );
   const text = renderDiff(d);
   t.match(text, /result\s+- expected error VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT\n\s+\+ observed ok/);
   t.match(text, /power state\s+- expected Running\n\s+\+ observed Halted/);
@@ -80,8 +104,14 @@ test('compare: each differing field, rendered as expected/observed pairs', (t) =
 test('compare: an error with no code claims any code; a wrong code is a difference', (t) => {
   const anyErr: Expectation = { ...expectation, result: { kind: 'error' } };
   t.deepEqual(compare(anyErr, obs({ result: { kind: 'error', code: 'XL_EXIT_1', message: '' } })), []);
-  t.deepEqual(compare(expectation, obs({ result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT', message: '' } })).map((x) => x.field), ['result']);
-  t.deepEqual(compare(expectation, obs({ result: { kind: 'timeout', message: '' } })).map((x) => x.field), ['result']);
+  t.deepEqual(
+    compare(expectation, obs({ result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT', message: '' } })).map((x) => x.field),
+    ['result'],
+  );
+  t.deepEqual(
+    compare(expectation, obs({ result: { kind: 'timeout', message: '' } })).map((x) => x.field),
+    ['result'],
+  );
   t.deepEqual(compare(expectation, obs({ controlShutdown: undefined })), [], 'control/shutdown not read: no claim checked');
   t.end();
 });

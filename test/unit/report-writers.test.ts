@@ -16,29 +16,72 @@ function result(name: string, over: Partial<CaseResult>): CaseResult {
   const c = findCase(name)!;
   const model = modelFor('xl').expect(c.scenario);
   return {
-    name, toolstack: 'xl', scenario: c.scenario, verdict: 'pass', summary: 'as the model says', model,
-    expected: describeExpectation(model), diffs: [], invariantProblems: [], errors: [], evidence: { steps: ['+0.0s installing'] },
-    elapsedMs: 1234, ...(c.run ? {} : { skipReason: c.skipReason }), ...over,
+    name,
+    toolstack: 'xl',
+    scenario: c.scenario,
+    verdict: 'pass',
+    summary: 'as the model says',
+    model,
+    expected: describeExpectation(model),
+    diffs: [],
+    invariantProblems: [],
+    errors: [],
+    evidence: { steps: ['+0.0s installing'] },
+    elapsedMs: 1234,
+    ...(c.run ? {} : { skipReason: c.skipReason }),
+    ...over,
   };
 }
 
 function sample(): RunSummary {
   const cases: CaseResult[] = [
     result('running.clean_shutdown.ack-ok.poweroff', {
-      observation: { result: { kind: 'ok' }, durationMs: 800, durationClass: 'fast', initialDomid: 2, final: { powerState: 'Halted', domid: null }, domid: 'none' },
+      observation: {
+        result: { kind: 'ok' },
+        durationMs: 800,
+        durationClass: 'fast',
+        initialDomid: 2,
+        final: { powerState: 'Halted', domid: null },
+        domid: 'none',
+      },
     }),
     result('running.clean_shutdown.ack-ok.reboot', {
-      verdict: 'fail', summary: `power state - expected Running / + observed Halted ${HOSTILE}`,
+      verdict: 'fail',
+      summary: `power state - expected Running / + observed Halted ${HOSTILE}`,
       diffs: [{ field: 'power state', expected: 'Running', observed: 'Halted' }],
       invariantProblems: [`guest: guest received ${JSON.stringify(HOSTILE)}`],
-      evidence: { steps: ['+0.0s installing'], console: `xtv-agent 2026 event value=${HOSTILE}`, toolstackLog: HOSTILE, primedWith: HOSTILE, reportAfterPrime: { pending: HOSTILE } },
-      observation: { result: { kind: 'error', code: HOSTILE, message: HOSTILE }, durationMs: 800, durationClass: 'fast', initialDomid: 2, final: { powerState: 'Halted', domid: null }, domid: 'none' },
+      evidence: {
+        steps: ['+0.0s installing'],
+        console: `xtv-agent 2026 event value=${HOSTILE}`,
+        toolstackLog: HOSTILE,
+        primedWith: HOSTILE,
+        reportAfterPrime: { pending: HOSTILE },
+      },
+      observation: {
+        result: { kind: 'error', code: HOSTILE, message: HOSTILE },
+        durationMs: 800,
+        durationClass: 'fast',
+        initialDomid: 2,
+        final: { powerState: 'Halted', domid: null },
+        domid: 'none',
+      },
     }),
-    result('running.pause.ack-ok.ignore', { verdict: 'error', summary: 'the guest did not report state=ready within 2 min', errors: ['the guest did not report state=ready within 2 min'] }),
+    result('running.pause.ack-ok.ignore', {
+      verdict: 'error',
+      summary: 'the guest did not report state=ready within 2 min',
+      errors: ['the guest did not report state=ready within 2 min'],
+    }),
     result('running.suspend.ack-none.suspend', { verdict: 'unmodelled', summary: 'observed ok; Suspended' }),
     result('running.pause.ack-none.crash', { verdict: 'skip' }),
   ];
-  return summarise(cases, { toolstack: 'xl', matrix: 'smoke', host: 'embedded', startedAt: '2026-11-23T09:00:00.000Z', finishedAt: '2026-11-23T09:01:00.000Z', aborted: false });
+  return summarise(cases, {
+    toolstack: 'xl',
+    matrix: 'smoke',
+    host: 'embedded',
+    startedAt: '2026-11-23T09:00:00.000Z',
+    finishedAt: '2026-11-23T09:01:00.000Z',
+    aborted: false,
+  });
 }
 
 test('escaping helpers', (t) => {
@@ -75,7 +118,10 @@ test('JUnit XML is well-formed, counts right, and carries hostile text safely', 
   t.equal(suite.$.errors, '1');
   t.equal(suite.$.skipped, '1');
   const tcs = suite.testcase as Array<{ $: { name: string }; failure?: unknown[]; error?: unknown[]; skipped?: unknown[] }>;
-  t.deepEqual(tcs.map((c) => c.$.name), sample().cases.map((c) => c.name));
+  t.deepEqual(
+    tcs.map((c) => c.$.name),
+    sample().cases.map((c) => c.name),
+  );
   t.ok(tcs[1]!.failure, 'failure element');
   t.ok(tcs[2]!.error, 'error element');
   t.ok(tcs[4]!.skipped, 'skipped element');

@@ -42,7 +42,11 @@ test('XML-RPC: a call with every value type parses', async (t) => {
 
 test('XML-RPC: malformed documents are one XMLRPC_UNMARSHAL_FAILURE each', async (t) => {
   const cases = [
-    '', 'not xml', '<methodCall>', '<methodCall></methodCall>', '<foo/>',
+    '',
+    'not xml',
+    '<methodCall>',
+    '<methodCall></methodCall>',
+    '<foo/>',
     '<methodCall><methodName></methodName></methodCall>',
     '<methodCall><methodName>x</methodName><params><param><value><int>abc</int></value></param></params></methodCall>',
     '<methodCall><methodName>x</methodName><params><param><value><boolean>2</boolean></value></param></params></methodCall>',
@@ -57,9 +61,16 @@ test('XML-RPC: malformed documents are one XMLRPC_UNMARSHAL_FAILURE each', async
 
 test('XML-RPC: responses are XAPI structs with no whitespace, read back by the xen-api client parser', (t) => {
   const ok = formatXmlRpcResponse({ ok: true, value: { a: 'x<y', n: 5, f: 1.5, b: true, l: ['p', 'q'], e: {} } });
-  t.equal(ok, '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value><struct><member><name>a</name><value>x&lt;y</value></member><member><name>n</name><value>5</value></member><member><name>f</name><value><double>1.5</double></value></member><member><name>b</name><value><boolean>1</boolean></value></member><member><name>l</name><value><array><data><value>p</value><value>q</value></data></array></value></member><member><name>e</name><value><struct></struct></value></member></struct></value></member></struct></value></param></params></methodResponse>');
+  t.equal(
+    ok,
+    '<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name><value><struct><member><name>a</name><value>x&lt;y</value></member><member><name>n</name><value>5</value></member><member><name>f</name><value><double>1.5</double></value></member><member><name>b</name><value><boolean>1</boolean></value></member><member><name>l</name><value><array><data><value>p</value><value>q</value></data></array></value></member><member><name>e</name><value><struct></struct></value></member></struct></value></member></struct></value></param></params></methodResponse>',
+  );
   const parsed = xmlRpcParser.parse(parseXml(ok, { normalize: false, trim: false })) as { params: [Record<string, unknown>] };
-  t.deepEqual(parsed.params[0], { Status: 'Success', Value: { a: 'x<y', n: '5', f: 1.5, b: true, l: ['p', 'q'], e: {} } }, 'ints are int64 strings, as in XAPI');
+  t.deepEqual(
+    parsed.params[0],
+    { Status: 'Success', Value: { a: 'x<y', n: '5', f: 1.5, b: true, l: ['p', 'q'], e: {} } },
+    'ints are int64 strings, as in XAPI',
+  );
   const fail = formatXmlRpcResponse({ ok: false, error: new ApiError('HANDLE_INVALID', ['VM', 'OpaqueRef:x']) });
   const f = xmlRpcParser.parse(parseXml(fail, { normalize: false, trim: false })) as { params: [Record<string, unknown>] };
   t.deepEqual(f.params[0], { Status: 'Failure', ErrorDescription: ['HANDLE_INVALID', 'VM', 'OpaqueRef:x'] });
@@ -90,8 +101,21 @@ test('JSON-RPC: 2.0 and 1.0 requests, results and errors in XAPI form', (t) => {
   t.equal(c1.version, '1.0');
   t.equal(formatJsonRpcResponse(c1, { ok: false, error: new ApiError('X', ['p']) }), '{"result":null,"error":["X","p"],"id":"a"}');
   t.equal(formatJsonRpcResponse(c1, { ok: true, value: { d: new XapiDate(new Date(0)) } }), '{"result":{"d":"19700101T00:00:00Z"},"error":null,"id":"a"}');
-  for (const bad of ['', '{', '[]', 'null', '"x"', '{"jsonrpc":"1.5","method":"a","id":1}', '{"jsonrpc":"2.0","id":1}', '{"jsonrpc":"2.0","method":"a","params":{},"id":1}']) {
-    t.throws(() => parseJsonRpcCall(bad), (e: unknown) => e instanceof ApiError && e.code === 'XMLRPC_UNMARSHAL_FAILURE', JSON.stringify(bad));
+  for (const bad of [
+    '',
+    '{',
+    '[]',
+    'null',
+    '"x"',
+    '{"jsonrpc":"1.5","method":"a","id":1}',
+    '{"jsonrpc":"2.0","id":1}',
+    '{"jsonrpc":"2.0","method":"a","params":{},"id":1}',
+  ]) {
+    t.throws(
+      () => parseJsonRpcCall(bad),
+      (e: unknown) => e instanceof ApiError && e.code === 'XMLRPC_UNMARSHAL_FAILURE',
+      JSON.stringify(bad),
+    );
   }
   t.end();
 });

@@ -31,8 +31,15 @@ interface MethodFact {
   allowedPowerStates?: PowerState[];
   cite: string;
 }
-interface ErrorFact { declared: string[]; raised?: { params: string[]; cite: string }; cite: string }
-interface FieldFacts { all: string[]; writable: Record<string, { qualifier: string; setters: Record<string, { kind: string; async: boolean; params: number }> }> }
+interface ErrorFact {
+  declared: string[];
+  raised?: { params: string[]; cite: string };
+  cite: string;
+}
+interface FieldFacts {
+  all: string[];
+  writable: Record<string, { qualifier: string; setters: Record<string, { kind: string; async: boolean; params: number }> }>;
+}
 interface Spec {
   source: { commit: string };
   methods: Record<string, MethodFact>;
@@ -79,15 +86,21 @@ const PASSWORD = 'conformance-password';
 
 const fixture = (lifecycle: Partial<LifecycleConfig> = {}) => startDouble({ password: PASSWORD, lifecycle });
 
-interface Outcome { ok: boolean; value?: unknown; code?: string; params?: string[] }
+interface Outcome {
+  ok: boolean;
+  value?: unknown;
+  code?: string;
+  params?: string[];
+}
 
 /** One JSON-RPC 2.0 call with exactly these parameters (the client would add the session itself). */
 async function raw(url: string, method: string, params: unknown[]): Promise<Outcome> {
   const res = await fetch(`${url}/jsonrpc`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ jsonrpc: '2.0', method, params, id: 1 }),
   });
-  const body = await res.json() as { result?: unknown; error?: { message: string; data?: unknown } };
+  const body = (await res.json()) as { result?: unknown; error?: { message: string; data?: unknown } };
   if (body.error) return { ok: false, code: body.error.message, params: Array.isArray(body.error.data) ? body.error.data.map(String) : [] };
   return { ok: true, value: body.result };
 }
@@ -149,7 +162,10 @@ test(`conformance (xen-api ${SPEC.source.commit.slice(0, 10)}): every method the
     t.ok(served.length > 50, `the double lists ${served.length} methods`);
     // XAPI answers system.listMethods before looking at the parameters (gen_server.ml:496).
     const withSession = await raw(f.url, 'system.listMethods', [BOGUS_SESSION]);
-    t.ok(withSession.ok, `system.listMethods with a parameter is answered, as in XAPI (${SPEC.methods['system.listMethods']!.cite}); the double answered ${withSession.ok ? 'the list' : show(withSession)}`);
+    t.ok(
+      withSession.ok,
+      `system.listMethods with a parameter is answered, as in XAPI (${SPEC.methods['system.listMethods']!.cite}); the double answered ${withSession.ok ? 'the list' : show(withSession)}`,
+    );
     for (const name of served) {
       const fact = factFor(name);
       if (typeof fact === 'string') {
@@ -162,20 +178,29 @@ test(`conformance (xen-api ${SPEC.source.commit.slice(0, 10)}): every method the
       // One too few: the count is wrong whatever the values.
       if (fact.params + session.length > 0) {
         const fewer = await raw(f.url, name, [...session, ...filler(fact.params)].slice(0, -1));
-        t.equal(fewer.code, 'MESSAGE_PARAMETER_COUNT_MISMATCH',
-          `${name} with ${fact.params - 1} parameter(s) after the session: MESSAGE_PARAMETER_COUNT_MISMATCH (XAPI takes ${fact.params}: ${fact.cite}); the double answered ${show(fewer)}`);
+        t.equal(
+          fewer.code,
+          'MESSAGE_PARAMETER_COUNT_MISMATCH',
+          `${name} with ${fact.params - 1} parameter(s) after the session: MESSAGE_PARAMETER_COUNT_MISMATCH (XAPI takes ${fact.params}: ${fact.cite}); the double answered ${show(fewer)}`,
+        );
       }
       // The right count: the count check passes (the session, or the credentials, fail next).
       const exact = await raw(f.url, name, [...session, ...filler(fact.params)]);
-      t.notEqual(exact.code, 'MESSAGE_PARAMETER_COUNT_MISMATCH',
-        `${name} takes ${fact.params} parameter(s) after the session, as in XAPI (${fact.cite}); the double answered ${show(exact)}`);
+      t.notEqual(
+        exact.code,
+        'MESSAGE_PARAMETER_COUNT_MISMATCH',
+        `${name} takes ${fact.params} parameter(s) after the session, as in XAPI (${fact.cite}); the double answered ${show(exact)}`,
+      );
       // Async.<name> exists in XAPI only for messages with the `Async flag. The double
       // refuses an unknown Async form before it looks at the session.
       if (fact.session) {
         const asyncProbe = await raw(f.url, `Async.${name}`, [...session, ...filler(fact.params)]);
         const doubleHasAsync = asyncProbe.code !== 'MESSAGE_METHOD_UNKNOWN';
-        t.equal(doubleHasAsync, fact.async,
-          `Async.${name}: XAPI ${fact.async ? 'has' : 'has no'} Async form (${fact.cite}); the double ${doubleHasAsync ? 'accepts' : 'refuses'} it (${show(asyncProbe)})`);
+        t.equal(
+          doubleHasAsync,
+          fact.async,
+          `Async.${name}: XAPI ${fact.async ? 'has' : 'has no'} Async form (${fact.cite}); the double ${doubleHasAsync ? 'accepts' : 'refuses'} it (${show(asyncProbe)})`,
+        );
       }
     }
   } finally {
@@ -217,8 +242,11 @@ test('conformance: MESSAGE_PARAMETER_COUNT_MISMATCH is [method without Async., r
     for (const [method, params, want] of cases) {
       const o = await raw(f.url, method, params);
       t.equal(o.params?.length, raisedCount('MESSAGE_PARAMETER_COUNT_MISMATCH'), `${method}: three parameters`);
-      t.deepEqual([o.code, ...(o.params ?? [])], ['MESSAGE_PARAMETER_COUNT_MISMATCH', ...want],
-        `${method} with ${params.length} parameter(s): ${want.join(', ')} (ocaml/idl/ocaml_backend/gen_server.ml:421-433); the double answered ${show(o)}`);
+      t.deepEqual(
+        [o.code, ...(o.params ?? [])],
+        ['MESSAGE_PARAMETER_COUNT_MISMATCH', ...want],
+        `${method} with ${params.length} parameter(s): ${want.join(', ')} (ocaml/idl/ocaml_backend/gen_server.ml:421-433); the double answered ${show(o)}`,
+      );
     }
     // Defaulted parameters (version, originator) may be given.
     const four = await raw(f.url, 'session.login_with_password', [USER, PASSWORD, '1.1', 'xtv-conformance']);
@@ -229,7 +257,7 @@ test('conformance: MESSAGE_PARAMETER_COUNT_MISMATCH is [method without Async., r
   }
 });
 
-test('conformance: the errors the fake hypervisor can provoke carry XAPI\'s parameters', async (t) => {
+test("conformance: the errors the fake hypervisor can provoke carry XAPI's parameters", async (t) => {
   const f = await fixture({ shutdownAckTimeoutMs: 200, suspendAckTimeoutMs: 200, shutdownTotalTimeoutMs: 1000, suspendTotalTimeoutMs: 1000 });
   const c = f.client;
   const expectError = (o: Outcome, code: string, params: string[] | null, why: string) => {
@@ -238,7 +266,11 @@ test('conformance: the errors the fake hypervisor can provoke carry XAPI\'s para
     // The count XAPI raises this error with (errors.X.raised in the JSON), unless this raise site has its own shape.
     const count = params ? params.length : raisedCount(code);
     const fact = SPEC.errors[code]!;
-    t.equal(o.params?.length, count, `${code} has ${count} parameter(s) here in XAPI (shape: [${(fact.raised?.params ?? fact.declared).join('; ')}]; ${fact.raised?.cite ?? fact.cite}); the double gave [${(o.params ?? []).join(', ')}]`);
+    t.equal(
+      o.params?.length,
+      count,
+      `${code} has ${count} parameter(s) here in XAPI (shape: [${(fact.raised?.params ?? fact.declared).join('; ')}]; ${fact.raised?.cite ?? fact.cite}); the double gave [${(o.params ?? []).join(', ')}]`,
+    );
     if (params) t.deepEqual(o.params, params, `${code} parameters`);
   };
   try {
@@ -255,12 +287,25 @@ test('conformance: the errors the fake hypervisor can provoke carry XAPI\'s para
     // A kernel outside /var/lib/xcp/guest/ (it exists in dom0: realpath and the regular-file test pass).
     const outside = await installVm(c, 'xtv-kernel-outside');
     await c.call('VM.set_PV_kernel', outside, '/boot/guest/xtv-kernel');
-    expectError(await outcome(c.call('VM.start', outside, false, false)), 'INVALID_VALUE',
-      ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'], 'a kernel outside the allowed directory');
+    expectError(
+      await outcome(c.call('VM.start', outside, false, false)),
+      'INVALID_VALUE',
+      ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'],
+      'a kernel outside the allowed directory',
+    );
     await c.call('VM.set_PV_kernel', outside, '/var/lib/xcp/guest/no-such-kernel');
-    expectError(await outcome(c.call('VM.start', outside, false, false)), 'INVALID_VALUE',
-      ['kernel', '/var/lib/xcp/guest/no-such-kernel', 'File does not exist'], 'a kernel that does not exist');
-    expectError(await outcome(c.call('VM.set_domain_type', outside, 'unspecified')), 'INVALID_VALUE', ['domain_type', 'unspecified'], 'set_domain_type unspecified');
+    expectError(
+      await outcome(c.call('VM.start', outside, false, false)),
+      'INVALID_VALUE',
+      ['kernel', '/var/lib/xcp/guest/no-such-kernel', 'File does not exist'],
+      'a kernel that does not exist',
+    );
+    expectError(
+      await outcome(c.call('VM.set_domain_type', outside, 'unspecified')),
+      'INVALID_VALUE',
+      ['domain_type', 'unspecified'],
+      'set_domain_type unspecified',
+    );
 
     const vm = await installVm(c);
     const uuid = await uuidOf(c, vm);
@@ -278,12 +323,17 @@ test('conformance: the errors the fake hypervisor can provoke carry XAPI\'s para
     // No suspend SR anywhere: not on the VM, the pool or the host (helpers.ml choose_suspend_sr).
     const [pool] = await c.call<string[]>('pool.get_all');
     const [host] = await c.call<string[]>('host.get_all');
-    const cleared = await outcome((async () => {
-      await c.call('VM.set_suspend_SR', vm, NULL_REF);
-      await c.call('pool.set_suspend_image_SR', pool, NULL_REF);
-      await c.call('host.set_suspend_image_sr', host, NULL_REF);
-    })());
-    t.ok(cleared.ok, `VM.suspend_SR, pool.suspend_image_SR and host.suspend_image_sr can be set to NULL, as in XAPI (RW fields); the double answered ${show(cleared)}`);
+    const cleared = await outcome(
+      (async () => {
+        await c.call('VM.set_suspend_SR', vm, NULL_REF);
+        await c.call('pool.set_suspend_image_SR', pool, NULL_REF);
+        await c.call('host.set_suspend_image_sr', host, NULL_REF);
+      })(),
+    );
+    t.ok(
+      cleared.ok,
+      `VM.suspend_SR, pool.suspend_image_SR and host.suspend_image_sr can be set to NULL, as in XAPI (RW fields); the double answered ${show(cleared)}`,
+    );
     await c.call('VM.start', vm, false, false);
     expectError(await outcome(c.call('VM.suspend', vm)), 'VM_NO_SUSPEND_SR', [vm], 'no suspend SR on the VM, the pool or the host');
     await outcome(c.call('VM.hard_shutdown', vm));
@@ -304,8 +354,11 @@ test('conformance: a second operation during a clean one is OTHER_OPERATION_IN_P
     await new Promise((r) => setTimeout(r, 200));
     const other = await outcome(c.call('VM.suspend', vm));
     t.equal(other.code, 'OTHER_OPERATION_IN_PROGRESS', `suspend during clean_shutdown: ${show(other)}`);
-    t.equal(other.params?.length, raisedCount('OTHER_OPERATION_IN_PROGRESS'),
-      `OTHER_OPERATION_IN_PROGRESS has ${raisedCount('OTHER_OPERATION_IN_PROGRESS')} parameters in XAPI (${SPEC.errors.OTHER_OPERATION_IN_PROGRESS!.raised!.cite}); the double gave [${(other.params ?? []).join(', ')}]`);
+    t.equal(
+      other.params?.length,
+      raisedCount('OTHER_OPERATION_IN_PROGRESS'),
+      `OTHER_OPERATION_IN_PROGRESS has ${raisedCount('OTHER_OPERATION_IN_PROGRESS')} parameters in XAPI (${SPEC.errors.OTHER_OPERATION_IN_PROGRESS!.raised!.cite}); the double gave [${(other.params ?? []).join(', ')}]`,
+    );
     t.deepEqual(other.params, ['VM', vm, 'clean_shutdown', task], 'OTHER_OPERATION_IN_PROGRESS ["VM"; vm; the operation; its task]');
     const hard = await outcome(c.call('VM.hard_shutdown', vm));
     t.ok(hard.ok, `hard_shutdown is allowed during clean_shutdown and cancels it (${show(hard)})`);
@@ -347,12 +400,29 @@ const STATES: PowerState[] = ['Halted', 'Running', 'Paused', 'Suspended'];
 function argsFor(name: string, host: string): unknown[] | null {
   const bytes = 32 << 20;
   const table: Record<string, unknown[]> = {
-    'VM.start': [false, false], 'VM.start_on': [host, false, false], 'VM.resume': [false, false], 'VM.resume_on': [host, false, false],
-    'VM.clean_shutdown': [], 'VM.hard_shutdown': [], 'VM.shutdown': [], 'VM.clean_reboot': [], 'VM.hard_reboot': [],
-    'VM.suspend': [], 'VM.pause': [], 'VM.unpause': [], 'VM.destroy': [], 'VM.provision': [],
-    'VM.clone': ['xtv-conformance-clone'], 'VM.copy': ['xtv-conformance-copy', NULL_REF],
-    'VM.set_memory_limits': [bytes, bytes, bytes, bytes], 'VM.set_memory': [bytes], 'VM.set_memory_dynamic_range': [bytes, bytes],
-    'VM.set_VCPUs_max': [1], 'VM.set_VCPUs_at_startup': [1], 'VM.set_domain_type': ['pv'], 'VM.set_HVM_boot_policy': [''],
+    'VM.start': [false, false],
+    'VM.start_on': [host, false, false],
+    'VM.resume': [false, false],
+    'VM.resume_on': [host, false, false],
+    'VM.clean_shutdown': [],
+    'VM.hard_shutdown': [],
+    'VM.shutdown': [],
+    'VM.clean_reboot': [],
+    'VM.hard_reboot': [],
+    'VM.suspend': [],
+    'VM.pause': [],
+    'VM.unpause': [],
+    'VM.destroy': [],
+    'VM.provision': [],
+    'VM.clone': ['xtv-conformance-clone'],
+    'VM.copy': ['xtv-conformance-copy', NULL_REF],
+    'VM.set_memory_limits': [bytes, bytes, bytes, bytes],
+    'VM.set_memory': [bytes],
+    'VM.set_memory_dynamic_range': [bytes, bytes],
+    'VM.set_VCPUs_max': [1],
+    'VM.set_VCPUs_at_startup': [1],
+    'VM.set_domain_type': ['pv'],
+    'VM.set_HVM_boot_policy': [''],
   };
   return table[name] ?? null;
 }
@@ -372,7 +442,10 @@ test('conformance: VM operations are refused (VM_BAD_POWER_STATE [vm; allowed st
         Halted: async () => undefined,
         Running: () => c.call('VM.start', vm, false, false),
         Paused: () => c.call('VM.start', vm, true, false),
-        Suspended: async () => { await c.call('VM.start', vm, false, false); await c.call('VM.suspend', vm); },
+        Suspended: async () => {
+          await c.call('VM.start', vm, false, false);
+          await c.call('VM.suspend', vm);
+        },
       };
       const o = await outcome(steps[state]());
       const now = await c.call<string>('VM.get_power_state', vm);
@@ -384,7 +457,10 @@ test('conformance: VM operations are refused (VM_BAD_POWER_STATE [vm; allowed st
       const args = argsFor(name, host!);
       if (!args) continue;
       const order = ['Halted', 'Paused', 'Suspended', 'Running'] as const; // allowed_power_states' order is kept
-      const expected = order.filter((s) => m.allowedPowerStates!.includes(s)).map((s) => s.toLowerCase()).join(', ');
+      const expected = order
+        .filter((s) => m.allowedPowerStates!.includes(s))
+        .map((s) => s.toLowerCase())
+        .join(', ');
       for (const state of STATES) {
         if (unreachable.has(state)) continue;
         const vm = await reach(state);
@@ -396,10 +472,17 @@ test('conformance: VM operations are refused (VM_BAD_POWER_STATE [vm; allowed st
         const o = await outcome(c.call(name, vm, ...args));
         const allowed = m.allowedPowerStates.includes(state);
         if (allowed) {
-          t.notEqual(o.code, 'VM_BAD_POWER_STATE', `${name} from ${state}: allowed in XAPI (${m.allowedPowerStates.join(', ')}; ${m.cite}); the double answered ${show(o)}`);
+          t.notEqual(
+            o.code,
+            'VM_BAD_POWER_STATE',
+            `${name} from ${state}: allowed in XAPI (${m.allowedPowerStates.join(', ')}; ${m.cite}); the double answered ${show(o)}`,
+          );
         } else {
-          t.deepEqual([o.code, ...(o.params ?? [])], ['VM_BAD_POWER_STATE', vm, expected, state.toLowerCase()],
-            `${name} from ${state}: VM_BAD_POWER_STATE [vm; "${expected}"; "${state.toLowerCase()}"] in XAPI; the double answered ${show(o)}`);
+          t.deepEqual(
+            [o.code, ...(o.params ?? [])],
+            ['VM_BAD_POWER_STATE', vm, expected, state.toLowerCase()],
+            `${name} from ${state}: VM_BAD_POWER_STATE [vm; "${expected}"; "${state.toLowerCase()}"] in XAPI; the double answered ${show(o)}`,
+          );
         }
         // Leave nothing running for the next attempt.
         const now = await outcome(c.call<string>('VM.get_power_state', vm));

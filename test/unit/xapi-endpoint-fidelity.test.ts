@@ -18,7 +18,7 @@ const installVm = (c: Xapi, profile: ProfileName = 'xenserver-8') => installPv(c
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('each profile reports its version: software_version in xapi\'s order, API version', async (t) => {
+test("each profile reports its version: software_version in xapi's order, API version", async (t) => {
   for (const [profile, expected] of [
     ['xenserver-8', { major: 2, minor: 23, brand: 'XenServer', xapi: '26.17', build: '26.17.0' }],
     ['xcp-ng-8.2', { major: 2, minor: 15, brand: 'XCP-ng', xapi: '1.20', build: undefined }],
@@ -34,7 +34,11 @@ test('each profile reports its version: software_version in xapi\'s order, API v
       t.equal(sv.xapi, expected.xapi, `${profile}: xapi`);
       t.equal(sv.xapi_build, expected.build, `${profile}: xapi_build`);
       t.equal(sv.xencenter_min, `${expected.major}.${expected.minor}`, `${profile}: xencenter_min is the API version`);
-      t.deepEqual(Object.keys(sv).slice(0, 6), ['product_version', 'product_version_text', 'product_version_text_short', 'platform_name', 'platform_version', 'product_brand'], `${profile}: xapi's key order`);
+      t.deepEqual(
+        Object.keys(sv).slice(0, 6),
+        ['product_version', 'product_version_text', 'product_version_text_short', 'platform_name', 'platform_version', 'product_brand'],
+        `${profile}: xapi's key order`,
+      );
     } finally {
       await f.close();
     }
@@ -47,11 +51,15 @@ test('every object has a uuid of its own (VM.create too)', async (t) => {
     const a = await f.client.call<string>('VM.create', { name_label: 'a' });
     const b = await f.client.call<string>('VM.create', { name_label: 'b' });
     const uuids = await Promise.all([
-      f.client.call<string>('VM.get_uuid', a), f.client.call<string>('VM.get_uuid', b),
+      f.client.call<string>('VM.get_uuid', a),
+      f.client.call<string>('VM.get_uuid', b),
       f.client.call<string>('pool.get_uuid', (await f.client.call<string[]>('pool.get_all'))[0]),
       f.client.call<string>('host.get_uuid', (await f.client.call<string[]>('host.get_all'))[0]),
     ]);
-    t.ok(uuids.every((u) => /^[0-9a-f-]{36}$/.test(u)), uuids.join(' '));
+    t.ok(
+      uuids.every((u) => /^[0-9a-f-]{36}$/.test(u)),
+      uuids.join(' '),
+    );
     t.equal(new Set(uuids).size, 4, 'all different');
     t.equal(await f.client.call('VM.get_by_uuid', uuids[1]), b);
   } finally {
@@ -66,16 +74,33 @@ test('xenserver-8: kernels from /var/lib/xcp/guest only, refused at start with I
     const vm = await installVm(c);
     const start = () => rejection(c.call('VM.start', vm, false, false));
     await c.call('VM.set_PV_kernel', vm, '/boot/guest/xtv-kernel');
-    t.deepEqual(await start(), { code: 'INVALID_VALUE', params: ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'] });
+    t.deepEqual(await start(), {
+      code: 'INVALID_VALUE',
+      params: ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'],
+    });
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/nope');
-    t.deepEqual(await start(), { code: 'INVALID_VALUE', params: ['kernel', '/var/lib/xcp/guest/nope', 'File does not exist'] }, 'a missing file, whatever its directory');
+    t.deepEqual(
+      await start(),
+      { code: 'INVALID_VALUE', params: ['kernel', '/var/lib/xcp/guest/nope', 'File does not exist'] },
+      'a missing file, whatever its directory',
+    );
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest');
     t.deepEqual(await start(), { code: 'INVALID_VALUE', params: ['kernel', '/var/lib/xcp/guest', 'Is not a regular file'] });
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/../../../../boot/guest/xtv-kernel');
-    t.deepEqual(await start(), { code: 'INVALID_VALUE', params: ['kernel', '/var/lib/xcp/guest/../../../../boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'] }, 'judged by its realpath');
+    t.deepEqual(
+      await start(),
+      {
+        code: 'INVALID_VALUE',
+        params: ['kernel', '/var/lib/xcp/guest/../../../../boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'],
+      },
+      'judged by its realpath',
+    );
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/xtv-kernel');
     await c.call('VM.set_PV_ramdisk', vm, '/boot/guest/xtv-initrd');
-    t.deepEqual(await start(), { code: 'INVALID_VALUE', params: ['ramdisk', '/boot/guest/xtv-initrd', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'] });
+    t.deepEqual(await start(), {
+      code: 'INVALID_VALUE',
+      params: ['ramdisk', '/boot/guest/xtv-initrd', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'],
+    });
     t.equal(f.hv.domains.size, 0, 'nothing was built');
     await c.call('VM.set_PV_ramdisk', vm, '/var/lib/xcp/guest/sub/../xtv-initrd');
     await c.call('VM.start', vm, false, false);
@@ -93,11 +118,19 @@ test('xcp-ng-8.2: kernels from /boot/guest; any other path becomes "" and the st
     const vm = await installVm(c, 'xcp-ng-8.2');
     const start = () => rejection(c.call('VM.start', vm, false, false));
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/xtv-kernel');
-    t.deepEqual(await start(), { code: 'INTERNAL_ERROR', params: ['xenopsd internal error: Domain.Could_not_read_file("")'] }, 'the current line\'s directory is not allowed here');
+    t.deepEqual(
+      await start(),
+      { code: 'INTERNAL_ERROR', params: ['xenopsd internal error: Domain.Could_not_read_file("")'] },
+      "the current line's directory is not allowed here",
+    );
     await c.call('VM.set_PV_kernel', vm, '/boot/guest/../guest/xtv-kernel');
     t.deepEqual(await start(), { code: 'INTERNAL_ERROR', params: ['xenopsd internal error: Domain.Could_not_read_file("")'] }, '".." anywhere: not allowed');
     await c.call('VM.set_PV_kernel', vm, '/boot/guest/missing');
-    t.deepEqual(await start(), { code: 'INTERNAL_ERROR', params: ['xenopsd internal error: Domain.Could_not_read_file("/boot/guest/missing")'] }, 'an allowed path that cannot be read');
+    t.deepEqual(
+      await start(),
+      { code: 'INTERNAL_ERROR', params: ['xenopsd internal error: Domain.Could_not_read_file("/boot/guest/missing")'] },
+      'an allowed path that cannot be read',
+    );
     await c.call('VM.set_PV_kernel', vm, '/boot/guest/xtv-kernel');
     await c.call('VM.set_PV_ramdisk', vm, '/var/lib/xcp/guest/xtv-initrd');
     t.deepEqual(await start(), { code: 'INTERNAL_ERROR', params: ['xenopsd internal error: Domain.Could_not_read_file("")'] }, 'the ramdisk too');
@@ -114,16 +147,20 @@ test('xcp-ng-8.2: no pvh, no actions_after_softreboot; OTHER_OPERATION_IN_PROGRE
   const c = f.client;
   try {
     const vm = await installVm(c, 'xcp-ng-8.2');
-    t.deepEqual(await rejection(c.call('VM.set_domain_type', vm, 'pvh')), { code: 'INTERNAL_ERROR', params: ['Failure("Unknown tag/contents")'] }, 'pvh is not a domain_type of 1.249');
+    t.deepEqual(
+      await rejection(c.call('VM.set_domain_type', vm, 'pvh')),
+      { code: 'INTERNAL_ERROR', params: ['Failure("Unknown tag/contents")'] },
+      'pvh is not a domain_type of 1.249',
+    );
     t.equal(await c.call('VM.get_domain_type', vm), 'pv');
-    t.notOk('actions_after_softreboot' in await c.call<Record<string, unknown>>('VM.get_record', vm), 'the record has no actions_after_softreboot');
-    t.deepEqual((await rejection(c.call('VM.set_actions_after_softreboot', vm, 'destroy')) as { code: string }).code, 'MESSAGE_METHOD_UNKNOWN');
+    t.notOk('actions_after_softreboot' in (await c.call<Record<string, unknown>>('VM.get_record', vm)), 'the record has no actions_after_softreboot');
+    t.deepEqual(((await rejection(c.call('VM.set_actions_after_softreboot', vm, 'destroy'))) as { code: string }).code, 'MESSAGE_METHOD_UNKNOWN');
     await c.call('VM.start', vm, false, false);
     f.hv.scripts.set(await c.call<string>('VM.get_uuid', vm), { ack: 'none', action: 'ignore' });
     const pending = rejection(c.call('VM.clean_shutdown', vm));
     await sleep(50);
     t.deepEqual(await rejection(c.call('VM.clean_reboot', vm)), { code: 'OTHER_OPERATION_IN_PROGRESS', params: ['VM.clean_shutdown', vm] });
-    t.equal((await pending as { code: string }).code, 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT');
+    t.equal(((await pending) as { code: string }).code, 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT');
   } finally {
     await f.close();
   }
@@ -147,7 +184,7 @@ test('set_HVM_boot_policy sets domain_type; set_domain_type sets HVM_boot_policy
     await c.call('VM.set_domain_type', vm, 'pvh');
     await c.call('VM.start', vm, false, false);
     await c.call('VM.set_HVM_boot_policy', vm, '');
-    t.equal(await c.call('VM.get_domain_type', vm), 'pv', 'a running pvh VM turns pv for its next start (the driver\'s reuse path)');
+    t.equal(await c.call('VM.get_domain_type', vm), 'pv', "a running pvh VM turns pv for its next start (the driver's reuse path)");
     await c.call('VM.set_domain_type', vm, 'pvh');
     t.equal(await c.call('VM.get_domain_type', vm), 'pvh', 'set_domain_type on a running VM');
   } finally {
@@ -155,7 +192,7 @@ test('set_HVM_boot_policy sets domain_type; set_domain_type sets HVM_boot_policy
   }
 });
 
-test('suspend needs an SR: VM.suspend_SR, then the pool\'s, then the host\'s; VM_NO_SUSPEND_SR after the power-state check', async (t) => {
+test("suspend needs an SR: VM.suspend_SR, then the pool's, then the host's; VM_NO_SUSPEND_SR after the power-state check", async (t) => {
   const f = await fixture();
   const c = f.client;
   try {
@@ -166,9 +203,9 @@ test('suspend needs an SR: VM.suspend_SR, then the pool\'s, then the host\'s; VM
     t.deepEqual(await c.call('SR.get_all'), [sr]);
     const pool = (await c.call<string[]>('pool.get_all'))[0]!;
     const host = await c.call<string>('pool.get_master', pool);
-    t.equal(await c.call('pool.get_default_SR', pool), sr, 'the pool\'s default SR');
-    t.equal(await c.call('pool.get_suspend_image_SR', pool), sr, 'the pool\'s suspend SR');
-    t.equal(await c.call('host.get_suspend_image_sr', host), sr, 'the host\'s suspend SR');
+    t.equal(await c.call('pool.get_default_SR', pool), sr, "the pool's default SR");
+    t.equal(await c.call('pool.get_suspend_image_SR', pool), sr, "the pool's suspend SR");
+    t.equal(await c.call('host.get_suspend_image_sr', host), sr, "the host's suspend SR");
     await c.call('pool.set_suspend_image_SR', pool, 'OpaqueRef:NULL');
     await c.call('host.set_suspend_image_sr', host, 'OpaqueRef:NULL');
     const vm = await installVm(c);
@@ -178,7 +215,7 @@ test('suspend needs an SR: VM.suspend_SR, then the pool\'s, then the host\'s; VM
     t.deepEqual(await rejection(c.call('VM.suspend', vm)), { code: 'VM_NO_SUSPEND_SR', params: [vm] });
     t.equal(f.hv.xenstore.get(`/local/domain/${domid}/control/shutdown`), '', 'no request was written');
     await c.call('VM.set_suspend_SR', vm, 'OpaqueRef:not-an-sr');
-    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'VM_NO_SUSPEND_SR', 'a ref that is no SR does not count');
+    t.deepEqual(((await rejection(c.call('VM.suspend', vm))) as { code: string }).code, 'VM_NO_SUSPEND_SR', 'a ref that is no SR does not count');
     await c.call('VM.set_suspend_SR', vm, sr);
     await c.call('VM.suspend', vm);
     t.equal((await powerOf(c, vm))[0], 'Suspended', 'VM.suspend_SR alone is enough');
@@ -186,23 +223,31 @@ test('suspend needs an SR: VM.suspend_SR, then the pool\'s, then the host\'s; VM
     await c.call('VM.set_suspend_SR', vm, 'OpaqueRef:NULL');
     await c.call('host.set_suspend_image_sr', host, sr);
     await c.call('VM.suspend', vm);
-    t.equal((await powerOf(c, vm))[0], 'Suspended', 'the host\'s SR alone is enough');
+    t.equal((await powerOf(c, vm))[0], 'Suspended', "the host's SR alone is enough");
   } finally {
     await f.close();
   }
 });
 
-test('XAPI\'s error shapes: power state before template, VM_IS_TEMPLATE [vm; op], expected states in xapi\'s order, OTHER_OPERATION_IN_PROGRESS with 4 params', async (t) => {
+test("XAPI's error shapes: power state before template, VM_IS_TEMPLATE [vm; op], expected states in xapi's order, OTHER_OPERATION_IN_PROGRESS with 4 params", async (t) => {
   const f = await fixture('xenserver-8', { shutdownAckTimeoutMs: 400 });
   const c = f.client;
   try {
     const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
-    t.deepEqual(await rejection(c.call('VM.clean_shutdown', tpl)), { code: 'VM_BAD_POWER_STATE', params: [tpl, 'running', 'halted'] }, 'a halted template: the power state first');
+    t.deepEqual(
+      await rejection(c.call('VM.clean_shutdown', tpl)),
+      { code: 'VM_BAD_POWER_STATE', params: [tpl, 'running', 'halted'] },
+      'a halted template: the power state first',
+    );
     t.deepEqual(await rejection(c.call('VM.start', tpl, false, false)), { code: 'VM_IS_TEMPLATE', params: [tpl, 'start'] });
     t.deepEqual(await rejection(c.call('VM.destroy', tpl)), { code: 'VM_IS_TEMPLATE', params: [tpl, 'destroy'] }, 'a default template cannot be destroyed');
     const all = await c.call<Record<string, Record<string, unknown>>>('VM.get_all_records');
     const dom0 = Object.keys(all).find((r) => all[r]!.is_control_domain === true)!;
-    t.deepEqual(await rejection(c.call('VM.destroy', dom0)), { code: 'VM_BAD_POWER_STATE', params: [dom0, 'halted, suspended', 'running'] }, 'dom0: the power state first');
+    t.deepEqual(
+      await rejection(c.call('VM.destroy', dom0)),
+      { code: 'VM_BAD_POWER_STATE', params: [dom0, 'halted, suspended', 'running'] },
+      'dom0: the power state first',
+    );
     t.deepEqual(await rejection(c.call('VM.pause', dom0)), { code: 'OPERATION_NOT_ALLOWED', params: ['This operation is not allowed on a control domain'] });
     const vm = await installVm(c);
     t.deepEqual(await rejection(c.call('VM.hard_shutdown', vm)), { code: 'VM_BAD_POWER_STATE', params: [vm, 'paused, suspended, running', 'halted'] });
@@ -284,7 +329,7 @@ test('suspend answered by a reboot: the error comes after the restart delay and 
     t.ok(domid !== null && domid !== first, 'the new domain was there when the error came');
     t.deepEqual(await powerOf(c, vm), ['Running', domid!]);
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'poweroff' });
-    t.equal((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'INTERNAL_ERROR');
+    t.equal(((await rejection(c.call('VM.suspend', vm))) as { code: string }).code, 'INTERNAL_ERROR');
     t.equal(f.hv.domidOf(uuid), null, 'a poweroff: the domain was gone when the error came');
     t.deepEqual(await powerOf(c, vm), ['Halted', -1]);
   } finally {

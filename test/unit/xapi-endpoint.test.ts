@@ -24,8 +24,14 @@ for (const transport of ['json-rpc', 'xml-rpc'] as const) {
       const host = await f.client.call<Record<string, unknown>>('host.get_record', pool.master);
       t.equal(host.name_label, 'xtv-dom0');
       const vms = await f.client.call<Record<string, Record<string, unknown>>>('VM.get_all_records');
-      t.ok(Object.values(vms).some((v) => v.is_control_domain === true), 'dom0 is listed');
-      t.ok(Object.values(vms).some((v) => v.name_label === 'Other install media' && v.is_a_template === true), 'the template is listed');
+      t.ok(
+        Object.values(vms).some((v) => v.is_control_domain === true),
+        'dom0 is listed',
+      );
+      t.ok(
+        Object.values(vms).some((v) => v.name_label === 'Other install media' && v.is_a_template === true),
+        'the template is listed',
+      );
       const [tpl] = await f.client.call<string[]>('VM.get_by_name_label', 'Other install media');
       const uuid = await f.client.call<string>('VM.get_uuid', tpl);
       t.equal(await f.client.call('VM.get_by_uuid', uuid), tpl, 'get_by_uuid');
@@ -46,7 +52,7 @@ for (const transport of ['json-rpc', 'xml-rpc'] as const) {
       const [s1, d1] = await powerOf(c, vm);
       t.equal(s1, 'Running');
       t.ok(d1 > 0, `domid ${d1}`);
-      t.equal(f.hv.domidOf(await c.call<string>('VM.get_uuid', vm)), d1, 'the domid is Xen\'s');
+      t.equal(f.hv.domidOf(await c.call<string>('VM.get_uuid', vm)), d1, "the domid is Xen's");
       await c.call('VM.clean_reboot', vm);
       const [s2, d2] = await powerOf(c, vm);
       t.equal(s2, 'Running');
@@ -83,8 +89,12 @@ test('Async.* calls run as tasks; the client watches them through its event loop
     const vm = await installVm(c);
     await c.callAsync('VM.start', vm, false, false);
     t.equal((await powerOf(c, vm))[0], 'Running', 'Async.VM.start resolved once the VM ran');
-    t.deepEqual(await rejection(c.callAsync('VM.start', vm, false, false)), { code: 'VM_BAD_POWER_STATE', params: [vm, 'halted', 'running'] }, 'a failed task rejects with the XAPI error');
-    t.deepEqual((await rejection(c.callAsync('VM.clone', vm, 'x')) as { code: string }).code, 'VM_BAD_POWER_STATE', 'a running VM cannot be cloned');
+    t.deepEqual(
+      await rejection(c.callAsync('VM.start', vm, false, false)),
+      { code: 'VM_BAD_POWER_STATE', params: [vm, 'halted', 'running'] },
+      'a failed task rejects with the XAPI error',
+    );
+    t.deepEqual(((await rejection(c.callAsync('VM.clone', vm, 'x'))) as { code: string }).code, 'VM_BAD_POWER_STATE', 'a running VM cannot be cloned');
     const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
     const clone = await c.callAsync<string>('VM.clone', tpl, 'x');
     t.ok(clone.startsWith('OpaqueRef:'), 'the task result is the new ref');
@@ -96,20 +106,21 @@ test('Async.* calls run as tasks; the client watches them through its event loop
   }
 });
 
-test('event.from keeps the client\'s object cache current (create, change, power, destroy)', async (t) => {
+test("event.from keeps the client's object cache current (create, change, power, destroy)", async (t) => {
   const f = await fixture({ watchEvents: true });
   const c = f.client;
   try {
     await c.objectsFetched;
-    const seen = (pred: () => boolean, what: string) => new Promise<void>((resolve, reject) => {
-      const deadline = Date.now() + 5000;
-      const tick = () => {
-        if (pred()) resolve();
-        else if (Date.now() > deadline) reject(new Error(`not seen in the cache within 5 s: ${what}`));
-        else setTimeout(tick, 20);
-      };
-      tick();
-    });
+    const seen = (pred: () => boolean, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = Date.now() + 5000;
+        const tick = () => {
+          if (pred()) resolve();
+          else if (Date.now() > deadline) reject(new Error(`not seen in the cache within 5 s: ${what}`));
+          else setTimeout(tick, 20);
+        };
+        tick();
+      });
     const vm = await installVm(c, 'watched');
     await seen(() => c.getObjectByRef(vm, null)?.name_label === 'watched', 'new VM');
     t.pass('a new VM appears');
@@ -157,7 +168,7 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
     t.deepEqual(await powerOf(c, vm), ['Running', domid], 'still Running');
 
     f.hv.scripts.set(uuid, { ack: { write: 'bogus' }, action: 'ignore' });
-    t.deepEqual((await rejection(c.call('VM.clean_reboot', vm)) as { code: string }).code, 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', 'a bogus string is no ack');
+    t.deepEqual(((await rejection(c.call('VM.clean_reboot', vm))) as { code: string }).code, 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', 'a bogus string is no ack');
 
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'ignore' });
     t0 = Date.now();
@@ -166,9 +177,9 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
     t.deepEqual(await powerOf(c, vm), ['Running', domid]);
 
     f.hv.scripts.set(uuid, { ack: 'none', action: 'ignore' });
-    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT');
+    t.deepEqual(((await rejection(c.call('VM.suspend', vm))) as { code: string }).code, 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT');
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'ignore' });
-    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'VM_SUSPEND_TIMEOUT');
+    t.deepEqual(((await rejection(c.call('VM.suspend', vm))) as { code: string }).code, 'VM_SUSPEND_TIMEOUT');
 
     f.hv.scripts.set(uuid, { ack: 'delete', action: 'reboot' });
     await c.call('VM.clean_shutdown', vm);
@@ -179,7 +190,10 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'poweroff' });
     const token = String(f.ep.api.db.currentGeneration).padStart(20, '0');
     await c.call('VM.clean_reboot', vm);
-    const seen = f.ep.api.db.eventsSince(['VM'], token).events.filter((e) => e.ref === vm).map((e) => e.snapshot.power_state);
+    const seen = f.ep.api.db
+      .eventsSince(['VM'], token)
+      .events.filter((e) => e.ref === vm)
+      .map((e) => e.snapshot.power_state);
     t.notOk(seen.includes('Halted'), `a rebooting VM is never shown Halted (${[...new Set(seen)].join(', ')})`);
     const [s, after] = await powerOf(c, vm);
     t.equal(s, 'Running', 'clean_reboot answered by a poweroff still ends Running');
@@ -191,7 +205,7 @@ test('clean operations follow XAPI: ack and shutdown timeouts, any reason ends a
 
     await c.call('VM.start', vm, false, false);
     f.hv.scripts.set(uuid, { ack: 'ok', action: 'crash' });
-    t.deepEqual((await rejection(c.call('VM.suspend', vm)) as { code: string }).code, 'INTERNAL_ERROR', 'suspend answered by a crash: INTERNAL_ERROR');
+    t.deepEqual(((await rejection(c.call('VM.suspend', vm))) as { code: string }).code, 'INTERNAL_ERROR', 'suspend answered by a crash: INTERNAL_ERROR');
     t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'the crash action came first (restart within 120 s of start becomes destroy)');
   } finally {
     await f.close();
@@ -223,7 +237,11 @@ test('a guest acting alone: actions_after_* and self-suspend', async (t) => {
     t.deepEqual(await powerOf(c, vm), ['Paused', domid], 'crash with preserve → Paused, domain kept');
     await c.call('VM.hard_shutdown', vm);
     t.equal(f.hv.domains.size, 0);
-    t.deepEqual(await rejection(c.call('VM.set_actions_after_crash', vm, 'explode')), { code: 'INTERNAL_ERROR', params: ['Failure("Unknown tag/contents")'] }, 'an unknown enum value: the unmarshaller\'s failure');
+    t.deepEqual(
+      await rejection(c.call('VM.set_actions_after_crash', vm, 'explode')),
+      { code: 'INTERNAL_ERROR', params: ['Failure("Unknown tag/contents")'] },
+      "an unknown enum value: the unmarshaller's failure",
+    );
   } finally {
     await f.close();
   }
@@ -247,10 +265,13 @@ test('reading records looks at Xen only after a domain event: polling clients co
     t.ok(f.hv.lists > before, `the event made a look (${f.hv.lists - before})`);
     // Nothing of ours runs now: another domain's event makes no look (the next read does).
     const idle = f.hv.lists;
-    const other = await f.hv.create({ name: 'someone-else', uuid: '00000000-0000-4000-8000-000000000001', type: 'pv', kernel: KERNEL, ramdisk: INITRD, cmdline: '', memoryMiB: 32, vcpus: 1 }, {});
+    const other = await f.hv.create(
+      { name: 'someone-else', uuid: '00000000-0000-4000-8000-000000000001', type: 'pv', kernel: KERNEL, ramdisk: INITRD, cmdline: '', memoryMiB: 32, vcpus: 1 },
+      {},
+    );
     f.hv.guestShutdown(other, 'poweroff');
     await new Promise((r) => setTimeout(r, 60));
-    t.equal(f.hv.lists, idle, 'another domain\'s shutdown, none of ours running: no look');
+    t.equal(f.hv.lists, idle, "another domain's shutdown, none of ours running: no look");
     t.deepEqual(await powerOf(c, vm), ['Halted', -1], 'a read still answers (after one look)');
   } finally {
     await f.close();
@@ -280,7 +301,7 @@ test('xenstore_data: set_ rewrites vm-data live in one go; add_to_ changes only 
   }
 });
 
-test('XAPI\'s errors for bad calls; kernels only from /var/lib/xcp/guest', async (t) => {
+test("XAPI's errors for bad calls; kernels only from /var/lib/xcp/guest", async (t) => {
   const f = await fixture();
   const c = f.client;
   try {
@@ -289,16 +310,25 @@ test('XAPI\'s errors for bad calls; kernels only from /var/lib/xcp/guest', async
     t.deepEqual(await rejection(c.call('VM.start', 'OpaqueRef:nope', false, false)), { code: 'HANDLE_INVALID', params: ['VM', 'OpaqueRef:nope'] });
     t.deepEqual(await rejection(c.call('VM.get_by_uuid', 'nope')), { code: 'UUID_INVALID', params: ['VM', 'nope'] });
     const vm = await installVm(c);
-    t.deepEqual((await rejection(c.call('VM.start', vm, 'yes', false)) as { code: string }).code, 'FIELD_TYPE_ERROR');
-    t.deepEqual((await rejection(c.call('VM.add_to_other_config', vm, 'xtv', 'again')) as { code: string }).code, 'MAP_DUPLICATE_KEY');
+    t.deepEqual(((await rejection(c.call('VM.start', vm, 'yes', false))) as { code: string }).code, 'FIELD_TYPE_ERROR');
+    t.deepEqual(((await rejection(c.call('VM.add_to_other_config', vm, 'xtv', 'again'))) as { code: string }).code, 'MAP_DUPLICATE_KEY');
     await c.call('VM.set_PV_kernel', vm, '/boot/guest/xtv-kernel');
-    t.deepEqual(await rejection(c.call('VM.start', vm, false, false)), { code: 'INVALID_VALUE', params: ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'] });
+    t.deepEqual(await rejection(c.call('VM.start', vm, false, false)), {
+      code: 'INVALID_VALUE',
+      params: ['kernel', '/boot/guest/xtv-kernel', 'Is not in any of the allowed kernel directories: [/var/lib/xcp/guest/]'],
+    });
     await c.call('VM.set_PV_kernel', vm, '/var/lib/xcp/guest/../../../etc/passwd');
-    t.deepEqual((await rejection(c.call('VM.start', vm, false, false)) as { code: string }).code, 'INVALID_VALUE', 'no escaping the guest directory');
+    t.deepEqual(((await rejection(c.call('VM.start', vm, false, false))) as { code: string }).code, 'INVALID_VALUE', 'no escaping the guest directory');
     t.equal(f.hv.domains.size, 0, 'nothing was built');
     const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
     t.deepEqual(await rejection(c.call('VM.start', tpl, false, false)), { code: 'VM_IS_TEMPLATE', params: [tpl, 'start'] });
-    const created = await c.call<string>('VM.create', { name_label: 'made', PV_kernel: KERNEL, domain_type: 'pv', memory_static_max: String(32 << 20), other_config: { xtv: 'true' } });
+    const created = await c.call<string>('VM.create', {
+      name_label: 'made',
+      PV_kernel: KERNEL,
+      domain_type: 'pv',
+      memory_static_max: String(32 << 20),
+      other_config: { xtv: 'true' },
+    });
     t.equal(await c.call('VM.get_name_label', created), 'made', 'VM.create');
     t.equal(Number(await c.call('VM.get_memory_static_max', created)), 32 << 20);
   } finally {
@@ -315,9 +345,43 @@ test('malformed input, in both protocols, gets an error and changes nothing; the
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;
     };
-    const pieces = ['<methodCall>', '</methodCall>', '<methodName>', 'VM.destroy', '</methodName>', '<params>', '<param>', '<value>',
-      '<struct>', '<member>', '<name>', '<array>', '<data>', '<int>', '9999999999999999999999', '<boolean>', '&amp;', '&#0;', '<![CDATA[', ']]>',
-      '{', '}', '[', ']', '"method"', ':', ',', '"params"', '"jsonrpc":"2.0"', 'null', '"\\u0000"', '1e999', 'OpaqueRef:x', '\u00ff', '\ud800'];
+    const pieces = [
+      '<methodCall>',
+      '</methodCall>',
+      '<methodName>',
+      'VM.destroy',
+      '</methodName>',
+      '<params>',
+      '<param>',
+      '<value>',
+      '<struct>',
+      '<member>',
+      '<name>',
+      '<array>',
+      '<data>',
+      '<int>',
+      '9999999999999999999999',
+      '<boolean>',
+      '&amp;',
+      '&#0;',
+      '<![CDATA[',
+      ']]>',
+      '{',
+      '}',
+      '[',
+      ']',
+      '"method"',
+      ':',
+      ',',
+      '"params"',
+      '"jsonrpc":"2.0"',
+      'null',
+      '"\\u0000"',
+      '1e999',
+      'OpaqueRef:x',
+      '\u00ff',
+      '\ud800',
+    ];
     let answered = 0;
     for (let i = 0; i < 300; i++) {
       let body = '';
@@ -329,7 +393,9 @@ test('malformed input, in both protocols, gets an error and changes nothing; the
       if (res.status === 200 && (text.includes('Failure') || text.includes('"error"'))) answered++;
     }
     t.equal(answered, 300, 'every malformed request got an API error back');
-    const big = await fetch(`${f.url}/jsonrpc`, { method: 'POST', body: 'x'.repeat(5 * 1024 * 1024), headers: { 'content-type': 'application/json' } }).then((r) => r.text()).catch((e) => String(e));
+    const big = await fetch(`${f.url}/jsonrpc`, { method: 'POST', body: 'x'.repeat(5 * 1024 * 1024), headers: { 'content-type': 'application/json' } })
+      .then((r) => r.text())
+      .catch((e) => String(e));
     t.ok(/error|socket|fetch failed/i.test(big), 'an oversized body is refused');
     t.equal(f.ep.api.db.currentGeneration, before, 'nothing in the database changed');
     t.equal(f.hv.calls.length, 0, 'nothing reached the hypervisor');
@@ -351,8 +417,15 @@ test('xl list -v as the double reads it: paused, shut down with its reason, dyin
     '(null)                                       7     0     1     ---s-d       1.2 55555555-5555-5555-5555-555555555555        0                -',
   ].join('\n');
   const d = parseXlListVerbose(text);
-  t.deepEqual(d.map((x) => [x.domid, x.paused, x.shutdownReason, x.dying ?? false]), [
-    [3, false, null, false], [4, true, null, false], [5, false, 'reboot', false], [7, false, 'poweroff', true],
-  ], 'dom0 left out; a malformed line (6) too; a dying domain says so');
+  t.deepEqual(
+    d.map((x) => [x.domid, x.paused, x.shutdownReason, x.dying ?? false]),
+    [
+      [3, false, null, false],
+      [4, true, null, false],
+      [5, false, 'reboot', false],
+      [7, false, 'poweroff', true],
+    ],
+    'dom0 left out; a malformed line (6) too; a dying domain says so',
+  );
   t.end();
 });

@@ -38,17 +38,28 @@ export interface Double {
 export async function startDouble(opts: DoubleOptions): Promise<Double> {
   const hv = opts.hv ?? new FakeHypervisor();
   const ep = await startEndpoint({
-    user: USER, password: opts.password, hypervisor: hv, profile: PROFILES[opts.profile ?? DEFAULT_PROFILE], http: { port: 0, host: '127.0.0.1' },
+    user: USER,
+    password: opts.password,
+    hypervisor: hv,
+    profile: PROFILES[opts.profile ?? DEFAULT_PROFILE],
+    http: { port: 0, host: '127.0.0.1' },
     lifecycle: { pollMs: 0, restartDelayMs: 0, ...opts.lifecycle },
   });
   const url = `http://127.0.0.1:${ep.httpPort}`;
   const client = createClient({
-    url, auth: { user: USER, password: opts.password }, watchEvents: opts.watchEvents ?? false,
-    ...(opts.transport ? { transport: opts.transport } : {}), eventPollDelay: 50, debounce: 10,
+    url,
+    auth: { user: USER, password: opts.password },
+    watchEvents: opts.watchEvents ?? false,
+    ...(opts.transport ? { transport: opts.transport } : {}),
+    eventPollDelay: 50,
+    debounce: 10,
   });
   await client.connect();
   return {
-    ep, hv, url, client,
+    ep,
+    hv,
+    url,
+    client,
     async close() {
       await client.disconnect().catch(() => undefined);
       await ep.close();

@@ -43,8 +43,14 @@ function linuxXenbusModel(inner: Transport, maxInFlight: number | undefined): Tr
 
 /** The agent's first report batch at start-up, as it wrote it on real Xen. */
 const FIRST_BATCH: Record<string, string> = {
-  version: '0.1.0', protocols: 'xtv-control/1', 'boot-id': '0123456789abcdef0123456789abcdef', domid: '5',
-  state: 'starting', resumes: '0', pending: '', received: '0',
+  version: '0.1.0',
+  protocols: 'xtv-control/1',
+  'boot-id': '0123456789abcdef0123456789abcdef',
+  domid: '5',
+  state: 'starting',
+  resumes: '0',
+  pending: '',
+  received: '0',
 };
 const KEYS = Object.keys(FIRST_BATCH);
 

@@ -2,15 +2,7 @@
 // watch events between replies, unknown types), refusals before sending,
 // connection loss, timeouts, and transactions (abort, retry on EAGAIN).
 import test from 'tape';
-import {
-  FrameDecoder,
-  encodeFrame,
-  encodeReplyPayload,
-  parseRequestPayload,
-  type Frame,
-  type XsReply,
-  type XsRequest,
-} from '../../protocol/xenstore-wire.ts';
+import { FrameDecoder, encodeFrame, encodeReplyPayload, parseRequestPayload, type Frame, type XsReply, type XsRequest } from '../../protocol/xenstore-wire.ts';
 import { XenstoreClient, type XenstoreClientOptions } from '../../xenstore/client.ts';
 import { XenstoreConnectionError, XenstoreError, XenstoreProtocolError, XenstoreTimeoutError } from '../../xenstore/errors.ts';
 import type { Transport } from '../../xenstore/transport.ts';
@@ -86,11 +78,23 @@ test('replies are routed by req_id, in any order; watch events between them go t
   const a = c.read('a');
   const b = c.read('b');
   const d = c.directory('d');
-  t.deepEqual(tr.sent.map((s) => s.frame.reqId), [1, 2, 3], 'req_ids from a counter');
+  t.deepEqual(
+    tr.sent.map((s) => s.frame.reqId),
+    [1, 2, 3],
+    'req_ids from a counter',
+  );
   t.equal(tr.writes, 3, 'one write per frame');
   // One chunk: event, reply 2, event, reply 1, half of reply 3.
   const r3 = replyBytes(3, { op: 'DIRECTORY', entries: ['x', 'y'] });
-  tr.feed(concat(event('e1', 't'), replyBytes(2, { op: 'READ', value: Buffer.from('B') }), event('e2', 't'), replyBytes(1, { op: 'READ', value: Buffer.from('A') }), r3.subarray(0, 10)));
+  tr.feed(
+    concat(
+      event('e1', 't'),
+      replyBytes(2, { op: 'READ', value: Buffer.from('B') }),
+      event('e2', 't'),
+      replyBytes(1, { op: 'READ', value: Buffer.from('A') }),
+      r3.subarray(0, 10),
+    ),
+  );
   t.equal(await b, 'B');
   t.equal(await a, 'A');
   for (const byte of r3.subarray(10)) tr.feed(Uint8Array.of(byte));
@@ -162,7 +166,14 @@ test('payloads over 4096 bytes are refused before sending', async (t) => {
   for (const [what, p] of [
     ['WRITE', () => c.write('data/x', value + 'y')],
     ['WRITE', () => c.write('data/x', new Uint8Array(5000))],
-    ['SET_PERMS', () => c.setPerms('a', Array.from({ length: 1000 }, (_, i) => `r${i}`))],
+    [
+      'SET_PERMS',
+      () =>
+        c.setPerms(
+          'a',
+          Array.from({ length: 1000 }, (_, i) => `r${i}`),
+        ),
+    ],
     ['READ', () => c.read('a/'.repeat(3000))],
   ] as const) {
     try {
@@ -366,7 +377,10 @@ test('transaction: a throwing body aborts (F) and the error comes out unchanged'
 
 test('transaction: EAGAIN at commit reruns the body, with a bound', async (t) => {
   const { t: tr, c } = setup();
-  autoTx(tr, [{ op: 'ERROR', code: 'EAGAIN' }, { op: 'ERROR', code: 'EAGAIN' }]);
+  autoTx(tr, [
+    { op: 'ERROR', code: 'EAGAIN' },
+    { op: 'ERROR', code: 'EAGAIN' },
+  ]);
   let runs = 0;
   const r = await c.transaction(async (tx) => {
     runs++;
@@ -376,11 +390,21 @@ test('transaction: EAGAIN at commit reruns the body, with a bound', async (t) =>
   t.equal(r, 3, 'third run committed');
   t.deepEqual(
     ops(tr).filter((o) => o.startsWith('TRANSACTION')),
-    ['TRANSACTION_START tx=0', 'TRANSACTION_END T tx=10', 'TRANSACTION_START tx=0', 'TRANSACTION_END T tx=11', 'TRANSACTION_START tx=0', 'TRANSACTION_END T tx=12'],
+    [
+      'TRANSACTION_START tx=0',
+      'TRANSACTION_END T tx=10',
+      'TRANSACTION_START tx=0',
+      'TRANSACTION_END T tx=11',
+      'TRANSACTION_START tx=0',
+      'TRANSACTION_END T tx=12',
+    ],
   );
 
   const s = setup();
-  autoTx(s.t, Array.from({ length: 10 }, () => ({ op: 'ERROR', code: 'EAGAIN' }) as XsReply));
+  autoTx(
+    s.t,
+    Array.from({ length: 10 }, () => ({ op: 'ERROR', code: 'EAGAIN' }) as XsReply),
+  );
   let runs2 = 0;
   await s.c
     .transaction(async () => void runs2++, { maxAttempts: 3 })
@@ -393,10 +417,12 @@ test('transaction: EAGAIN at commit reruns the body, with a bound', async (t) =>
   const u = setup();
   autoTx(u.t, [{ op: 'ERROR', code: 'EACCES' }]);
   let runs3 = 0;
-  await u.c.transaction(async () => void runs3++).then(
-    () => t.fail('should reject'),
-    (e) => t.ok(e instanceof XenstoreError && e.code === 'EACCES', 'other commit errors are not retried'),
-  );
+  await u.c
+    .transaction(async () => void runs3++)
+    .then(
+      () => t.fail('should reject'),
+      (e) => t.ok(e instanceof XenstoreError && e.code === 'EACCES', 'other commit errors are not retried'),
+    );
   t.equal(runs3, 1);
 });
 
@@ -410,7 +436,10 @@ test('transaction: EAGAIN from inside the body also aborts and retries', async (
     return 'done';
   });
   t.equal(r, 'done');
-  t.deepEqual(ops(tr).filter((o) => o.startsWith('TRANSACTION_END')), ['TRANSACTION_END F tx=10', 'TRANSACTION_END T tx=11']);
+  t.deepEqual(
+    ops(tr).filter((o) => o.startsWith('TRANSACTION_END')),
+    ['TRANSACTION_END F tx=10', 'TRANSACTION_END T tx=11'],
+  );
 });
 
 test('directory falls back to DIRECTORY_PART on E2BIG', async (t) => {
@@ -464,14 +493,32 @@ test('maxInFlight 1 (the xenbus device): one request outstanding at a time, in o
   const a = c.read('a');
   const b = c.write('b', 'B');
   const d = c.read('d');
-  t.deepEqual(tr.sent.map((s) => s.frame.reqId), [1], 'only the first request is written');
+  t.deepEqual(
+    tr.sent.map((s) => s.frame.reqId),
+    [1],
+    'only the first request is written',
+  );
   tr.answer(1, { op: 'READ', value: Buffer.from('A') });
   t.equal(await a, 'A');
-  t.deepEqual(tr.sent.map((s) => s.frame.reqId), [1, 2], 'its reply lets the second out');
+  t.deepEqual(
+    tr.sent.map((s) => s.frame.reqId),
+    [1, 2],
+    'its reply lets the second out',
+  );
   tr.feed(replyBytes(2, { op: 'ERROR', code: 'EACCES' } as XsReply));
-  await b.then(() => t.fail('should reject'), (e) => t.ok(e instanceof XenstoreError && e.code === 'EACCES', 'an ERROR reply also frees the slot'));
-  t.deepEqual(tr.sent.map((s) => s.req.op), ['READ', 'WRITE', 'READ'], 'the third goes out, in order');
-  await d.then(() => t.fail('should time out'), (e) => t.ok(e instanceof XenstoreTimeoutError, 'a timeout frees the slot'));
+  await b.then(
+    () => t.fail('should reject'),
+    (e) => t.ok(e instanceof XenstoreError && e.code === 'EACCES', 'an ERROR reply also frees the slot'),
+  );
+  t.deepEqual(
+    tr.sent.map((s) => s.req.op),
+    ['READ', 'WRITE', 'READ'],
+    'the third goes out, in order',
+  );
+  await d.then(
+    () => t.fail('should time out'),
+    (e) => t.ok(e instanceof XenstoreTimeoutError, 'a timeout frees the slot'),
+  );
   const queuedA = c.read('q1');
   const queuedB = c.read('q2');
   t.equal(tr.sent.length, 4, 'after the timeout the next request goes out at once');
@@ -491,12 +538,19 @@ test('maxInFlight: a queued request that times out is never written; the transpo
   const second = c.read('second');
   t.equal(tr.sent.length, 1, "the transport's maxInFlight is honoured");
   armed[1]!();
-  await second.then(() => t.fail('should time out'), (e) => t.ok(e instanceof XenstoreTimeoutError, 'the queued request times out'));
+  await second.then(
+    () => t.fail('should time out'),
+    (e) => t.ok(e instanceof XenstoreTimeoutError, 'the queued request times out'),
+  );
   const third = c.read('third');
   t.equal(tr.sent.length, 1, 'the first still holds the slot');
   tr.answer(1, { op: 'READ', value: Buffer.from('1') });
   t.equal(await first, '1');
-  t.deepEqual(tr.sent.map((s) => (s.req as { path: string }).path), ['first', 'third'], 'the timed-out request was never written');
+  t.deepEqual(
+    tr.sent.map((s) => (s.req as { path: string }).path),
+    ['first', 'third'],
+    'the timed-out request was never written',
+  );
   tr.answer(tr.sent[1]!.frame.reqId, { op: 'READ', value: Buffer.from('3') });
   t.equal(await third, '3');
 });
@@ -524,11 +578,18 @@ test('maxInFlight 1: a transaction with concurrent writes still sends them one b
   await c.transaction(async (tx) => {
     await Promise.all(['k1', 'k2', 'k3', 'k4'].map((k) => tx.write(k, k)));
   });
-  t.deepEqual(tr.sent.map((s) => s.req.op), ['TRANSACTION_START', 'WRITE', 'WRITE', 'WRITE', 'WRITE', 'TRANSACTION_END']);
+  t.deepEqual(
+    tr.sent.map((s) => s.req.op),
+    ['TRANSACTION_START', 'WRITE', 'WRITE', 'WRITE', 'WRITE', 'TRANSACTION_END'],
+  );
   t.equal(maxOutstanding, 1, 'never more than one request outstanding');
   tr.responder = null;
   const p1 = c.read('x');
   const p2 = c.read('y');
   tr.lose(new Error('gone'));
-  for (const p of [p1, p2]) await p.then(() => t.fail('should reject'), (e) => t.ok(e instanceof XenstoreConnectionError, 'sent and queued requests fail on loss'));
+  for (const p of [p1, p2])
+    await p.then(
+      () => t.fail('should reject'),
+      (e) => t.ok(e instanceof XenstoreConnectionError, 'sent and queued requests fail on loss'),
+    );
 });

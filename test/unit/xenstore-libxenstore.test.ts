@@ -29,9 +29,13 @@ test('libxenstore (xenstore-utils) works against the test xenstored', { skip: !a
     t.deepEqual(await xs(dom0, 'xenstore-read', '/local/domain/5/domid'), { ok: true, out: '5', err: '' }, 'READ');
     t.ok((await xs(dom0, 'xenstore-write', '/local/domain/5/data/x', 'héllo')).ok, 'WRITE');
     t.equal(srv.store.read('data/x'), 'héllo', 'value stored byte for byte (UTF-8)');
-    t.equal((await xs(dom0, 'xenstore-list', '/local/domain/5/control')).out, 'shutdown\nfeature-poweroff\nfeature-reboot\nfeature-suspend\nfeature-s3\nfeature-s4\nsysrq', 'DIRECTORY');
+    t.equal(
+      (await xs(dom0, 'xenstore-list', '/local/domain/5/control')).out,
+      'shutdown\nfeature-poweroff\nfeature-reboot\nfeature-suspend\nfeature-s3\nfeature-s4\nsysrq',
+      'DIRECTORY',
+    );
     const ls = await xs(dom0, 'xenstore-ls', '-p', '/local/domain/5/data');
-    t.match(ls.out, /^x = "h\\xc3\\xa9llo" .*\(n5\)$/m, 'xenstore-ls: transaction, DIRECTORY, READ, GET_PERMS (dom0\'s node inherits n5 from data/)');
+    t.match(ls.out, /^x = "h\\xc3\\xa9llo" .*\(n5\)$/m, "xenstore-ls: transaction, DIRECTORY, READ, GET_PERMS (dom0's node inherits n5 from data/)");
     t.ok((await xs(dom0, 'xenstore-chmod', '/local/domain/5/data/x', 'n5', 'r0')).ok, 'SET_PERMS');
     t.deepEqual(srv.store.getPerms('data/x'), ['n5', 'r0']);
     t.ok((await xs(dom0, 'xenstore-rm', '/local/domain/5/data/x')).ok, 'RM');
@@ -42,7 +46,10 @@ test('libxenstore (xenstore-utils) works against the test xenstored', { skip: !a
     const names = Array.from({ length: 300 }, (_, i) => `child-with-a-long-name-${i}`);
     for (const n of names) srv.store.write(`data/big/${n}`, '');
     t.deepEqual((await xs(dom0, 'xenstore-list', '/local/domain/5/data/big')).out.split('\n'), names, 'E2BIG on DIRECTORY, then DIRECTORY_PART pages');
-    t.ok(srv.requests.some((r) => r.op === 'DIRECTORY_PART'), 'libxenstore used DIRECTORY_PART');
+    t.ok(
+      srv.requests.some((r) => r.op === 'DIRECTORY_PART'),
+      'libxenstore used DIRECTORY_PART',
+    );
 
     // As the guest: relative paths, and the libxl permissions.
     t.equal((await xs(guest, 'xenstore-read', 'domid')).out, '5', 'relative READ as domid 5');

@@ -37,7 +37,10 @@ test('portable sources use no Node-only or missing-in-QuickJS API', (t) => {
     const src = withoutComments(readFileSync(join(root, file), 'utf8'));
     for (const [re, what] of FORBIDDEN) t.notOk(re.test(src), `${file} does not use ${what}`);
     for (const m of src.matchAll(/from\s+['"]([^'"]+)['"]/g)) {
-      t.ok(/^\.\.?\/(protocol|xenstore)?/.test(m[1]!) && !m[1]!.includes('transport-node') && !m[1]!.includes('test-xenstored'), `${file} imports only portable modules (${m[1]})`);
+      t.ok(
+        /^\.\.?\/(protocol|xenstore)?/.test(m[1]!) && !m[1]!.includes('transport-node') && !m[1]!.includes('test-xenstored'),
+        `${file} imports only portable modules (${m[1]})`,
+      );
     }
   }
   t.end();
@@ -99,7 +102,11 @@ test('bundled client does a full exchange in a context without Node globals', as
       return JSON.stringify({ v, missing, txv, big, events });
     })()`;
   const result = JSON.parse(await (vm.runInContext(script, context) as Promise<string>));
-  t.deepEqual(result, { v: 'hé ☃', missing: null, txv: '1', big: 'E2BIG', events: ['control/shutdown w1'] }, 'read, write, tryRead, transaction, E2BIG and watch work');
+  t.deepEqual(
+    result,
+    { v: 'hé ☃', missing: null, txv: '1', big: 'E2BIG', events: ['control/shutdown w1'] },
+    'read, write, tryRead, transaction, E2BIG and watch work',
+  );
 });
 
 /** The in-context responder and exchange, shared by the QuickJS run. `xs` is the bundle, `later(fn)` a timer. */
@@ -154,8 +161,19 @@ async function exchange() {
 }
 `;
 const QJS_EXPECTED = {
-  v: 'hé ☃ 😀', missing: null, enoent: 'ENOENT', txv: '1', runs: 3, aborted: 'BODY', afterEnd: 'EINVAL', big: 'E2BIG', nul: 'EINVAL',
-  timeout: 'ETIMEDOUT', closed: 'ECONNRESET', events: ['control/shutdown w1'], bad: '\ufffdA\ufffd',
+  v: 'hé ☃ 😀',
+  missing: null,
+  enoent: 'ENOENT',
+  txv: '1',
+  runs: 3,
+  aborted: 'BODY',
+  afterEnd: 'EINVAL',
+  big: 'E2BIG',
+  nul: 'EINVAL',
+  timeout: 'ETIMEDOUT',
+  closed: 'ECONNRESET',
+  events: ['control/shutdown w1'],
+  bad: '\ufffdA\ufffd',
 };
 
 function findQjs(): string | null {
@@ -177,7 +195,11 @@ test('under real QuickJS (qjs --std, WITHOUT --no-unhandled-rejection): the same
   const dir = mkdtempSync(join(tmpdir(), 'xtv-qjs-'));
   try {
     await build({
-      stdin: { contents: `export * from './protocol/xenstore-wire.ts'; export * from './protocol/utf8.ts'; export * from './xenstore/client.ts'; export * from './xenstore/errors.ts';`, resolveDir: root, loader: 'ts' },
+      stdin: {
+        contents: `export * from './protocol/xenstore-wire.ts'; export * from './protocol/utf8.ts'; export * from './xenstore/client.ts'; export * from './xenstore/errors.ts';`,
+        resolveDir: root,
+        loader: 'ts',
+      },
       bundle: true,
       format: 'esm',
       target: 'es2020',

@@ -92,17 +92,17 @@ test('EINVAL for bad paths, as xenstored', (t) =>
 test('permissions: libxl layout, EACCES, get/set perms, ownership of created nodes', (t) =>
   withServer(5, async (srv, g, d0) => {
     t.deepEqual(await g.getPerms('control'), ['n0', 'r5'], 'control is read-only for the guest');
-    t.deepEqual(await g.getPerms('control/shutdown'), ['n5'], 'control/shutdown is the guest\'s');
+    t.deepEqual(await g.getPerms('control/shutdown'), ['n5'], "control/shutdown is the guest's");
     t.equal(await code(g.write('control/new-node', 'x')), 'EACCES', 'cannot create under control/');
     t.equal(await code(g.write('control/shutdown', '')), 'ok', 'can ack control/shutdown');
     t.equal(await code(g.write('domid', '9')), 'EACCES', 'cannot overwrite a read-only node');
     t.equal(await g.read('domid'), '5', 'but can read it');
-    t.equal(await code(g.read('/local/domain/0')), 'EACCES', 'cannot read dom0\'s home');
+    t.equal(await code(g.read('/local/domain/0')), 'EACCES', "cannot read dom0's home");
     t.equal(await code(g.directory('/local/domain/0')), 'EACCES');
     await g.write('data/mine', 'x');
     t.deepEqual(await g.getPerms('data/mine'), ['n5'], 'created nodes are owned by the creator');
     await d0.write('/local/domain/5/data/from-dom0', 'x');
-    t.deepEqual(await d0.getPerms('/local/domain/5/data/from-dom0'), ['n5'], 'dom0 creations inherit the parent\'s perms');
+    t.deepEqual(await d0.getPerms('/local/domain/5/data/from-dom0'), ['n5'], "dom0 creations inherit the parent's perms");
     await d0.write('/local/domain/5/control/testing', 'now:poweroff');
     t.deepEqual(await g.getPerms('control/testing'), ['n0', 'r5'], 'a dom0 node under control inherits n0,r5');
     t.equal(await code(g.write('control/testing', '')), 'EACCES', 'so the guest cannot ack it unless perms are set');
@@ -226,7 +226,7 @@ test('transactions: commit, abort, conflict -> EAGAIN -> retry', (t) =>
       if (runs === 1) await d0.write('/local/domain/5/data/sibling', 'x');
       await tx.write('data/t3b', '1');
     });
-    t.equal(runs, 2, 'creating a sibling changes the parent\'s child list: conflict, as in xenstored');
+    t.equal(runs, 2, "creating a sibling changes the parent's child list: conflict, as in xenstored");
 
     srv.faults.failNextCommits(2);
     runs = 0;
@@ -308,7 +308,10 @@ test('server answers unknown types with EINVAL and drops a connection that break
     raw.write(tooLong);
     await closed;
     t.pass('connection dropped after a frame announcing 9999 bytes');
-    t.ok(srv.requests.some((r) => r.op === 99), 'the request log records the unknown type');
+    t.ok(
+      srv.requests.some((r) => r.op === 99),
+      'the request log records the unknown type',
+    );
   }));
 
 test('request log and store helpers', (t) =>
@@ -322,10 +325,12 @@ test('request log and store helpers', (t) =>
     await g.write('data/later', 'no');
     await g.write('data/later', 'yes');
     t.equal(await waiting, 'yes');
-    await srv.store.waitFor('data/never', (v) => v === 'x', 30).then(
-      () => t.fail('should time out'),
-      (e: Error) => t.match(e.message, /waitFor \/local\/domain\/5\/data\/never: condition not met within 30 ms/),
-    );
+    await srv.store
+      .waitFor('data/never', (v) => v === 'x', 30)
+      .then(
+        () => t.fail('should time out'),
+        (e: Error) => t.match(e.message, /waitFor \/local\/domain\/5\/data\/never: condition not met within 30 ms/),
+      );
     t.deepEqual(srv.store.dump('data'), { '/local/domain/5/data': '', '/local/domain/5/data/logged': 'v', '/local/domain/5/data/later': 'yes' });
     t.equal(srv.connections(), 2);
   }));

@@ -27,7 +27,8 @@ test('watchXenstore: events arrive with their paths; close() stops every watch',
     exec: () => Promise.reject(new Error('not here')),
     copyTo: () => Promise.reject(new Error('not here')),
     // A session of its own, as sshd gives each command: the script's `kill 0` must not reach us.
-    spawn: (command) => (child = spawn('sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } })),
+    spawn: (command) =>
+      (child = spawn('sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } })),
     close: async () => undefined,
   };
   try {
@@ -41,10 +42,21 @@ test('watchXenstore: events arrive with their paths; close() stops every watch',
     const pids = readFileSync(join(dir, 'pids'), 'utf8').trim().split('\n').map(Number);
     await new Promise((r) => setTimeout(r, 300));
     // Gone, or a zombie nobody has reaped yet (this machine's init may not): either way, stopped.
-    const alive = pids.filter((p) => { try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${p}/stat`, 'utf8')); } catch { return false; } });
+    const alive = pids.filter((p) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${p}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    });
     t.deepEqual(alive, [], `no watch is left running (${pids.length} started)`);
   } finally {
-    if (child) try { process.kill(-(child as ChildProcess).pid!, 'SIGKILL'); } catch { /* gone */ }
+    if (child)
+      try {
+        process.kill(-(child as ChildProcess).pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -30,9 +30,28 @@ const str = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
 
 test('opcode table matches xs_wire.h', (t) => {
   const expected: Record<string, number> = {
-    DEBUG: 0, DIRECTORY: 1, READ: 2, GET_PERMS: 3, WATCH: 4, UNWATCH: 5, TRANSACTION_START: 6, TRANSACTION_END: 7,
-    INTRODUCE: 8, RELEASE: 9, GET_DOMAIN_PATH: 10, WRITE: 11, MKDIR: 12, RM: 13, SET_PERMS: 14, WATCH_EVENT: 15,
-    ERROR: 16, IS_DOMAIN_INTRODUCED: 17, RESUME: 18, SET_TARGET: 19, RESET_WATCHES: 21, DIRECTORY_PART: 22,
+    DEBUG: 0,
+    DIRECTORY: 1,
+    READ: 2,
+    GET_PERMS: 3,
+    WATCH: 4,
+    UNWATCH: 5,
+    TRANSACTION_START: 6,
+    TRANSACTION_END: 7,
+    INTRODUCE: 8,
+    RELEASE: 9,
+    GET_DOMAIN_PATH: 10,
+    WRITE: 11,
+    MKDIR: 12,
+    RM: 13,
+    SET_PERMS: 14,
+    WATCH_EVENT: 15,
+    ERROR: 16,
+    IS_DOMAIN_INTRODUCED: 17,
+    RESUME: 18,
+    SET_TARGET: 19,
+    RESET_WATCHES: 21,
+    DIRECTORY_PART: 22,
   };
   t.deepEqual({ ...XS_OPS }, expected);
   for (const [name, code] of Object.entries(expected)) t.equal(opOfType(code), name, `type ${code} is ${name}`);
@@ -102,9 +121,9 @@ const replyGolden: Array<[XsReply, string]> = [
   [{ op: 'ERROR', code: 'ENOENT' }, str('ENOENT\0')],
   [{ op: 'WATCH_EVENT', path: 'control/shutdown', token: 'tok', extra: [] }, str('control/shutdown\0tok\0')],
   [{ op: 'DEBUG', text: 'x' }, str('x\0')],
-  ...(['WRITE', 'MKDIR', 'RM', 'SET_PERMS', 'WATCH', 'UNWATCH', 'TRANSACTION_END', 'INTRODUCE', 'RELEASE', 'RESUME', 'SET_TARGET', 'RESET_WATCHES'] as const).map(
-    (op): [XsReply, string] => [{ op }, str('OK\0')],
-  ),
+  ...(
+    ['WRITE', 'MKDIR', 'RM', 'SET_PERMS', 'WATCH', 'UNWATCH', 'TRANSACTION_END', 'INTRODUCE', 'RELEASE', 'RESUME', 'SET_TARGET', 'RESET_WATCHES'] as const
+  ).map((op): [XsReply, string] => [{ op }, str('OK\0')]),
 ];
 
 function decodeAll(dec: FrameDecoder, bytes: Uint8Array, byteAtATime: boolean): DecodeResult[] {
@@ -176,7 +195,11 @@ test('malformed request payloads are typed errors', (t) => {
     ['WATCH_EVENT', 'a\0b\0'],
   ];
   for (const [op, payload] of bad) {
-    t.throws(() => parseRequestPayload(op, unhex(str(payload))), (e: unknown) => e instanceof XsWireError && e.code === 'malformed-payload', `${op} ${JSON.stringify(payload)}`);
+    t.throws(
+      () => parseRequestPayload(op, unhex(str(payload))),
+      (e: unknown) => e instanceof XsWireError && e.code === 'malformed-payload',
+      `${op} ${JSON.stringify(payload)}`,
+    );
   }
   t.end();
 });
@@ -205,7 +228,8 @@ test('several frames in one chunk, split anywhere', (t) => {
       got.push(...dec.push(new Uint8Array(wire.subarray(prev, c))));
       prev = c;
     }
-    const ok = got.length === frames.length && got.every((g, i) => g.ok && g.frame.reqId === frames[i]!.reqId && hex(g.frame.payload) === hex(frames[i]!.payload));
+    const ok =
+      got.length === frames.length && got.every((g, i) => g.ok && g.frame.reqId === frames[i]!.reqId && hex(g.frame.payload) === hex(frames[i]!.payload));
     if (!ok) {
       allOk = false;
       t.fail(`chunking at ${cuts.join(',')} gave ${got.length} frames`);

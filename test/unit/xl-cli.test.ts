@@ -18,10 +18,20 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   const e = process.stderr.write.bind(process.stderr);
   const log = console.log;
   const error = console.error;
-  process.stdout.write = ((s: string) => { out += s; return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
-  console.log = (...a: unknown[]) => { out += `${a.join(' ')}\n`; };
-  console.error = (...a: unknown[]) => { err += `${a.join(' ')}\n`; };
+  process.stdout.write = ((s: string) => {
+    out += s;
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => {
+    err += s;
+    return true;
+  }) as typeof process.stderr.write;
+  console.log = (...a: unknown[]) => {
+    out += `${a.join(' ')}\n`;
+  };
+  console.error = (...a: unknown[]) => {
+    err += `${a.join(' ')}\n`;
+  };
   try {
     const code = await main(argv);
     return { code, out, err };
@@ -46,13 +56,16 @@ test('every VM subcommand is listed and has --help with the exit codes', async (
   t.end();
 });
 
-test('send refuses a malformed message with the decoder\'s sentence, exit 2, before reaching any host', async (t) => {
+test("send refuses a malformed message with the decoder's sentence, exit 2, before reaching any host", async (t) => {
   const r = await run(['send', 'xtv-test', 'now:explode', '--host', 'ssh://root@192.0.2.1:1']);
   t.equal(r.code, 2);
   t.match(r.err, /^xtv send: refused: unknown action "explode" in now:X \(expected one of: suspend, poweroff, reboot, halt, crash\)$/m);
   const j = await run(['send', 'xtv-test', '{"action":"poweroff","x":1}', '--json', '--host', 'ssh://root@192.0.2.1:1']);
   t.equal(j.code, 2);
-  t.deepEqual(JSON.parse(j.out), { ok: false, error: { kind: 'invalid-message', code: 'unknown-field', message: 'unknown field "x" (allowed: when, ack, action)' } });
+  t.deepEqual(JSON.parse(j.out), {
+    ok: false,
+    error: { kind: 'invalid-message', code: 'unknown-field', message: 'unknown field "x" (allowed: when, ack, action)' },
+  });
   t.end();
 });
 
@@ -97,7 +110,7 @@ test('connection options: --host, $XTV_HOST, toolstack by scheme', (t) => {
   t.end();
 });
 
-test('--host embedded is only a short way to write a host\'s addresses', (t) => {
+test("--host embedded is only a short way to write a host's addresses", (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'xtv-embedded-address-'));
   let qemu: ReturnType<typeof spawn> | undefined;
   try {
@@ -106,16 +119,41 @@ test('--host embedded is only a short way to write a host\'s addresses', (t) => 
     mkdirSync(dir, { recursive: true });
     qemu = spawn('sleep', ['60'], { argv0: 'qemu-system-x86_64', stdio: 'ignore' });
     writeFileSync(join(dir, 'qemu.pid'), `${qemu.pid}\n`);
-    writeFileSync(join(dir, 'host.json'), JSON.stringify({
-      version: 1, pid: qemu.pid, sshPort: 2222, ports: { ssh: 2222, xapis: 4443 }, privateKey: '/k/id', controlPath: '/c', bootLog: '/b',
-      qemuLog: '/q', distDir: '/d', startedAt: new Date().toISOString(), memoryMiB: 1, dom0MemoryMiB: 1, cpus: 1, owner: 'cli', ownerPid: qemu.pid,
-      extra: { xapi: { endpoints: [{ profile: 'xenserver-8', url: 'https://127.0.0.1:4443' }], user: 'root', passwordFile: `${dir}/pw`, caFile: `${dir}/ca.pem` } },
-    }));
+    writeFileSync(
+      join(dir, 'host.json'),
+      JSON.stringify({
+        version: 1,
+        pid: qemu.pid,
+        sshPort: 2222,
+        ports: { ssh: 2222, xapis: 4443 },
+        privateKey: '/k/id',
+        controlPath: '/c',
+        bootLog: '/b',
+        qemuLog: '/q',
+        distDir: '/d',
+        startedAt: new Date().toISOString(),
+        memoryMiB: 1,
+        dom0MemoryMiB: 1,
+        cpus: 1,
+        owner: 'cli',
+        ownerPid: qemu.pid,
+        extra: {
+          xapi: { endpoints: [{ profile: 'xenserver-8', url: 'https://127.0.0.1:4443' }], user: 'root', passwordFile: `${dir}/pw`, caFile: `${dir}/ca.pem` },
+        },
+      }),
+    );
     const xl = resolveEmbedded(connectOptions({ 'state-dir': dir }, {}));
-    t.deepEqual([xl.host, xl.identity, xl.knownHosts], ['ssh://root@127.0.0.1:2222', '/k/id', join(dir, 'known_hosts')], 'xl: dom0 over ssh://, with the key and known_hosts of the state dir');
+    t.deepEqual(
+      [xl.host, xl.identity, xl.knownHosts],
+      ['ssh://root@127.0.0.1:2222', '/k/id', join(dir, 'known_hosts')],
+      'xl: dom0 over ssh://, with the key and known_hosts of the state dir',
+    );
     const x = resolveEmbedded(connectOptions({ 'state-dir': dir, toolstack: 'xapi', user: 'me' }, {}));
-    t.deepEqual([x.host, x.dom0, x.caFile, x.passwordFile, x.user], ['https://127.0.0.1:4443', 'ssh://root@127.0.0.1:2222', `${dir}/ca.pem`, `${dir}/pw`, 'me'],
-      'xapi: the https:// URL, dom0, CA and password files; what the user gave stays');
+    t.deepEqual(
+      [x.host, x.dom0, x.caFile, x.passwordFile, x.user],
+      ['https://127.0.0.1:4443', 'ssh://root@127.0.0.1:2222', `${dir}/ca.pem`, `${dir}/pw`, 'me'],
+      'xapi: the https:// URL, dom0, CA and password files; what the user gave stays',
+    );
   } finally {
     qemu?.kill();
     rmSync(dir, { recursive: true, force: true });
@@ -126,18 +164,33 @@ test('--host embedded is only a short way to write a host\'s addresses', (t) => 
 test('XAPI addresses: one path, checked before anything is sent', async (t) => {
   const env = { XTV_PASSWORD: 'x' };
   const refuse = async (o: Parameters<typeof connectXapi>[0], re: RegExp, what: string): Promise<void> => {
-    const err = await connectXapi({ ...o, env: { ...env, ...o.env } }).then(() => null, (e: unknown) => e);
+    const err = await connectXapi({ ...o, env: { ...env, ...o.env } }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof ConnectionError && re.test(err.message), `${what}: ${String(err)}`);
   };
   await refuse({ host: 'ssh://root@xs1', toolstack: 'xapi' }, /--host is the XenAPI URL, https:\/\/HOST/, 'ssh:// is not a XenAPI URL');
   await refuse({ host: 'http://xs1', toolstack: 'xapi' }, /plain http would send the password in clear/, 'http:// to another machine');
   await refuse({ host: 'https://root:pw@xs1', toolstack: 'xapi' }, /put no user or password in the URL/, 'credentials inside the URL');
-  await refuse({ host: 'https://xs1', toolstack: 'xapi', dom0: 'xs1' }, /--dom0 wants ssh:\/\/\[USER@\]HOST\[:PORT\], got "xs1" \(or none\)/, 'a --dom0 that is not ssh://');
+  await refuse(
+    { host: 'https://xs1', toolstack: 'xapi', dom0: 'xs1' },
+    /--dom0 wants ssh:\/\/\[USER@\]HOST\[:PORT\], got "xs1" \(or none\)/,
+    'a --dom0 that is not ssh://',
+  );
   await refuse({ host: 'https://xs1', toolstack: 'xapi', env: { XTV_PASSWORD: '' } }, /no XAPI password for https:\/\/xs1/, 'no password');
-  await refuse({ host: 'https://xs1', toolstack: 'xapi', caFile: '/nonexistent/ca.pem' }, /cannot read the CA file \/nonexistent\/ca\.pem: ENOENT/, 'a CA file that is not there');
-  await refuse({ host: 'https://xs1', toolstack: 'xapi', passwordFile: '/nonexistent/pw' }, /cannot read the XAPI password file \/nonexistent\/pw/, '--password-file wins over $XTV_PASSWORD (the embedded host\'s file over a real host\'s password)');
+  await refuse(
+    { host: 'https://xs1', toolstack: 'xapi', caFile: '/nonexistent/ca.pem' },
+    /cannot read the CA file \/nonexistent\/ca\.pem: ENOENT/,
+    'a CA file that is not there',
+  );
+  await refuse(
+    { host: 'https://xs1', toolstack: 'xapi', passwordFile: '/nonexistent/pw' },
+    /cannot read the XAPI password file \/nonexistent\/pw/,
+    "--password-file wins over $XTV_PASSWORD (the embedded host's file over a real host's password)",
+  );
   const u = new URL('https://[fe80::1]:8443');
-  t.deepEqual(dom0Of({}, u, {}), { user: 'root', host: 'fe80::1', port: 22 }, 'dom0 defaults to root@ the URL\'s host, port 22');
+  t.deepEqual(dom0Of({}, u, {}), { user: 'root', host: 'fe80::1', port: 22 }, "dom0 defaults to root@ the URL's host, port 22");
   t.deepEqual(dom0Of({}, u, { XTV_DOM0: 'ssh://admin@xs1:2022' }), { user: 'admin', host: 'xs1', port: 2022 }, '$XTV_DOM0');
   t.equal(dom0Of({ dom0: 'none' }, u, {}), null, 'none: XenAPI only');
   t.throws(() => connectOptions({ host: 'ssh://root@xen1', dom0: 'ssh://xen1' }, {}), /--dom0 is for XAPI hosts/, '--dom0 with xl is a usage error');

@@ -30,7 +30,10 @@ xtv-dying                                    7     0     1     -----d       1.0
 
 test('xl list: names, domids and the six state flags', (t) => {
   const l = parseXlList(LIST);
-  t.deepEqual(l.map((e) => e.name), ['Domain-0', 'xtv-a', 'xtv-paused', 'xtv-suspended', 'xtv-off', 'xtv-crashed', 'xtv-rebooting', 'xtv-dying']);
+  t.deepEqual(
+    l.map((e) => e.name),
+    ['Domain-0', 'xtv-a', 'xtv-paused', 'xtv-suspended', 'xtv-off', 'xtv-crashed', 'xtv-rebooting', 'xtv-dying'],
+  );
   const by = Object.fromEntries(l.map((e) => [e.name, e]));
   t.equal(by['xtv-a']!.domid, 1);
   t.equal(by['xtv-a']!.blocked, true);
@@ -58,8 +61,14 @@ test('xl list: mapped onto power states', (t) => {
 
 test('xl config: deterministic text with the marker first, like xen-create-image', (t) => {
   const spec = {
-    name: 'xtv-test', type: 'pvh' as const, kernel: '/var/lib/xtv/images/aa/xtv-kernel', ramdisk: '/var/lib/xtv/images/bb/xtv-initrd',
-    extra: 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown', memoryMiB: 32, kernelSha256: 'aa', initrdSha256: 'bb',
+    name: 'xtv-test',
+    type: 'pvh' as const,
+    kernel: '/var/lib/xtv/images/aa/xtv-kernel',
+    ramdisk: '/var/lib/xtv/images/bb/xtv-initrd',
+    extra: 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown',
+    memoryMiB: 32,
+    kernelSha256: 'aa',
+    initrdSha256: 'bb',
     onCrash: 'preserve',
   };
   const text = renderXlConfig(spec);
@@ -89,17 +98,24 @@ test('ssh:// addresses (xl --host, XAPI --dom0): forms and clear errors', (t) =>
 });
 
 test('xenstore reads: many keys per xenstore-read, escaped values decoded, absent keys skipped', (t) => {
-  t.equal(unsanitise('a\\\\b"c\\tz\\001\\x7f\\xc3\\xa9q'), 'a\\b"c\tz\u0001\u007féq', 'the escapes dom0\'s xenstore-read printed');
+  t.equal(unsanitise('a\\\\b"c\\tz\\001\\x7f\\xc3\\xa9q'), 'a\\b"c\tz\u0001\u007féq', "the escapes dom0's xenstore-read printed");
   t.equal(unsanitise('line\\nbreak\\r'), 'line\nbreak\r');
   t.equal(unsanitise('\\xe2\\x98\\x83'), '☃');
   const M = 'XTV-0123';
   const keys = ['data/xtv/state', 'data/xtv/x', 'data/xtv/y', 'control/shutdown', 'e'];
-  const out = parseReadMany([`${M} values`, 'ready', `${M} absent data/xtv/x`, `${M} values`, 'why\\nnot', `${M} absent control/shutdown`, `${M} values`, '', `${M} end`, ''].join('\n'), M, keys);
+  const out = parseReadMany(
+    [`${M} values`, 'ready', `${M} absent data/xtv/x`, `${M} values`, 'why\\nnot', `${M} absent control/shutdown`, `${M} values`, '', `${M} end`, ''].join(
+      '\n',
+    ),
+    M,
+    keys,
+  );
   t.deepEqual(out, { 'data/xtv/state': 'ready', 'data/xtv/x': null, 'data/xtv/y': 'why\nnot', 'control/shutdown': null, e: '' });
   t.deepEqual(parseReadMany(`${M} values\n${M} absent a\n${M} values\n${M} absent b\n`, M, ['a', 'b']), { a: null, b: null }, 'nothing there');
   t.doesNotThrow(() => checkRelPath('control/testing'));
   t.doesNotThrow(() => checkRelPath('vm-data/xtv/testing'));
-  for (const bad of ['/local/domain/0', '../0/x', 'a//b', 'a/../b', '', 'a b', "a'b"]) t.throws(() => checkRelPath(bad), /bad xenstore path/, JSON.stringify(bad));
+  for (const bad of ['/local/domain/0', '../0/x', 'a//b', 'a/../b', '', 'a b', "a'b"])
+    t.throws(() => checkRelPath(bad), /bad xenstore path/, JSON.stringify(bad));
   t.equal(shq("it's"), `'it'\\''s'`);
   t.equal(shq(''), "''");
   t.end();
@@ -117,7 +133,9 @@ class FakeTarget implements HostTarget {
     return typeof a === 'function' ? a(command) : a;
   }
   async copyTo(): Promise<void> {}
-  spawn(): ChildProcess { throw new Error('not in this test'); }
+  spawn(): ChildProcess {
+    throw new Error('not in this test');
+  }
   async close(): Promise<void> {}
 }
 
@@ -125,20 +143,22 @@ const vm = { name: 'xtv-t', id: 'xtv-t' };
 
 test('xl driver: requests are the xl commands the model assumes, each bounded in dom0', async (t) => {
   // xl-request.sh run by this machine's sh, with a timeout and an xl that log their arguments.
-  const { root, paths, driver: d } = fakeDom0('xtv-req-', (root) => ({
+  const {
+    root,
+    paths,
+    driver: d,
+  } = fakeDom0('xtv-req-', (root) => ({
     timeout: [`echo "timeout $*" >> '${root}/log'`, 'shift 3', 'exec "$@"'],
-    xl: [
-      `echo "xl $*" >> '${root}/log'`,
-      'case "$1" in domid) exit 1 ;; save) : > "$3" ;; esac',
-      'exit 0',
-    ],
+    xl: [`echo "xl $*" >> '${root}/log'`, 'case "$1" in domid) exit 1 ;; save) : > "$3" ;; esac', 'exit 0'],
   }));
   const cfg = join(paths.configDir, 'xtv-t.cfg');
   const save = join(paths.saveDir, 'xtv-t.chk');
   const ran = async (r: HostRequest): Promise<string[]> => {
     writeFileSync(join(root, 'log'), '');
     await d.request(vm, r, { timeoutMs: 30_000 });
-    return readFileSync(join(root, 'log'), 'utf8').split('\n').filter((l) => l.startsWith('timeout '));
+    return readFileSync(join(root, 'log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('timeout '));
   };
   try {
     mkdirSync(paths.configDir, { recursive: true });
@@ -158,8 +178,8 @@ test('xl driver: requests are the xl commands the model assumes, each bounded in
   }
 });
 
-test('xl driver: non-zero exit is a ToolstackError with xl\'s stderr; no answer is a ConnectionError', async (t) => {
-  const stderr = 'libxl: error: libxl_domain.c:1:libxl__domain_pvcontrol: guest didn\'t acknowledge control request: -9';
+test("xl driver: non-zero exit is a ToolstackError with xl's stderr; no answer is a ConnectionError", async (t) => {
+  const stderr = "libxl: error: libxl_domain.c:1:libxl__domain_pvcontrol: guest didn't acknowledge control request: -9";
   let d = new XlDriver(new FakeTarget([{ stdout: '', stderr, code: 1 }]));
   try {
     await d.request(vm, 'clean_shutdown', { timeoutMs: 70_000 });
@@ -179,7 +199,14 @@ test('xl driver: non-zero exit is a ToolstackError with xl\'s stderr; no answer 
     t.match((e as Error).message, /Connection refused/);
   }
   // dom0's timeout stopped xl (busybox reports TERM as 143): that is no answer, not a no.
-  d = new XlDriver(new FakeTarget([async () => { await new Promise((r) => setTimeout(r, 1100)); return { stdout: '', stderr: 'Terminated', code: 143 }; }]));
+  d = new XlDriver(
+    new FakeTarget([
+      async () => {
+        await new Promise((r) => setTimeout(r, 1100));
+        return { stdout: '', stderr: 'Terminated', code: 143 };
+      },
+    ]),
+  );
   try {
     await d.request(vm, 'clean_shutdown', { timeoutMs: 1000 });
     t.fail('should throw');
@@ -199,13 +226,12 @@ test('xl driver: non-zero exit is a ToolstackError with xl\'s stderr; no answer 
 
 test('xl driver: state from xl list and the save directory; reads and writes by domid', async (t) => {
   // The answer framed with the command's own marker (the first argument of its `set --`).
-  const listed = async (script: string): Promise<TargetExecResult> => ({ stdout: `${LIST}${/^set -- (\S+)/.exec(script)![1]} saved\nxtv-gone.chk\n`, stderr: '', code: 0 });
-  const target = new FakeTarget([
-    listed,
-    listed,
-    { stdout: '', stderr: '', code: 90 },
-    { stdout: '', stderr: '', code: 0 },
-  ]);
+  const listed = async (script: string): Promise<TargetExecResult> => ({
+    stdout: `${LIST}${/^set -- (\S+)/.exec(script)![1]} saved\nxtv-gone.chk\n`,
+    stderr: '',
+    code: 0,
+  });
+  const target = new FakeTarget([listed, listed, { stdout: '', stderr: '', code: 90 }, { stdout: '', stderr: '', code: 0 }]);
   const d = new XlDriver(target);
   t.deepEqual(await d.state({ name: 'xtv-paused', id: 'xtv-paused' }), { powerState: 'Paused', domid: 2 });
   t.deepEqual(await d.state({ name: 'xtv-gone', id: 'xtv-gone' }), { powerState: 'Suspended', domid: null });
@@ -242,8 +268,12 @@ class LocalShellTarget implements HostTarget {
       const child = spawnChild('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], env: this.env });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-      child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+      child.stdout.on('data', (b: Buffer) => {
+        stdout += b.toString();
+      });
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+      });
       child.on('error', reject);
       child.on('close', (code) => resolve({ stdout, stderr, code: code ?? 1 }));
       // A script that never reads its stdin may be gone before we write it (EPIPE): not an error here.
@@ -252,11 +282,13 @@ class LocalShellTarget implements HostTarget {
     });
   }
   async copyTo(): Promise<void> {}
-  spawn(): ChildProcess { throw new Error('not in this test'); }
+  spawn(): ChildProcess {
+    throw new Error('not in this test');
+  }
   async close(): Promise<void> {}
 }
 
-test('xl driver: install and uninstall take dom0\'s lock; a lock whose owner died is taken over', async (t) => {
+test("xl driver: install and uninstall take dom0's lock; a lock whose owner died is taken over", async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'xtv-lock-'));
   const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'log') };
   const d = new XlDriver(new LocalShellTarget(), { paths });
@@ -271,7 +303,7 @@ test('xl driver: install and uninstall take dom0\'s lock; a lock whose owner die
     await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
     t.ok(Date.now() - t0 >= 600, `uninstall waited for the holder (${Date.now() - t0} ms)`);
     await holderDone;
-    t.notOk(existsSync(join(root, 'lib')), 'the last uninstall leaves no directory, not even the lock\'s');
+    t.notOk(existsSync(join(root, 'lib')), "the last uninstall leaves no directory, not even the lock's");
 
     // Held by a pid that no longer runs (its SSH session was killed): taken over at once.
     const dead = spawnChild('true');
@@ -304,14 +336,23 @@ function fakeDom0(prefix: string, tools: (root: string) => Record<string, string
   const bin = join(root, 'bin');
   mkdirSync(bin);
   for (const [name, lines] of Object.entries(tools(root))) writeFileSync(join(bin, name), ['#!/bin/sh', ...lines, ''].join('\n'), { mode: 0o755 });
-  const paths = { configDir: join(root, 'etc'), imageDir: join(root, 'lib', 'images'), saveDir: join(root, 'lib', 'save'), consoleLogDir: join(root, 'console') };
+  const paths = {
+    configDir: join(root, 'etc'),
+    imageDir: join(root, 'lib', 'images'),
+    saveDir: join(root, 'lib', 'save'),
+    consoleLogDir: join(root, 'console'),
+  };
   const driver = new XlDriver(new LocalShellTarget({ ...process.env, PATH: `${bin}:${process.env.PATH}` }), { paths });
   return { root, paths, driver };
 }
 
 test('xl driver: start tries xl create once more when libxl timed out waiting for the console, and only then', async (t) => {
   // A fake xl whose create fails the first time with libxl's console wait timeout (or another error, on demand).
-  const { root, paths, driver: d } = fakeDom0('xtv-create-', (root) => ({
+  const {
+    root,
+    paths,
+    driver: d,
+  } = fakeDom0('xtv-create-', (root) => ({
     xl: [
       'case "$1" in',
       `  create) echo create >> '${root}/log'`,
@@ -329,7 +370,10 @@ test('xl driver: start tries xl create once more when libxl timed out waiting fo
     t.deepEqual(readFileSync(join(root, 'log'), 'utf8').trim().split('\n'), ['create', 'create'], 'the console wait timed out: created again, and started');
     writeFileSync(join(root, 'other'), '');
     rmSync(join(root, 'log'));
-    const err = await d.start(vm).then(() => null, (e: unknown) => e);
+    const err = await d.start(vm).then(
+      () => null,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof ToolstackError && /something else/.test(err.message), `another failure: xl's error as it is (${String(err)})`);
     t.deepEqual(readFileSync(join(root, 'log'), 'utf8').trim().split('\n'), ['create'], '  and no second try');
   } finally {
@@ -341,7 +385,11 @@ test('xl driver: start tries xl create once more when libxl timed out waiting fo
 test('xl driver: a request that finds no domain while xl re-creates the VM waits for the new one', async (t) => {
   // A fake xl: the domain exists while the file "domain" does; reboot and domid need it, and without it
   // reboot fails as xl does (and makes the domain when the file "appears" says so: xl's daemon re-creating it meanwhile).
-  const { root, paths, driver: d } = fakeDom0('xtv-restart-', (root) => ({
+  const {
+    root,
+    paths,
+    driver: d,
+  } = fakeDom0('xtv-restart-', (root) => ({
     xl: [
       'case "$1" in',
       `  domid) [ -e '${root}/domain' ] && echo 7 ;;`,
@@ -354,13 +402,19 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
   try {
     // Off, and nobody re-creating it: fails at once.
     const t0 = Date.now();
-    const off = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+    const off = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     t.ok(off instanceof ToolstackError && /invalid domain identifier/.test(off.message), `no domain, no xl daemon: fails with xl's error (${String(off)})`);
     t.ok(Date.now() - t0 < 3000, `at once (${Date.now() - t0} ms)`);
     // A shell with a word of the config in its argv is not xl re-creating it: still at once.
     const bystander = spawnChild('sh', ['-c', 'sleep 5', 'xl', 'create', join(paths.configDir, 'xtv-r.cfg')]);
     const t2 = Date.now();
-    const still = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+    const still = await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     bystander.kill();
     t.ok(still instanceof ToolstackError && Date.now() - t2 < 3000, `a shell naming "xl create CFG" does not count (${Date.now() - t2} ms)`);
     // xl's daemon for this config (argv "xl create CFG"; the program does not matter) creates the domain 1.5 s from now.
@@ -414,7 +468,11 @@ test('xl driver: waits on several VMs at once share xl list, each with a look th
     writeFileSync(join(root, 'up'), '');
     const later = await Promise.all(['xtv-a', 'xtv-b', 'xtv-c', 'xtv-a'].map((name) => d.state({ name, id: name })));
     t.deepEqual(await first, { powerState: 'Halted', domid: null }, 'the look in flight: before the domain');
-    t.deepEqual(later.map((s) => s.powerState), ['Running', 'Halted', 'Halted', 'Running'], 'the callers who came meanwhile: a look that began after they asked');
+    t.deepEqual(
+      later.map((s) => s.powerState),
+      ['Running', 'Halted', 'Halted', 'Running'],
+      'the callers who came meanwhile: a look that began after they asked',
+    );
     t.equal(looks(), 2, 'five callers, two xl lists');
     await d.state({ name: 'xtv-a', id: 'xtv-a' });
     t.equal(looks(), 3, 'a caller after that: a look of its own');
@@ -458,7 +516,7 @@ test('xl driver: readGuestMany checks the cached domid with the same xenstore-re
     // Rebooted: domain 3 gone, the VM is domain 8 now.
     rmSync(join(root, 'xs', 'local', 'domain', '3'), { recursive: true });
     domain(8, 'xtv-a');
-    t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-8' }, 'after a reboot: the new domain\'s values');
+    t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-8' }, "after a reboot: the new domain's values");
     t.deepEqual(runs(), ['xenstore-read', 'xl domid xtv-a', 'xenstore-read'], 'in the same script: the failed read, the lookup, the read');
     t.deepEqual(await d.readGuestMany(a, ['data/xtv/state']), { 'data/xtv/state': 'ready-in-8' });
     t.deepEqual(runs(), ['xenstore-read'], 'and the new domid is cached');
@@ -475,7 +533,7 @@ test('xl driver: readGuestMany checks the cached domid with the same xenstore-re
   }
 });
 
-test('read-many.sh (the XAPI driver\'s reads too): absent keys skipped, each run resuming after the absent one', async (t) => {
+test("read-many.sh (the XAPI driver's reads too): absent keys skipped, each run resuming after the absent one", async (t) => {
   const { root } = fakeDom0('xtv-loop-', (root) => ({
     'xenstore-read': [
       `echo run >> '${root}/log'`,
@@ -489,9 +547,16 @@ test('read-many.sh (the XAPI driver\'s reads too): absent keys skipped, each run
     const keys = ['data/a', 'data/b', 'data/c', 'data/d'];
     const script = scriptCommand('read-many', 'XTV-M', 1, ['', '4', ...keys]);
     const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', env: { ...process.env, PATH: `${join(root, 'bin')}:${process.env.PATH}` } });
-    t.deepEqual(parseReadMany(r.stdout, 'XTV-M', keys), { 'data/a': 'first\nline', 'data/b': null, 'data/c': '', 'data/d': null }, 'values decoded, absent ones null');
+    t.deepEqual(
+      parseReadMany(r.stdout, 'XTV-M', keys),
+      { 'data/a': 'first\nline', 'data/b': null, 'data/c': '', 'data/d': null },
+      'values decoded, absent ones null',
+    );
     t.equal(readFileSync(join(root, 'log'), 'utf8'), 'run\nrun\n', 'two xenstore-read runs: all four keys, then the two after data/b');
-    t.ok(scriptCommand('read-many', 'XTV-M', 1, ['', '4', 'data/$(reboot)']).startsWith("set -- XTV-M 1 '' 4 'data/$(reboot)'\n"), 'keys go in as quoted arguments, never into the script text');
+    t.ok(
+      scriptCommand('read-many', 'XTV-M', 1, ['', '4', 'data/$(reboot)']).startsWith("set -- XTV-M 1 '' 4 'data/$(reboot)'\n"),
+      'keys go in as quoted arguments, never into the script text',
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -510,13 +575,17 @@ test('xl driver: listOwned names the configs whose first line has the marker, in
     writeFileSync(join(paths.configDir, 'mine.cfg.bak'), `${XL_MARKER}\n`);
     writeFileSync(join(paths.configDir, 'xtv-c.d.cfg'), `${XL_MARKER}\n`);
     writeFileSync(join(paths.configDir, 'empty.cfg'), '');
-    t.deepEqual((await d.listOwned()).map((v) => v.name), ['xtv-a', 'xtv-c.d'], 'the marker on the first line of a .cfg only');
+    t.deepEqual(
+      (await d.listOwned()).map((v) => v.name),
+      ['xtv-a', 'xtv-c.d'],
+      'the marker on the first line of a .cfg only',
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 });
 
-test('xl errors: the message keeps the first libxl error ahead of the clean-up\'s last lines', (t) => {
+test("xl errors: the message keeps the first libxl error ahead of the clean-up's last lines", (t) => {
   const create = [
     'Parsing config from /etc/xen/xtv/vm.cfg',
     'libxl: error: libxl_domain.c:81:libxl__domain_rename: Domain 10:Domain with name "vm" already exists.',

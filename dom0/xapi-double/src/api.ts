@@ -38,14 +38,41 @@ export interface ApiOptions {
 
 /** Fields callers may set with set_<field> (and add_to_/remove_from_ for maps). */
 const VM_WRITABLE: Record<string, ParamType> = {
-  name_label: 'string', name_description: 'string', user_version: 'int', is_a_template: 'bool', affinity: 'ref',
-  VCPUs_params: 'map', actions_after_shutdown: 'string', actions_after_reboot: 'string', actions_after_crash: 'string',
-  actions_after_softreboot: 'string', PV_bootloader: 'string', PV_kernel: 'string', PV_ramdisk: 'string', PV_args: 'string',
-  PV_bootloader_args: 'string', PV_legacy_args: 'string', HVM_boot_policy: 'string', HVM_boot_params: 'map',
-  platform: 'map', PCI_bus: 'string', other_config: 'map', recommendations: 'string', xenstore_data: 'map',
-  tags: 'strings', blocked_operations: 'map', domain_type: 'string', NVRAM: 'map', ha_restart_priority: 'string',
-  HVM_shadow_multiplier: 'float', VCPUs_max: 'int', VCPUs_at_startup: 'int',
-  memory_static_max: 'int', memory_static_min: 'int', memory_dynamic_max: 'int', memory_dynamic_min: 'int',
+  name_label: 'string',
+  name_description: 'string',
+  user_version: 'int',
+  is_a_template: 'bool',
+  affinity: 'ref',
+  VCPUs_params: 'map',
+  actions_after_shutdown: 'string',
+  actions_after_reboot: 'string',
+  actions_after_crash: 'string',
+  actions_after_softreboot: 'string',
+  PV_bootloader: 'string',
+  PV_kernel: 'string',
+  PV_ramdisk: 'string',
+  PV_args: 'string',
+  PV_bootloader_args: 'string',
+  PV_legacy_args: 'string',
+  HVM_boot_policy: 'string',
+  HVM_boot_params: 'map',
+  platform: 'map',
+  PCI_bus: 'string',
+  other_config: 'map',
+  recommendations: 'string',
+  xenstore_data: 'map',
+  tags: 'strings',
+  blocked_operations: 'map',
+  domain_type: 'string',
+  NVRAM: 'map',
+  ha_restart_priority: 'string',
+  HVM_shadow_multiplier: 'float',
+  VCPUs_max: 'int',
+  VCPUs_at_startup: 'int',
+  memory_static_max: 'int',
+  memory_static_min: 'int',
+  memory_dynamic_max: 'int',
+  memory_dynamic_min: 'int',
   suspend_SR: 'ref',
 };
 /** Setters that XAPI allows only on a halted VM. */
@@ -58,11 +85,21 @@ const VM_ENUMS: Record<string, string[]> = {
   actions_after_softreboot: ['soft_reboot', 'destroy', 'restart', 'preserve'],
 };
 const POOL_WRITABLE: Record<string, ParamType> = {
-  name_label: 'string', name_description: 'string', other_config: 'map', tags: 'strings',
-  default_SR: 'ref', suspend_image_SR: 'ref', crash_dump_SR: 'ref',
+  name_label: 'string',
+  name_description: 'string',
+  other_config: 'map',
+  tags: 'strings',
+  default_SR: 'ref',
+  suspend_image_SR: 'ref',
+  crash_dump_SR: 'ref',
 };
 const HOST_WRITABLE: Record<string, ParamType> = {
-  name_label: 'string', name_description: 'string', other_config: 'map', tags: 'strings', suspend_image_sr: 'ref', crash_dump_sr: 'ref',
+  name_label: 'string',
+  name_description: 'string',
+  other_config: 'map',
+  tags: 'strings',
+  suspend_image_sr: 'ref',
+  crash_dump_sr: 'ref',
 };
 const TASK_WRITABLE: Record<string, ParamType> = { other_config: 'map' };
 const CLASSES: XapiClass[] = ['pool', 'host', 'SR', 'VM', 'task'];
@@ -72,8 +109,13 @@ const CLASSES: XapiClass[] = ['pool', 'host', 'SR', 'VM', 'task'];
  * datamodel_vm.ml set_actions_after_crash and the blocked_operations trio; datamodel.ml task's other_config.
  */
 const ASYNC_SETTERS = new Set([
-  'VM.set_actions_after_crash', 'VM.set_blocked_operations', 'VM.add_to_blocked_operations', 'VM.remove_from_blocked_operations',
-  'task.set_other_config', 'task.add_to_other_config', 'task.remove_from_other_config',
+  'VM.set_actions_after_crash',
+  'VM.set_blocked_operations',
+  'VM.add_to_blocked_operations',
+  'VM.remove_from_blocked_operations',
+  'task.set_other_config',
+  'task.add_to_other_config',
+  'task.remove_from_other_config',
 ]);
 
 /**
@@ -134,7 +176,10 @@ export class XenApi {
   private lifecycle!: Lifecycle;
   private closing = false;
 
-  constructor(private readonly opts: ApiOptions, db = new Database()) {
+  constructor(
+    private readonly opts: ApiOptions,
+    db = new Database(),
+  ) {
     this.db = db;
     const profile = opts.profile;
     const vmWritable = Object.fromEntries(Object.entries(VM_WRITABLE).filter(([f]) => !profile.vmFieldsAbsent.includes(f)));
@@ -233,7 +278,9 @@ export class XenApi {
     const sample = cls === 'task' ? newTask('', NULL_REF) : cls === 'VM' ? this.blankVm() : this.db.all(cls)[0]![1];
     if (!(field in sample)) return undefined;
     return {
-      params: ['ref'], session: true, async: false,
+      params: ['ref'],
+      session: true,
+      async: false,
       fn: async (_c, [ref]) => {
         if (cls === 'VM') await this.lifecycle.current();
         return this.db.snapshot(cls, ref as string)[field]!;
@@ -258,12 +305,19 @@ export class XenApi {
 
   private register(): void {
     // ---- session and introspection --------------------------------------
-    this.def('session.login_with_password', ['string', 'string'], (_c, [user, password]) => {
-      if (!this.checkPassword(String(user), String(password))) throw errors.authFailed(String(user));
-      const ref = `OpaqueRef:${randomBytes(16).toString('hex').replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')}`;
-      this.sessions.set(ref, { user: String(user), created: Date.now() });
-      return ref;
-    }, { session: false });
+    this.def(
+      'session.login_with_password',
+      ['string', 'string'],
+      (_c, [user, password]) => {
+        if (!this.checkPassword(String(user), String(password))) throw errors.authFailed(String(user));
+        const ref = `OpaqueRef:${randomBytes(16)
+          .toString('hex')
+          .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')}`;
+        this.sessions.set(ref, { user: String(user), created: Date.now() });
+        return ref;
+      },
+      { session: false },
+    );
     this.def('session.logout', [], (c) => {
       this.sessions.delete(c.session!);
       return '';
@@ -273,23 +327,36 @@ export class XenApi {
 
     // ---- records of every class -------------------------------------------
     for (const cls of CLASSES) {
-      const refresh = async () => { if (cls === 'VM') await this.lifecycle.current(); };
+      const refresh = async () => {
+        if (cls === 'VM') await this.lifecycle.current();
+      };
       this.def(`${cls}.get_all_records`, [], async () => {
         await refresh();
         return Object.fromEntries(this.db.all(cls).map(([r]) => [r, this.db.snapshot(cls, r)]));
       });
-      this.def(`${cls}.get_all`, [], async () => { await refresh(); return this.db.all(cls).map(([r]) => r); });
-      this.def(`${cls}.get_record`, ['ref'], async (_c, [ref]) => { await refresh(); return this.db.snapshot(cls, ref as string); });
+      this.def(`${cls}.get_all`, [], async () => {
+        await refresh();
+        return this.db.all(cls).map(([r]) => r);
+      });
+      this.def(`${cls}.get_record`, ['ref'], async (_c, [ref]) => {
+        await refresh();
+        return this.db.snapshot(cls, ref as string);
+      });
       this.def(`${cls}.get_by_uuid`, ['string'], (_c, [uuid]) => this.db.byUuidOf(cls, uuid));
       if (cls !== 'pool') {
-        this.def(`${cls}.get_by_name_label`, ['string'], (_c, [label]) => this.db.all(cls).filter(([, v]) => v.name_label === label).map(([r]) => r));
+        this.def(`${cls}.get_by_name_label`, ['string'], (_c, [label]) =>
+          this.db
+            .all(cls)
+            .filter(([, v]) => v.name_label === label)
+            .map(([r]) => r),
+        );
       }
       const setter = (name: string, params: ParamType[], fn: MethodDef['fn']) => this.def(name, params, fn, { async: ASYNC_SETTERS.has(name) });
       for (const [field, type] of Object.entries(this.writable[cls]!)) {
         setter(`${cls}.set_${field}`, ['ref', type], async (_c, [ref, value]) => this.setField(cls, ref as string, field, value as XapiValue));
         if (type === 'map') {
           setter(`${cls}.add_to_${field}`, ['ref', 'string', 'string'], async (_c, [ref, k, v]) => {
-            const cur = this.db.get(cls, ref) [field] as Record<string, string>;
+            const cur = this.db.get(cls, ref)[field] as Record<string, string>;
             if (Object.hasOwn(cur, k as string)) throw errors.mapDuplicateKey(cls, field, ref as string, k as string);
             this.db.update(cls, ref as string, { [field]: { ...cur, [k as string]: v as string } });
             return '';
@@ -338,17 +405,28 @@ export class XenApi {
     });
 
     // ---- tasks ------------------------------------------------------------------
-    this.def('task.create', ['string', 'string'], (_c, [label, desc]) => this.db.add('task', { ...newTask(label as string, this.hostRef), name_description: desc as string }));
-    this.def('task.destroy', ['ref'], (_c, [ref]) => { this.db.get('task', ref); this.db.remove('task', ref as string); return ''; });
-    this.def('task.cancel', ['ref'], (_c, [ref]) => {
-      // A power operation still waiting on its guest gives up with TASK_CANCELLED; anything else runs to its end.
-      const t = this.db.get('task', ref);
-      if (t.status === 'pending') {
-        this.db.update('task', ref as string, { status: 'cancelling' });
-        this.lifecycle.cancelTask(ref as string);
-      }
+    this.def('task.create', ['string', 'string'], (_c, [label, desc]) =>
+      this.db.add('task', { ...newTask(label as string, this.hostRef), name_description: desc as string }),
+    );
+    this.def('task.destroy', ['ref'], (_c, [ref]) => {
+      this.db.get('task', ref);
+      this.db.remove('task', ref as string);
       return '';
-    }, { async: true });
+    });
+    this.def(
+      'task.cancel',
+      ['ref'],
+      (_c, [ref]) => {
+        // A power operation still waiting on its guest gives up with TASK_CANCELLED; anything else runs to its end.
+        const t = this.db.get('task', ref);
+        if (t.status === 'pending') {
+          this.db.update('task', ref as string, { status: 'cancelling' });
+          this.lifecycle.cancelTask(ref as string);
+        }
+        return '';
+      },
+      { async: true },
+    );
 
     // ---- VM: create, clone, destroy ---------------------------------------------
     this.def('VM.create', ['record'], (_c, [rec]) => this.createVm(rec as Record<string, unknown>), { async: true });
@@ -357,49 +435,99 @@ export class XenApi {
       const src = this.db.snapshot('VM', ref as string);
       const rest: Record_ = { ...src };
       delete rest.uuid; // the clone gets its own
-      return this.db.add('VM', { ...rest, name_label: name as string, is_default_template: false, power_state: 'Halted', domid: -1, resident_on: NULL_REF, current_operations: {} });
+      return this.db.add('VM', {
+        ...rest,
+        name_label: name as string,
+        is_default_template: false,
+        power_state: 'Halted',
+        domid: -1,
+        resident_on: NULL_REF,
+        current_operations: {},
+      });
     };
     this.def('VM.clone', ['ref', 'string'], (_c, [ref, name]) => clone(ref, name, 'clone'), { async: true });
     this.def('VM.copy', ['ref', 'string', 'ref'], (_c, [ref, name]) => clone(ref, name, 'copy'), { async: true });
-    this.def('VM.provision', ['ref'], async (_c, [ref]) => { await this.lifecycle.checkOperation(this.vm(ref), 'provision'); return ''; }, { async: true });
-    this.def('VM.destroy', ['ref'], async (_c, [ref]) => {
-      const r = this.vm(ref);
-      await this.lifecycle.checkOperation(r, 'destroy');
-      await this.lifecycle.forget(r);
-      this.db.remove('VM', r);
-      return '';
-    }, { async: true });
-    this.def('VM.set_memory_limits', ['ref', 'int', 'int', 'int', 'int'], (_c, [ref, smin, smax, dmin, dmax]) => {
-      const r = this.vm(ref);
-      this.requireHalted(r);
-      const [a, b, c2, d] = [smin, dmin, dmax, smax] as number[];
-      if (!(a! <= b! && b! <= c2! && c2! <= d!)) throw new ApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
-      this.db.update('VM', r, { memory_static_min: a!, memory_dynamic_min: b!, memory_dynamic_max: c2!, memory_static_max: d! });
-      return '';
-    }, { async: true });
-    this.def('VM.set_memory', ['ref', 'int'], (_c, [ref, bytes]) => {
-      const r = this.vm(ref);
-      this.requireHalted(r);
-      const n = bytes as number;
-      const min = Math.min(n, Number(this.db.get('VM', r).memory_static_min));
-      this.db.update('VM', r, { memory_static_min: min, memory_dynamic_min: n, memory_dynamic_max: n, memory_static_max: n });
-      return '';
-    }, { async: true });
-    this.def('VM.set_memory_dynamic_range', ['ref', 'int', 'int'], async (_c, [ref, min, max]) => {
-      await this.lifecycle.checkOperation(this.vm(ref), 'changing_dynamic_range');
-      this.db.update('VM', ref as string, { memory_dynamic_min: min as number, memory_dynamic_max: max as number });
-      return '';
-    }, { async: true });
+    this.def(
+      'VM.provision',
+      ['ref'],
+      async (_c, [ref]) => {
+        await this.lifecycle.checkOperation(this.vm(ref), 'provision');
+        return '';
+      },
+      { async: true },
+    );
+    this.def(
+      'VM.destroy',
+      ['ref'],
+      async (_c, [ref]) => {
+        const r = this.vm(ref);
+        await this.lifecycle.checkOperation(r, 'destroy');
+        await this.lifecycle.forget(r);
+        this.db.remove('VM', r);
+        return '';
+      },
+      { async: true },
+    );
+    this.def(
+      'VM.set_memory_limits',
+      ['ref', 'int', 'int', 'int', 'int'],
+      (_c, [ref, smin, smax, dmin, dmax]) => {
+        const r = this.vm(ref);
+        this.requireHalted(r);
+        const [a, b, c2, d] = [smin, dmin, dmax, smax] as number[];
+        if (!(a! <= b! && b! <= c2! && c2! <= d!))
+          throw new ApiError('MEMORY_CONSTRAINT_VIOLATION', ['Memory limits must satisfy: static_min <= dynamic_min <= dynamic_max <= static_max']);
+        this.db.update('VM', r, { memory_static_min: a!, memory_dynamic_min: b!, memory_dynamic_max: c2!, memory_static_max: d! });
+        return '';
+      },
+      { async: true },
+    );
+    this.def(
+      'VM.set_memory',
+      ['ref', 'int'],
+      (_c, [ref, bytes]) => {
+        const r = this.vm(ref);
+        this.requireHalted(r);
+        const n = bytes as number;
+        const min = Math.min(n, Number(this.db.get('VM', r).memory_static_min));
+        this.db.update('VM', r, { memory_static_min: min, memory_dynamic_min: n, memory_dynamic_max: n, memory_static_max: n });
+        return '';
+      },
+      { async: true },
+    );
+    this.def(
+      'VM.set_memory_dynamic_range',
+      ['ref', 'int', 'int'],
+      async (_c, [ref, min, max]) => {
+        await this.lifecycle.checkOperation(this.vm(ref), 'changing_dynamic_range');
+        this.db.update('VM', ref as string, { memory_dynamic_min: min as number, memory_dynamic_max: max as number });
+        return '';
+      },
+      { async: true },
+    );
 
     // ---- host: what Xen says about the machine ----------------------------------------
-    this.def('host.compute_free_memory', ['ref'], async (_c, [host]) => {
-      if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
-      return (await this.lifecycle.hv.hostInfo()).freeMemoryBytes;
-    }, { async: true });
+    this.def(
+      'host.compute_free_memory',
+      ['ref'],
+      async (_c, [host]) => {
+        if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
+        return (await this.lifecycle.hv.hostInfo()).freeMemoryBytes;
+      },
+      { async: true },
+    );
 
     // ---- VM power operations (lifecycle.ts) ---------------------------------------
     const op = (name: string, params: ParamType[], fn: (ref: string, task: string | null, args: unknown[]) => Promise<void>) =>
-      this.def(`VM.${name}`, ['ref', ...params], async (c, [ref, ...args]) => { await fn(this.vm(ref), c.task, args); return ''; }, { async: true });
+      this.def(
+        `VM.${name}`,
+        ['ref', ...params],
+        async (c, [ref, ...args]) => {
+          await fn(this.vm(ref), c.task, args);
+          return '';
+        },
+        { async: true },
+      );
     op('start', ['bool', 'bool'], (r, task, [paused]) => this.lifecycle.start(r, paused as boolean, task));
     op('start_on', ['ref', 'bool', 'bool'], (r, task, [host, paused]) => {
       if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));

@@ -7,7 +7,15 @@ import { DEFAULT_PROFILE, isProfileName, PROFILE_NAMES, type ProfileName } from 
 import { ConfigError } from './toolstack-conf.ts';
 
 /** The lifecycle settings config.json may override (milliseconds); they win over the toolstack's files. */
-export const LIFECYCLE_KEYS = ['shutdownAckTimeoutMs', 'suspendAckTimeoutMs', 'shutdownTotalTimeoutMs', 'suspendTotalTimeoutMs', 'restartDelayMs', 'shortRunMs', 'pollMs'] as const;
+export const LIFECYCLE_KEYS = [
+  'shutdownAckTimeoutMs',
+  'suspendAckTimeoutMs',
+  'shutdownTotalTimeoutMs',
+  'suspendTotalTimeoutMs',
+  'restartDelayMs',
+  'shortRunMs',
+  'pollMs',
+] as const;
 type LifecycleKey = (typeof LIFECYCLE_KEYS)[number];
 
 export interface EndpointConfig {

@@ -137,7 +137,11 @@ export class Database {
     this.generation += 1;
     if (cls === 'session') return; // sessions are not event classes here
     this.events.push({
-      id: this.generation, timestamp: new XapiDate(this.now()), class: cls.toLowerCase(), operation, ref,
+      id: this.generation,
+      timestamp: new XapiDate(this.now()),
+      class: cls.toLowerCase(),
+      operation,
+      ref,
       snapshot: structuredCopy(rec),
     });
     if (this.events.length > this.maxEvents) {
@@ -161,7 +165,14 @@ export class Database {
       for (const cls of EVENT_CLASSES) {
         for (const [ref, rec] of this.all(cls)) {
           if (match(cls.toLowerCase(), ref)) {
-            events.push({ id: this.generation, timestamp: new XapiDate(this.now()), class: cls.toLowerCase(), operation: 'add', ref, snapshot: structuredCopy(rec) });
+            events.push({
+              id: this.generation,
+              timestamp: new XapiDate(this.now()),
+              class: cls.toLowerCase(),
+              operation: 'add',
+              ref,
+              snapshot: structuredCopy(rec),
+            });
           }
         }
       }

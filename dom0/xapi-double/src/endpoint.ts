@@ -31,7 +31,12 @@ export interface RunningEndpoint {
 export async function startEndpoint(opts: EndpointOptions): Promise<RunningEndpoint> {
   const log = opts.log ?? (() => {});
   const profile = opts.profile ?? PROFILES[DEFAULT_PROFILE];
-  const api = new XenApi({ user: opts.user, password: opts.password, profile, ...(opts.maxEventWaitSec !== undefined ? { maxEventWaitSec: opts.maxEventWaitSec } : {}) });
+  const api = new XenApi({
+    user: opts.user,
+    password: opts.password,
+    profile,
+    ...(opts.maxEventWaitSec !== undefined ? { maxEventWaitSec: opts.maxEventWaitSec } : {}),
+  });
   const lifecycle = new Lifecycle(api.db, opts.hypervisor, profile, { ...DEFAULT_LIFECYCLE, ...opts.lifecycle }, () => api.hostRef, log);
   api.attach(lifecycle);
   const servers: Server[] = [];
@@ -40,10 +45,15 @@ export async function startEndpoint(opts: EndpointOptions): Promise<RunningEndpo
     lifecycle.close();
     // Let the answered event.from calls reach their clients before the sockets go.
     await new Promise((r) => setTimeout(r, 20));
-    await Promise.all(servers.map((s) => new Promise<void>((res) => {
-      s.close(() => res());
-      s.closeAllConnections?.();
-    })));
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((res) => {
+            s.close(() => res());
+            s.closeAllConnections?.();
+          }),
+      ),
+    );
   };
   try {
     let httpPort: number | null = null;

@@ -6,7 +6,10 @@ import { printedException, stringOfFloat } from './ocaml.ts';
 
 export class ApiError extends Error {
   override name = 'ApiError';
-  constructor(readonly code: string, readonly params: string[] = []) {
+  constructor(
+    readonly code: string,
+    readonly params: string[] = [],
+  ) {
     super(`${code}(${params.join(', ')})`);
   }
 }
@@ -33,10 +36,8 @@ export const errors = {
   /** An enum value the type does not have: the generated unmarshaller's failwith (ocaml-rpc
    *  ppx/ppx_deriving_rpc.ml), which ExnHelper.error_of_exn turns into an INTERNAL_ERROR. */
   unknownEnum: () => new ApiError('INTERNAL_ERROR', [printedException('Failure', 'Unknown tag/contents')]),
-  mapDuplicateKey: (cls: string, field: string, ref: string, key: string) =>
-    new ApiError('MAP_DUPLICATE_KEY', [cls, field, ref, key]),
-  badPowerState: (ref: string, expected: string, actual: string) =>
-    new ApiError('VM_BAD_POWER_STATE', [ref, expected, actual]),
+  mapDuplicateKey: (cls: string, field: string, ref: string, key: string) => new ApiError('MAP_DUPLICATE_KEY', [cls, field, ref, key]),
+  badPowerState: (ref: string, expected: string, actual: string) => new ApiError('VM_BAD_POWER_STATE', [ref, expected, actual]),
   isTemplate: (ref: string, op: string) => new ApiError('VM_IS_TEMPLATE', [ref, op]),
   operationBlocked: (ref: string, reason: string) => new ApiError('OPERATION_BLOCKED', [ref, reason]),
   operationNotAllowed: (why: string) => new ApiError('OPERATION_NOT_ALLOWED', [why]),

@@ -66,7 +66,12 @@ export function makeHandler(api: XenApi, opts: HttpOptions = {}): (req: Incoming
           const e = toApiError(err);
           const extra = err as { jsonRpcCode?: number; id?: string | number | null; version?: '1.0' | '2.0' };
           const head = call ?? { id: extra.id ?? null, version: extra.version ?? '2.0' };
-          send(res, 200, 'application/json', formatJsonRpcResponse(head, { ok: false, error: e, ...(extra.jsonRpcCode !== undefined ? { jsonRpcCode: extra.jsonRpcCode } : {}) }));
+          send(
+            res,
+            200,
+            'application/json',
+            formatJsonRpcResponse(head, { ok: false, error: e, ...(extra.jsonRpcCode !== undefined ? { jsonRpcCode: extra.jsonRpcCode } : {}) }),
+          );
           log(`json ${call?.method ?? '(unparsed)'} ${e.code} ${Date.now() - t0} ms`);
         }
         return;

@@ -44,11 +44,13 @@ export function formatJsonRpcResponse(
   outcome: { ok: true; value: XapiValue } | { ok: false; error: ApiError; jsonRpcCode?: number },
 ): string {
   if (call.version === '1.0') {
-    return JSON.stringify(outcome.ok
-      ? { result: outcome.value, error: null, id: call.id }
-      : { result: null, error: [outcome.error.code, ...outcome.error.params], id: call.id });
+    return JSON.stringify(
+      outcome.ok ? { result: outcome.value, error: null, id: call.id } : { result: null, error: [outcome.error.code, ...outcome.error.params], id: call.id },
+    );
   }
-  return JSON.stringify(outcome.ok
-    ? { jsonrpc: '2.0', result: outcome.value, id: call.id }
-    : { jsonrpc: '2.0', error: { code: outcome.jsonRpcCode ?? API_ERROR_CODE, message: outcome.error.code, data: outcome.error.params }, id: call.id });
+  return JSON.stringify(
+    outcome.ok
+      ? { jsonrpc: '2.0', result: outcome.value, id: call.id }
+      : { jsonrpc: '2.0', error: { code: outcome.jsonRpcCode ?? API_ERROR_CODE, message: outcome.error.code, data: outcome.error.params }, id: call.id },
+  );
 }

@@ -32,8 +32,23 @@ export type PowerState = 'Halted' | 'Paused' | 'Running' | 'Suspended';
 
 /** The VM operations the double checks, by XAPI's names (Record_util.vm_operation_to_string). */
 export type VmOperation =
-  | 'start' | 'start_on' | 'pause' | 'unpause' | 'clean_shutdown' | 'clean_reboot' | 'hard_shutdown' | 'hard_reboot'
-  | 'shutdown' | 'suspend' | 'resume' | 'resume_on' | 'clone' | 'copy' | 'destroy' | 'provision' | 'changing_dynamic_range';
+  | 'start'
+  | 'start_on'
+  | 'pause'
+  | 'unpause'
+  | 'clean_shutdown'
+  | 'clean_reboot'
+  | 'hard_shutdown'
+  | 'hard_reboot'
+  | 'shutdown'
+  | 'suspend'
+  | 'resume'
+  | 'resume_on'
+  | 'clone'
+  | 'copy'
+  | 'destroy'
+  | 'provision'
+  | 'changing_dynamic_range';
 
 export interface LifecycleConfig {
   /** Where suspend images go. */
@@ -69,12 +84,24 @@ export const DEFAULT_LIFECYCLE: LifecycleConfig = {
 
 /** The power states each operation needs, in XAPI's order (LC allowed_power_states; docs/toolstack-behaviour.md#power-states). */
 const ALLOWED_POWER_STATES: Record<VmOperation, PowerState[]> = {
-  start: ['Halted'], start_on: ['Halted'], unpause: ['Paused'], resume: ['Suspended'], resume_on: ['Suspended'],
-  clean_reboot: ['Running'], clean_shutdown: ['Running'], pause: ['Running'], suspend: ['Running'],
-  hard_reboot: ['Paused', 'Running'], shutdown: ['Paused', 'Suspended', 'Running'], hard_shutdown: ['Paused', 'Suspended', 'Running'],
+  start: ['Halted'],
+  start_on: ['Halted'],
+  unpause: ['Paused'],
+  resume: ['Suspended'],
+  resume_on: ['Suspended'],
+  clean_reboot: ['Running'],
+  clean_shutdown: ['Running'],
+  pause: ['Running'],
+  suspend: ['Running'],
+  hard_reboot: ['Paused', 'Running'],
+  shutdown: ['Paused', 'Suspended', 'Running'],
+  hard_shutdown: ['Paused', 'Suspended', 'Running'],
   // clone and copy also allow Suspended for snapshots or with clone_suspended_vm enabled; neither exists here.
-  clone: ['Halted'], copy: ['Halted'], destroy: ['Halted', 'Suspended'],
-  provision: ['Halted'], changing_dynamic_range: ['Halted', 'Running'],
+  clone: ['Halted'],
+  copy: ['Halted'],
+  destroy: ['Halted', 'Suspended'],
+  provision: ['Halted'],
+  changing_dynamic_range: ['Halted', 'Running'],
 };
 
 /** Of these operations, what a template allows (LC check_template) and what the control domain allows (LC check_operation_error). */
@@ -201,7 +228,8 @@ export class Lifecycle {
     this.db.update('VM', ref, changes);
     const host = this.hostRef();
     if (this.db.has('host', host)) {
-      const resident = this.db.all('VM')
+      const resident = this.db
+        .all('VM')
         .filter(([, v]) => v.power_state === 'Running' || v.power_state === 'Paused')
         .map(([r]) => r);
       this.db.update('host', host, { resident_VMs: resident });
@@ -361,7 +389,8 @@ export class Lifecycle {
     }
     if (vm.is_a_template === true) {
       // LC check_template: templates allow these, and destroy unless they are default ones.
-      const defaultTemplate = vm.is_default_template === true || ['1', 'true'].includes(String((vm.other_config as Record<string, string>).default_template ?? '').toLowerCase());
+      const defaultTemplate =
+        vm.is_default_template === true || ['1', 'true'].includes(String((vm.other_config as Record<string, string>).default_template ?? '').toLowerCase());
       if (!(TEMPLATE_OPS.has(name) || (name === 'destroy' && !defaultTemplate))) throw errors.isTemplate(ref, name);
     } else if (name === 'provision') {
       throw errors.onlyProvisionTemplate();
@@ -381,7 +410,9 @@ export class Lifecycle {
 
   private newOp(name: Op['name'], task: string): Op {
     let finish!: () => void;
-    const done = new Promise<void>((resolve) => { finish = resolve; });
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
     return { name, task, cancelled: false, ownsDomain: false, done, finish };
   }
 
@@ -568,12 +599,17 @@ export class Lifecycle {
     const node = `${domainHome(domid)}/control/shutdown`;
     await this.hv.xsWriteFresh(node, request);
     this.log(`domain ${domid}: wrote ${request} into control/shutdown`);
-    const acked = await this.waitUntil(op, t0 + ackTimeoutMs, async () => {
-      const dom = await this.domain(domid);
-      if (dom === null || dom.shutdownReason !== null) return true;
-      const v = await this.hv.xsRead(node);
-      return v === null || v === '' ? true : null;
-    }, node);
+    const acked = await this.waitUntil(
+      op,
+      t0 + ackTimeoutMs,
+      async () => {
+        const dom = await this.domain(domid);
+        if (dom === null || dom.shutdownReason !== null) return true;
+        const v = await this.hv.xsRead(node);
+        return v === null || v === '' ? true : null;
+      },
+      node,
+    );
     return acked !== null;
   }
 
@@ -736,11 +772,21 @@ export class Lifecycle {
     const reason = dom.shutdownReason!;
     let action: string;
     switch (reason) {
-      case 'poweroff': action = String(vm.actions_after_shutdown); break;
+      case 'poweroff':
+        action = String(vm.actions_after_shutdown);
+        break;
       // Upstream, soft_reset (code 5) follows actions_after_softreboot instead (1.249: always a soft reset).
-      case 'reboot': case 'watchdog': case 'soft_reset': action = String(vm.actions_after_reboot); break;
-      case 'crash': action = String(vm.actions_after_crash); break;
-      case 'suspend': action = 'destroy'; break; // "unexpectedly suspended": no image, Halted (docs/toolstack-behaviour.md#guest-suspend)
+      case 'reboot':
+      case 'watchdog':
+      case 'soft_reset':
+        action = String(vm.actions_after_reboot);
+        break;
+      case 'crash':
+        action = String(vm.actions_after_crash);
+        break;
+      case 'suspend':
+        action = 'destroy';
+        break; // "unexpectedly suspended": no image, Halted (docs/toolstack-behaviour.md#guest-suspend)
     }
     const ranFor = Date.now() - this.rt(ref).startedAt;
     // XX on_action_behaviour: these three are Vm.Start.

@@ -20,7 +20,7 @@ function log(line: string): void {
 
 function arg(name: string): string | null {
   const i = process.argv.indexOf(name);
-  return i < 0 ? null : process.argv[i + 1] ?? '';
+  return i < 0 ? null : (process.argv[i + 1] ?? '');
 }
 
 function readText(path: string, what: string): string {
@@ -58,20 +58,29 @@ async function main(): Promise<void> {
   }
   const cfg = parseConfig(readText(file, 'the configuration'), file, name);
   const profile = PROFILES[cfg.profile];
-  log(`xtv XAPI test double${cfg.name === null ? '' : ` ${cfg.name}`}: profile ${profile.name} (${profile.softwareVersion.product_brand} ${profile.softwareVersion.product_version}, xapi ${profile.softwareVersion.xapi}); PV kernels from ${profile.bootDirs.join(', ')}`);
+  log(
+    `xtv XAPI test double${cfg.name === null ? '' : ` ${cfg.name}`}: profile ${profile.name} (${profile.softwareVersion.product_brand} ${profile.softwareVersion.product_version}, xapi ${profile.softwareVersion.xapi}); PV kernels from ${profile.bootDirs.join(', ')}`,
+  );
   const lifecycle = lifecycleOf(cfg);
   const password = readText(cfg.passwordFile, 'passwordFile').trim();
   const tls = cfg.https ? { key: readText(cfg.https.key, 'tlsKey'), cert: readText(cfg.https.cert, 'tlsCert') } : null;
   mkdirSync(cfg.suspendDir, { recursive: true });
   const hypervisor = await XlHypervisor.open({ runDir: cfg.runDir, log });
   const ep = await startEndpoint({
-    user: cfg.user, password, hypervisor, profile, lifecycle, log,
+    user: cfg.user,
+    password,
+    hypervisor,
+    profile,
+    lifecycle,
+    log,
     ...(cfg.httpPort !== null ? { http: { port: cfg.httpPort } } : {}),
     ...(cfg.https && tls ? { https: { port: cfg.https.port, ...tls } } : {}),
   });
   log(`listening: http ${ep.httpPort ?? '-'}, https ${ep.httpsPort ?? '-'}; domain configs in ${cfg.runDir}, suspend images in ${cfg.suspendDir}`);
   const stop = () => {
-    ep.close().then(() => hypervisor.close()).finally(() => process.exit(0));
+    ep.close()
+      .then(() => hypervisor.close())
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -81,6 +90,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  log(`failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? err.stack ?? err.message : String(err)}`);
+  log(`failed to start: ${err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   process.exit(1);
 });

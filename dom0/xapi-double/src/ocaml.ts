@@ -30,13 +30,26 @@ export function ocamlStringLiteral(s: string): string {
   let out = '"';
   for (const b of Buffer.from(s, 'utf8')) {
     switch (b) {
-      case 0x22: out += '\\"'; break;
-      case 0x5c: out += '\\\\'; break;
-      case 0x0a: out += '\\n'; break;
-      case 0x09: out += '\\t'; break;
-      case 0x0d: out += '\\r'; break;
-      case 0x08: out += '\\b'; break;
-      default: out += b >= 0x20 && b <= 0x7e ? String.fromCharCode(b) : `\\${String(b).padStart(3, '0')}`;
+      case 0x22:
+        out += '\\"';
+        break;
+      case 0x5c:
+        out += '\\\\';
+        break;
+      case 0x0a:
+        out += '\\n';
+        break;
+      case 0x09:
+        out += '\\t';
+        break;
+      case 0x0d:
+        out += '\\r';
+        break;
+      case 0x08:
+        out += '\\b';
+        break;
+      default:
+        out += b >= 0x20 && b <= 0x7e ? String.fromCharCode(b) : `\\${String(b).padStart(3, '0')}`;
     }
   }
   return `${out}"`;

@@ -43,7 +43,10 @@ export interface ConfFile {
  * The timeouts the two files set for this profile's daemons, and one line per decision for the
  * log (what was used, and keys that look meant for a timeout but that the daemon ignores).
  */
-export function timeoutsFromConf(profile: Profile, files: { xenopsd: ConfFile; xapi: ConfFile }): { timeouts: Partial<Pick<LifecycleConfig, TimeoutField>>; notes: string[] } {
+export function timeoutsFromConf(
+  profile: Profile,
+  files: { xenopsd: ConfFile; xapi: ConfFile },
+): { timeouts: Partial<Pick<LifecycleConfig, TimeoutField>>; notes: string[] } {
   const timeouts: Partial<Pick<LifecycleConfig, TimeoutField>> = {};
   const notes: string[] = [];
   const parsed = { xenopsd: parseXcpConf(files.xenopsd.text ?? ''), xapi: parseXcpConf(files.xapi.text ?? '') };
@@ -59,7 +62,8 @@ export function timeoutsFromConf(profile: Profile, files: { xenopsd: ConfFile; x
     }
     if (v === undefined || !s.known(profile)) continue;
     const sec = floatOfString(v);
-    if (sec === null || sec < 0) throw new ConfigError(`${path}: ${s.key} = ${JSON.stringify(v)} is not a number of seconds (${s.file} would not start either)`);
+    if (sec === null || sec < 0)
+      throw new ConfigError(`${path}: ${s.key} = ${JSON.stringify(v)} is not a number of seconds (${s.file} would not start either)`);
     timeouts[s.field] = Math.round(sec * 1000);
     notes.push(`${path}: ${s.key} = ${v}`);
   }

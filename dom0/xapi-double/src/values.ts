@@ -8,20 +8,17 @@
 export class XapiDate {
   constructor(readonly date: Date) {}
   toXapiString(): string {
-    return this.date.toISOString().replace(/[-]/g, '').replace(/\.\d+Z$/, 'Z');
+    return this.date
+      .toISOString()
+      .replace(/[-]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
   }
   toJSON(): string {
     return this.toXapiString();
   }
 }
 
-export type XapiValue =
-  | string
-  | number
-  | boolean
-  | XapiDate
-  | XapiValue[]
-  | { [key: string]: XapiValue };
+export type XapiValue = string | number | boolean | XapiDate | XapiValue[] | { [key: string]: XapiValue };
 
 /** The null reference. */
 export const NULL_REF = 'OpaqueRef:NULL';

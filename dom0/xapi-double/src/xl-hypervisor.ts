@@ -73,11 +73,18 @@ export class XlHypervisor implements Hypervisor {
   private readonly listeners = new Set<() => void>();
   private nextToken = 1;
 
-  private constructor(private readonly xs: XenstoreClient, private readonly opts: Required<Omit<XlHypervisorOptions, 'log'>> & { log: (l: string) => void }) {}
+  private constructor(
+    private readonly xs: XenstoreClient,
+    private readonly opts: Required<Omit<XlHypervisorOptions, 'log'>> & { log: (l: string) => void },
+  ) {}
 
   static async open(opts: XlHypervisorOptions): Promise<XlHypervisor> {
     const full = {
-      xl: 'xl', xenstoredSocket: XENSTORED_SOCKET, xlTimeoutMs: 120_000, log: () => {}, ...opts,
+      xl: 'xl',
+      xenstoredSocket: XENSTORED_SOCKET,
+      xlTimeoutMs: 120_000,
+      log: () => {},
+      ...opts,
     };
     const transport = await connectUnixSocket(full.xenstoredSocket);
     const xs = new XenstoreClient(transport, { requestTimeoutMs: 30_000, onWarning: (e) => full.log(`xenstore: ${e.message}`) });
@@ -155,9 +162,11 @@ export class XlHypervisor implements Hypervisor {
     // guest's behalf, so the save costs what the copy costs.
     const node = `${domainHome(domid)}/control/shutdown`;
     const ackForSuspendedGuest = (): void => {
-      this.xs.transaction(async (tx) => {
-        if ((await tx.tryRead(node)) === 'suspend') await tx.write(node, '');
-      }).catch(() => undefined);
+      this.xs
+        .transaction(async (tx) => {
+          if ((await tx.tryRead(node)) === 'suspend') await tx.write(node, '');
+        })
+        .catch(() => undefined);
     };
     const stop = await this.xsWatch(node, ackForSuspendedGuest);
     try {
@@ -183,11 +192,17 @@ export class XlHypervisor implements Hypervisor {
   }
 
   async isRegularFile(path: string): Promise<boolean> {
-    return stat(path).then((s) => s.isFile(), () => false);
+    return stat(path).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   }
 
   async isReadable(path: string): Promise<boolean> {
-    return access(path, constants.F_OK | constants.R_OK).then(() => true, () => false);
+    return access(path, constants.F_OK | constants.R_OK).then(
+      () => true,
+      () => false,
+    );
   }
 
   async xsRead(path: string): Promise<string | null> {
@@ -218,7 +233,9 @@ export class XlHypervisor implements Hypervisor {
 
   async xsWatch(path: string, cb: () => void): Promise<() => void> {
     const token = `xtv-xapi-${this.nextToken++}`;
-    const off = this.xs.onWatch((_p, t) => { if (t === token) cb(); });
+    const off = this.xs.onWatch((_p, t) => {
+      if (t === token) cb();
+    });
     await this.xs.watch(path, token);
     return () => {
       off();
@@ -228,7 +245,9 @@ export class XlHypervisor implements Hypervisor {
 
   onDomainsChanged(cb: () => void): () => void {
     this.listeners.add(cb);
-    return () => { this.listeners.delete(cb); };
+    return () => {
+      this.listeners.delete(cb);
+    };
   }
 
   async close(): Promise<void> {

@@ -138,8 +138,14 @@ export async function parseXmlRpcCall(body: string): Promise<RpcCall> {
 
 function escapeXml(s: string): string {
   // XML 1.0 cannot carry most control characters at all; drop them rather than emit invalid XML.
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return (
+    s
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+  );
 }
 
 /** One <value> element, XAPI style: strings and ints as plain text (ints are int64 strings). */

@@ -50,9 +50,12 @@ export function parseXapiUrl(value: string): URL {
   } catch {
     throw new ConnectionError(`--host ${JSON.stringify(value)} is not a URL: use https://HOST[:PORT] with --toolstack xapi`);
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new ConnectionError(`--host ${safeUrl(value)}: XAPI is reached over https:// (got ${u.protocol})`);
-  if (u.username || u.password) throw new ConnectionError('--host: put no user or password in the URL: the user goes in --user, the password in $XTV_PASSWORD or --password-file');
-  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname)) throw new ConnectionError(`--host ${safeUrl(value)}: plain http would send the password in clear over the network; use https://`);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:')
+    throw new ConnectionError(`--host ${safeUrl(value)}: XAPI is reached over https:// (got ${u.protocol})`);
+  if (u.username || u.password)
+    throw new ConnectionError('--host: put no user or password in the URL: the user goes in --user, the password in $XTV_PASSWORD or --password-file');
+  if (u.protocol === 'http:' && !LOOPBACK.test(u.hostname))
+    throw new ConnectionError(`--host ${safeUrl(value)}: plain http would send the password in clear over the network; use https://`);
   return u;
 }
 
@@ -71,27 +74,36 @@ export function dom0Of(opts: Pick<ConnectOptions, 'dom0'>, url: URL, env: NodeJS
 export async function connectXapi(opts: XapiConnectOptions): Promise<XapiDriver> {
   const env = opts.env ?? process.env;
   if (!/^https?:\/\//.test(opts.host)) {
-    throw new ConnectionError(`with --toolstack xapi, --host is the XenAPI URL, https://HOST[:PORT] (got ${JSON.stringify(opts.host)}); dom0 is --dom0 ssh://root@HOST[:PORT]`);
+    throw new ConnectionError(
+      `with --toolstack xapi, --host is the XenAPI URL, https://HOST[:PORT] (got ${JSON.stringify(opts.host)}); dom0 is --dom0 ssh://root@HOST[:PORT]`,
+    );
   }
   const url = parseXapiUrl(opts.host);
   const user = xapiUserOf(opts, env);
   const password = passwordFrom(opts, env);
   if (password === undefined) {
-    throw new ConnectionError(`no XAPI password for ${safeUrl(opts.host)}: set $XTV_PASSWORD, or put it in a file and pass --password-file FILE (or $XTV_PASSWORD_FILE)`);
+    throw new ConnectionError(
+      `no XAPI password for ${safeUrl(opts.host)}: set $XTV_PASSWORD, or put it in a file and pass --password-file FILE (or $XTV_PASSWORD_FILE)`,
+    );
   }
   const caFile = opts.caFile ?? (env.XTV_CA_FILE || undefined);
   const ca = caFile !== undefined && !opts.allowUnauthorized ? readCaFile(caFile) : undefined;
   const dom0 = dom0Of(opts, url, env);
-  const target: HostTarget | null = dom0 ? openTarget(dom0, {
-    ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
-    env,
-  }) : null;
+  const target: HostTarget | null = dom0
+    ? openTarget(dom0, {
+        ...(opts.identity ? { identity: opts.identity } : {}),
+        ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
+        env,
+      })
+    : null;
   const tls = opts.allowUnauthorized ? ' (TLS certificate not checked: --allow-unauthorized)' : ca ? ` (TLS checked against ${caFile})` : '';
   opts.onProgress?.(`connecting to XAPI at ${safeUrl(opts.host)} as ${user}${tls}; dom0 ${target ? target.description : 'not used (--dom0 none)'}`);
   try {
     return await XapiDriver.connect({
-      url: url.toString().replace(/\/$/, ''), user, password, target,
+      url: url.toString().replace(/\/$/, ''),
+      user,
+      password,
+      target,
       allowUnauthorized: opts.allowUnauthorized === true,
       ...(ca !== undefined ? { ca } : {}),
       ...(opts.noConsoleLog ? { consoleLog: false } : {}),

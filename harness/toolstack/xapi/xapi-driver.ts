@@ -25,8 +25,18 @@ import { useAgent } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
 import { TargetUnreachableError, type HostTarget, type TargetExecResult } from '../../remote/target.ts';
 import {
-  ConnectionError, ToolstackError, type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest,
-  type InstallOptions, type PowerState, type RequestOptions, type ToolstackDriver, type VmRef,
+  ConnectionError,
+  ToolstackError,
+  type ChangeWatch,
+  type ConsoleText,
+  type DomainInfo,
+  type HostFacts,
+  type HostRequest,
+  type InstallOptions,
+  type PowerState,
+  type RequestOptions,
+  type ToolstackDriver,
+  type VmRef,
 } from '../driver.ts';
 
 /** The other_config key that marks a VM as made by xtv. */
@@ -65,7 +75,8 @@ const REQUEST_CALLS: Record<HostRequest, { method: string; args: unknown[] }> = 
 
 /** What a user does about an error a host's setup causes (docs/xapi-behaviour.md §4). */
 const XAPI_ERROR_HINTS: Record<string, string> = {
-  VM_NO_SUSPEND_SR: 'the pool has no suspend image SR; set one with xe pool-param-set uuid=<pool> suspend-image-SR=<sr-uuid> (xtv doctor prints the exact line)',
+  VM_NO_SUSPEND_SR:
+    'the pool has no suspend image SR; set one with xe pool-param-set uuid=<pool> suspend-image-SR=<sr-uuid> (xtv doctor prints the exact line)',
 };
 
 /** Turns what the client threw into the driver contract's two kinds of failure. */
@@ -120,7 +131,10 @@ export class XapiDriver implements ToolstackDriver {
   /** Each VM's console log file, found while its domain existed (the file is named after the domain). */
   private readonly consoleFiles = new Map<string, string>();
 
-  private constructor(readonly client: Xapi, private readonly opts: XapiDriverOptions) {
+  private constructor(
+    readonly client: Xapi,
+    private readonly opts: XapiDriverOptions,
+  ) {
     this.callTimeoutMs = opts.callTimeoutMs ?? 120_000;
   }
 
@@ -184,13 +198,17 @@ export class XapiDriver implements ToolstackDriver {
       const notes = [`version: ${this.version.label}; PV kernels boot from ${this.version.bootDir}`];
       const target = this.opts.target;
       if (!target) {
-        notes.push('dom0: not reachable (no SSH): no kernel copies, guest xenstore only through VM.set_xenstore_data, no console log; xapi\'s default timeouts assumed');
+        notes.push(
+          "dom0: not reachable (no SSH): no kernel copies, guest xenstore only through VM.set_xenstore_data, no console log; xapi's default timeouts assumed",
+        );
         return { version: this.version.label, dom0: null, consoleLogDir: null, timeouts: { ...XAPI_DEFAULT_TIMEOUTS }, notes };
       }
       const [c, t] = await Promise.all([
         consoleLogFact(target, this.opts.consoleLog !== false, this.callTimeoutMs),
-        readXapiTimeouts(target, this.callTimeoutMs, this.version.suspendTimeoutsTunable)
-          .catch((err: unknown) => ({ timeouts: { ...XAPI_DEFAULT_TIMEOUTS }, notes: [`timeouts: xapi's defaults assumed (could not read dom0's config files: ${err instanceof Error ? err.message : String(err)})`] })),
+        readXapiTimeouts(target, this.callTimeoutMs, this.version.suspendTimeoutsTunable).catch((err: unknown) => ({
+          timeouts: { ...XAPI_DEFAULT_TIMEOUTS },
+          notes: [`timeouts: xapi's defaults assumed (could not read dom0's config files: ${err instanceof Error ? err.message : String(err)})`],
+        })),
       ]);
       notes.push(c.note, ...t.notes);
       return { version: this.version.label, dom0: target.description, consoleLogDir: c.dir, timeouts: t.timeouts, notes };
@@ -237,7 +255,10 @@ export class XapiDriver implements ToolstackDriver {
   /** Runs a script in dom0; any exit status is returned. ConnectionError when dom0 cannot be reached. */
   private async exec(call: string, script: string, opts: { input?: string; timeoutMs?: number } = {}): Promise<TargetExecResult> {
     try {
-      return await this.needTarget(call).exec(script, { timeoutMs: opts.timeoutMs ?? this.callTimeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      return await this.needTarget(call).exec(script, {
+        timeoutMs: opts.timeoutMs ?? this.callTimeoutMs,
+        ...(opts.input !== undefined ? { input: opts.input } : {}),
+      });
     } catch (err) {
       if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
       throw err;
@@ -279,17 +300,24 @@ export class XapiDriver implements ToolstackDriver {
 
   private async findByName(name: string): Promise<Array<{ ref: string; ours: boolean; uuid: string }>> {
     const refs = await this.call<string[]>('VM.get_by_name_label', name);
-    return Promise.all(refs.map(async (ref) => {
-      const rec = await this.call<Record<string, unknown>>('VM.get_record', ref);
-      const oc = (rec.other_config ?? {}) as Record<string, string>;
-      return { ref, ours: oc[XTV_TAG] !== undefined && rec.is_a_template !== true, uuid: String(rec.uuid) };
-    }));
+    return Promise.all(
+      refs.map(async (ref) => {
+        const rec = await this.call<Record<string, unknown>>('VM.get_record', ref);
+        const oc = (rec.other_config ?? {}) as Record<string, string>;
+        return { ref, ours: oc[XTV_TAG] !== undefined && rec.is_a_template !== true, uuid: String(rec.uuid) };
+      }),
+    );
   }
 
   async install(opts: InstallOptions): Promise<VmRef> {
     const call = `install ${opts.name}`;
     if (opts.domainType === 'pvh' && !this.version.pvh) {
-      throw new ToolstackError('XTV_NO_PVH', [this.version.label], call, `${call}: ${this.version.label} has no PVH guests (domain_type pvh came with xapi 23.9); use --domain-type pv`);
+      throw new ToolstackError(
+        'XTV_NO_PVH',
+        [this.version.label],
+        call,
+        `${call}: ${this.version.label} has no PVH guests (domain_type pvh came with xapi 23.9); use --domain-type pv`,
+      );
     }
     const kernel = await this.putGuestFile(opts.kernelPath, call);
     const ramdisk = await this.putGuestFile(opts.initrdPath, call);
@@ -341,7 +369,11 @@ export class XapiDriver implements ToolstackDriver {
     if (a.afterCrash) await this.call('VM.set_actions_after_crash', ref, a.afterCrash);
     const oc = await this.call<Record<string, string>>('VM.get_other_config', ref);
     await this.call('VM.set_other_config', ref, {
-      ...oc, [XTV_TAG]: '1', 'xtv-name': opts.name, 'xtv-kernel': kernel, 'xtv-initrd': ramdisk,
+      ...oc,
+      [XTV_TAG]: '1',
+      'xtv-name': opts.name,
+      'xtv-kernel': kernel,
+      'xtv-initrd': ramdisk,
     });
   }
 
@@ -356,7 +388,8 @@ export class XapiDriver implements ToolstackDriver {
     }
     const rec = await this.call<Record<string, unknown>>('VM.get_record', ref);
     const oc = (rec.other_config ?? {}) as Record<string, string>;
-    if (oc[XTV_TAG] === undefined) throw new ToolstackError('XTV_NOT_OURS', [vm.name], call, `${call}: the VM has no other_config:${XTV_TAG}; leaving it alone`);
+    if (oc[XTV_TAG] === undefined)
+      throw new ToolstackError('XTV_NOT_OURS', [vm.name], call, `${call}: the VM has no other_config:${XTV_TAG}; leaving it alone`);
     if (rec.power_state !== 'Halted') await this.callAsync('VM.hard_shutdown', this.callTimeoutMs, ref);
     await this.callAsync('VM.destroy', this.callTimeoutMs, ref);
     this.refs.delete(vm.id);
@@ -432,14 +465,25 @@ export class XapiDriver implements ToolstackDriver {
     const ref = await this.ref(vm);
     if (this.opts.xenstoreVia === 'xapi' || relPath === VMDATA_TESTING_NODE || (!this.opts.target && relPath.startsWith('vm-data/'))) {
       if (!relPath.startsWith('vm-data/')) {
-        throw new ToolstackError('XTV_NOT_VM_DATA', [relPath], 'VM.set_xenstore_data', `XAPI writes a running guest's xenstore only under vm-data/ (VM.set_xenstore_data); ${relPath} needs dom0's xenstore over SSH (e.g. ${TESTING_NODE})`);
+        throw new ToolstackError(
+          'XTV_NOT_VM_DATA',
+          [relPath],
+          'VM.set_xenstore_data',
+          `XAPI writes a running guest's xenstore only under vm-data/ (VM.set_xenstore_data); ${relPath} needs dom0's xenstore over SSH (e.g. ${TESTING_NODE})`,
+        );
       }
       const data = await this.call<Record<string, string>>('VM.get_xenstore_data', ref);
       await this.call('VM.set_xenstore_data', ref, { ...data, [relPath]: value });
       return;
     }
     const domid = await this.domid(vm);
-    if (domid === null) throw new ToolstackError('VM_BAD_POWER_STATE', [ref, 'running', 'halted'], `xenstore-write ${relPath}`, `xenstore-write ${relPath}: ${vm.name} has no domain`);
+    if (domid === null)
+      throw new ToolstackError(
+        'VM_BAD_POWER_STATE',
+        [ref, 'running', 'halted'],
+        `xenstore-write ${relPath}`,
+        `xenstore-write ${relPath}: ${vm.name} has no domain`,
+      );
     // The same script as the xl driver's: raw (-R), a value with a leading "-" taken as a value (--).
     const args = ['', String(domid), relPath, value, opts.guestWritable ? '1' : '0'];
     await this.sh(`xenstore-write ${relPath} in domain ${domid}`, scriptCommand('write-guest', newMarker(), 1, args));
@@ -465,11 +509,15 @@ export class XapiDriver implements ToolstackDriver {
     const objects = this.client.objects;
     const mine = (objs: Record<string, XapiRecord>): boolean =>
       Object.values(objs).some((o) => o.$type === 'VM' && (o.$ref === vm.id || o.$id === vm.id || o['uuid'] === vm.id));
-    const onUpdate = (objs: Record<string, XapiRecord>): void => { if (mine(objs)) onChange(); };
+    const onUpdate = (objs: Record<string, XapiRecord>): void => {
+      if (mine(objs)) onChange();
+    };
     for (const e of ['add', 'update', 'remove']) objects.on(e, onUpdate);
     const xs = this.opts.target && domid !== null ? watchXenstore(this.opts.target, [`/local/domain/${domid}/${REPORT_DIR}`], onChange) : null;
     let stop!: (why: string) => void;
-    const stopped = new Promise<string>((r) => { stop = r; });
+    const stopped = new Promise<string>((r) => {
+      stop = r;
+    });
     return {
       // XAPI's events keep going after the xenstore watch ends: only close() ends this one.
       ended: stopped,

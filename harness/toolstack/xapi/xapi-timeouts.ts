@@ -72,7 +72,11 @@ export function timeoutsFrom(files: ConfFiles, suspendTunable: boolean): { timeo
 }
 
 /** Reads both daemons' files in dom0 (absent ones: the defaults). */
-export async function readXapiTimeouts(target: HostTarget, timeoutMs: number, suspendTunable: boolean): Promise<{ timeouts: ToolstackTimeouts; notes: string[] }> {
+export async function readXapiTimeouts(
+  target: HostTarget,
+  timeoutMs: number,
+  suspendTunable: boolean,
+): Promise<{ timeouts: ToolstackTimeouts; notes: string[] }> {
   const m = newMarker();
   // Per file, dom0-scripts/toolstack-conf.sh frames "file DAEMON PATH", then its text.
   const r = await target.exec(scriptCommand('toolstack-conf', m, 1, []), { timeoutMs });
@@ -85,6 +89,8 @@ export async function readXapiTimeouts(target: HostTarget, timeoutMs: number, su
   }
   const { timeouts, notes } = timeoutsFrom(files, suspendTunable);
   const t = (ms: number): string => `${ms / 1000} s`;
-  notes.unshift(`timeouts: shutdown ack ${t(timeouts.shutdownAckMs)}, suspend ack ${t(timeouts.suspendAckMs)}, shutdown ${t(timeouts.shutdownTotalMs)}, suspend ${t(timeouts.suspendTotalMs)} (xapi's defaults unless a line below says otherwise)`);
+  notes.unshift(
+    `timeouts: shutdown ack ${t(timeouts.shutdownAckMs)}, suspend ack ${t(timeouts.suspendAckMs)}, shutdown ${t(timeouts.shutdownTotalMs)}, suspend ${t(timeouts.suspendTotalMs)} (xapi's defaults unless a line below says otherwise)`,
+  );
   return { timeouts, notes };
 }

@@ -71,8 +71,13 @@ export function xlString(value: string): string {
 export function renderXlConfig(c: XlConfigSpec): string {
   checkVmName(c.name);
   if (!Number.isInteger(c.memoryMiB) || c.memoryMiB < 1) throw new Error(`memory must be a whole number of MiB, got ${c.memoryMiB}`);
-  for (const [k, v] of [['on_poweroff', c.onPoweroff], ['on_reboot', c.onReboot], ['on_crash', c.onCrash]] as const) {
-    if (v !== undefined && !(XL_ACTIONS as readonly string[]).includes(v)) throw new Error(`${k} must be one of ${XL_ACTIONS.join(', ')}, got ${JSON.stringify(v)}`);
+  for (const [k, v] of [
+    ['on_poweroff', c.onPoweroff],
+    ['on_reboot', c.onReboot],
+    ['on_crash', c.onCrash],
+  ] as const) {
+    if (v !== undefined && !(XL_ACTIONS as readonly string[]).includes(v))
+      throw new Error(`${k} must be one of ${XL_ACTIONS.join(', ')}, got ${JSON.stringify(v)}`);
   }
   const lines = [
     `${XL_MARKER}: remove it with 'xtv uninstall ${c.name}' (or 'xtv gc'), not by hand`,

@@ -7,7 +7,9 @@ import { openTarget, parseSshUrl, type SshUrl } from '../../remote/open-target.t
 
 export async function connectXl(opts: ConnectOptions & { driver?: XlDriverOptions }): Promise<XlDriver> {
   if (/^https?:\/\//.test(opts.host)) {
-    throw new ConnectionError(`the xl toolstack is reached over SSH: use --host ssh://[USER@]HOST[:PORT] (${opts.host} is a XAPI address; use --toolstack xapi)`);
+    throw new ConnectionError(
+      `the xl toolstack is reached over SSH: use --host ssh://[USER@]HOST[:PORT] (${opts.host} is a XAPI address; use --toolstack xapi)`,
+    );
   }
   let url: SshUrl;
   try {

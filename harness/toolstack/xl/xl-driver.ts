@@ -14,15 +14,21 @@
 // no answer: ConnectionError.
 import { basename, dirname } from 'node:path';
 import {
-  ConnectionError, ToolstackError,
-  type ChangeWatch, type ConsoleText, type DomainInfo, type HostFacts, type HostRequest, type InstallOptions, type RequestOptions, type ToolstackDriver, type VmRef,
+  ConnectionError,
+  ToolstackError,
+  type ChangeWatch,
+  type ConsoleText,
+  type DomainInfo,
+  type HostFacts,
+  type HostRequest,
+  type InstallOptions,
+  type RequestOptions,
+  type ToolstackDriver,
+  type VmRef,
 } from '../driver.ts';
 import { consoleLogFact, consoleLogFile } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
-import {
-  DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, renderXlConfig, savePath,
-  type XlPaths,
-} from './xl-config.ts';
+import { DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, renderXlConfig, savePath, type XlPaths } from './xl-config.ts';
 import { domainInfoOf } from './xl-power-state.ts';
 import { parseXlInfo, parseXlList, stderrSummary, type XlListEntry } from '../../../protocol/xl-output.ts';
 import { domainWatchPaths, watchXenstore } from '../xenstore-watch.ts';
@@ -54,7 +60,10 @@ const TIMEOUT_STATUSES = new Set([124, 137, 143]);
 const KILL_AFTER_SEC = 5;
 
 /** What listDomains reports: xl list's domains, and the VMs with a save image. */
-export interface DomainList { domains: XlListEntry[]; saved: Set<string> }
+export interface DomainList {
+  domains: XlListEntry[];
+  saved: Set<string>;
+}
 
 const noop = (): void => undefined;
 
@@ -75,7 +84,10 @@ export class XlDriver implements ToolstackDriver {
   private info: Promise<{ code: number; text: string; fields: Record<string, string> }> | null = null;
   private readonly consoleLogWanted: boolean | undefined;
 
-  constructor(readonly target: HostTarget, opts: XlDriverOptions = {}) {
+  constructor(
+    readonly target: HostTarget,
+    opts: XlDriverOptions = {},
+  ) {
     this.paths = { ...DEFAULT_XL_PATHS, ...opts.paths };
     this.consoleLogWanted = opts.consoleLog;
     this.timeoutMs = opts.timeoutMs ?? 120_000;
@@ -90,7 +102,13 @@ export class XlDriver implements ToolstackDriver {
    * `timeoutMs` in dom0; `steps` is how many bounded xl calls it makes in a
    * row, so that the exec's own bound stays above theirs.
    */
-  private async run(call: string, name: Dom0ScriptName, args: readonly string[], timeoutMs: number, opts: { input?: string; steps?: number } = {}): Promise<TargetExecResult & { marker: string }> {
+  private async run(
+    call: string,
+    name: Dom0ScriptName,
+    args: readonly string[],
+    timeoutMs: number,
+    opts: { input?: string; steps?: number } = {},
+  ): Promise<TargetExecResult & { marker: string }> {
     const t0 = Date.now();
     const marker = newMarker();
     const command = scriptCommand(name, marker, Math.max(1, Math.ceil(timeoutMs / 1000)), args);
@@ -98,7 +116,9 @@ export class XlDriver implements ToolstackDriver {
     try {
       const r = await this.target.exec(command, { timeoutMs: execBound, ...(opts.input !== undefined ? { input: opts.input } : {}) });
       if (TIMEOUT_STATUSES.has(r.code) && Date.now() - t0 >= timeoutMs - 1000) {
-        throw new ConnectionError(`${call}: no answer within ${Math.round(timeoutMs / 1000)} s on ${this.target.description} (stopped with timeout in dom0)`, { timedOut: true });
+        throw new ConnectionError(`${call}: no answer within ${Math.round(timeoutMs / 1000)} s on ${this.target.description} (stopped with timeout in dom0)`, {
+          timedOut: true,
+        });
       }
       return { ...r, marker };
     } catch (err) {
@@ -113,13 +133,35 @@ export class XlDriver implements ToolstackDriver {
     const stderr = r.stderr.trim();
     const name = vm?.name ?? '';
     switch (r.code as Dom0Exit) {
-      case Dom0Exit.NoDomain: throw new ToolstackError('XL_NO_DOMAIN', [name], call, `${call}: no domain named ${name} exists`);
-      case Dom0Exit.NotOurs: throw new ToolstackError('XL_NOT_OURS', [name], call, `${call}: ${configPath(this.paths, name)} exists but was not made by xtv; leaving it alone`);
-      case Dom0Exit.NoConfig: throw new ToolstackError('XL_NOT_INSTALLED', [name], call, `${call}: ${name} is not installed (no ${configPath(this.paths, name)}); run xtv install first`);
-      case Dom0Exit.NoSaveImage: throw new ToolstackError('XL_NO_SAVE_IMAGE', [name], call, `${call}: ${name} has no save image (${savePath(this.paths, name)}) to restore`);
-      case Dom0Exit.Suspended: throw new ToolstackError('XL_SUSPENDED', [name], call, `${call}: ${name} is suspended to ${savePath(this.paths, name)}; resume it, or hard-shutdown to discard the image`);
-      case Dom0Exit.LockHeld: throw new ToolstackError('XL_LOCKED', [name], call, `${call}: another xtv process holds dom0's install lock for over ${LOCK_WAIT_SEC} s (${r.stderr.trim()})`);
-      case Dom0Exit.NameInUse: throw new ToolstackError('XL_NAME_IN_USE', [name], call, `${call}: a domain named ${name} runs but ${configPath(this.paths, name)} is not xtv's`);
+      case Dom0Exit.NoDomain:
+        throw new ToolstackError('XL_NO_DOMAIN', [name], call, `${call}: no domain named ${name} exists`);
+      case Dom0Exit.NotOurs:
+        throw new ToolstackError('XL_NOT_OURS', [name], call, `${call}: ${configPath(this.paths, name)} exists but was not made by xtv; leaving it alone`);
+      case Dom0Exit.NoConfig:
+        throw new ToolstackError(
+          'XL_NOT_INSTALLED',
+          [name],
+          call,
+          `${call}: ${name} is not installed (no ${configPath(this.paths, name)}); run xtv install first`,
+        );
+      case Dom0Exit.NoSaveImage:
+        throw new ToolstackError('XL_NO_SAVE_IMAGE', [name], call, `${call}: ${name} has no save image (${savePath(this.paths, name)}) to restore`);
+      case Dom0Exit.Suspended:
+        throw new ToolstackError(
+          'XL_SUSPENDED',
+          [name],
+          call,
+          `${call}: ${name} is suspended to ${savePath(this.paths, name)}; resume it, or hard-shutdown to discard the image`,
+        );
+      case Dom0Exit.LockHeld:
+        throw new ToolstackError(
+          'XL_LOCKED',
+          [name],
+          call,
+          `${call}: another xtv process holds dom0's install lock for over ${LOCK_WAIT_SEC} s (${r.stderr.trim()})`,
+        );
+      case Dom0Exit.NameInUse:
+        throw new ToolstackError('XL_NAME_IN_USE', [name], call, `${call}: a domain named ${name} runs but ${configPath(this.paths, name)} is not xtv's`);
     }
     throw new ToolstackError(`XL_EXIT_${r.code}`, stderr ? [stderr] : [], call, `${call}: exit ${r.code}${stderr ? `: ${stderrSummary(stderr)}` : ''}`);
   }
@@ -161,8 +203,14 @@ export class XlDriver implements ToolstackDriver {
     const kernel = imagePath(this.paths, kernelSha, basename(opts.kernelPath));
     const ramdisk = imagePath(this.paths, initrdSha, basename(opts.initrdPath));
     const text = renderXlConfig({
-      name: opts.name, type: opts.domainType, kernel, ramdisk, extra: opts.kernelArgs, memoryMiB: opts.memoryMiB,
-      kernelSha256: kernelSha, initrdSha256: initrdSha,
+      name: opts.name,
+      type: opts.domainType,
+      kernel,
+      ramdisk,
+      extra: opts.kernelArgs,
+      memoryMiB: opts.memoryMiB,
+      kernelSha256: kernelSha,
+      initrdSha256: initrdSha,
       ...(opts.actions?.afterShutdown ? { onPoweroff: opts.actions.afterShutdown } : {}),
       ...(opts.actions?.afterReboot ? { onReboot: opts.actions.afterReboot } : {}),
       ...(opts.actions?.afterCrash ? { onCrash: opts.actions.afterCrash } : {}),
@@ -174,10 +222,22 @@ export class XlDriver implements ToolstackDriver {
       this.check(call, await this.run(call, 'xl-install-check', [opts.name, cfg, XL_MARKER], this.timeoutMs), vm);
       const writeArgs = [this.lockTop, String(LOCK_WAIT_SEC), kernel, ramdisk, this.paths.configDir, cfg];
       for (let attempt = 1; ; attempt++) {
-        await this.putImages([{ local: opts.kernelPath, remote: kernel, sha: kernelSha }, { local: opts.initrdPath, remote: ramdisk, sha: initrdSha }], call);
+        await this.putImages(
+          [
+            { local: opts.kernelPath, remote: kernel, sha: kernelSha },
+            { local: opts.initrdPath, remote: ramdisk, sha: initrdSha },
+          ],
+          call,
+        );
         const r = await this.run(call, 'xl-write-config', writeArgs, this.timeoutMs, { input: text });
         if (r.code === Dom0Exit.ImageGone && attempt < 3) continue;
-        if (r.code === Dom0Exit.ImageGone) throw new ToolstackError('XL_COPY_FAILED', [], call, `${call}: the image files in dom0 were removed by another process ${attempt} times while installing`);
+        if (r.code === Dom0Exit.ImageGone)
+          throw new ToolstackError(
+            'XL_COPY_FAILED',
+            [],
+            call,
+            `${call}: the image files in dom0 were removed by another process ${attempt} times while installing`,
+          );
         this.check(call, r, vm);
         return vm;
       }
@@ -191,8 +251,20 @@ export class XlDriver implements ToolstackDriver {
    * on every install cost the emulated dom0 a fraction of a second per file.
    */
   private async putImages(files: ReadonlyArray<{ local: string; remote: string; sha: string }>, call: string): Promise<void> {
-    const r = this.check(call, await this.run(call, 'missing-files', files.map((f) => f.remote), this.timeoutMs)) as TargetExecResult & { marker: string };
-    const missing = new Set(frames(r.stdout, r.marker).filter((f) => f.word === 'missing').map((f) => Number(f.text)));
+    const r = this.check(
+      call,
+      await this.run(
+        call,
+        'missing-files',
+        files.map((f) => f.remote),
+        this.timeoutMs,
+      ),
+    ) as TargetExecResult & { marker: string };
+    const missing = new Set(
+      frames(r.stdout, r.marker)
+        .filter((f) => f.word === 'missing')
+        .map((f) => Number(f.text)),
+    );
     for (const [i, f] of files.entries()) if (missing.has(i)) await this.putImage(f.local, f.remote, f.sha, call);
   }
 
@@ -203,11 +275,13 @@ export class XlDriver implements ToolstackDriver {
       await this.target.copyTo(local, tmp, { timeoutMs: this.copyTimeoutMs });
     } catch (err) {
       if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: copying ${local}: ${err.message}`, { cause: err, timedOut: err.timedOut });
-      if (err instanceof TargetCommandError) throw new ToolstackError('XL_COPY_FAILED', [err.result.stderr.trim()], call, `${call}: copying ${local} to ${remote}: ${err.message}`);
+      if (err instanceof TargetCommandError)
+        throw new ToolstackError('XL_COPY_FAILED', [err.result.stderr.trim()], call, `${call}: copying ${local} to ${remote}: ${err.message}`);
       throw err;
     }
     const r = await this.run(call, 'put-file', [tmp, remote, sha], this.timeoutMs);
-    if (r.code !== 0) throw new ToolstackError('XL_COPY_FAILED', [r.stderr.trim()], call, `${call}: the copy of ${local} in dom0 is corrupt (${r.stderr.trim()})`);
+    if (r.code !== 0)
+      throw new ToolstackError('XL_COPY_FAILED', [r.stderr.trim()], call, `${call}: the copy of ${local} in dom0 is corrupt (${r.stderr.trim()})`);
   }
 
   /**
@@ -216,12 +290,24 @@ export class XlDriver implements ToolstackDriver {
    * A config that is not ours is left alone (XL_NOT_OURS).
    */
   async uninstall(vm: VmRef): Promise<void> {
-    return this.withVm(vm, () => this.serial(async () => {
-      const call = `uninstall ${vm.name}`;
-      const p = this.paths;
-      const args = [this.lockTop, String(LOCK_WAIT_SEC), vm.name, configPath(p, vm.name), savePath(p, vm.name), p.imageDir, p.configDir, p.saveDir, XL_MARKER];
-      this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 2 }), vm);
-    }));
+    return this.withVm(vm, () =>
+      this.serial(async () => {
+        const call = `uninstall ${vm.name}`;
+        const p = this.paths;
+        const args = [
+          this.lockTop,
+          String(LOCK_WAIT_SEC),
+          vm.name,
+          configPath(p, vm.name),
+          savePath(p, vm.name),
+          p.imageDir,
+          p.configDir,
+          p.saveDir,
+          XL_MARKER,
+        ];
+        this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 2 }), vm);
+      }),
+    );
   }
 
   // ---------------------------------------------------------------------------
@@ -381,13 +467,19 @@ export class XlDriver implements ToolstackDriver {
   async listOwned(): Promise<VmRef[]> {
     const call = 'list xtv configs';
     const r = this.check(call, await this.run(call, 'xl-list-owned', [this.paths.configDir, XL_MARKER], this.timeoutMs));
-    return r.stdout.split('\n').filter((n) => n !== '').map((name) => ({ name, id: name }));
+    return r.stdout
+      .split('\n')
+      .filter((n) => n !== '')
+      .map((name) => ({ name, id: name }));
   }
 
   /** `xl info`, read once: the run's text and exit status, and its fields (the doctor reads more of them). */
   xlInfo(): Promise<{ code: number; text: string; fields: Record<string, string> }> {
-    this.info ??= this.run('xl info', 'xl-info', [], this.timeoutMs)
-      .then((r) => ({ code: r.code, text: r.stdout, fields: r.code === 0 ? parseXlInfo(r.stdout) : {} }));
+    this.info ??= this.run('xl info', 'xl-info', [], this.timeoutMs).then((r) => ({
+      code: r.code,
+      text: r.stdout,
+      fields: r.code === 0 ? parseXlInfo(r.stdout) : {},
+    }));
     return this.info;
   }
 

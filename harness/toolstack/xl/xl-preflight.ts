@@ -9,42 +9,75 @@ export function xlConnectChecks(err: unknown, host: string): Check[] {
   const msg = err instanceof Error ? err.message : String(err);
   const noXl = /no 'xl' command/.test(msg);
   return [
-    noXl ? check('dom0', 'ok', `${host} answers over SSH`) : check('dom0', 'fail', msg, 'check the address, that root may log in with the key (--identity, $XTV_SSH_IDENTITY), and the host key in known_hosts'),
-    noXl ? check('xl', 'fail', msg, 'install the Xen tools (Debian: apt-get install xen-utils) and boot the host into Xen') : check('xl', 'skip', 'not checked: dom0 did not answer'),
+    noXl
+      ? check('dom0', 'ok', `${host} answers over SSH`)
+      : check('dom0', 'fail', msg, 'check the address, that root may log in with the key (--identity, $XTV_SSH_IDENTITY), and the host key in known_hosts'),
+    noXl
+      ? check('xl', 'fail', msg, 'install the Xen tools (Debian: apt-get install xen-utils) and boot the host into Xen')
+      : check('xl', 'skip', 'not checked: dom0 did not answer'),
     ...['version', 'image-dir', 'pvh', 'memory', 'console-log', 'leftovers'].map((id) => check(id, 'skip', 'not checked')),
   ];
 }
 
 export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Check[]> {
-  const checks: Check[] = [check('dom0', 'ok', `${d.target.description} answers over SSH`), check('xl', 'ok', 'xl is on root\'s PATH')];
+  const checks: Check[] = [check('dom0', 'ok', `${d.target.description} answers over SSH`), check('xl', 'ok', "xl is on root's PATH")];
   const facts = await d.hostFacts();
   const infoRun = await d.xlInfo();
   const info = infoRun.fields;
-  checks.push(infoRun.code === 0
-    ? check('version', 'ok', `${facts.version}, xl toolstack`)
-    : check('version', 'fail', `xl info failed: ${infoRun.text.trim().split('\n').at(-1) ?? `exit ${infoRun.code}`}`, 'is dom0 running on Xen, with xenstored and the xencommons services up?'));
+  checks.push(
+    infoRun.code === 0
+      ? check('version', 'ok', `${facts.version}, xl toolstack`)
+      : check(
+          'version',
+          'fail',
+          `xl info failed: ${infoRun.text.trim().split('\n').at(-1) ?? `exit ${infoRun.code}`}`,
+          'is dom0 running on Xen, with xenstored and the xencommons services up?',
+        ),
+  );
   const dirs = [d.paths.configDir, d.paths.imageDir, d.paths.saveDir];
-  checks.push(...await guarded('image-dir', async () => {
-    const r = await d.target.exec(scriptCommand('writable-dirs', newMarker(), 1, dirs), { timeoutMs: 30_000 });
-    return r.code === 0
-      ? check('image-dir', 'ok', `${dirs.join(', ')} are writable`)
-      : check('image-dir', 'fail', `cannot write into ${dirs.join(', ')}: ${r.stderr.trim() || `exit ${r.code}`}`, 'log in as root (ssh://root@HOST)');
-  }));
+  checks.push(
+    ...(await guarded('image-dir', async () => {
+      const r = await d.target.exec(scriptCommand('writable-dirs', newMarker(), 1, dirs), { timeoutMs: 30_000 });
+      return r.code === 0
+        ? check('image-dir', 'ok', `${dirs.join(', ')} are writable`)
+        : check('image-dir', 'fail', `cannot write into ${dirs.join(', ')}: ${r.stderr.trim() || `exit ${r.code}`}`, 'log in as root (ssh://root@HOST)');
+    })),
+  );
   const caps = info['virt_caps'] ?? '';
   const hvm = /\bhvm\b/.test(caps) && /\bhap\b/.test(caps);
-  checks.push(hvm
-    ? check('pvh', 'ok', `PVH guests can run (virt_caps: ${caps})`)
-    : check('pvh', o.domainType === 'pvh' ? 'fail' : 'warn', `no hvm with hap in xl info's virt_caps (${caps || 'none'}): PVH guests cannot run (PV can)`, 'run PV guests (--domain-type pv), or enable VT-x/AMD-V with EPT/NPT'));
+  checks.push(
+    hvm
+      ? check('pvh', 'ok', `PVH guests can run (virt_caps: ${caps})`)
+      : check(
+          'pvh',
+          o.domainType === 'pvh' ? 'fail' : 'warn',
+          `no hvm with hap in xl info's virt_caps (${caps || 'none'}): PVH guests cannot run (PV can)`,
+          'run PV guests (--domain-type pv), or enable VT-x/AMD-V with EPT/NPT',
+        ),
+  );
   const freeMiB = Number(info['free_memory']);
   const needMiB = o.vms * (o.memoryMiB + 8);
-  checks.push(!Number.isFinite(freeMiB)
-    ? check('memory', 'fail', 'xl info reports no free_memory')
-    : freeMiB >= needMiB
-      ? check('memory', 'ok', `${freeMiB} MiB free, ${o.vms} test VM(s) need about ${needMiB} MiB`)
-      : check('memory', 'fail', `${freeMiB} MiB free, ${o.vms} test VM(s) of ${o.memoryMiB} MiB need about ${needMiB} MiB`, 'shut down other domains, lower dom0_mem, or run fewer at once (--parallel)'));
-  checks.push(check('console-log', 'ok', facts.consoleLogDir
-    ? `xenconsoled keeps guest console logs in ${facts.consoleLogDir}: used as evidence after a guest's domain is gone`
-    : 'xenconsoled keeps no guest console logs (Debian: XENCONSOLED_TRACE=guest in /etc/default/xen turns them on): evidence comes from the guest\'s xenstore report and xl'));
-  checks.push(...await guarded('leftovers', () => leftoversCheck(d, `xtv gc --host ${d.target.description}`)));
+  checks.push(
+    !Number.isFinite(freeMiB)
+      ? check('memory', 'fail', 'xl info reports no free_memory')
+      : freeMiB >= needMiB
+        ? check('memory', 'ok', `${freeMiB} MiB free, ${o.vms} test VM(s) need about ${needMiB} MiB`)
+        : check(
+            'memory',
+            'fail',
+            `${freeMiB} MiB free, ${o.vms} test VM(s) of ${o.memoryMiB} MiB need about ${needMiB} MiB`,
+            'shut down other domains, lower dom0_mem, or run fewer at once (--parallel)',
+          ),
+  );
+  checks.push(
+    check(
+      'console-log',
+      'ok',
+      facts.consoleLogDir
+        ? `xenconsoled keeps guest console logs in ${facts.consoleLogDir}: used as evidence after a guest's domain is gone`
+        : "xenconsoled keeps no guest console logs (Debian: XENCONSOLED_TRACE=guest in /etc/default/xen turns them on): evidence comes from the guest's xenstore report and xl",
+    ),
+  );
+  checks.push(...(await guarded('leftovers', () => leftoversCheck(d, `xtv gc --host ${d.target.description}`))));
   return checks;
 }
