@@ -7,46 +7,16 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CheckFailed, EXIT_INTERNAL, MessageRefused, SetupError, UsageError } from '../../harness/cli/command.ts';
 import { reportError, stackWithCauses, translate, wantsJson, type ErrorOutput } from '../../harness/cli/errors.ts';
-import { main, takeDebugFlag } from '../../harness/cli/main.ts';
+import { takeDebugFlag } from '../../harness/cli/main.ts';
 import { registerCommand } from '../../harness/cli/registry.ts';
 import { HostAlreadyRunningError, HostBootError, HostNotRunningError, HostUnreachableError } from '../../harness/embedded/embedded-host.ts';
 import { EmbeddedHostError } from '../../harness/embedded/host-error.ts';
 import { WaitTimeout } from '../../harness/matrix/wait.ts';
 import { TargetUnreachableError } from '../../harness/remote/target.ts';
 import { ConnectionError, ToolstackError } from '../../harness/toolstack/driver.ts';
+import { runCli } from './cli-capture.ts';
 
-/** Runs the CLI in-process, capturing what it prints. */
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  const log = console.log;
-  const error = console.error;
-  process.stdout.write = ((s: string) => {
-    out += s;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => {
-    err += s;
-    return true;
-  }) as typeof process.stderr.write;
-  console.log = (...a: unknown[]) => {
-    out += `${a.join(' ')}\n`;
-  };
-  console.error = (...a: unknown[]) => {
-    err += `${a.join(' ')}\n`;
-  };
-  try {
-    const code = await main(argv, env);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-    console.log = log;
-    console.error = error;
-  }
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCli(argv, env);
 
 /** reportError into strings. */
 function report(err: unknown, o: Partial<ErrorOutput> = {}): { code: number; out: string; err: string[] } {

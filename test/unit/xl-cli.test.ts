@@ -5,43 +5,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../harness/cli/main.ts';
 import { connectOptions, resolveEmbedded } from '../../harness/cli/common.ts';
 import { ConnectionError } from '../../harness/toolstack/driver.ts';
 import { connectXapi, dom0Of } from '../../harness/toolstack/xapi/xapi-connect.ts';
+import { runCli } from './cli-capture.ts';
 
-/** Runs the CLI in-process, capturing what it prints. */
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  const log = console.log;
-  const error = console.error;
-  process.stdout.write = ((s: string) => {
-    out += s;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => {
-    err += s;
-    return true;
-  }) as typeof process.stderr.write;
-  console.log = (...a: unknown[]) => {
-    out += `${a.join(' ')}\n`;
-  };
-  console.error = (...a: unknown[]) => {
-    err += `${a.join(' ')}\n`;
-  };
-  try {
-    const code = await main(argv);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-    console.log = log;
-    console.error = error;
-  }
-}
+const run = runCli;
 
 const VM_COMMANDS = ['install', 'uninstall', 'start', 'shutdown', 'reboot', 'suspend', 'resume', 'pause', 'unpause', 'destroy', 'send', 'watch', 'gc'];
 
