@@ -16,7 +16,7 @@
 // tells the shell to let go and hands it to the state directory, for later
 // `xtv host exec/status/down`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, openSync, closeSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { buildQemuArgs } from './qemu-args.ts';
 import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
@@ -26,6 +26,7 @@ import { tailOfFile, waitForBootMarker } from './boot-log.ts';
 import { traceDom0 } from '../remote/dom0-trace.ts';
 import { shq } from '../remote/target.ts';
 import { parseXlInfo } from '../../protocol/xl-output.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 
 export { HostAlreadyRunningError, HostNotRunningError, type HostState } from './state.ts';
 export { parseXlInfo };
@@ -568,7 +569,7 @@ const WRAPPER = [
 ].join('\n');
 
 async function startQemu(args: string[], files: ReturnType<typeof stateFiles>, detached: boolean): Promise<StartResult> {
-  mkdirSync(files.dir, { recursive: true });
+  ensurePrivateDir(files.dir);
   rmSync(files.pid, { force: true });
   const logFd = openSync(files.qemuLog, 'w');
   // A fresh boot log: the marker must come from this boot.

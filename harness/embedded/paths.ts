@@ -1,9 +1,9 @@
 // Where the embedded host's files live: the build outputs (dist/host) and the
 // state directory of one running host. Pure functions; no I/O.
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { userSocketDir } from './private-dir.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -70,7 +70,7 @@ export function stateFiles(stateDir: string): StateFiles {
   let controlPath = join(dir, 'ssh.sock');
   if (controlPath.length > MAX_CONTROL_PATH) {
     const digest = createHash('sha256').update(dir).digest('hex').slice(0, 16);
-    controlPath = join(tmpdir(), `xtv-ssh-${digest}.sock`);
+    controlPath = join(userSocketDir(), `ssh-${digest}.sock`);
   }
   return {
     dir,

@@ -1,10 +1,12 @@
 // The record of a running host in its state directory (host.json), and the
 // rule "one host per state directory": a live QEMU recorded there refuses a
 // second `up`; the record of a dead one is cleaned.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isProcessAlive } from './process-utils.ts';
 import { stateFiles } from './paths.ts';
 import { EmbeddedHostError } from './host-error.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 
 export const QEMU_NAME = 'qemu-system-x86_64';
 
@@ -75,7 +77,7 @@ export function readState(stateDir: string): HostState | null {
 
 export function writeState(stateDir: string, state: HostState): void {
   const f = stateFiles(stateDir);
-  mkdirSync(f.dir, { recursive: true });
+  ensurePrivateDir(f.dir);
   const tmp = `${f.state}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, f.state);
@@ -113,7 +115,8 @@ export function clearState(stateDir: string): void {
  */
 export function claimStateDir(stateDir: string): () => void {
   const f = stateFiles(stateDir);
-  mkdirSync(f.dir, { recursive: true });
+  ensurePrivateDir(f.dir);
+  ensurePrivateDir(dirname(f.controlPath));
   const live = liveState(stateDir);
   if (live) throw new HostAlreadyRunningError(f.dir, live.pid);
   const pidInPidFile = readPidFile(stateDir);

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import type { EmbeddedHost, UpOptions } from './embedded-host.ts';
 import { REPO_ROOT } from './paths.ts';
 import { EmbeddedHostError } from './host-error.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 import { buildNodeRuntime } from './node-runtime.ts';
 
 export const XAPI_USER = 'root';
@@ -150,7 +151,7 @@ export async function prepareEmbeddedXapi(stateDir: string, opts: EmbeddedXapiOp
   for (const p of profiles)
     if (!(XAPI_PROFILES as readonly string[]).includes(p)) throw new Error(`unknown XenAPI profile ${JSON.stringify(p)} (known: ${XAPI_PROFILES.join(', ')})`);
   const archives = await buildXapiEndpoint(opts.onProgress);
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  ensurePrivateDir(stateDir);
   const password = randomBytes(18).toString('base64url');
   const passwordFile = join(stateDir, 'xapi-password');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
