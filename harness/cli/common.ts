@@ -83,9 +83,14 @@ export function positiveInt(name: string, v: string | boolean | undefined): numb
 }
 
 /** --timeout SEC as milliseconds. */
+/** The longest delay setTimeout keeps (Node: a 32-bit signed count of ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function seconds(name: string, v: string | boolean | undefined, defaultSec: number): number {
   if (v === undefined) return defaultSec * 1000;
   if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new UsageError(`--${name} wants a number of seconds, got '${String(v)}'`);
+  // Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer one fires at once.
+  if (Number(v) * 1000 > MAX_TIMER_MS) throw new UsageError(`--${name}: at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24 days), got '${v}'`);
   return Math.round(Number(v) * 1000);
 }
 

@@ -12,7 +12,8 @@ export interface SshUrl {
 
 /** Parses ssh://[USER@]HOST[:PORT] (USER defaults to root, PORT to 22); throws Error naming `flag` and what is wrong. */
 export function parseSshUrl(value: string, flag = '--host'): SshUrl {
-  const m = /^ssh:\/\/(?:([A-Za-z0-9._-]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/.exec(value);
+  // A user or host may not start with '-': ssh would take `-E@h` for its own -E option (a log file).
+  const m = /^ssh:\/\/(?:([A-Za-z0-9_][A-Za-z0-9._-]*)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*)(?::(\d{1,5}))?\/?$/.exec(value);
   if (!m) throw new Error(`${flag} wants ssh://[USER@]HOST[:PORT], got ${JSON.stringify(value)}`);
   const port = m[3] === undefined ? 22 : Number(m[3]);
   if (port < 1 || port > 65535) throw new Error(`${flag}: port ${m[3]} is out of range (1-65535)`);

@@ -5,6 +5,7 @@ import { parseHostArgs, joinCommand, formatStatus } from '../../harness/cli/host
 import { resolveStateDir, stateFiles } from '../../harness/embedded/paths.ts';
 import { buildQemuArgs, escapeModuleArg, xenCommandLine } from '../../harness/embedded/qemu-args.ts';
 import { sshCommandArgs, looksLikeSshFailure } from '../../harness/remote/ssh-run.ts';
+import { parseSshUrl } from '../../harness/remote/open-target.ts';
 import { shq as shellQuote } from '../../harness/remote/target.ts';
 import { UsageError } from '../../harness/cli/command.ts';
 import { parseLdd } from '../../harness/embedded/node-runtime.ts';
@@ -154,5 +155,12 @@ test('ldd output: libraries and the loader', (t) => {
     '\t/lib64/ld-linux-x86-64.so.2 (0x00007f)',
   ].join('\n');
   t.deepEqual(parseLdd(out), ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libstdc++.so.6', '/lib64/ld-linux-x86-64.so.2']);
+  t.end();
+});
+
+test('#15: an ssh URL whose user or host starts with "-" is refused (ssh would read it as an option)', (t) => {
+  t.throws(() => parseSshUrl('ssh://-E@h'), /--host wants/);
+  t.throws(() => parseSshUrl('ssh://root@-oProxyCommand=x'), /--host wants/);
+  t.deepEqual(parseSshUrl('ssh://_ci@xen-1.example:2222'), { user: '_ci', host: 'xen-1.example', port: 2222 });
   t.end();
 });
