@@ -75,12 +75,16 @@ export async function buildNodeRuntime(opts: NodeRuntimeOptions = {}): Promise<s
       'sh',
       [
         '-c',
+        // Paths as arguments, never in the script text: a directory name may hold a quote.
         [
           'set -e',
-          `cd '${root}'`,
+          'cd "$1"',
           'find . -exec touch -h -d @0 {} +',
-          `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible > '${join(dest, 'node-runtime.cpio')}'`,
+          'find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible > "$2"',
         ].join('\n'),
+        'sh',
+        root,
+        join(dest, 'node-runtime.cpio'),
       ],
       { maxBuffer: 1 << 20 },
     );

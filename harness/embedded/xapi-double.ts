@@ -114,7 +114,7 @@ function runBuild(args: string[], onProgress?: (line: string) => void): Promise<
 }
 
 /** A gzip'd newc archive of `files` (path in dom0 → content, mode). */
-function makeCpio(dir: string, files: Record<string, { content: string; mode: number }>, out: string): void {
+export function makeCpio(dir: string, files: Record<string, { content: string; mode: number }>, out: string): void {
   const root = mkdtempSync(join(dir, '.xapi-cpio-'));
   try {
     for (const [p, f] of Object.entries(files)) {
@@ -124,7 +124,8 @@ function makeCpio(dir: string, files: Record<string, { content: string; mode: nu
       chmodSync(dest, f.mode);
     }
     // The archive holds the password: no moment where others may read it.
-    execFileSync('sh', ['-c', `umask 077 && cd '${root}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n > '${out}'`]);
+    // Paths as arguments, never in the script text: a state directory's name may hold a quote.
+    execFileSync('sh', ['-c', 'umask 077 && cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 | gzip -n > "$2"', 'sh', root, out]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
