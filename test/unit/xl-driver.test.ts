@@ -315,6 +315,13 @@ test("xl driver: install and uninstall take dom0's lock; a lock whose owner died
     t.ok(Date.now() - t1 < 5000, `a dead owner's lock is taken over (${Date.now() - t1} ms)`);
     t.notOk(existsSync(lock), 'and released');
 
+    // Held by nobody who wrote a pid (the holder died right after its mkdir): taken over after a few seconds.
+    mkdirSync(lock, { recursive: true });
+    const t2 = Date.now();
+    await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
+    t.ok(Date.now() - t2 >= 4000 && Date.now() - t2 < 20_000, `a lock without a pid is taken over, not waited on for a minute (${Date.now() - t2} ms)`);
+    t.notOk(existsSync(lock), 'and released');
+
     // Another VM still installed: its config and the save directory stay.
     mkdirSync(paths.configDir, { recursive: true });
     mkdirSync(paths.saveDir, { recursive: true });

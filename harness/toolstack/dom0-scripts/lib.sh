@@ -67,14 +67,18 @@ xtv_create() {
 # its owner's pid. Installs and uninstalls share image files and directories,
 # and other xtv processes (parallel runs, other users) may work on the same
 # host at once. A lock whose owner is gone (killed with its SSH session) is
-# taken over, so it can never stay held; past WAIT_SEC, exits LOCK_HELD. The
-# lock goes with the script, and TOP too once empty (the last uninstall).
+# taken over, so it can never stay held, and so is one that still has no pid
+# 5 s on (its owner died between the mkdir and writing it); past WAIT_SEC,
+# exits LOCK_HELD. The lock goes with the script, and TOP too once empty
+# (the last uninstall).
 xtv_lock() {
-  xtv_top=$1 xtv_lock="$1/.lock" xtv_n=0
+  xtv_top=$1 xtv_lock="$1/.lock" xtv_n=0 xtv_nopid=0
   # The holder may remove TOP on its way out: make it again.
   until mkdir -p "$xtv_top" && mkdir "$xtv_lock" 2>/dev/null; do
     xtv_o=$(cat "$xtv_lock/pid" 2>/dev/null)
     if [ -n "$xtv_o" ] && ! kill -0 "$xtv_o" 2>/dev/null; then rm -rf "$xtv_lock"; continue; fi
+    if [ -z "$xtv_o" ]; then xtv_nopid=$((xtv_nopid + 1)); else xtv_nopid=0; fi
+    if [ "$xtv_nopid" -gt 25 ]; then rm -rf "$xtv_lock"; xtv_nopid=0; continue; fi
     xtv_n=$((xtv_n + 1))
     if [ "$xtv_n" -gt $(($2 * 5)) ]; then echo "xtv: $xtv_lock is held by pid $xtv_o" >&2; exit "$XTV_EXIT_LOCK_HELD"; fi
     sleep 0.2
