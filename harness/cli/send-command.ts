@@ -10,6 +10,7 @@ import { lastAgentLine, parseConsole, readReport } from '../matrix/guest-report.
 import { poll } from '../matrix/wait.ts';
 import { CONNECT_HELP, CheckFailed, EXIT_OK, oneOf, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
+import { jsonForTerminal } from '../report/escape.ts';
 
 export const SEND_USAGE = `usage: xtv send VM MESSAGE [--via xenstore|xapi] [--raw] [--wait-ack] [--timeout SEC]
                 [--host H] [--toolstack xl|xapi]
@@ -36,7 +37,7 @@ ${CONNECT_HELP}`;
 
 function formatReport(r: Record<string, string | null>): string {
   return REPORT_KEYS.filter((k) => r[k] !== null && r[k] !== undefined)
-    .map((k) => `  ${k.padEnd(16)} ${JSON.stringify(r[k])}`)
+    .map((k) => `  ${k.padEnd(16)} ${jsonForTerminal(r[k])}`)
     .join('\n');
 }
 
@@ -130,9 +131,9 @@ export const sendCommand: Command = {
           from === 'report'
             ? formatReport(report)
             : Object.entries(report)
-                .map(([k, v]) => `  ${k.padEnd(16)} ${JSON.stringify(v)}`)
+                .map(([k, v]) => `  ${k.padEnd(16)} ${jsonForTerminal(v)}`)
                 .join('\n')
-        }${shutdown !== null ? `\n  (control/shutdown now ${JSON.stringify(shutdown)})` : ''}`,
+        }${shutdown !== null ? `\n  (control/shutdown now ${jsonForTerminal(shutdown)})` : ''}`,
       );
       return EXIT_OK;
     });

@@ -10,6 +10,7 @@ import { delay } from '../matrix/wait.ts';
 import { CONNECT_HELP, EXIT_OK, parseCli, positiveInt, resolveVm, seconds, withDriver } from './common.ts';
 import { ConnectionError, type ChangeWatch, type DomainInfo } from '../toolstack/driver.ts';
 import { readReport } from '../matrix/guest-report.ts';
+import { jsonForTerminal } from '../report/escape.ts';
 
 export const WATCH_USAGE = `usage: xtv watch VM [--interval MS] [--timeout SEC] [--host H] [--toolstack xl|xapi] [--json]
 
@@ -47,7 +48,7 @@ export const watchCommand: Command = {
         const t0 = Date.now();
         const emit = (kind: string, obj: Record<string, unknown>, text: string): void => {
           const time = new Date().toISOString();
-          if (values.json) process.stdout.write(`${JSON.stringify({ time, kind, vm: vm.name, ...obj })}\n`);
+          if (values.json) process.stdout.write(`${jsonForTerminal({ time, kind, vm: vm.name, ...obj })}\n`);
           else process.stdout.write(`${time.slice(11, 23)} ${kind.padEnd(6)} ${text}\n`);
         };
         // Events: a look when the driver says something changed; the timer covers the rest.
@@ -102,7 +103,7 @@ export const watchCommand: Command = {
                 emit(
                   'report',
                   { changed: Object.fromEntries(moved.map((k) => [k, report[k] ?? null])) },
-                  moved.map((k) => `${k}=${report[k] === null ? '(absent)' : JSON.stringify(report[k])}`).join(' '),
+                  moved.map((k) => `${k}=${report[k] === null ? '(absent)' : jsonForTerminal(report[k])}`).join(' '),
                 );
               }
               if (s.domid !== null) lastReport = report;

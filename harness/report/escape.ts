@@ -13,12 +13,26 @@ export function escapeXml(s: string): string {
   );
 }
 
+/**
+ * What a terminal may act on rather than show: C0 controls, DEL, the C1
+ * controls U+0080-U+009F (U+009B is a CSI on its own), the bidirectional
+ * overrides and isolates (which reorder what follows), and the line and
+ * paragraph separators.
+ */
+// eslint-disable-next-line no-control-regex
+const TERMINAL_CONTROLS = /[\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]/g;
+
+/**
+ * A value as JSON that is also safe on a terminal: JSON.stringify escapes C0
+ * but leaves C1 and the bidirectional controls as they are; these become
+ * \uXXXX too. For guest-written values the CLI prints (xtv send, xtv watch).
+ */
+export function jsonForTerminal(value: unknown): string {
+  return JSON.stringify(value).replace(TERMINAL_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** One line, printable: for TAP lines and terminal tables. */
 export function oneLine(s: string, max = 200): string {
-  const flat = s
-    // eslint-disable-next-line no-control-regex
-    .replace(/[\u0000-\u001F\u007F]+/g, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
+  const flat = s.replace(TERMINAL_CONTROLS, ' ').replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
