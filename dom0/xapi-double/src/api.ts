@@ -34,6 +34,38 @@ export interface ApiOptions {
   profile: Profile;
   /** Longest event.from wait (seconds); longer requests are cut to this. */
   maxEventWaitSec?: number;
+  /** Over DEFAULT_SESSION_LIMITS. */
+  sessions?: Partial<SessionLimits>;
+}
+
+/**
+ * How long sessions live, as xapi's session GC decides (ocaml/xapi/db_gc_util.ml timeout_sessions
+ * and timeout_sessions_common, run by the DB GC thread): a session whose last_active is older than
+ * xapi_globs.ml inactive_session_timeout (86400 s, "24 hrs") is destroyed, and when a group holds
+ * more than its limit the least recently active are destroyed; sessions with a pending task are
+ * never touched. xapi's groups: root sessions without an originator, xapi_globs.ml max_sessions
+ * (= max_tasks * 2 = 400); root sessions per originator, max_sessions_per_originator (500); other
+ * users per name, max_sessions_per_user_name (500). The double has one user and keeps one group of
+ * maxSessions for all, so that the total is bounded, and acts at once (at login, at each use)
+ * instead of on GC passes. A session gone answers SESSION_INVALID [ref], as xapi's session_check.ml
+ * does for a ref it no longer has.
+ */
+export interface SessionLimits {
+  /** A session unused for longer is gone (ms); default 24 h (inactive_session_timeout). */
+  sessionIdleMs: number;
+  /** Live sessions at most; a login beyond drops the least recently used one (default 400, max_sessions). */
+  maxSessions: number;
+}
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { sessionIdleMs: 86_400_000, maxSessions: 400 };
+
+interface Session {
+  user: string;
+  created: number;
+  /** When a call last began or ended in it (xapi: last_active). */
+  lastActive: number;
+  /** Calls and Async tasks running in it: such a session neither expires nor is dropped while they run. */
+  inUse: number;
 }
 
 /** Fields callers may set with set_<field> (and add_to_/remove_from_ for maps). */
@@ -170,7 +202,8 @@ export class XenApi {
   readonly poolRef: string;
   readonly hostRef: string;
   private readonly methods = new Map<string, MethodDef>();
-  private readonly sessions = new Map<string, { user: string; created: number }>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly sessionLimits: SessionLimits;
   private readonly writable: Record<string, Record<string, ParamType>>;
   private readonly enums: Record<string, string[]>;
   private lifecycle!: Lifecycle;
@@ -181,6 +214,7 @@ export class XenApi {
     db = new Database(),
   ) {
     this.db = db;
+    this.sessionLimits = { ...DEFAULT_SESSION_LIMITS, ...opts.sessions };
     const profile = opts.profile;
     const vmWritable = Object.fromEntries(Object.entries(VM_WRITABLE).filter(([f]) => !profile.vmFieldsAbsent.includes(f)));
     this.writable = { VM: vmWritable, pool: POOL_WRITABLE, host: HOST_WRITABLE, SR: {}, task: TASK_WRITABLE };
@@ -245,11 +279,24 @@ export class XenApi {
     let rest = params;
     if (def.session) {
       session = typeof params[0] === 'string' ? params[0] : '';
-      if (!this.sessions.has(session)) throw errors.sessionInvalid(String(params[0]));
+      if (!this.liveSession(session)) throw errors.sessionInvalid(String(params[0]));
       rest = params.slice(1);
     }
     const args = def.params.map((t, i) => coerce(method, i + (def.session ? 1 : 0), t, rest[i]));
-    if (!isAsync) return def.fn({ session, task: null }, args);
+    const s = session === null ? undefined : this.sessions.get(session);
+    const release = () => {
+      if (!s) return;
+      s.inUse--;
+      s.lastActive = Date.now();
+    };
+    if (s) s.inUse++;
+    if (!isAsync) {
+      try {
+        return await def.fn({ session, task: null }, args);
+      } finally {
+        release();
+      }
+    }
     const task = this.db.add('task', newTask(method, this.hostRef));
     void (async () => {
       try {
@@ -264,9 +311,37 @@ export class XenApi {
           const status = e.code === 'TASK_CANCELLED' ? 'cancelled' : 'failure';
           this.db.update('task', task, { status, progress: 1, finished: new XapiDate(new Date()), error_info: [e.code, ...e.params] });
         }
+      } finally {
+        release();
       }
     })();
     return task;
+  }
+
+  /** Whether the session is live; one idle for too long is dropped here (SessionLimits). */
+  private liveSession(ref: string): boolean {
+    const s = this.sessions.get(ref);
+    if (!s) return false;
+    if (s.inUse === 0 && Date.now() - s.lastActive > this.sessionLimits.sessionIdleMs) {
+      this.sessions.delete(ref);
+      return false;
+    }
+    return true;
+  }
+
+  /** Before a login: drops idle sessions, then the least recently used until there is room (SessionLimits). */
+  private makeRoomForSession(): void {
+    const now = Date.now();
+    for (const [ref, s] of this.sessions) if (s.inUse === 0 && now - s.lastActive > this.sessionLimits.sessionIdleMs) this.sessions.delete(ref);
+    if (this.sessions.size < this.sessionLimits.maxSessions) return;
+    // db_gc_util.ml keeps sessions with pending tasks; here they go last, so that the count stays bounded.
+    const byAge = [...this.sessions].sort(([, a], [, b]) => Number(a.inUse > 0) - Number(b.inUse > 0) || a.lastActive - b.lastActive);
+    for (const [ref] of byAge.slice(0, this.sessions.size - this.sessionLimits.maxSessions + 1)) this.sessions.delete(ref);
+  }
+
+  /** Live sessions now (for tests and logs). */
+  get sessionCount(): number {
+    return this.sessions.size;
   }
 
   /** <class>.get_<field> for every field of the class's records. */
@@ -313,7 +388,9 @@ export class XenApi {
         const ref = `OpaqueRef:${randomBytes(16)
           .toString('hex')
           .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')}`;
-        this.sessions.set(ref, { user: String(user), created: Date.now() });
+        this.makeRoomForSession();
+        const now = Date.now();
+        this.sessions.set(ref, { user: String(user), created: now, lastActive: now, inUse: 0 });
         return ref;
       },
       { session: false },

@@ -18,6 +18,13 @@ export interface DomainStatus {
   dying?: boolean;
 }
 
+/**
+ * Control characters xl's config syntax cannot spell (NUL, 0x01-0x06, 0x0e-0x1f, DEL; the others
+ * have escapes: xl-hypervisor.ts xlString). A DomainSpec's strings never hold them (lifecycle.ts specOf).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
+export const XL_UNQUOTABLE = /[\x00-\x06\x0e-\x1f\x7f]/;
+
 export interface DomainSpec {
   uuid: string;
   name: string;

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { bootFiles } from './boot-files.ts';
 import type { Database, Record_ } from './database.ts';
 import { errors } from './errors.ts';
-import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+import { domainHome, XL_UNQUOTABLE, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
 import type { Profile } from './profiles.ts';
 import { NULL_REF } from './values.ts';
 
@@ -497,6 +497,14 @@ export class Lifecycle {
       throw errors.invalidValue('domain_type', `${type} (this XAPI test double boots pv and pvh kernels only)`);
     }
     if (vm.PV_bootloader !== '') throw errors.invalidValue('PV_bootloader', String(vm.PV_bootloader));
+    // The domain config is a text file (xl-hypervisor.ts xlString): a newline, a quote or a tab is
+    // escaped and reaches the guest as is; the few control characters xl cannot spell at all are
+    // refused here, before anything is built, as the double refuses other values it cannot boot.
+    // (XAPI passes PV_args to libxl without a file and has no such case.)
+    for (const f of ['PV_args', 'PV_kernel', 'PV_ramdisk']) {
+      if (XL_UNQUOTABLE.test(String(vm[f])))
+        throw errors.invalidValue(f, String(vm[f]), 'holds a control character the xl config of this test double cannot carry');
+    }
     const files = await bootFiles(this.profile, this.hv, String(vm.PV_kernel), String(vm.PV_ramdisk));
     const staticMax = Number(vm.memory_static_max);
     return {

@@ -8,7 +8,7 @@
 // decision, to stderr (the start hook sends that to the endpoint's log file).
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { lifecycleFor, parseConfig, type EndpointConfig } from './config.ts';
-import { startEndpoint } from './endpoint.ts';
+import { DEFAULT_LIMITS, describeLimits, startEndpoint } from './endpoint.ts';
 import type { LifecycleConfig } from './lifecycle.ts';
 import { PROFILES } from './profiles.ts';
 import { ConfigError, timeoutsFromConf, type ConfFile } from './toolstack-conf.ts';
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     `xtv XAPI test double${cfg.name === null ? '' : ` ${cfg.name}`}: profile ${profile.name} (${profile.softwareVersion.product_brand} ${profile.softwareVersion.product_version}, xapi ${profile.softwareVersion.xapi}); PV kernels from ${profile.bootDirs.join(', ')}`,
   );
   const lifecycle = lifecycleOf(cfg);
+  log(describeLimits(DEFAULT_LIMITS));
   const password = readText(cfg.passwordFile, 'passwordFile').trim();
   const tls = cfg.https ? { key: readText(cfg.https.key, 'tlsKey'), cert: readText(cfg.https.cert, 'tlsCert') } : null;
   mkdirSync(cfg.suspendDir, { recursive: true });
