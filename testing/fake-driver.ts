@@ -17,6 +17,7 @@ import {
   type ToolstackKind,
   type VmRef,
 } from '../harness/toolstack/driver.ts';
+import { currentOwner, formatOwner } from '../harness/toolstack/vm-owner.ts';
 
 export interface FakeOptions {
   kind: ToolstackKind;
@@ -57,6 +58,8 @@ interface FakeVm {
   /** A toolstack operation that owns the domain's next shutdown (XAPI clean ops, xl save). */
   op: HostRequest | null;
   startedAt: number;
+  /** Who made it, as the real drivers record it (vm-owner.ts); undefined: no record (as an older xtv's VM). Tests may set it. */
+  owner: string | undefined;
 }
 
 const WORD: Partial<Record<HostRequest, string>> = { clean_shutdown: 'poweroff', clean_reboot: 'reboot', suspend: 'suspend' };
@@ -90,7 +93,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
     const existing = this.vms.get(opts.name);
     if (existing) return existing.ref;
     const ref = { name: opts.name, id: `fake:${opts.name}` };
-    this.vms.set(opts.name, { ref, opts, domain: null, saved: false, console: [], op: null, startedAt: 0 });
+    this.vms.set(opts.name, { ref, opts, domain: null, saved: false, console: [], op: null, startedAt: 0, owner: formatOwner(currentOwner()) });
     return ref;
   }
 
@@ -142,7 +145,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
   }
 
   async listOwned(): Promise<VmRef[]> {
-    return [...this.vms.values()].map((v) => v.ref);
+    return [...this.vms.values()].map((v) => (v.owner === undefined ? v.ref : { ...v.ref, owner: v.owner }));
   }
 
   async close(): Promise<void> {

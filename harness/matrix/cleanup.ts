@@ -105,7 +105,7 @@ export function installSignalCleanup(o: SignalCleanupOptions): () => void {
     forced = true;
     o.log(`xtv: ${why}: destroying ${o.registry.size} VM(s) now`);
     const left = await o.registry.drain(o.drainMs);
-    for (const l of left) o.log(`xtv: could not remove ${l.name}: ${l.error} (run \`xtv gc\`)`);
+    for (const l of left) o.log(`xtv: could not remove ${l.name}: ${l.error} (run \`xtv gc --prefix ${l.name}\`)`);
     o.exit(130);
   };
   const handler = (sig: NodeJS.Signals): void => {

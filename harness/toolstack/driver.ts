@@ -21,6 +21,11 @@ export type HostRequest = (typeof HOST_REQUESTS)[number];
 export interface VmRef {
   name: string;
   id: string;
+  /**
+   * Who made it, as install recorded it (vm-owner.ts: "user@host pid N started ISO-TIME"); set by
+   * listOwned, absent when the VM carries no record (made by an older xtv).
+   */
+  owner?: string;
 }
 
 export interface InstallOptions {
@@ -101,7 +106,7 @@ export interface ToolstackDriver {
    * watch (null: none). Optional: without it, or once it has ended, watchers look on a timer.
    */
   watchChanges?(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch;
-  /** VMs on the host tagged as made by xtv (for `xtv gc`). */
+  /** VMs on the host tagged as made by xtv (for `xtv gc`), each with the owner install recorded on it. */
   listOwned(): Promise<VmRef[]>;
   /**
    * The end of the guest's console as dom0 logged it (the agent writes one

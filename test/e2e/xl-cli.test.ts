@@ -148,7 +148,7 @@ const session = suite.scenario('the CLI: install, send, watch, reboot, gc', asyn
   await step('gc', ['gc', '--prefix', VM, '--json']);
   await step('uninstall (already gone)', ['uninstall', VM, '--json']);
   await step('unknown VM', ['start', 'no-such-vm']);
-  await step('unreachable host', ['gc', '--host', 'ssh://root@127.0.0.1:1', '--json']);
+  await step('unreachable host', ['gc', '--all', '--host', 'ssh://root@127.0.0.1:1', '--json']);
   await step('bad --host', ['gc', '--host', 'xen1']);
   for (const c of SUBCOMMANDS) r[`help ${c}`] = await xtv([c, '--help'], env);
   return r;

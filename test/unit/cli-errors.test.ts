@@ -166,7 +166,7 @@ test("--debug shows a ConnectionError's chain of causes", async (t) => {
     'then its cause, with its own stack',
   );
   // The same through a real driver: the xl connect path keeps what ssh said as the cause.
-  const real = await run(['gc', '--debug', '--host', 'ssh://root@127.0.0.1:1']);
+  const real = await run(['gc', '--all', '--debug', '--host', 'ssh://root@127.0.0.1:1']);
   t.equal(real.code, 2);
   t.match(
     real.err,

@@ -61,7 +61,7 @@ test('usage errors: exit 2 with the reason', async (t) => {
 });
 
 test('a host that does not answer: exit 2, a connection error', async (t) => {
-  const r = await run(['gc', '--json', '--host', 'ssh://root@127.0.0.1:1']);
+  const r = await run(['gc', '--all', '--json', '--host', 'ssh://root@127.0.0.1:1']);
   t.equal(r.code, 2);
   const o = JSON.parse(r.out) as { ok: boolean; error: { kind: string; message: string } };
   t.equal(o.error.kind, 'connection');

@@ -23,6 +23,7 @@ import { frames, newMarker, scriptCommand } from '../dom0-script.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { useAgent } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
+import { currentOwner, formatOwner } from '../vm-owner.ts';
 import { TargetUnreachableError, type HostTarget, type TargetExecResult } from '../../remote/target.ts';
 import {
   ConnectionError,
@@ -41,6 +42,8 @@ import {
 
 /** The other_config key that marks a VM as made by xtv. */
 export const XTV_TAG = 'xtv';
+/** The other_config key that says who made it (vm-owner.ts: "user@host pid N started ISO-TIME"), for `xtv gc`. */
+export const XTV_OWNER_KEY = 'xtv-owner';
 export const TEMPLATE = 'Other install media';
 
 export interface XapiDriverOptions {
@@ -371,6 +374,7 @@ export class XapiDriver implements ToolstackDriver {
     await this.call('VM.set_other_config', ref, {
       ...oc,
       [XTV_TAG]: '1',
+      [XTV_OWNER_KEY]: formatOwner(currentOwner()),
       'xtv-name': opts.name,
       'xtv-kernel': kernel,
       'xtv-initrd': ramdisk,
@@ -495,7 +499,10 @@ export class XapiDriver implements ToolstackDriver {
       .filter(([, r]) => r.is_a_template !== true && ((r.other_config ?? {}) as Record<string, string>)[XTV_TAG] !== undefined)
       .map(([ref, r]) => {
         this.refs.set(String(r.uuid), ref);
-        return { name: String(r.name_label), id: String(r.uuid) };
+        const owner = ((r.other_config ?? {}) as Record<string, string>)[XTV_OWNER_KEY];
+        return typeof owner === 'string' && owner !== ''
+          ? { name: String(r.name_label), id: String(r.uuid), owner }
+          : { name: String(r.name_label), id: String(r.uuid) };
       });
   }
 

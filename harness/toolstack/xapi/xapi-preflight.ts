@@ -150,7 +150,7 @@ export async function xapiPreflight(d: XapiDriver, url: string, user: string, o:
         `xenopsd waits ${t.shutdownAckMs / 1000} s for a shutdown ack, ${t.suspendAckMs / 1000} s for a suspend ack, ${t.shutdownTotalMs / 1000} s in all${facts.dom0 ? '' : ' (defaults: dom0 not read)'}`,
       ),
     );
-  checks.push(...(await guarded('leftovers', () => leftoversCheck(d, `xtv gc --host ${url}`))));
+  checks.push(...(await guarded('leftovers', () => leftoversCheck(d, `xtv gc --all --host ${url}`))));
   return checks;
 }
 

@@ -54,6 +54,15 @@ export interface XlConfigSpec {
   /** Recorded in the file's header, for people and for checks. */
   kernelSha256: string;
   initrdSha256: string;
+  /** Who made it (vm-owner.ts formatOwner), appended to the marker line as "; owner ..." for listOwned to read back. */
+  owner?: string;
+}
+
+/** The marker line's owner text; undefined when the line carries none (older configs). */
+export function ownerOfMarkerLine(line: string): string | undefined {
+  if (!line.startsWith(XL_MARKER)) return undefined;
+  const m = /; owner (.+)$/.exec(line.trimEnd());
+  return m ? m[1] : undefined;
 }
 
 /**
@@ -65,6 +74,13 @@ export function xlString(value: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\x00-\x1f\x7f]/.test(value)) throw new Error(`value ${JSON.stringify(value)} holds a control character; xl configs cannot carry it`);
   return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+/** Owner text for a comment line: one line, no control characters. */
+function markerText(owner: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters (a newline above all) would end the comment
+  if (/[\x00-\x1f\x7f]/.test(owner)) throw new Error(`owner ${JSON.stringify(owner)} holds a control character`);
+  return owner;
 }
 
 /** The config file's text. Deterministic: the same spec gives the same bytes, so install can tell "unchanged". */
@@ -80,7 +96,7 @@ export function renderXlConfig(c: XlConfigSpec): string {
       throw new Error(`${k} must be one of ${XL_ACTIONS.join(', ')}, got ${JSON.stringify(v)}`);
   }
   const lines = [
-    `${XL_MARKER}: remove it with 'xtv uninstall ${c.name}' (or 'xtv gc'), not by hand`,
+    `${XL_MARKER}: remove it with 'xtv uninstall ${c.name}' (or 'xtv gc'), not by hand${c.owner ? `; owner ${markerText(c.owner)}` : ''}`,
     `# xtv: ${JSON.stringify({ kernelSha256: c.kernelSha256, initrdSha256: c.initrdSha256 })}`,
     `name = ${xlString(c.name)}`,
     `type = ${xlString(c.type)}`,

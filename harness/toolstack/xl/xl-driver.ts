@@ -28,7 +28,8 @@ import {
 } from '../driver.ts';
 import { consoleLogFact, consoleLogFile } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
-import { DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, renderXlConfig, savePath, type XlPaths } from './xl-config.ts';
+import { DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, ownerOfMarkerLine, renderXlConfig, savePath, type XlPaths } from './xl-config.ts';
+import { currentOwner, formatOwner } from '../vm-owner.ts';
 import { domainInfoOf } from './xl-power-state.ts';
 import { parseXlInfo, parseXlList, stderrSummary, type XlListEntry } from '../../../protocol/xl-output.ts';
 import { domainWatchPaths, watchXenstore } from '../xenstore-watch.ts';
@@ -211,6 +212,7 @@ export class XlDriver implements ToolstackDriver {
       memoryMiB: opts.memoryMiB,
       kernelSha256: kernelSha,
       initrdSha256: initrdSha,
+      owner: formatOwner(currentOwner()),
       ...(opts.actions?.afterShutdown ? { onPoweroff: opts.actions.afterShutdown } : {}),
       ...(opts.actions?.afterReboot ? { onReboot: opts.actions.afterReboot } : {}),
       ...(opts.actions?.afterCrash ? { onCrash: opts.actions.afterCrash } : {}),
@@ -467,10 +469,16 @@ export class XlDriver implements ToolstackDriver {
   async listOwned(): Promise<VmRef[]> {
     const call = 'list xtv configs';
     const r = this.check(call, await this.run(call, 'xl-list-owned', [this.paths.configDir, XL_MARKER], this.timeoutMs));
+    // One line per config: its name, a tab, its marker line (with the owner install recorded there).
     return r.stdout
       .split('\n')
-      .filter((n) => n !== '')
-      .map((name) => ({ name, id: name }));
+      .filter((l) => l !== '')
+      .map((l) => {
+        const tab = l.indexOf('\t');
+        const name = tab < 0 ? l : l.slice(0, tab);
+        const owner = tab < 0 ? undefined : ownerOfMarkerLine(l.slice(tab + 1));
+        return owner === undefined ? { name, id: name } : { name, id: name, owner };
+      });
   }
 
   /** `xl info`, read once: the run's text and exit status, and its fields (the doctor reads more of them). */

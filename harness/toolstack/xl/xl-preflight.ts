@@ -78,6 +78,6 @@ export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Che
         : "xenconsoled keeps no guest console logs (Debian: XENCONSOLED_TRACE=guest in /etc/default/xen turns them on): evidence comes from the guest's xenstore report and xl",
     ),
   );
-  checks.push(...(await guarded('leftovers', () => leftoversCheck(d, `xtv gc --host ${d.target.description}`))));
+  checks.push(...(await guarded('leftovers', () => leftoversCheck(d, `xtv gc --all --host ${d.target.description}`))));
   return checks;
 }
