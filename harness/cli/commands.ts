@@ -20,4 +20,10 @@ registerCommand('unpause', 'unpause the VM', async () => (await import('./power-
 registerCommand('destroy', "destroy the VM's domain at once (= shutdown --hard)", async () => (await import('./power-command.ts')).powerCommand('destroy'));
 registerCommand('send', 'send a test instruction to the guest agent (control/testing or vm-data)', async () => (await import('./send-command.ts')).sendCommand);
 registerCommand('watch', "stream a VM's power state and guest report changes until Ctrl-C", async () => (await import('./watch-command.ts')).watchCommand);
-registerCommand('gc', 'destroy and remove every VM xtv made on a host', async () => (await import('./gc-command.ts')).gcCommand);
+registerCommand('list', 'list the VMs xtv made on a host, with their power states', async () => (await import('./list-command.ts')).listCommand);
+registerCommand(
+  'gc',
+  "destroy and remove the VMs xtv made on a host: one run's (--prefix) or all (--all)",
+  async () => (await import('./gc-command.ts')).gcCommand,
+);
+registerCommand('version', "print xtv's version and Node.js's (also: xtv --version)", async () => (await import('./version.ts')).versionCommand);

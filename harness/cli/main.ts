@@ -1,12 +1,14 @@
 import { EXIT_USAGE } from './command.ts';
 import { reportError, reportInternal, wantsJson, type ErrorOutput } from './errors.ts';
 import { commands } from './registry.ts';
+import { versionText } from './version.ts';
 import './commands.ts';
 
 function globalHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     'usage: xtv [--debug] COMMAND [options]      (xtv COMMAND --help for its options)',
+    '       xtv --version                        (xtv and Node.js versions)',
     '',
     'commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -14,9 +16,11 @@ function globalHelp(): string {
     'global options (before or after COMMAND):',
     '  --debug   on an error, print its stack and its causes too (also: XTV_DEBUG=1)',
     '',
-    'exit codes: 0 ok, 1 a check failed (or the toolstack refused), 2 usage error,',
-    'or the host or something xtv needs here could not be reached, 70 internal',
-    'error: a bug in xtv (run again with --debug and report what it prints)',
+    'exit codes: 0 ok, 1 a check failed (or the toolstack refused; xtv run: a case',
+    'failed), 2 usage error, or the host or something xtv needs here could not be',
+    'reached, 3 (xtv run) no case failed but some could not be decided (errors),',
+    '70 internal error: a bug in xtv (run again with --debug and report what it',
+    'prints)',
   ].join('\n');
 }
 
@@ -43,6 +47,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     console.log(globalHelp());
     return name === undefined ? EXIT_USAGE : 0;
   }
+  if (name === '--version') {
+    console.log(versionText());
+    return 0;
+  }
   const entry = commands.find((c) => c.name === name);
   if (!entry) {
     console.error(`xtv: unknown command '${name}'\n\n${globalHelp()}`);
@@ -50,7 +58,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   try {
     const command = await entry.load();
-    if (rest.includes('--help') || rest.includes('-h')) {
+    // Only before `--`: what follows belongs to another program (xtv host exec -- ls -h).
+    const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+    if (own.includes('--help') || own.includes('-h')) {
       console.log(command.usage);
       return 0;
     }

@@ -1,8 +1,8 @@
 // `xtv run`: the scenario matrix against one toolstack, reported as TAP on
 // stdout, a JUnit XML file, an HTML report and a table on stderr.
 // `xtv run --list` prints the cases and what each model expects, touching no host.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, SetupError, UsageError, type Command } from './command.ts';
@@ -12,10 +12,10 @@ import { reportError, wantsJson } from './errors.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
 import { describeExpectation } from '../matrix/model.ts';
 import { MODELS, modelFor } from '../matrix/models.ts';
-import { runFailed, type CaseResult } from '../matrix/result.ts';
+import type { CaseResult, RunSummary } from '../matrix/result.ts';
 import { runMatrix, vmNameOf, type RunnerImage, type Timing } from '../matrix/runner.ts';
 import { makeFilter, matrixCases, MATRICES, type Case, type MatrixName } from '../matrix/scenarios.ts';
-import { FAKE_TIMING, FakeToolstackDriver } from '../../testing/fake-driver.ts';
+import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
 import { tapFooter, tapLine, tapPlan } from '../report/tap.ts';
 import { toTable } from '../report/table.ts';
 import { writeReports } from '../report/write.ts';
@@ -51,13 +51,24 @@ Case names: STATE.REQUEST.ack-ACK.ACTION, e.g. running.clean_shutdown.ack-none.p
 pass < skip < unmodelled < error < fail; the worst wins.
 
 Output: TAP on stdout (one line per case), progress and the result table on
-stderr, reports in --report-dir. Ctrl-C stops the run and destroys its VMs
+stderr, reports in --report-dir. Progress lines start with the time
+([HH:MM:SS]); each finished case adds an estimate of the end (ETA), and a
+"still waiting" line comes after each minute without news. --report-dir is
+made and tried (a file written and removed) before anything is run; /proc,
+/sys and /dev are refused. Ctrl-C stops the run and destroys its VMs
 (twice: at once).
 
 ${CONNECT_HELP.replace(/\n\nexit codes:[\s\S]*$/, '').replace(/\n {2}--json[^\n]*/, '')}
 
-exit codes: 0 no case failed or errored, 1 some did, 2 usage or connection error
-(or no test image), 70 a bug in xtv (run again with --debug for the stack)`;
+exit codes: 0 every case passed (or was skipped or unmodelled), 1 a case failed
+(the toolstack or guest broke the model) or the run was interrupted (Ctrl-C),
+2 usage or connection error (or no test image, or a --report-dir that cannot be
+written), 3 no case failed but some could not be decided (verdict error: the
+harness or the environment failed), 70 a bug in xtv (run again with --debug
+for the stack), 130 a second Ctrl-C (or cleanup outlasting its grace period)`;
+
+/** Exit code of a run that ended with cases in error and none failed: the harness could not decide. */
+export const EXIT_UNDECIDED = 3;
 
 export interface RunArgs {
   host: string;
@@ -218,12 +229,146 @@ export function loadImage(a: Pick<RunArgs, 'imageDir' | 'domainType' | 'memoryMi
   };
 }
 
+/** Kernel file systems: never a place for reports (writing there fails, or worse, spins). */
+const PSEUDO_FS = /^\/(proc|sys|dev)(\/|$)/;
+
+/** The path with its deepest existing ancestor's symbolic links resolved (the rest does not exist yet). */
+function realPathOf(path: string): string {
+  const rest: string[] = [];
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      return join(realpathSync(p), ...rest.reverse());
+    } catch {
+      if (dirname(p) === p) return path;
+      rest.push(basename(p));
+    }
+  }
+}
+
+function codeOf(e: unknown): string {
+  const c = (e as { code?: unknown }).code;
+  return typeof c === 'string' ? c : e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * --report-dir, before any case runs: refused under /proc, /sys or /dev (also
+ * through a symbolic link), else made and tried by writing and removing a
+ * file. A UsageError (exit 2) says why; hours of cases are not lost to it.
+ */
+export function checkReportDir(dir: string): void {
+  const abs = resolve(dir);
+  const real = realPathOf(abs);
+  if (PSEUDO_FS.test(abs) || PSEUDO_FS.test(real))
+    throw new UsageError(`--report-dir ${abs}${real !== abs ? ` (${real})` : ''} is in a kernel file system (/proc, /sys, /dev): choose a directory on disk`);
+  try {
+    mkdirSync(abs, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`--report-dir ${abs} cannot be created (${codeOf(e)}): choose another directory`);
+  }
+  const probe = join(abs, `.xtv-write-probe-${process.pid}`);
+  try {
+    writeFileSync(probe, 'xtv\n');
+    unlinkSync(probe);
+  } catch (e) {
+    throw new UsageError(`--report-dir ${abs} is not writable (${codeOf(e)}): the reports could not be saved there`);
+  }
+}
+
+/**
+ * 0: nothing failed and everything was decided; 1: a case failed (or the run
+ * was interrupted, as before); 3: no case failed but some ended in error, or
+ * none ran: the harness could not decide.
+ */
+export function runExitCode(s: Pick<RunSummary, 'counts' | 'aborted' | 'cases'>): number {
+  if (s.counts.fail > 0 || s.aborted) return EXIT_FAILED;
+  if (s.counts.error > 0 || s.cases.length === 0) return EXIT_UNDECIDED;
+  return EXIT_OK;
+}
+
+const two = (n: number): string => String(n).padStart(2, '0');
+
+/** [HH:MM:SS], local time. */
+export function clockOf(t: number): string {
+  const d = new Date(t);
+  return `[${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}]`;
+}
+
+/** 95 s as "1m35s", 3700 s as "1h01m". */
+export function durationText(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
+}
+
+/** The runner's line for a case: "[k/total] NAME: what", and its last one ends "(done/total done)". */
+const CASE_LINE = /^(\[\d+\/\d+\] \S+): /;
+const DONE = /\((\d+)\/(\d+) done\)$/;
+
+export interface ProgressLog {
+  /** Writes one progress line, timestamped; a case's last line gets the ETA. */
+  line: (text: string) => void;
+  /** Stops the heartbeat. */
+  stop: () => void;
+}
+
+/**
+ * Progress on stderr: each line after the time; when a case ends, the
+ * estimated end of the run from the pace so far; after `heartbeatMs` without
+ * a line, "still waiting: N case(s) in flight, oldest for M s".
+ */
+export function progressLog(write: (line: string) => void, o: { heartbeatMs?: number; now?: () => number } = {}): ProgressLog {
+  const now = o.now ?? Date.now;
+  const heartbeatMs = o.heartbeatMs ?? 60_000;
+  let last = now();
+  /** When the first case began: the pace (and so the ETA) is measured from there, not from connecting. */
+  let started: number | undefined;
+  /** Cases that printed a line and have not finished, with when they started. */
+  const inFlight = new Map<string, number>();
+  let done = '';
+  const emit = (text: string): void => {
+    last = now();
+    write(`${clockOf(last)} ${text}`);
+  };
+  const line = (text: string): void => {
+    const tag = CASE_LINE.exec(text)?.[1];
+    const end = DONE.exec(text);
+    if (tag !== undefined && !inFlight.has(tag) && !end) inFlight.set(tag, now());
+    if (tag !== undefined) started ??= now();
+    if (tag !== undefined && end) {
+      inFlight.delete(tag);
+      const [n, total] = [Number(end[1]), Number(end[2])];
+      done = ` (${n}/${total} done)`;
+      const t = now();
+      const left = n > 0 && n < total ? ((t - (started ?? t)) / n) * (total - n) : 0;
+      emit(n < total ? `${text} ETA ${clockOf(t + left).slice(1, -1)} (~${durationText(left)} left)` : text);
+      return;
+    }
+    emit(text);
+  };
+  const timer = setInterval(
+    () => {
+      const t = now();
+      if (inFlight.size === 0 || t - last < heartbeatMs) return;
+      const oldest = Math.min(...inFlight.values());
+      emit(`still waiting: ${inFlight.size} case(s) in flight, oldest for ${Math.round((t - oldest) / 1000)} s${done}`);
+    },
+    Math.max(10, Math.floor(heartbeatMs / 4)),
+  );
+  timer.unref();
+  return { line, stop: () => clearInterval(timer) };
+}
+
 export interface RunIo {
   out: (text: string) => void;
   err: (line: string) => void;
   exit: (code: number) => void;
   /** --debug: errors with their stack and causes. */
   debug?: boolean;
+  /** --host fake: how the in-memory toolstack behaves (tests make cases fail or error with it). */
+  fake?: Omit<FakeOptions, 'kind'>;
+  /** The "still waiting" line after this long without progress (default 60 s). */
+  heartbeatMs?: number;
 }
 
 const defaultIo: RunIo = {
@@ -254,20 +399,32 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
     return EXIT_OK;
   }
 
+  // What the run needs here is checked before the host is reached: the image, then where the reports go.
+  const image: RunnerImage =
+    a.host === 'fake'
+      ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 }
+      : loadImage(a);
+  checkReportDir(a.reportDir);
+  const log = progressLog(io.err, io.heartbeatMs !== undefined ? { heartbeatMs: io.heartbeatMs } : {});
+  try {
+    return await runCases(a, cases, image, io, log.line);
+  } finally {
+    log.stop();
+  }
+}
+
+async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo, progress: (line: string) => void): Promise<number> {
   const kind = toolstackOf(a);
   const fake = a.host === 'fake';
-  const image: RunnerImage = fake
-    ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 }
-    : loadImage(a);
-  io.err(`xtv run: connecting to ${a.host} (${kind})`);
-  const driver = fake || !a.connect ? new FakeToolstackDriver({ kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: io.err });
+  progress(`xtv run: connecting to ${a.host} (${kind})`);
+  const driver = fake || !a.connect ? new FakeToolstackDriver({ ...io.fake, kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: progress });
 
   const registry = new CleanupRegistry();
   const controller = new AbortController();
-  const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: 90_000, log: io.err, exit: io.exit });
+  const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: 90_000, log: progress, exit: io.exit });
   const runnable = cases.filter((c) => c.run).length;
-  io.err(
-    `xtv run: ${a.matrix} matrix, ${runnable} case(s) to run, ${cases.length - runnable} skipped, ${a.parallel} at a time; VMs are named ${vmNameOf('xtv', '<case>')}`,
+  progress(
+    `xtv run: ${a.matrix} matrix, ${runnable} case(s) to run, ${cases.length - runnable} skipped, ${a.parallel} at a time; VMs are named ${vmNameOf(a.vmPrefix, '<case>')}`,
   );
   if (!a.json) io.out(tapPlan(cases.length) + '\n');
   let n = 0;
@@ -285,7 +442,7 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
       ...(timing ? { timing } : {}),
       signal: controller.signal,
       registry,
-      progress: io.err,
+      progress,
       onResult: (r: CaseResult) => {
         if (!a.json) io.out(tapLine(++n, r) + '\n');
       },
@@ -296,7 +453,7 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
     io.err('');
     io.err(toTable(summary).trimEnd());
     io.err(`reports: ${files.html}\n         ${files.junit}\n         ${files.json}`);
-    return runFailed(summary) ? EXIT_FAILED : EXIT_OK;
+    return runExitCode(summary);
   } finally {
     removeHandlers();
     await driver.close().catch(() => undefined);

@@ -67,8 +67,3 @@ export function countVerdicts(cases: readonly CaseResult[]): Record<Verdict, num
 export function summarise(cases: CaseResult[], meta: Omit<RunSummary, 'counts' | 'verdict' | 'cases'>): RunSummary {
   return { ...meta, counts: countVerdicts(cases), verdict: worst(cases.map((c) => c.verdict)), cases };
 }
-
-/** The run failed when any case failed or errored (exit status 1). */
-export function runFailed(s: RunSummary): boolean {
-  return s.counts.fail > 0 || s.counts.error > 0 || s.cases.length === 0;
-}
