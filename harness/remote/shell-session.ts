@@ -22,12 +22,23 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { TargetExecResult } from './target.ts';
 
-/** The session could not run the command: it never started, or died, or the bound passed (the session is then closed). */
+/** How long a command waited in a pool's queue before its deadline passed, and for how many sessions. */
+export interface QueueWait {
+  waitedMs: number;
+  sessions: number;
+}
+
+/**
+ * The session could not run the command: it never started, or died, or the
+ * bound passed (the session is then closed). `queued`: the deadline passed
+ * while the command still waited for a free session; it never ran.
+ */
 export class ShellSessionError extends Error {
   override name = 'ShellSessionError';
   constructor(
     message: string,
     readonly timedOut = false,
+    readonly queued?: QueueWait,
   ) {
     super(message);
   }
@@ -190,17 +201,33 @@ export class ShellSession {
   }
 }
 
+/** When a pool call must be over: an absolute `deadline` (Date.now() time), or `timeoutMs` from the call. */
+export type PoolBound = { deadline: number } | { timeoutMs: number };
+
+interface Waiter {
+  resolve: (s: ShellSession) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
  * Up to `size` sessions, opened when needed and kept; a command takes an
- * idle one or waits for one. A session that dies is dropped (the next
- * command opens another). Opening is tried a few times: dropbear turns away
- * connections beyond a handful still authenticating.
+ * idle one or waits for one, first come first served. A session that dies is
+ * dropped (the next command opens another). Opening is tried a few times:
+ * dropbear turns away connections beyond a handful still authenticating.
+ *
+ * One deadline covers a whole call: waiting for a session, opening one and
+ * the command, whose own bound is what is left when it starts. A call whose
+ * deadline passes while it waits leaves the queue (it never takes a session)
+ * and rejects with a timed-out ShellSessionError that has `queued`. A session
+ * being opened is the pool's, not one caller's: when its caller gave up
+ * meanwhile, it goes to the next in line, or stays idle.
  */
 export class ShellPool {
   private readonly sessions: ShellSession[] = [];
   /** Sessions handed out and not yet given back: the busy ones. */
   private readonly reserved = new Set<ShellSession>();
-  private readonly waiting: Array<{ resolve: (s: ShellSession) => void; reject: (e: unknown) => void }> = [];
+  private readonly waiting: Waiter[] = [];
   private opening = 0;
 
   constructor(
@@ -209,10 +236,11 @@ export class ShellPool {
     private readonly connectTimeoutMs = 60_000,
   ) {}
 
-  async run(script: string, opts: { timeoutMs: number; input?: string | Buffer }): Promise<TargetExecResult> {
-    const s = await this.acquire();
+  async run(script: string, opts: PoolBound & { input?: string | Buffer }): Promise<TargetExecResult> {
+    const deadline = 'deadline' in opts ? opts.deadline : Date.now() + opts.timeoutMs;
+    const s = await this.acquire(deadline);
     try {
-      return await s.run(script, opts);
+      return await s.run(script, { timeoutMs: Math.max(1, deadline - Date.now()), ...(opts.input !== undefined ? { input: opts.input } : {}) });
     } finally {
       this.release(s);
     }
@@ -222,25 +250,64 @@ export class ShellPool {
     for (const s of this.sessions.splice(0)) s.close();
   }
 
-  private async acquire(): Promise<ShellSession> {
+  private acquire(deadline: number): Promise<ShellSession> {
+    const since = Date.now();
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { resolve, reject, timer: undefined };
+      this.waiting.push(w);
+      this.pump();
+      if (!this.waiting.includes(w)) return;
+      w.timer = setTimeout(
+        () => {
+          const i = this.waiting.indexOf(w);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          const waitedMs = Date.now() - since;
+          reject(
+            new ShellSessionError(`waited ${waitedMs} ms for one of ${this.size} sessions (${this.reserved.size} busy, ${this.opening} opening)`, true, {
+              waitedMs,
+              sessions: this.size,
+            }),
+          );
+        },
+        Math.max(0, deadline - since),
+      );
+    });
+  }
+
+  /** Drops dead idle sessions, hands idle ones to the first in line, and opens more (up to `size`) for those left. */
+  private pump(): void {
     for (let i = this.sessions.length - 1; i >= 0; i--) if (!this.sessions[i]!.alive && !this.reserved.has(this.sessions[i]!)) this.sessions.splice(i, 1);
-    const idle = this.sessions.find((s) => s.alive && !this.reserved.has(s));
-    if (idle) {
+    while (this.waiting.length > 0) {
+      const idle = this.sessions.find((s) => s.alive && !this.reserved.has(s));
+      if (!idle) break;
+      const w = this.waiting.shift()!;
+      clearTimeout(w.timer);
       this.reserved.add(idle);
-      return idle;
+      w.resolve(idle);
     }
-    if (this.sessions.length + this.opening < this.size) {
-      this.opening++;
-      try {
-        const s = await this.openOne();
-        this.sessions.push(s);
-        this.reserved.add(s);
-        return s;
-      } finally {
+    while (this.waiting.length > this.opening && this.sessions.length + this.opening < this.size) this.openForQueue();
+  }
+
+  private openForQueue(): void {
+    this.opening++;
+    this.openOne().then(
+      (s) => {
         this.opening--;
-      }
-    }
-    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+        this.sessions.push(s);
+        this.pump();
+      },
+      (e: unknown) => {
+        this.opening--;
+        // The first in line hears why (it is whom the session was for); the others try again.
+        const w = this.waiting.shift();
+        if (w) {
+          clearTimeout(w.timer);
+          w.reject(e);
+        }
+        this.pump();
+      },
+    );
   }
 
   private async openOne(): Promise<ShellSession> {
@@ -258,17 +325,7 @@ export class ShellPool {
 
   private release(s: ShellSession): void {
     this.reserved.delete(s);
-    const next = this.waiting.shift();
-    if (!s.alive) {
-      const i = this.sessions.indexOf(s);
-      if (i >= 0) this.sessions.splice(i, 1);
-      // Whoever waits gets a new one.
-      if (next) this.acquire().then(next.resolve, next.reject);
-      return;
-    }
-    if (next) {
-      this.reserved.add(s);
-      next.resolve(s);
-    }
+    // A dead one is dropped there, and whoever waits gets a new one.
+    this.pump();
   }
 }

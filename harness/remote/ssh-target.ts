@@ -25,6 +25,7 @@ import {
   SessionLimit,
   TargetCommandError,
   TargetUnreachableError,
+  formatSeconds,
   shq,
   type HostTarget,
   type TargetExecOptions,
@@ -44,10 +45,15 @@ export function formatSshEndpoint(e: Pick<SshEndpoint, 'user' | 'host' | 'port'>
 export class SshTarget implements HostTarget {
   readonly description: string;
   private readonly sessions = new SessionLimit(MAX_SESSIONS);
-  private readonly pool = new ShellPool(() => spawnProcess('ssh', this.args('sh'), { stdio: ['pipe', 'pipe', 'pipe'] }), MAX_SESSIONS);
+  private readonly pool: ShellPool;
 
-  constructor(readonly endpoint: SshEndpoint) {
+  /** `openSession`: what `ssh HOST sh` is for the command sessions (the unit tests pass a local `sh`). */
+  constructor(
+    readonly endpoint: SshEndpoint,
+    opts: { openSession?: () => ChildProcess } = {},
+  ) {
     this.description = formatSshEndpoint(endpoint);
+    this.pool = new ShellPool(opts.openSession ?? (() => spawnProcess('ssh', this.args('sh'), { stdio: ['pipe', 'pipe', 'pipe'] })), MAX_SESSIONS);
   }
 
   private args(command: string): string[] {
@@ -59,17 +65,29 @@ export class SshTarget implements HostTarget {
     return new TargetUnreachableError(`could not reach dom0 at ${this.description} over SSH: ${why}`, { timedOut: /\btimed out\b/i.test(why) });
   }
 
-  /** A command on a connection of its own, its stdin from a local file (copies). */
+  /** The error of a call whose deadline passed while it waited for a free session. */
+  private queueTimeout(command: string, waitedMs: number, sessions: number): TargetUnreachableError {
+    return new TargetUnreachableError(`'${firstLine(command)}' waited ${formatSeconds(waitedMs)} for one of ${sessions} SSH sessions on ${this.description}`, {
+      timedOut: true,
+    });
+  }
+
+  /**
+   * A command on a connection of its own, its stdin from a local file
+   * (copies). One deadline from the call covers waiting for a slot and every
+   * attempt; each attempt gets what is left of it (a retry at least 1 s).
+   */
   private async run(command: string, opts: { timeoutMs: number; inputPath: string }): Promise<TargetExecResult> {
     const t0 = Date.now();
     const deadline = t0 + opts.timeoutMs;
     for (let attempt = 1; ; attempt++) {
-      const left = Math.max(1000, deadline - Date.now());
-      const r: SshResult = await this.sessions.run(() =>
-        runSsh(this.args(command), {
-          timeoutMs: left,
-          inputStream: createReadStream(opts.inputPath),
-        }),
+      const r: SshResult = await this.sessions.run(
+        () =>
+          runSsh(this.args(command), {
+            timeoutMs: attempt === 1 ? Math.max(1, deadline - Date.now()) : Math.max(1000, deadline - Date.now()),
+            inputStream: createReadStream(opts.inputPath),
+          }),
+        { deadline, onTimeout: (waitedMs) => this.queueTimeout(command, waitedMs, this.sessions.n) },
       );
       if (r.timedOut)
         throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`, { timedOut: true });
@@ -89,11 +107,13 @@ export class SshTarget implements HostTarget {
     const timeoutMs = opts.timeoutMs ?? SSH_DEFAULT_TIMEOUT_MS;
     const t0 = Date.now();
     try {
-      const r = await this.pool.run(command, { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+      // One deadline from here: waiting for a session and opening one count against it.
+      const r = await this.pool.run(command, { deadline: t0 + timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
       traceDom0('exec', command, t0);
       return r;
     } catch (e) {
       if (!(e instanceof ShellSessionError)) throw e;
+      if (e.queued) throw this.queueTimeout(command, e.queued.waitedMs, e.queued.sessions);
       if (e.timedOut)
         throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${timeoutMs} ms on ${this.description}`, { timedOut: true });
       throw this.unreachable(e.message);

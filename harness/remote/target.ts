@@ -61,23 +61,54 @@ export function shq(word: string): string {
 /**
  * At most `n` sessions at once. An SSH server caps the sessions it runs on one
  * connection (dom0's dropbear: 10; OpenSSH: MaxSessions 10); past it, a
- * multiplexed ssh exits 255 with nothing on stderr. The targets queue instead.
+ * multiplexed ssh exits 255 with nothing on stderr. The targets queue instead,
+ * first come first served. With a `deadline` (Date.now() time), a call still
+ * queued when it passes leaves the queue, never runs `f`, and rejects with
+ * `onTimeout(waitedMs)` (by default a timed-out TargetUnreachableError); `f`
+ * then gets what is left of it.
  */
 export class SessionLimit {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   constructor(readonly n: number) {}
 
-  async run<T>(f: () => Promise<T>): Promise<T> {
-    if (this.running >= this.n) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
+  async run<T>(f: () => Promise<T>, opts: { deadline?: number; onTimeout?: (waitedMs: number) => Error } = {}): Promise<T> {
+    // A slot given back goes straight to the first in line: `running` counts it throughout.
+    if (this.running >= this.n) await this.queue(opts);
+    else this.running++;
     try {
       return await f();
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
   }
+
+  private queue(opts: { deadline?: number; onTimeout?: (waitedMs: number) => Error }): Promise<void> {
+    const since = Date.now();
+    return new Promise<void>((resolve, reject) => {
+      const { deadline } = opts;
+      const giveUp = (): void => {
+        const i = this.waiting.indexOf(wake);
+        if (i < 0) return;
+        this.waiting.splice(i, 1);
+        const waitedMs = Date.now() - since;
+        reject(opts.onTimeout?.(waitedMs) ?? new TargetUnreachableError(`waited ${formatSeconds(waitedMs)} for one of ${this.n} sessions`, { timedOut: true }));
+      };
+      const timer = deadline === undefined ? undefined : setTimeout(giveUp, Math.max(0, deadline - since));
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiting.push(wake);
+    });
+  }
+}
+
+/** "30 s", "2.5 s", "300 ms": a wait, for messages. */
+export function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${Number((ms / 1000).toFixed(ms < 10_000 ? 1 : 0))} s`;
 }
 
 /** Sessions one process opens at once on one target; leaves room for other processes sharing the connection. */
