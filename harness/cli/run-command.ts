@@ -6,19 +6,21 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, SetupError, UsageError, type Command } from './command.ts';
-import type { DomainType, ToolstackKind } from '../toolstack/driver.ts';
+import type { DomainType, ToolstackDriver, ToolstackKind } from '../toolstack/driver.ts';
 import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, type CliConnect } from './common.ts';
 import { reportError, wantsJson } from './errors.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
 import { describeExpectation } from '../matrix/model.ts';
 import { MODELS, modelFor } from '../matrix/models.ts';
 import type { CaseResult, RunSummary } from '../matrix/result.ts';
-import { runMatrix, vmNameOf, type RunnerImage, type Timing } from '../matrix/runner.ts';
+import { DEFAULT_TIMING, runMatrix, vmNameOf, type RunnerImage, type Timing } from '../matrix/runner.ts';
 import { makeFilter, matrixCases, MATRICES, type Case, type MatrixName } from '../matrix/scenarios.ts';
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
 import { tapFooter, tapLine, tapPlan } from '../report/tap.ts';
 import { toTable } from '../report/table.ts';
 import { writeReports } from '../report/write.ts';
+import { resolveStateDir } from '../embedded/paths.ts';
+import { FileJournal, hostDescription, journalDir, sweepJournal } from './run-journal.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_IMAGE_DIR = join(REPO_ROOT, 'dist', 'image');
@@ -55,8 +57,10 @@ stderr, reports in --report-dir. Progress lines start with the time
 ([HH:MM:SS]); each finished case adds an estimate of the end (ETA), and a
 "still waiting" line comes after each minute without news. --report-dir is
 made and tried (a file written and removed) before anything is run; /proc,
-/sys and /dev are refused. Ctrl-C stops the run and destroys its VMs
-(twice: at once).
+/sys and /dev are refused. Ctrl-C (or SIGTERM, or SIGHUP: the terminal or SSH
+session is gone) stops the run and destroys its VMs (twice: at once). Each VM
+is journaled in --report-dir/.xtv-journal before it is made; a run that
+starts removes the VMs a dead run (kill -9) left on the same host.
 
 ${CONNECT_HELP.replace(/\n\nexit codes:[\s\S]*$/, '').replace(/\n {2}--json[^\n]*/, '')}
 
@@ -369,6 +373,8 @@ export interface RunIo {
   fake?: Omit<FakeOptions, 'kind'>;
   /** The "still waiting" line after this long without progress (default 60 s). */
   heartbeatMs?: number;
+  /** --host fake: this driver instead of a new in-memory host (tests give one holding VMs of an earlier run). */
+  driver?: ToolstackDriver;
 }
 
 const defaultIo: RunIo = {
@@ -417,11 +423,20 @@ async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo
   const kind = toolstackOf(a);
   const fake = a.host === 'fake';
   progress(`xtv run: connecting to ${a.host} (${kind})`);
-  const driver = fake || !a.connect ? new FakeToolstackDriver({ ...io.fake, kind }) : await connectCli({ ...a.connect, toolstack: kind, onProgress: progress });
+  const driver =
+    fake && io.driver
+      ? io.driver
+      : fake || !a.connect
+        ? new FakeToolstackDriver({ ...io.fake, kind })
+        : await connectCli({ ...a.connect, toolstack: kind, onProgress: progress });
 
-  const registry = new CleanupRegistry();
+  // Every VM is journaled before it is made (run-journal.ts), so a run killed outright leaves a trace.
+  const host = hostDescription(a.host, a.host === 'embedded' ? resolveStateDir(a.connect?.stateDir) : undefined);
+  const journal = new FileJournal({ dir: journalDir(a.reportDir), host, toolstack: kind, warn: progress });
+  const registry = new CleanupRegistry(journal);
   const controller = new AbortController();
   const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: 90_000, log: progress, exit: io.exit });
+  const timing: Partial<Timing> | undefined = fake ? FAKE_TIMING : undefined;
   const runnable = cases.filter((c) => c.run).length;
   progress(
     `xtv run: ${a.matrix} matrix, ${runnable} case(s) to run, ${cases.length - runnable} skipped, ${a.parallel} at a time; VMs are named ${vmNameOf(a.vmPrefix, '<case>')}`,
@@ -429,7 +444,15 @@ async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo
   if (!a.json) io.out(tapPlan(cases.length) + '\n');
   let n = 0;
   try {
-    const timing: Partial<Timing> | undefined = fake ? FAKE_TIMING : undefined;
+    // What dead runs left on this host (kill -9, a crash) goes first.
+    await sweepJournal(driver, {
+      dir: journalDir(a.reportDir),
+      host,
+      toolstack: kind,
+      timeoutMs: timing?.cleanup ?? DEFAULT_TIMING.cleanup,
+      log: progress,
+      signal: controller.signal,
+    });
     const summary = await runMatrix({
       driver,
       model: modelFor(kind),
@@ -456,7 +479,26 @@ async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo
     return runExitCode(summary);
   } finally {
     removeHandlers();
+    journal.close();
     await driver.close().catch(() => undefined);
+  }
+}
+
+let terminalGuarded = false;
+
+/**
+ * After SIGHUP the terminal is gone and writes to it fail (EIO, EPIPE): an
+ * unhandled 'error' on stdout/stderr would end the process before its VMs
+ * are cleaned up. Those errors are dropped; the reports still go to disk.
+ */
+function survivesLostTerminal(): void {
+  if (terminalGuarded) return;
+  terminalGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EIO' || e.code === 'EPIPE') return;
+      throw e;
+    });
   }
 }
 
@@ -464,5 +506,8 @@ export const runCommand: Command = {
   name: 'run',
   summary: 'run the scenario matrix against a toolstack and report (TAP, JUnit, HTML)',
   usage: RUN_USAGE,
-  run: (argv, context) => runRun(argv, { ...defaultIo, debug: context.debug }),
+  run: (argv, context) => {
+    survivesLostTerminal();
+    return runRun(argv, { ...defaultIo, debug: context.debug });
+  },
 };

@@ -185,8 +185,11 @@ export class CaseRun {
   private async install(): Promise<VmRef> {
     const { driver, image, timing, registry } = this.ctx;
     this.step('installing');
+    const name = vmNameOf(this.ctx.prefix, this.s.name);
+    // Journaled before it may exist: a run killed now still leaves a trace for the next to sweep.
+    registry.installing(name);
     const installing = driver.install({
-      name: vmNameOf(this.ctx.prefix, this.s.name),
+      name,
       domainType: image.domainType,
       memoryMiB: image.memoryMiB,
       kernelPath: image.kernelPath,

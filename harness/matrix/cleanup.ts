@@ -1,8 +1,11 @@
 // Every VM a run creates is registered here the moment install returns and
 // removed once it is gone. Whatever ends the run (success, failure, timeout,
-// SIGINT, SIGTERM), draining the registry destroys what is left, within a
-// bound, so a run never leaves VMs on the host.
+// SIGINT, SIGTERM, SIGHUP), draining the registry destroys what is left, within a
+// bound, so a run never leaves VMs on the host. What it cannot see (kill -9)
+// the journal (journal.ts) covers: each VM is written there before install and
+// again once removed, here, so the next run can remove what a dead one left.
 import { ToolstackError, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
+import { NO_JOURNAL, type VmJournal } from './journal.ts';
 import { bounded } from './wait.ts';
 
 export class CleanupRegistry {
@@ -10,6 +13,13 @@ export class CleanupRegistry {
 
   /** Installs the run stopped waiting for, which may still make their VM. */
   private readonly late = new Set<Promise<unknown>>();
+
+  constructor(private readonly journal: VmJournal = NO_JOURNAL) {}
+
+  /** Before each install: the VM is journaled before it can exist. */
+  installing(name: string): void {
+    this.journal.installing(name);
+  }
 
   add(driver: ToolstackDriver, vm: VmRef): void {
     this.vms.set(vm.name, { driver, vm });
@@ -30,8 +40,10 @@ export class CleanupRegistry {
     this.late.add(p);
   }
 
+  /** The VM is gone from the host. */
   remove(vm: VmRef): void {
     this.vms.delete(vm.name);
+    this.journal.removed(vm.name);
   }
 
   get size(): number {
@@ -49,7 +61,7 @@ export class CleanupRegistry {
       entries.map(async ({ driver, vm }) => {
         try {
           await bounded(destroyVm(driver, vm, timeoutMs), timeoutMs, `cleaning up ${vm.name}`);
-          this.vms.delete(vm.name);
+          this.remove(vm);
           return null;
         } catch (e) {
           return { name: vm.name, error: e instanceof Error ? e.message : String(e) };
@@ -95,9 +107,12 @@ export interface SignalCleanupOptions {
   signals?: NodeJS.Signals[];
 }
 
-/** Installs SIGINT/SIGTERM handlers; returns a function that removes them. */
+/**
+ * Installs SIGINT/SIGTERM/SIGHUP handlers (SIGHUP: the terminal or the SSH
+ * session is gone, and the run with it); returns a function that removes them.
+ */
 export function installSignalCleanup(o: SignalCleanupOptions): () => void {
-  const signals = o.signals ?? ['SIGINT', 'SIGTERM'];
+  const signals = o.signals ?? ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let forced = false;
   let timer: NodeJS.Timeout | undefined;
   const force = async (why: string): Promise<void> => {

@@ -143,23 +143,24 @@ async function installImageHolder(
   prefix: string,
   progress: (line: string) => void,
 ): Promise<VmRef | undefined> {
+  const name = `${prefix}-image-hold`;
+  // Journaled before it may exist (journal.ts).
+  registry.installing(name);
+  const installing = o.driver.install({
+    name,
+    domainType: o.image.domainType,
+    memoryMiB: o.image.memoryMiB,
+    kernelPath: o.image.kernelPath,
+    initrdPath: o.image.initrdPath,
+    kernelArgs: o.image.kernelArgs,
+  });
   try {
-    const holder = await bounded(
-      o.driver.install({
-        name: `${prefix}-image-hold`,
-        domainType: o.image.domainType,
-        memoryMiB: o.image.memoryMiB,
-        kernelPath: o.image.kernelPath,
-        initrdPath: o.image.initrdPath,
-        kernelArgs: o.image.kernelArgs,
-      }),
-      timing.install,
-      'installing the image holder',
-      o.signal,
-    );
+    const holder = await bounded(installing, timing.install, 'installing the image holder', o.signal);
     registry.add(o.driver, holder);
     return holder;
   } catch (e) {
+    // Stopping the wait does not stop the install: if it makes the VM, the registry removes it with the rest.
+    registry.addLate(o.driver, installing);
     progress(`could not install the image holder (each case will copy the image): ${errText(e)}`);
     return undefined;
   }
