@@ -7,12 +7,16 @@
 #   docker build --output type=local,dest=out .       the image files into ./out
 #
 # Only Debian's registry and npm's are used, as on the project's machines.
-FROM debian:bookworm AS build
+# The base is Debian 12 with Node 20 and npm (Docker's official node image:
+# Debian 12's own nodejs is 18, below package.json's engines; the Xen 4.17
+# packages scripts/deps.sh names exist on Debian 12 only).
+FROM node:20-bookworm-slim AS build
 ENV DEBIAN_FRONTEND=noninteractive
-# Node and npm for the agent's bundler (esbuild); everything else comes from
-# scripts/deps.sh, the project's one list of Debian packages.
+# Node and npm (for the agent's bundler, esbuild) come with the base image;
+# everything else comes from scripts/deps.sh, the project's one list of
+# Debian packages.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
