@@ -20,6 +20,7 @@ registerCommand('unpause', 'unpause the VM', async () => (await import('./power-
 registerCommand('destroy', "destroy the VM's domain at once (= shutdown --hard)", async () => (await import('./power-command.ts')).powerCommand('destroy'));
 registerCommand('send', 'send a test instruction to the guest agent (control/testing or vm-data)', async () => (await import('./send-command.ts')).sendCommand);
 registerCommand('watch', "stream a VM's power state and guest report changes until Ctrl-C", async () => (await import('./watch-command.ts')).watchCommand);
+registerCommand('console', "print the end of a VM's guest console, as dom0 logged it", async () => (await import('./console-command.ts')).consoleCommand);
 registerCommand('list', 'list the VMs xtv made on a host, with their power states', async () => (await import('./list-command.ts')).listCommand);
 registerCommand(
   'gc',

@@ -8,6 +8,7 @@ import { connectToolstack, type ConnectOptions } from '../toolstack/connect.ts';
 import { ConnectionError, type ToolstackDriver, type ToolstackKind, type VmRef } from '../toolstack/driver.ts';
 import { embeddedConnect } from '../embedded/embedded-address.ts';
 import { resolveStateDir } from '../embedded/paths.ts';
+import { jsonForTerminal } from '../report/escape.ts';
 
 export const CONNECT_OPTIONS = {
   host: { type: 'string' },
@@ -158,7 +159,8 @@ export function connectCli(o: CliConnect): Promise<ToolstackDriver> {
 
 /** Prints a result: the object as one JSON line with --json, else the text. */
 export function output(json: boolean | undefined, obj: Record<string, unknown>, text: string): void {
-  if (json) process.stdout.write(`${JSON.stringify(obj)}\n`);
+  // JSON that is also safe on a terminal: values may be the guest's (its report, its console).
+  if (json) process.stdout.write(`${jsonForTerminal(obj)}\n`);
   else if (text !== '') process.stdout.write(`${text}\n`);
 }
 

@@ -31,6 +31,23 @@ export function jsonForTerminal(value: unknown): string {
   return JSON.stringify(value).replace(TERMINAL_CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * Many lines of a guest's text (its console) for a terminal: newlines and
+ * tabs kept, carriage returns dropped, every other control shown as \xHH or
+ * \uXXXX instead of acted on.
+ */
+export function textForTerminal(s: string): string {
+  return s
+    .replace(/\r/g, '')
+    .replace(TERMINAL_CONTROLS, (c) =>
+      c === '\n' || c === '\t'
+        ? c
+        : c.charCodeAt(0) < 0x100
+          ? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`
+          : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+}
+
 /** One line, printable: for TAP lines and terminal tables. */
 export function oneLine(s: string, max = 200): string {
   const flat = s.replace(TERMINAL_CONTROLS, ' ').replace(/\s+/g, ' ').trim();

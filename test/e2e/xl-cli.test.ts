@@ -97,6 +97,7 @@ const session = suite.scenario('the CLI: install, send, watch, reboot, gc', asyn
   await step('install', ['install', '--name', VM, '--json']);
   await step('install again', ['install', '--name', VM, '--json']);
   await step('start', ['start', VM, '--wait', '--json']);
+  await step('console', ['console', VM, '--bytes', '4096']);
   await step('send next:reboot', ['send', VM, 'next:reboot', '--wait-ack', '--json']);
   await step('send malformed', ['send', VM, 'now:explode']);
   await step('send malformed --json', ['send', VM, '{"action":"x"}', '--json']);
@@ -186,6 +187,9 @@ test('xtv start --wait: returns when the agent is ready', async (t) => {
   const o = json(r['start']);
   t.equal(r['start']!.code, 0, 'exit 0');
   t.equal((o.state as { powerState?: string }).powerState, 'Running', 'Running');
+  // The embedded host's xenconsoled keeps guest logs: the agent's lines are there.
+  t.equal(r['console']!.code, 0, `xtv console: exit 0${r['console']!.code === 0 ? '' : `\n${r['console']!.stderr}`}`);
+  t.match(r['console']!.stdout, /xtv-agent /, "xtv console shows the agent's lines");
 });
 
 test("xtv send: checked with the agent's decoder; --wait-ack prints the report", async (t) => {
