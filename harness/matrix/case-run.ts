@@ -18,7 +18,7 @@ import {
   type ToolstackModel,
 } from './model.ts';
 import type { CaseResult, Evidence } from './result.ts';
-import type { RunnerImage, Timing } from './runner.ts';
+import type { RunnerImage, Timing } from './timing.ts';
 import { BOGUS_ACK_VALUE, powerStateOf, type AckKind, type Scenario } from './scenarios.ts';
 import { domidChange, durationClassOf, guestInvariant, judge, stateInvariant, type ObservedDomain, type ObservedResult, type Observation } from './verdict.ts';
 import { Aborted, bounded, fmtMs, poll, WaitTimeout, type PollOptions } from './wait.ts';

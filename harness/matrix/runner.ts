@@ -4,75 +4,21 @@
 // state, request and observation, evidence, cleanup; verdict.ts judges it),
 // and sums up. Every wait is bounded; every VM is registered for cleanup the
 // moment it exists, and anything a case could not remove is tried once more.
-import type { DomainType, HostFacts, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
+import type { HostFacts, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 import { CaseRun, errText } from './case-run.ts';
 import { CleanupRegistry, destroyVm } from './cleanup.ts';
-import { describeExpectation, type DurationClass, type ToolstackModel } from './model.ts';
+import { describeExpectation, type ToolstackModel } from './model.ts';
 import type { CaseResult, RunSummary } from './result.ts';
 import { summarise } from './result.ts';
 import type { Case, MatrixName } from './scenarios.ts';
 import type { Verdict } from './verdict.ts';
+import { DEFAULT_TIMING, type RunnerImage, type Timing } from './timing.ts';
 import { Aborted, bounded } from './wait.ts';
 
 // What a case names and writes: the CLI and the tests use them from here.
 export { ackFieldOf, lastLine, primingMessage, textAfter, vmNameOf } from './case-run.ts';
 
-export interface RunnerImage {
-  kernelPath: string;
-  initrdPath: string;
-  kernelArgs: string;
-  domainType: DomainType;
-  memoryMiB: number;
-}
-
-/** Every bound the runner uses (ms). Tests shrink them; the defaults suit TCG-emulated Xen. */
-export interface Timing {
-  install: number;
-  /** start until the agent reports state=ready. */
-  boot: number;
-  /** testing message written until the agent has acknowledged it and reports the command pending. */
-  prime: number;
-  /** Bound on the request call, by the model's duration class (delayed: the ack-timeout bound). */
-  request: Record<Exclude<DurationClass, 'delayed'>, number>;
-  /** After the call: how long the state may take to reach the expectation. */
-  settle: number;
-  /** A matching state must hold this long (outlasts xl's 2 s restart delay). */
-  confirm: number;
-  /** Unmodelled cases: the state counts as settled once unchanged this long (outlasts XAPI's 15 s restart delay).
-   *  A modelled case that does not match waits for the whole `settle` bound instead: a slow transition
-   *  (a restarted domain still paused while xl builds it) must not pass for a final state. */
-  quiet: number;
-  /** Bound on each cleanup (hard shutdown + uninstall). */
-  cleanup: number;
-  /** Polling intervals. */
-  pollMin: number;
-  pollMax: number;
-  /** Duration classes of an observed call: below fastMax is fast (default: 90% of the request's ack timeout
-   *  on this host, so a slow but timeout-free call under emulation still counts as fast). */
-  fastMax?: number;
-  /** At least this long is the total timeout (default: 90% of the host's shorter total timeout, at most 300 s). */
-  totalMin?: number;
-  /** Bound on each evidence read (console, logs, report). */
-  evidence: number;
-  /** Overrides the model's restart delay (tests with a scaled-down fake). */
-  restartDelay?: number;
-}
-
-// Bounds, never sleeps: generous, because `--parallel` on an emulated host starves dom0 and the
-// guests (a full-matrix run at --parallel 10 saw testing messages take over 20 s to be acknowledged).
-export const DEFAULT_TIMING: Timing = {
-  install: 120_000,
-  boot: 180_000,
-  prime: 60_000,
-  request: { fast: 120_000, 'ack-timeout': 240_000, 'total-timeout': 1_500_000 },
-  settle: 90_000,
-  confirm: 4_000,
-  quiet: 20_000,
-  cleanup: 90_000,
-  pollMin: 100,
-  pollMax: 2_000,
-  evidence: 30_000,
-};
+export { DEFAULT_TIMING, type RunnerImage, type Timing };
 
 export interface RunOptions {
   driver: ToolstackDriver;
