@@ -18,12 +18,8 @@ export interface DomainStatus {
   dying?: boolean;
 }
 
-/**
- * Control characters xl's config syntax cannot spell (NUL, 0x01-0x06, 0x0e-0x1f, DEL; the others
- * have escapes: xl-hypervisor.ts xlString). A DomainSpec's strings never hold them (lifecycle.ts specOf).
- */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what is looked for
-export const XL_UNQUOTABLE = /[\x00-\x06\x0e-\x1f\x7f]/;
+/** Control characters xl's config syntax cannot spell; a DomainSpec's strings never hold them (lifecycle.ts specOf). */
+export { XL_UNQUOTABLE } from '../../../protocol/xl-config-syntax.ts';
 
 export interface DomainSpec {
   uuid: string;

@@ -11,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { XenstoreClient } from '../../../xenstore/client.ts';
 import { connectUnixSocket, XENSTORED_SOCKET } from '../../../xenstore/transport-node.ts';
 import { parseXlInfo, stderrSummary } from '../../../protocol/xl-output.ts';
-import { domainHome, XL_UNQUOTABLE, type DomainSpec, type DomainStatus, type HostInfo, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+import { domainHome, type DomainSpec, type DomainStatus, type HostInfo, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+import { quoteXlString } from '../../../protocol/xl-config-syntax.ts';
 
 /** The 5th state letter of `xl list` by shutdown code (xl_info.c: "-rscwS"). */
 const REASON_LETTERS: Record<string, ShutdownReason> = { '-': 'poweroff', r: 'reboot', s: 'suspend', c: 'crash', w: 'watchdog', S: 'soft_reset' };
@@ -38,36 +39,13 @@ export function parseXlListVerbose(text: string): DomainStatus[] {
 }
 
 /**
- * The escapes xl's config reader turns back into the same byte (tools/libs/util/libxlu_cfg.c
- * xlu__cfgl_dequote: \\ \" \' \a \b \f \n \r \t \v). Its numeric escapes (\xHH, \ooo) are not
- * used: the hex one wants more digits than it reads and the octal one parses in base 10.
+ * A string value in xl's config syntax (protocol/xl-config-syntax.ts): every character that could
+ * end the string or the line escaped, so that no value can add a line or a setting to the config. So
+ * PV_args with a newline reaches the guest's command line as XAPI passes it (xenopsd hands the string
+ * to libxl, no config file). The control characters xl cannot spell are refused (the lifecycle refuses
+ * them first with INVALID_VALUE, lifecycle.ts specOf).
  */
-const XL_ESCAPES: Record<string, string> = {
-  '\\': '\\\\',
-  '"': '\\"',
-  '\x07': '\\a',
-  '\b': '\\b',
-  '\f': '\\f',
-  '\n': '\\n',
-  '\r': '\\r',
-  '\t': '\\t',
-  '\v': '\\v',
-};
-
-/**
- * A string value in xl's config syntax: quoted, with every character that could end the string or
- * the line (a quote, a backslash, a newline or another control character) escaped, so that no value
- * can add a line or a setting to the config. So PV_args with a newline reaches the guest's command
- * line as XAPI passes it (xenopsd hands the string to libxl, no config file). The control characters
- * xl cannot spell are refused (the lifecycle refuses them first with INVALID_VALUE, lifecycle.ts specOf).
- * (The harness's harness/toolstack/xl/xl-config.ts xlString refuses every control character; the
- * double may not import it.)
- */
-export function xlString(value: string): string {
-  if (XL_UNQUOTABLE.test(value)) throw new Error(`value ${JSON.stringify(value)} holds a control character xl's config syntax cannot carry`);
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is escaped
-  return `"${value.replace(/[\\"\x07\b\f\n\r\t\v]/g, (c) => XL_ESCAPES[c]!)}"`;
-}
+export const xlString = quoteXlString;
 
 /** An xl config that leaves every shutdown to the endpoint. */
 export function xlConfig(spec: DomainSpec): string {

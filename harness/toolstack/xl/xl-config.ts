@@ -3,6 +3,7 @@
 // the marker that says xtv made the file: `xtv uninstall`, `xtv gc` and
 // listOwned only ever touch files that carry it.
 import type { DomainType } from '../driver.ts';
+import { quoteXlString } from '../../../protocol/xl-config-syntax.ts';
 
 export const XL_MARKER = '# made by xtv';
 
@@ -71,9 +72,11 @@ export function ownerOfMarkerLine(line: string): string | undefined {
  * refused rather than escaped.
  */
 export function xlString(value: string): string {
+  // Stricter than the syntax (which escapes \n, \t, ...): xtv's own values (names, paths, kernel
+  // arguments) have no reason to hold any control character, so one is a mistake to report.
   // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\x00-\x1f\x7f]/.test(value)) throw new Error(`value ${JSON.stringify(value)} holds a control character; xl configs cannot carry it`);
-  return `"${value.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  return quoteXlString(value);
 }
 
 /** Owner text for a comment line: one line, no control characters. */
