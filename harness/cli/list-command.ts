@@ -4,6 +4,7 @@ import type { Command } from './command.ts';
 import { CONNECT_HELP, EXIT_OK, output, parseCli, withDriver } from './common.ts';
 import { ToolstackError, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
 import { FakeToolstackDriver } from '../../testing/fake-driver.ts';
+import { matchesPrefix } from './gc-command.ts';
 
 export const LIST_USAGE = `usage: xtv list [--prefix P] [--host H] [--toolstack xl|xapi] [--json]
 
@@ -11,7 +12,7 @@ Lists every VM xtv made on the host, one line each: its name, its power state
 (Running, Paused, Suspended, Halted), its domain id (- when it has no domain)
 and its toolstack id. Changes nothing (xtv gc removes them).
 
-  --prefix P   only the VMs whose names start with P
+  --prefix P   only one run's VMs: named P-<anything> (or P), as xtv gc --prefix
   --host fake  the in-memory FAKE toolstack (empty: for trying the command)
 
 ${CONNECT_HELP}`;
@@ -25,7 +26,7 @@ export interface ListedVm extends VmRef {
 
 /** The VMs xtv made on the host behind `driver`, with their power states, by name. */
 export async function listVms(driver: ToolstackDriver, prefix?: string): Promise<ListedVm[]> {
-  const owned = (await driver.listOwned()).filter((vm) => prefix === undefined || vm.name.startsWith(prefix));
+  const owned = (await driver.listOwned()).filter((vm) => matchesPrefix(vm.name, prefix));
   const rows: ListedVm[] = [];
   for (const vm of owned) {
     try {
