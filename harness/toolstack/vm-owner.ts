@@ -81,19 +81,30 @@ function pidExists(pid: number): boolean {
   if (!Number.isInteger(pid) || pid < 1) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists, as another user's process.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  // A zombie has exited (kill(0) still succeeds until it is reaped): its run is over.
+  return statFields(pid)?.[0] !== 'Z';
+}
+
+/** The fields of /proc/PID/stat after the command name (field 3, the state, first); null when unreadable. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold anything: count from after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
   }
 }
 
 /** When a process began (epoch ms), from Linux's /proc; null elsewhere or when unreadable. */
 export function processStartMs(pid: number): number | null {
+  const fields = statFields(pid);
+  if (!fields) return null;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold anything: count from after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[19]); // field 22, starttime: clock ticks after boot
     const btime = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'));
     if (!btime || !Number.isFinite(ticks)) return null;
