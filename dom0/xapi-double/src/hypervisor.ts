@@ -18,9 +18,6 @@ export interface DomainStatus {
   dying?: boolean;
 }
 
-/** Control characters xl's config syntax cannot spell; a DomainSpec's strings never hold them (lifecycle.ts specOf). */
-export { XL_UNQUOTABLE } from '../../../protocol/xl-config-syntax.ts';
-
 export interface DomainSpec {
   uuid: string;
   name: string;

@@ -24,9 +24,10 @@ import { join } from 'node:path';
 import { bootFiles } from './boot-files.ts';
 import type { Database, Record_ } from './database.ts';
 import { errors } from './errors.ts';
-import { domainHome, XL_UNQUOTABLE, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
+import { domainHome, type DomainSpec, type DomainStatus, type Hypervisor, type ShutdownReason } from './hypervisor.ts';
 import type { Profile } from './profiles.ts';
 import { NULL_REF } from './values.ts';
+import { XL_UNQUOTABLE } from '../../../protocol/xl-config-syntax.ts';
 
 export type PowerState = 'Halted' | 'Paused' | 'Running' | 'Suspended';
 
@@ -497,7 +498,7 @@ export class Lifecycle {
       throw errors.invalidValue('domain_type', `${type} (this XAPI test double boots pv and pvh kernels only)`);
     }
     if (vm.PV_bootloader !== '') throw errors.invalidValue('PV_bootloader', String(vm.PV_bootloader));
-    // The domain config is a text file (xl-hypervisor.ts xlString): a newline, a quote or a tab is
+    // The domain config is a text file (protocol/xl-config-syntax.ts quoteXlString): a newline, a quote or a tab is
     // escaped and reaches the guest as is; the few control characters xl cannot spell at all are
     // refused here, before anything is built, as the double refuses other values it cannot boot.
     // (XAPI passes PV_args to libxl without a file and has no such case.)

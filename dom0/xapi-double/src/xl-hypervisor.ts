@@ -38,18 +38,11 @@ export function parseXlListVerbose(text: string): DomainStatus[] {
   return out;
 }
 
-/**
- * A string value in xl's config syntax (protocol/xl-config-syntax.ts): every character that could
- * end the string or the line escaped, so that no value can add a line or a setting to the config. So
- * PV_args with a newline reaches the guest's command line as XAPI passes it (xenopsd hands the string
- * to libxl, no config file). The control characters xl cannot spell are refused (the lifecycle refuses
- * them first with INVALID_VALUE, lifecycle.ts specOf).
- */
-export const xlString = quoteXlString;
-
 /** An xl config that leaves every shutdown to the endpoint. */
 export function xlConfig(spec: DomainSpec): string {
-  const q = xlString;
+  // Every value quoted by xl's own syntax (protocol/xl-config-syntax.ts): no value can add a line or a
+  // setting, and PV_args with a newline reaches the guest as XAPI passes it.
+  const q = quoteXlString;
   const lines = [
     `name = ${q(spec.name)}`,
     `uuid = ${q(spec.uuid)}`,
