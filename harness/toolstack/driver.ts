@@ -157,4 +157,9 @@ export class ConnectionError extends Error {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.timedOut = opts.timedOut ?? false;
   }
+
+  /** dom0 could not be reached for `call` (what: e.g. "copying FILE: "): the drivers' one translation of it. */
+  static fromUnreachable(call: string, err: { message: string; timedOut: boolean }, what = ''): ConnectionError {
+    return new ConnectionError(`${call}: ${what}${err.message}`, { cause: err, timedOut: err.timedOut });
+  }
 }

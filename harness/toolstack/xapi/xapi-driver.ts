@@ -263,7 +263,7 @@ export class XapiDriver implements ToolstackDriver {
         ...(opts.input !== undefined ? { input: opts.input } : {}),
       });
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
+      if (err instanceof TargetUnreachableError) throw ConnectionError.fromUnreachable(call, err);
       throw err;
     }
   }
@@ -294,7 +294,7 @@ export class XapiDriver implements ToolstackDriver {
     try {
       await target.copyTo(local, tmp, { timeoutMs: 600_000, mode: '0644' });
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
+      if (err instanceof TargetUnreachableError) throw ConnectionError.fromUnreachable(call, err);
       throw err;
     }
     await this.sh(call, scriptCommand('put-file', newMarker(), 1, [tmp, remote, sha]));

@@ -123,7 +123,7 @@ export class XlDriver implements ToolstackDriver {
       }
       return { ...r, marker };
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: ${err.message}`, { cause: err, timedOut: err.timedOut });
+      if (err instanceof TargetUnreachableError) throw ConnectionError.fromUnreachable(call, err);
       throw err;
     }
   }
@@ -276,7 +276,7 @@ export class XlDriver implements ToolstackDriver {
     try {
       await this.target.copyTo(local, tmp, { timeoutMs: this.copyTimeoutMs });
     } catch (err) {
-      if (err instanceof TargetUnreachableError) throw new ConnectionError(`${call}: copying ${local}: ${err.message}`, { cause: err, timedOut: err.timedOut });
+      if (err instanceof TargetUnreachableError) throw ConnectionError.fromUnreachable(call, err, `copying ${local}: `);
       if (err instanceof TargetCommandError)
         throw new ToolstackError('XL_COPY_FAILED', [err.result.stderr.trim()], call, `${call}: copying ${local} to ${remote}: ${err.message}`);
       throw err;
