@@ -61,7 +61,6 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = { sessionIdleMs: 86_400_000
 
 interface Session {
   user: string;
-  created: number;
   /** When a call last began or ended in it (xapi: last_active). */
   lastActive: number;
   /** Calls and Async tasks running in it: such a session neither expires nor is dropped while they run. */
@@ -318,11 +317,16 @@ export class XenApi {
     return task;
   }
 
+  /** Idle (no call or task in it) for longer than sessionIdleMs. */
+  private expired(s: { inUse: number; lastActive: number }, now: number): boolean {
+    return s.inUse === 0 && now - s.lastActive > this.sessionLimits.sessionIdleMs;
+  }
+
   /** Whether the session is live; one idle for too long is dropped here (SessionLimits). */
   private liveSession(ref: string): boolean {
     const s = this.sessions.get(ref);
     if (!s) return false;
-    if (s.inUse === 0 && Date.now() - s.lastActive > this.sessionLimits.sessionIdleMs) {
+    if (this.expired(s, Date.now())) {
       this.sessions.delete(ref);
       return false;
     }
@@ -332,7 +336,7 @@ export class XenApi {
   /** Before a login: drops idle sessions, then the least recently used until there is room (SessionLimits). */
   private makeRoomForSession(): void {
     const now = Date.now();
-    for (const [ref, s] of this.sessions) if (s.inUse === 0 && now - s.lastActive > this.sessionLimits.sessionIdleMs) this.sessions.delete(ref);
+    for (const [ref, s] of this.sessions) if (this.expired(s, now)) this.sessions.delete(ref);
     if (this.sessions.size < this.sessionLimits.maxSessions) return;
     // db_gc_util.ml keeps sessions with pending tasks; here they go last, so that the count stays bounded.
     const byAge = [...this.sessions].sort(([, a], [, b]) => Number(a.inUse > 0) - Number(b.inUse > 0) || a.lastActive - b.lastActive);
@@ -390,7 +394,7 @@ export class XenApi {
           .replace(/(.{8})(.{4})(.{4})(.{4})(.{12})/, '$1-$2-$3-$4-$5')}`;
         this.makeRoomForSession();
         const now = Date.now();
-        this.sessions.set(ref, { user: String(user), created: now, lastActive: now, inUse: 0 });
+        this.sessions.set(ref, { user: String(user), lastActive: now, inUse: 0 });
         return ref;
       },
       { session: false },
