@@ -4,8 +4,7 @@
 // to read there, and the guest's report (xtv watch, xtv send --wait-ack) is
 // the evidence instead.
 import { CheckFailed, type Command } from './command.ts';
-import { CONNECT_HELP, EXIT_OK, output, parseCli, resolveVm, withDriver } from './common.ts';
-import { UsageError } from './command.ts';
+import { CONNECT_HELP, EXIT_OK, output, parseCli, positiveInt, resolveVm, withDriver } from './common.ts';
 import { textForTerminal } from '../report/escape.ts';
 
 export const CONSOLE_USAGE = `usage: xtv console [VM] [--bytes N] [--host H] [--toolstack xl|xapi] [--json]
@@ -28,8 +27,7 @@ export const consoleCommand: Command = {
   usage: CONSOLE_USAGE,
   async run(argv) {
     const { values, positionals } = parseCli(argv, { bytes: { type: 'string' } }, { min: 0, max: 1, names: 'VM' });
-    const bytes = values.bytes === undefined ? 65536 : Number(values.bytes);
-    if (!Number.isInteger(bytes) || bytes < 1) throw new UsageError(`--bytes wants a positive whole number, got '${String(values.bytes)}'`);
+    const bytes = positiveInt('bytes', values.bytes) ?? 65536;
     const name = positionals[0] ?? 'xtv-test';
     return withDriver('console', values, async (driver) => {
       const vm = await resolveVm(driver, name);

@@ -20,7 +20,7 @@ import { tapFooter, tapLine, tapPlan } from '../report/tap.ts';
 import { toTable } from '../report/table.ts';
 import { writeReports } from '../report/write.ts';
 import { resolveStateDir } from '../embedded/paths.ts';
-import { FileJournal, hostDescription, journalDir, sweepJournal } from './run-journal.ts';
+import { FileJournal, codeOf, hostDescription, journalDir, sweepJournal } from './run-journal.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_IMAGE_DIR = join(REPO_ROOT, 'dist', 'image');
@@ -249,11 +249,6 @@ function realPathOf(path: string): string {
   }
 }
 
-function codeOf(e: unknown): string {
-  const c = (e as { code?: unknown }).code;
-  return typeof c === 'string' ? c : e instanceof Error ? e.message : String(e);
-}
-
 /**
  * --report-dir, before any case runs: refused under /proc, /sys or /dev (also
  * through a symbolic link), else made and tried by writing and removing a
@@ -431,8 +426,10 @@ async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo
         : await connectCli({ ...a.connect, toolstack: kind, onProgress: progress });
 
   // Every VM is journaled before it is made (run-journal.ts), so a run killed outright leaves a trace.
-  const host = hostDescription(a.host, a.host === 'embedded' ? resolveStateDir(a.connect?.stateDir) : undefined);
-  const journal = new FileJournal({ dir: journalDir(a.reportDir), host, toolstack: kind, warn: progress });
+  // The state directory as the connection resolved it (the same environment), so the journal names the host driven.
+  const host = hostDescription(a.host, a.host === 'embedded' ? resolveStateDir(a.connect?.stateDir, a.connect?.env) : undefined);
+  const journalPath = journalDir(a.reportDir);
+  const journal = new FileJournal({ dir: journalPath, host, toolstack: kind, warn: progress });
   const registry = new CleanupRegistry(journal);
   const controller = new AbortController();
   const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: 90_000, log: progress, exit: io.exit });
@@ -446,7 +443,7 @@ async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo
   try {
     // What dead runs left on this host (kill -9, a crash) goes first.
     await sweepJournal(driver, {
-      dir: journalDir(a.reportDir),
+      dir: journalPath,
       host,
       toolstack: kind,
       timeoutMs: timing?.cleanup ?? DEFAULT_TIMING.cleanup,

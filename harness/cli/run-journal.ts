@@ -31,7 +31,8 @@ export function hostDescription(host: string, stateDir?: string): string {
   return host.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@:]*):[^/@]*@/i, '$1$2@');
 }
 
-function codeOf(e: unknown): string {
+/** An error's system code (ENOENT, EACCES...) when it has one, else its text. */
+export function codeOf(e: unknown): string {
   const c = (e as { code?: unknown }).code;
   return typeof c === 'string' ? c : errText(e);
 }
