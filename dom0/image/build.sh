@@ -199,7 +199,9 @@ copy_binaries() {
   cp /usr/sbin/dropbear "$ROOT/usr/bin/dropbear"
   bins+=(/usr/sbin/dropbear)
   # glibc dlopens libgcc_s for pthread_cancel (xl create needs it); ldd cannot see that.
-  for lib in /lib/x86_64-linux-gnu/libgcc_s.so.1 $(for b in "${bins[@]}"; do ldd "$b"; done | awk '/=> \// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' | LC_ALL=C sort -u); do
+  # libm: Node in dom0 (harness/embedded/node-runtime.ts) takes libc6's libraries
+  # from here, so that one libc serves every program in dom0.
+  for lib in /lib/x86_64-linux-gnu/libgcc_s.so.1 /lib/x86_64-linux-gnu/libm.so.6 $(for b in "${bins[@]}"; do ldd "$b"; done | awk '/=> \// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' | LC_ALL=C sort -u); do
     mkdir -p "$ROOT$(dirname "$lib")"
     cp -L "$lib" "$ROOT$lib"
   done

@@ -9,7 +9,8 @@
 //       /etc/xtv/start.d/50-xapi-endpoint.sh (dom0's rcS runs start.d hooks before SSH is up).
 //
 // Node itself reaches dom0 in its own archive, made by
-// harness/embedded/node-runtime.ts (the same one the bench's probe uses).
+// harness/embedded/node-runtime.ts from Debian's nodejs packages (the same
+// archive the bench's probe uses).
 //
 // The per-host part (the endpoints' config.json / config-NAME.json, the password,
 // /etc/xenopsd.conf and /etc/xapi.conf) is a second tiny archive the harness makes
@@ -74,7 +75,8 @@ async function bundle() {
     entryPoints: [join(HERE, 'src', 'main.ts')],
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    // dom0 runs Debian's Node for its release (bookworm: 18; harness/embedded/node-runtime.ts).
+    target: 'node18',
     // CommonJS output: xml2js and sax use require() of Node built-ins.
     format: 'cjs',
     write: false,
@@ -153,12 +155,16 @@ function cachedArchive(name, inputs, files, compress) {
     mkdirSync(dest);
     execFileSync('sh', [
       '-c',
+      // Paths as arguments, never in the script text: a directory name may hold a quote.
       [
         'set -e',
-        `cd '${root}'`,
+        'cd "$1"',
         'find . -exec touch -h -d @0 {} +',
-        `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible ${compress ? '| gzip -n -6 ' : ''}> '${join(dest, basename(archive))}'`,
+        `find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible ${compress ? '| gzip -n -6 ' : ''}> "$2"`,
       ].join('\n'),
+      'sh',
+      root,
+      join(dest, basename(archive)),
     ]);
     writeFileSync(join(dest, 'inputs.txt'), `${inputs}\n`);
     rmSync(out, { recursive: true, force: true });

@@ -8,7 +8,6 @@ import { sshCommandArgs, looksLikeSshFailure } from '../../harness/remote/ssh-ru
 import { parseSshUrl } from '../../harness/remote/open-target.ts';
 import { shq as shellQuote } from '../../harness/remote/target.ts';
 import { UsageError } from '../../harness/cli/command.ts';
-import { parseLdd } from '../../harness/embedded/node-runtime.ts';
 
 const env = {} as NodeJS.ProcessEnv;
 
@@ -144,17 +143,6 @@ test('status text', (t) => {
   t.match(s, /QEMU pid 7/);
   t.match(s, /xapi:\s+127\.0\.0\.1:4080/);
   t.match(s, /xen:\s+4\.17\.7/);
-  t.end();
-});
-
-test('ldd output: libraries and the loader', (t) => {
-  const out = [
-    '\tlinux-vdso.so.1 (0x00007ffd)',
-    '\tlibstdc++.so.6 => /lib/x86_64-linux-gnu/libstdc++.so.6 (0x00007f)',
-    '\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f)',
-    '\t/lib64/ld-linux-x86-64.so.2 (0x00007f)',
-  ].join('\n');
-  t.deepEqual(parseLdd(out), ['/lib/x86_64-linux-gnu/libc.so.6', '/lib/x86_64-linux-gnu/libstdc++.so.6', '/lib64/ld-linux-x86-64.so.2']);
   t.end();
 });
 
