@@ -12,6 +12,8 @@ export interface BenchArgs {
   outDir: string;
   ackTimeoutMs: number;
   bootTimeoutMs: number;
+  /** Build (cached) the Debian packages, the test image and the embedded host first, as npm start does; false: --no-build. */
+  build: boolean;
   help: boolean;
 }
 
@@ -21,6 +23,8 @@ Boots the embedded Xen host, boots the test image on it, and times in dom0:
 the agent's reaction to control/shutdown and control/testing next to the raw
 xenstore round trip (the floor), guest boot-to-ready and host boot-to-ready.
 Prints JSON on stdout and writes it to bench/results/<timestamp>.json.
+First builds what it needs, as npm start does (cached by their inputs):
+scripts/deps.sh, npm run build:image, npm run build:host.
 
   --trials N           timed rounds; each has one shutdown, one testing and two floor trials (default 50)
   --warmup N           untimed rounds first (default 5)
@@ -31,6 +35,7 @@ Prints JSON on stdout and writes it to bench/results/<timestamp>.json.
   --out DIR            where the JSON goes (default bench/results)
   --ack-timeout-ms N   bound on each answer from the guest (default 10000)
   --boot-timeout-ms N  bound on each boot to state=ready (default 60000; a boot past it is retried, 3 times at most)
+  --no-build           use dist/image and dist/host as they are (no build step)
   -h, --help`;
 
 export const DEFAULT_ARGS: BenchArgs = {
@@ -43,6 +48,7 @@ export const DEFAULT_ARGS: BenchArgs = {
   outDir: 'bench/results',
   ackTimeoutMs: 10_000,
   bootTimeoutMs: 60_000,
+  build: true,
   help: false,
 };
 
@@ -97,6 +103,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       case '--boot-timeout-ms':
         a.bootTimeoutMs = whole(flag, value(), 1);
+        break;
+      case '--no-build':
+        if (arg !== flag) throw new UsageError('--no-build takes no value');
+        a.build = false;
         break;
       case '-h':
       case '--help':

@@ -1,4 +1,5 @@
-// `npm run bench`: boots the embedded Xen host with Node added to dom0, boots
+// `npm run bench`: builds what it needs (bench/build.ts: the same cached steps as
+// `npm start` and `npm test`), boots the embedded Xen host with Node added to dom0, boots
 // the test image on it, and runs the probe (dom0/bench-probe/probe.ts) IN dom0, so
 // every reaction time is taken next to xenstored, not across SSH. Prints the
 // result JSON on stdout and writes it to bench/results/<timestamp>.json;
@@ -18,6 +19,7 @@ import type { VmRef } from '../harness/toolstack/driver.ts';
 import { buildNodeRuntime } from '../harness/embedded/node-runtime.ts';
 import { parseBenchArgs, resultFileName, UsageError, USAGE, type BenchArgs } from './args.ts';
 import { bundleProbe, REPO_ROOT } from './bundle.ts';
+import { BuildError, buildPlan, runBuild } from './build.ts';
 import { encodeProbeConfig, parseProbeOutput, type ProbeConfig, type ProbeOutput } from '../dom0/bench-probe/probe-protocol.ts';
 import { buildResult, type HostBoot, type ImageManifest } from './summary.ts';
 
@@ -50,11 +52,11 @@ interface Image {
 function loadImage(): Image {
   const dir = join(REPO_ROOT, 'dist/image');
   const manifestPath = join(dir, 'manifest.json');
-  if (!existsSync(manifestPath)) throw new Error(`${manifestPath} is missing: build the test image first (npm run build:image)`);
+  if (!existsSync(manifestPath)) throw new Error(`${manifestPath} is missing: build the test image first (npm run build:image, or drop --no-build)`);
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as ImageManifest;
   const kernelPath = join(dir, 'xtv-kernel');
   const initrdPath = join(dir, 'xtv-initrd');
-  for (const p of [kernelPath, initrdPath]) if (!existsSync(p)) throw new Error(`${p} is missing: npm run build:image`);
+  for (const p of [kernelPath, initrdPath]) if (!existsSync(p)) throw new Error(`${p} is missing: npm run build:image (or drop --no-build)`);
   if (!manifest.kernelArgs) throw new Error(`${manifestPath} has no kernelArgs`);
   return { manifest, kernelPath, initrdPath, kernelArgs: manifest.kernelArgs };
 }
@@ -198,6 +200,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  // Before startedAt: a first build takes minutes and is no part of the run.
+  await runBuild(buildPlan(args), { cwd: REPO_ROOT, say });
   const startedAt = new Date();
   const image = loadImage();
   say('bundling the dom0 probe');
@@ -254,6 +258,7 @@ main().then(
   (code) => process.exit(code),
   (e: unknown) => {
     say(`failed: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(1);
+    // A build that failed is the environment's (as for npm start): 2; anything else 1.
+    process.exit(e instanceof BuildError ? 2 : 1);
   },
 );
