@@ -300,13 +300,16 @@ export function durationText(ms: number): string {
   return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
 }
 
-/** The runner's line for a case: "[k/total] NAME: what", and its last one ends "(done/total done)". */
-const CASE_LINE = /^(\[\d+\/\d+\] \S+): /;
+/** The runner's last line for a case ends "(done/total done)": the ETA goes after it. */
 const DONE = /\((\d+)\/(\d+) done\)$/;
 
 export interface ProgressLog {
   /** Writes one progress line, timestamped; a case's last line gets the ETA. */
   line: (text: string) => void;
+  /** A case started (the runner's onCaseStart): in flight from now; the pace is measured from the first. */
+  caseStarted: (caseName: string) => void;
+  /** A case ended (the runner's onResult): no longer in flight. Names that never started are ignored. */
+  caseEnded: (caseName: string) => void;
   /** Stops the heartbeat. */
   stop: () => void;
 }
@@ -314,7 +317,9 @@ export interface ProgressLog {
 /**
  * Progress on stderr: each line after the time; when a case ends, the
  * estimated end of the run from the pace so far; after `heartbeatMs` without
- * a line, "still waiting: N case(s) in flight, oldest for M s".
+ * a line, "still waiting: N case(s) in flight, oldest for M s". Which cases
+ * are in flight comes from the runner's events (caseStarted, caseEnded), not
+ * from its text.
  */
 export function progressLog(write: (line: string) => void, o: { heartbeatMs?: number; now?: () => number } = {}): ProgressLog {
   const now = o.now ?? Date.now;
@@ -322,7 +327,7 @@ export function progressLog(write: (line: string) => void, o: { heartbeatMs?: nu
   let last = now();
   /** When the first case began: the pace (and so the ETA) is measured from there, not from connecting. */
   let started: number | undefined;
-  /** Cases that printed a line and have not finished, with when they started. */
+  /** Cases started and not ended, with when they started. */
   const inFlight = new Map<string, number>();
   let done = '';
   const emit = (text: string): void => {
@@ -330,12 +335,8 @@ export function progressLog(write: (line: string) => void, o: { heartbeatMs?: nu
     write(`${clockOf(last)} ${text}`);
   };
   const line = (text: string): void => {
-    const tag = CASE_LINE.exec(text)?.[1];
     const end = DONE.exec(text);
-    if (tag !== undefined && !inFlight.has(tag) && !end) inFlight.set(tag, now());
-    if (tag !== undefined) started ??= now();
-    if (tag !== undefined && end) {
-      inFlight.delete(tag);
+    if (end) {
       const [n, total] = [Number(end[1]), Number(end[2])];
       done = ` (${n}/${total} done)`;
       const t = now();
@@ -344,6 +345,14 @@ export function progressLog(write: (line: string) => void, o: { heartbeatMs?: nu
       return;
     }
     emit(text);
+  };
+  const caseStarted = (caseName: string): void => {
+    const t = now();
+    started ??= t;
+    inFlight.set(caseName, t);
+  };
+  const caseEnded = (caseName: string): void => {
+    inFlight.delete(caseName);
   };
   const timer = setInterval(
     () => {
@@ -355,7 +364,7 @@ export function progressLog(write: (line: string) => void, o: { heartbeatMs?: nu
     Math.max(10, Math.floor(heartbeatMs / 4)),
   );
   timer.unref();
-  return { line, stop: () => clearInterval(timer) };
+  return { line, caseStarted, caseEnded, stop: () => clearInterval(timer) };
 }
 
 export interface RunIo {
@@ -408,13 +417,14 @@ async function listOrRun(argv: string[], io: RunIo): Promise<number> {
   checkReportDir(a.reportDir);
   const log = progressLog(io.err, io.heartbeatMs !== undefined ? { heartbeatMs: io.heartbeatMs } : {});
   try {
-    return await runCases(a, cases, image, io, log.line);
+    return await runCases(a, cases, image, io, log);
   } finally {
     log.stop();
   }
 }
 
-async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo, progress: (line: string) => void): Promise<number> {
+async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo, log: ProgressLog): Promise<number> {
+  const progress = log.line;
   const kind = toolstackOf(a);
   const fake = a.host === 'fake';
   progress(`xtv run: connecting to ${a.host} (${kind})`);
@@ -463,7 +473,9 @@ async function runCases(a: RunArgs, cases: Case[], image: RunnerImage, io: RunIo
       signal: controller.signal,
       registry,
       progress,
+      onCaseStart: log.caseStarted,
       onResult: (r: CaseResult) => {
+        log.caseEnded(r.name);
         if (!a.json) io.out(tapLine(++n, r) + '\n');
       },
     });

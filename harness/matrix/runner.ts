@@ -42,7 +42,13 @@ export interface RunOptions {
   registry?: CleanupRegistry;
   /** Progress lines (the CLI sends them to stderr). */
   progress?: (line: string) => void;
-  /** Called as each case ends (the CLI streams TAP from it). */
+  /**
+   * Called as a case to run starts, before any of its progress lines and before its result:
+   * `index` is its place among the cases to run (0-based; its progress lines say `[index+1/total]`),
+   * `total` how many cases run. Skipped cases never start (they only get a result).
+   */
+  onCaseStart?: (caseName: string, index: number, total: number) => void;
+  /** Called as each case ends (the CLI streams TAP from it); skipped and never-started cases too. */
   onResult?: (r: CaseResult) => void;
 }
 
@@ -158,6 +164,7 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
       const item = runnable[k];
       if (!item) return;
       const tag = `[${k + 1}/${total}] ${item.c.scenario.name}`;
+      o.onCaseStart?.(item.c.scenario.name, k, total);
       const r = await new CaseRun(item.c.scenario, {
         driver: o.driver,
         model: o.model,

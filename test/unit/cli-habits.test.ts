@@ -211,13 +211,51 @@ test("xtv run's progress: each line after the time, an ETA when a case ends, a h
   let now = Date.UTC(2026, 0, 1, 12, 0, 0);
   const lines: string[] = [];
   const log = progressLog((l) => lines.push(l), { now: () => now, heartbeatMs: 1e9 });
+  log.caseStarted('a.b');
   log.line('[1/3] a.b: installing');
   now += 60_000;
   log.line('[1/3] a.b: pass (1/3 done)');
+  log.caseEnded('a.b');
   log.stop();
   t.match(lines[1]!, /\[1\/3\] a\.b: pass \(1\/3 done\) ETA \d\d:\d\d:\d\d \(~2m00s left\)$/, 'one case a minute, two left: two minutes');
   t.equal(durationText(3_700_000), '1h01m');
   t.equal(durationText(59_400), '59s');
+  t.end();
+});
+
+test("the heartbeat knows which cases are in flight from the runner's events, not from its text", async (t) => {
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let now = 0;
+  const lines: string[] = [];
+  const log = progressLog((l) => lines.push(l), { now: () => now, heartbeatMs: 40 });
+  const waiting = () => lines.filter((l) => / still waiting: /.test(l));
+  try {
+    log.line('[1/2] looks.like.a.case: installing');
+    now += 100;
+    await wait(60);
+    t.deepEqual(waiting(), [], 'a line that looks like a case line starts nothing');
+
+    log.caseStarted('a.b');
+    now += 50;
+    log.caseStarted('c.d');
+    now += 100;
+    await wait(60);
+    t.match(waiting().at(-1) ?? '', /still waiting: 2 case\(s\) in flight, oldest for 0 s$/, 'two started cases, with no line of their own');
+
+    log.caseEnded('a.b');
+    log.caseEnded('never.started');
+    now += 100;
+    await wait(60);
+    t.match(waiting().at(-1) ?? '', /still waiting: 1 case\(s\) in flight/, 'an ended case leaves; an unknown name changes nothing');
+
+    log.caseEnded('c.d');
+    const before = waiting().length;
+    now += 100;
+    await wait(60);
+    t.equal(waiting().length, before, 'nothing in flight: no heartbeat');
+  } finally {
+    log.stop();
+  }
   t.end();
 });
 

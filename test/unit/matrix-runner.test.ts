@@ -223,6 +223,51 @@ test('--parallel N: at most N VMs at once, and more than one', async (t) => {
   t.end();
 });
 
+test('onCaseStart: each case to run starts once, before its progress lines and its result, with its index and the total', async (t) => {
+  const cs = [
+    ...cases('running.clean_shutdown.ack-ok.poweroff', 'running.clean_reboot.ack-ok.reboot'),
+    ...matrixCases('full')
+      .filter((c) => !c.run)
+      .slice(0, 1),
+    ...cases('running.pause.ack-ok.ignore'),
+  ];
+  const runnable = cs.filter((c) => c.run).map((c) => c.scenario.name);
+  const skipped = cs.find((c) => !c.run)!.scenario.name;
+  const events: string[] = [];
+  const { summary } = await run(
+    'xl',
+    cs,
+    {},
+    {
+      parallel: 2,
+      onCaseStart: (name, index, total) => events.push(`start ${name} ${index}/${total}`),
+      progress: (line) => {
+        const m = /^\[(\d+)\/\d+\] (\S+): /.exec(line);
+        if (m) events.push(`line ${m[2]}`);
+      },
+      onResult: (r) => events.push(`result ${r.name}`),
+    },
+  );
+  t.equal(summary.cases.length, cs.length);
+  t.deepEqual(
+    events.filter((e) => e.startsWith('start ')),
+    runnable.map((name, i) => `start ${name} ${i}/${runnable.length}`),
+    'one start per case to run, in order, index 0-based among the cases to run',
+  );
+  for (const name of runnable) {
+    const start = events.indexOf(`start ${name} ${runnable.indexOf(name)}/${runnable.length}`);
+    const firstLine = events.indexOf(`line ${name}`);
+    const result = events.indexOf(`result ${name}`);
+    t.ok(start >= 0 && firstLine > start && result > firstLine, `${name}: start, then its lines, then its result`);
+  }
+  t.notOk(
+    events.some((e) => e.startsWith(`start ${skipped} `)),
+    'a skipped case gets a result and no start',
+  );
+  t.ok(events.includes(`result ${skipped}`));
+  t.end();
+});
+
 test('SIGINT midway: the run stops, every VM it made is destroyed, unstarted cases are errors', async (t) => {
   // Requests take 300 ms, so the signal lands while cases are mid-request.
   const driver = new FakeToolstackDriver({ kind: 'xl', requestDelayMs: 300 });
