@@ -6,9 +6,12 @@
 // below their node, transactions with conflict detection (EAGAIN at commit),
 // relative paths resolved against the connection's domain home.
 //
-// Not modelled: quotas, @introduceDomain/@releaseDomain events (watches on
-// them are accepted and fire once), DEBUG, permission checks on events about
-// removed nodes. Two sockets: `socketPath` connects as the test domain (options.domid),
+// Quotas, when asked for: C xenstored's size of one node and number of nodes
+// per domain, on unprivileged connections (see NodeQuotas). Not modelled: the other quotas
+// (permissions per node, watches, transactions, outstanding requests,
+// memory), @introduceDomain/@releaseDomain events (watches on them are
+// accepted and fire once), DEBUG, permission checks on events about removed
+// nodes. Two sockets: `socketPath` connects as the test domain (options.domid),
 // `dom0SocketPath` as dom0 (the toolstack side).
 
 import * as fs from 'node:fs';
@@ -50,6 +53,44 @@ class Refusal extends Error {
 
 const VALID_PATH = /^[A-Za-z0-9\-/_@]+$/;
 
+/**
+ * C xenstored's quotas on nodes, as Xen 4.17 (the embedded host's Debian 12
+ * xenstored) enforces them on an unprivileged domain; dom0 is exempt.
+ * tools/xenstore/xenstored_core.c, RELEASE-4.17.7:
+ *  - write_node_raw(): a node is stored as struct xs_tdb_record_hdr
+ *    (tools/xenstore/utils.h: u64 generation, u32 num_perms, datalen,
+ *    childlen: 24 bytes with padding) + 8 bytes per permission (struct
+ *    xs_permissions) + the value + the child names, each NUL-terminated; the
+ *    node's own name is not counted. `dsize >= quota_max_entry_size` (2048) is
+ *    ENOSPC. It is checked for the node written and for a parent that gains a
+ *    child (create_node() rewrites it with the longer child list).
+ *  - create_node(): `domain_entry(conn) >= quota_nb_entry_per_domain` (1000)
+ *    is ENOSPC; domain_entry() counts the nodes the domain owns (first permission).
+ * (Xen 4.18+ moved this to tools/xenstored/core.c: a 16-byte struct node_hdr
+ * and `size > 2048` in domain_max_chk(), a few bytes more room.)
+ */
+export interface NodeQuotas {
+  /** quota_max_entry_size; 0 turns the check off. */
+  maxEntrySize: number;
+  /** quota_nb_entry_per_domain; 0 turns the check off. */
+  maxEntries: number;
+}
+export const C_XENSTORED_QUOTAS: NodeQuotas = { maxEntrySize: 2048, maxEntries: 1000 };
+/** sizeof(struct xs_tdb_record_hdr) on x86-64, and sizeof(struct xs_permissions). */
+const NODE_HEADER_BYTES = 24;
+const PERM_BYTES = 8;
+
+function childListBytes(n: XsNode): number {
+  let size = 0;
+  for (const k of n.children.keys()) size += encodeUtf8(k).length + 1;
+  return size;
+}
+
+/** What write_node_raw() counts against quota_max_entry_size. */
+function storedSize(perms: number, valueBytes: number, childBytes: number): number {
+  return NODE_HEADER_BYTES + PERM_BYTES * perms + valueBytes + childBytes;
+}
+
 function cloneNode(n: XsNode): XsNode {
   const children = new Map<string, XsNode>();
   for (const [k, v] of n.children) children.set(k, cloneNode(v));
@@ -89,8 +130,29 @@ class XsTree {
   /** Called with each changed path (absolute) and whether it was a removal. */
   onChange: ((path: string, removed: boolean) => void) | null = null;
 
-  constructor(root: XsNode) {
+  constructor(
+    root: XsNode,
+    readonly quotas: NodeQuotas,
+  ) {
     this.root = root;
+  }
+
+  /** ENOSPC when an unprivileged domain would store a node too big (write_node_raw()). */
+  private checkSize(domid: number, perms: number, valueBytes: number, childBytes: number): void {
+    if (this.trusted || domid === 0 || this.quotas.maxEntrySize <= 0) return;
+    if (storedSize(perms, valueBytes, childBytes) >= this.quotas.maxEntrySize) throw new Refusal('ENOSPC');
+  }
+
+  /** ENOSPC when an unprivileged domain already owns quota_nb_entry_per_domain nodes (create_node()). */
+  private checkEntries(domid: number, creating: number): void {
+    if (this.trusted || domid === 0 || this.quotas.maxEntries <= 0) return;
+    let owned = 0;
+    const walk = (n: XsNode): void => {
+      if (n.perms[0]?.domid === domid) owned++;
+      for (const c of n.children.values()) walk(c);
+    };
+    walk(this.root);
+    if (owned + creating > this.quotas.maxEntries) throw new Refusal('ENOSPC');
   }
 
   get(abs: string): XsNode | undefined {
@@ -138,8 +200,9 @@ class XsTree {
   }
 
   /** Creates the node and any missing parents (write permission on the nearest existing ancestor). */
-  private create(abs: string, domid: number): XsNode {
+  private create(abs: string, domid: number, valueBytes = 0): XsNode {
     const segs = segments(abs);
+    this.checkCreate(segs, domid, valueBytes);
     let n = this.root;
     let at = '';
     let checked = false;
@@ -164,15 +227,35 @@ class XsTree {
     return n;
   }
 
+  /**
+   * The quotas of creating segs' missing nodes, checked before anything
+   * changes (C xenstored undoes a half-done create; here nothing is done).
+   * Permission refusals come first, as in C xenstored.
+   */
+  private checkCreate(segs: string[], domid: number, valueBytes: number): void {
+    let n = this.root;
+    let i = 0;
+    while (i < segs.length && n.children.has(segs[i]!)) n = n.children.get(segs[i++]!)!;
+    if (i === segs.length) return;
+    if (!this.canWrite(n, domid)) throw new Refusal('EACCES');
+    const missing = segs.length - i;
+    this.checkEntries(domid, missing);
+    // The existing ancestor gains a child; each new node has its parent's permissions.
+    this.checkSize(domid, n.perms.length, n.value.length, childListBytes(n) + encodeUtf8(segs[i]!).length + 1);
+    for (let j = i; j < segs.length - 1; j++) this.checkSize(domid, n.perms.length, 0, encodeUtf8(segs[j + 1]!).length + 1);
+    this.checkSize(domid, n.perms.length, valueBytes, 0);
+  }
+
   write(abs: string, value: Uint8Array, domid: number): void {
     const existing = this.get(abs);
     if (existing) {
       if (!this.canWrite(existing, domid)) throw new Refusal('EACCES');
+      this.checkSize(domid, existing.perms.length, value.length, childListBytes(existing));
       existing.value = value;
       this.touch(abs, false);
       return;
     }
-    const n = this.create(abs, domid);
+    const n = this.create(abs, domid, value.length);
     n.value = value;
     this.touch(abs, false);
   }
@@ -216,6 +299,7 @@ class XsTree {
     const owner = n.perms[0]?.domid;
     if (!this.trusted && domid !== 0 && owner !== domid) throw new Refusal('EACCES');
     if (!this.trusted && domid !== 0 && perms[0]!.domid !== owner) throw new Refusal('EPERM'); // unprivileged: no change of owner
+    this.checkSize(domid, perms.length, n.value.length, childListBytes(n));
     n.perms = perms.map((p) => ({ ...p }));
     this.touch(abs, false);
   }
@@ -290,6 +374,12 @@ export interface TestXenstoredOptions {
   domid?: number;
   /** 'libxl' (default): the nodes and permissions libxl gives a new domain. 'empty': just /local/domain. */
   seed?: 'libxl' | 'empty';
+  /**
+   * Node quotas on unprivileged connections: true for C_XENSTORED_QUOTAS (Xen
+   * 4.17's defaults), or chosen limits. Default none, because some tests write
+   * as the guest what only dom0 may (a value of nearly 4096 bytes).
+   */
+  quotas?: Partial<NodeQuotas> | boolean;
 }
 
 /** One request as the server received it, for tests that check what a client sent. */
@@ -387,7 +477,11 @@ let serverCount = 0;
 export async function startTestXenstored(options: TestXenstoredOptions = {}): Promise<TestXenstored> {
   const domid = options.domid ?? 0;
   const home = `/local/domain/${domid}`;
-  const live = new XsTree(emptyNode([{ access: 'n', domid: 0 }]));
+  const quotas: NodeQuotas =
+    options.quotas === undefined || options.quotas === false
+      ? { maxEntrySize: 0, maxEntries: 0 }
+      : { ...C_XENSTORED_QUOTAS, ...(options.quotas === true ? {} : options.quotas) };
+  const live = new XsTree(emptyNode([{ access: 'n', domid: 0 }]), quotas);
   live.mkdir('/local/domain', 0);
   if ((options.seed ?? 'libxl') === 'libxl') seedLibxl(live, domid);
 
@@ -571,7 +665,7 @@ export async function startTestXenstored(options: TestXenstoredOptions = {}): Pr
       case 'TRANSACTION_START': {
         if (frame.txId !== 0) throw new Refusal('EBUSY');
         const id = nextTxId++;
-        conn.transactions.set(id, { tree: new XsTree(cloneNode(live.root)), startGeneration: live.generation, touched: new Set(), mutations: [] });
+        conn.transactions.set(id, { tree: new XsTree(cloneNode(live.root), quotas), startGeneration: live.generation, touched: new Set(), mutations: [] });
         return { op: 'TRANSACTION_START', txId: id };
       }
       case 'TRANSACTION_END': {

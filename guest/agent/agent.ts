@@ -29,6 +29,7 @@ import { SerialQueue } from './serial-queue.ts';
 import { describeError, errorCode, tryReadBytes, type AgentStore } from './store.ts';
 import { consoleLine, eventLine, isoTime, reportEntries, type AgentStatus, type EventRecord } from './report.ts';
 import { AGENT_VERSION } from './version.ts';
+import { REPORT_VALUE_MAX_BYTES } from '../../protocol/report-limits.ts';
 
 /** Watch tokens, one per node; the token (not the path) says which node fired. */
 export const WATCH_TOKENS = {
@@ -68,6 +69,8 @@ function valueKey(v: Uint8Array | null): string | null {
 const TERMINAL: readonly string[] = ['poweroff', 'reboot', 'halt', 'crash'];
 const REPORT_WRITES_IN_FLIGHT = 8;
 const REPORT_RETRY_MAX_DELAY_MS = 5_000;
+/** The least a report value is cut to after xenstored refused the report as too big (room for the cut marker and some text). */
+const REPORT_VALUE_MIN_BYTES = 256;
 
 export class Agent {
   readonly status: AgentStatus;
@@ -80,6 +83,8 @@ export class Agent {
   private reportFailures = 0;
   /** Cancels the retry of a failed report write that is due, if any. */
   private cancelReportRetry: (() => void) | null = null;
+  /** What a report value is cut to: REPORT_VALUE_MAX_BYTES, halved each time xenstored still refuses a node as too big. */
+  private reportValueMax = REPORT_VALUE_MAX_BYTES;
   private readonly queue: SerialQueue;
   private store: AgentStore | null = null;
   private unsubscribe: (() => void) | null = null;
@@ -597,7 +602,7 @@ export class Agent {
   private async writeReport(): Promise<void> {
     const store = this.store;
     if (!store) return;
-    const entries = reportEntries(this.status);
+    const entries = reportEntries(this.status, this.reportValueMax);
     const identity = (value: string | Uint8Array): string => (typeof value === 'string' ? `s${value}` : `b${valueKey(value)}`);
     const changed = entries.filter(([path, value]) => this.written.get(path) !== identity(value));
     if (changed.length === 0) return;
@@ -618,8 +623,24 @@ export class Agent {
     } catch (e) {
       this.forgetReport();
       this.recordError('writing the report', e);
+      this.shrinkReportValues(e);
       this.retryReport();
     }
+  }
+
+  /**
+   * The values are cut to what Xen 4.17's default quotas allow
+   * (protocol/report-limits.ts), but a host may run xenstored with smaller
+   * ones (`xenstored --entry-size`), or dom0 may have given the report's
+   * nodes more permissions than we allow for: a report refused as too big
+   * (ENOSPC from C xenstored, E2BIG from oxenstored) is retried with values
+   * cut to half, down to REPORT_VALUE_MIN_BYTES, for the rest of the boot.
+   */
+  private shrinkReportValues(e: unknown): void {
+    const code = errorCode(e);
+    if ((code !== 'ENOSPC' && code !== 'E2BIG') || this.reportValueMax <= REPORT_VALUE_MIN_BYTES) return;
+    this.reportValueMax = Math.max(REPORT_VALUE_MIN_BYTES, Math.floor(this.reportValueMax / 2));
+    this.line('note', [['message', `xenstore refused the report (${code}): report values cut to ${this.reportValueMax} bytes from now on`]]);
   }
 
   /**

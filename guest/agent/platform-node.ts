@@ -14,6 +14,8 @@ export interface NodePlatformOptions {
   /** Make perform() fail, as if busybox or sysrq were missing. */
   failActions?: boolean;
   bootId?: string;
+  /** Requests in flight at once on each connection (the guest's xenbus device allows 1). Default: no limit. */
+  maxInFlight?: number;
 }
 
 export class NodePlatform implements Platform {
@@ -28,7 +30,10 @@ export class NodePlatform implements Platform {
   constructor(private readonly opts: NodePlatformOptions) {}
 
   async openXenstore(): Promise<AgentStore> {
-    const client = new XenstoreClient(await connectUnixSocket(this.opts.socketPath), { requestTimeoutMs: 10_000 });
+    const client = new XenstoreClient(await connectUnixSocket(this.opts.socketPath), {
+      requestTimeoutMs: 10_000,
+      ...(this.opts.maxInFlight !== undefined ? { maxInFlight: this.opts.maxInFlight } : {}),
+    });
     this.clients.push(client);
     return client;
   }

@@ -5,6 +5,7 @@
 import { REPORT_DIR, MAX_MESSAGE_BYTES, encodeUtf8, quoteValue } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
 import { REPORT_KEYS, type ReportKey } from '../../protocol/report-keys.ts';
+import { REPORT_VALUE_MAX_BYTES, cutValue } from '../../protocol/report-limits.ts';
 
 export type AgentState = 'starting' | 'ready' | 'acting' | 'suspending' | 'resumed' | 'suspend-failed';
 
@@ -70,8 +71,11 @@ export function isoTime(ms: number): string {
   }
 }
 
-/** The full report as path → value, written in one transaction. */
-export function reportEntries(s: AgentStatus): Array<[string, string | Uint8Array]> {
+/**
+ * The full report as path → value, written in one transaction; each value cut
+ * to `maxValueBytes` (fitValue).
+ */
+export function reportEntries(s: AgentStatus, maxValueBytes = REPORT_VALUE_MAX_BYTES): Array<[string, string | Uint8Array]> {
   const e = s.lastEvent;
   const values: Record<ReportKey, string | Uint8Array> = {
     version: s.version,
@@ -102,28 +106,26 @@ export function reportEntries(s: AgentStatus): Array<[string, string | Uint8Arra
   };
   return REPORT_KEYS.map((k) => {
     const path = `${REPORT_DIR}/${k}`;
-    return [path, fitValue(path, values[k])];
+    return [path, fitValue(path, values[k], maxValueBytes)];
   });
 }
 
 /**
- * A WRITE carries path, NUL and value in at most 4096 bytes. Received values
- * fit when they arrive, but a note or command that quotes a long ack string
- * may not: cut it rather than lose the whole report to E2BIG.
+ * A value as it can be written: xenstored refuses a guest's node bigger than
+ * its quota (ENOSPC in C xenstored, E2BIG in oxenstored; the limits and their
+ * sources are in protocol/report-limits.ts), and a WRITE carries path, NUL and
+ * value in at most 4096 bytes. Either refusal would lose the whole report
+ * (event-seq included), so a long value (3,000 bytes dom0 wrote, a note
+ * quoting a long ack string) is cut, and says so: cutValue() ends it with the
+ * full length in bytes and a hash of the full value. Strings are cut between
+ * characters.
  */
-export function fitValue(path: string, value: string | Uint8Array): string | Uint8Array {
-  const room = MAX_MESSAGE_BYTES - encodeUtf8(path).length - 1;
-  if (typeof value !== 'string') return value.length > room ? value.slice(0, room) : value;
+export function fitValue(path: string, value: string | Uint8Array, maxValueBytes = REPORT_VALUE_MAX_BYTES): string | Uint8Array {
+  const room = Math.min(maxValueBytes, MAX_MESSAGE_BYTES - encodeUtf8(path).length - 1);
+  if (typeof value !== 'string') return cutValue(value, room);
   if (value.length * 3 <= room) return value; // a UTF-16 unit is at most 3 UTF-8 bytes
-  let bytes = encodeUtf8(value).length;
-  if (bytes <= room) return value;
-  const marker = '...';
-  let cut = value;
-  while (bytes > room) {
-    cut = cut.slice(0, Math.max(0, cut.length - Math.max(1, Math.ceil((bytes - room) / 4))));
-    bytes = encodeUtf8(cut + marker).length;
-  }
-  return cut + marker;
+  const bytes = encodeUtf8(value);
+  return bytes.length <= room ? value : decodeUtf8(cutValue(bytes, room));
 }
 
 /** key=value, the value quoted when it is empty or holds anything but plain characters. */

@@ -1,10 +1,12 @@
 // Shared set-up for the agent's tests: an in-memory xenstored (real wire
-// protocol over a unix socket), the agent attached to it as domain 5 through
-// the Node platform, and helpers that play dom0's part.
-import { startTestXenstored, type TestXenstored } from '../../testing/test-xenstored.ts';
+// protocol over a unix socket, with C xenstored's node quotas), the agent
+// attached to it as domain 5 through the Node platform, and helpers that play
+// dom0's part.
+import { startTestXenstored, type NodeQuotas, type TestXenstored } from '../../testing/test-xenstored.ts';
 import { Agent, type AgentOptions } from '../../guest/agent/agent.ts';
 import { NodePlatform } from '../../guest/agent/platform-node.ts';
 import type { EventRecord } from '../../guest/agent/report.ts';
+import type { AgentStore } from '../../guest/agent/store.ts';
 import { REPORT_DIR, TESTING_NODE } from '../../protocol/control.ts';
 
 export const DOMID = 5;
@@ -17,12 +19,18 @@ export interface FixtureOptions {
   agent?: Partial<AgentOptions>;
   failActions?: boolean;
   echo?: boolean;
+  /** The store's node quotas on the guest (default true: Xen 4.17's C xenstored defaults). */
+  quotas?: Partial<NodeQuotas> | boolean;
+  /** Requests the agent's client keeps in flight (1: the guest's xenbus device). Default: no limit. */
+  maxInFlight?: number;
 }
 
 export interface Fixture {
   xs: TestXenstored;
   platform: NodePlatform;
   agent: Agent;
+  /** The agent's xenstore connection (serve() starts the echo on the same one). */
+  store: AgentStore;
   events: EventRecord[];
   /** Writes value as dom0 and resolves with the agent's next event (after its action ran). */
   send(node: string, value: string | Uint8Array, timeoutMs?: number): Promise<EventRecord>;
@@ -34,7 +42,7 @@ export interface Fixture {
 }
 
 export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> {
-  const xs = await startTestXenstored({ domid: DOMID });
+  const xs = await startTestXenstored({ domid: DOMID, quotas: opts.quotas ?? true });
   if (opts.testingWritable ?? true) {
     // What the harness does once per VM: create control/testing and give it to
     // the guest, so that the agent may acknowledge by writing "".
@@ -42,11 +50,17 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     xs.store.setPerms(TESTING_NODE, [`n${DOMID}`]);
   }
   opts.before?.(xs);
-  const platform = new NodePlatform({ socketPath: xs.socketPath, failActions: opts.failActions, echo: opts.echo ?? !!process.env.XTV_AGENT_ECHO });
+  const platform = new NodePlatform({
+    socketPath: xs.socketPath,
+    failActions: opts.failActions,
+    echo: opts.echo ?? !!process.env.XTV_AGENT_ECHO,
+    ...(opts.maxInFlight !== undefined ? { maxInFlight: opts.maxInFlight } : {}),
+  });
   const agent = new Agent({ platform, kernelAckTimeoutMs: 2000, probeArmTimeoutMs: 1000, ...opts.agent });
   const events: EventRecord[] = [];
   agent.onEvent((e) => events.push(e));
-  await agent.attach(await platform.openXenstore());
+  const store = await platform.openXenstore();
+  await agent.attach(store);
   await agent.idle();
 
   const nextEvent = (timeoutMs = 3000): Promise<EventRecord> =>
@@ -67,6 +81,7 @@ export async function startFixture(opts: FixtureOptions = {}): Promise<Fixture> 
     xs,
     platform,
     agent,
+    store,
     events,
     nextEvent,
     async send(node, value, timeoutMs) {

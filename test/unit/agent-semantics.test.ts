@@ -13,6 +13,7 @@ import {
   REPORT_DIR,
 } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
+import { REPORT_VALUE_MAX_BYTES, reportedValueIs } from '../../protocol/report-limits.ts';
 import { FEATURE_NODES, WATCH_TOKENS } from '../../guest/agent/agent.ts';
 
 const LINE = /^xtv-agent \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [a-z-]+( [a-z-]+=("([^"\\]|\\.)*"(\.\.\. \(\d+ chars\))?|[A-Za-z0-9._:/@+-]+))*$/;
@@ -371,7 +372,7 @@ test('each event is written in one transaction, and gets one console line', asyn
   t.end();
 });
 
-test('long values: a 4000-byte ack string fits the report (cut where it must), nothing lost to E2BIG', async (t) => {
+test('long values: a 4000-byte ack string fits the report (cut where it must), nothing lost to E2BIG or ENOSPC', async (t) => {
   const f = await startFixture();
   const long = 'é'.repeat(1990); // 3980 bytes
   await f.send(TESTING_NODE, JSON.stringify({ when: 'onshutdown', ack: long, action: 'reboot' }));
@@ -380,10 +381,10 @@ test('long values: a 4000-byte ack string fits the report (cut where it must), n
   const r = f.report();
   t.equal(r.errors, '0', 'no report write failed');
   t.equal(r['event-seq'], '2');
-  t.ok(
-    r['event-note']!.endsWith('...') && new TextEncoder().encode(r['event-note']).length <= 4096 - `${REPORT_DIR}/event-note`.length - 1,
-    'the note is cut to fit',
-  );
+  const note = new TextEncoder().encode(r['event-note']);
+  t.ok(note.length <= REPORT_VALUE_MAX_BYTES, `the note is cut to fit the node quota (${note.length} bytes)`);
+  t.ok(reportedValueIs(new TextEncoder().encode(e.note), note), 'and says so, with the full length and hash');
+  t.ok(reportedValueIs(new TextEncoder().encode(e.command), new TextEncoder().encode(r['event-command'])), 'the command too');
   const s = await f.send(SHUTDOWN_NODE, 'poweroff');
   t.deepEqual([s.action, s.ack], ['halt', 'ok']);
   await f.close();
