@@ -5,13 +5,21 @@
 // without reporting a failure still counts as one failure, so a crash can
 // never pass as "0 failed".
 //
+// The whole run is also JUnit XML (scripts/tap-junit.mjs): one <testsuite>
+// per test file, one <testcase> per assertion, ours in the suite
+// "scripts/test.mjs". It goes to $XTV_TEST_REPORT_DIR/npm-test.junit.xml
+// (default xtv-report/npm-test/), a directory emptied at the start and
+// passed on to the test files: the e2e files' `xtv run` reports go under it.
+//
 //   node scripts/test.mjs unit   fast tests, no Xen
 //   node scripts/test.mjs e2e    builds (cached) image and embedded host, then the suites on real Xen
 //   node scripts/test.mjs all    both (npm test)
 import { spawn } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { readdirSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, dirname, resolve, relative, isAbsolute, parse } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tapJunit } from './tap-junit.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const which = process.argv[2] ?? 'all';
@@ -20,7 +28,21 @@ if (!['unit', 'e2e', 'all'].includes(which)) {
   process.exit(2);
 }
 
+const reportDir = resolve(process.env.XTV_TEST_REPORT_DIR || join(root, 'xtv-report', 'npm-test'));
+// Emptied below: never the file system's root, the home directory, the checkout or a directory above it.
+const above = relative(reportDir, root);
+if (reportDir === parse(reportDir).root || reportDir === resolve(homedir()) || above === '' || (!above.startsWith('..') && !isAbsolute(above))) {
+  console.error(`XTV_TEST_REPORT_DIR=${reportDir}: npm test empties its report directory, so not this one: choose a directory of its own`);
+  process.exit(2);
+}
+rmSync(reportDir, { recursive: true, force: true });
+mkdirSync(reportDir, { recursive: true });
+
 const totals = { passed: 0, failed: 0 };
+const t0run = Date.now();
+/** The JUnit suites: ours (`assertion`), and one per test file. */
+const ours = { name: 'scripts/test.mjs', cases: [] };
+const suites = [];
 
 function testFiles(dir) {
   const abs = join(root, dir);
@@ -47,6 +69,7 @@ function count(line) {
 /** Our own assertion, for what no test file checks (the shared host's boot and shutdown). */
 function assertion(ok, what) {
   console.log(`${ok ? 'ok' : 'not ok'} - ${what}`);
+  ours.cases.push({ name: what, ok });
   if (ok) totals.passed++;
   else totals.failed++;
 }
@@ -70,7 +93,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 function run(cmd, args, { tap = false, env = {} } = {}) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', tap ? 'pipe' : 'inherit'] });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      env: { ...process.env, XTV_TEST_REPORT_DIR: reportDir, ...env },
+      stdio: ['ignore', 'pipe', tap ? 'pipe' : 'inherit'],
+    });
     children.add(child);
     let held = '';
     let pending = '';
@@ -95,9 +122,14 @@ function run(cmd, args, { tap = false, env = {} } = {}) {
       if (pending && count(pending)) failedHere++;
       const rc = code ?? (signal ? 1 : 0);
       if (tap) {
-        process.stdout.write(`# file: ${args.at(-1)} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${held}${held.endsWith('\n') ? '' : '\n'}`);
+        const file = args.at(-1);
+        const suite = { name: file, tap: held, cases: [], time: (Date.now() - t0) / 1000 };
+        suites.push(suite);
+        process.stdout.write(`# file: ${file} (${suite.time.toFixed(1)} s)\n${held}${held.endsWith('\n') ? '' : '\n'}`);
         if (rc !== 0 && failedHere === 0) {
-          console.log(`not ok - ${args.at(-1)} exited with ${code ?? signal} without reporting a failure`);
+          const what = `${file} exited with ${code ?? signal} without reporting a failure`;
+          console.log(`not ok - ${what}`);
+          suite.cases.push({ name: what, ok: false, diagnostic: `the end of its output:\n${held.split('\n').slice(-60).join('\n')}` });
           totals.failed++;
         }
       }
@@ -201,6 +233,15 @@ if (which === 'e2e' && (await prepareE2e())) await e2eSuite();
 if (which === 'all') {
   const prepared = await prepareE2e();
   await Promise.all([unitSuite(), prepared ? e2eSuite() : Promise.resolve()]);
+}
+// The JUnit XML, whatever the result; a report that cannot be written is a failure too.
+const junit = join(reportDir, 'npm-test.junit.xml');
+try {
+  const files = suites.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  writeFileSync(junit, tapJunit([...(ours.cases.length ? [ours] : []), ...files], { time: (Date.now() - t0run) / 1000 }));
+  console.log(`# JUnit XML: ${relative(root, junit) || junit}`);
+} catch (e) {
+  assertion(false, `writing ${junit}: ${e.message}`);
 }
 console.log(`${totals.passed} passed, ${totals.failed} failed`);
 process.exit(totals.failed === 0 && totals.passed > 0 ? 0 : 1);

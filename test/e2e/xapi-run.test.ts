@@ -16,7 +16,7 @@ import { embeddedAddress, type HostAddress } from '../../harness/embedded/embedd
 import { XapiDriver } from '../../harness/toolstack/xapi/xapi-driver.ts';
 import { readCaFile } from '../../harness/toolstack/xapi/xapi-tls.ts';
 import { onE2eHost } from './e2e-host.ts';
-import { withReportDir, xtv, type Run } from './xtv-cli.ts';
+import { reportRoot, withReportDir, xtv, type Run } from './xtv-cli.ts';
 
 const CASES: Record<string, string[]> = {
   // The smoke baseline, which a host without a console log failed.
@@ -69,7 +69,8 @@ test('xtv doctor and xtv run --toolstack xapi through https:// and --dom0 ssh://
         t.fail(`the host in ${host.stateDir} does not serve two XenAPI profiles`);
         return;
       }
-      await withReportDir('xtv-e2e-xapi-run-', async (dir) => {
+      await withReportDir('xtv-e2e-xapi-run-', async (tmp) => {
+        const dir = reportRoot(tmp, 'xapi-run');
         const [current, lts] = xapi.endpoints as [{ profile: string; url: string }, { profile: string; url: string }];
         const run = async (e: { profile: string; url: string }, i: number) => {
           const hh = realHost(addr, e.url);

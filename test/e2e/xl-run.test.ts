@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EmbeddedHost } from '../../harness/embedded/embedded-host.ts';
 import { onE2eHost } from './e2e-host.ts';
-import { withReportDir, xtv } from './xtv-cli.ts';
+import { reportRoot, withReportDir, xtv } from './xtv-cli.ts';
 import { embeddedDom0 } from '../../harness/embedded/embedded-address.ts';
 import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
 
@@ -39,7 +39,8 @@ async function leftovers(host: EmbeddedHost, prefix: string): Promise<{ vms: str
 test('xtv run on the embedded host with xl: matrix cases pass, reports written, nothing left; Ctrl-C cleans up', { timeout: 30 * 60_000 }, async (t) => {
   await onE2eHost(async (host) => {
     const env = { XTV_STATE_DIR: host.stateDir, XTV_HOST: 'embedded' };
-    await withReportDir('xtv-e2e-run-', async (dir) => {
+    await withReportDir('xtv-e2e-run-', async (tmp) => {
+      const dir = reportRoot(tmp, 'xl-run');
       // Both runs at once: they share the host, each with VMs of its own prefix.
       const [ok, cut] = await Promise.all([
         xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], {

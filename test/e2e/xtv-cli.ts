@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../../harness/embedded/paths.ts';
 
 export interface Run {
@@ -73,4 +73,17 @@ export async function withReportDir<T>(prefix: string, fn: (dir: string) => Prom
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where an e2e file's `xtv run` reports go: under $XTV_TEST_REPORT_DIR/NAME when set (npm test sets it: CI
+ * keeps them), emptied first (an earlier run's reports and journal would stand in for this run's); else the
+ * temporary directory `tmp`, removed afterwards as before. $XTV_TEST_REPORT_DIR itself is never removed.
+ */
+export function reportRoot(tmp: string, name: string): string {
+  const keep = process.env.XTV_TEST_REPORT_DIR;
+  if (!keep) return tmp;
+  const dir = join(resolve(keep), name);
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
 }
