@@ -57,6 +57,59 @@ export interface TestingCommand {
   ack: Ack;
   action: Action;
   form: TestingForm;
+  /** onshutdown only: acknowledge this many ms after reading the request (JSON "ackAfterMs"). */
+  ackAfterMs?: number;
+  /** Perform the action this many ms after acknowledging (now: after reading the message) (JSON "actAfterMs"). */
+  actAfterMs?: number;
+}
+
+/**
+ * The most a JSON message may delay its acknowledgement or its action: one
+ * hour, above every toolstack window a test probes (xapi's
+ * domain_shutdown_total_timeout and xenopsd's vm_suspend_timeout are 1200 s,
+ * libxl's waits 60 s; docs/toolstack-behaviour.md#timeouts).
+ */
+export const MAX_DELAY_MS = 3_600_000;
+
+/**
+ * Capability flags a test can make the guest set, clear or remove, each the
+ * node control/feature-NAME (Linux's drivers/xen/manage.c writes the first
+ * three at boot; docs/toolstack-behaviour.md#guest-features says who reads
+ * which): poweroff, reboot, suspend (xapi_vm_lifecycle.ml check_op_for_feature,
+ * HVM guests), shutdown (same, beside poweroff), vcpu-hotplug (live vCPU
+ * changes, HVM), balloon (squeezed sets no memory target without it).
+ */
+export const FEATURES = ['poweroff', 'reboot', 'suspend', 'shutdown', 'vcpu-hotplug', 'balloon'] as const;
+export type Feature = (typeof FEATURES)[number];
+/** true: write "1"; false: write "0"; null: remove the node. */
+export type FeatureSetting = boolean | null;
+/** The node a capability flag lives in. */
+export function featureNode(f: Feature): string {
+  return `control/feature-${f}`;
+}
+/** Where xapi reads why a guest cannot suspend (xapi_guest_agent.ml; only beside control/feature-suspend). */
+export const CANT_SUSPEND_REASON_NODE = 'data/cant_suspend_reason';
+/** Longest reason accepted: it must fit a guest's node (protocol/report-limits.ts) with room to spare. */
+export const MAX_REASON_BYTES = 1024;
+
+/**
+ * A message that changes what the guest advertises instead of what it does:
+ * {"features": {"suspend": false, ...}, "cantSuspendReason": "text" | null}.
+ * Features are in FEATURES order; a reason of null removes the node.
+ */
+export interface CapabilityMessage {
+  kind: 'capabilities';
+  features: Array<[Feature, FeatureSetting]>;
+  /** undefined: leave data/cant_suspend_reason alone; null: remove it. */
+  cantSuspendReason?: string | null;
+  form: 'json';
+}
+
+/** What control/testing (and vm-data/xtv/testing) carry: a command, or capabilities. */
+export type TestingMessage = TestingCommand | CapabilityMessage;
+
+export function isCapabilityMessage(m: TestingMessage): m is CapabilityMessage {
+  return (m as CapabilityMessage).kind === 'capabilities';
 }
 
 export type ControlErrorCode =
@@ -358,9 +411,48 @@ function typeName(v: unknown): string {
   return typeof v;
 }
 
-const JSON_FIELDS = ['when', 'ack', 'action'] as const;
+const COMMAND_FIELDS = ['when', 'ack', 'action', 'ackAfterMs', 'actAfterMs'] as const;
+const CAPABILITY_FIELDS = ['features', 'cantSuspendReason'] as const;
+const JSON_FIELDS = [...COMMAND_FIELDS, ...CAPABILITY_FIELDS] as const;
 
-function decodeJsonTesting(text: string): NodeDecoded<TestingCommand> {
+/** A delay field: absent, or a whole number of ms in 0..MAX_DELAY_MS. */
+function delayField(obj: Record<string, unknown>, name: string): number | undefined | ControlError {
+  if (!Object.prototype.hasOwnProperty.call(obj, name)) return undefined;
+  const v = obj[name];
+  if (typeof v !== 'number') return { code: 'wrong-type', message: `field "${name}" must be a number, got ${typeName(v)}` };
+  if (!Number.isInteger(v) || v < 0 || v > MAX_DELAY_MS)
+    return { code: 'bad-value', message: `field "${name}" must be a whole number of ms from 0 to ${MAX_DELAY_MS}, got ${v}` };
+  return v;
+}
+
+function decodeCapabilities(obj: Record<string, unknown>): NodeDecoded<CapabilityMessage> {
+  const stray = Object.keys(obj).find((k) => isOneOf(COMMAND_FIELDS, k));
+  if (stray !== undefined) return fail('bad-value', `field ${quoteValue(stray)} cannot be in a capabilities message (send features and commands separately)`);
+  const features: Array<[Feature, FeatureSetting]> = [];
+  if (Object.prototype.hasOwnProperty.call(obj, 'features')) {
+    const f = obj.features;
+    if (typeof f !== 'object' || f === null || Array.isArray(f)) return fail('wrong-type', `field "features" must be an object, got ${typeName(f)}`);
+    const given = f as Record<string, unknown>;
+    for (const key of Object.keys(given)) {
+      if (!isOneOf(FEATURES, key)) return fail('bad-value', `unknown feature ${quoteValue(key)} (expected one of: ${FEATURES.join(', ')})`);
+      const v = given[key];
+      if (typeof v !== 'boolean' && v !== null) return fail('wrong-type', `feature "${key}" must be true, false or null, got ${typeName(v)}`);
+    }
+    for (const name of FEATURES) if (Object.prototype.hasOwnProperty.call(given, name)) features.push([name, given[name] as FeatureSetting]);
+    if (features.length === 0) return fail('bad-value', 'field "features" names no feature');
+  }
+  const msg: CapabilityMessage = { kind: 'capabilities', features, form: 'json' };
+  if (Object.prototype.hasOwnProperty.call(obj, 'cantSuspendReason')) {
+    const r = obj.cantSuspendReason;
+    if (typeof r !== 'string' && r !== null) return fail('wrong-type', `field "cantSuspendReason" must be a string or null, got ${typeName(r)}`);
+    if (typeof r === 'string' && encodeUtf8(r).length > MAX_REASON_BYTES)
+      return fail('bad-value', `field "cantSuspendReason" is ${encodeUtf8(r).length} bytes (max ${MAX_REASON_BYTES})`);
+    msg.cantSuspendReason = r;
+  }
+  return { kind: 'message', value: msg };
+}
+
+function decodeJsonTesting(text: string): NodeDecoded<TestingMessage> {
   const depth = jsonDepth(text);
   if (depth > MAX_JSON_DEPTH) return fail('too-deep', `JSON nested too deeply (depth ${depth}, max ${MAX_JSON_DEPTH})`);
   const syntax = jsonSyntaxError(text);
@@ -377,8 +469,9 @@ function decodeJsonTesting(text: string): NodeDecoded<TestingCommand> {
   }
   const obj = parsed as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (!isOneOf(JSON_FIELDS, key)) return fail('unknown-field', `unknown field ${quoteValue(key)} (allowed: when, ack, action)`);
+    if (!isOneOf(JSON_FIELDS, key)) return fail('unknown-field', `unknown field ${quoteValue(key)} (allowed: ${JSON_FIELDS.join(', ')})`);
   }
+  if (Object.keys(obj).some((k) => isOneOf(CAPABILITY_FIELDS, k))) return decodeCapabilities(obj);
   const field = (name: string): string | undefined | ControlError => {
     if (!Object.prototype.hasOwnProperty.call(obj, name)) return undefined;
     const v = obj[name];
@@ -393,21 +486,28 @@ function decodeJsonTesting(text: string): NodeDecoded<TestingCommand> {
   if (!isOneOf(ACTIONS, action as string)) return fail('bad-value', `unknown action ${quoteValue(action as string)} (expected one of: ${ACTIONS.join(', ')})`);
   const w = (when as string | undefined) ?? 'now';
   if (!isOneOf(WHENS, w)) return fail('bad-value', `unknown when ${quoteValue(w)} (expected now or onshutdown)`);
-  return {
-    kind: 'message',
-    value: { when: w, ack: ackFromString((ack as string | undefined) ?? 'ok'), action: action as Action, form: 'json' },
-  };
+  const ackAfterMs = delayField(obj, 'ackAfterMs');
+  const actAfterMs = delayField(obj, 'actAfterMs');
+  for (const v of [ackAfterMs, actAfterMs]) if (typeof v === 'object') return { kind: 'rejected', error: v };
+  if (ackAfterMs !== undefined && w !== 'onshutdown')
+    return fail('bad-value', 'field "ackAfterMs" needs when "onshutdown" (there is no request to acknowledge now)');
+  const value: TestingCommand = { when: w, ack: ackFromString((ack as string | undefined) ?? 'ok'), action: action as Action, form: 'json' };
+  if (ackAfterMs !== undefined) value.ackAfterMs = ackAfterMs as number;
+  if (actAfterMs !== undefined) value.actAfterMs = actAfterMs as number;
+  return { kind: 'message', value };
 }
 
 /**
  * Decodes control/testing. Rules (docs/guest-protocol.md):
  * - "" is nothing to do (it is the agent's own acknowledgement);
  * - surrounding spaces, tabs, CR and LF are ignored; a value made only of them is rejected as blank;
- * - a value starting with "{" is JSON: {"when","ack","action"}, action required,
- *   when defaults to "now", ack to "ok"; unknown fields and non-string values are rejected;
+ * - a value starting with "{" is JSON: a command {"when","ack","action","ackAfterMs","actAfterMs"},
+ *   action required, when defaults to "now", ack to "ok", the delays to 0; or capabilities
+ *   {"features": {NAME: true|false|null}, "cantSuspendReason": "text"|null}; unknown fields and
+ *   values of the wrong type are rejected;
  * - otherwise now:X, next:X or X, X one of suspend, poweroff, reboot, halt, crash (exact case).
  */
-export function decodeTesting(raw: RawValue): NodeDecoded<TestingCommand> {
+export function decodeTesting(raw: RawValue): NodeDecoded<TestingMessage> {
   const t = toText(raw);
   if (t.kind === 'rejected') return t;
   if (t.text === '') return { kind: 'empty' };
@@ -426,7 +526,20 @@ export function decodeTesting(raw: RawValue): NodeDecoded<TestingCommand> {
 
 /** One line that says what a command will do, for reports and console lines. */
 export function describeCommand(c: TestingCommand): string {
-  return c.when === 'now' ? `now action=${c.action}` : `onshutdown ack=${ackToString(c.ack)} action=${c.action}`;
+  const delays = `${c.ackAfterMs !== undefined ? ` ack-after=${c.ackAfterMs}ms` : ''}${c.actAfterMs !== undefined ? ` act-after=${c.actAfterMs}ms` : ''}`;
+  return c.when === 'now' ? `now action=${c.action}${delays}` : `onshutdown ack=${ackToString(c.ack)} action=${c.action}${delays}`;
+}
+
+/** One line for a capabilities message: "features suspend=0 poweroff=removed cant-suspend-reason=\"busy\"". */
+export function describeCapabilities(m: CapabilityMessage): string {
+  const parts = m.features.map(([f, v]) => `${f}=${v === null ? 'removed' : v ? '1' : '0'}`);
+  if (m.cantSuspendReason !== undefined) parts.push(`cant-suspend-reason=${m.cantSuspendReason === null ? 'removed' : quoteValue(m.cantSuspendReason)}`);
+  return `features ${parts.join(' ')}`;
+}
+
+/** describeCommand or describeCapabilities, whichever the message is. */
+export function describeMessage(m: TestingMessage): string {
+  return isCapabilityMessage(m) ? describeCapabilities(m) : describeCommand(m);
 }
 
 // ---------------------------------------------------------------------------
@@ -438,7 +551,7 @@ export const VMDATA_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface VmDataMessage {
   id: string;
   /** The testing message as decoded; 'empty' when the id carries no message. */
-  message: NodeDecoded<TestingCommand>;
+  message: NodeDecoded<TestingMessage>;
 }
 
 /**
@@ -470,7 +583,9 @@ export type TestingSpec =
   /** X alone (oldest form). */
   | { form: 'bare'; action: string }
   /** The JSON form. Omitted fields are omitted from the text. */
-  | { form: 'json'; when?: string; ack?: string | Ack; action?: string }
+  | { form: 'json'; when?: string; ack?: string | Ack; action?: string; ackAfterMs?: number; actAfterMs?: number }
+  /** A capabilities message (features: true "1", false "0", null removed). */
+  | { form: 'capabilities'; features?: Partial<Record<Feature, FeatureSetting>>; cantSuspendReason?: string | null }
   /** Any JSON value at all, serialised as is (malformed messages, extra fields). */
   | { form: 'json-raw'; value: unknown }
   /** Exactly this text. */
@@ -485,10 +600,21 @@ export function encodeTesting(spec: TestingSpec): string {
       return spec.action;
     case 'json': {
       // Fixed key order so that the same spec always gives the same bytes.
-      const o: Record<string, string> = {};
+      const o: Record<string, string | number> = {};
       if (spec.when !== undefined) o.when = spec.when;
       if (spec.ack !== undefined) o.ack = typeof spec.ack === 'string' ? spec.ack : ackToString(spec.ack);
       if (spec.action !== undefined) o.action = spec.action;
+      if (spec.ackAfterMs !== undefined) o.ackAfterMs = spec.ackAfterMs;
+      if (spec.actAfterMs !== undefined) o.actAfterMs = spec.actAfterMs;
+      return JSON.stringify(o);
+    }
+    case 'capabilities': {
+      const o: { features?: Record<string, FeatureSetting>; cantSuspendReason?: string | null } = {};
+      if (spec.features !== undefined) {
+        o.features = {};
+        for (const f of FEATURES) if (spec.features[f] !== undefined) o.features[f] = spec.features[f]!;
+      }
+      if (spec.cantSuspendReason !== undefined) o.cantSuspendReason = spec.cantSuspendReason;
       return JSON.stringify(o);
     }
     case 'json-raw':
@@ -500,7 +626,23 @@ export function encodeTesting(spec: TestingSpec): string {
 
 /** The canonical JSON text of a decoded command (used for the report's `pending`). */
 export function encodeCommand(c: TestingCommand): string {
-  return encodeTesting({ form: 'json', when: c.when, ack: c.ack, action: c.action });
+  return encodeTesting({
+    form: 'json',
+    when: c.when,
+    ack: c.ack,
+    action: c.action,
+    ...(c.ackAfterMs !== undefined ? { ackAfterMs: c.ackAfterMs } : {}),
+    ...(c.actAfterMs !== undefined ? { actAfterMs: c.actAfterMs } : {}),
+  });
+}
+
+/** The canonical JSON text of a capabilities message. */
+export function encodeCapabilities(m: CapabilityMessage): string {
+  return encodeTesting({
+    form: 'capabilities',
+    ...(m.features.length > 0 ? { features: Object.fromEntries(m.features) } : {}),
+    ...(m.cantSuspendReason !== undefined ? { cantSuspendReason: m.cantSuspendReason } : {}),
+  });
 }
 
 /** Builds a vm-data/xtv/testing value. The id is not checked, so a bad one can be sent. */
@@ -509,7 +651,7 @@ export function encodeVmData(id: string, message: string | TestingSpec): string 
 }
 
 /** Validates a message before sending it (the harness's `xtv send`). */
-export function validateTesting(text: RawValue): Decoded<TestingCommand> {
+export function validateTesting(text: RawValue): Decoded<TestingMessage> {
   const d = decodeTesting(text);
   if (d.kind === 'message') return { ok: true, value: d.value };
   if (d.kind === 'empty') return { ok: false, error: { code: 'blank', message: 'message is empty' } };

@@ -12,6 +12,8 @@ export const REPORT_KEYS = [
   'state',
   'resumes',
   'pending',
+  'delayed',
+  'features',
   'received',
   'rejected',
   'acked',
@@ -30,5 +32,8 @@ export const REPORT_KEYS = [
   'event-action',
   'event-note',
   'event-time',
+  'event-read-ms',
+  'event-acked-ms',
+  'event-acted-ms',
 ] as const;
 export type ReportKey = (typeof REPORT_KEYS)[number];

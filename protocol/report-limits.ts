@@ -52,7 +52,7 @@ export const DOMAIN_NODES_QUOTA = 1000;
  * nodes of its own (its home, data/, control/ flags, each device's frontend):
  * the agent keeps well clear of DOMAIN_NODES_QUOTA by keeping a fixed set.
  */
-export const AGENT_NODES_MAX = 32;
+export const AGENT_NODES_MAX = 40;
 
 /** FNV-1a, 64 bits, as 16 hex digits. In 16-bit limbs: no BigInt needed. */
 export function fnv1a64(bytes: Uint8Array): string {

@@ -4,7 +4,7 @@
 // (the #anchors below; detail in docs/xl-behaviour.md and docs/xapi-behaviour.md)
 // closely enough for the runner's tests; it proves nothing about a real toolstack.
 import { EventEmitter } from 'node:events';
-import { decodeTesting, encodeCommand, type TestingCommand } from '../protocol/control.ts';
+import { decodeTesting, encodeCommand, isCapabilityMessage, type TestingCommand } from '../protocol/control.ts';
 import {
   ToolstackError,
   type ConsoleText,
@@ -327,6 +327,13 @@ export class FakeToolstackDriver implements ToolstackDriver {
     d.store.set('control/testing', '');
     if (dec.kind === 'rejected') return;
     const c = dec.value;
+    if (isCapabilityMessage(c)) {
+      // The flags are the agent's to write; the fake guest only reports the message.
+      this.report(v, d, 'control/testing', raw, 'ok', '', 'none');
+      this.changed();
+      return;
+    }
+    // ackAfterMs / actAfterMs are not modelled here: the fake acknowledges and acts at once.
     if (c.when === 'now') {
       this.report(v, d, 'control/testing', raw, 'ok', '', c.action);
       this.act(v, d, c.action);

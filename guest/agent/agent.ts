@@ -15,13 +15,17 @@ import {
   decodeShutdown,
   decodeTesting,
   decodeVmData,
+  describeCapabilities,
   describeCommand,
   encodeCommand,
   encodeUtf8,
+  isCapabilityMessage,
   type Ack,
   type Action,
+  type CapabilityMessage,
   type NodeDecoded,
   type TestingCommand,
+  type TestingMessage,
 } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
 import type { Platform, PlatformAction } from './platform.ts';
@@ -30,6 +34,8 @@ import { describeError, errorCode, tryReadBytes, type AgentStore } from './store
 import { consoleLine, eventLine, isoTime, reportEntries, type AgentStatus, type EventRecord } from './report.ts';
 import { AGENT_VERSION } from './version.ts';
 import { REPORT_VALUE_MAX_BYTES } from '../../protocol/report-limits.ts';
+import { Capabilities } from './capabilities.ts';
+import { DelayedStep, describeDelayed } from './delayed-step.ts';
 
 /** Watch tokens, one per node; the token (not the path) says which node fired. */
 export const WATCH_TOKENS = {
@@ -40,8 +46,6 @@ export const WATCH_TOKENS = {
 const RESUME_TOKEN_PREFIX = 'xtv:resume:';
 /** Read to learn our domid; watched while suspended to notice the resume. */
 export const DOMID_NODE = 'domid';
-/** Flags the toolstack reads to learn what the guest supports. */
-export const FEATURE_NODES = ['control/feature-poweroff', 'control/feature-reboot', 'control/feature-suspend'] as const;
 
 export interface AgentOptions {
   platform: Platform;
@@ -90,6 +94,10 @@ export class Agent {
   private unsubscribe: (() => void) | null = null;
   private attachedOnce = false;
   private pending: TestingCommand | null = null;
+  /** An acknowledgement or action asked to wait (ackAfterMs, actAfterMs). */
+  private readonly delayed: DelayedStep;
+  /** The control/feature-* flags and data/cant_suspend_reason as tests set them. */
+  private readonly capabilities = new Capabilities();
   /** What each node held when we last dealt with it (after our own ack); undefined until first seen.
    *  A watch event whose value equals this is our own write's echo or a re-fire: nothing new. */
   private readonly left: { shutdown: string | null | undefined; testing: string | null | undefined } = { shutdown: undefined, testing: undefined };
@@ -117,6 +125,8 @@ export class Agent {
       state: 'starting',
       resumes: 0,
       pending: '',
+      delayed: '',
+      features: '',
       counters: { received: 0, rejected: 0, acked: 0, actions: 0, errors: 0 },
       lastError: '',
       lastEvent: null,
@@ -125,6 +135,11 @@ export class Agent {
       this.recordError(task, e);
       this.queue.schedule('report', () => this.writeReport());
     });
+    this.delayed = new DelayedStep(
+      (ms, fn) => this.platform.setTimer(ms, fn),
+      (name, fn) => this.queue.schedule(name, fn),
+    );
+    this.status.features = this.capabilities.describe();
   }
 
   /** Called with each event after its report is written (tests wait on it). */
@@ -264,20 +279,67 @@ export class Agent {
       await this.finish(ev);
       return;
     }
+    const waiting = this.delayed.waiting;
+    if (waiting) {
+      // A slow guest is still busy with the last request: this one is seen,
+      // reported and left where it is (the toolstack may be retrying).
+      this.left.shutdown = key;
+      ev.command = `request ${d.value}`;
+      ev.ack = 'none';
+      ev.note = `left unacknowledged: waiting for the ${describeDelayed(waiting)}`;
+      await this.finish(ev);
+      return;
+    }
     let ack: Ack = { kind: 'ok' };
     let action: Action = d.value;
+    let ackAfterMs = 0;
+    let actAfterMs = 0;
     ev.command = `request ${d.value}`;
     if (this.pending) {
       const p = this.pending;
       ack = p.ack;
       action = p.action;
+      ackAfterMs = p.ackAfterMs ?? 0;
+      actAfterMs = p.actAfterMs ?? 0;
       ev.command = describeCommand(p);
       ev.note = `pending command used instead of request ${d.value}`;
       this.pending = null;
       this.status.pending = '';
     }
-    await this.acknowledgeShutdown(ack, key, ev);
-    await this.act(ev, action);
+    const ackAndAct = async (): Promise<void> => {
+      await this.acknowledgeShutdown(ack, key, ev);
+      ev.ackedAtMs = this.uptime();
+      await this.actAfter(ev, action, actAfterMs);
+    };
+    if (ackAfterMs > 0) {
+      // The request stays in control/shutdown meanwhile; a re-fire of the same value is not new.
+      this.left.shutdown = key;
+      this.addNote(ev, `acknowledging in ${ackAfterMs} ms`);
+      this.wait(ev, 'ack', ackAfterMs, ackAndAct);
+      await this.finish(ev);
+      return;
+    }
+    await ackAndAct();
+  }
+
+  /** Queues `step` after `ms` as the one delayed step, and says so in the report. */
+  private wait(ev: EventRecord, what: string, ms: number, step: () => Promise<void>): void {
+    this.delayed.start({ what, seq: ev.seq, dueAtMs: this.uptime() + ms }, ms, async () => {
+      this.status.delayed = '';
+      await step();
+    });
+    this.status.delayed = describeDelayed(this.delayed.waiting);
+  }
+
+  /** Acts now, or after `ms` (reporting the acknowledgement first). */
+  private async actAfter(ev: EventRecord, action: Action, ms: number): Promise<void> {
+    if (ms <= 0) {
+      await this.act(ev, action);
+      return;
+    }
+    this.addNote(ev, `acting (${action}) in ${ms} ms`);
+    this.wait(ev, `action ${action}`, ms, () => this.act(ev, action));
+    await this.finish(ev);
   }
 
   private async acknowledgeShutdown(ack: Ack, requestKey: string | null, ev: EventRecord): Promise<void> {
@@ -341,6 +403,7 @@ export class Agent {
       await store.write(TESTING_NODE, '');
       this.left.testing = '';
       ev.ack = 'ok';
+      ev.ackedAtMs = this.uptime();
       this.status.counters.acked++;
     } catch (e) {
       // dom0 may have created the node read-only for the guest (EACCES): the
@@ -390,7 +453,7 @@ export class Agent {
   }
 
   /** The common part: a rejected message changes nothing; a new one replaces the pending one. */
-  private async applyTesting(ev: EventRecord, d: NodeDecoded<TestingCommand> | { kind: 'rejected'; error: { message: string } }): Promise<void> {
+  private async applyTesting(ev: EventRecord, d: NodeDecoded<TestingMessage> | { kind: 'rejected'; error: { message: string } }): Promise<void> {
     if (d.kind === 'empty') return;
     if (d.kind === 'rejected') {
       ev.decision = 'rejected';
@@ -398,6 +461,10 @@ export class Agent {
       this.addNote(ev, 'nothing changed');
       this.status.counters.rejected++;
       await this.finish(ev);
+      return;
+    }
+    if (isCapabilityMessage(d.value)) {
+      await this.applyCapabilities(ev, d.value);
       return;
     }
     const cmd = d.value;
@@ -417,8 +484,23 @@ export class Agent {
       this.status.pending = '';
     }
     if (replaced) this.addNote(ev, `replaced pending: ${describeCommand(replaced)}`);
+    const cancelled = this.delayed.cancel();
+    if (cancelled) {
+      this.status.delayed = '';
+      this.addNote(ev, `replaced delayed: the ${describeDelayed(cancelled)}`);
+    }
     if (cmd.when === 'onshutdown') await this.finish(ev);
-    else await this.act(ev, cmd.action);
+    else await this.actAfter(ev, cmd.action, cmd.actAfterMs ?? 0);
+  }
+
+  /** A capabilities message changes what the guest advertises; the pending command and any delayed step stay. */
+  private async applyCapabilities(ev: EventRecord, m: CapabilityMessage): Promise<void> {
+    ev.command = describeCapabilities(m);
+    const store = this.store;
+    const refused = store ? await this.capabilities.apply(store, m) : ['no xenstore connection'];
+    this.status.features = this.capabilities.describe();
+    if (refused.length) this.addNote(ev, `not written: ${refused.join(', ')}`);
+    await this.finish(ev);
   }
 
   // -------------------------------------------------------------------------
@@ -427,6 +509,7 @@ export class Agent {
   /** Reports the event, then performs the action (the report is the last thing a dying domain writes). */
   private async act(ev: EventRecord, action: Action): Promise<void> {
     ev.action = action;
+    ev.actedAtMs = this.uptime();
     if (action === 'ignore') {
       await this.finish(ev);
       return;
@@ -574,6 +657,9 @@ export class Agent {
       action: 'none',
       note: '',
       timeMs: this.now(),
+      readAtMs: this.uptime(),
+      ackedAtMs: null,
+      actedAtMs: null,
     };
   }
 
@@ -675,15 +761,8 @@ export class Agent {
   }
 
   private async writeFeatures(store: AgentStore): Promise<void> {
-    const refused: string[] = [];
-    for (const node of FEATURE_NODES) {
-      try {
-        await store.write(node, '1');
-      } catch (e) {
-        // Some toolstacks keep control/ read-only for the guest: not an error.
-        refused.push(`${node} (${errorCode(e) ?? describeError(e)})`);
-      }
-    }
+    // Some toolstacks keep control/ read-only for the guest: not an error.
+    const refused = await this.capabilities.writeAll(store);
     if (refused.length) this.line('note', [['message', `feature flags not written: ${refused.join(', ')}`]]);
   }
 
@@ -723,6 +802,10 @@ export class Agent {
 
   private now(): number {
     return this.safe(() => this.platform.nowMs(), 0);
+  }
+
+  private uptime(): number {
+    return this.safe(() => this.platform.uptimeMs(), 0);
   }
 
   private safe<T>(f: () => T, fallback: T): T {

@@ -42,6 +42,10 @@ export class NodePlatform implements Platform {
     return Date.now();
   }
 
+  uptimeMs(): number {
+    return Math.round(performance.now());
+  }
+
   setTimer(ms: number, fn: () => void): () => void {
     const t = setTimeout(() => {
       this.timers.delete(t);

@@ -166,6 +166,17 @@ function atRandom(): Uint8Array | null {
 }
 
 /** Our process id, from /proc/self (QuickJS has no getpid). */
+const startedAt = Date.now();
+
+/** /proc/uptime's first field ("12345.67 ..."), in ms; null when unreadable (no /proc). */
+export function uptimeFromProc(bytes: Uint8Array | null): number | null {
+  if (!bytes) return null;
+  let text = '';
+  for (const b of bytes) text += String.fromCharCode(b);
+  const m = /^(\d+)(?:\.(\d{1,3}))?/.exec(text);
+  return m ? Number(m[1]) * 1000 + Number((m[2] ?? '0').padEnd(3, '0')) : null;
+}
+
 function ownPid(): number {
   try {
     const [target, err] = os.readlink('/proc/self');
@@ -194,6 +205,7 @@ export function createQjsPlatform(opts: { xenbusPath?: string } = {}): Platform 
       });
     },
     nowMs: () => Date.now(),
+    uptimeMs: () => uptimeFromProc(readBytes('/proc/uptime', 64)) ?? Date.now() - startedAt,
     setTimer(ms, fn) {
       const h = os.setTimeout(fn, ms);
       return () => os.clearTimeout(h);

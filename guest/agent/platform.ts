@@ -15,6 +15,8 @@ export interface Platform {
   openXenstore(): Promise<AgentStore>;
   /** Wall-clock time in ms since the epoch (console and report timestamps). */
   nowMs(): number;
+  /** Milliseconds since the machine booted (the report's event-*-ms times: comparable across a suspend, unlike a timer's start). */
+  uptimeMs(): number;
   /** Calls fn once after ms; returns a function that cancels it. */
   setTimer(ms: number, fn: () => void): () => void;
   /** Writes one line to the console (hvc0 in the guest). Never throws. */

@@ -38,6 +38,10 @@ export interface EventRecord {
   /** Anything else worth knowing (pending stored/replaced/used, ack failure). */
   note: string;
   timeMs: number;
+  /** When the message was read, acknowledged, acted on: the platform's uptime ms (null: not yet, or never). */
+  readAtMs: number;
+  ackedAtMs: number | null;
+  actedAtMs: number | null;
 }
 
 export interface Counters {
@@ -58,6 +62,10 @@ export interface AgentStatus {
   resumes: number;
   /** encodeCommand() of the pending onshutdown command, "" when none. */
   pending: string;
+  /** describeDelayed() of the step waiting for its time, "" when none. */
+  delayed: string;
+  /** Capabilities.describe(): the flags as the agent wrote them. */
+  features: string;
   counters: Counters;
   lastError: string;
   lastEvent: EventRecord | null;
@@ -85,6 +93,8 @@ export function reportEntries(s: AgentStatus, maxValueBytes = REPORT_VALUE_MAX_B
     state: s.state,
     resumes: String(s.resumes),
     pending: s.pending,
+    delayed: s.delayed,
+    features: s.features,
     received: String(s.counters.received),
     rejected: String(s.counters.rejected),
     acked: String(s.counters.acked),
@@ -103,6 +113,9 @@ export function reportEntries(s: AgentStatus, maxValueBytes = REPORT_VALUE_MAX_B
     'event-action': e ? e.action : '',
     'event-note': e ? e.note : '',
     'event-time': e ? isoTime(e.timeMs) : '',
+    'event-read-ms': e ? String(e.readAtMs) : '',
+    'event-acked-ms': e?.ackedAtMs != null ? String(e.ackedAtMs) : '',
+    'event-acted-ms': e?.actedAtMs != null ? String(e.actedAtMs) : '',
   };
   return REPORT_KEYS.map((k) => {
     const path = `${REPORT_DIR}/${k}`;
@@ -158,6 +171,7 @@ export function eventLine(e: EventRecord, s: AgentStatus): string {
   if (e.ack === 'write') fields.push(['ack-value', e.ackValue]);
   fields.push(['action', e.action]);
   if (e.note) fields.push(['note', e.note]);
+  if (s.delayed) fields.push(['delayed', s.delayed]);
   fields.push(['state', s.state]);
   return consoleLine(e.timeMs, 'event', fields);
 }

@@ -4,7 +4,7 @@
 // discovered in the guest; --raw sends it anyway (to test the rejection).
 import { randomBytes } from 'node:crypto';
 import { MessageRefused, UsageError, type Command } from './command.ts';
-import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, describeCommand, encodeVmData, validateTesting } from '../../protocol/control.ts';
+import { REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE, VMDATA_TESTING_NODE, describeMessage, encodeVmData, validateTesting } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { lastAgentLine, parseConsole, readReport } from '../matrix/guest-report.ts';
 import { poll } from '../matrix/wait.ts';
@@ -87,13 +87,13 @@ export const sendCommand: Command = {
         message,
         ...(id ? { id } : {}),
         valid: check.ok,
-        ...(check.ok ? { meaning: describeCommand(check.value) } : { error: check.error.message }),
+        ...(check.ok ? { meaning: describeMessage(check.value) } : { error: check.error.message }),
       };
       if (!values['wait-ack']) {
         output(
           values.json,
           { ok: true, ...sent },
-          `sent ${JSON.stringify(message)} to ${vm.name} (${node})${check.ok ? `: ${describeCommand(check.value)}` : ' (malformed, --raw)'}`,
+          `sent ${JSON.stringify(message)} to ${vm.name} (${node})${check.ok ? `: ${describeMessage(check.value)}` : ' (malformed, --raw)'}`,
         );
         return EXIT_OK;
       }

@@ -4,7 +4,7 @@
 // collect the evidence, clean up. The steps only record; the verdict is
 // judge() in verdict.ts, from what they recorded. Every wait is bounded; the
 // VM is registered for cleanup the moment it exists.
-import { encodeTesting, encodeCommand, decodeTesting, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
+import { encodeTesting, encodeCommand, decodeTesting, isCapabilityMessage, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
 import { ConnectionError, ToolstackError, type ConsoleText, type HostFacts, type HostRequest, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
 import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
@@ -306,7 +306,7 @@ export class CaseRun {
       return;
     }
     const decoded = decodeTesting(msg);
-    const wantPending = decoded.kind === 'message' ? encodeCommand(decoded.value) : '';
+    const wantPending = decoded.kind === 'message' && !isCapabilityMessage(decoded.value) ? encodeCommand(decoded.value) : '';
     let report: ReportSnapshot | undefined;
     const r = await poll(
       async () => {

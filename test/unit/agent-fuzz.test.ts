@@ -12,6 +12,11 @@ import {
   encodeCommand,
   encodeUtf8,
   describeCommand,
+  describeCapabilities,
+  describeMessage,
+  encodeCapabilities,
+  isCapabilityMessage,
+  FEATURES,
   ACTIONS,
   LEGACY_ACTIONS,
   SHUTDOWN_REQUESTS,
@@ -21,6 +26,8 @@ import {
   type ControlErrorCode,
   type NodeDecoded,
   type TestingCommand,
+  type TestingMessage,
+  type CapabilityMessage,
   type Ack,
 } from '../../protocol/control.ts';
 import { startFixture } from './agent-fixture.ts';
@@ -109,17 +116,26 @@ class Gen {
   }
   validTesting(): string {
     const a = this.pick(LEGACY_ACTIONS);
-    switch (this.int(4)) {
+    switch (this.int(5)) {
       case 0:
         return `${this.ws()}now:${a}${this.ws()}`;
       case 1:
         return `next:${a}`;
       case 2:
         return a;
+      case 3:
+        // Capabilities: any mix of flags set, cleared or removed, and a reason.
+        return JSON.stringify({
+          features: Object.fromEntries(FEATURES.filter(() => this.chance(0.5)).map((f) => [f, this.pick([true, false, null])])),
+          ...(this.chance(0.5) ? { cantSuspendReason: this.chance(0.8) ? this.word() : null } : {}),
+        });
       default: {
-        const o: Record<string, string> = { action: this.pick(ACTIONS) };
+        const o: Record<string, string | number> = { action: this.pick(ACTIONS) };
         if (this.chance(0.7)) o.when = this.pick(['now', 'onshutdown']);
         if (this.chance(0.7)) o.ack = this.ack();
+        // Delays of 0 only: the model below does not wait (a mutation that makes one nonzero is skipped).
+        if (this.chance(0.3) && o.when === 'onshutdown') o.ackAfterMs = 0;
+        if (this.chance(0.3)) o.actAfterMs = 0;
         const keys = Object.keys(o).sort(() => this.rnd() - 0.5);
         return `${this.ws()}{${keys.map((k) => `${this.ws()}${JSON.stringify(k)}${this.ws()}:${this.ws()}${JSON.stringify(o[k])}`).join(',')}}${this.ws()}`;
       }
@@ -141,6 +157,12 @@ class Gen {
       () => `{"action":"reb\\u006fot","when":"\\u006eow"}`,
       () => `{"action":"reboot","ack":"\\ud800"}`,
       () => `{"action":"reboot","ack":"${'\\\\'.repeat(this.int(500))}"}`,
+      () => `{"action":"reboot","when":"onshutdown","ackAfterMs":${this.pick(['-1', '1.5', '"5"', '3600001', '1e400', 'null', '[]'])}}`,
+      () => `{"action":"reboot","actAfterMs":${this.pick(['-0.5', 'true', '{}', '99999999999', '-1e400'])}}`,
+      () => `{"action":"reboot","ackAfterMs":0}`,
+      () => `{"features":${this.pick(['{"suspend":"no"}', '{"fly":true}', '[]', '{}', 'null', '{"suspend":{"x":1}}', '"suspend"'])}}`,
+      () => `{"cantSuspendReason":${this.pick(['5', 'true', '{}', JSON.stringify('r'.repeat(1025))])}}`,
+      () => `{"features":{"suspend":false},"${this.pick(['action', 'when', 'ack', 'ackAfterMs', 'actAfterMs'])}":"reboot"}`,
       () => `{"action":null}`,
       () => `{"action":true,"when":false}`,
       () => `{"action":["reboot"]}`,
@@ -286,12 +308,19 @@ test(`decoders: ${DECODER_INPUTS} random and mutated inputs per node never throw
       tally[d.kind]++;
       if (!checkDecoded(t, d, () => `${name} ${show(input)}`)) bad++;
       // An accepted testing message means exactly what its canonical form means.
-      if (name === 'testing' && d.kind === 'message') {
+      if (name === 'testing' && d.kind === 'message' && isCapabilityMessage(d.value as TestingMessage)) {
+        const c = d.value as CapabilityMessage;
+        const again = decodeTesting(encodeCapabilities(c));
+        if (again.kind !== 'message' || !isCapabilityMessage(again.value) || describeCapabilities(again.value) !== describeCapabilities(c)) {
+          t.fail(`canonical form of ${show(input)} decodes differently`);
+          bad++;
+        }
+      } else if (name === 'testing' && d.kind === 'message') {
         const c = d.value as TestingCommand;
         const canonical = encodeCommand(c);
         const again = decodeTesting(canonical);
         const fits = encodeUtf8(canonical).length <= 4096;
-        if (fits && (again.kind !== 'message' || describeCommand(again.value) !== describeCommand(c))) {
+        if (fits && (again.kind !== 'message' || describeMessage(again.value) !== describeCommand(c))) {
           t.fail(`canonical form of ${show(input)} decodes differently`);
           bad++;
         }
@@ -332,11 +361,15 @@ type Plan = { expect: 'event'; decision: 'accepted' | 'rejected'; apply: () => v
 
 /** What the agent should do with `value` on `node`, or skip when it would make no event or would suspend. */
 function plan(m: Model, node: string, value: string | Uint8Array): Plan {
-  const applyTesting = (d: NodeDecoded<TestingCommand>, extra: () => void): Plan => {
+  const applyTesting = (d: NodeDecoded<TestingMessage>, extra: () => void): Plan => {
     if (d.kind === 'empty') return { expect: 'skip' };
     if (d.kind === 'rejected') return { expect: 'event', decision: 'rejected', apply: extra };
+    // Capabilities change flags only: neither the pending command nor what control/shutdown left.
+    if (isCapabilityMessage(d.value)) return { expect: 'event', decision: 'accepted', apply: extra };
     const c = d.value;
     if (c.when === 'now' && c.action === 'suspend') return { expect: 'skip' };
+    // A delayed step would happen after the model moved on.
+    if ((c.ackAfterMs ?? 0) > 0 || (c.actAfterMs ?? 0) > 0) return { expect: 'skip' };
     return {
       expect: 'event',
       decision: 'accepted',

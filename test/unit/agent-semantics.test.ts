@@ -14,7 +14,9 @@ import {
 } from '../../protocol/control.ts';
 import { REPORT_KEYS } from '../../protocol/report-keys.ts';
 import { REPORT_VALUE_MAX_BYTES, reportedValueIs } from '../../protocol/report-limits.ts';
-import { FEATURE_NODES, WATCH_TOKENS } from '../../guest/agent/agent.ts';
+import { WATCH_TOKENS } from '../../guest/agent/agent.ts';
+import { DEFAULT_FEATURES } from '../../guest/agent/capabilities.ts';
+import { featureNode } from '../../protocol/control.ts';
 
 const LINE = /^xtv-agent \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [a-z-]+( [a-z-]+=("([^"\\]|\\.)*"(\.\.\. \(\d+ chars\))?|[A-Za-z0-9._:/@+-]+))*$/;
 
@@ -29,7 +31,7 @@ test('start: report, feature flags, watches, one ready line', async (t) => {
   t.equal(r.state, 'ready');
   for (const k of ['received', 'rejected', 'acked', 'actions', 'errors', 'resumes', 'event-seq']) t.equal(r[k], '0', `${k} = 0`);
   t.equal(r.pending, '');
-  for (const n of FEATURE_NODES) t.equal(f.xs.store.read(n), '1', n);
+  for (const n of DEFAULT_FEATURES.map(featureNode)) t.equal(f.xs.store.read(n), '1', n);
   t.deepEqual(
     f.xs.watches().sort(),
     [`${SHUTDOWN_NODE} ${WATCH_TOKENS.shutdown}`, `${TESTING_NODE} ${WATCH_TOKENS.testing}`, `${VMDATA_TESTING_NODE} ${WATCH_TOKENS.vmdata}`].sort(),
@@ -161,7 +163,7 @@ test('malformed testing messages: acked, reported with the error, nothing change
   const bad: Array<[string | Uint8Array, string]> = [
     ['bogus', 'unrecognised message "bogus" (expected now:X, next:X, X or a JSON object)'],
     ['now:fly', 'unknown action "fly" in now:X (expected one of: suspend, poweroff, reboot, halt, crash)'],
-    ['{"action":"reboot","x":1}', 'unknown field "x" (allowed: when, ack, action)'],
+    ['{"action":"reboot","x":1}', 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)'],
     ['{"when":"later","action":"reboot"}', 'unknown when "later" (expected now or onshutdown)'],
     [Uint8Array.from([0x6e, 0xff]), 'message is not valid UTF-8 (bad byte 0xff at offset 1)'],
     ['   ', 'message is blank (only whitespace)'],

@@ -19,7 +19,7 @@ const DOMID = 9;
 test('reaction: the bench message is a valid onshutdown/ack ok/ignore command', (t) => {
   const d = decodeTesting(new TextEncoder().encode(BENCH_TESTING_MESSAGE));
   t.equal(d.kind, 'message');
-  if (d.kind === 'message') t.deepEqual([d.value.when, d.value.ack, d.value.action], ['onshutdown', { kind: 'ok' }, 'ignore']);
+  if (d.kind === 'message') t.deepEqual(d.value, { when: 'onshutdown', ack: { kind: 'ok' }, action: 'ignore', form: 'json' });
   t.end();
 });
 

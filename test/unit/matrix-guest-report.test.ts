@@ -31,6 +31,9 @@ function event(over: Partial<EventRecord>): EventRecord {
     action: 'crash',
     note: '',
     timeMs: 1_700_000_000_000,
+    readAtMs: 5_000,
+    ackedAtMs: 5_010,
+    actedAtMs: 5_020,
     ...over,
   };
 }

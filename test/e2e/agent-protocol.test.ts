@@ -1,17 +1,18 @@
-// The agent's report fits the guest's xenstore quotas, on real Xen 4.17 (C
-// xenstored): dom0 writes values into control/testing that the guest could
+// The agent's protocol on real Xen 4.17 (C xenstored) through xl.
+//
+// Quotas: the agent's report fits the guest's xenstore quotas: dom0 writes values into control/testing that the guest could
 // not store itself (a guest's node is refused from 2048 bytes, header and
 // permissions included: protocol/report-limits.ts), and each still makes a
 // report: event-seq advances and event-value says it was cut, with the full
 // length and hash. Before the fix, 3,000 bytes made xenstored refuse the
 // whole report (ENOSPC) and event-seq never moved.
 import test from 'tape';
-import { TESTING_NODE } from '../../protocol/control.ts';
+import { CANT_SUSPEND_REASON_NODE, TESTING_NODE, featureNode } from '../../protocol/control.ts';
 import { parseCutValue, reportedValueIs, fnv1a64, REPORT_VALUE_MAX_BYTES } from '../../protocol/report-limits.ts';
 import { encodeUtf8 } from '../../protocol/utf8.ts';
-import { report, sendTesting, xlSuite } from './xl-fixture.ts';
+import { callRequest, report, sendTesting, xlSuite } from './xl-fixture.ts';
 
-const suite = xlSuite({ parallel: 1, cases: 1, file: 'agent-quota' });
+const suite = xlSuite({ parallel: 2, cases: 2, file: 'agent-protocol' });
 
 /** Letters and digits (nothing a shell or the decoder treats specially), never a valid command. */
 function junk(n: number, seed: number): string {
@@ -80,6 +81,55 @@ test('4,096 bytes: more than dom0 can send (E2BIG in libxenstore), and nothing r
   t.notEqual(s.error, null, `dom0's xenstore-write refused it: ${s.error ?? '(it was written)'}`);
   t.equal(o.after['event-seq'], String(o.sent.filter((v) => v.bytes !== 4096 && v.report).length), 'no event for it');
   t.comment(`dom0 can write at most ${o.dom0Max} bytes into ${TESTING_NODE} of domain ${o.domid}`);
+});
+
+// Time and capabilities (#16): a late acknowledgement through xl, and the
+// flags as dom0 sees them. libxl waits 60 s for the ack
+// (libxl_domain.c libxl__domain_pvcontrol): a guest that acks 3 s late makes
+// `xl shutdown` succeed after those 3 s; with `ignore` the domain stays.
+const ACK_LATE_MS = 3000;
+const timing = suite.scenario('late ack and capabilities through xl', async (x) => {
+  const { vm } = await x.boot('xtv-e2e-late');
+  const caps = await sendTesting(x.driver, vm, '{"features":{"suspend":false,"reboot":null},"cantSuspendReason":"xtv e2e"}');
+  const nodes = {
+    suspend: await x.driver.readGuest(vm, featureNode('suspend')),
+    reboot: await x.driver.readGuest(vm, featureNode('reboot')),
+    poweroff: await x.driver.readGuest(vm, featureNode('poweroff')),
+    reason: await x.driver.readGuest(vm, CANT_SUSPEND_REASON_NODE),
+  };
+  const recreate = await sendTesting(x.driver, vm, '{"features":{"reboot":true}}');
+  x.lap('capabilities');
+  await sendTesting(x.driver, vm, `{"when":"onshutdown","action":"ignore","ackAfterMs":${ACK_LATE_MS}}`);
+  const call = await callRequest(x.driver, vm, 'clean_shutdown');
+  x.lap('late ack');
+  const after = await report(x.driver, vm);
+  const state = await x.driver.state(vm);
+  return { caps, nodes, recreate, call, after, state: state.powerState };
+});
+
+test('capabilities through xl: flags written, removed, the reason set; a removed flag cannot come back (control/ is read-only)', async (t) => {
+  const o = await suite.result(t, timing);
+  if (!o) return;
+  t.equal(o.caps['event-command'], 'features reboot=removed suspend=0 cant-suspend-reason="xtv e2e"');
+  t.deepEqual(o.nodes, { suspend: '0', reboot: null, poweroff: '1', reason: 'xtv e2e' }, 'as dom0 reads them');
+  t.match(
+    o.recreate['event-note'] ?? '',
+    /not written: control\/feature-reboot \(EACCES\)/,
+    'libxl_create.c libxl__domain_make: control/ is read-only to the guest',
+  );
+  t.equal(o.recreate['state'], 'ready');
+});
+
+test(`ackAfterMs through xl: xl shutdown waits for the ack ${ACK_LATE_MS} ms late and succeeds; the report has the times`, async (t) => {
+  const o = await suite.result(t, timing);
+  if (!o) return;
+  t.deepEqual(o.call.result, { kind: 'ok' }, "inside libxl's 60 s window: success");
+  t.ok(o.call.durationMs >= ACK_LATE_MS, `xl shutdown took ${o.call.durationMs} ms`);
+  const [read, acked, acted] = ['event-read-ms', 'event-acked-ms', 'event-acted-ms'].map((k) => Number(o.after[k]));
+  t.ok(acked! - read! >= ACK_LATE_MS, `acknowledged ${acked! - read!} ms after reading`);
+  t.ok(acted! >= acked!, 'acted (ignore) after the ack');
+  t.deepEqual([o.after['event-ack'], o.after['event-action'], o.after['delayed']], ['ok', 'ignore', ''], 'the same event, finished');
+  t.equal(o.state, 'Running', 'ignore: the domain stays');
 });
 
 suite.finish();
