@@ -165,14 +165,23 @@ test('control/testing: JSON rejections', (t) => {
   t.equal(err('{"action":"re\u0001boot"}')?.code, 'bad-json', 'raw control char');
   t.deepEqual(err('{}'), { code: 'missing-field', message: 'missing field "action"' });
   t.deepEqual(err('{"when":"now"}'), { code: 'missing-field', message: 'missing field "action"' });
-  t.deepEqual(err('{"action":"reboot","extra":1}'), { code: 'unknown-field', message: 'unknown field "extra" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' });
+  t.deepEqual(err('{"action":"reboot","extra":1}'), {
+    code: 'unknown-field',
+    message: 'unknown field "extra" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+  });
   t.deepEqual(
     err('{"acton":"reboot"}'),
     { code: 'unknown-field', message: 'unknown field "acton" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' },
     'a typo is not silently ignored',
   );
-  t.deepEqual(err('{"__proto__":{"action":"reboot"}}'), { code: 'unknown-field', message: 'unknown field "__proto__" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' });
-  t.deepEqual(err('{"constructor":"x","action":"reboot"}'), { code: 'unknown-field', message: 'unknown field "constructor" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' });
+  t.deepEqual(err('{"__proto__":{"action":"reboot"}}'), {
+    code: 'unknown-field',
+    message: 'unknown field "__proto__" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+  });
+  t.deepEqual(err('{"constructor":"x","action":"reboot"}'), {
+    code: 'unknown-field',
+    message: 'unknown field "constructor" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+  });
   t.deepEqual(err('{"action":1}'), { code: 'wrong-type', message: 'field "action" must be a string, got number' });
   t.deepEqual(err('{"action":null}'), { code: 'wrong-type', message: 'field "action" must be a string, got null' });
   t.deepEqual(err('{"action":["reboot"]}'), { code: 'wrong-type', message: 'field "action" must be a string, got array' });

@@ -33,7 +33,11 @@ test("send refuses a malformed message with the decoder's sentence, exit 2, befo
   t.equal(j.code, 2);
   t.deepEqual(JSON.parse(j.out), {
     ok: false,
-    error: { kind: 'invalid-message', code: 'unknown-field', message: 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' },
+    error: {
+      kind: 'invalid-message',
+      code: 'unknown-field',
+      message: 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+    },
   });
   t.end();
 });
