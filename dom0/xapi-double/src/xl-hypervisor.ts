@@ -85,7 +85,9 @@ export class XlHypervisor implements Hypervisor {
     const full = {
       xl: 'xl',
       xenstoredSocket: XENSTORED_SOCKET,
-      xlTimeoutMs: 120_000,
+      // A bound against a wedged xl, not a toolstack rule (xenopsd puts none on a domain build): an
+      // emulated host building several domains at once has taken over 120 s for one xl create.
+      xlTimeoutMs: 300_000,
       log: () => {},
       ...opts,
     };

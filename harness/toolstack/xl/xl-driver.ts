@@ -315,13 +315,13 @@ export class XlDriver implements ToolstackDriver {
   // ---------------------------------------------------------------------------
   // Power
 
-  async start(vm: VmRef, opts: { paused?: boolean } = {}): Promise<void> {
+  async start(vm: VmRef, opts: { paused?: boolean; timeoutMs?: number } = {}): Promise<void> {
     return this.withVm(vm, async () => {
       const cfg = configPath(this.paths, vm.name);
       const call = `xl create${opts.paused ? ' -p' : ''} ${cfg}`;
       const args = [vm.name, cfg, savePath(this.paths, vm.name), XL_MARKER, opts.paused ? '1' : '0'];
       // Two steps: xtv_create may try xl create twice.
-      this.check(call, await this.run(call, 'xl-start', args, this.timeoutMs, { steps: 2 }), vm);
+      this.check(call, await this.run(call, 'xl-start', args, opts.timeoutMs ?? this.timeoutMs, { steps: 2 }), vm);
     });
   }
 
