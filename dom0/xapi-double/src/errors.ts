@@ -53,6 +53,8 @@ export const errors = {
   shutdownTimeout: (ref: string, seconds: number) => new ApiError('VM_SHUTDOWN_TIMEOUT', [ref, stringOfFloat(seconds)]),
   suspendTimeout: (ref: string, seconds: number) => new ApiError('VM_SUSPEND_TIMEOUT', [ref, stringOfFloat(seconds)]),
   taskCancelled: (task: string) => new ApiError('TASK_CANCELLED', [task]),
+  /** api_errors.ml vm_non_suspendable; datamodel_errors.ml ["vm"; "reason"]. */
+  nonSuspendable: (ref: string, reason: string) => new ApiError('VM_NON_SUSPENDABLE', [ref, reason]),
   noSuspendSr: (ref: string) => new ApiError('VM_NO_SUSPEND_SR', [ref]),
   hasNoSuspendVdi: (ref: string) => new ApiError('VM_HAS_NO_SUSPEND_VDI', ['VM', ref]),
   internal: (message: string) => new ApiError('INTERNAL_ERROR', [message]),

@@ -109,6 +109,13 @@ const ALLOWED_POWER_STATES: Record<VmOperation, PowerState[]> = {
 const TEMPLATE_OPS = new Set<VmOperation>(['clone', 'copy', 'provision', 'changing_dynamic_range']);
 const CONTROL_DOMAIN_OPS = new Set<VmOperation>(['start', 'start_on', 'changing_dynamic_range']);
 
+/**
+ * The operations a guest's data/cant_suspend_reason refuses on a live VM (LC check_op_for_feature,
+ * profile refusesNonSuspendable): suspend, checkpoint, pool_migrate, migrate_send. Of these the
+ * double has suspend only.
+ */
+const SUSPEND_LIKE_OPS = new Set<string>(['suspend', 'checkpoint', 'pool_migrate', 'migrate_send']);
+
 /** What a hard operation cancels before it acts (MF hard_shutdown, hard_reboot: `cancel ~ops`; docs/toolstack-behaviour.md#hard_shutdown). */
 const CANCELLED_BY: Partial<Record<VmOperation, VmOperation[]>> = {
   hard_shutdown: ['clean_shutdown', 'clean_reboot', 'hard_reboot', 'shutdown', 'suspend'],
@@ -371,10 +378,12 @@ export class Lifecycle {
 
   /**
    * XAPI's checks before an operation, in its order (LC check_operation_error): blocked
-   * operations, the power state, operations in progress, templates, the control domain.
+   * operations, the power state, operations in progress, templates, the control domain, then
+   * the guest's features (LC check_op_for_feature: only its cant_suspend_reason here, read
+   * beforehand by `cantSuspendReason`).
    * Synchronous, so that the caller can register its operation before anything else runs.
    */
-  private checkNow(ref: string, name: VmOperation): PowerState {
+  private checkNow(ref: string, name: VmOperation, cantSuspendReason: string | null = null): PowerState {
     const vm = this.db.get('VM', ref);
     const blocked = (vm.blocked_operations as Record<string, string>)[name];
     if (blocked !== undefined) throw errors.operationBlocked(ref, blocked);
@@ -400,13 +409,54 @@ export class Lifecycle {
       if (name === 'destroy') throw errors.operationNotAllowed('This operation is not allowed on dom0');
       if (!CONTROL_DOMAIN_OPS.has(name)) throw errors.operationNotAllowed('This operation is not allowed on a control domain');
     }
+    // LC check_op_for_feature: on a live VM (Xapi_vm_lifecycle_helpers.is_live: Running or Paused),
+    // whatever its domain type and before the implicit support of PV guests is considered.
+    if (cantSuspendReason !== null && SUSPEND_LIKE_OPS.has(name) && (state === 'Running' || state === 'Paused')) {
+      throw errors.nonSuspendable(ref, cantSuspendReason);
+    }
     return state;
+  }
+
+  /**
+   * What VM_guest_metrics.other would hold as data-cant-suspend-reason, read from the guest's own
+   * nodes the way xapi's guest agent reads them (xapi_guest_agent.ml get_initial_guest_metrics:
+   * control/feature-suspend present, any value, and data/cant_suspend_reason present, any value,
+   * "" included, give data-cant-suspend-reason = the reason in place of feature-suspend); null when
+   * the guest does not say so. XAPI reads the guest metrics record, which xenopsd's events keep up
+   * to date; the double keeps no guest metrics and reads xenstore at the time of the call.
+   */
+  private async cantSuspendReason(domid: number): Promise<string | null> {
+    const home = domainHome(domid);
+    const [feature, reason] = await Promise.all([this.hv.xsRead(`${home}/control/feature-suspend`), this.hv.xsRead(`${home}/data/cant_suspend_reason`)]);
+    return feature !== null && reason !== null ? reason : null;
+  }
+
+  /**
+   * settle, then checkNow. When the checks need the guest's nodes (the line refuses non-suspendable
+   * guests, the operation is one it refuses, the VM has a domain), they are read in between, and
+   * read again if the VM changed meanwhile (a new domain, an operation, the guest acting alone), so
+   * that the checks still run on a settled VM and the caller can register its operation at once.
+   */
+  private async settleAndCheck(ref: string, name: VmOperation): Promise<void> {
+    for (;;) {
+      await this.settle(ref);
+      const r = this.rt(ref);
+      const { domid, changes } = r;
+      if (!this.profile.refusesNonSuspendable || !SUSPEND_LIKE_OPS.has(name) || domid === null) {
+        this.checkNow(ref, name);
+        return;
+      }
+      const reason = await this.cantSuspendReason(domid);
+      if (this.rt(ref) === r && r.domid === domid && r.changes === changes && r.op?.name !== 'guest-shutdown') {
+        this.checkNow(ref, name, reason);
+        return;
+      }
+    }
   }
 
   /** The checks alone, for operations the double does in one go (VM.destroy, VM.clone). */
   async checkOperation(ref: string, name: VmOperation): Promise<void> {
-    await this.settle(ref);
-    this.checkNow(ref, name);
+    await this.settleAndCheck(ref, name);
   }
 
   private newOp(name: Op['name'], task: string): Op {
@@ -430,8 +480,7 @@ export class Lifecycle {
    * cancelled tasks; xenopsd runs one operation of a VM at a time).
    */
   private async begin(ref: string, name: VmOperation, task: string | null): Promise<Op> {
-    await this.settle(ref);
-    this.checkNow(ref, name);
+    await this.settleAndCheck(ref, name);
     const r = this.rt(ref);
     const op = this.newOp(name, task ?? this.db.newRef());
     const prev = r.op;

@@ -40,6 +40,18 @@ export interface Profile {
   otherOperationShape: 'class-ref-op-task' | 'class.op-ref';
   /** xenopsd reads vm-suspend-ack-timeout / vm-suspend-timeout from its config file (from v26.3.0); before, 30 s / 1200 s fixed. */
   suspendTimeoutsConfigurable: boolean;
+  /**
+   * A live VM whose guest says it cannot suspend is refused suspend, checkpoint, pool_migrate and
+   * migrate_send with VM_NON_SUSPENDABLE [vm; reason] (ocaml/xapi-consts/api_errors.ml; params per
+   * ocaml/idl/datamodel_errors.ml). The guest says so with both control/feature-suspend and
+   * data/cant_suspend_reason (any values, "" included): xapi_guest_agent.ml get_initial_guest_metrics
+   * then puts data-cant-suspend-reason = reason in VM_guest_metrics.other instead of feature-suspend,
+   * and xapi_vm_lifecycle.ml check_op_for_feature refuses on it, PV and PVH included, at call time
+   * (MF with_vm_operation → assert_operation_valid), before anything reaches control/shutdown.
+   * From commit c895469f54 (first tag v25.24.0; as at HEAD e2ee48d688). At v1.249.42,
+   * check_op_for_feature answers None for any PV VM, and the reason has no effect.
+   */
+  refusesNonSuspendable: boolean;
   /** VM fields this line does not have yet. */
   vmFieldsAbsent: string[];
 }
@@ -80,6 +92,7 @@ const XENSERVER_8: Profile = {
   domainTypes: ['hvm', 'pv', 'pv_in_pvh', 'pvh', 'unspecified'],
   otherOperationShape: 'class-ref-op-task',
   suspendTimeoutsConfigurable: true,
+  refusesNonSuspendable: true,
   vmFieldsAbsent: [],
 };
 
@@ -115,6 +128,7 @@ const XCP_NG_8_2: Profile = {
   domainTypes: ['hvm', 'pv', 'pv_in_pvh', 'unspecified'],
   otherOperationShape: 'class.op-ref',
   suspendTimeoutsConfigurable: false,
+  refusesNonSuspendable: false,
   // actions_after_softreboot and pending_guidances came after 1.249 (datamodel_vm.ml).
   vmFieldsAbsent: ['actions_after_softreboot', 'pending_guidances'],
 };
