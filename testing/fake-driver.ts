@@ -4,7 +4,15 @@
 // (the #anchors below; detail in docs/xl-behaviour.md and docs/xapi-behaviour.md)
 // closely enough for the runner's tests; it proves nothing about a real toolstack.
 import { EventEmitter } from 'node:events';
-import { decodeTesting, encodeCommand, isCapabilityMessage, type TestingCommand } from '../protocol/control.ts';
+import {
+  CANT_SUSPEND_REASON_NODE,
+  FEATURES,
+  decodeTesting,
+  encodeCommand,
+  featureNode,
+  isCapabilityMessage,
+  type TestingCommand,
+} from '../protocol/control.ts';
 import {
   ToolstackError,
   type ConsoleText,
@@ -85,7 +93,16 @@ export class FakeToolstackDriver implements ToolstackDriver {
 
   async hostFacts(): Promise<HostFacts> {
     const consoleLogDir = this.o.consoleLog ? '/fake/console' : null;
-    return { version: `fake ${this.kind}`, dom0: 'fake', consoleLogDir, notes: [`console log: ${consoleLogDir ?? 'none'}`] };
+    // Its scaled windows, declared as a tuned host declares its own: the models and the timing cases read them.
+    const timeouts = {
+      shutdownAckMs: this.o.ackTimeoutMs,
+      suspendAckMs: this.kind === 'xapi' ? this.o.ackTimeoutMs / 2 : this.o.ackTimeoutMs,
+      shutdownTotalMs: this.kind === 'xapi' ? this.o.totalTimeoutMs : this.o.ackTimeoutMs,
+      suspendTotalMs: this.kind === 'xapi' ? this.o.totalTimeoutMs : this.o.ackTimeoutMs,
+    };
+    // As xapi from v25.24.0 (docs/toolstack-behaviour.md#guest-features).
+    const refusesNonSuspendable = this.kind === 'xapi';
+    return { version: `fake ${this.kind}`, dom0: 'fake', consoleLogDir, timeouts, refusesNonSuspendable, notes: [`console log: ${consoleLogDir ?? 'none'}`] };
   }
 
   async install(opts: InstallOptions): Promise<VmRef> {
@@ -106,7 +123,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
     this.vms.delete(vm.name);
   }
 
-  async start(vm: VmRef, opts?: { paused?: boolean }): Promise<void> {
+  async start(vm: VmRef, opts?: { paused?: boolean; timeoutMs?: number }): Promise<void> {
     this.calls.push(`start ${vm.name}`);
     const v = this.get(vm);
     if (v.domain || v.saved) throw this.err(v, 'start', 'Halted');
@@ -237,6 +254,8 @@ export class FakeToolstackDriver implements ToolstackDriver {
           d.store.set('data/xtv/boot-id', `boot-${d.domid}`);
           d.store.set('data/xtv/domid', String(d.domid));
           d.store.set('data/xtv/pending', '');
+          for (const f of ['poweroff', 'reboot', 'suspend'] as const) d.store.set(featureNode(f), '1');
+          this.reportFeatures(d);
           d.store.set('data/xtv/state', 'ready');
           this.consoleLine(v, 'ready', `domid=${d.domid}`);
           this.changed();
@@ -320,6 +339,14 @@ export class FakeToolstackDriver implements ToolstackDriver {
     );
   }
 
+  /** The report's `features` key as the agent writes it: each flag present, then the reason. */
+  private reportFeatures(d: FakeDomain): void {
+    const parts = FEATURES.filter((f) => d.store.has(featureNode(f))).map((f) => `${f}=${d.store.get(featureNode(f))}`);
+    const reason = d.store.get(CANT_SUSPEND_REASON_NODE);
+    if (reason !== undefined) parts.push(`cant-suspend-reason=${JSON.stringify(reason)}`);
+    d.store.set('data/xtv/features', parts.join(' '));
+  }
+
   private agentTesting(v: FakeVm, d: FakeDomain): void {
     const raw = d.store.get('control/testing') ?? '';
     const dec = decodeTesting(raw);
@@ -328,12 +355,18 @@ export class FakeToolstackDriver implements ToolstackDriver {
     if (dec.kind === 'rejected') return;
     const c = dec.value;
     if (isCapabilityMessage(c)) {
-      // The flags are the agent's to write; the fake guest only reports the message.
+      // As the agent does (guest/agent/capabilities.ts): write the flags and the reason, report them.
+      for (const [f, val] of c.features) {
+        if (val === null) d.store.delete(featureNode(f));
+        else d.store.set(featureNode(f), val ? '1' : '0');
+      }
+      if (c.cantSuspendReason === null) d.store.delete(CANT_SUSPEND_REASON_NODE);
+      else if (c.cantSuspendReason !== undefined) d.store.set(CANT_SUSPEND_REASON_NODE, c.cantSuspendReason);
+      this.reportFeatures(d);
       this.report(v, d, 'control/testing', raw, 'ok', '', 'none');
       this.changed();
       return;
     }
-    // ackAfterMs / actAfterMs are not modelled here: the fake acknowledges and acts at once.
     if (c.when === 'now') {
       this.report(v, d, 'control/testing', raw, 'ok', '', c.action);
       this.act(v, d, c.action);
@@ -351,18 +384,25 @@ export class FakeToolstackDriver implements ToolstackDriver {
     d.pending = null;
     const ack = p ? p.ack : { kind: 'ok' as const };
     const action = p ? p.action : req;
-    let ackWord: string = ack.kind;
-    let ackValue = '';
-    if (ack.kind === 'ok') d.store.set('control/shutdown', '');
-    else if (ack.kind === 'delete') d.store.delete('control/shutdown');
-    else if (ack.kind === 'write') {
-      d.store.set('control/shutdown', ack.value);
-      ackWord = 'write';
-      ackValue = ack.value;
-    }
-    this.report(v, d, 'control/shutdown', req, ackWord, ackValue, action);
-    this.changed();
-    this.act(v, d, action);
+    // As the agent does (guest/agent/agent.ts): ack ackAfterMs after reading, act actAfterMs after the ack.
+    const ackNow = (): void => {
+      if (v.domain !== d || d.shutdownReason) return;
+      let ackWord: string = ack.kind;
+      let ackValue = '';
+      if (ack.kind === 'ok') d.store.set('control/shutdown', '');
+      else if (ack.kind === 'delete') d.store.delete('control/shutdown');
+      else if (ack.kind === 'write') {
+        d.store.set('control/shutdown', ack.value);
+        ackWord = 'write';
+        ackValue = ack.value;
+      }
+      this.report(v, d, 'control/shutdown', req, ackWord, ackValue, action);
+      this.changed();
+      if (p?.actAfterMs) this.later(p.actAfterMs, () => this.guest(v, d, () => this.act(v, d, action)));
+      else this.act(v, d, action);
+    };
+    if (p?.ackAfterMs) this.later(p.ackAfterMs, () => this.guest(v, d, ackNow));
+    else ackNow();
   }
 
   private act(v: FakeVm, d: FakeDomain, action: string): void {
@@ -479,6 +519,10 @@ export class FakeToolstackDriver implements ToolstackDriver {
       case 'clean_reboot':
       case 'suspend': {
         const dd = d!;
+        // xapi_vm_lifecycle.ml check_op_for_feature (docs/toolstack-behaviour.md#guest-features): refused before the guest is asked.
+        const reason = dd.store.get(CANT_SUSPEND_REASON_NODE);
+        if (r === 'suspend' && reason !== undefined && dd.store.has(featureNode('suspend')))
+          throw new ToolstackError('VM_NON_SUSPENDABLE', [v.ref.id, reason], 'VM.suspend');
         v.op = r; // docs/toolstack-behaviour.md#clean_shutdown, #clean_reboot, #suspend
         try {
           this.writeRequest(v, dd, WORD[r]!);

@@ -4,8 +4,26 @@
 // collect the evidence, clean up. The steps only record; the verdict is
 // judge() in verdict.ts, from what they recorded. Every wait is bounded; the
 // VM is registered for cleanup the moment it exists.
-import { encodeTesting, encodeCommand, decodeTesting, isCapabilityMessage, REPORT_DIR, SHUTDOWN_NODE, TESTING_NODE } from '../../protocol/control.ts';
-import { ConnectionError, ToolstackError, type ConsoleText, type HostFacts, type HostRequest, type ToolstackDriver, type VmRef } from '../toolstack/driver.ts';
+import {
+  encodeTesting,
+  encodeCommand,
+  decodeTesting,
+  isCapabilityMessage,
+  MAX_DELAY_MS,
+  REPORT_DIR,
+  SHUTDOWN_NODE,
+  TESTING_NODE,
+} from '../../protocol/control.ts';
+import {
+  ConnectionError,
+  ToolstackError,
+  type ConsoleText,
+  type HostFacts,
+  type HostRequest,
+  type ToolstackDriver,
+  type ToolstackTimeouts,
+  type VmRef,
+} from '../toolstack/driver.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
 import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
 import {
@@ -19,7 +37,7 @@ import {
 } from './model.ts';
 import type { CaseResult, Evidence } from './result.ts';
 import type { RunnerImage, Timing } from './timing.ts';
-import { BOGUS_ACK_VALUE, powerStateOf, type AckKind, type Scenario } from './scenarios.ts';
+import { BOGUS_ACK_VALUE, CANT_SUSPEND_REASON, powerStateOf, type AckKind, type Scenario } from './scenarios.ts';
 import { domidChange, durationClassOf, guestInvariant, judge, stateInvariant, type ObservedDomain, type ObservedResult, type Observation } from './verdict.ts';
 import { Aborted, bounded, fmtMs, poll, WaitTimeout, type PollOptions } from './wait.ts';
 
@@ -43,10 +61,70 @@ export function ackFieldOf(ack: AckKind): string {
   return ack === 'bogus' ? BOGUS_ACK_VALUE : ack;
 }
 
-/** The testing message a case writes: the command for the next request, or (no_request) an action now. */
-export function primingMessage(s: Scenario): string {
+/** A timing case's delays, in ms, and the window they straddle. */
+export interface CaseDelays {
+  ackAfterMs?: number;
+  actAfterMs?: number;
+  /** The window the delay is set against (the model's, on this host), and how far inside or outside. */
+  windowMs: number;
+  marginMs: number;
+}
+
+/**
+ * How far inside or outside a window a timing case's guest acts: a quarter of
+ * the window, at least 2 s (a watch event and a xenstore write under
+ * emulation take a second or so, and "inside" must stay inside) but never
+ * more than half the window (a scaled fake's 1 s), and at most 15 s (a late
+ * ack need not wait long to be late).
+ */
+export function windowMargin(windowMs: number): number {
+  return Math.min(15_000, Math.round(Math.max(windowMs / 4, Math.min(2_000, windowMs / 2))));
+}
+
+/**
+ * The delays a timing case gives the guest, from the model's windows on this
+ * host (its declared timeouts; absent: the toolstack's defaults). null for a
+ * prompt case. The ack windows count from the request, which the guest reads
+ * at once; the window after the ack counts from it (xl's suspend) or from the
+ * request (XAPI's total timeout): a prompt ack makes the two the same.
+ */
+export function caseDelays(s: Scenario, model: ToolstackModel, timeouts?: ToolstackTimeouts): CaseDelays | null {
+  if (s.timing === 'prompt') return null;
+  const req = s.request as HostRequest;
+  const windowMs = s.timing.startsWith('ack-') ? model.ackTimeoutMsOf(req, timeouts) : model.actTimeoutMsOf(req, timeouts);
+  const marginMs = windowMargin(windowMs);
+  const ms = Math.min(MAX_DELAY_MS, s.timing.endsWith('-inside') ? windowMs - marginMs : windowMs + marginMs);
+  return s.timing.startsWith('ack-') ? { ackAfterMs: ms, windowMs, marginMs } : { actAfterMs: ms, windowMs, marginMs };
+}
+
+/** How long a case's guest waits on purpose before its ack or action (0: a prompt guest). */
+function guestDelayMs(d: CaseDelays | null): number {
+  return (d?.ackAfterMs ?? 0) + (d?.actAfterMs ?? 0);
+}
+
+/** The capabilities message a feature case writes before its command (null: a guest that advertises everything). */
+export function capabilityMessage(s: Scenario): string | null {
+  switch (s.features) {
+    case 'all':
+      return null;
+    case 'cant-suspend':
+      return encodeTesting({ form: 'capabilities', cantSuspendReason: CANT_SUSPEND_REASON });
+    default:
+      return encodeTesting({ form: 'capabilities', features: { [s.features.slice('no-feature-'.length)]: false } });
+  }
+}
+
+/** The testing message a case writes: the command for the next request (with a timing case's delays), or (no_request) an action now. */
+export function primingMessage(s: Scenario, delays: CaseDelays | null = null): string {
   if (s.request === 'no_request') return encodeTesting({ form: 'json', when: 'now', action: s.action });
-  return encodeTesting({ form: 'json', when: 'onshutdown', ack: ackFieldOf(s.ack), action: s.action });
+  return encodeTesting({
+    form: 'json',
+    when: 'onshutdown',
+    ack: ackFieldOf(s.ack),
+    action: s.action,
+    ...(delays?.ackAfterMs !== undefined ? { ackAfterMs: delays.ackAfterMs } : {}),
+    ...(delays?.actAfterMs !== undefined ? { actAfterMs: delays.actAfterMs } : {}),
+  });
 }
 
 export function vmNameOf(prefix: string, caseName: string): string {
@@ -84,6 +162,7 @@ function durationBounds(
   request: string,
   model: ToolstackModel,
   ctx: Pick<CaseContext, 'timing' | 'facts'>,
+  guestDelay = 0,
 ): { fastMaxMs: number; totalMinMs: number; delayedMinMs: number } {
   const t = ctx.facts?.timeouts;
   const ack = model.ackTimeoutMsOf(request as HostRequest, t);
@@ -92,7 +171,8 @@ function durationBounds(
     fastMaxMs: ctx.timing.fastMax ?? Math.round(ack * 0.9),
     // Above the ack timeout however the host sets the two.
     totalMinMs: ctx.timing.totalMin ?? Math.max(Math.round(ack * 1.1), Math.min(TOTAL_MIN_CAP_MS, Math.round(total * 0.9))),
-    delayedMinMs: Math.round((ctx.timing.restartDelay ?? model.restartDelayMs) * 0.9),
+    // 'delayed': the call waits out the toolstack's restart delay, or (a timing case) the guest's own delay.
+    delayedMinMs: Math.round((guestDelay > 0 ? guestDelay : (ctx.timing.restartDelay ?? model.restartDelayMs)) * 0.9),
   };
 }
 
@@ -101,8 +181,9 @@ function durationBounds(
  * on a host whose own timeouts are longer (a call may take them, then a
  * little more), so that a tuned host is not cut short and called a timeout.
  */
-function requestBound(cls: DurationClass, request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>): number {
-  const base = ctx.timing.request[cls === 'delayed' ? 'ack-timeout' : cls];
+function requestBound(cls: DurationClass, request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>, guestDelay = 0): number {
+  // A guest told to wait may make the call wait as long (xl save, XAPI's total timeout): never cut that short.
+  const base = Math.max(ctx.timing.request[cls === 'delayed' ? 'ack-timeout' : cls], guestDelay > 0 ? Math.round(guestDelay * 1.2) + 60_000 : 0);
   const t = ctx.facts?.timeouts;
   if (!t || cls === 'fast') return base;
   const longest = cls === 'total-timeout' ? Math.max(t.shutdownTotalMs, t.suspendAckMs + t.suspendTotalMs) : model.ackTimeoutMsOf(request as HostRequest, t);
@@ -154,12 +235,16 @@ export class CaseRun {
   // make a domain are tracked (`creates`), and the cleanup waits for them first, bounded.
   private readonly creating = new Set<Promise<unknown>>();
 
+  /** A timing case's delays on this host (null: a prompt guest). */
+  private readonly delays: CaseDelays | null;
+
   constructor(
     private readonly s: Scenario,
     private readonly ctx: CaseContext,
   ) {
-    this.answer = ctx.model.expect(s);
+    this.answer = ctx.model.expect(s, this.hostContext());
     this.hasConsole = !!ctx.facts?.consoleLogDir && !!ctx.driver.consoleLog;
+    this.delays = caseDelays(s, ctx.model, ctx.facts?.timeouts);
   }
 
   /** Runs every step; resolves with the case's result (a step's failure is in it, never thrown). */
@@ -240,7 +325,9 @@ export class CaseRun {
     const s = this.s;
     if (s.initial === 'halted') return;
     this.step('starting');
-    await this.within(driver.start(vm), timing.boot, 'start', true);
+    // The call's own bound is the case's boot bound: a busy host (an emulated one running several
+    // boots) has taken over 120 s, the drivers' default, for VM.start / xl create.
+    await this.within(driver.start(vm, { timeoutMs: timing.boot }), timing.boot, 'start', true);
     // The domain runs from here (the toolstack's own clock started a little earlier, while building it).
     this.runningSince = Date.now();
     await this.waitReady(vm);
@@ -289,9 +376,14 @@ export class CaseRun {
 
   /** Writes the case's testing message and waits until the guest has acknowledged it (and reports its command pending). */
   private async prime(vm: VmRef): Promise<void> {
+    await this.advertise(vm);
     const { driver, timing } = this.ctx;
-    const msg = primingMessage(this.s);
+    const msg = primingMessage(this.s, this.delays);
     this.evidence.primedWith = msg;
+    if (this.delays)
+      this.step(
+        `timing ${this.s.timing}: ${this.delays.ackAfterMs !== undefined ? `ack after ${fmtMs(this.delays.ackAfterMs)}` : `action after ${fmtMs(this.delays.actAfterMs!)}`} (window ${fmtMs(this.delays.windowMs)} on this host, margin ${fmtMs(this.delays.marginMs)})`,
+      );
     this.step(`priming: ${msg}`);
     await this.within(driver.writeGuest(vm, TESTING_NODE, msg, { guestWritable: true }), timing.prime, 'writing control/testing');
     const acking = this.pollOpts<boolean>(timing.prime, 'guest acknowledging the testing message');
@@ -324,6 +416,26 @@ export class CaseRun {
     }
   }
 
+  /** A feature case's capabilities message, first: written, and waited for until the guest reports the flags it wrote. */
+  private async advertise(vm: VmRef): Promise<void> {
+    const msg = capabilityMessage(this.s);
+    if (msg === null) return;
+    const { driver, timing } = this.ctx;
+    this.evidence.advertisedWith = msg;
+    this.step(`advertising: ${msg}`);
+    const want = this.s.features === 'cant-suspend' ? 'cant-suspend-reason=' : `${this.s.features.slice('no-feature-'.length)}=0`;
+    const before = (await readReport(driver, vm))['event-seq'] ?? '0';
+    await this.within(driver.writeGuest(vm, TESTING_NODE, msg, { guestWritable: true }), timing.prime, 'writing control/testing');
+    const r = await poll(
+      () => readReport(driver, vm),
+      (rep) => rep['event-seq'] !== before && (rep.features ?? '').includes(want),
+      this.pollOpts<ReportSnapshot>(timing.prime, 'guest advertising its features'),
+    );
+    if (!r.done)
+      throw new StepError(`the guest did not report "${want}" among its features within ${fmtMs(timing.prime)} (features: ${r.value?.features ?? 'unread'})`);
+    if (r.value?.['event-note']) this.step(`guest: ${r.value['event-note']}`);
+  }
+
   // ---- Step 3: request and observe ----
 
   /** The request (or the guest's own action), then the toolstack's and the guest's account once the state has settled. */
@@ -340,7 +452,7 @@ export class CaseRun {
     this.observation = {
       result,
       durationMs,
-      durationClass: durationClassOf(durationMs, durationBounds(s.request, model, this.ctx), this.expect?.duration),
+      durationClass: durationClassOf(durationMs, durationBounds(s.request, model, this.ctx, guestDelayMs(this.delays)), this.expect?.duration),
       initialDomid: before.domid,
       final,
       domid: domidChange(before.domid, final.domid),
@@ -349,7 +461,8 @@ export class CaseRun {
     };
     this.step(`observed: ${final.powerState}, domid ${final.domid ?? '-'}${final.shutdownReason ? `, shut down (${final.shutdownReason})` : ''}`);
     this.problems.push(...stateInvariant(final).map((p) => `state: ${p}`));
-    this.problems.push(...guestInvariant(guestExpectation(s), guest.guestEvent).map((p) => `guest: ${p}`));
+    // The model's account of what reaches the guest, when the toolstack keeps the request from it.
+    this.problems.push(...guestInvariant(this.expect?.guest ?? guestExpectation(s), guest.guestEvent).map((p) => `guest: ${p}`));
   }
 
   /**
@@ -367,7 +480,7 @@ export class CaseRun {
     const { model } = this.ctx;
     const s = this.s;
     const cls: DurationClass = this.expect?.duration ?? (model.kind === 'xapi' ? 'total-timeout' : 'ack-timeout');
-    const bound = requestBound(cls, s.request, model, this.ctx);
+    const bound = requestBound(cls, s.request, model, this.ctx, guestDelayMs(this.delays));
     const tReq = Date.now();
     // How long the VM had run when the guest acted: at the request, or (the guest acting on its own)
     // once it has read its message, which it acts on at once. Rules that depend on it are asked again.
@@ -400,8 +513,14 @@ export class CaseRun {
   }
 
   private reexpect(at: number): void {
-    const modelCtx: ModelContext = this.runningSince !== undefined ? { ranForMs: at - this.runningSince } : {};
+    const modelCtx: ModelContext = { ...this.hostContext(), ...(this.runningSince !== undefined ? { ranForMs: at - this.runningSince } : {}) };
     this.answer = this.ctx.model.expect(this.s, modelCtx);
+  }
+
+  /** What the model may ask of the host (HostFacts it has rules about). */
+  private hostContext(): ModelContext {
+    const r = this.ctx.facts?.refusesNonSuspendable;
+    return r !== undefined ? { refusesNonSuspendable: r } : {};
   }
 
   /** Polls the state until it matches the expectation for `confirm` (unmodelled: is unchanged for `quiet`), or the bound. */
@@ -417,7 +536,8 @@ export class CaseRun {
       (expect.shutdownReason === undefined || d.shutdownReason === expect.shutdownReason);
     // At the bound, the last state read is the observation, settled or not.
     const r = await poll(() => driver.state(vm), expect ? matchesExpect : () => true, {
-      ...this.pollOpts<ObservedDomain>(timing.settle, 'reading the state'),
+      // A late guest acts after the call answered: give it that long on top.
+      ...this.pollOpts<ObservedDomain>(timing.settle + guestDelayMs(this.delays), 'reading the state'),
       hold: { ms: expect ? confirm : timing.quiet, key: stateKey },
       // A read can fail while the toolstack is busy with the domain (xl list racing a destroy): try again.
       onRetry: (e) => this.step(`state read failed, retrying: ${errText(e)}`),

@@ -16,6 +16,8 @@ export const READ_KEYS = [
   'boot-id',
   'domid',
   'pending',
+  'delayed',
+  'features',
   'received',
   'last-error',
   'event-seq',
@@ -28,6 +30,9 @@ export const READ_KEYS = [
   'event-ack-value',
   'event-action',
   'event-note',
+  'event-read-ms',
+  'event-acked-ms',
+  'event-acted-ms',
 ] as const satisfies readonly ReportKey[];
 export type ReadKey = (typeof READ_KEYS)[number];
 

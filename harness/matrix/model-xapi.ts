@@ -8,7 +8,7 @@
 //   LC  = ocaml/xapi/xapi_vm_lifecycle.ml
 // Rules are tried in order; the first match wins.
 import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
-import type { GuestAction } from './scenarios.ts';
+import type { GuestAction, Scenario } from './scenarios.ts';
 import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
@@ -31,6 +31,16 @@ const B = {
   selfSuspend: 'XS VM_check_state: a domain that suspends unasked is shut down ("unexpectedly suspended"), no image', // docs/toolstack-behaviour.md#guest-suspend
   halt: 'Xen has no halt shutdown code: a halt is a poweroff (xen/include/public/sched.h SHUTDOWN_*)', // docs/toolstack-behaviour.md#guest-halt
   template: 'blank template defaults: actions_after_shutdown destroy, after_reboot restart, after_crash restart', // docs/toolstack-behaviour.md#the-guest-acting-alone (the runner sets these; xe vm-create's crash default is destroy)
+  pvFeatures:
+    'LC check_op_for_feature: a PV or PVH guest counts as supporting every feature (has_definitely_booted_pv), so its control/feature-* flags are not read; xenopsd reads none (DOM shutdown_wait_for_ack)', // docs/toolstack-behaviour.md#guest-features
+  nonSuspendable:
+    'LC check_op_for_feature (from v25.24.0, commit c895469f54): suspend of a live VM whose guest has control/feature-suspend and data/cant_suspend_reason (ocaml/xapi/xapi_guest_agent.ml other: data-cant-suspend-reason) -> VM_NON_SUSPENDABLE [vm; reason], at call time, before the guest is asked', // docs/toolstack-behaviour.md#guest-features
+  nonSuspendableOld: 'LC check_op_for_feature at v1.249.42: returns nothing for a PV VM, so data/cant_suspend_reason changes nothing', // docs/toolstack-behaviour.md#guest-features
+  ackInside:
+    "xtv: the guest acknowledges just before xenopsd's ack timeout (domain_shutdown_ack_timeout, vm_suspend_ack_timeout on this host), which DOM shutdown_wait_for_ack takes like a prompt one", // docs/toolstack-behaviour.md#timeouts
+  actInside:
+    'xtv: the guest acts just before the window after the ack closes (domain_shutdown_total_timeout, counted from the request; vm_suspend_timeout), so the call waits for it', // docs/toolstack-behaviour.md#timeouts
+  lateAfterFailure: 'xtv: the guest acknowledges (or acts) after the call has failed, then does what it was asked, as a guest acting on its own would', // docs/toolstack-behaviour.md#the-guest-acting-alone
   suspendWrongReason:
     'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
 } as const;
@@ -128,6 +138,57 @@ export const XAPI_RULES: readonly Rule[] = [
 
   // The guest acting on its own.
   { id: 'own-action', when: { request: ['no_request'] }, then: (s, ctx) => ownAction(s.action, ctx) },
+
+  // Features (#16).
+  {
+    id: 'features-pv-implicit',
+    when: { features: ['no-feature-poweroff', 'no-feature-reboot', 'no-feature-suspend'] },
+    then: (s, ctx) => asPrompt(s, ctx, [B.pvFeatures]),
+  },
+  {
+    id: 'features-cant-suspend',
+    when: { features: ['cant-suspend'] },
+    then: (s, ctx) =>
+      ctx.refusesNonSuspendable === false
+        ? asPrompt(s, ctx, [B.nonSuspendableOld])
+        : {
+            result: { kind: 'error', code: 'VM_NON_SUSPENDABLE' },
+            finalState: 'Running',
+            domid: 'same',
+            duration: 'fast',
+            guest: { received: null, ack: null, action: null },
+            basis: [B.nonSuspendable],
+          },
+  },
+  // Timing (#16): the guest acks or acts at a time set against this host's windows (case-run.ts caseDelays).
+  {
+    id: 'timing-ack-inside',
+    when: { timing: ['ack-inside'] },
+    then: (s, ctx) => asPrompt(s, ctx, [s.request === 'suspend' ? B.suspendAckTimeout : B.ackTimeout, B.ackInside]),
+  },
+  {
+    id: 'timing-act-inside',
+    when: { timing: ['act-inside'] },
+    then: (s, ctx) => asPrompt(s, ctx, [s.request === 'suspend' ? B.suspendTimeout : B.totalTimeout, B.actInside]),
+  },
+  {
+    id: 'timing-ack-late',
+    when: { timing: ['ack-late'] },
+    then: (s, ctx) =>
+      failedThenOwn(s, ctx, s.request === 'suspend' ? 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' : 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', 'ack-timeout', [
+        B.ack,
+        s.request === 'suspend' ? B.suspendAckTimeout : B.ackTimeout,
+      ]),
+  },
+  {
+    id: 'timing-act-late',
+    when: { timing: ['act-late'] },
+    then: (s, ctx) =>
+      failedThenOwn(s, ctx, s.request === 'suspend' ? 'VM_SUSPEND_TIMEOUT' : 'VM_SHUTDOWN_TIMEOUT', 'total-timeout', [
+        B.ack,
+        s.request === 'suspend' ? B.suspendTimeout : B.totalTimeout,
+      ]),
+  },
 
   // clean_shutdown
   {
@@ -250,11 +311,35 @@ export const XAPI_RULES: readonly Rule[] = [
   },
 ];
 
+/** A timing or feature case that ends as the plain one would (a timing case later: the call waits for the guest). */
+function asPrompt(s: Scenario, ctx: ModelContext, basis: string[]): Outcome | { unmodelled: string } {
+  const prompt = evaluate(XAPI_RULES, { ...s, timing: 'prompt', features: 'all' }, ctx);
+  if (prompt.kind === 'unmodelled') return { unmodelled: prompt.reason };
+  const e = prompt.expect;
+  return {
+    result: e.result,
+    finalState: e.finalState,
+    domid: e.domid,
+    ...(e.shutdownReason !== undefined ? { shutdownReason: e.shutdownReason } : {}),
+    duration: s.timing === 'prompt' ? e.duration : 'delayed',
+    basis: [...basis, ...e.basis],
+  };
+}
+
+/** A timing case whose call fails at the window, after which the guest acks and acts as it would on its own. */
+function failedThenOwn(s: Scenario, ctx: ModelContext, code: string, duration: Outcome['duration'], basis: string[]): Outcome | { unmodelled: string } {
+  const own = ownAction(s.action, ctx);
+  if ('unmodelled' in own) return own;
+  return { ...own, result: { kind: 'error', code }, duration, basis: [...basis, B.lateAfterFailure, ...own.basis] };
+}
+
 export const xapiModel: ToolstackModel = {
   kind: 'xapi',
   // vm_suspend_ack_timeout for suspend, domain_shutdown_ack_timeout for the rest: each host's own
   // (/etc/xenopsd.conf), else xenopsd's defaults, 30 and 60 s (docs/toolstack-behaviour.md#timeouts).
   ackTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendAckMs : t.shutdownAckMs),
+  // After the ack: vm_suspend_timeout for suspend, domain_shutdown_total_timeout (from the request) for the rest.
+  actTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendTotalMs : t.shutdownTotalMs),
   restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s (docs/toolstack-behaviour.md#guest-reboot)
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' },
   rules: XAPI_RULES,

@@ -11,8 +11,8 @@
 // hard reboot), and of a saved VM discards its save image; a domain shut down
 // for `suspend` and not destroyed is reported as Suspended with its domid and
 // shutdownReason "suspend". (harness/toolstack/xl/xl-driver.ts does exactly this.)
-import { evaluate, type Outcome, type Rule, type ToolstackModel } from './model.ts';
-import type { GuestAction } from './scenarios.ts';
+import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import type { GuestAction, Scenario } from './scenarios.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
@@ -35,6 +35,15 @@ const B = {
   unpauseRunning:
     "xl tools/xl/xl_vmcontrol.c main_unpause ignores libxl_domain_unpause's result and exits 0; Xen refuses (xen/common/domain.c domain_unpause_by_systemcontroller: -EINVAL), so nothing changes; checked on the embedded host (Xen 4.17, 2026-11-23)", // docs/toolstack-behaviour.md#unpause
   pauseTwice: 'xen/common/domain.c _domain_pause_by_systemcontroller counts controller pauses (up to 255), so a second pause succeeds', // docs/toolstack-behaviour.md#pause
+  noFlags:
+    'libxl tools/libs/light/libxl_create.c libxl__domain_make only creates control/feature-*; libxl_domain.c libxl__domain_pvcontrol_available reads no node (PV, PVH: always); nothing in libxl reads data/cant_suspend_reason', // docs/toolstack-behaviour.md#guest-features
+  ackInside: "xtv: the guest acknowledges just before libxl's 60 s wait runs out, which libxl takes like a prompt ack", // docs/toolstack-behaviour.md#timeouts
+  returnsAtAck:
+    'libxl tools/libs/light/libxl_domain.c libxl__domain_pvcontrol: xl shutdown / xl reboot return once the request is acknowledged; nothing waits for the action, however late', // docs/toolstack-behaviour.md#clean_shutdown
+  suspendWait:
+    'libxl tools/libs/light/libxl_dom_suspend.c domain_suspend_common_wait_guest: after the ack, 60 s (a literal) for the domain to suspend; none -> "guest did not suspend, timed out", ERROR_GUEST_TIMEDOUT, xl save exits 1', // docs/toolstack-behaviour.md#suspend
+  lateAfterFailure:
+    'xtv: the guest acknowledges (or acts) after xl has given up, then does what it was asked; the xl daemon acts on it as on any shutdown of its own', // docs/toolstack-behaviour.md#the-guest-acting-alone
   nodeGone:
     "libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain's xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack", // docs/toolstack-behaviour.md#acknowledgement
 } as const;
@@ -67,7 +76,48 @@ const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'
   basis: [...extra, ...o.basis],
 });
 
+/** A timing or feature case that ends as the plain one: the same outcome (later, with `duration`). */
+function asPrompt(s: Scenario, ctx: ModelContext, duration: Outcome['duration'] | undefined, basis: string[]): Outcome | { unmodelled: string } {
+  const prompt = evaluate(XL_RULES, { ...s, timing: 'prompt', features: 'all' }, ctx);
+  if (prompt.kind === 'unmodelled') return { unmodelled: prompt.reason };
+  const e = prompt.expect;
+  return {
+    result: e.result,
+    finalState: e.finalState,
+    domid: e.domid,
+    ...(e.shutdownReason !== undefined ? { shutdownReason: e.shutdownReason } : {}),
+    duration: duration ?? e.duration,
+    basis: [...basis, ...e.basis],
+  };
+}
+
+/** A timing case whose call fails (xl exits 1) at libxl's 60 s, after which the daemon acts on the guest's own late action. */
+function failedThenDaemon(s: Scenario, basis: string[]): Outcome {
+  return { ...daemonOutcome(s.action), result: ANY_ERROR, duration: 'ack-timeout', basis: [...basis, B.lateAfterFailure, ...daemonOutcome(s.action).basis] };
+}
+
 export const XL_RULES: readonly Rule[] = [
+  // Features (#16): libxl reads none of the guest's flags, nor data/cant_suspend_reason.
+  {
+    id: 'features-unread',
+    when: { features: ['no-feature-poweroff', 'no-feature-reboot', 'no-feature-suspend', 'cant-suspend'] },
+    then: (s, ctx) => asPrompt(s, ctx, undefined, [B.noFlags]),
+  },
+  // Timing (#16): the guest acks or acts at a time set against libxl's 60 s (case-run.ts caseDelays).
+  {
+    id: 'timing-ack-inside',
+    when: { timing: ['ack-inside'] },
+    then: (s, ctx) => asPrompt(s, ctx, 'delayed', [s.request === 'suspend' ? B.save : B.pvcontrol, B.ackInside]),
+  },
+  { id: 'timing-ack-late', when: { timing: ['ack-late'] }, then: (s) => failedThenDaemon(s, [s.request === 'suspend' ? B.save : B.pvcontrol]) },
+  { id: 'timing-save-act-inside', when: { request: ['suspend'], timing: ['act-inside'] }, then: (s, ctx) => asPrompt(s, ctx, 'delayed', [B.suspendWait]) },
+  { id: 'timing-save-act-late', when: { request: ['suspend'], timing: ['act-late'] }, then: (s) => failedThenDaemon(s, [B.suspendWait]) },
+  {
+    id: 'timing-clean-act-later',
+    when: { request: ['clean_shutdown', 'clean_reboot'], timing: ['act-inside', 'act-late'] },
+    then: (s, ctx) => asPrompt(s, ctx, 'fast', [B.returnsAtAck]),
+  },
+
   // No domain: xl has nothing to talk to.
   {
     id: 'halted-resume',
@@ -224,7 +274,12 @@ export const XL_RULES: readonly Rule[] = [
 
 export const xlModel: ToolstackModel = {
   kind: 'xl',
-  ackTimeoutMsOf: () => 60_000, // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every host; docs/toolstack-behaviour.md#timeouts
+  // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every
+  // xl host (docs/toolstack-behaviour.md#timeouts): real ones declare no timeouts; a scaled stand-in (the fake) declares its own.
+  ackTimeoutMsOf: (request, t) => (request === 'suspend' ? t?.suspendAckMs : t?.shutdownAckMs) ?? 60_000,
+  // libxl_dom_suspend.c domain_suspend_common_wait_guest: 60 * 1000 for the suspend after the ack; shutdown and
+  // reboot have no such wait (xl returns at the ack), so the same 60 s serves as their yardstick.
+  actTimeoutMsOf: (request, t) => (request === 'suspend' ? t?.suspendTotalMs : t?.shutdownAckMs) ?? 60_000,
   restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again (docs/toolstack-behaviour.md#guest-reboot)
   actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' },
   rules: XL_RULES,

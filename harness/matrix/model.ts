@@ -9,6 +9,8 @@ import {
   GUEST_VISIBLE_REQUESTS,
   shutdownWordOf,
   type AckKind,
+  type CaseFeatures,
+  type CaseTiming,
   type GuestAction,
   type InitialState,
   type MatrixRequest,
@@ -29,9 +31,13 @@ export type DurationClass = (typeof DURATION_CLASSES)[number];
  * request was made). XAPI treats a domain that dies in its first 120 s
  * differently. Absent: the case has not run (e.g. `xtv run --list`); rules
  * then answer for the common case, a VM that acts within seconds of starting.
+ * And what the host offers where rules depend on it (HostFacts; absent: the
+ * toolstack's current line).
  */
 export interface ModelContext {
   ranForMs?: number;
+  /** HostFacts.refusesNonSuspendable: the host refuses to suspend a guest that says why it cannot. */
+  refusesNonSuspendable?: boolean;
 }
 
 /** The call's answer. `code` absent on an error: any ToolstackError (xl exits 1 for every failure). */
@@ -83,6 +89,14 @@ export interface ToolstackModel {
    * for one. XAPI: 60 s for shutdown and reboot, 30 s for suspend, tunable per host.
    */
   ackTimeoutMsOf(request: HostRequest | 'no_request', timeouts?: ToolstackTimeouts): number;
+  /**
+   * The window that follows a prompt ack, on a host with these timeouts: how
+   * long the toolstack waits for the domain to shut down or suspend before it
+   * gives up (the act-inside / act-late cases straddle it). XAPI: the total
+   * timeouts; xl: libxl's 60 s wait for the suspend, and for shutdown and
+   * reboot, which return at the ack, the same 60 s as a yardstick.
+   */
+  actTimeoutMsOf(request: HostRequest | 'no_request', timeouts?: ToolstackTimeouts): number;
   /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
   restartDelayMs: number;
   /** Each rule's id, for tests and the report. */
@@ -90,12 +104,20 @@ export interface ToolstackModel {
   expect(s: Scenario, ctx?: ModelContext): ModelAnswer;
 }
 
-/** A rule's pattern: each listed dimension must contain the case's value; an absent one matches all. */
+/**
+ * A rule's pattern: each listed dimension must contain the case's value; an
+ * absent one matches all, except `timing`: a rule that names no timing is
+ * about prompt guests only, so the timing cases never fall into rules written
+ * before they existed.
+ */
 export interface Pattern {
   initial?: readonly InitialState[];
   request?: readonly MatrixRequest[];
   ack?: readonly AckKind[];
   action?: readonly GuestAction[];
+  timing?: readonly CaseTiming[];
+  /** As timing: absent, only a guest that advertises everything (`all`). */
+  features?: readonly CaseFeatures[];
 }
 
 /** What a rule says, before the parts common to every rule (guest expectation) are added. */
@@ -107,6 +129,8 @@ export interface Outcome {
   shutdownReason?: string;
   /** 'word': the request word is left in control/shutdown; 'bogus': the bogus ack value; '' or null as is. */
   controlShutdown?: 'word' | 'bogus' | '' | null;
+  /** What the guest sees, when the toolstack keeps the request from it (refused before writing it); absent: guestExpectation. */
+  guest?: GuestExpectation;
   basis: string[];
 }
 
@@ -121,7 +145,9 @@ export function matches(p: Pattern, s: Scenario): boolean {
     (!p.initial || p.initial.includes(s.initial)) &&
     (!p.request || p.request.includes(s.request)) &&
     (!p.ack || p.ack.includes(s.ack)) &&
-    (!p.action || p.action.includes(s.action))
+    (!p.action || p.action.includes(s.action)) &&
+    (p.timing ? p.timing.includes(s.timing) : s.timing === 'prompt') &&
+    (p.features ? p.features.includes(s.features) : s.features === 'all')
   );
 }
 
@@ -148,7 +174,7 @@ export function evaluate(rules: readonly Rule[], s: Scenario, ctx: ModelContext 
       result: o.result,
       finalState: o.finalState,
       domid: o.domid,
-      guest: guestExpectation(s),
+      guest: o.guest ?? guestExpectation(s),
       duration: o.duration,
       basis: o.basis,
     };

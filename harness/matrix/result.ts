@@ -9,6 +9,8 @@ import { VERDICTS, worst } from './verdict.ts';
 export interface Evidence {
   /** The testing message written into control/testing. */
   primedWith?: string;
+  /** A feature case's capabilities message, written before primedWith. */
+  advertisedWith?: string;
   /** The guest's report right after it acknowledged that message. */
   reportAfterPrime?: ReportSnapshot;
   /** The guest's report after the request (when its domain was still there). */

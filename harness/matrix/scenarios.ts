@@ -1,10 +1,12 @@
 // The scenario matrix as data: every case the harness knows, with one stable
 // name used everywhere (VM name suffix, log file, report cell, --filter).
 //
-// Dimensions: initial state × host request × ack × guest action. Cases that
-// cannot be run, or that would only repeat another case, are kept in the list
-// as skipped with the reason, so the report shows the whole matrix and the
-// reader can see why a cell is empty.
+// Dimensions: initial state × host request × ack × guest action, and, for the
+// requests that go through the guest, the timing of its ack or action against
+// the toolstack's windows (CASE_TIMINGS). Cases that cannot be run, or that
+// would only repeat another case, are kept in the list as skipped with the
+// reason, so the report shows the whole matrix and the reader can see why a
+// cell is empty.
 import { HOST_REQUESTS, type PowerState } from '../toolstack/driver.ts';
 
 export const INITIAL_STATES = ['running', 'paused', 'suspended', 'halted'] as const;
@@ -25,19 +27,78 @@ export const BOGUS_ACK_VALUE = 'xtv-bogus-ack';
 export const GUEST_ACTIONS = ['poweroff', 'reboot', 'halt', 'crash', 'suspend', 'ignore'] as const;
 export type GuestAction = (typeof GUEST_ACTIONS)[number];
 
+/**
+ * When the guest acknowledges or acts, against the toolstack's windows on the
+ * host at hand (the model's ackTimeoutMsOf and actTimeoutMsOf, read from the
+ * host's declared timeouts; case-run.ts caseDelays turns them into ms):
+ * `prompt` at once; `ack-inside` just before the ack window closes, `ack-late`
+ * just after; `act-inside` / `act-late` likewise for the action after a prompt
+ * ack, against the window that follows the ack.
+ */
+export const CASE_TIMINGS = ['prompt', 'ack-inside', 'ack-late', 'act-inside', 'act-late'] as const;
+export type CaseTiming = (typeof CASE_TIMINGS)[number];
+
+/**
+ * What the guest advertises before the request (#16; a capabilities message,
+ * protocol/control.ts): `all` as Linux does (feature-poweroff, -reboot,
+ * -suspend = 1); `no-feature-X` with control/feature-X = 0 (the guest says it
+ * cannot); `cant-suspend` with data/cant_suspend_reason set beside
+ * feature-suspend. Who reads which: docs/toolstack-behaviour.md#guest-features.
+ */
+export const CASE_FEATURES = ['all', 'no-feature-poweroff', 'no-feature-reboot', 'no-feature-suspend', 'cant-suspend'] as const;
+export type CaseFeatures = (typeof CASE_FEATURES)[number];
+
+/** Each request that reaches the guest, and the flag that says the guest can take it. */
+export const FEATURE_OF_REQUEST: Readonly<Record<'clean_shutdown' | 'clean_reboot' | 'suspend', CaseFeatures>> = {
+  clean_shutdown: 'no-feature-poweroff',
+  clean_reboot: 'no-feature-reboot',
+  suspend: 'no-feature-suspend',
+};
+
+/** The reason a cant-suspend case's guest gives (written to data/cant_suspend_reason). */
+export const CANT_SUSPEND_REASON = 'xtv: this guest says it cannot suspend';
+
 export interface Scenario {
-  /** e.g. running.clean_shutdown.ack-none.poweroff */
+  /** e.g. running.clean_shutdown.ack-none.poweroff, running.clean_shutdown.ack-ok-late.poweroff, running.suspend.cant-suspend.ack-ok.suspend */
   name: string;
   initial: InitialState;
   request: MatrixRequest;
   ack: AckKind;
   action: GuestAction;
+  timing: CaseTiming;
+  features: CaseFeatures;
 }
 
 export type Case = { scenario: Scenario; run: true } | { scenario: Scenario; run: false; skipReason: string; equivalentTo?: string };
 
-export function caseName(initial: InitialState, request: MatrixRequest, ack: AckKind, action: GuestAction): string {
-  return `${initial}.${request}.ack-${ack}.${action}`;
+/** The name part a timing adds to the ack or the action it delays: "-inside", "-late", or nothing. */
+function timingSuffix(timing: CaseTiming, part: 'ack' | 'act'): string {
+  if (!timing.startsWith(`${part}-`)) return '';
+  return timing === `${part}-inside` ? '-inside' : '-late';
+}
+
+export function caseName(
+  initial: InitialState,
+  request: MatrixRequest,
+  ack: AckKind,
+  action: GuestAction,
+  timing: CaseTiming = 'prompt',
+  features: CaseFeatures = 'all',
+): string {
+  const f = features === 'all' ? '' : `.${features}`;
+  return `${initial}.${request}${f}.ack-${ack}${timingSuffix(timing, 'ack')}.${action}${timingSuffix(timing, 'act')}`;
+}
+
+/** The action each guest-visible request asks for: what a timing case has the guest do. */
+export const NATURAL_ACTION: Readonly<Record<'clean_shutdown' | 'clean_reboot' | 'suspend', GuestAction>> = {
+  clean_shutdown: 'poweroff',
+  clean_reboot: 'reboot',
+  suspend: 'suspend',
+};
+
+/** The dimension a case belongs to, for reports that show one section per dimension. */
+export function dimensionOf(s: Scenario): 'request × ack × action' | 'timing' | 'features' {
+  return s.features !== 'all' ? 'features' : s.timing === 'prompt' ? 'request × ack × action' : 'timing';
 }
 
 export function powerStateOf(initial: InitialState): PowerState {
@@ -102,13 +163,32 @@ export function classify(s: Scenario): Case {
   return { scenario: s, run: true };
 }
 
-/** Every combination, in a stable order (state, request, ack, action). */
+/**
+ * Every combination, in a stable order (state, request, ack, action), then
+ * the timing cases: each guest-visible request of a running VM, acknowledged
+ * `ok` and followed by its own action, at each timing; then the feature
+ * cases, the same with a guest that advertises less. Only these: the ack's
+ * form and another action are the other dimensions' business, and both need
+ * a guest that runs.
+ */
 export function allCases(): Case[] {
   const out: Case[] = [];
   for (const initial of INITIAL_STATES)
     for (const request of MATRIX_REQUESTS)
       for (const ack of ACK_KINDS)
-        for (const action of GUEST_ACTIONS) out.push(classify({ name: caseName(initial, request, ack, action), initial, request, ack, action }));
+        for (const action of GUEST_ACTIONS)
+          out.push(classify({ name: caseName(initial, request, ack, action), initial, request, ack, action, timing: 'prompt', features: 'all' }));
+  const timed = (request: MatrixRequest, timing: CaseTiming, features: CaseFeatures): Case => {
+    const action = NATURAL_ACTION[request as keyof typeof NATURAL_ACTION];
+    return {
+      scenario: { name: caseName('running', request, 'ok', action, timing, features), initial: 'running', request, ack: 'ok', action, timing, features },
+      run: true,
+    };
+  };
+  for (const request of GUEST_VISIBLE_REQUESTS) for (const timing of CASE_TIMINGS.filter((t) => t !== 'prompt')) out.push(timed(request, timing, 'all'));
+  // Features: each request against a guest without its flag, and suspend with a reason not to.
+  for (const request of GUEST_VISIBLE_REQUESTS) out.push(timed(request, 'prompt', FEATURE_OF_REQUEST[request as keyof typeof FEATURE_OF_REQUEST]));
+  out.push(timed('suspend', 'prompt', 'cant-suspend'));
   return out;
 }
 
@@ -160,10 +240,14 @@ function globToRegExp(glob: string): RegExp {
 
 /**
  * --filter: comma-separated patterns; a case matches if any pattern does. A
- * pattern with `*` or `?` is a glob over the whole name, otherwise a substring.
+ * pattern with `*` or `?` is a glob over the whole name; a case's whole name
+ * is that case only (running.suspend.ack-ok.suspend is not also its timing
+ * variants, running.suspend.ack-ok.suspend-late, which take minutes);
+ * anything else a substring.
  */
 export function makeFilter(pattern: string | undefined): (name: string) => boolean {
   if (pattern === undefined || pattern.trim() === '') return () => true;
+  const known = new Set(allCases().map((c) => c.scenario.name));
   const tests = pattern
     .split(',')
     .map((p) => p.trim())
@@ -173,6 +257,7 @@ export function makeFilter(pattern: string | undefined): (name: string) => boole
         const re = globToRegExp(p);
         return (n: string) => re.test(n);
       }
+      if (known.has(p)) return (n: string) => n === p;
       return (n: string) => n.includes(p);
     });
   return (name) => tests.some((t) => t(name));

@@ -4,7 +4,17 @@
 // which CSS shows when it is the URL's target. Every piece of case data goes
 // through escapeHtml: guest messages and console lines are hostile test data.
 import type { CaseResult, RunSummary } from '../matrix/result.ts';
-import { ACK_KINDS, GUEST_ACTIONS, INITIAL_STATES, MATRIX_REQUESTS } from '../matrix/scenarios.ts';
+import {
+  CASE_FEATURES,
+  ACK_KINDS,
+  CASE_TIMINGS,
+  GUEST_ACTIONS,
+  GUEST_VISIBLE_REQUESTS,
+  INITIAL_STATES,
+  MATRIX_REQUESTS,
+  NATURAL_ACTION,
+  caseName,
+} from '../matrix/scenarios.ts';
 import { renderDiff, VERDICT_MEANING, VERDICTS, type Verdict } from '../matrix/verdict.ts';
 import type { ReportSnapshot } from '../matrix/guest-report.ts';
 import { escapeHtml as h } from './escape.ts';
@@ -106,6 +116,7 @@ function evidenceSection(r: CaseResult, id: string, idOf: Map<string, string>): 
     parts.push('<h4>Observed</h4>', pre(observedText(r)));
     if (r.invariantProblems.length) parts.push('<h4>Broken invariants</h4>', `<ul>${r.invariantProblems.map((p) => `<li>${h(p)}</li>`).join('')}</ul>`);
     if (r.errors.length) parts.push('<h4>Harness errors</h4>', `<ul>${r.errors.map((p) => `<li>${h(p)}</li>`).join('')}</ul>`);
+    if (e.advertisedWith) parts.push('<h4>Capabilities message (before the testing message)</h4>', pre(e.advertisedWith));
     parts.push('<h4>Testing message</h4>', pre(e.primedWith));
     parts.push('<h4>Guest report after priming</h4>', pre(reportText(e.reportAfterPrime)));
     parts.push('<h4>Guest report after the request</h4>', pre(reportText(e.reportAfter)));
@@ -143,6 +154,56 @@ function grid(initial: string, ack: string, byName: Map<string, { r: CaseResult;
   ].join('\n');
 }
 
+/** The timing dimension (#16) in its own grid: rows the requests that reach the guest, columns the timings. */
+function timingGrid(byName: Map<string, { r: CaseResult; id: string }>): string | null {
+  const timings = CASE_TIMINGS.filter((t) => t !== 'prompt');
+  let any = false;
+  const rows = GUEST_VISIBLE_REQUESTS.map((req) => {
+    const action = NATURAL_ACTION[req as keyof typeof NATURAL_ACTION];
+    const cells = timings
+      .map((timing) => {
+        const name = caseName('running', req, 'ok', action, timing);
+        const c = byName.get(name);
+        if (!c) return '<td class="none" title="not in this run"></td>';
+        any = true;
+        return `<td class="v-${c.r.verdict}" data-case="${h(name)}" data-verdict="${c.r.verdict}"><a href="#${c.id}" title="${h(`${name}: ${c.r.verdict} - ${c.r.summary}`)}">${h(c.r.verdict)}</a></td>`;
+      })
+      .join('');
+    return `<tr><th scope="row">${h(req)} (${h(action)})</th>${cells}</tr>`;
+  });
+  if (!any) return null;
+  return [
+    '<h2>Timing: the guest acknowledges or acts just inside or just outside the toolstack&#39;s windows</h2>',
+    '<p>Running guest, ack ok, the request&#39;s own action; the windows are the host&#39;s (each case&#39;s evidence gives the delays used).</p>',
+    '<div class="grids"><table class="grid" data-dimension="timing">',
+    `<thead><tr><th>request \\ timing</th>${timings.map((t) => `<th scope="col">${h(t)}</th>`).join('')}</tr></thead>`,
+    `<tbody>${rows.join('\n')}</tbody>`,
+    '</table></div>',
+  ].join('\n');
+}
+
+/** The features dimension (#16): one row per case, the flag the guest withheld. */
+function featuresGrid(byName: Map<string, { r: CaseResult; id: string }>): string | null {
+  const rows: string[] = [];
+  for (const features of CASE_FEATURES.filter((f) => f !== 'all'))
+    for (const req of GUEST_VISIBLE_REQUESTS) {
+      const name = caseName('running', req, 'ok', NATURAL_ACTION[req as keyof typeof NATURAL_ACTION], 'prompt', features);
+      const c = byName.get(name);
+      if (!c) continue;
+      rows.push(
+        `<tr><th scope="row">${h(features)}</th><th scope="row">${h(req)}</th><td class="v-${c.r.verdict}" data-case="${h(name)}" data-verdict="${c.r.verdict}"><a href="#${c.id}" title="${h(`${name}: ${c.r.verdict} - ${c.r.summary}`)}">${h(c.r.verdict)}</a></td></tr>`,
+      );
+    }
+  if (!rows.length) return null;
+  return [
+    '<h2>Features: the guest advertises less (control/feature-*, data/cant_suspend_reason)</h2>',
+    '<div class="grids"><table class="grid" data-dimension="features">',
+    '<thead><tr><th>guest</th><th>request</th><th>verdict</th></tr></thead>',
+    `<tbody>${rows.join('\n')}</tbody>`,
+    '</table></div>',
+  ].join('\n');
+}
+
 export function toHtml(s: RunSummary): string {
   const idOf = new Map<string, string>();
   const byName = new Map<string, { r: CaseResult; id: string }>();
@@ -161,6 +222,7 @@ export function toHtml(s: RunSummary): string {
       : '';
     if (grids.length || folded.length) sections.push(`<h2>Initial state: ${h(initial)}</h2>\n<div class="grids">\n${grids.join('\n')}\n</div>${note}`);
   }
+  for (const g of [timingGrid(byName), featuresGrid(byName)]) if (g) sections.push(g);
   const c = s.counts;
   const ran = s.cases.filter((r) => r.verdict !== 'skip');
   return `<!DOCTYPE html>

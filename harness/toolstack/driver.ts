@@ -78,6 +78,12 @@ export interface HostFacts {
   consoleLogDir: string | null;
   /** The toolstack's timeouts on this host, when they can differ from one host to another. */
   timeouts?: ToolstackTimeouts;
+  /**
+   * Whether the toolstack refuses suspend (checkpoint, migration) of a guest that has both
+   * control/feature-suspend and data/cant_suspend_reason, before asking it (xapi from v25.24.0:
+   * VM_NON_SUSPENDABLE; docs/toolstack-behaviour.md#guest-features). Absent: it does not.
+   */
+  refusesNonSuspendable?: boolean;
   /** How each fact was found, one line each (for reports and `xtv doctor`). */
   notes: string[];
 }
@@ -91,7 +97,8 @@ export interface ToolstackDriver {
   /** Removes everything install made (VM record or config, copied kernel files). */
   uninstall(vm: VmRef): Promise<void>;
   /** Starts a halted VM, optionally paused. */
-  start(vm: VmRef, opts?: { paused?: boolean }): Promise<void>;
+  /** timeoutMs: the bound on the call (default: the driver's own); a start is slow when the host is busy. */
+  start(vm: VmRef, opts?: { paused?: boolean; timeoutMs?: number }): Promise<void>;
   /** Sends a host request and returns when the toolstack's call returns; rejects with ToolstackError when it answers no. */
   request(vm: VmRef, request: HostRequest, opts: RequestOptions): Promise<void>;
   state(vm: VmRef): Promise<DomainInfo>;

@@ -23,6 +23,10 @@ const CASES = [
   'paused.unpause.ack-ok.ignore',
   'halted.clean_shutdown.ack-ok.ignore',
   'running.no_request.ack-ok.crash',
+  // #16's timing: the guest acks 15 s after libxl's 60 s: xl shutdown fails, then the guest powers off late.
+  'running.clean_shutdown.ack-ok-late.poweroff',
+  // #16's features: a guest that says it cannot power off is asked, and answered, as any other (libxl reads no flag).
+  'running.clean_shutdown.no-feature-poweroff.ack-ok.poweroff',
 ];
 /** Waits out xl's 60 s ack timeout: in flight long enough to be interrupted. */
 const INTERRUPTED_CASE = 'running.clean_shutdown.ack-none.ignore';

@@ -3,6 +3,7 @@ import { MODELS } from '../../harness/matrix/models.ts';
 import { matches, type ModelAnswer, type ModelContext } from '../../harness/matrix/model.ts';
 import { allCases, findCase, matrixCases } from '../../harness/matrix/scenarios.ts';
 import type { ToolstackKind } from '../../harness/toolstack/driver.ts';
+import { caseDelays, primingMessage, windowMargin } from '../../harness/matrix/case-run.ts';
 
 const KINDS: ToolstackKind[] = ['xl', 'xapi'];
 
@@ -127,7 +128,13 @@ test("XAPI: what depends on how long the VM ran (xenopsd VM_check_state's 120 s)
     [15_000, 20_000],
     "  or the host's own (xenopsd.conf)",
   );
-  t.equal(MODELS.xl.ackTimeoutMsOf('clean_shutdown', tuned), 60_000, "xl's is a literal in libxl");
+  t.equal(MODELS.xl.ackTimeoutMsOf('clean_shutdown'), 60_000, "xl's is a literal in libxl: an xl host declares none");
+  t.equal(MODELS.xl.ackTimeoutMsOf('clean_shutdown', tuned), 15_000, '  a host that declares its windows (a scaled stand-in) is taken at its word');
+  t.deepEqual(
+    [MODELS.xl.actTimeoutMsOf('suspend'), MODELS.xapi.actTimeoutMsOf('suspend'), MODELS.xapi.actTimeoutMsOf('clean_shutdown', tuned)],
+    [60_000, 1_200_000, 600_000],
+    "after the ack: libxl's 60 s for the suspend, xapi's total timeouts",
+  );
   t.end();
 });
 
@@ -167,5 +174,131 @@ test('the guest expectation follows what the case tells the guest', (t) => {
   t.deepEqual(g('xl', 'running.hard_shutdown.ack-ok.ignore'), { received: null, ack: null, action: null });
   t.deepEqual(g('xl', 'running.no_request.ack-ok.halt'), { received: null, ack: null, action: 'halt' });
   t.deepEqual(g('xapi', 'paused.clean_shutdown.ack-ok.ignore'), { received: null, ack: null, action: null });
+  t.end();
+});
+
+test("#16 timing cases: each toolstack's answer, from its windows", (t) => {
+  const exp = (kind: 'xl' | 'xapi', name: string) => {
+    const a = MODELS[kind].expect(findCase(name)!.scenario);
+    return a.kind === 'expect'
+      ? [a.rule, a.expect.result.kind === 'ok' ? 'ok' : (a.expect.result.code ?? 'error'), a.expect.finalState, a.expect.domid, a.expect.duration].join(' ')
+      : `unmodelled`;
+  };
+  const rows: Array<[string, string, string]> = [
+    // name, xl, XAPI
+    ['running.clean_shutdown.ack-ok-inside.poweroff', 'timing-ack-inside ok Halted none delayed', 'timing-ack-inside ok Halted none delayed'],
+    [
+      'running.clean_shutdown.ack-ok-late.poweroff',
+      'timing-ack-late error Halted none ack-timeout',
+      'timing-ack-late VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT Halted none ack-timeout',
+    ],
+    ['running.clean_shutdown.ack-ok.poweroff-inside', 'timing-clean-act-later ok Halted none fast', 'timing-act-inside ok Halted none delayed'],
+    [
+      'running.clean_shutdown.ack-ok.poweroff-late',
+      'timing-clean-act-later ok Halted none fast',
+      'timing-act-late VM_SHUTDOWN_TIMEOUT Halted none total-timeout',
+    ],
+    ['running.clean_reboot.ack-ok-inside.reboot', 'timing-ack-inside ok Running new delayed', 'timing-ack-inside ok Running new delayed'],
+    [
+      'running.clean_reboot.ack-ok-late.reboot',
+      'timing-ack-late error Running new ack-timeout',
+      'timing-ack-late VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT Running new ack-timeout',
+    ],
+    ['running.suspend.ack-ok-inside.suspend', 'timing-ack-inside ok Suspended none delayed', 'timing-ack-inside ok Suspended none delayed'],
+    [
+      'running.suspend.ack-ok-late.suspend',
+      'timing-ack-late error Suspended same ack-timeout',
+      'timing-ack-late VM_FAILED_SUSPEND_ACKNOWLEDGMENT Halted none ack-timeout',
+    ],
+    ['running.suspend.ack-ok.suspend-inside', 'timing-save-act-inside ok Suspended none delayed', 'timing-act-inside ok Suspended none delayed'],
+    [
+      'running.suspend.ack-ok.suspend-late',
+      'timing-save-act-late error Suspended same ack-timeout',
+      'timing-act-late VM_SUSPEND_TIMEOUT Halted none total-timeout',
+    ],
+  ];
+  for (const [name, xl, xapi] of rows) {
+    t.equal(exp('xl', name), xl, `xl ${name}`);
+    t.equal(exp('xapi', name), xapi, `XAPI ${name}`);
+  }
+  for (const kind of ['xl', 'xapi'] as const) {
+    const a = MODELS[kind].expect(findCase('running.clean_shutdown.ack-ok-late.poweroff')!.scenario);
+    t.ok(
+      a.kind === 'expect' && a.expect.basis.some((b) => /after the call has failed|after xl has given up/.test(b)),
+      `${kind}: the basis says the guest acts after the failure`,
+    );
+  }
+  t.end();
+});
+
+test("#16 timing cases: the delays straddle the host's declared windows", (t) => {
+  const tuned = { shutdownAckMs: 15_000, suspendAckMs: 6_000, shutdownTotalMs: 20_000, suspendTotalMs: 1_200_000 };
+  const d = (kind: 'xl' | 'xapi', name: string, timeouts?: typeof tuned) => caseDelays(findCase(name)!.scenario, MODELS[kind], timeouts);
+  t.equal(d('xl', 'running.clean_shutdown.ack-ok.poweroff'), null, 'a prompt case: none');
+  t.deepEqual(
+    d('xl', 'running.clean_shutdown.ack-ok-inside.poweroff'),
+    { ackAfterMs: 45_000, windowMs: 60_000, marginMs: 15_000 },
+    "xl: libxl's 60 s, 15 s inside",
+  );
+  t.deepEqual(
+    d('xl', 'running.suspend.ack-ok.suspend-late'),
+    { actAfterMs: 75_000, windowMs: 60_000, marginMs: 15_000 },
+    '  15 s outside the wait for the suspend',
+  );
+  t.deepEqual(
+    d('xapi', 'running.clean_reboot.ack-ok-late.reboot', tuned),
+    { ackAfterMs: 18_750, windowMs: 15_000, marginMs: 3_750 },
+    "XAPI: this host's domain_shutdown_ack_timeout",
+  );
+  t.deepEqual(
+    d('xapi', 'running.suspend.ack-ok-inside.suspend', tuned),
+    { ackAfterMs: 4_000, windowMs: 6_000, marginMs: 2_000 },
+    '  its suspend ack timeout, at least 2 s inside',
+  );
+  t.deepEqual(
+    d('xapi', 'running.clean_shutdown.ack-ok.poweroff-inside', tuned),
+    { actAfterMs: 15_000, windowMs: 20_000, marginMs: 5_000 },
+    '  its total timeout',
+  );
+  t.deepEqual(d('xapi', 'running.suspend.ack-ok.suspend-late')?.actAfterMs, 1_215_000, "  xenopsd's default vm_suspend_timeout when the host declares none");
+  t.equal(windowMargin(1_000), 500, 'a scaled window: never more than half of it');
+  t.equal(windowMargin(400_000), 15_000, 'at most 15 s');
+  t.equal(
+    primingMessage(findCase('running.clean_shutdown.ack-ok-late.poweroff')!.scenario, { ackAfterMs: 18_750, windowMs: 15_000, marginMs: 3_750 }),
+    '{"when":"onshutdown","ack":"ok","action":"poweroff","ackAfterMs":18750}',
+    'the priming message carries the delay',
+  );
+  t.end();
+});
+
+test("#16 feature cases: libxl reads no flag; xapi ignores a PV guest's flags but, from v25.24.0, not its reason not to suspend", (t) => {
+  const exp = (kind: 'xl' | 'xapi', name: string, ctx?: ModelContext) => {
+    const a = MODELS[kind].expect(findCase(name)!.scenario, ctx);
+    return a.kind === 'expect' ? `${a.rule} ${short(a)}` : 'unmodelled';
+  };
+  for (const [name, plain] of [
+    ['running.clean_shutdown.no-feature-poweroff.ack-ok.poweroff', 'running.clean_shutdown.ack-ok.poweroff'],
+    ['running.clean_reboot.no-feature-reboot.ack-ok.reboot', 'running.clean_reboot.ack-ok.reboot'],
+    ['running.suspend.no-feature-suspend.ack-ok.suspend', 'running.suspend.ack-ok.suspend'],
+    ['running.suspend.cant-suspend.ack-ok.suspend', 'running.suspend.ack-ok.suspend'],
+  ]) {
+    t.equal(exp('xl', name!), `features-unread ${short(expectOf('xl', plain!))}`, `xl ${name}: as with every flag`);
+  }
+  t.equal(
+    exp('xapi', 'running.suspend.no-feature-suspend.ack-ok.suspend'),
+    `features-pv-implicit ${short(expectOf('xapi', 'running.suspend.ack-ok.suspend'))}`,
+  );
+  t.equal(
+    exp('xapi', 'running.suspend.cant-suspend.ack-ok.suspend'),
+    'features-cant-suspend error:VM_NON_SUSPENDABLE Running same fast',
+    'current xapi (and an unknown host): refused',
+  );
+  t.equal(
+    exp('xapi', 'running.suspend.cant-suspend.ack-ok.suspend', { refusesNonSuspendable: false }),
+    `features-cant-suspend ${short(expectOf('xapi', 'running.suspend.ack-ok.suspend'))}`,
+    'the 1.249 line: the reason changes nothing for PV',
+  );
+  const refused = MODELS.xapi.expect(findCase('running.suspend.cant-suspend.ack-ok.suspend')!.scenario);
+  t.deepEqual(refused.kind === 'expect' && refused.expect.guest, { received: null, ack: null, action: null }, 'refused before the guest is asked');
   t.end();
 });

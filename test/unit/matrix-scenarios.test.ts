@@ -7,20 +7,50 @@ import {
   SMOKE_CASES,
   allCases,
   caseName,
+  CASE_TIMINGS,
+  GUEST_VISIBLE_REQUESTS,
   findCase,
   makeFilter,
   matrixCases,
 } from '../../harness/matrix/scenarios.ts';
 import { vmNameOf } from '../../harness/matrix/runner.ts';
 
-test('the full matrix is every combination, each with one unique name', (t) => {
+test('the full matrix is every combination, then the timing cases, each with one unique name', (t) => {
   const all = allCases();
-  t.equal(all.length, INITIAL_STATES.length * MATRIX_REQUESTS.length * ACK_KINDS.length * GUEST_ACTIONS.length);
+  const timed = GUEST_VISIBLE_REQUESTS.length * (CASE_TIMINGS.length - 1);
+  const featured = GUEST_VISIBLE_REQUESTS.length + 1;
+  t.equal(all.length, INITIAL_STATES.length * MATRIX_REQUESTS.length * ACK_KINDS.length * GUEST_ACTIONS.length + timed + featured);
   t.equal(new Set(all.map((c) => c.scenario.name)).size, all.length, 'names are unique');
   for (const c of all) {
     const s = c.scenario;
-    if (caseName(s.initial, s.request, s.ack, s.action) !== s.name) t.fail(`name of ${JSON.stringify(s)}`);
+    if (caseName(s.initial, s.request, s.ack, s.action, s.timing, s.features) !== s.name) t.fail(`name of ${JSON.stringify(s)}`);
   }
+  t.deepEqual(
+    all.filter((c) => c.scenario.features !== 'all').map((c) => c.scenario.name),
+    [
+      'running.clean_shutdown.no-feature-poweroff.ack-ok.poweroff',
+      'running.clean_reboot.no-feature-reboot.ack-ok.reboot',
+      'running.suspend.no-feature-suspend.ack-ok.suspend',
+      'running.suspend.cant-suspend.ack-ok.suspend',
+    ],
+    'the features cases: each request without its flag, and suspend with a reason not to',
+  );
+  const names = all.filter((c) => c.scenario.timing !== 'prompt').map((c) => c.scenario.name);
+  t.equal(names.length, timed);
+  t.ok(
+    [
+      'running.clean_shutdown.ack-ok-late.poweroff',
+      'running.clean_reboot.ack-ok-inside.reboot',
+      'running.suspend.ack-ok.suspend-late',
+      'running.suspend.ack-ok.suspend-inside',
+    ].every((n) => names.includes(n)),
+    'the timing goes on the part it delays: ack-ok-late, suspend-late',
+  );
+  t.ok(
+    all.filter((c) => c.scenario.timing !== 'prompt').every((c) => c.run && c.scenario.initial === 'running' && c.scenario.ack === 'ok'),
+    'timing cases run, on a running guest that acks ok',
+  );
+  t.deepEqual(makeFilter('*-late*').call(null, 'running.suspend.ack-ok.suspend-late'), true, '--filter reaches them');
   t.ok(findCase('running.clean_shutdown.ack-none.poweroff')?.run, 'a guest-visible request on a running VM runs');
   t.end();
 });
@@ -93,7 +123,9 @@ test('--filter: substring, glob, several patterns', (t) => {
   t.equal(count('running.suspend.ack-ok.suspend'), 1, 'exact name');
   t.equal(count('running.suspend.ack-ok.suspend, halted.pause.ack-ok.ignore'), 2, 'comma-separated');
   t.equal(count('running.?ause.ack-ok.ignore'), 1, '? is one character');
-  t.equal(count('running.clean_shutdown'), 24, 'a prefix is a substring');
+  t.equal(count('running.clean_shutdown'), 24 + 4 + 1, 'a prefix is a substring (the timing and feature cases too)');
+  t.equal(count('running.clean_shutdown.ack-ok.poweroff'), 1, "a case's whole name is that case, not its timing variants");
+  t.equal(count('ack-ok-late'), GUEST_VISIBLE_REQUESTS.length, 'a dimension by its name part');
   t.equal(count('nothing-like-this'), 0);
   t.equal(count('running.[a].x'), 0, 'regex characters are literal');
   t.end();

@@ -160,3 +160,23 @@ test('the terminal table lists cases that ran and the totals', (t) => {
   t.notOk(text.includes(String.fromCharCode(1)), 'control characters flattened');
   t.end();
 });
+
+test('HTML: timing cases (#16) get a grid of their own, not a cell in the request × action grids', (t) => {
+  const s = summarise(
+    [
+      result('running.clean_shutdown.ack-ok.poweroff', {}),
+      result('running.clean_shutdown.ack-ok-late.poweroff', { verdict: 'fail', summary: 'state differs' }),
+    ],
+    { toolstack: 'xl', matrix: 'full', host: 'fake', startedAt: '2026-12-03T00:00:00Z', finishedAt: '2026-12-03T00:01:00Z', aborted: false },
+  );
+  const html = toHtml(s);
+  t.match(html, /<h2>Timing: the guest acknowledges or acts/, 'a section of its own');
+  t.match(html, /data-dimension="timing"/);
+  t.match(html, /data-case="running\.clean_shutdown\.ack-ok-late\.poweroff" data-verdict="fail"/, 'the late-ack cell');
+  t.equal((html.match(/data-case="running\.clean_shutdown\.ack-ok-late\.poweroff"/g) ?? []).length, 1, 'drawn once, in the timing grid');
+  const withFeatures = toHtml({ ...s, cases: [...s.cases, result('running.suspend.cant-suspend.ack-ok.suspend', {})] });
+  t.match(withFeatures, /data-dimension="features"[\s\S]*data-case="running\.suspend\.cant-suspend\.ack-ok\.suspend"/, 'features: a grid of their own too');
+  const plain = toHtml({ ...s, cases: s.cases.filter((c) => c.scenario.timing === 'prompt') });
+  t.doesNotMatch(plain, /data-dimension="timing"/, 'no timing case in the run: no timing grid');
+  t.end();
+});

@@ -204,7 +204,14 @@ export class XapiDriver implements ToolstackDriver {
         notes.push(
           "dom0: not reachable (no SSH): no kernel copies, guest xenstore only through VM.set_xenstore_data, no console log; xapi's default timeouts assumed",
         );
-        return { version: this.version.label, dom0: null, consoleLogDir: null, timeouts: { ...XAPI_DEFAULT_TIMEOUTS }, notes };
+        return {
+          version: this.version.label,
+          dom0: null,
+          consoleLogDir: null,
+          timeouts: { ...XAPI_DEFAULT_TIMEOUTS },
+          refusesNonSuspendable: this.version.refusesNonSuspendable,
+          notes,
+        };
       }
       const [c, t] = await Promise.all([
         consoleLogFact(target, this.opts.consoleLog !== false, this.callTimeoutMs),
@@ -214,7 +221,14 @@ export class XapiDriver implements ToolstackDriver {
         })),
       ]);
       notes.push(c.note, ...t.notes);
-      return { version: this.version.label, dom0: target.description, consoleLogDir: c.dir, timeouts: t.timeouts, notes };
+      return {
+        version: this.version.label,
+        dom0: target.description,
+        consoleLogDir: c.dir,
+        timeouts: t.timeouts,
+        refusesNonSuspendable: this.version.refusesNonSuspendable,
+        notes,
+      };
     })();
     return this.facts;
   }
@@ -417,8 +431,8 @@ export class XapiDriver implements ToolstackDriver {
   // ---------------------------------------------------------------------------
   // power
 
-  async start(vm: VmRef, opts: { paused?: boolean } = {}): Promise<void> {
-    await this.callAsync('VM.start', this.callTimeoutMs, await this.ref(vm), opts.paused === true, false);
+  async start(vm: VmRef, opts: { paused?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    await this.callAsync('VM.start', opts.timeoutMs ?? this.callTimeoutMs, await this.ref(vm), opts.paused === true, false);
   }
 
   async request(vm: VmRef, request: HostRequest, opts: RequestOptions): Promise<void> {

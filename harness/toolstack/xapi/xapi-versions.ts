@@ -21,6 +21,8 @@ export interface XapiVersion {
   pvh: boolean;
   /** Whether xenopsd reads the suspend timeouts from its config file (else 30 s and 1200 s, literals). */
   suspendTimeoutsTunable: boolean;
+  /** Whether xapi refuses to suspend a guest that says why it cannot (VM_NON_SUSPENDABLE). */
+  refusesNonSuspendable: boolean;
 }
 
 function parseMajorMinor(v: string | undefined): [number, number] | null {
@@ -47,5 +49,8 @@ export function xapiVersionOf(sv: Readonly<Record<string, string>>): XapiVersion
     pvh: atLeast(xapi, 23, 9),
     // vm-suspend-ack-timeout / vm-suspend-timeout: commit aabf39f0f2, first in v26.3.0.
     suspendTimeoutsTunable: atLeast(xapi, 26, 3),
+    // xapi_vm_lifecycle.ml check_op_for_feature raises VM_NON_SUSPENDABLE for PV too: commit c895469f54, first in
+    // v25.24.0; at v1.249.42 it returns None for any PV VM (docs/toolstack-behaviour.md#guest-features).
+    refusesNonSuspendable: atLeast(xapi, 25, 24),
   };
 }
