@@ -12,6 +12,7 @@ import { shq } from '../remote/target.ts';
 import { liveState } from '../embedded/state.ts';
 import { embeddedAddress } from '../embedded/embedded-address.ts';
 import { prepareEmbeddedXapi, XAPI_PROFILES, type XapiProfile } from '../embedded/xapi-double.ts';
+import { timeoutKeysOf } from '../toolstack/xapi/xapi-timeouts.ts';
 
 export const USAGE = `usage: xtv host up|status|exec|down [options]
 
@@ -19,13 +20,22 @@ Boots real Xen 4.17 with a Debian dom0 under QEMU (software emulation) and
 reaches dom0 over SSH on 127.0.0.1, the way the harness reaches a real host.
 
   xtv host up [--memory MiB] [--cpus N] [--timeout SEC] [--no-build]
-             [--xapi-profile P[,P...]] [--json]
+             [--xapi-profile P[,P...]] [--xenopsd-conf K=S[,K=S]]
+             [--xapi-conf K=S] [--json]
       Builds the host if needed (npm run build:host, cached), boots it, and
       returns when dom0 answers over SSH. The host keeps running until
       'xtv host down'. One host per state directory. dom0 also serves
       XenAPI (a test double, not XAPI) as the XAPI version of each profile:
       ${XAPI_PROFILES.join(', ')} (default ${XAPI_PROFILES[0]}; the first
       is what --host embedded --toolstack xapi uses; XTV_NO_XAPI=1: none).
+      --xenopsd-conf and --xapi-conf write dom0's /etc/xenopsd.conf and
+      /etc/xapi.conf, as an administrator tunes a real host: seconds for
+      ${timeoutKeysOf('xenopsd').join(', ')}
+      (xenopsd) and ${timeoutKeysOf('xapi').join(', ')} (xapi). Short windows
+      make the matrix's timing cases run in minutes, e.g.
+      --xenopsd-conf domain_shutdown_ack_timeout=6 --xapi-conf
+      domain_shutdown_total_timeout=20; xtv run reads them back as it reads
+      a real host's.
   xtv host status [--json]
       Running or not, QEMU's pid, the SSH port, the boot log, uptime, and
       'xl info' basics. Exit 0 when running, 1 when not.
@@ -59,6 +69,23 @@ export interface HostArgs {
   build: boolean;
   /** up: the XenAPI double's version profiles, the default first. */
   xapiProfiles?: XapiProfile[];
+  /** up: lines of dom0's /etc/xenopsd.conf and /etc/xapi.conf (seconds). */
+  xenopsdConf?: Record<string, number>;
+  xapiConf?: Record<string, number>;
+}
+
+/** `K=S[,K=S...]` for --xenopsd-conf / --xapi-conf: known timeout keys only (a typo would change nothing), seconds > 0. */
+export function parseConfPairs(flag: string, text: string, known: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of text.split(',').map((p) => p.trim())) {
+    const m = /^([A-Za-z0-9_-]+)=(\d+(?:\.\d+)?)$/.exec(pair);
+    if (!m) throw new UsageError(`--${flag} wants KEY=SECONDS[,KEY=SECONDS], got '${pair}'`);
+    if (!known.includes(m[1]!)) throw new UsageError(`--${flag}: unknown key '${m[1]}' (known: ${known.join(', ')})`);
+    if (Number(m[2]) <= 0) throw new UsageError(`--${flag}: ${m[1]} must be more than 0 seconds`);
+    if (m[1]! in out) throw new UsageError(`--${flag}: ${m[1]} is given twice`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
@@ -92,6 +119,8 @@ export function parseHostArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
         cpus: { type: 'string' },
         'no-build': { type: 'boolean', default: false },
         'xapi-profile': { type: 'string' },
+        'xenopsd-conf': { type: 'string' },
+        'xapi-conf': { type: 'string' },
       },
     });
   } catch (err) {
@@ -124,6 +153,10 @@ export function parseHostArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
     if (new Set(list).size !== list.length) throw new UsageError('--xapi-profile: a profile is named twice');
     out.xapiProfiles = list as XapiProfile[];
   }
+  only('xenopsd-conf', ['up'], v['xenopsd-conf']);
+  only('xapi-conf', ['up'], v['xapi-conf']);
+  if (v['xenopsd-conf'] !== undefined) out.xenopsdConf = parseConfPairs('xenopsd-conf', v['xenopsd-conf'], timeoutKeysOf('xenopsd'));
+  if (v['xapi-conf'] !== undefined) out.xapiConf = parseConfPairs('xapi-conf', v['xapi-conf'], timeoutKeysOf('xapi'));
   only('json', ['up', 'status'], v.json);
   only('timeout', ['up', 'exec', 'down'], v.timeout);
   const memoryMiB = positiveInt('memory', v.memory);
@@ -164,11 +197,18 @@ async function up(a: HostArgs): Promise<number> {
   else if (!existsSync(join(REPO_ROOT, 'dist', 'host', 'manifest.json'))) {
     throw new SetupError('dist/host is missing: run npm run build:host (or drop --no-build)');
   }
+  if (process.env.XTV_NO_XAPI && (a.xenopsdConf || a.xapiConf || a.xapiProfiles))
+    throw new UsageError('--xapi-profile, --xenopsd-conf and --xapi-conf configure the XenAPI double, which XTV_NO_XAPI leaves out');
   const t0 = Date.now();
   // The XenAPI test double rides along (XAPI path of the harness); XTV_NO_XAPI=1 boots without it.
   const xapi = process.env.XTV_NO_XAPI
     ? null
-    : await prepareEmbeddedXapi(a.stateDir, { onProgress: say, ...(a.xapiProfiles ? { profiles: a.xapiProfiles } : {}) });
+    : await prepareEmbeddedXapi(a.stateDir, {
+        onProgress: say,
+        ...(a.xapiProfiles ? { profiles: a.xapiProfiles } : {}),
+        ...(a.xenopsdConf ? { xenopsdConf: a.xenopsdConf } : {}),
+        ...(a.xapiConf ? { xapiConf: a.xapiConf } : {}),
+      });
   const host = await EmbeddedHost.up({
     stateDir: a.stateDir,
     detached: true,

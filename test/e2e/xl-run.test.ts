@@ -3,10 +3,11 @@
 // left), and a run interrupted with Ctrl-C while a request is in flight
 // (exit 1, the case reported as an error, every VM and domain gone).
 //
-// The cases are a slice of the smoke matrix that the other e2e files do not
+// The cases are a slice of the full matrix that the other e2e files do not
 // already drive through the harness's own fixture (xl-driver.test.ts): a guest
 // reboot asked by the host, save then restore, unpause, a request to a halted
-// VM, a guest crashing itself.
+// VM, a guest crashing itself; and one case each of #16's timing and features
+// dimensions (--matrix full: they are not in the smoke list).
 import test from 'tape';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,10 +48,27 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
       const dir = reportRoot(tmp, 'xl-run');
       // Both runs at once: they share the host, each with VMs of its own prefix.
       const [ok, cut] = await Promise.all([
-        xtv(['run', '--toolstack', 'xl', '--filter', CASES.join(','), '--parallel', '3', '--vm-prefix', 'xtv-e2e-run', '--report-dir', join(dir, 'ok')], {
-          env,
-          timeoutMs: 20 * 60_000,
-        }),
+        xtv(
+          [
+            'run',
+            '--toolstack',
+            'xl',
+            '--matrix',
+            'full',
+            '--filter',
+            CASES.join(','),
+            '--parallel',
+            '3',
+            '--vm-prefix',
+            'xtv-e2e-run',
+            '--report-dir',
+            join(dir, 'ok'),
+          ],
+          {
+            env,
+            timeoutMs: 20 * 60_000,
+          },
+        ),
         // SIGINT once the request is in flight (the guest was told not to acknowledge it).
         xtv(['run', '--toolstack', 'xl', '--filter', INTERRUPTED_CASE, '--vm-prefix', 'xtv-e2e-int', '--report-dir', join(dir, 'cut')], {
           env,
@@ -67,8 +85,8 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
           tapOk.some((l) => l.includes(c)),
           `  ${c}`,
         );
-      for (const f of ['xtv-xl-smoke.junit.xml', 'xtv-xl-smoke.html', 'xtv-xl-smoke.json']) t.ok(existsSync(join(dir, 'ok', f)), `report ${f} written`);
-      const summary = JSON.parse(readFileSync(join(dir, 'ok', 'xtv-xl-smoke.json'), 'utf8')) as { counts: Record<string, number> };
+      for (const f of ['xtv-xl-full.junit.xml', 'xtv-xl-full.html', 'xtv-xl-full.json']) t.ok(existsSync(join(dir, 'ok', f)), `report ${f} written`);
+      const summary = JSON.parse(readFileSync(join(dir, 'ok', 'xtv-xl-full.json'), 'utf8')) as { counts: Record<string, number> };
       t.equal(summary.counts['pass'], CASES.length, 'the JSON report counts them as passed');
       t.deepEqual(await leftovers(host, 'xtv-e2e-run'), { vms: [], domains: [] }, 'no VM and no domain of that run is left');
 

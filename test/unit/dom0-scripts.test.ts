@@ -3,7 +3,9 @@
 // results come back in the one framing, and shellcheck finds nothing.
 import test from 'tape';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Dom0Exit, SCRIPT_DIR, frames, lastFrame, scriptCommand, scriptText, type Dom0ScriptName } from '../../harness/toolstack/dom0-script.ts';
 // @ts-expect-error: a plain .mjs script, no types
 import { lintDom0Scripts } from '../../scripts/lint-sh.mjs';
@@ -61,5 +63,36 @@ test('dom0 scripts: shellcheck finds nothing in them as they run', (t) => {
     return;
   }
   t.equal(lintDom0Scripts(), '', 'no finding');
+  t.end();
+});
+
+test('dom0 scripts: xl-list-owned reads every config, even when one vanishes under it (busybox awk stops at a file it cannot open)', (t) => {
+  const busybox = spawnSync('busybox', ['true']);
+  if (busybox.error || busybox.status !== 0) {
+    t.skip('no busybox here (dom0 runs it; scripts/deps.sh installs busybox-static)');
+    t.end();
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-list-owned-'));
+  try {
+    const bin = join(dir, 'bin');
+    const cfgs = join(dir, 'cfg');
+    mkdirSync(bin);
+    mkdirSync(cfgs);
+    symlinkSync(spawnSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).stdout.trim(), join(bin, 'awk'));
+    writeFileSync(join(cfgs, 'xtv-a.cfg'), '# made by xtv owner=1\nname = "xtv-a"\n');
+    symlinkSync(join(dir, 'gone'), join(cfgs, 'xtv-b.cfg')); // removed between the glob and the read
+    writeFileSync(join(cfgs, 'xtv-c.cfg'), '# made by xtv owner=2\n');
+    writeFileSync(join(cfgs, 'other.cfg'), 'name = "not ours"\n');
+    const cmd = scriptCommand('xl-list-owned', 'XTV-0a1b', 5, [cfgs, '# made by xtv']);
+    const r = spawnSync('busybox', ['sh', '-c', cmd], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    t.deepEqual(
+      r.stdout.split('\n').filter((l) => l.includes('\t')),
+      ['xtv-a\t# made by xtv owner=1', 'xtv-c\t# made by xtv owner=2'],
+      'the configs after the missing one are listed too',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   t.end();
 });

@@ -152,3 +152,24 @@ test('#15: an ssh URL whose user or host starts with "-" is refused (ssh would r
   t.deepEqual(parseSshUrl('ssh://_ci@xen-1.example:2222'), { user: '_ci', host: 'xen-1.example', port: 2222 });
   t.end();
 });
+
+test('#16: xtv host up --xenopsd-conf / --xapi-conf: known timeout keys, seconds, nothing else', (t) => {
+  const a = parseHostArgs(
+    ['up', '--xenopsd-conf', 'domain_shutdown_ack_timeout=6, vm-suspend-ack-timeout=4.5', '--xapi-conf', 'domain_shutdown_total_timeout=20'],
+    env,
+    '/w',
+  );
+  t.deepEqual(a.xenopsdConf, { domain_shutdown_ack_timeout: 6, 'vm-suspend-ack-timeout': 4.5 });
+  t.deepEqual(a.xapiConf, { domain_shutdown_total_timeout: 20 });
+  t.throws(
+    () => parseHostArgs(['up', '--xenopsd-conf', 'domain_shutdown_ack_timout=6'], env, '/w'),
+    /unknown key 'domain_shutdown_ack_timout' \(known: domain_shutdown_ack_timeout/,
+    'a typo is refused',
+  );
+  t.throws(() => parseHostArgs(['up', '--xapi-conf', 'domain_shutdown_ack_timeout=6'], env, '/w'), /unknown key/, "xenopsd's key is not xapi's");
+  t.throws(() => parseHostArgs(['up', '--xapi-conf', 'domain_shutdown_total_timeout=0'], env, '/w'), /more than 0 seconds/);
+  t.throws(() => parseHostArgs(['up', '--xapi-conf', 'domain_shutdown_total_timeout'], env, '/w'), /KEY=SECONDS/);
+  t.throws(() => parseHostArgs(['up', '--xapi-conf', 'domain_shutdown_total_timeout=1,domain_shutdown_total_timeout=2'], env, '/w'), /given twice/);
+  t.throws(() => parseHostArgs(['status', '--xenopsd-conf', 'domain_shutdown_ack_timeout=6'], env, '/w'), /not an option of 'status'/);
+  t.end();
+});

@@ -35,6 +35,11 @@ const KEYS: ReadonlyArray<{ daemon: Daemon; key: string; field: keyof ToolstackT
   { daemon: 'xapi', key: 'domain_shutdown_total_timeout', field: 'shutdownTotalMs' },
 ];
 
+/** The timeout keys each daemon's file may set (what `xtv host up --xenopsd-conf / --xapi-conf` accept). */
+export function timeoutKeysOf(daemon: Daemon): string[] {
+  return KEYS.filter((k) => k.daemon === daemon).map((k) => k.key);
+}
+
 export interface ConfFiles {
   /** Each daemon's files in the order it reads them (later values win). */
   xenopsd: Array<{ path: string; text: string }>;
