@@ -157,7 +157,8 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
 /**
  * --vm-prefix: a name start both toolstacks accept (xl domain names, XAPI
  * name-labels, file names in dom0), short enough that PREFIX-CASE stays
- * within xl's 64 characters for the longest case name (44).
+ * within xl's 64 characters for most case names (the longer ones are cut and
+ * hashed: case-run.ts vmNameOf).
  */
 function vmPrefixOf(v: string | undefined): string {
   if (v === undefined) return 'xtv';

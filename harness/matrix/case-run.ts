@@ -7,6 +7,7 @@
 import {
   encodeTesting,
   encodeCommand,
+  encodeUtf8,
   decodeTesting,
   isCapabilityMessage,
   MAX_DELAY_MS,
@@ -24,6 +25,7 @@ import {
   type ToolstackTimeouts,
   type VmRef,
 } from '../toolstack/driver.ts';
+import { fnv1a64 } from '../../protocol/report-limits.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
 import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
 import {
@@ -127,8 +129,20 @@ export function primingMessage(s: Scenario, delays: CaseDelays | null = null): s
   });
 }
 
+/** xl's longest domain name (harness/toolstack/xl: checkVmName); XAPI's name-labels take it too. */
+const VM_NAME_MAX = 64;
+
+/**
+ * PREFIX-CASE, or, when that would pass xl's 64 characters (a long prefix
+ * with the longest case names, such as the feature cases' 58), the case name
+ * cut short and ended with 8 hex digits of its hash: still unique, still
+ * under the prefix (gc --prefix), and readable from the start.
+ */
 export function vmNameOf(prefix: string, caseName: string): string {
-  return `${prefix}-${caseName}`;
+  const full = `${prefix}-${caseName}`;
+  if (full.length <= VM_NAME_MAX) return full;
+  const hash = fnv1a64(encodeUtf8(caseName)).slice(0, 8);
+  return `${prefix}-${caseName.slice(0, VM_NAME_MAX - prefix.length - 1 - 9).replace(/[.-]+$/, '')}-${hash}`;
 }
 
 /** The guest's console, when the host keeps it (null otherwise). */

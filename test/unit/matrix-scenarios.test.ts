@@ -104,12 +104,18 @@ test('the smoke matrix lists runnable cases only, by name', (t) => {
   t.end();
 });
 
-test("VM names (xtv-<case>) fit the xl driver's rule: 1-64 of A-Z a-z 0-9 . _ -", (t) => {
-  for (const c of allCases()) {
-    const n = vmNameOf('xtv', c.scenario.name);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n)) t.fail(n);
+test("VM names (xtv-<case>) fit the xl driver's rule: 1-64 of A-Z a-z 0-9 . _ -, with any allowed prefix, and stay unique", (t) => {
+  for (const prefix of ['xtv', 'xtv-e2e-run', 'a'.repeat(19)]) {
+    const names = allCases().map((c) => vmNameOf(prefix, c.scenario.name));
+    for (const n of names) if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(n) || !n.startsWith(`${prefix}-`)) t.fail(`${prefix}: ${n}`);
+    t.equal(new Set(names).size, names.length, `${prefix}: unique`);
   }
-  t.pass('all fit');
+  t.equal(vmNameOf('xtv', 'running.clean_shutdown.ack-ok.poweroff'), 'xtv-running.clean_shutdown.ack-ok.poweroff', 'short enough: PREFIX-CASE as it is');
+  t.match(
+    vmNameOf('xtv-e2e-run', 'running.clean_shutdown.no-feature-poweroff.ack-ok.poweroff'),
+    /^xtv-e2e-run-running\.clean_shutdown\.no-feature-poweroff-[0-9a-f]{8}$/,
+    'too long: cut, with a hash of the whole case name',
+  );
   t.end();
 });
 
