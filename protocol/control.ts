@@ -12,8 +12,20 @@
 
 import { encodeUtf8 } from './utf8.ts';
 
-/** Version of this protocol; the agent reports it under data/xtv/protocols. */
-export const CONTROL_PROTOCOL = 'xtv-control/1';
+/**
+ * Version of this protocol; the agent reports it under data/xtv/protocols.
+ * 2: ackAfterMs / actAfterMs and capabilities messages (#16); an agent of 1
+ * rejects them as unknown fields, so the harness checks before it sends one.
+ */
+export const CONTROL_PROTOCOL = 'xtv-control/2';
+/** The version a message with delays or capabilities needs. */
+export const PROTOCOL_WITH_TIME_AND_FEATURES = 2;
+
+/** The control protocol version in an agent's `protocols` report ("xtv-control/2"), or null when it names none. */
+export function controlProtocolVersion(protocols: string | null | undefined): number | null {
+  const m = /(?:^|\s)xtv-control\/(\d+)(?:\s|$)/.exec(protocols ?? '');
+  return m ? Number(m[1]) : null;
+}
 
 export const SHUTDOWN_NODE = 'control/shutdown';
 export const TESTING_NODE = 'control/testing';

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import {
   CANT_SUSPEND_REASON_NODE,
+  CONTROL_PROTOCOL,
   FEATURES,
   decodeTesting,
   encodeCommand,
@@ -44,6 +45,8 @@ export interface FakeOptions {
   misbehave?: 'restart-on-poweroff';
   /** false: the fake host keeps no guest console log (as XenServer's and XCP-ng's dom0 by default). */
   consoleLog?: boolean;
+  /** What the simulated agent reports under data/xtv/protocols (an older image's, to test the check). Default: CONTROL_PROTOCOL. */
+  agentProtocols?: string;
 }
 
 interface FakeDomain {
@@ -85,7 +88,17 @@ export class FakeToolstackDriver implements ToolstackDriver {
 
   constructor(o: FakeOptions) {
     this.kind = o.kind;
-    this.o = { ackTimeoutMs: 1000, totalTimeoutMs: 4000, bootMs: 5, agentDelayMs: 1, restartDelayMs: 20, requestDelayMs: 0, consoleLog: true, ...o };
+    this.o = {
+      ackTimeoutMs: 1000,
+      totalTimeoutMs: 4000,
+      bootMs: 5,
+      agentDelayMs: 1,
+      restartDelayMs: 20,
+      requestDelayMs: 0,
+      consoleLog: true,
+      agentProtocols: CONTROL_PROTOCOL,
+      ...o,
+    };
     this.ev.setMaxListeners(0);
   }
 
@@ -254,6 +267,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
           d.store.set('data/xtv/boot-id', `boot-${d.domid}`);
           d.store.set('data/xtv/domid', String(d.domid));
           d.store.set('data/xtv/pending', '');
+          d.store.set('data/xtv/protocols', this.o.agentProtocols);
           for (const f of ['poweroff', 'reboot', 'suspend'] as const) d.store.set(featureNode(f), '1');
           this.reportFeatures(d);
           d.store.set('data/xtv/state', 'ready');

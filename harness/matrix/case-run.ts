@@ -9,8 +9,10 @@ import {
   encodeCommand,
   encodeUtf8,
   decodeTesting,
+  controlProtocolVersion,
   isCapabilityMessage,
   MAX_DELAY_MS,
+  PROTOCOL_WITH_TIME_AND_FEATURES,
   REPORT_DIR,
   SHUTDOWN_NODE,
   TESTING_NODE,
@@ -430,8 +432,23 @@ export class CaseRun {
     }
   }
 
+  /**
+   * A timing or feature case needs an agent that speaks xtv-control/2: an older image would reject
+   * the message as an unknown field and act at once, and the case would fail for the wrong reason.
+   */
+  private async checkAgentProtocol(vm: VmRef): Promise<void> {
+    if (this.s.timing === 'prompt' && this.s.features === 'all') return;
+    const { protocols } = await readReport(this.ctx.driver, vm, ['protocols']);
+    const v = controlProtocolVersion(protocols);
+    if (v === null || v < PROTOCOL_WITH_TIME_AND_FEATURES)
+      throw new StepError(
+        `this case needs an agent that speaks xtv-control/${PROTOCOL_WITH_TIME_AND_FEATURES} (delays, capabilities); the guest's speaks ${JSON.stringify(protocols ?? 'nothing')}: install a newer image (npm run build:image, then xtv install)`,
+      );
+  }
+
   /** A feature case's capabilities message, first: written, and waited for until the guest reports the flags it wrote. */
   private async advertise(vm: VmRef): Promise<void> {
+    await this.checkAgentProtocol(vm);
     const msg = capabilityMessage(this.s);
     if (msg === null) return;
     const { driver, timing } = this.ctx;

@@ -25,7 +25,7 @@ test('start: report, feature flags, watches, one ready line', async (t) => {
   const r = f.report();
   t.deepEqual(Object.keys(r).sort(), [...REPORT_KEYS].sort(), 'every report key, nothing else');
   t.equal(r.version, '0.1.0');
-  t.equal(r.protocols, 'xtv-control/1');
+  t.equal(r.protocols, 'xtv-control/2');
   t.match(r['boot-id']!, /^[0-9a-f]{32}$/, 'boot id: 32 hex digits');
   t.equal(r.domid, String(DOMID));
   t.equal(r.state, 'ready');

@@ -402,3 +402,20 @@ test('the console excerpt starts after what an earlier VM of the same name left 
   t.equal(lastLine(''), null);
   t.end();
 });
+
+test('#16: a timing or feature case on a guest whose agent speaks xtv-control/1 is an error that says so, before anything is sent', async (t) => {
+  const { summary } = await run(
+    'xl',
+    cases('running.clean_shutdown.ack-ok-late.poweroff', 'running.suspend.cant-suspend.ack-ok.suspend', 'running.clean_shutdown.ack-ok.poweroff'),
+    {
+      agentProtocols: 'xtv-control/1',
+    },
+  );
+  const [late, cant, plain] = summary.cases;
+  for (const c of [late!, cant!]) {
+    t.equal(c.verdict, 'error', `${c.name}: error`);
+    t.match(c.errors.join(' '), /needs an agent that speaks xtv-control\/2.*"xtv-control\/1".*npm run build:image/, '  saying what to do');
+  }
+  t.equal(plain!.verdict, 'pass', 'a plain case runs on it as before');
+  t.end();
+});
