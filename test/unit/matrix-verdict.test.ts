@@ -75,6 +75,18 @@ test('compare: a success slower than a short ack timeout is a slow host; an erro
     ['duration'],
     'the ack error at once, not after the ack timeout, differs',
   );
+  // #16: a success that waited for a guest acting just inside a 25 s total window, then rebooted it (seen: 34 s).
+  const delayedOk: Expectation = { ...expectation, result: { kind: 'ok' }, duration: 'delayed' };
+  t.deepEqual(
+    compare(delayedOk, obs({ result: { kind: 'ok' }, durationMs: 34_200, durationClass: 'total-timeout' })),
+    [],
+    'a late guest, then the host finishing slowly: no difference',
+  );
+  t.deepEqual(
+    compare(delayedOk, obs({ result: { kind: 'ok' }, durationMs: 800, durationClass: 'fast' })).map((d) => d.field),
+    ['duration'],
+    'but a call that did not wait for the late guest differs',
+  );
   t.end();
 });
 
