@@ -7,7 +7,7 @@
 //   DOM = ocaml/xenopsd/xc/domain.ml             CU  = ocaml/xenopsd/xc/cancel_utils.ml
 //   LC  = ocaml/xapi/xapi_vm_lifecycle.ml
 // Rules are tried in order; the first match wins.
-import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import { asPlainCase, evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction, Scenario } from './scenarios.ts';
 import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 
@@ -313,17 +313,7 @@ export const XAPI_RULES: readonly Rule[] = [
 
 /** A timing or feature case that ends as the plain one would (a timing case later: the call waits for the guest). */
 function asPrompt(s: Scenario, ctx: ModelContext, basis: string[]): Outcome | { unmodelled: string } {
-  const prompt = evaluate(XAPI_RULES, { ...s, timing: 'prompt', features: 'all' }, ctx);
-  if (prompt.kind === 'unmodelled') return { unmodelled: prompt.reason };
-  const e = prompt.expect;
-  return {
-    result: e.result,
-    finalState: e.finalState,
-    domid: e.domid,
-    ...(e.shutdownReason !== undefined ? { shutdownReason: e.shutdownReason } : {}),
-    duration: s.timing === 'prompt' ? e.duration : 'delayed',
-    basis: [...basis, ...e.basis],
-  };
+  return asPlainCase(XAPI_RULES, s, ctx, s.timing === 'prompt' ? undefined : 'delayed', basis);
 }
 
 /** A timing case whose call fails at the window, after which the guest acks and acts as it would on its own. */

@@ -11,7 +11,7 @@
 // hard reboot), and of a saved VM discards its save image; a domain shut down
 // for `suspend` and not destroyed is reported as Suspended with its domid and
 // shutdownReason "suspend". (harness/toolstack/xl/xl-driver.ts does exactly this.)
-import { evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import { asPlainCase, evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import type { GuestAction, Scenario } from './scenarios.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
@@ -78,17 +78,7 @@ const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'
 
 /** A timing or feature case that ends as the plain one: the same outcome (later, with `duration`). */
 function asPrompt(s: Scenario, ctx: ModelContext, duration: Outcome['duration'] | undefined, basis: string[]): Outcome | { unmodelled: string } {
-  const prompt = evaluate(XL_RULES, { ...s, timing: 'prompt', features: 'all' }, ctx);
-  if (prompt.kind === 'unmodelled') return { unmodelled: prompt.reason };
-  const e = prompt.expect;
-  return {
-    result: e.result,
-    finalState: e.finalState,
-    domid: e.domid,
-    ...(e.shutdownReason !== undefined ? { shutdownReason: e.shutdownReason } : {}),
-    duration: duration ?? e.duration,
-    basis: [...basis, ...e.basis],
-  };
+  return asPlainCase(XL_RULES, s, ctx, duration, basis);
 }
 
 /** A timing case whose call fails (xl exits 1) at libxl's 60 s, after which the daemon acts on the guest's own late action. */

@@ -186,6 +186,33 @@ export function evaluate(rules: readonly Rule[], s: Scenario, ctx: ModelContext 
   return { kind: 'unmodelled', reason: 'no rule of this model covers the case' };
 }
 
+/**
+ * What the same case says with a prompt guest that advertises everything
+ * (timing 'prompt', features 'all'), as a rule's Outcome: for the timing and
+ * feature rules whose answer is "as the plain case, later" or "as the plain
+ * case: the flag is not read". `duration` replaces the plain case's; `basis`
+ * goes before its basis.
+ */
+export function asPlainCase(
+  rules: readonly Rule[],
+  s: Scenario,
+  ctx: ModelContext,
+  duration: DurationClass | undefined,
+  basis: string[],
+): Outcome | { unmodelled: string } {
+  const plain = evaluate(rules, { ...s, timing: 'prompt', features: 'all' }, ctx);
+  if (plain.kind === 'unmodelled') return { unmodelled: plain.reason };
+  const e = plain.expect;
+  return {
+    result: e.result,
+    finalState: e.finalState,
+    domid: e.domid,
+    ...(e.shutdownReason !== undefined ? { shutdownReason: e.shutdownReason } : {}),
+    duration: duration ?? e.duration,
+    basis: [...basis, ...e.basis],
+  };
+}
+
 /** One line for --list and the report: "ok; Halted; domid none; fast". */
 export function describeExpectation(a: ModelAnswer): string {
   if (a.kind === 'unmodelled') return `unmodelled (${a.reason})`;
