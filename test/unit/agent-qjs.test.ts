@@ -140,7 +140,7 @@ for (const flags of [['--no-unhandled-rejection'], []]) {
         t.equal(get('boot-id'), atRandomOf(a.child.pid!), 'boot id: the 16 bytes the kernel gave the process (AT_RANDOM), not a /dev/urandom read');
         t.equal(a.xs.store.read('control/feature-suspend'), '1', 'feature flags');
         t.ok(
-          await a.waitLine(/^xtv-agent \S+Z ready version=\S+ protocols=xtv-control\/1 domid=5 boot-id=[0-9a-f]{32} platform=qjs state=ready$/),
+          await a.waitLine(/^xtv-agent \S+Z ready version=\S+ protocols=xtv-control\/2 domid=5 boot-id=[0-9a-f]{32} platform=qjs state=ready$/),
           'ready line on stdout',
         );
 
