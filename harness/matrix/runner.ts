@@ -118,6 +118,14 @@ async function installImageHolder(
   }
 }
 
+/** How long a case is expected to wait on purpose, as a rank: total timeout > ack timeout > a late guest or a restart delay > none. */
+function expectedWait(model: ToolstackModel, c: Case): number {
+  const a = model.expect(c.scenario);
+  const rank = a.kind === 'expect' ? { 'total-timeout': 3, 'ack-timeout': 2, delayed: 1, fast: 0 }[a.expect.duration] : 0;
+  // A late guest may make even a 'fast' call's case long (xl returns at the ack; the guest acts later).
+  return Math.max(rank, c.scenario.timing === 'prompt' ? 0 : 1);
+}
+
 async function removeImageHolder(
   driver: ToolstackDriver,
   holder: VmRef,
@@ -141,7 +149,13 @@ export async function runMatrix(o: RunOptions): Promise<RunSummary> {
   const prefix = o.vmPrefix ?? 'xtv';
   const startedAt = new Date().toISOString();
   const results: Array<CaseResult | undefined> = new Array(o.cases.length);
-  const runnable = o.cases.map((c, i) => ({ c, i })).filter((x) => x.c.run);
+  // Longest first: the cases the model expects to wait out a window (an ack or total timeout, a late
+  // guest) start before the quick ones, so that a parallel run is not held up at its end by a long case
+  // that happened to come last in the matrix. Results keep the matrix's order.
+  const runnable = o.cases
+    .map((c, i) => ({ c, i, wait: expectedWait(o.model, c) }))
+    .filter((x) => x.c.run)
+    .sort((a, b) => b.wait - a.wait || a.i - b.i);
   const total = runnable.length;
   let done = 0;
 

@@ -419,3 +419,40 @@ test('#16: a timing or feature case on a guest whose agent speaks xtv-control/1 
   t.equal(plain!.verdict, 'pass', 'a plain case runs on it as before');
   t.end();
 });
+
+test('parallel runs start the cases that wait longest first; the results keep the matrix order', async (t) => {
+  const driver = new FakeToolstackDriver({ kind: 'xl' });
+  const started: string[] = [];
+  const cs = cases(
+    'running.clean_shutdown.ack-ok.poweroff',
+    'running.clean_shutdown.ack-none.ignore',
+    'running.clean_shutdown.ack-ok-late.poweroff',
+    'paused.unpause.ack-ok.ignore',
+  );
+  const summary = await runMatrix({
+    driver,
+    model: modelFor('xl'),
+    cases: cs,
+    image: IMAGE,
+    parallel: 1,
+    timing: FAKE_TIMING,
+    onCaseStart: (n) => started.push(n),
+  });
+  await driver.close();
+  t.deepEqual(
+    started,
+    [
+      'running.clean_shutdown.ack-none.ignore',
+      'running.clean_shutdown.ack-ok-late.poweroff',
+      'running.clean_shutdown.ack-ok.poweroff',
+      'paused.unpause.ack-ok.ignore',
+    ],
+    'ack timeouts first, then the late guest, then the quick ones in matrix order',
+  );
+  t.deepEqual(
+    summary.cases.map((c) => c.name),
+    cs.map((c) => c.scenario.name),
+    'results in the matrix order',
+  );
+  t.end();
+});
