@@ -3,7 +3,7 @@
 //
 // Dimensions: initial state × host request × ack × guest action, and, for the
 // requests that go through the guest, the timing of its ack or action against
-// the toolstack's windows (CASE_TIMINGS). Cases that cannot be run, or that
+// the toolstack's windows (CASE_TIMINGS) and what it advertises (CASE_FEATURES). Cases that cannot be run, or that
 // would only repeat another case, are kept in the list as skipped with the
 // reason, so the report shows the whole matrix and the reader can see why a
 // cell is empty.
@@ -95,11 +95,6 @@ export const NATURAL_ACTION: Readonly<Record<'clean_shutdown' | 'clean_reboot' |
   clean_reboot: 'reboot',
   suspend: 'suspend',
 };
-
-/** The dimension a case belongs to, for reports that show one section per dimension. */
-export function dimensionOf(s: Scenario): 'request × ack × action' | 'timing' | 'features' {
-  return s.features !== 'all' ? 'features' : s.timing === 'prompt' ? 'request × ack × action' : 'timing';
-}
 
 export function powerStateOf(initial: InitialState): PowerState {
   return (initial.charAt(0).toUpperCase() + initial.slice(1)) as PowerState;
