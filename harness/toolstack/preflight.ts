@@ -30,6 +30,17 @@ export function check(id: string, status: CheckStatus, detail: string, fix?: str
   return fix === undefined ? { id, status, detail } : { id, status, detail, fix };
 }
 
+/** What the toolstack adds to a small PV guest beyond its memory (page tables, shadow): a margin, not a formula. */
+export const DOMAIN_OVERHEAD_MIB = 8;
+
+/** Whether `freeMiB` holds the test VMs a run asks for (`fix`: what the host's user can do about it). */
+export function memoryCheck(freeMiB: number, o: Pick<PreflightOptions, 'vms' | 'memoryMiB'>, fix: string): Check {
+  const needMiB = o.vms * (o.memoryMiB + DOMAIN_OVERHEAD_MIB);
+  return freeMiB >= needMiB
+    ? check('memory', 'ok', `${freeMiB} MiB free, ${o.vms} test VM(s) need about ${needMiB} MiB`)
+    : check('memory', 'fail', `${freeMiB} MiB free, ${o.vms} test VM(s) of ${o.memoryMiB} MiB need about ${needMiB} MiB`, fix);
+}
+
 /** Runs one check; an exception is that check's failure, with its message. */
 export async function guarded(id: string, f: () => Promise<Check | Check[]>): Promise<Check[]> {
   try {

@@ -1,14 +1,12 @@
 // `xtv doctor` for a XAPI host (XenServer, XCP-ng): what a run needs of it,
 // checked with the same calls the driver makes. Facts and sources:
 // docs/xapi-behaviour.md.
-import { check, guarded, leftoversCheck, type Check, type PreflightOptions } from '../preflight.ts';
+import { check, guarded, leftoversCheck, memoryCheck, type Check, type PreflightOptions } from '../preflight.ts';
 import { ConnectionError, ToolstackError } from '../driver.ts';
 import type { XapiDriver } from './xapi-driver.ts';
 import { newMarker, scriptCommand } from '../dom0-script.ts';
 
 const NULL_REF = 'OpaqueRef:NULL';
-/** What xenopsd adds to a small PV guest beyond its memory (page tables, shadow): a margin, not a formula. */
-const OVERHEAD_MIB = 8;
 
 /** The api and login checks for a connection attempt that failed (the rest are skipped). */
 export function xapiConnectChecks(err: unknown, url: string, user: string): Check[] {
@@ -120,16 +118,7 @@ export async function xapiPreflight(d: XapiDriver, url: string, user: string, o:
   checks.push(
     ...(await guarded('memory', async () => {
       const free = Number(await d.call<number | string>('host.compute_free_memory', master));
-      const needMiB = o.vms * (o.memoryMiB + OVERHEAD_MIB);
-      const freeMiB = Math.floor(free / 1024 / 1024);
-      return freeMiB >= needMiB
-        ? check('memory', 'ok', `${freeMiB} MiB free, ${o.vms} test VM(s) need about ${needMiB} MiB`)
-        : check(
-            'memory',
-            'fail',
-            `${freeMiB} MiB free, ${o.vms} test VM(s) of ${o.memoryMiB} MiB need about ${needMiB} MiB`,
-            'shut down other VMs, or run fewer at once (--parallel)',
-          );
+      return memoryCheck(Math.floor(free / 1024 / 1024), o, 'shut down other VMs, or run fewer at once (--parallel)');
     })),
   );
   checks.push(

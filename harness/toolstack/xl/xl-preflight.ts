@@ -1,6 +1,6 @@
 // `xtv doctor` for an xl host (Debian/Ubuntu with xen-utils, the embedded
 // host too): dom0 over SSH, xl, room for the driver's files, PVH, memory.
-import { check, guarded, leftoversCheck, type Check, type PreflightOptions } from '../preflight.ts';
+import { check, guarded, leftoversCheck, memoryCheck, type Check, type PreflightOptions } from '../preflight.ts';
 import type { XlDriver } from './xl-driver.ts';
 import { newMarker, scriptCommand } from '../dom0-script.ts';
 
@@ -56,18 +56,10 @@ export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Che
         ),
   );
   const freeMiB = Number(info['free_memory']);
-  const needMiB = o.vms * (o.memoryMiB + 8);
   checks.push(
     !Number.isFinite(freeMiB)
       ? check('memory', 'fail', 'xl info reports no free_memory')
-      : freeMiB >= needMiB
-        ? check('memory', 'ok', `${freeMiB} MiB free, ${o.vms} test VM(s) need about ${needMiB} MiB`)
-        : check(
-            'memory',
-            'fail',
-            `${freeMiB} MiB free, ${o.vms} test VM(s) of ${o.memoryMiB} MiB need about ${needMiB} MiB`,
-            'shut down other domains, lower dom0_mem, or run fewer at once (--parallel)',
-          ),
+      : memoryCheck(freeMiB, o, 'shut down other domains, lower dom0_mem, or run fewer at once (--parallel)'),
   );
   checks.push(
     check(
