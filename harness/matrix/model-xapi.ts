@@ -93,6 +93,42 @@ function ownAction(action: GuestAction, ctx: ModelContext): Outcome | { unmodell
   }
 }
 
+/**
+ * clean_shutdown and clean_reboot with a guest that ignores the request: the
+ * same two rules for both (ids clean-shutdown-… / clean-reboot-…). Acked, the
+ * call waits out the total timeout; not acked, the ack timeout, with the
+ * request left in control/shutdown.
+ */
+function ignoredRules(request: 'clean_shutdown' | 'clean_reboot'): Rule[] {
+  const id = request.replace('_', '-');
+  return [
+    {
+      id: `${id}-acked-ignored`,
+      when: { request: [request], ack: ACKED, action: ['ignore'] },
+      then: (s) => ({
+        result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' },
+        finalState: 'Running',
+        domid: 'same',
+        duration: 'total-timeout',
+        controlShutdown: s.ack === 'ok' ? '' : null,
+        basis: [B.ack, B.totalTimeout],
+      }),
+    },
+    {
+      id: `${id}-unacked-ignored`,
+      when: { request: [request], ack: NO_ACK, action: ['ignore'] },
+      then: (s) => ({
+        result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' },
+        finalState: 'Running',
+        domid: 'same',
+        duration: 'ack-timeout',
+        controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
+        basis: [B.ack, B.ackTimeout],
+      }),
+    },
+  ];
+}
+
 export const XAPI_RULES: readonly Rule[] = [
   // Power-state checks come first in xapi (check_operation_error; docs/toolstack-behaviour.md#power-states).
   { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: bad('Halted', 'none') },
@@ -191,30 +227,7 @@ export const XAPI_RULES: readonly Rule[] = [
   },
 
   // clean_shutdown
-  {
-    id: 'clean-shutdown-acked-ignored',
-    when: { request: ['clean_shutdown'], ack: ACKED, action: ['ignore'] },
-    then: (s) => ({
-      result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' },
-      finalState: 'Running',
-      domid: 'same',
-      duration: 'total-timeout',
-      controlShutdown: s.ack === 'ok' ? '' : null,
-      basis: [B.ack, B.totalTimeout],
-    }),
-  },
-  {
-    id: 'clean-shutdown-unacked-ignored',
-    when: { request: ['clean_shutdown'], ack: NO_ACK, action: ['ignore'] },
-    then: (s) => ({
-      result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' },
-      finalState: 'Running',
-      domid: 'same',
-      duration: 'ack-timeout',
-      controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
-      basis: [B.ack, B.ackTimeout],
-    }),
-  },
+  ...ignoredRules('clean_shutdown'),
   {
     id: 'clean-shutdown-any-reason',
     when: { request: ['clean_shutdown'], action: SHUTDOWNS },
@@ -228,30 +241,7 @@ export const XAPI_RULES: readonly Rule[] = [
   },
 
   // clean_reboot
-  {
-    id: 'clean-reboot-acked-ignored',
-    when: { request: ['clean_reboot'], ack: ACKED, action: ['ignore'] },
-    then: (s) => ({
-      result: { kind: 'error', code: 'VM_SHUTDOWN_TIMEOUT' },
-      finalState: 'Running',
-      domid: 'same',
-      duration: 'total-timeout',
-      controlShutdown: s.ack === 'ok' ? '' : null,
-      basis: [B.ack, B.totalTimeout],
-    }),
-  },
-  {
-    id: 'clean-reboot-unacked-ignored',
-    when: { request: ['clean_reboot'], ack: NO_ACK, action: ['ignore'] },
-    then: (s) => ({
-      result: { kind: 'error', code: 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT' },
-      finalState: 'Running',
-      domid: 'same',
-      duration: 'ack-timeout',
-      controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
-      basis: [B.ack, B.ackTimeout],
-    }),
-  },
+  ...ignoredRules('clean_reboot'),
   {
     id: 'clean-reboot-any-reason',
     when: { request: ['clean_reboot'], action: SHUTDOWNS },
