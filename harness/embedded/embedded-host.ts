@@ -20,7 +20,15 @@ import { createReadStream, existsSync, openSync, closeSync, readFileSync, rmSync
 import { buildQemuArgs } from './qemu-args.ts';
 import { hostArtifacts, resolveStateDir, stateFiles } from './paths.ts';
 import { freeLocalPort, isProcessAlive, waitForExit } from './process-utils.ts';
-import { looksLikeSshFailure, runSsh, sshCommandArgs, sshMasterControlArgs, sshMasterStartArgs, type SshEndpoint } from '../remote/ssh-run.ts';
+import {
+  looksLikeSshFailure,
+  retryWhileRefused,
+  runSsh,
+  sshCommandArgs,
+  sshMasterControlArgs,
+  sshMasterStartArgs,
+  type SshEndpoint,
+} from '../remote/ssh-run.ts';
 import { claimStateDir, clearState, HostNotRunningError, liveState, QEMU_NAME, readPidFile, writeState, type HostState } from './state.ts';
 import { tailOfFile, waitForBootMarker } from './boot-log.ts';
 import { traceDom0 } from '../remote/dom0-trace.ts';
@@ -366,7 +374,10 @@ export class EmbeddedHost {
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
     const t0 = Date.now();
-    const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+    // A connection dropbear turned away while busy is tried again, as SshTarget does (nothing ran).
+    const r = await retryWhileRefused(t0 + timeoutMs, (ms) =>
+      runSsh(this.ownConnectionArgs(command), { timeoutMs: ms, ...(opts.input !== undefined ? { input: opts.input } : {}) }),
+    );
     traceDom0('host-exec', command, t0);
     return this.checkReached(command, r, timeoutMs);
   }
@@ -394,7 +405,9 @@ export class EmbeddedHost {
     const command = `mkdir -p "$(dirname ${q})" && cat > ${q}${opts.mode ? ` && chmod ${shq(opts.mode)} ${q}` : ''}`;
     const timeoutMs = opts.timeoutMs ?? DEFAULTS.execTimeoutMs;
     const t0 = Date.now();
-    const r = await runSsh(this.ownConnectionArgs(command), { timeoutMs, inputStream: createReadStream(localPath) });
+    const r = await retryWhileRefused(t0 + timeoutMs, (ms) =>
+      runSsh(this.ownConnectionArgs(command), { timeoutMs: ms, inputStream: createReadStream(localPath) }),
+    );
     traceDom0('copy', command, t0);
     this.checkReached(command, r, timeoutMs);
     if (r.code !== 0) throw new HostCommandError(`copy ${localPath} to ${remotePath}`, { stdout: r.stdout, stderr: r.stderr, code: r.code });

@@ -83,6 +83,28 @@ export interface RunOptions {
   timeoutMs: number;
 }
 
+/**
+ * Before the command ran, the server closed the connection during the
+ * handshake: dropbear turns new connections away while it is busy (its limit
+ * of unauthenticated clients), which a loaded emulated dom0 hits. Nothing ran,
+ * so another try is safe.
+ */
+export const SSH_REFUSED = /kex_exchange_identification|Connection (closed|reset) by .*port|ssh_exchange_identification/;
+
+/**
+ * `attempt(timeoutMs)` again while the connection is refused (SSH_REFUSED), up
+ * to 8 tries before `deadline`, 150 ms × n apart (at most 2 s). The first try
+ * gets what is left of the deadline, a later one at least 1 s. Every other
+ * result, a timeout included, is returned as it is.
+ */
+export async function retryWhileRefused(deadline: number, attempt: (timeoutMs: number) => Promise<SshResult>): Promise<SshResult> {
+  for (let n = 1; ; n++) {
+    const r = await attempt(n === 1 ? Math.max(1, deadline - Date.now()) : Math.max(1000, deadline - Date.now()));
+    if (r.timedOut || r.code !== 255 || !SSH_REFUSED.test(r.stderr) || n >= 8 || Date.now() >= deadline) return r;
+    await new Promise((res) => setTimeout(res, Math.min(2000, 150 * n)));
+  }
+}
+
 /** Runs `ssh ARGS`, collecting output; never rejects for a non-zero exit. */
 export function runSsh(args: string[], opts: RunOptions): Promise<SshResult> {
   return new Promise((resolve, reject) => {

@@ -15,7 +15,7 @@
 // is tried again.
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { looksLikeSshFailure, runSsh, sshBaseArgs, type SshEndpoint, type SshResult } from './ssh-run.ts';
+import { looksLikeSshFailure, retryWhileRefused, runSsh, sshBaseArgs, type SshEndpoint, type SshResult } from './ssh-run.ts';
 
 export type { SshEndpoint };
 import { traceDom0 } from './dom0-trace.ts';
@@ -33,8 +33,6 @@ import {
 } from './target.ts';
 
 export const SSH_DEFAULT_TIMEOUT_MS = 120_000;
-/** Before the command ran: the server closed the connection during the handshake. */
-const REFUSED = /kex_exchange_identification|Connection (closed|reset) by .*port|ssh_exchange_identification/;
 
 /** `ssh://USER@HOST:PORT` of an endpoint, for messages and reports. */
 export function formatSshEndpoint(e: Pick<SshEndpoint, 'user' | 'host' | 'port'>): string {
@@ -80,27 +78,19 @@ export class SshTarget implements HostTarget {
   private async run(command: string, opts: { timeoutMs: number; inputPath: string }): Promise<TargetExecResult> {
     const t0 = Date.now();
     const deadline = t0 + opts.timeoutMs;
-    for (let attempt = 1; ; attempt++) {
-      const r: SshResult = await this.sessions.run(
-        () =>
-          runSsh(this.args(command), {
-            timeoutMs: attempt === 1 ? Math.max(1, deadline - Date.now()) : Math.max(1000, deadline - Date.now()),
-            inputStream: createReadStream(opts.inputPath),
-          }),
-        { deadline, onTimeout: (waitedMs) => this.queueTimeout(command, waitedMs, this.sessions.n) },
-      );
-      if (r.timedOut)
-        throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`, { timedOut: true });
-      if (r.code === 255 && REFUSED.test(r.stderr) && attempt < 8 && Date.now() < deadline) {
-        await new Promise((res) => setTimeout(res, Math.min(2000, 150 * attempt)));
-        continue;
-      }
-      if (r.code === 255 && (looksLikeSshFailure(r.stderr) || r.stderr.trim() === '')) {
-        throw this.unreachable(r.stderr.trim() || 'ssh exited 255 without a message');
-      }
-      traceDom0('copy', command, t0);
-      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+    const r: SshResult = await retryWhileRefused(deadline, (timeoutMs) =>
+      this.sessions.run(() => runSsh(this.args(command), { timeoutMs, inputStream: createReadStream(opts.inputPath) }), {
+        deadline,
+        onTimeout: (waitedMs) => this.queueTimeout(command, waitedMs, this.sessions.n),
+      }),
+    );
+    if (r.timedOut)
+      throw new TargetUnreachableError(`'${firstLine(command)}' did not finish within ${opts.timeoutMs} ms on ${this.description}`, { timedOut: true });
+    if (r.code === 255 && (looksLikeSshFailure(r.stderr) || r.stderr.trim() === '')) {
+      throw this.unreachable(r.stderr.trim() || 'ssh exited 255 without a message');
     }
+    traceDom0('copy', command, t0);
+    return { stdout: r.stdout, stderr: r.stderr, code: r.code };
   }
 
   async exec(command: string, opts: TargetExecOptions = {}): Promise<TargetExecResult> {

@@ -4,7 +4,7 @@ import test from 'tape';
 import { parseHostArgs, joinCommand, formatStatus } from '../../harness/cli/host-command.ts';
 import { resolveStateDir, stateFiles } from '../../harness/embedded/paths.ts';
 import { buildQemuArgs, escapeModuleArg, xenCommandLine } from '../../harness/embedded/qemu-args.ts';
-import { sshCommandArgs, looksLikeSshFailure } from '../../harness/remote/ssh-run.ts';
+import { sshCommandArgs, looksLikeSshFailure, retryWhileRefused } from '../../harness/remote/ssh-run.ts';
 import { parseSshUrl } from '../../harness/remote/open-target.ts';
 import { shq as shellQuote } from '../../harness/remote/target.ts';
 import { UsageError } from '../../harness/cli/command.ts';
@@ -171,5 +171,25 @@ test('#16: xtv host up --xenopsd-conf / --xapi-conf: known timeout keys, seconds
   t.throws(() => parseHostArgs(['up', '--xapi-conf', 'domain_shutdown_total_timeout'], env, '/w'), /KEY=SECONDS/);
   t.throws(() => parseHostArgs(['up', '--xapi-conf', 'domain_shutdown_total_timeout=1,domain_shutdown_total_timeout=2'], env, '/w'), /given twice/);
   t.throws(() => parseHostArgs(['status', '--xenopsd-conf', 'domain_shutdown_ack_timeout=6'], env, '/w'), /not an option of 'status'/);
+  t.end();
+});
+
+test('retryWhileRefused: a connection dropbear turned away is tried again; anything else is returned at once', async (t) => {
+  const refused = { stdout: '', stderr: 'kex_exchange_identification: Connection closed by remote host\n', code: 255, timedOut: false };
+  const ok = { stdout: 'x', stderr: '', code: 0, timedOut: false };
+  const seen: number[] = [];
+  const r = await retryWhileRefused(Date.now() + 10_000, async (ms) => {
+    seen.push(ms);
+    return seen.length < 3 ? refused : ok;
+  });
+  t.deepEqual([r, seen.length], [ok, 3], 'refused twice, then the command ran');
+  t.ok(
+    seen.every((ms) => ms > 0 && ms <= 10_000),
+    'each try gets what is left of the deadline',
+  );
+  let n = 0;
+  const other = { stdout: '', stderr: 'Permission denied (publickey).\n', code: 255, timedOut: false };
+  t.equal(await retryWhileRefused(Date.now() + 10_000, async () => (n++, other)), other);
+  t.equal(n, 1, 'another ssh failure is not retried');
   t.end();
 });
