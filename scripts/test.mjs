@@ -39,6 +39,12 @@ rmSync(reportDir, { recursive: true, force: true });
 mkdirSync(reportDir, { recursive: true });
 
 const totals = { passed: 0, failed: 0 };
+/**
+ * Every failure, with the file it came from and the diagnostic lines tape
+ * put under it: listed again just above the last line, because a CI log is
+ * often read from its end, and 5,000 lines above it one `not ok` is lost.
+ */
+const failures = [];
 const t0run = Date.now();
 /** The JUnit suites: ours (`assertion`), and one per test file. */
 const ours = { name: 'scripts/test.mjs', cases: [] };
@@ -71,7 +77,23 @@ function assertion(ok, what) {
   console.log(`${ok ? 'ok' : 'not ok'} - ${what}`);
   ours.cases.push({ name: what, ok });
   if (ok) totals.passed++;
-  else totals.failed++;
+  else {
+    totals.failed++;
+    failures.push({ file: 'scripts/test.mjs', lines: [`not ok - ${what}`] });
+  }
+}
+
+/** The `not ok` lines of a file's TAP, each with the YAML block under it up to its stack (at most 12 lines). */
+function failuresOf(file, tap) {
+  const lines = tap.split('\n');
+  const found = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^not ok \d+/.test(lines[i])) continue;
+    const block = [lines[i]];
+    for (let j = i + 1; j < lines.length && /^\s+\S/.test(lines[j]) && !/^\s+stack:/.test(lines[j]) && block.length < 13; j++) block.push(lines[j]);
+    found.push({ file, lines: block });
+  }
+  return found;
 }
 
 // Children get SIGINT/SIGTERM when we do (Ctrl-C reaches them through the
@@ -126,11 +148,23 @@ function run(cmd, args, { tap = false, env = {} } = {}) {
         const suite = { name: file, tap: held, cases: [], time: (Date.now() - t0) / 1000 };
         suites.push(suite);
         process.stdout.write(`# file: ${file} (${suite.time.toFixed(1)} s)\n${held}${held.endsWith('\n') ? '' : '\n'}`);
+        failures.push(...failuresOf(file, held));
         if (rc !== 0 && failedHere === 0) {
           const what = `${file} exited with ${code ?? signal} without reporting a failure`;
           console.log(`not ok - ${what}`);
           suite.cases.push({ name: what, ok: false, diagnostic: `the end of its output:\n${held.split('\n').slice(-60).join('\n')}` });
           totals.failed++;
+          failures.push({
+            file,
+            lines: [
+              `not ok - ${what}`,
+              ...held
+                .trimEnd()
+                .split('\n')
+                .slice(-10)
+                .map((l) => `  ${l}`),
+            ],
+          });
         }
       }
       resolve(rc);
@@ -242,6 +276,10 @@ try {
   console.log(`# JUnit XML: ${relative(root, junit) || junit}`);
 } catch (e) {
   assertion(false, `writing ${junit}: ${e.message}`);
+}
+if (failures.length) {
+  console.log(`# the ${failures.length === 1 ? 'failure' : `${failures.length} failures`} again:`);
+  for (const f of failures) for (const [i, line] of f.lines.entries()) console.log(`# ${i === 0 ? `${f.file}: ` : '  '}${line}`);
 }
 console.log(`${totals.passed} passed, ${totals.failed} failed`);
 process.exit(totals.failed === 0 && totals.passed > 0 ? 0 : 1);

@@ -76,7 +76,7 @@ test('reaction: a guest without the echo is named, within the bound', async (t) 
       () => t.fail('opened without an echo'),
       (e: Error) => t.match(e.message, /does not echo data\/xtv\/ping to data\/xtv\/pong.*within 300 ms/, e.message),
     );
-    t.ok(Date.now() - t0 < 2000, 'gave up at the bound');
+    t.ok(Date.now() - t0 < 20_000, `gave up at the bound, not hung (${Date.now() - t0} ms)`);
     t.deepEqual(
       xs.watches().filter((w) => w.includes('xtv-bench')),
       [],

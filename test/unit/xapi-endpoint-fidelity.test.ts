@@ -230,7 +230,7 @@ test("suspend needs an SR: VM.suspend_SR, then the pool's, then the host's; VM_N
 });
 
 test("XAPI's error shapes: power state before template, VM_IS_TEMPLATE [vm; op], expected states in xapi's order, OTHER_OPERATION_IN_PROGRESS with 4 params", async (t) => {
-  const f = await fixture('xenserver-8', { shutdownAckTimeoutMs: 400 });
+  const f = await fixture('xenserver-8', { shutdownAckTimeoutMs: 10_000 });
   const c = f.client;
   try {
     const [tpl] = await c.call<string[]>('VM.get_by_name_label', 'Other install media');
@@ -263,7 +263,7 @@ test("XAPI's error shapes: power state before template, VM_IS_TEMPLATE [vm; op],
     t.deepEqual(await rejection(c.call('VM.suspend', vm)), { code: 'OTHER_OPERATION_IN_PROGRESS', params: ['VM', vm, 'clean_shutdown', task] });
     const t0 = Date.now();
     await c.call('VM.hard_shutdown', vm);
-    t.ok(Date.now() - t0 < 300, 'hard_shutdown cancels the clean one at once');
+    t.ok(Date.now() - t0 < 5000, `hard_shutdown cancels the clean one at once, not after its 10 s window (${Date.now() - t0} ms)`);
     for (let i = 0; i < 50 && (await c.call<string>('task.get_status', task)) === 'pending'; i++) await sleep(20);
     t.equal(await c.call('task.get_status', task), 'cancelled', 'the cancelled task');
     t.deepEqual(await c.call('task.get_error_info', task), ['TASK_CANCELLED', task], 'TASK_CANCELLED [task]');

@@ -414,7 +414,7 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
       (e: unknown) => e,
     );
     t.ok(off instanceof ToolstackError && /invalid domain identifier/.test(off.message), `no domain, no xl daemon: fails with xl's error (${String(off)})`);
-    t.ok(Date.now() - t0 < 3000, `at once (${Date.now() - t0} ms)`);
+    t.ok(Date.now() - t0 < 8000, `at once, not at its 10 s bound (${Date.now() - t0} ms)`);
     // A shell with a word of the config in its argv is not xl re-creating it: still at once.
     const bystander = spawnChild('sh', ['-c', 'sleep 5', 'xl', 'create', join(paths.configDir, 'xtv-r.cfg')]);
     const t2 = Date.now();
@@ -423,7 +423,10 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
       (e: unknown) => e,
     );
     bystander.kill();
-    t.ok(still instanceof ToolstackError && Date.now() - t2 < 3000, `a shell naming "xl create CFG" does not count (${Date.now() - t2} ms)`);
+    t.ok(
+      still instanceof ToolstackError && Date.now() - t2 < 4500,
+      `a shell naming "xl create CFG" does not count: not waited on until it ends at 5 s (${Date.now() - t2} ms)`,
+    );
     // xl's daemon for this config (argv "xl create CFG"; the program does not matter) creates the domain 1.5 s from now.
     const daemon = spawnChild('sh', ['-c', 'sleep 5', 'create', join(paths.configDir, 'xtv-r.cfg')], { argv0: 'xl' });
     const created = setTimeout(() => writeFileSync(join(root, 'domain'), ''), 1500);
@@ -445,7 +448,7 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
     try {
       const t3 = Date.now();
       await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 });
-      t.ok(Date.now() - t3 < 3000, `re-created meanwhile: asked again at once (${Date.now() - t3} ms)`);
+      t.ok(Date.now() - t3 < 4500, `re-created meanwhile: asked again at once, not after the daemon ends at 5 s (${Date.now() - t3} ms)`);
       t.equal(readFileSync(join(root, 'log'), 'utf8'), 'rebooted\n', 'and xl reboot reached the new domain');
     } finally {
       daemon2.kill();
