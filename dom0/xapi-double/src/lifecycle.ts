@@ -657,27 +657,39 @@ export class Lifecycle {
     const node = `${domainHome(domid)}/control/shutdown`;
     await this.hv.xsWriteFresh(node, request);
     this.log(`domain ${domid}: wrote ${request} into control/shutdown`);
+    const deadline = t0 + ackTimeoutMs;
     const acked = await this.waitUntil(
       op,
-      t0 + ackTimeoutMs,
+      deadline,
       async () => {
-        const dom = await this.domain(domid);
-        if (dom === null || dom.shutdownReason !== null) return true;
+        // What counts is when it was seen, not when the look ended: xenopsd's watch sees the node
+        // change as it happens. The node first (one read on the open xenstore connection); an
+        // `xl list` takes seconds in a loaded emulated dom0, and once let an ack 3.8 s late pass
+        // as in time because the look had started before the window closed.
+        if (Date.now() > deadline) return null;
         const v = await this.hv.xsRead(node);
-        return v === null || v === '' ? true : null;
+        if (v === null || v === '') return true;
+        return (await this.shutDownBy(domid, deadline)) ? true : null;
       },
       node,
     );
     return acked !== null;
   }
 
+  /**
+   * Whether the domain is gone or shut down, by a look at Xen that ended by `deadline`: a look
+   * that ends later cannot tell a shutdown in time from a late one, so it does not count.
+   */
+  private async shutDownBy(domid: number, deadline: number): Promise<{ reason: ShutdownReason | 'gone' } | null> {
+    const dom = await this.domain(domid);
+    if (Date.now() > deadline) return null;
+    if (dom === null) return { reason: 'gone' };
+    return dom.shutdownReason !== null ? { reason: dom.shutdownReason } : null;
+  }
+
   /** Waits for the domain to shut down (any reason); null when `deadline` passed first. */
   private waitShutdown(op: Op, domid: number, deadline: number): Promise<{ reason: ShutdownReason | 'gone' } | null> {
-    return this.waitUntil(op, deadline, async () => {
-      const dom = await this.domain(domid);
-      if (dom === null) return { reason: 'gone' as const };
-      return dom.shutdownReason !== null ? { reason: dom.shutdownReason } : null;
-    });
+    return this.waitUntil(op, deadline, () => this.shutDownBy(domid, deadline));
   }
 
   /**
