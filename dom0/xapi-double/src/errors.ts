@@ -57,6 +57,8 @@ export const errors = {
   nonSuspendable: (ref: string, reason: string) => new ApiError('VM_NON_SUSPENDABLE', [ref, reason]),
   noSuspendSr: (ref: string) => new ApiError('VM_NO_SUSPEND_SR', [ref]),
   hasNoSuspendVdi: (ref: string) => new ApiError('VM_HAS_NO_SUSPEND_VDI', ['VM', ref]),
+  /** api_errors.ml value_not_supported [field; value; reason] (xapi_vm_helpers.ml value_not_supported). */
+  valueNotSupported: (field: string, value: string, reason: string) => new ApiError('VALUE_NOT_SUPPORTED', [field, value, reason]),
   internal: (message: string) => new ApiError('INTERNAL_ERROR', [message]),
   unmarshal: (why: string) => new ApiError('XMLRPC_UNMARSHAL_FAILURE', [why]),
   permissionDenied: (why: string) => new ApiError('PERMISSION_DENIED', [why]),

@@ -540,9 +540,7 @@ export class Lifecycle {
   /** The domain the VM's record asks for, with the kernel and ramdisk its line allows (boot-files.ts). */
   private async specOf(ref: string): Promise<DomainSpec> {
     const vm = this.db.get('VM', ref);
-    let type = String(vm.domain_type);
-    // xapi_vm_helpers.ml ensure_domain_type_is_specified: an unspecified type follows HVM_boot_policy.
-    if (type === 'unspecified') type = vm.HVM_boot_policy === '' ? 'pv' : 'hvm';
+    const type = domainTypeOf(vm);
     if (type !== 'pv' && type !== 'pvh') {
       throw errors.invalidValue('domain_type', `${type} (this XAPI test double boots pv and pvh kernels only)`);
     }
@@ -608,8 +606,23 @@ export class Lifecycle {
 
   async start(ref: string, paused: boolean, task: string | null, name: 'start' | 'start_on' = 'start'): Promise<void> {
     await this.run(ref, name, task, async () => {
+      this.validateActionsAfterCrash(ref);
       await this.boot(ref, paused);
     });
+  }
+
+  /**
+   * xapi_vm_helpers.ml validate_actions_after_crash, from assert_can_boot_here at every start (the
+   * setter takes any value of the enum): rename_restart would leave a domain behind; a coredump is
+   * only for PV domains. Both VALUE_NOT_SUPPORTED [field; value; reason] (at v1.249.42 and master).
+   */
+  private validateActionsAfterCrash(ref: string): void {
+    const vm = this.db.get('VM', ref);
+    const value = String(vm.actions_after_crash);
+    const fld = 'VM.actions_after_crash';
+    if (value === 'rename_restart') throw errors.valueNotSupported(fld, value, 'option would leak a domain; VMs and not domains are managed by this API');
+    if ((value === 'coredump_and_destroy' || value === 'coredump_and_restart') && domainTypeOf(vm) !== 'pv')
+      throw errors.valueNotSupported(fld, value, 'cannot invoke a coredump of an HVM, PVH or PV-in-PVH domain');
   }
 
   async pause(ref: string, task: string | null): Promise<void> {
@@ -863,6 +876,9 @@ export class Lifecycle {
     const restart = ['restart', 'rename_restart', 'coredump_and_restart'].includes(action);
     this.log(`VM ${String(vm.uuid)}: domain ${dom.domid} shut down (${reason}); action ${action}`);
     if (action === 'preserve') {
+      // xapi_xenops.ml on_action_behaviour: preserve -> [Pause], VM_pause: the shut-down domain is kept
+      // and paused (Xen pauses a shut-down domain as any other), and the VM shows Paused.
+      await this.hv.pause(dom.domid).catch((err: unknown) => this.log(`VM ${String(vm.uuid)}: pausing the kept domain ${dom.domid} failed: ${String(err)}`));
       this.setPower(ref, 'Paused', dom.domid);
       return;
     }
@@ -878,4 +894,11 @@ export class Lifecycle {
     await this.destroyDomain(ref, { rebooting: true });
     await this.boot(ref, false);
   }
+}
+
+/** The VM's domain type; xapi_vm_helpers.ml ensure_domain_type_is_specified: an unspecified one follows HVM_boot_policy. */
+function domainTypeOf(vm: Record<string, unknown>): string {
+  const type = String(vm.domain_type);
+  if (type === 'unspecified') return vm.HVM_boot_policy === '' ? 'pv' : 'hvm';
+  return type;
 }
