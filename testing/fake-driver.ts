@@ -25,6 +25,7 @@ import {
   type ToolstackDriver,
   type ToolstackKind,
   type VmRef,
+  type XenstoredDomain,
 } from '../harness/toolstack/driver.ts';
 import { currentOwner, formatOwner } from '../harness/toolstack/vm-owner.ts';
 
@@ -41,8 +42,13 @@ export interface FakeOptions {
   requestDelayMs?: number;
   /** VMs whose guest never reports ready (to test error verdicts). */
   neverReady?: (name: string) => boolean;
-  /** Break a rule on purpose (to test fail verdicts): xl's daemon restarts a powered-off domain. */
-  misbehave?: 'restart-on-poweroff';
+  /**
+   * Break a rule on purpose (to test fail verdicts): xl's daemon restarts a powered-off domain; or the
+   * toolstack forgets a powered-off domain that Xen and xenstored still hold (it reports the VM Halted).
+   */
+  misbehave?: 'restart-on-poweroff' | 'forget-domain-on-poweroff';
+  /** false: no xenstoredDomains (as a driver without dom0). Default true. */
+  xenstored?: boolean;
   /** false: the fake host keeps no guest console log (as XenServer's and XCP-ng's dom0 by default). */
   consoleLog?: boolean;
   /** What the simulated agent reports under data/xtv/protocols (an older image's, to test the check). Default: CONTROL_PROTOCOL. */
@@ -97,8 +103,10 @@ export class FakeToolstackDriver implements ToolstackDriver {
       requestDelayMs: 0,
       consoleLog: true,
       agentProtocols: CONTROL_PROTOCOL,
+      xenstored: true,
       ...o,
     };
+    if (!this.o.xenstored) this.xenstoredDomains = undefined;
     this.ev.setMaxListeners(0);
   }
 
@@ -154,7 +162,8 @@ export class FakeToolstackDriver implements ToolstackDriver {
     const v = this.get(vm);
     const d = v.domain;
     const info: DomainInfo & { paused?: boolean } = { powerState: this.powerOf(v), domid: d ? d.domid : null };
-    if (d?.shutdownReason) info.shutdownReason = d.shutdownReason;
+    // Xen's shutdown reason is what `xl list` shows; XAPI's driver reads the VM record only.
+    if (d?.shutdownReason && this.kind === 'xl') info.shutdownReason = d.shutdownReason;
     if (d) info.paused = d.paused > 0;
     return info;
   }
@@ -173,6 +182,14 @@ export class FakeToolstackDriver implements ToolstackDriver {
     if (relPath === 'control/shutdown') this.guest(v, d, () => this.agentShutdown(v, d));
     this.changed();
   }
+
+  /** Every domain's home, named after its VM, and the ones the toolstack forgot (misbehave). */
+  xenstoredDomains?: () => Promise<XenstoredDomain[]> = async () => [
+    ...[...this.vms.values()].flatMap((v) => (v.domain ? [{ domid: v.domain.domid, name: v.ref.name }] : [])),
+    ...this.forgotten,
+  ];
+  /** Domains the misbehaving toolstack no longer reports but xenstored still holds. */
+  private readonly forgotten: XenstoredDomain[] = [];
 
   async listOwned(): Promise<VmRef[]> {
     return [...this.vms.values()].map((v) => (v.owner === undefined ? v.ref : { ...v.ref, owner: v.owner }));
@@ -210,6 +227,8 @@ export class FakeToolstackDriver implements ToolstackDriver {
     const d = v.domain;
     if (!d) return v.saved ? 'Suspended' : 'Halted';
     if (d.shutdownReason === 'suspend') return 'Suspended';
+    // A domain kept shut down (on_*=preserve): xl shows it (xl-power-state.ts) as Halted; XAPI pauses it and says Paused.
+    if (d.shutdownReason && this.kind === 'xl') return 'Halted';
     return d.paused > 0 ? 'Paused' : 'Running';
   }
 
@@ -306,12 +325,21 @@ export class FakeToolstackDriver implements ToolstackDriver {
         : {
             poweroff: v.opts.actions?.afterShutdown ?? 'destroy',
             reboot: v.opts.actions?.afterReboot ?? 'restart',
-            crash: 'destroy' /* restart within 120 s becomes shutdown */,
+            // A restart within 120 s becomes a shutdown (a scaled run is always that soon); preserve pauses.
+            crash: v.opts.actions?.afterCrash === 'preserve' ? 'pause' : 'destroy',
             suspend: 'destroy',
           };
     let act = (acts as Record<string, string>)[reason] ?? 'destroy';
     if (this.o.misbehave === 'restart-on-poweroff' && reason === 'poweroff') act = 'restart';
+    if (this.o.misbehave === 'forget-domain-on-poweroff' && reason === 'poweroff' && v.domain) this.forgotten.push({ domid: v.domain.domid, name: v.ref.name });
+    // xl's rename-restart, coredump-*: as restart and destroy (the old domain kept under another name is not modelled here).
+    act = { 'rename-restart': 'restart', 'coredump-restart': 'restart', 'coredump-destroy': 'destroy', preserve: 'stay' }[act] ?? act;
     if (act === 'stay') return;
+    if (act === 'pause') {
+      v.domain!.paused++;
+      this.changed();
+      return;
+    }
     this.destroyDomain(v);
     if (act === 'restart')
       this.later(this.o.restartDelayMs, () => {
@@ -610,4 +638,5 @@ export const FAKE_TIMING = {
   totalMin: 3_000,
   evidence: 1_000,
   restartDelay: 20,
+  crashShortRun: 0,
 } as const;

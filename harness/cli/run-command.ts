@@ -10,7 +10,7 @@ import type { DomainType, ToolstackDriver, ToolstackKind } from '../toolstack/dr
 import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, type CliConnect } from './common.ts';
 import { reportError, wantsJson } from './errors.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
-import { describeExpectation } from '../matrix/model.ts';
+import { caseFor, describeExpectation } from '../matrix/model.ts';
 import { MODELS, modelFor } from '../matrix/models.ts';
 import type { CaseResult, RunSummary } from '../matrix/result.ts';
 import { DEFAULT_TIMING, runMatrix, vmNameOf, type RunnerImage, type Timing } from '../matrix/runner.ts';
@@ -190,7 +190,10 @@ export function listText(cases: readonly Case[], kinds: readonly ToolstackKind[]
       lines.push(`${c.scenario.name.padEnd(w)}  skip: ${c.skipReason}`);
       continue;
     }
-    const exp = kinds.map((k) => `${k}: ${describeExpectation(MODELS[k].expect(c.scenario))}`);
+    const exp = kinds.map((k) => {
+      const own = caseFor(MODELS[k], c);
+      return `${k}: ${own.run ? describeExpectation(MODELS[k].expect(c.scenario)) : `skip: ${own.skipReason}`}`;
+    });
     lines.push(`${c.scenario.name.padEnd(w)}  ${exp.join(kinds.length > 1 ? '\n' + ' '.repeat(w + 2) : '')}`);
   }
   const run = cases.filter((c) => c.run).length;
@@ -205,9 +208,17 @@ export function listJson(cases: readonly Case[], kinds: readonly ToolstackKind[]
     request: c.scenario.request,
     ack: c.scenario.ack,
     action: c.scenario.action,
+    timing: c.scenario.timing,
+    features: c.scenario.features,
+    lifecycle: c.scenario.lifecycle,
     run: c.run,
     ...(c.run ? {} : { skipReason: c.skipReason, ...(c.equivalentTo ? { equivalentTo: c.equivalentTo } : {}) }),
-    expect: Object.fromEntries(kinds.map((k) => [k, MODELS[k].expect(c.scenario)])),
+    expect: Object.fromEntries(
+      kinds.map((k) => {
+        const own = caseFor(MODELS[k], c);
+        return [k, own.run || !c.run ? MODELS[k].expect(c.scenario) : { kind: 'skip', reason: own.skipReason }];
+      }),
+    ),
   }));
 }
 

@@ -26,6 +26,7 @@ import {
   type ToolstackDriver,
   type ToolstackTimeouts,
   type VmRef,
+  type XenstoredDomain,
 } from '../toolstack/driver.ts';
 import { fnv1a64 } from '../../protocol/report-limits.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
@@ -36,13 +37,24 @@ import {
   type DurationClass,
   type Expectation,
   type ModelAnswer,
+  type ModelActions,
   type ModelContext,
   type ToolstackModel,
 } from './model.ts';
 import type { CaseResult, Evidence } from './result.ts';
 import type { RunnerImage, Timing } from './timing.ts';
 import { BOGUS_ACK_VALUE, CANT_SUSPEND_REASON, powerStateOf, type AckKind, type Scenario } from './scenarios.ts';
-import { domidChange, durationClassOf, guestInvariant, judge, stateInvariant, type ObservedDomain, type ObservedResult, type Observation } from './verdict.ts';
+import {
+  domidChange,
+  durationClassOf,
+  guestInvariant,
+  judge,
+  stateInvariant,
+  xenstoredInvariant,
+  type ObservedDomain,
+  type ObservedResult,
+  type Observation,
+} from './verdict.ts';
 import { Aborted, bounded, fmtMs, poll, WaitTimeout, type PollOptions } from './wait.ts';
 
 /** What a case needs from the run it is part of. */
@@ -166,6 +178,9 @@ export function textAfter(text: string, anchor: string | null): string {
   return i < 0 ? text : lines.slice(i + 1).join('\n');
 }
 
+/** How far past a toolstack's short-run window a lifecycle case's guest crashes: the XAPI model calls 10 s either side of it unsure. */
+const CRASH_RUN_MARGIN_MS = 20_000;
+
 /** Below the total timeout of the default 1200 s by far, above any ack timeout by far. */
 const TOTAL_MIN_CAP_MS = 300_000;
 
@@ -251,6 +266,9 @@ export class CaseRun {
   // make a domain are tracked (`creates`), and the cleanup waits for them first, bounded.
   private readonly creating = new Set<Promise<unknown>>();
 
+  /** The name the toolstack gave the VM's domain, as xenstored showed it (undefined: not seen yet). */
+  private domainName: string | undefined;
+
   /** A timing case's delays on this host (null: a prompt guest). */
   private readonly delays: CaseDelays | null;
 
@@ -296,7 +314,7 @@ export class CaseRun {
       kernelPath: image.kernelPath,
       initrdPath: image.initrdPath,
       kernelArgs: image.kernelArgs,
-      actions: { ...this.ctx.model.actions },
+      actions: this.actions(),
     });
     let vm: VmRef;
     try {
@@ -317,6 +335,13 @@ export class CaseRun {
     return vm;
   }
 
+  /** The VM actions this case installs: the model's own, or its lifecycle's (the runner skips one the toolstack cannot take). */
+  private actions(): ModelActions {
+    const a = this.ctx.model.lifecycleActionsOf(this.s.lifecycle, this.ctx.image.domainType);
+    if ('unsupported' in a) throw new StepError(`this toolstack cannot run ${this.s.name}: ${a.unsupported}`);
+    return a;
+  }
+
   // ---- Step 2: the initial state ----
 
   /** The fresh (Halted) VM brought to the case's initial state, and its state read back there. */
@@ -333,6 +358,7 @@ export class CaseRun {
     if (before.powerState !== powerStateOf(this.s.initial)) {
       throw new StepError(`could not bring the VM to ${powerStateOf(this.s.initial)} (it is ${before.powerState})`);
     }
+    if (before.domid !== null) this.domainName = (await this.xenstoredView())?.find((d) => d.domid === before.domid)?.name ?? undefined;
     return before;
   }
 
@@ -494,6 +520,51 @@ export class CaseRun {
     this.problems.push(...stateInvariant(final).map((p) => `state: ${p}`));
     // The model's account of what reaches the guest, when the toolstack keeps the request from it.
     this.problems.push(...guestInvariant(this.expect?.guest ?? guestExpectation(s), guest.guestEvent).map((p) => `guest: ${p}`));
+    await this.checkAgainstXenstored(final);
+  }
+
+  /** xenstored's list of domains, read without the toolstack; null when the driver or dom0 cannot give it (a step says why). */
+  private async xenstoredView(): Promise<XenstoredDomain[] | null> {
+    const { driver, timing } = this.ctx;
+    if (!driver.xenstoredDomains) return null;
+    try {
+      return await this.within(driver.xenstoredDomains(), timing.evidence, "reading xenstored's list of domains");
+    } catch (e) {
+      if (e instanceof Aborted) throw e;
+      this.step(`xenstored: could not read its list of domains: ${errText(e)}`);
+      return null;
+    }
+  }
+
+  /**
+   * The settled state held against xenstored's list of domains (verdict.ts xenstoredInvariant). A
+   * toolstack removes a home a moment after the domain, or before it: a disagreement counts only
+   * if it lasts (three more looks, 2 s apart).
+   */
+  private async checkAgainstXenstored(final: ObservedDomain): Promise<void> {
+    if (!this.ctx.driver.xenstoredDomains) return;
+    let view = await this.xenstoredView();
+    if (view === null) {
+      this.step("xenstored: not checked (dom0's xenstore cannot be read)");
+      return;
+    }
+    if (this.domainName === undefined && final.domid !== null) this.domainName = view.find((d) => d.domid === final.domid)?.name ?? undefined;
+    const name = this.domainName;
+    if (name === undefined) {
+      this.step("xenstored: not checked (the VM's domain was never seen there, so its name is unknown)");
+      return;
+    }
+    let problems = xenstoredInvariant(final, name, view);
+    for (let i = 0; i < 3 && problems.length > 0; i++) {
+      await bounded(new Promise((r) => setTimeout(r, 2000)), 3000, 'waiting to look at xenstored again', this.ctx.signal);
+      view = (await this.xenstoredView()) ?? view;
+      problems = xenstoredInvariant(final, name, view);
+    }
+    const homes = view.filter((d) => d.name === name).map((d) => d.domid);
+    this.step(
+      `xenstored: ${homes.length ? `domain ${homes.join(', ')}` : 'no domain'} named ${JSON.stringify(name)}${problems.length ? '' : ', as the toolstack says'}`,
+    );
+    this.problems.push(...problems.map((p) => `xenstored: ${p}`));
   }
 
   /**
@@ -518,6 +589,7 @@ export class CaseRun {
     this.reexpect(tReq);
     let result: ObservedResult;
     if (s.request === 'no_request') {
+      await this.waitOutShortRun();
       this.step(`guest acts on its own: ${s.action}`);
       await this.prime(vm);
       this.reexpect(Date.now());
@@ -541,6 +613,20 @@ export class CaseRun {
       if (e instanceof WaitTimeout || (e instanceof ConnectionError && e.timedOut)) return { kind: 'timeout', message: e.message };
       throw e;
     }
+  }
+
+  /**
+   * A lifecycle case about a crash, on a toolstack that ignores the crash action of a VM that has not
+   * run long enough (XAPI's 120 s, ToolstackModel.crashShortRunMs): the guest crashes only once it
+   * has run that long and a margin more, so that the setting under test decides.
+   */
+  private async waitOutShortRun(): Promise<void> {
+    const short = this.ctx.timing.crashShortRun ?? this.ctx.model.crashShortRunMs;
+    if (!short || this.s.lifecycle === 'defaults' || this.s.action !== 'crash' || this.runningSince === undefined) return;
+    const until = this.runningSince + short + CRASH_RUN_MARGIN_MS;
+    if (Date.now() >= until) return;
+    this.step(`letting the VM run ${fmtMs(short + CRASH_RUN_MARGIN_MS)} before it crashes (this toolstack ignores the crash action sooner)`);
+    await bounded(new Promise((r) => setTimeout(r, until - Date.now())), until - Date.now() + 1000, 'waiting out the short run', this.ctx.signal);
   }
 
   private reexpect(at: number): void {

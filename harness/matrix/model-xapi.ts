@@ -7,8 +7,8 @@
 //   DOM = ocaml/xenopsd/xc/domain.ml             CU  = ocaml/xenopsd/xc/cancel_utils.ml
 //   LC  = ocaml/xapi/xapi_vm_lifecycle.ml
 // Rules are tried in order; the first match wins.
-import { asPlainCase, evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
-import type { GuestAction, Scenario } from './scenarios.ts';
+import { ACTION_FIELD, asPlainCase, evaluate, type ModelActions, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import { LIFECYCLE_SETTINGS, lifecycleSetting, type GuestAction, type LifecycleAction, type LifecycleSetting, type Scenario } from './scenarios.ts';
 import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
@@ -41,6 +41,11 @@ const B = {
   actInside:
     'xtv: the guest acts just before the window after the ack closes (domain_shutdown_total_timeout, counted from the request; vm_suspend_timeout), so the call waits for it', // docs/toolstack-behaviour.md#timeouts
   lateAfterFailure: 'xtv: the guest acknowledges (or acts) after the call has failed, then does what it was asked, as a guest acting on its own would', // docs/toolstack-behaviour.md#the-guest-acting-alone
+  actionMap:
+    'ocaml/xapi/xapi_xenops.ml on_action_behaviour: destroy -> [Shutdown]; restart, rename_restart -> [Start]; coredump_and_destroy -> [Coredump; Shutdown]; coredump_and_restart -> [Coredump; Start]; preserve -> [Pause] (XS VM_check_state: Coredump does nothing, Pause is VM_pause: the domain is kept, the VM shows Paused)', // docs/toolstack-behaviour.md#lifecycle-actions
+  crashShortAny: 'XS VM_check_state: a crash less than 120 s after start turns every Start of actions_after_crash into Shutdown (Pause stays)', // docs/toolstack-behaviour.md#guest-crash
+  requestNotAction:
+    "XS VM_shutdown / VM_reboot: a clean shutdown ends Halted and a clean reboot Running whatever the VM's actions_after_*; only VM_check_state (the guest acting alone) reads them", // docs/toolstack-behaviour.md#lifecycle-actions
   suspendWrongReason:
     'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
 } as const;
@@ -70,6 +75,39 @@ const bad = (finalState: Outcome['finalState'], domid: Outcome['domid']): Outcom
   duration: 'fast',
   basis: [B.states],
 });
+
+/** Our spelling of an action in XAPI's (ocaml/idl/datamodel_vm.ml on_crash_behaviour). */
+const XAPI_ACTION: Readonly<Record<LifecycleAction, string>> = {
+  destroy: 'destroy',
+  restart: 'restart',
+  'rename-restart': 'rename_restart',
+  preserve: 'preserve',
+  'coredump-destroy': 'coredump_and_destroy',
+  'coredump-restart': 'coredump_and_restart',
+};
+/** What actions_after_shutdown / _reboot take (on_normal_exit); actions_after_crash takes all six. */
+const NORMAL_EXIT: readonly LifecycleAction[] = ['destroy', 'restart'];
+
+/** What VM_check_state does after the guest's own shutdown of kind `event` with `action` set for it (xapi_xenops.ml on_action_behaviour). */
+function lifecycleOutcome(event: 'poweroff' | 'reboot' | 'crash', action: LifecycleAction, ctx: ModelContext): Outcome | { unmodelled: string } {
+  // Before the case has run (--list), the answer for what it will do: a lifecycle case's guest crashes
+  // only after the VM has run past the 120 s (crashShortRunMs; case-run.ts waitOutShortRun).
+  const run = ctx.ranForMs === undefined ? 'long' : ranFor(ctx);
+  if (event === 'crash' && run === 'unsure') return TOO_CLOSE(ctx);
+  const base = { result: { kind: 'ok' as const }, duration: 'fast' as const };
+  if (action === 'preserve') return { ...base, finalState: 'Paused', domid: 'same', basis: [B.checkState, B.actionMap] };
+  const starts = action === 'restart' || action === 'rename-restart' || action === 'coredump-restart';
+  if (starts && event === 'crash' && run === 'short')
+    return { ...base, finalState: 'Halted', domid: 'none', basis: [B.checkState, B.actionMap, B.crashShortAny] };
+  if (starts)
+    return {
+      ...base,
+      finalState: 'Running',
+      domid: 'new',
+      basis: [B.checkState, B.actionMap, ...(event === 'crash' ? [B.crashLong] : [B.restartDelay])],
+    };
+  return { ...base, finalState: 'Halted', domid: 'none', basis: [B.checkState, B.actionMap] };
+}
 
 /** The guest acting on its own: what VM_check_state does with the template's actions. */
 function ownAction(action: GuestAction, ctx: ModelContext): Outcome | { unmodelled: string } {
@@ -130,6 +168,20 @@ function ignoredRules(request: 'clean_shutdown' | 'clean_reboot'): Rule[] {
 }
 
 export const XAPI_RULES: readonly Rule[] = [
+  // Lifecycle actions (#16): read only when the guest acts alone; a request's own outcome wins.
+  {
+    id: 'lifecycle-own-shutdown',
+    when: { lifecycle: LIFECYCLE_SETTINGS, request: ['no_request'] },
+    then: (s, ctx) => {
+      const { event, action } = lifecycleSetting(s.lifecycle as LifecycleSetting);
+      return lifecycleOutcome(event, action, ctx);
+    },
+  },
+  {
+    id: 'lifecycle-requested',
+    when: { lifecycle: LIFECYCLE_SETTINGS, request: ['clean_shutdown', 'clean_reboot'] },
+    then: (s, ctx) => asPlainCase(XAPI_RULES, s, ctx, undefined, [B.requestNotAction]),
+  },
   // Power-state checks come first in xapi (check_operation_error; docs/toolstack-behaviour.md#power-states).
   { id: 'halted-refuses-all', when: { initial: ['halted'] }, then: bad('Halted', 'none') },
   {
@@ -313,6 +365,8 @@ function failedThenOwn(s: Scenario, ctx: ModelContext, code: string, duration: O
   return { ...own, result: { kind: 'error', code }, duration, basis: [...basis, B.lateAfterFailure, ...own.basis] };
 }
 
+const XAPI_ACTIONS: ModelActions = { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' };
+
 export const xapiModel: ToolstackModel = {
   kind: 'xapi',
   // vm_suspend_ack_timeout for suspend, domain_shutdown_ack_timeout for the rest: each host's own
@@ -321,7 +375,29 @@ export const xapiModel: ToolstackModel = {
   // After the ack: vm_suspend_timeout for suspend, domain_shutdown_total_timeout (from the request) for the rest.
   actTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendTotalMs : t.shutdownTotalMs),
   restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s (docs/toolstack-behaviour.md#guest-reboot)
-  actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'restart' },
+  actions: XAPI_ACTIONS,
+  lifecycleActionsOf: (l, domainType) => {
+    if (l === 'defaults') return { ...XAPI_ACTIONS };
+    const { event, action } = lifecycleSetting(l);
+    if (event !== 'crash' && !NORMAL_EXIT.includes(action))
+      return {
+        unsupported: `XAPI's actions_after_${event === 'poweroff' ? 'shutdown' : 'reboot'} takes only destroy or restart (ocaml/idl/datamodel_vm.ml on_normal_exit)`,
+      };
+    // ocaml/xapi/xapi_vm_helpers.ml validate_actions_after_crash, at every VM.start (v1.249.42 and master):
+    // the setter takes the value, the start refuses it with VALUE_NOT_SUPPORTED.
+    if (action === 'rename-restart')
+      return {
+        unsupported:
+          'XAPI refuses to start a VM with actions_after_crash rename_restart: VALUE_NOT_SUPPORTED, "option would leak a domain" (xapi_vm_helpers.ml validate_actions_after_crash)',
+      };
+    if ((action === 'coredump-destroy' || action === 'coredump-restart') && domainType !== undefined && domainType !== 'pv')
+      return {
+        unsupported: `XAPI refuses to start a ${domainType.toUpperCase()} VM with actions_after_crash ${XAPI_ACTION[action]}: VALUE_NOT_SUPPORTED, "cannot invoke a coredump of an HVM, PVH or PV-in-PVH domain" (xapi_vm_helpers.ml validate_actions_after_crash)`,
+      };
+    return { ...XAPI_ACTIONS, [ACTION_FIELD[event]]: XAPI_ACTION[action] };
+  },
+  /** xenopsd's 120 s: a crash sooner never restarts (XS VM_check_state, a literal). */
+  crashShortRunMs: SHORT_RUN_MS,
   rules: XAPI_RULES,
   expect: (s, ctx) => evaluate(XAPI_RULES, s, ctx),
 };

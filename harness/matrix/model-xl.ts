@@ -11,8 +11,8 @@
 // hard reboot), and of a saved VM discards its save image; a domain shut down
 // for `suspend` and not destroyed is reported as Suspended with its domid and
 // shutdownReason "suspend". (harness/toolstack/xl/xl-driver.ts does exactly this.)
-import { asPlainCase, evaluate, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
-import type { GuestAction, Scenario } from './scenarios.ts';
+import { ACTION_FIELD, asPlainCase, evaluate, type ModelActions, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
+import { LIFECYCLE_SETTINGS, lifecycleSetting, type CaseLifecycle, type GuestAction, type LifecycleAction, type Scenario } from './scenarios.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
@@ -46,6 +46,16 @@ const B = {
     'xtv: the guest acknowledges (or acts) after xl has given up, then does what it was asked; the xl daemon acts on it as on any shutdown of its own', // docs/toolstack-behaviour.md#the-guest-acting-alone
   nodeGone:
     "libxl tools/libs/light/libxl_domain.c devices_destroy_cb removes the domain's xenstore home when the daemon destroys it, and pvcontrol_acked takes the missing node as the ack", // docs/toolstack-behaviour.md#acknowledgement
+  actionDestroy: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: destroy -> libxl_domain_destroy; create_domain: the daemon exits', // docs/toolstack-behaviour.md#lifecycle-actions
+  actionRestart:
+    'xl tools/xl/xl_vmcontrol.c handle_domain_death: restart -> reload_domain_config, libxl_domain_destroy; create_domain: "Done. Rebooting now", sleep(2), the domain made again under its name (new domid)', // docs/toolstack-behaviour.md#lifecycle-actions
+  actionRename:
+    'xl tools/xl/xl_vmcontrol.c handle_domain_death: rename-restart -> DOMAIN_RESTART_RENAME; create_domain -> preserve_domain: libxl_domain_preserve renames the old domain (name + time suffix, new uuid) and keeps it shut down; a new domain is made under the name', // docs/toolstack-behaviour.md#lifecycle-actions
+  actionPreserve: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: preserve -> nothing; the domain stays shut down with its reason and the daemon exits', // docs/toolstack-behaviour.md#lifecycle-actions
+  actionCoredump:
+    'xl tools/xl/xl_vmcontrol.c handle_domain_death: coredump-* -> libxl_domain_core_dump to XEN_DUMP_DIR/NAME (a failed dump is logged and ignored), then destroy or restart', // docs/toolstack-behaviour.md#lifecycle-actions
+  requestedAlike:
+    "xl tools/xl/xl_vmcontrol.c handle_domain_death picks the action by Xen's shutdown reason only: a poweroff or reboot that xl shutdown / xl reboot asked for gets the same on_poweroff / on_reboot as one the guest chose", // docs/toolstack-behaviour.md#lifecycle-actions
 } as const;
 
 const ACKED = ['ok', 'delete'] as const;
@@ -69,6 +79,25 @@ function daemonOutcome(action: GuestAction): Pick<Outcome, 'finalState' | 'domid
   }
 }
 
+/** What the xl daemon leaves when `action` is set for the guest's shutdown of kind `reason` (poweroff, reboot, crash). */
+function lifecycleOutcome(reason: string, action: LifecycleAction): Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'> {
+  switch (action) {
+    case 'destroy':
+      return { finalState: 'Halted', domid: 'none', basis: [B.actionDestroy] };
+    case 'restart':
+      return { finalState: 'Running', domid: 'new', basis: [B.actionRestart] };
+    case 'rename-restart':
+      return { finalState: 'Running', domid: 'new', basis: [B.actionRename] };
+    case 'preserve':
+      // The driver shows a domain shut down and kept as Halted with its domid and reason (xl-power-state.ts).
+      return { finalState: 'Halted', domid: 'same', shutdownReason: reason, basis: [B.actionPreserve] };
+    case 'coredump-destroy':
+      return { finalState: 'Halted', domid: 'none', basis: [B.actionCoredump, B.actionDestroy] };
+    case 'coredump-restart':
+      return { finalState: 'Running', domid: 'new', basis: [B.actionCoredump, B.actionRestart] };
+  }
+}
+
 const ok = (o: Pick<Outcome, 'finalState' | 'domid' | 'shutdownReason' | 'basis'>, extra: string[] = []): Outcome => ({
   result: { kind: 'ok' },
   duration: 'fast',
@@ -87,6 +116,16 @@ function failedThenDaemon(s: Scenario, basis: string[]): Outcome {
 }
 
 export const XL_RULES: readonly Rule[] = [
+  // Lifecycle actions (#16): the daemon applies on_poweroff / on_reboot / on_crash to every shutdown
+  // of that kind, whoever asked for it. (The cases: the guest's own shutdown, or one asked for and acked.)
+  {
+    id: 'lifecycle-action',
+    when: { lifecycle: LIFECYCLE_SETTINGS, request: ['no_request', 'clean_shutdown', 'clean_reboot'], ack: ['ok'] },
+    then: (s) => {
+      const { event, action } = lifecycleSetting(s.lifecycle as Exclude<CaseLifecycle, 'defaults'>);
+      return ok(lifecycleOutcome(event, action), s.request === 'no_request' ? [B.daemon] : [B.pvcontrol, B.requestedAlike]);
+    },
+  },
   // Features (#16): libxl reads none of the guest's flags, nor data/cant_suspend_reason.
   {
     id: 'features-unread',
@@ -262,6 +301,8 @@ export const XL_RULES: readonly Rule[] = [
   },
 ];
 
+const XL_ACTIONS: ModelActions = { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' };
+
 export const xlModel: ToolstackModel = {
   kind: 'xl',
   // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every
@@ -271,7 +312,13 @@ export const xlModel: ToolstackModel = {
   // reboot have no such wait (xl returns at the ack), so the same 60 s serves as their yardstick.
   actTimeoutMsOf: (request, t) => (request === 'suspend' ? t?.suspendTotalMs : t?.shutdownAckMs) ?? 60_000,
   restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again (docs/toolstack-behaviour.md#guest-reboot)
-  actions: { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' },
+  actions: XL_ACTIONS,
+  // xl.cfg(5) spells the actions as the case names do.
+  lifecycleActionsOf: (l) => {
+    if (l === 'defaults') return { ...XL_ACTIONS };
+    const { event, action } = lifecycleSetting(l);
+    return { ...XL_ACTIONS, [ACTION_FIELD[event]]: action };
+  },
   rules: XL_RULES,
   expect: (s, ctx) => evaluate(XL_RULES, s, ctx),
 };

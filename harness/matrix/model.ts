@@ -3,13 +3,15 @@
 // whose pattern matches the case gives the expectation, with its basis (a
 // toolstack source file and function, or "inferred"). A case no rule covers
 // is `unmodelled`: its observed outcome is recorded and nothing is claimed.
-import type { HostRequest, PowerState, ToolstackKind, ToolstackTimeouts } from '../toolstack/driver.ts';
+import type { DomainType, HostRequest, PowerState, ToolstackKind, ToolstackTimeouts } from '../toolstack/driver.ts';
 import {
+  type Case,
   BOGUS_ACK_VALUE,
   GUEST_VISIBLE_REQUESTS,
   shutdownWordOf,
   type AckKind,
   type CaseFeatures,
+  type CaseLifecycle,
   type CaseTiming,
   type GuestAction,
   type InitialState,
@@ -73,16 +75,27 @@ export interface Expectation {
 
 export type ModelAnswer = { kind: 'expect'; expect: Expectation; rule: string } | { kind: 'unmodelled'; reason: string };
 
-/** The VM actions each model assumes; the runner installs VMs with exactly these. */
+/** The VM actions each model assumes; the runner installs VMs with exactly these (in the toolstack's spelling). */
 export interface ModelActions {
   afterShutdown: string;
   afterReboot: string;
   afterCrash: string;
 }
 
+/** Which of ModelActions each lifecycle event's setting is. */
+export const ACTION_FIELD = { poweroff: 'afterShutdown', reboot: 'afterReboot', crash: 'afterCrash' } as const;
+
+/** A lifecycle the toolstack cannot be set to, and why (the case is skipped on it). */
+export interface UnsupportedLifecycle {
+  unsupported: string;
+}
+
 export interface ToolstackModel {
   kind: ToolstackKind;
+  /** The actions of a `defaults` case: the ones the model's plain rules assume. */
   actions: ModelActions;
+  /** The actions a case of this lifecycle installs on a VM of this type, in the toolstack's spelling, or why it cannot. */
+  lifecycleActionsOf(l: CaseLifecycle, domainType?: DomainType): ModelActions | UnsupportedLifecycle;
   /**
    * The ack timeout of one request on a host with these timeouts (absent:
    * the toolstack's defaults): a call shorter than (most of) it did not wait
@@ -97,6 +110,12 @@ export interface ToolstackModel {
    * reboot, which return at the ack, the same 60 s as a yardstick.
    */
   actTimeoutMsOf(request: HostRequest | 'no_request', timeouts?: ToolstackTimeouts): number;
+  /**
+   * How long a VM must have run for its crash to follow the crash action at all (XAPI: 120 s, sooner
+   * it is shut down whatever the action); absent: no such rule. A lifecycle case about a crash lets the
+   * guest run that long first, so that the setting, not this rule, decides.
+   */
+  crashShortRunMs?: number;
   /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
   restartDelayMs: number;
   /** Each rule's id, for tests and the report. */
@@ -118,6 +137,8 @@ export interface Pattern {
   timing?: readonly CaseTiming[];
   /** As timing: absent, only a guest that advertises everything (`all`). */
   features?: readonly CaseFeatures[];
+  /** As timing: absent, only the model's own actions (`defaults`). */
+  lifecycle?: readonly CaseLifecycle[];
 }
 
 /** What a rule says, before the parts common to every rule (guest expectation) are added. */
@@ -147,7 +168,8 @@ export function matches(p: Pattern, s: Scenario): boolean {
     (!p.ack || p.ack.includes(s.ack)) &&
     (!p.action || p.action.includes(s.action)) &&
     (p.timing ? p.timing.includes(s.timing) : s.timing === 'prompt') &&
-    (p.features ? p.features.includes(s.features) : s.features === 'all')
+    (p.features ? p.features.includes(s.features) : s.features === 'all') &&
+    (p.lifecycle ? p.lifecycle.includes(s.lifecycle) : s.lifecycle === 'defaults')
   );
 }
 
@@ -187,10 +209,11 @@ export function evaluate(rules: readonly Rule[], s: Scenario, ctx: ModelContext 
 }
 
 /**
- * What the same case says with a prompt guest that advertises everything
- * (timing 'prompt', features 'all'), as a rule's Outcome: for the timing and
- * feature rules whose answer is "as the plain case, later" or "as the plain
- * case: the flag is not read". `duration` replaces the plain case's; `basis`
+ * What the same case says with a prompt guest that advertises everything,
+ * on a VM with the model's own actions (timing 'prompt', features 'all',
+ * lifecycle 'defaults'), as a rule's Outcome: for the rules whose answer is
+ * "as the plain case, later", "as the plain case: the flag is not read" or
+ * "as the plain case: the setting is not consulted". `duration` replaces the plain case's; `basis`
  * goes before its basis.
  */
 export function asPlainCase(
@@ -200,7 +223,7 @@ export function asPlainCase(
   duration: DurationClass | undefined,
   basis: string[],
 ): Outcome | { unmodelled: string } {
-  const plain = evaluate(rules, { ...s, timing: 'prompt', features: 'all' }, ctx);
+  const plain = evaluate(rules, { ...s, timing: 'prompt', features: 'all', lifecycle: 'defaults' }, ctx);
   if (plain.kind === 'unmodelled') return { unmodelled: plain.reason };
   const e = plain.expect;
   return {
@@ -211,6 +234,17 @@ export function asPlainCase(
     duration: duration ?? e.duration,
     basis: [...basis, ...e.basis],
   };
+}
+
+/**
+ * The case as this toolstack runs it: skipped, with the model's reason, when its lifecycle is one the
+ * toolstack cannot be set to (XAPI has no `preserve` after a poweroff). The matrix stays the same for
+ * every toolstack; only this says no.
+ */
+export function caseFor(model: ToolstackModel, c: Case, domainType?: DomainType): Case {
+  if (!c.run) return c;
+  const a = model.lifecycleActionsOf(c.scenario.lifecycle, domainType);
+  return 'unsupported' in a ? { scenario: c.scenario, run: false, skipReason: a.unsupported } : c;
 }
 
 /** One line for --list and the report: "ok; Halted; domid none; fast". */

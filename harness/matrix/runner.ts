@@ -7,7 +7,7 @@
 import type { HostFacts, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 import { CaseRun, errText } from './case-run.ts';
 import { CleanupRegistry, destroyVm } from './cleanup.ts';
-import { describeExpectation, type ToolstackModel } from './model.ts';
+import { caseFor, describeExpectation, type ToolstackModel } from './model.ts';
 import type { CaseResult, RunSummary } from './result.ts';
 import { summarise } from './result.ts';
 import type { Case, MatrixName } from './scenarios.ts';
@@ -122,8 +122,10 @@ async function installImageHolder(
 function expectedWait(model: ToolstackModel, c: Case): number {
   const a = model.expect(c.scenario);
   const rank = a.kind === 'expect' ? { 'total-timeout': 3, 'ack-timeout': 2, delayed: 1, fast: 0 }[a.expect.duration] : 0;
-  // A late guest may make even a 'fast' call's case long (xl returns at the ack; the guest acts later).
-  return Math.max(rank, c.scenario.timing === 'prompt' ? 0 : 1);
+  // A late guest may make even a 'fast' call's case long (xl returns at the ack; the guest acts later),
+  // and so may a crash held back past the toolstack's short-run window (case-run.ts waitOutShortRun).
+  const heldCrash = model.crashShortRunMs !== undefined && c.scenario.lifecycle !== 'defaults' && c.scenario.action === 'crash';
+  return Math.max(rank, c.scenario.timing === 'prompt' && !heldCrash ? 0 : 1);
 }
 
 async function removeImageHolder(
@@ -142,7 +144,9 @@ async function removeImageHolder(
 }
 
 /** Runs the cases; resolves when all have ended and every VM is gone (or reported as left). */
-export async function runMatrix(o: RunOptions): Promise<RunSummary> {
+export async function runMatrix(options: RunOptions): Promise<RunSummary> {
+  // A case this toolstack cannot be set up for is skipped here, with the model's reason.
+  const o: RunOptions = { ...options, cases: options.cases.map((c) => caseFor(options.model, c, options.image.domainType)) };
   const timing: Timing = { ...DEFAULT_TIMING, ...o.timing, request: { ...DEFAULT_TIMING.request, ...o.timing?.request } };
   const registry = o.registry ?? new CleanupRegistry();
   const progress = o.progress ?? (() => undefined);

@@ -3,10 +3,11 @@
 //
 // Dimensions: initial state × host request × ack × guest action, and, for the
 // requests that go through the guest, the timing of its ack or action against
-// the toolstack's windows (CASE_TIMINGS) and what it advertises (CASE_FEATURES). Cases that cannot be run, or that
-// would only repeat another case, are kept in the list as skipped with the
-// reason, so the report shows the whole matrix and the reader can see why a
-// cell is empty.
+// the toolstack's windows (CASE_TIMINGS), what it advertises (CASE_FEATURES),
+// and what the toolstack is set to do after the guest's own shutdown
+// (CASE_LIFECYCLES). Cases that cannot be run, or that would only repeat
+// another case, are kept in the list as skipped with the reason, so the
+// report shows the whole matrix and the reader can see why a cell is empty.
 import { HOST_REQUESTS, type PowerState } from '../toolstack/driver.ts';
 
 export const INITIAL_STATES = ['running', 'paused', 'suspended', 'halted'] as const;
@@ -55,11 +56,50 @@ export const FEATURE_OF_REQUEST: Readonly<Record<'clean_shutdown' | 'clean_reboo
   suspend: 'no-feature-suspend',
 };
 
+/**
+ * What the toolstack is told to do after the guest's own poweroff, reboot or
+ * crash (#16 step 4): xl's on_poweroff / on_reboot / on_crash, XAPI's
+ * actions_after_shutdown / _reboot / _crash. `defaults` installs each model's
+ * own set (ToolstackModel.actions); every other value changes one of the
+ * three, named in xl's spelling (`on-crash-rename-restart`); the model says
+ * how its toolstack spells it, or why it cannot (lifecycleActionsOf).
+ */
+export const LIFECYCLE_ACTIONS = ['destroy', 'restart', 'rename-restart', 'preserve', 'coredump-destroy', 'coredump-restart'] as const;
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+/** The guest's own shutdowns an action can follow, as xl names the setting. */
+export const LIFECYCLE_EVENTS = ['poweroff', 'reboot', 'crash'] as const;
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+export const CASE_LIFECYCLES = [
+  'defaults',
+  'on-poweroff-restart',
+  'on-poweroff-preserve',
+  'on-reboot-destroy',
+  'on-reboot-preserve',
+  'on-crash-restart',
+  'on-crash-destroy',
+  'on-crash-preserve',
+  'on-crash-rename-restart',
+  'on-crash-coredump-destroy',
+  'on-crash-coredump-restart',
+] as const;
+export type CaseLifecycle = (typeof CASE_LIFECYCLES)[number];
+export type LifecycleSetting = Exclude<CaseLifecycle, 'defaults'>;
+/** Every lifecycle but `defaults`: the cases of this dimension. */
+export const LIFECYCLE_SETTINGS = CASE_LIFECYCLES.filter((l): l is LifecycleSetting => l !== 'defaults');
+
+/** The event and the action a lifecycle other than `defaults` sets. */
+export function lifecycleSetting(l: LifecycleSetting): { event: LifecycleEvent; action: LifecycleAction } {
+  const m = /^on-(poweroff|reboot|crash)-(.+)$/.exec(l)!;
+  return { event: m[1] as LifecycleEvent, action: m[2] as LifecycleAction };
+}
+
 /** The reason a cant-suspend case's guest gives (written to data/cant_suspend_reason). */
 export const CANT_SUSPEND_REASON = 'xtv: this guest says it cannot suspend';
 
 export interface Scenario {
-  /** e.g. running.clean_shutdown.ack-none.poweroff, running.clean_shutdown.ack-ok-late.poweroff, running.suspend.cant-suspend.ack-ok.suspend */
+  /** e.g. running.clean_shutdown.ack-none.poweroff, running.clean_shutdown.ack-ok-late.poweroff, running.suspend.cant-suspend.ack-ok.suspend,
+   *  running.no_request.on-crash-preserve.ack-ok.crash */
   name: string;
   initial: InitialState;
   request: MatrixRequest;
@@ -67,6 +107,7 @@ export interface Scenario {
   action: GuestAction;
   timing: CaseTiming;
   features: CaseFeatures;
+  lifecycle: CaseLifecycle;
 }
 
 export type Case = { scenario: Scenario; run: true } | { scenario: Scenario; run: false; skipReason: string; equivalentTo?: string };
@@ -84,9 +125,11 @@ export function caseName(
   action: GuestAction,
   timing: CaseTiming = 'prompt',
   features: CaseFeatures = 'all',
+  lifecycle: CaseLifecycle = 'defaults',
 ): string {
   const f = features === 'all' ? '' : `.${features}`;
-  return `${initial}.${request}${f}.ack-${ack}${timingSuffix(timing, 'ack')}.${action}${timingSuffix(timing, 'act')}`;
+  const l = lifecycle === 'defaults' ? '' : `.${lifecycle}`;
+  return `${initial}.${request}${f}${l}.ack-${ack}${timingSuffix(timing, 'ack')}.${action}${timingSuffix(timing, 'act')}`;
 }
 
 /** The action each guest-visible request asks for: what a timing case has the guest do. */
@@ -162,9 +205,9 @@ export function classify(s: Scenario): Case {
  * Every combination, in a stable order (state, request, ack, action), then
  * the timing cases: each guest-visible request of a running VM, acknowledged
  * `ok` and followed by its own action, at each timing; then the feature
- * cases, the same with a guest that advertises less. Only these: the ack's
- * form and another action are the other dimensions' business, and both need
- * a guest that runs.
+ * cases, the same with a guest that advertises less; then the lifecycle
+ * cases. Only these: the ack's form and another action are the other
+ * dimensions' business, and all need a guest that runs.
  */
 export function allCases(): Case[] {
   const out: Case[] = [];
@@ -172,11 +215,31 @@ export function allCases(): Case[] {
     for (const request of MATRIX_REQUESTS)
       for (const ack of ACK_KINDS)
         for (const action of GUEST_ACTIONS)
-          out.push(classify({ name: caseName(initial, request, ack, action), initial, request, ack, action, timing: 'prompt', features: 'all' }));
+          out.push(
+            classify({
+              name: caseName(initial, request, ack, action),
+              initial,
+              request,
+              ack,
+              action,
+              timing: 'prompt',
+              features: 'all',
+              lifecycle: 'defaults',
+            }),
+          );
   const timed = (request: MatrixRequest, timing: CaseTiming, features: CaseFeatures): Case => {
     const action = NATURAL_ACTION[request as keyof typeof NATURAL_ACTION];
     return {
-      scenario: { name: caseName('running', request, 'ok', action, timing, features), initial: 'running', request, ack: 'ok', action, timing, features },
+      scenario: {
+        name: caseName('running', request, 'ok', action, timing, features),
+        initial: 'running',
+        request,
+        ack: 'ok',
+        action,
+        timing,
+        features,
+        lifecycle: 'defaults',
+      },
       run: true,
     };
   };
@@ -184,8 +247,32 @@ export function allCases(): Case[] {
   // Features: each request against a guest without its flag, and suspend with a reason not to.
   for (const request of GUEST_VISIBLE_REQUESTS) out.push(timed(request, 'prompt', FEATURE_OF_REQUEST[request as keyof typeof FEATURE_OF_REQUEST]));
   out.push(timed('suspend', 'prompt', 'cant-suspend'));
+  // Lifecycle actions: each setting against the guest's own shutdown of its kind, and, for poweroff and
+  // reboot, against the request that asks the guest for it (acknowledged, then done): whether the
+  // toolstack applies the setting to a shutdown it asked for is where xl and XAPI part.
+  for (const lifecycle of LIFECYCLE_SETTINGS) {
+    const { event } = lifecycleSetting(lifecycle);
+    const request = LIFECYCLE_REQUEST[event];
+    for (const r of request ? (['no_request', request] as const) : (['no_request'] as const))
+      out.push({
+        scenario: {
+          name: caseName('running', r, 'ok', event, 'prompt', 'all', lifecycle),
+          initial: 'running',
+          request: r,
+          ack: 'ok',
+          action: event,
+          timing: 'prompt',
+          features: 'all',
+          lifecycle,
+        },
+        run: true,
+      });
+  }
   return out;
 }
+
+/** The request that asks the guest for each lifecycle event (a crash is never asked for). */
+const LIFECYCLE_REQUEST: Readonly<Record<LifecycleEvent, MatrixRequest | null>> = { poweroff: 'clean_shutdown', reboot: 'clean_reboot', crash: null };
 
 /**
  * The smoke matrix: fast, informative cases whose outcome differs between

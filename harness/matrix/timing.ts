@@ -44,6 +44,11 @@ export interface Timing {
   evidence: number;
   /** Overrides the model's restart delay (tests with a scaled-down fake). */
   restartDelay?: number;
+  /**
+   * Overrides the model's crashShortRunMs, the run a lifecycle case's guest waits out before it
+   * crashes (tests with a scaled-down fake: 0, and the model answers for a VM that crashed soon).
+   */
+  crashShortRun?: number;
 }
 
 // Bounds, never sleeps: generous, because `--parallel` on an emulated host starves dom0 and the

@@ -2,7 +2,7 @@
 // Also the comparison of what the model expected with what was observed, the
 // invariants checked on every case whatever the model says, and a case's
 // verdict from all of these (pure: the runner only records).
-import type { DomainInfo, PowerState } from '../toolstack/driver.ts';
+import type { DomainInfo, PowerState, XenstoredDomain } from '../toolstack/driver.ts';
 import type { DomidChange, DurationClass, Expectation, GuestExpectation, ModelAnswer } from './model.ts';
 import type { GuestShutdownEvent } from './guest-report.ts';
 import { ackKindOf } from './guest-report.ts';
@@ -186,8 +186,9 @@ function unmodelledSummary(answer: ModelAnswer, observation: Observation | undef
 
 /**
  * The toolstack's power state agrees with the hypervisor's view: a domain
- * exists exactly when the VM is Running or Paused (or a self-suspended xl
- * domain left shut down), Xen's paused flag matches Paused, and a shut-down
+ * exists exactly when the VM is Running or Paused (or a domain left shut
+ * down: a self-suspended xl domain, Suspended; one kept by on_*=preserve,
+ * Halted with its reason), Xen's paused flag matches Paused, and a shut-down
  * domain is not reported as running.
  */
 export function stateInvariant(d: ObservedDomain): string[] {
@@ -198,7 +199,7 @@ export function stateInvariant(d: ObservedDomain): string[] {
     if (!has) p.push(`toolstack says ${d.powerState} but no domain exists`);
     if (d.shutdownReason) p.push(`toolstack says ${d.powerState} but Xen says the domain is shut down (${d.shutdownReason})`);
   } else if (d.powerState === 'Halted') {
-    if (has) p.push(`toolstack says Halted but domain ${d.domid} exists${d.shutdownReason ? ` (shut down: ${d.shutdownReason})` : ''}`);
+    if (has && !d.shutdownReason) p.push(`toolstack says Halted but domain ${d.domid} exists and is not shut down`);
   } else if (d.powerState === 'Suspended') {
     if (has && d.shutdownReason !== 'suspend')
       p.push(`toolstack says Suspended but domain ${d.domid} exists and is not suspended (${d.shutdownReason ?? 'running'})`);
@@ -206,6 +207,35 @@ export function stateInvariant(d: ObservedDomain): string[] {
   if (d.paused !== undefined && d.paused !== (d.powerState === 'Paused')) {
     p.push(`Xen's paused flag is ${d.paused} but the toolstack says ${d.powerState}`);
   }
+  return p;
+}
+
+/**
+ * The toolstack's account of the VM agrees with xenstored's list of domains,
+ * which the toolstack under test does not give (read in dom0 with
+ * xenstore-list; ToolstackDriver.xenstoredDomains): the domain it names has a
+ * home there under the VM's domain name (`name`, the one the toolstack gave
+ * it, as xenstored showed it during the case), and no other home carries
+ * that name. Both toolstacks make the home with the domain and remove it with
+ * it (libxl libxl__domain_make / devices_destroy_cb; xenopsd domain.ml make /
+ * destroy), and xenstored never removes it on its own: a domain the
+ * toolstack forgot, or one it reports that is not there, shows here.
+ */
+export function xenstoredInvariant(d: ObservedDomain, name: string, view: readonly XenstoredDomain[]): string[] {
+  const p: string[] = [];
+  if (d.domid !== null) {
+    const home = view.find((x) => x.domid === d.domid);
+    if (!home) p.push(`toolstack says ${d.powerState} with domain ${d.domid} but xenstored holds no /local/domain/${d.domid}`);
+    else if (home.name !== name)
+      p.push(
+        `toolstack says domain ${d.domid}, which xenstored names ${home.name === null ? '(no name)' : JSON.stringify(home.name)}, not ${JSON.stringify(name)}`,
+      );
+  }
+  for (const x of view)
+    if (x.name === name && x.domid !== d.domid)
+      p.push(
+        `xenstored holds domain ${x.domid} named ${JSON.stringify(name)}, which the toolstack does not report (it says ${d.powerState}${d.domid !== null ? ` with domain ${d.domid}` : ''})`,
+      );
   return p;
 }
 

@@ -11,9 +11,11 @@ import {
   GUEST_ACTIONS,
   GUEST_VISIBLE_REQUESTS,
   INITIAL_STATES,
+  LIFECYCLE_SETTINGS,
   MATRIX_REQUESTS,
   NATURAL_ACTION,
   caseName,
+  lifecycleSetting,
 } from '../matrix/scenarios.ts';
 import { renderDiff, VERDICT_MEANING, VERDICTS, type Verdict } from '../matrix/verdict.ts';
 import type { ReportSnapshot } from '../matrix/guest-report.ts';
@@ -204,6 +206,35 @@ function featuresGrid(byName: Map<string, { r: CaseResult; id: string }>): strin
   ].join('\n');
 }
 
+/** The lifecycle dimension (#16): rows the settings, columns the shutdown by the guest alone or asked for. */
+function lifecycleGrid(cases: readonly CaseResult[], byName: Map<string, { r: CaseResult; id: string }>): string | null {
+  const rows: string[] = [];
+  for (const lifecycle of LIFECYCLE_SETTINGS) {
+    const of = cases.filter((r) => r.scenario.lifecycle === lifecycle);
+    if (!of.length) continue;
+    const cell = (r: CaseResult | undefined): string => {
+      if (!r) return '<td class="none" title="not in this run"></td>';
+      const c = byName.get(r.name)!;
+      const title = `${r.name}: ${r.verdict} - ${r.summary}`;
+      return `<td class="v-${r.verdict}" data-case="${h(r.name)}" data-verdict="${r.verdict}"><a href="#${c.id}" title="${h(title)}">${h(r.verdict)}</a></td>`;
+    };
+    const alone = of.find((r) => r.scenario.request === 'no_request');
+    const asked = of.find((r) => r.scenario.request !== 'no_request');
+    rows.push(
+      `<tr><th scope="row">${h(lifecycle)}</th>${cell(alone)}${lifecycleSetting(lifecycle).event === 'crash' ? '<td class="none" title="a crash is never asked for"></td>' : cell(asked)}</tr>`,
+    );
+  }
+  if (!rows.length) return null;
+  return [
+    '<h2>Lifecycle: what the toolstack is set to do after a poweroff, reboot or crash</h2>',
+    '<p>Running guest; the setting changes one of on_poweroff / on_reboot / on_crash (XAPI: actions_after_*). A case also holds the toolstack&#39;s account against xenstored&#39;s list of domains.</p>',
+    '<div class="grids"><table class="grid" data-dimension="lifecycle">',
+    '<thead><tr><th>setting</th><th scope="col">the guest alone</th><th scope="col">asked for (clean_shutdown / clean_reboot)</th></tr></thead>',
+    `<tbody>${rows.join('\n')}</tbody>`,
+    '</table></div>',
+  ].join('\n');
+}
+
 export function toHtml(s: RunSummary): string {
   const idOf = new Map<string, string>();
   const byName = new Map<string, { r: CaseResult; id: string }>();
@@ -222,7 +253,7 @@ export function toHtml(s: RunSummary): string {
       : '';
     if (grids.length || folded.length) sections.push(`<h2>Initial state: ${h(initial)}</h2>\n<div class="grids">\n${grids.join('\n')}\n</div>${note}`);
   }
-  for (const g of [timingGrid(byName), featuresGrid(byName)]) if (g) sections.push(g);
+  for (const g of [timingGrid(byName), featuresGrid(byName), lifecycleGrid(s.cases, byName)]) if (g) sections.push(g);
   const c = s.counts;
   const ran = s.cases.filter((r) => r.verdict !== 'skip');
   return `<!DOCTYPE html>

@@ -37,6 +37,7 @@ export type Dom0ScriptName =
   | 'xenconsoled-args'
   | 'xenstore-watch'
   | 'writable-dirs'
+  | 'xenstored-domains'
   // the xl driver
   | 'xl-info'
   | 'xl-install-check'

@@ -51,6 +51,12 @@ export interface DomainInfo {
   shutdownReason?: string;
 }
 
+/** One domain as xenstored holds it: its home /local/domain/D and the name the toolstack wrote there (null: none). */
+export interface XenstoredDomain {
+  domid: number;
+  name: string | null;
+}
+
 export interface RequestOptions {
   /** Bound on the whole call; past it the driver stops waiting and throws ConnectionError('timeout'). */
   timeoutMs: number;
@@ -113,6 +119,12 @@ export interface ToolstackDriver {
    * watch (null: none). Optional: without it, or once it has ended, watchers look on a timer.
    */
   watchChanges?(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch;
+  /**
+   * xenstored's list of domains (the homes under /local/domain), each with its name, read in dom0
+   * with xenstore-list / xenstore-read and nothing of the toolstack's: the view a case holds the
+   * toolstack's account against. Optional; null when dom0 cannot be reached.
+   */
+  xenstoredDomains?(): Promise<XenstoredDomain[] | null>;
   /** VMs on the host tagged as made by xtv (for `xtv gc`), each with the owner install recorded on it. */
   listOwned(): Promise<VmRef[]>;
   /**

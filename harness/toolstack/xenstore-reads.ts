@@ -3,6 +3,7 @@
 // in one xenstore-read process: processes are what costs in an emulated
 // dom0), its escaped values decoded.
 import { frames } from './dom0-script.ts';
+import type { XenstoredDomain } from './driver.ts';
 
 /** xenstore paths the drivers accept: relative to the domain's home, plain segments, no "..". */
 const REL_PATH = /^[A-Za-z0-9_.:@-]+(\/[A-Za-z0-9_.:@-]+)*$/;
@@ -66,4 +67,26 @@ export function parseReadMany(stdout: string, marker: string, keys: readonly str
     else if (f.word === 'end') break;
   }
   return out;
+}
+
+/**
+ * The output of dom0-scripts/xenstored-domains.sh: every domain xenstored
+ * holds a home for (/local/domain/D), with the name in it (null: none, or
+ * the home went while it was read).
+ */
+export function parseXenstoredDomains(stdout: string, marker: string): XenstoredDomain[] {
+  const fs = frames(stdout, marker);
+  const list = fs.find((f) => f.word === 'list');
+  if (!list) throw new Error('xenstored-domains.sh printed no list');
+  const ids = list.text.split(' ').filter((w) => w !== '');
+  if (ids.some((w) => !/^\d+$/.test(w))) throw new Error(`xenstore-list /local/domain gave a name that is no domid: ${JSON.stringify(list.text)}`);
+  const names = new Map<string, string | null>(ids.map((d) => [d, null]));
+  for (const f of fs) {
+    if (f.word !== 'names') continue;
+    const run = f.text.split(' ');
+    f.lines.forEach((line, i) => {
+      if (i < run.length) names.set(run[i]!, unsanitise(line));
+    });
+  }
+  return ids.map((d) => ({ domid: Number(d), name: names.get(d) ?? null }));
 }

@@ -23,8 +23,13 @@ import { reportRoot, withReportDir, xtv, type Run } from './xtv-cli.ts';
 const CASES: Record<string, string[]> = {
   // The smoke baseline, which a host without a console log failed; and #16's features: a guest with a
   // reason not to suspend, refused at once (VM_NON_SUSPENDABLE, from xapi 25.24; the 1.249 line would
-  // suspend it: the unit tests and xtv run --matrix full cover that side).
-  'xenserver-8': ['running.clean_shutdown.ack-ok.poweroff', 'running.suspend.cant-suspend.ack-ok.suspend'],
+  // suspend it: the unit tests and xtv run --matrix full cover that side); and #16's lifecycle: a clean
+  // reboot under actions_after_reboot=destroy still reboots (xl would leave it Halted).
+  'xenserver-8': [
+    'running.clean_shutdown.ack-ok.poweroff',
+    'running.suspend.cant-suspend.ack-ok.suspend',
+    'running.clean_reboot.on-reboot-destroy.ack-ok.reboot',
+  ],
   // Where 1.249 differs: the boot directory, suspend (and its SR), the crash rule's line; and #16's
   // timing: an ack just outside this host's 15 s ack window (xenopsd.conf).
   'xcp-ng-8.2': ['running.suspend.ack-ok.suspend', 'running.no_request.ack-ok.crash', 'running.clean_shutdown.ack-ok-late.poweroff'],

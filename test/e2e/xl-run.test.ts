@@ -28,6 +28,9 @@ const CASES = [
   'running.clean_shutdown.ack-ok-late.poweroff',
   // #16's features: a guest that says it cannot power off is asked, and answered, as any other (libxl reads no flag).
   'running.clean_shutdown.no-feature-poweroff.ack-ok.poweroff',
+  // #16's lifecycle: under on_poweroff=restart, xl shutdown's poweroff restarts the VM (XAPI would leave it Halted);
+  // each case's state is also held against xenstored's list of domains.
+  'running.clean_shutdown.on-poweroff-restart.ack-ok.poweroff',
 ];
 /** Waits out xl's 60 s ack timeout: in flight long enough to be interrupted. */
 const INTERRUPTED_CASE = 'running.clean_shutdown.ack-none.ignore';

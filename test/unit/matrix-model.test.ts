@@ -302,3 +302,78 @@ test("#16 feature cases: libxl reads no flag; xapi ignores a PV guest's flags bu
   t.deepEqual(refused.kind === 'expect' && refused.expect.guest, { received: null, ack: null, action: null }, 'refused before the guest is asked');
   t.end();
 });
+
+test('#16 lifecycle cases: xl acts on every shutdown of the kind; xapi only on the guest acting alone', (t) => {
+  const exp = (kind: 'xl' | 'xapi', name: string, ctx?: ModelContext) => {
+    const a = MODELS[kind].expect(findCase(name)!.scenario, ctx);
+    return a.kind === 'expect' ? `${a.rule} ${short(a)}${a.expect.shutdownReason ? ` (${a.expect.shutdownReason})` : ''}` : 'unmodelled';
+  };
+  const rows: Array<[string, string, string, ModelContext?]> = [
+    ['running.clean_shutdown.on-poweroff-restart.ack-ok.poweroff', 'lifecycle-action ok Running new fast', 'lifecycle-requested ok Halted none fast'],
+    ['running.no_request.on-poweroff-restart.ack-ok.poweroff', 'lifecycle-action ok Running new fast', 'lifecycle-own-shutdown ok Running new fast'],
+    ['running.clean_reboot.on-reboot-destroy.ack-ok.reboot', 'lifecycle-action ok Halted none fast', 'lifecycle-requested ok Running new fast'],
+    ['running.no_request.on-reboot-destroy.ack-ok.reboot', 'lifecycle-action ok Halted none fast', 'lifecycle-own-shutdown ok Halted none fast'],
+    ['running.no_request.on-poweroff-preserve.ack-ok.poweroff', 'lifecycle-action ok Halted same fast (poweroff)', ''],
+    ['running.clean_reboot.on-reboot-preserve.ack-ok.reboot', 'lifecycle-action ok Halted same fast (reboot)', ''],
+    ['running.no_request.on-crash-preserve.ack-ok.crash', 'lifecycle-action ok Halted same fast (crash)', 'lifecycle-own-shutdown ok Paused same fast'],
+    [
+      'running.no_request.on-crash-restart.ack-ok.crash',
+      'lifecycle-action ok Running new fast',
+      'lifecycle-own-shutdown ok Running new fast',
+      { ranForMs: 150_000 },
+    ],
+    [
+      'running.no_request.on-crash-restart.ack-ok.crash',
+      'lifecycle-action ok Running new fast',
+      'lifecycle-own-shutdown ok Halted none fast',
+      { ranForMs: 5_000 },
+    ],
+    [
+      'running.no_request.on-crash-coredump-restart.ack-ok.crash',
+      'lifecycle-action ok Running new fast',
+      'lifecycle-own-shutdown ok Running new fast',
+      { ranForMs: 150_000 },
+    ],
+    [
+      'running.no_request.on-crash-coredump-destroy.ack-ok.crash',
+      'lifecycle-action ok Halted none fast',
+      'lifecycle-own-shutdown ok Halted none fast',
+      { ranForMs: 150_000 },
+    ],
+    ['running.no_request.on-crash-rename-restart.ack-ok.crash', 'lifecycle-action ok Running new fast', ''],
+    [
+      'running.no_request.on-crash-destroy.ack-ok.crash',
+      'lifecycle-action ok Halted none fast',
+      'lifecycle-own-shutdown ok Halted none fast',
+      { ranForMs: 150_000 },
+    ],
+  ];
+  for (const [name, xl, xapi, ctx] of rows) {
+    t.equal(exp('xl', name, ctx), xl, `xl ${name}`);
+    if (xapi) t.equal(exp('xapi', name, ctx), xapi, `xapi ${name}${ctx?.ranForMs ? ` after ${ctx.ranForMs / 1000} s` : ''}`);
+  }
+  t.equal(exp('xapi', 'running.no_request.on-crash-restart.ack-ok.crash', { ranForMs: 118_000 }), 'unmodelled', 'too close to the 120 s to tell');
+  // What each toolstack installs, and what it cannot.
+  t.deepEqual(
+    MODELS.xl.lifecycleActionsOf('on-crash-coredump-restart', 'pvh'),
+    { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'coredump-restart' },
+    'xl: its own spelling',
+  );
+  t.deepEqual(
+    MODELS.xapi.lifecycleActionsOf('on-crash-coredump-restart', 'pv'),
+    { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'coredump_and_restart' },
+    "xapi: datamodel_vm.ml's",
+  );
+  t.deepEqual(MODELS.xapi.lifecycleActionsOf('on-poweroff-restart'), { afterShutdown: 'restart', afterReboot: 'restart', afterCrash: 'restart' });
+  for (const [l, why] of [
+    ['on-poweroff-preserve', /actions_after_shutdown takes only destroy or restart/],
+    ['on-reboot-preserve', /actions_after_reboot takes only destroy or restart/],
+    ['on-crash-rename-restart', /VALUE_NOT_SUPPORTED, "option would leak a domain"/],
+  ] as const) {
+    const a = MODELS.xapi.lifecycleActionsOf(l, 'pv');
+    t.match('unsupported' in a ? a.unsupported : '', why, `xapi cannot: ${l}`);
+  }
+  const pvh = MODELS.xapi.lifecycleActionsOf('on-crash-coredump-destroy', 'pvh');
+  t.match('unsupported' in pvh ? pvh.unsupported : '', /PVH VM .* "cannot invoke a coredump/, 'xapi: no coredump of a PVH domain');
+  t.end();
+});

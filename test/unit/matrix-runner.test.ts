@@ -2,6 +2,7 @@
 import test from 'tape';
 import { CleanupRegistry, installSignalCleanup } from '../../harness/matrix/cleanup.ts';
 import { modelFor } from '../../harness/matrix/models.ts';
+import { caseFor } from '../../harness/matrix/model.ts';
 import { lastLine, runMatrix, textAfter, type RunOptions } from '../../harness/matrix/runner.ts';
 import { findCase, matrixCases, type Case } from '../../harness/matrix/scenarios.ts';
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
@@ -34,7 +35,23 @@ for (const kind of ['xl', 'xapi'] as const) {
       'no fail or error',
     );
     t.ok(summary.counts.pass > 90, `${summary.counts.pass} pass`);
-    t.equal(summary.counts.skip, matrixCases('full').filter((c) => !c.run).length, 'skips reported as skip');
+    const unsupported = matrixCases('full').filter((c) => c.run && !caseFor(modelFor(kind), c, IMAGE.domainType).run);
+    t.equal(summary.counts.skip, matrixCases('full').filter((c) => !c.run).length + unsupported.length, 'skips reported as skip');
+    t.deepEqual(
+      unsupported.map((c) => c.scenario.name),
+      kind === 'xl'
+        ? []
+        : [
+            'running.no_request.on-poweroff-preserve.ack-ok.poweroff',
+            'running.clean_shutdown.on-poweroff-preserve.ack-ok.poweroff',
+            'running.no_request.on-reboot-preserve.ack-ok.reboot',
+            'running.clean_reboot.on-reboot-preserve.ack-ok.reboot',
+            'running.no_request.on-crash-rename-restart.ack-ok.crash',
+          ],
+      'with the lifecycles the toolstack cannot be set to',
+    );
+    const skipped = summary.cases.find((c) => c.name === 'running.no_request.on-crash-rename-restart.ack-ok.crash')!;
+    if (kind === 'xapi') t.match(skipped.skipReason ?? '', /VALUE_NOT_SUPPORTED/, `each with the model's reason: ${skipped.skipReason}`);
     t.equal(summary.cases.length, matrixCases('full').length, 'one result per case, in order');
     t.deepEqual(
       summary.cases.map((c) => c.name),
@@ -129,6 +146,35 @@ test('a toolstack that breaks the model fails, with a readable diff', async (t) 
   t.equal(good!.verdict, 'pass');
   t.equal(summary.verdict, 'fail', 'the worst wins');
   t.deepEqual(driver.leftovers(), []);
+  t.end();
+});
+
+for (const kind of ['xl', 'xapi'] as const)
+  test(`${kind}: a toolstack that says Halted while xenstored still holds the domain fails on xenstored's account`, async (t) => {
+    const { summary } = await run(kind, cases('running.no_request.ack-ok.poweroff', 'running.pause.ack-ok.ignore'), { misbehave: 'forget-domain-on-poweroff' });
+    const [bad, good] = summary.cases;
+    t.equal(bad!.verdict, 'fail', `fail: ${bad!.summary}`);
+    t.deepEqual(bad!.diffs, [], 'the model is met: Halted, no domain');
+    t.match(
+      bad!.invariantProblems.join('\n'),
+      /^xenstored: xenstored holds domain \d+ named "xtv-running\.no_request\.ack-ok\.poweroff", which the toolstack does not report \(it says Halted\)$/,
+      bad!.invariantProblems.join('; '),
+    );
+    t.equal(good!.verdict, 'pass', 'a case the misbehaviour does not touch passes');
+    t.ok(
+      good!.evidence.steps.some((l) => /xenstored: domain \d+ named "xtv-running\.pause\.ack-ok\.ignore", as the toolstack says/.test(l)),
+      'and says xenstored agreed',
+    );
+    t.end();
+  });
+
+test('without xenstored (no dom0), the check is skipped and said so', async (t) => {
+  const { summary } = await run('xapi', cases('running.no_request.ack-ok.poweroff'), { misbehave: 'forget-domain-on-poweroff', xenstored: false });
+  t.equal(summary.cases[0]!.verdict, 'pass', 'nothing to hold the toolstack against');
+  t.notOk(
+    summary.cases[0]!.evidence.steps.some((l) => /xenstored/.test(l)),
+    'no xenstored step: the driver offers none',
+  );
   t.end();
 });
 

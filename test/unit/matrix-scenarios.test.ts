@@ -9,22 +9,40 @@ import {
   caseName,
   CASE_TIMINGS,
   GUEST_VISIBLE_REQUESTS,
+  LIFECYCLE_SETTINGS,
   findCase,
   makeFilter,
   matrixCases,
 } from '../../harness/matrix/scenarios.ts';
 import { vmNameOf } from '../../harness/matrix/runner.ts';
 
-test('the full matrix is every combination, then the timing cases, each with one unique name', (t) => {
+test('the full matrix is every combination, then the timing, feature and lifecycle cases, each with one unique name', (t) => {
   const all = allCases();
   const timed = GUEST_VISIBLE_REQUESTS.length * (CASE_TIMINGS.length - 1);
   const featured = GUEST_VISIBLE_REQUESTS.length + 1;
-  t.equal(all.length, INITIAL_STATES.length * MATRIX_REQUESTS.length * ACK_KINDS.length * GUEST_ACTIONS.length + timed + featured);
+  // Each setting against the guest's own shutdown; poweroff's and reboot's also against the request that asks for it.
+  const lifecycled = LIFECYCLE_SETTINGS.reduce((n, l) => n + (l.startsWith('on-crash-') ? 1 : 2), 0);
+  t.equal(all.length, INITIAL_STATES.length * MATRIX_REQUESTS.length * ACK_KINDS.length * GUEST_ACTIONS.length + timed + featured + lifecycled);
   t.equal(new Set(all.map((c) => c.scenario.name)).size, all.length, 'names are unique');
   for (const c of all) {
     const s = c.scenario;
-    if (caseName(s.initial, s.request, s.ack, s.action, s.timing, s.features) !== s.name) t.fail(`name of ${JSON.stringify(s)}`);
+    if (caseName(s.initial, s.request, s.ack, s.action, s.timing, s.features, s.lifecycle) !== s.name) t.fail(`name of ${JSON.stringify(s)}`);
   }
+  t.deepEqual(
+    all.filter((c) => c.scenario.lifecycle !== 'defaults' && c.scenario.lifecycle.startsWith('on-poweroff-')).map((c) => c.scenario.name),
+    [
+      'running.no_request.on-poweroff-restart.ack-ok.poweroff',
+      'running.clean_shutdown.on-poweroff-restart.ack-ok.poweroff',
+      'running.no_request.on-poweroff-preserve.ack-ok.poweroff',
+      'running.clean_shutdown.on-poweroff-preserve.ack-ok.poweroff',
+    ],
+    'a lifecycle case: the setting after the request, against the shutdown of its kind, asked for or not',
+  );
+  t.ok(
+    all.filter((c) => c.scenario.lifecycle !== 'defaults').every((c) => c.run && c.scenario.timing === 'prompt' && c.scenario.features === 'all'),
+    'lifecycle cases run, with a prompt guest that advertises everything',
+  );
+  t.ok(makeFilter('running.no_request.on-crash-preserve.ack-ok.crash')('running.no_request.on-crash-preserve.ack-ok.crash'), '--filter reaches them');
   t.deepEqual(
     all.filter((c) => c.scenario.features !== 'all').map((c) => c.scenario.name),
     [
@@ -129,7 +147,8 @@ test('--filter: substring, glob, several patterns', (t) => {
   t.equal(count('running.suspend.ack-ok.suspend'), 1, 'exact name');
   t.equal(count('running.suspend.ack-ok.suspend, halted.pause.ack-ok.ignore'), 2, 'comma-separated');
   t.equal(count('running.?ause.ack-ok.ignore'), 1, '? is one character');
-  t.equal(count('running.clean_shutdown'), 24 + 4 + 1, 'a prefix is a substring (the timing and feature cases too)');
+  t.equal(count('running.clean_shutdown'), 24 + 4 + 1 + 2, 'a prefix is a substring (the timing, feature and lifecycle cases too)');
+  t.equal(count('on-crash-'), 6, 'the lifecycle dimension by its name part');
   t.equal(count('running.clean_shutdown.ack-ok.poweroff'), 1, "a case's whole name is that case, not its timing variants");
   t.equal(count('ack-ok-late'), GUEST_VISIBLE_REQUESTS.length, 'a dimension by its name part');
   t.equal(count('nothing-like-this'), 0);

@@ -11,8 +11,10 @@ import {
   stateInvariant,
   verdictRank,
   worst,
+  xenstoredInvariant,
   type Observation,
 } from '../../harness/matrix/verdict.ts';
+import { parseXenstoredDomains } from '../../harness/toolstack/xenstore-reads.ts';
 import type { Expectation } from '../../harness/matrix/model.ts';
 
 test('verdicts are ordered pass < skip < unmodelled < error < fail, each with a meaning', (t) => {
@@ -153,7 +155,8 @@ test('state invariant: the toolstack agrees with the hypervisor', (t) => {
   t.deepEqual(stateInvariant({ powerState: 'Suspended', domid: 5, shutdownReason: 'suspend' }), [], 'xl: self-suspended domain');
   t.deepEqual(stateInvariant({ powerState: 'Paused', domid: 5, paused: true }), []);
   t.equal(stateInvariant({ powerState: 'Running', domid: null }).length, 1, 'running without a domain');
-  t.equal(stateInvariant({ powerState: 'Halted', domid: 7 }).length, 1, 'halted with a domain');
+  t.equal(stateInvariant({ powerState: 'Halted', domid: 7 }).length, 1, 'halted with a domain that runs');
+  t.deepEqual(stateInvariant({ powerState: 'Halted', domid: 7, shutdownReason: 'crash' }), [], 'xl: a domain kept shut down (on_crash=preserve)');
   t.equal(stateInvariant({ powerState: 'Running', domid: 7, shutdownReason: 'crash' }).length, 1, 'running but shut down');
   t.equal(stateInvariant({ powerState: 'Running', domid: 7, paused: true }).length, 1, 'paused flag disagrees');
   t.equal(stateInvariant({ powerState: 'Suspended', domid: 7 }).length, 1, 'suspended but running');
@@ -184,5 +187,56 @@ test('judge: errors first, then differences, then broken invariants; else pass o
   const err = judge({ answer, observation: undefined, errors: ['the guest did not report state=ready within 2 min'], problems: [] });
   t.deepEqual([err.verdict, err.summary], ['error', 'the guest did not report state=ready within 2 min']);
   t.equal(judge({ answer: { kind: 'unmodelled', reason: 'a race' }, observation: obs({}), errors: [], problems: [] }).verdict, 'unmodelled');
+  t.end();
+});
+
+test("xenstored invariant: the toolstack's domain is the one xenstored holds under the VM's name, and the only one", (t) => {
+  const view = [
+    { domid: 0, name: 'Domain-0' },
+    { domid: 4, name: 'xtv-a' },
+    { domid: 6, name: 'xtv-b' },
+    { domid: 9, name: null },
+  ];
+  t.deepEqual(xenstoredInvariant({ powerState: 'Running', domid: 4 }, 'xtv-a', view), [], 'Running, domain 4: held, named so');
+  t.deepEqual(xenstoredInvariant({ powerState: 'Halted', domid: null }, 'xtv-c', view), [], 'Halted: no home named xtv-c');
+  t.deepEqual(
+    xenstoredInvariant({ powerState: 'Halted', domid: null }, 'xtv-a', view),
+    ['xenstored holds domain 4 named "xtv-a", which the toolstack does not report (it says Halted)'],
+    'a domain the toolstack forgot',
+  );
+  t.deepEqual(
+    xenstoredInvariant({ powerState: 'Running', domid: 5 }, 'xtv-a', view),
+    [
+      'toolstack says Running with domain 5 but xenstored holds no /local/domain/5',
+      'xenstored holds domain 4 named "xtv-a", which the toolstack does not report (it says Running with domain 5)',
+    ],
+    'a domid the toolstack made up',
+  );
+  t.deepEqual(
+    xenstoredInvariant({ powerState: 'Paused', domid: 6 }, 'xtv-a', view),
+    [
+      'toolstack says domain 6, which xenstored names "xtv-b", not "xtv-a"',
+      'xenstored holds domain 4 named "xtv-a", which the toolstack does not report (it says Paused with domain 6)',
+    ],
+    "another VM's domain",
+  );
+  t.deepEqual(xenstoredInvariant({ powerState: 'Running', domid: 9 }, 'xtv-a', [{ domid: 9, name: null }]), [
+    'toolstack says domain 9, which xenstored names (no name), not "xtv-a"',
+  ]);
+  t.end();
+});
+
+test("xenstored's list as xenstored-domains.sh prints it", (t) => {
+  const m = 'XTV-0123456789ab';
+  const out = [`${m} list 0 3 5 7`, `${m} names 0 3 5 7`, 'Domain-0', 'xtv-a', `${m} noname 5`, `${m} names 7`, 'a\\nb', `${m} end`, ''].join('\n');
+  t.deepEqual(parseXenstoredDomains(out, m), [
+    { domid: 0, name: 'Domain-0' },
+    { domid: 3, name: 'xtv-a' },
+    { domid: 5, name: null },
+    { domid: 7, name: 'a\nb' },
+  ]);
+  t.deepEqual(parseXenstoredDomains(`${m} list\n`, m), [], 'no domain at all');
+  t.throws(() => parseXenstoredDomains('nothing framed\n', m), /printed no list/, 'no list: an error, not an empty host');
+  t.throws(() => parseXenstoredDomains(`${m} list 0 tools\n`, m), /no domid/, 'a child of /local/domain that is no domid');
   t.end();
 });

@@ -178,5 +178,25 @@ test('HTML: timing cases (#16) get a grid of their own, not a cell in the reques
   t.match(withFeatures, /data-dimension="features"[\s\S]*data-case="running\.suspend\.cant-suspend\.ack-ok\.suspend"/, 'features: a grid of their own too');
   const plain = toHtml({ ...s, cases: s.cases.filter((c) => c.scenario.timing === 'prompt') });
   t.doesNotMatch(plain, /data-dimension="timing"/, 'no timing case in the run: no timing grid');
+  const withLifecycle = toHtml({
+    ...s,
+    cases: [
+      ...s.cases,
+      result('running.no_request.on-crash-preserve.ack-ok.crash', {}),
+      result('running.clean_shutdown.on-poweroff-restart.ack-ok.poweroff', { verdict: 'fail', summary: 'state differs' }),
+    ],
+  });
+  t.match(withLifecycle, /<h2>Lifecycle: what the toolstack is set to do/, 'lifecycle: a section of its own');
+  t.match(
+    withLifecycle,
+    /data-dimension="lifecycle"[\s\S]*<th scope="row">on-poweroff-restart<\/th><td class="none"[^>]*><\/td><td class="v-fail" data-case="running\.clean_shutdown\.on-poweroff-restart\.ack-ok\.poweroff"/,
+    'a row per setting: the guest alone (not in this run), then asked for',
+  );
+  t.match(
+    withLifecycle,
+    /<th scope="row">on-crash-preserve<\/th><td class="v-pass"[^>]*><a [^>]*>pass<\/a><\/td><td class="none" title="a crash is never asked for">/,
+    'a crash has no asked-for column',
+  );
+  t.equal((withLifecycle.match(/data-case="running\.no_request\.on-crash-preserve\.ack-ok\.crash"/g) ?? []).length, 1, 'drawn once');
   t.end();
 });

@@ -491,6 +491,86 @@ test('xl driver: waits on several VMs at once share xl list, each with a look th
   }
 });
 
+test("xl driver: xenstored's list of domains, from xenstore-list and as few xenstore-read runs as the nameless homes allow", async (t) => {
+  const { root, driver: d } = fakeDom0('xtv-xsdoms-', (root) => ({
+    xl: [`echo "xl $*" >> '${root}/log'`, 'exit 1'],
+    'xenstore-list': [`[ "$1" = /local/domain ] && ls '${root}/xs/local/domain' | sort -n`],
+    'xenstore-read': [
+      `echo "xenstore-read" >> '${root}/log'`,
+      `for p in "$@"; do [ -f '${root}/xs'"$p" ] || { echo "xenstore-read: couldn't read path $p" >&2; exit 1; }; cat '${root}/xs'"$p"; echo; done`,
+    ],
+  }));
+  const home = (domid: number, name?: string) => {
+    mkdirSync(join(root, 'xs', 'local', 'domain', String(domid)), { recursive: true });
+    if (name !== undefined) writeFileSync(join(root, 'xs', 'local', 'domain', String(domid), 'name'), name);
+  };
+  try {
+    home(0, 'Domain-0');
+    home(3, 'xtv-a');
+    home(5); // a home without a name (being made, or being removed)
+    home(7, 'xtv-a-20261203T2045Z');
+    t.deepEqual(
+      await d.xenstoredDomains(),
+      [
+        { domid: 0, name: 'Domain-0' },
+        { domid: 3, name: 'xtv-a' },
+        { domid: 5, name: null },
+        { domid: 7, name: 'xtv-a-20261203T2045Z' },
+      ],
+      'every home, with its name or null',
+    );
+    t.deepEqual(
+      readFileSync(join(root, 'log'), 'utf8').trim().split('\n'),
+      ['xenstore-read', 'xenstore-read'],
+      'two xenstore-read runs (the second after domain 5), no xl',
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('xl driver: uninstall destroys the domain and the incarnations rename-restart kept of it, nothing else', async (t) => {
+  const {
+    root,
+    paths,
+    driver: d,
+  } = fakeDom0('xtv-uninst-', (root) => ({
+    xl: [
+      'case "$1" in',
+      "  list) printf 'Name ID Mem VCPUs State Time(s)\\n'",
+      `    for n in $(cat '${root}/domains'); do printf '%s 1 64 1 ---sc- 0.1\\n' "$n"; done ;;`,
+      `  destroy) echo "destroy $2" >> '${root}/log' ;;`,
+      'esac',
+    ],
+  }));
+  try {
+    writeFileSync(
+      join(root, 'domains'),
+      [
+        'Domain-0',
+        'xtv-a',
+        'xtv-a-20261203T2045Z',
+        'xtv-a-19991231T2359Z',
+        'xtv-ab',
+        'xtv-a-later',
+        'xtv-a-20261203T2045Zx',
+        'other-xtv-a-20261203T2045Z',
+      ].join('\n'),
+    );
+    mkdirSync(paths.configDir, { recursive: true });
+    writeFileSync(join(paths.configDir, 'xtv-a.cfg'), `${XL_MARKER}\nname = "xtv-a"\n`);
+    await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
+    t.deepEqual(
+      readFileSync(join(root, 'log'), 'utf8').trim().split('\n'),
+      ['destroy xtv-a', 'destroy xtv-a-20261203T2045Z', 'destroy xtv-a-19991231T2359Z'],
+      "the VM's domain and libxl_domain_preserve's NAME-YYYYMMDDTHHMMZ, not names that only look alike",
+    );
+    t.notOk(existsSync(join(paths.configDir, 'xtv-a.cfg')), 'and the config');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('xl driver: readGuestMany checks the cached domid with the same xenstore-read, and looks up a new one only when it is gone', async (t) => {
   // Fakes that log each run: xl domid from the file domid-NAME, xenstore-read from files under xs/, stopping
   // at the first path it cannot read as the real one does.

@@ -1,11 +1,21 @@
 # xl-uninstall.sh TOP LOCK_WAIT_SEC NAME CFG SAVE IMAGE_DIR CONFIG_DIR SAVE_DIR MARKER
 # Removes what install made, under the install lock: destroys the VM's domain
-# if one runs, then its config, its save image, and every image directory no
-# other xtv config names. A config that is not xtv's is left alone.
+# if one runs, and the ones xl kept of it, then its config, its save image,
+# its core dump, and every image directory no other xtv config names. A
+# config that is not xtv's is left alone.
 top=$1 wait=$2 name=$3 cfg=$4 save=$5 imagedir=$6 configdir=$7 savedir=$8 marker=$9
 xtv_lock "$top" "$wait"
 if [ -e "$cfg" ]; then head -n 1 "$cfg" | grep -qF -- "$marker" || exit "$XTV_EXIT_NOT_OURS"; fi
-if [ -e "$cfg" ] && xl domid "$name" >/dev/null 2>&1; then xtv_xl destroy "$name" || exit $?; fi
+if [ -e "$cfg" ]; then
+  # The domain, and the old ones on_*=rename-restart kept: xl_vmcontrol.c
+  # preserve_domain renames each to NAME-YYYYMMDDTHHMMZ (strftime
+  # "-%Y%m%dT%H%MZ", libxl_domain_preserve) and leaves it shut down.
+  doms=$(xtv_xl list | awk -v n="$name" 'NR > 1 && ($1 == n || (index($1, n "-") == 1 && substr($1, length(n) + 2) ~ /^[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9]Z$/)) { print $1 }') || exit $?
+  for dom in $doms; do xtv_xl destroy "$dom" || exit $?; done
+  # Its core dump (on_*=coredump-*): xl_vmcontrol.c handle_domain_death writes
+  # XEN_DUMP_DIR/NAME, Xen's default --with-xen-dumpdir /var/lib/xen/dump.
+  rm -f "/var/lib/xen/dump/$name"
+fi
 rm -f "$cfg" "$save"
 # Image directories end in "/": a config names <dir>/<file>, so the prefix match is exact.
 for d in "$imagedir"/*/; do

@@ -18,7 +18,7 @@ import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../../protocol
 import { consoleLogFact, consoleLogFile, consoleTailCommand } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import { watchXenstore } from '../xenstore-watch.ts';
-import { checkRelPath, parseReadMany } from '../xenstore-reads.ts';
+import { checkRelPath, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
 import { frames, newMarker, scriptCommand } from '../dom0-script.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { useAgent } from './xapi-tls.ts';
@@ -38,6 +38,7 @@ import {
   type RequestOptions,
   type ToolstackDriver,
   type VmRef,
+  type XenstoredDomain,
 } from '../driver.ts';
 
 /** The other_config key that marks a VM as made by xtv. */
@@ -505,6 +506,12 @@ export class XapiDriver implements ToolstackDriver {
     // The same script as the xl driver's: raw (-R), a value with a leading "-" taken as a value (--).
     const args = ['', String(domid), relPath, value, opts.guestWritable ? '1' : '0'];
     await this.sh(`xenstore-write ${relPath} in domain ${domid}`, scriptCommand('write-guest', newMarker(), 1, args));
+  }
+
+  async xenstoredDomains(): Promise<XenstoredDomain[] | null> {
+    if (!this.opts.target) return null;
+    const marker = newMarker();
+    return parseXenstoredDomains(await this.sh('xenstore-list /local/domain', scriptCommand('xenstored-domains', marker, 1, [])), marker);
   }
 
   async listOwned(): Promise<VmRef[]> {

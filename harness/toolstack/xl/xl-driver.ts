@@ -25,6 +25,7 @@ import {
   type RequestOptions,
   type ToolstackDriver,
   type VmRef,
+  type XenstoredDomain,
 } from '../driver.ts';
 import { consoleLogFact, consoleLogFile } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
@@ -35,7 +36,7 @@ import { parseXlInfo, parseXlList, stderrSummary, type XlListEntry } from '../..
 import { domainWatchPaths, watchXenstore } from '../xenstore-watch.ts';
 import { REPORT_DIR } from '../../../protocol/control.ts';
 import { TargetCommandError, TargetUnreachableError, type HostTarget, type TargetExecResult } from '../../remote/target.ts';
-import { checkRelPath, parseReadMany } from '../xenstore-reads.ts';
+import { checkRelPath, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
 import { Dom0Exit, lastFrame, newMarker, scriptCommand, type Dom0ScriptName, frames } from '../dom0-script.ts';
 
 export interface XlDriverOptions {
@@ -307,7 +308,8 @@ export class XlDriver implements ToolstackDriver {
           p.saveDir,
           XL_MARKER,
         ];
-        this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 2 }), vm);
+        // The lock wait, xl list, and a destroy or two (the domain, an incarnation rename-restart kept).
+        this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 4 }), vm);
       }),
     );
   }
@@ -464,6 +466,13 @@ export class XlDriver implements ToolstackDriver {
   watchChanges(vm: VmRef, domid: number | null, onChange: () => void): ChangeWatch {
     checkVmName(vm.name);
     return watchXenstore(this.target, domainWatchPaths(domid, REPORT_DIR), onChange);
+  }
+
+  async xenstoredDomains(): Promise<XenstoredDomain[]> {
+    const call = 'xenstore-list /local/domain';
+    const r = await this.run(call, 'xenstored-domains', [], this.timeoutMs);
+    this.check(call, r);
+    return parseXenstoredDomains(r.stdout, r.marker);
   }
 
   async listOwned(): Promise<VmRef[]> {
