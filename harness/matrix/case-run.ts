@@ -583,13 +583,14 @@ export class CaseRun {
     const s = this.s;
     const cls: DurationClass = this.expect?.duration ?? (model.kind === 'xapi' ? 'total-timeout' : 'ack-timeout');
     const bound = requestBound(cls, s.request, model, this.ctx, guestDelayMs(this.delays));
+    // Before the clock starts: the wait is the case's doing, not the toolstack's.
+    if (s.request === 'no_request') await this.waitOutShortRun();
     const tReq = Date.now();
     // How long the VM had run when the guest acted: at the request, or (the guest acting on its own)
     // once it has read its message, which it acts on at once. Rules that depend on it are asked again.
     this.reexpect(tReq);
     let result: ObservedResult;
     if (s.request === 'no_request') {
-      await this.waitOutShortRun();
       this.step(`guest acts on its own: ${s.action}`);
       await this.prime(vm);
       this.reexpect(Date.now());
@@ -621,11 +622,12 @@ export class CaseRun {
    * has run that long and a margin more, so that the setting under test decides.
    */
   private async waitOutShortRun(): Promise<void> {
-    const short = this.ctx.timing.crashShortRun ?? this.ctx.model.crashShortRunMs;
-    if (!short || this.s.lifecycle === 'defaults' || this.s.action !== 'crash' || this.runningSince === undefined) return;
-    const until = this.runningSince + short + CRASH_RUN_MARGIN_MS;
+    const short = this.ctx.model.crashShortRunMs;
+    const run = this.ctx.timing.crashShortRun ?? (short === undefined ? 0 : short + CRASH_RUN_MARGIN_MS);
+    if (!run || this.s.lifecycle === 'defaults' || this.s.action !== 'crash' || this.runningSince === undefined) return;
+    const until = this.runningSince + run;
     if (Date.now() >= until) return;
-    this.step(`letting the VM run ${fmtMs(short + CRASH_RUN_MARGIN_MS)} before it crashes (this toolstack ignores the crash action sooner)`);
+    this.step(`letting the VM run ${fmtMs(run)} before it crashes (this toolstack ignores the crash action sooner)`);
     await bounded(new Promise((r) => setTimeout(r, until - Date.now())), until - Date.now() + 1000, 'waiting out the short run', this.ctx.signal);
   }
 

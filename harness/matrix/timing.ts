@@ -45,8 +45,9 @@ export interface Timing {
   /** Overrides the model's restart delay (tests with a scaled-down fake). */
   restartDelay?: number;
   /**
-   * Overrides the model's crashShortRunMs, the run a lifecycle case's guest waits out before it
-   * crashes (tests with a scaled-down fake: 0, and the model answers for a VM that crashed soon).
+   * How long a lifecycle case's VM runs before its guest crashes, on a model with a short-run crash
+   * rule (default: the model's crashShortRunMs and 20 s). Tests with a scaled-down fake set it (0:
+   * no wait, and the model answers for a VM that crashed soon).
    */
   crashShortRun?: number;
 }

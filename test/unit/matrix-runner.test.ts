@@ -168,6 +168,18 @@ for (const kind of ['xl', 'xapi'] as const)
     t.end();
   });
 
+test("xapi: a lifecycle crash waits out the model's short run first, outside the request's duration", async (t) => {
+  const { summary } = await run('xapi', cases('running.no_request.on-crash-preserve.ack-ok.crash'), {}, { timing: { ...FAKE_TIMING, crashShortRun: 400 } });
+  const r = summary.cases[0]!;
+  t.equal(r.verdict, 'pass', `${r.verdict}: ${r.summary}`);
+  t.ok(
+    r.evidence.steps.some((l) => /letting the VM run 400 ms before it crashes/.test(l)),
+    'the wait is a step',
+  );
+  t.ok((r.observation?.durationMs ?? Infinity) < 300, `the wait is not the toolstack's time (${r.observation?.durationMs} ms)`);
+  t.end();
+});
+
 test('without xenstored (no dom0), the check is skipped and said so', async (t) => {
   const { summary } = await run('xapi', cases('running.no_request.ack-ok.poweroff'), { misbehave: 'forget-domain-on-poweroff', xenstored: false });
   t.equal(summary.cases[0]!.verdict, 'pass', 'nothing to hold the toolstack against');
