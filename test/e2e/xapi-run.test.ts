@@ -24,11 +24,11 @@ const CASES: Record<string, string[]> = {
   // The smoke baseline, which a host without a console log failed; and #16's features: a guest with a
   // reason not to suspend, refused at once (VM_NON_SUSPENDABLE, from xapi 25.24; the 1.249 line would
   // suspend it: the unit tests and xtv run --matrix full cover that side); and #16's lifecycle: a clean
-  // reboot under actions_after_reboot=destroy still reboots (xl would leave it Halted).
+  // shutdown under actions_after_shutdown=restart still ends Halted (xl would restart it).
   'xenserver-8': [
     'running.clean_shutdown.ack-ok.poweroff',
     'running.suspend.cant-suspend.ack-ok.suspend',
-    'running.clean_reboot.on-reboot-destroy.ack-ok.reboot',
+    'running.clean_shutdown.on-poweroff-restart.ack-ok.poweroff',
   ],
   // Where 1.249 differs: the boot directory, suspend (and its SR), the crash rule's line; and #16's
   // timing: an ack just outside this host's 15 s ack window (xenopsd.conf).
