@@ -16,12 +16,16 @@ import { encodeUtf8 } from './utf8.ts';
  * Version of this protocol; the agent reports it under data/xtv/protocols.
  * 2: ackAfterMs / actAfterMs and capabilities messages (#16); an agent of 1
  * rejects them as unknown fields, so the harness checks before it sends one.
+ * 3: clock messages and the continuity keys of the report (run-ms, domids,
+ * suspended-at, resumed-at, clock-skew-ms; #17).
  */
-export const CONTROL_PROTOCOL = 'xtv-control/2';
+export const CONTROL_PROTOCOL = 'xtv-control/3';
 /** The version a message with delays or capabilities needs. */
 export const PROTOCOL_WITH_TIME_AND_FEATURES = 2;
+/** The version whose agent takes clock messages and reports its continuity. */
+export const PROTOCOL_WITH_CONTINUITY = 3;
 
-/** The control protocol version in an agent's `protocols` report ("xtv-control/2"), or null when it names none. */
+/** The control protocol version in an agent's `protocols` report ("xtv-control/3"), or null when it names none. */
 export function controlProtocolVersion(protocols: string | null | undefined): number | null {
   const m = /(?:^|\s)xtv-control\/(\d+)(?:\s|$)/.exec(protocols ?? '');
   return m ? Number(m[1]) : null;
@@ -117,11 +121,33 @@ export interface CapabilityMessage {
   form: 'json';
 }
 
-/** What control/testing (and vm-data/xtv/testing) carry: a command, or capabilities. */
-export type TestingMessage = TestingCommand | CapabilityMessage;
+/**
+ * A message that tells the guest dom0's wall clock, so that it reports how
+ * far its own is off (#17, continuity): {"clock": MS}, MS dom0's time in ms
+ * since the epoch as it wrote the message, a whole number; alone, with no
+ * other field. The guest reports its clock minus MS as clock-skew-ms: the
+ * true skew plus the message's transit (docs/guest-protocol.md).
+ */
+export interface ClockMessage {
+  kind: 'clock';
+  dom0Ms: number;
+  form: 'json';
+}
+
+/** What control/testing (and vm-data/xtv/testing) carry: a command, capabilities, or dom0's clock. */
+export type TestingMessage = TestingCommand | CapabilityMessage | ClockMessage;
 
 export function isCapabilityMessage(m: TestingMessage): m is CapabilityMessage {
   return (m as CapabilityMessage).kind === 'capabilities';
+}
+
+export function isClockMessage(m: TestingMessage): m is ClockMessage {
+  return (m as ClockMessage).kind === 'clock';
+}
+
+/** A command (when, ack, action): neither capabilities nor a clock. */
+export function isCommand(m: TestingMessage): m is TestingCommand {
+  return !isCapabilityMessage(m) && !isClockMessage(m);
 }
 
 export type ControlErrorCode =
@@ -425,7 +451,16 @@ function typeName(v: unknown): string {
 
 const COMMAND_FIELDS = ['when', 'ack', 'action', 'ackAfterMs', 'actAfterMs'] as const;
 const CAPABILITY_FIELDS = ['features', 'cantSuspendReason'] as const;
-const JSON_FIELDS = [...COMMAND_FIELDS, ...CAPABILITY_FIELDS] as const;
+const JSON_FIELDS = [...COMMAND_FIELDS, ...CAPABILITY_FIELDS, 'clock'] as const;
+
+function decodeClock(obj: Record<string, unknown>): NodeDecoded<ClockMessage> {
+  const stray = Object.keys(obj).find((k) => k !== 'clock');
+  if (stray !== undefined) return fail('bad-value', `field ${quoteValue(stray)} cannot be in a clock message (send it alone)`);
+  const v = obj.clock;
+  if (typeof v !== 'number') return fail('wrong-type', `field "clock" must be a number, got ${typeName(v)}`);
+  if (!Number.isSafeInteger(v) || v < 0) return fail('bad-value', `field "clock" must be a whole number of ms since the epoch, got ${v}`);
+  return { kind: 'message', value: { kind: 'clock', dom0Ms: v, form: 'json' } };
+}
 
 /** A delay field: absent, or a whole number of ms in 0..MAX_DELAY_MS. */
 function delayField(obj: Record<string, unknown>, name: string): number | undefined | ControlError {
@@ -483,6 +518,7 @@ function decodeJsonTesting(text: string): NodeDecoded<TestingMessage> {
   for (const key of Object.keys(obj)) {
     if (!isOneOf(JSON_FIELDS, key)) return fail('unknown-field', `unknown field ${quoteValue(key)} (allowed: ${JSON_FIELDS.join(', ')})`);
   }
+  if (Object.prototype.hasOwnProperty.call(obj, 'clock')) return decodeClock(obj);
   if (Object.keys(obj).some((k) => isOneOf(CAPABILITY_FIELDS, k))) return decodeCapabilities(obj);
   const field = (name: string): string | undefined | ControlError => {
     if (!Object.prototype.hasOwnProperty.call(obj, name)) return undefined;
@@ -515,8 +551,8 @@ function decodeJsonTesting(text: string): NodeDecoded<TestingMessage> {
  * - surrounding spaces, tabs, CR and LF are ignored; a value made only of them is rejected as blank;
  * - a value starting with "{" is JSON: a command {"when","ack","action","ackAfterMs","actAfterMs"},
  *   action required, when defaults to "now", ack to "ok", the delays to 0; or capabilities
- *   {"features": {NAME: true|false|null}, "cantSuspendReason": "text"|null}; unknown fields and
- *   values of the wrong type are rejected;
+ *   {"features": {NAME: true|false|null}, "cantSuspendReason": "text"|null}; or dom0's clock
+ *   {"clock": MS}, alone; unknown fields and values of the wrong type are rejected;
  * - otherwise now:X, next:X or X, X one of suspend, poweroff, reboot, halt, crash (exact case).
  */
 export function decodeTesting(raw: RawValue): NodeDecoded<TestingMessage> {
@@ -551,6 +587,7 @@ export function describeCapabilities(m: CapabilityMessage): string {
 
 /** describeCommand or describeCapabilities, whichever the message is. */
 export function describeMessage(m: TestingMessage): string {
+  if (isClockMessage(m)) return `clock dom0=${m.dom0Ms}`;
   return isCapabilityMessage(m) ? describeCapabilities(m) : describeCommand(m);
 }
 
@@ -598,6 +635,8 @@ export type TestingSpec =
   | { form: 'json'; when?: string; ack?: string | Ack; action?: string; ackAfterMs?: number; actAfterMs?: number }
   /** A capabilities message (features: true "1", false "0", null removed). */
   | { form: 'capabilities'; features?: Partial<Record<Feature, FeatureSetting>>; cantSuspendReason?: string | null }
+  /** dom0's clock, ms since the epoch. */
+  | { form: 'clock'; dom0Ms: number }
   /** Any JSON value at all, serialised as is (malformed messages, extra fields). */
   | { form: 'json-raw'; value: unknown }
   /** Exactly this text. */
@@ -629,6 +668,8 @@ export function encodeTesting(spec: TestingSpec): string {
       if (spec.cantSuspendReason !== undefined) o.cantSuspendReason = spec.cantSuspendReason;
       return JSON.stringify(o);
     }
+    case 'clock':
+      return JSON.stringify({ clock: spec.dom0Ms });
     case 'json-raw':
       return JSON.stringify(spec.value) ?? 'undefined';
     case 'raw':

@@ -11,6 +11,11 @@ export const REPORT_KEYS = [
   'domid',
   'state',
   'resumes',
+  'run-ms',
+  'domids',
+  'suspended-at',
+  'resumed-at',
+  'clock-skew-ms',
   'pending',
   'delayed',
   'features',
@@ -37,3 +42,6 @@ export const REPORT_KEYS = [
   'event-acted-ms',
 ] as const;
 export type ReportKey = (typeof REPORT_KEYS)[number];
+
+/** How many domids the report's `domids` keeps (the newest): a soak of thousands of restores fits one node. */
+export const DOMIDS_KEPT = 64;

@@ -12,6 +12,7 @@ import {
   encodeCommand,
   featureNode,
   isCapabilityMessage,
+  isClockMessage,
   type TestingCommand,
 } from '../protocol/control.ts';
 import {
@@ -44,9 +45,10 @@ export interface FakeOptions {
   neverReady?: (name: string) => boolean;
   /**
    * Break a rule on purpose (to test fail verdicts): xl's daemon restarts a powered-off domain; or the
-   * toolstack forgets a powered-off domain that Xen and xenstored still hold (it reports the VM Halted).
+   * toolstack forgets a powered-off domain that Xen and xenstored still hold (it reports the VM Halted);
+   * or a resume boots the guest afresh instead of restoring it.
    */
-  misbehave?: 'restart-on-poweroff' | 'forget-domain-on-poweroff';
+  misbehave?: 'restart-on-poweroff' | 'forget-domain-on-poweroff' | 'boot-on-resume';
   /** false: no xenstoredDomains (as a driver without dom0). Default true. */
   xenstored?: boolean;
   /** false: the fake host keeps no guest console log (as XenServer's and XCP-ng's dom0 by default). */
@@ -77,6 +79,8 @@ interface FakeVm {
   startedAt: number;
   /** Who made it, as the real drivers record it (vm-owner.ts); undefined: no record (as an older xtv's VM). Tests may set it. */
   owner: string | undefined;
+  /** The guest's life across suspends (its report's continuity keys); undefined before its first boot. */
+  life?: { bootId: string; bootAt: number; resumes: number; domids: string[]; suspendedAt: number | null; resumedAt: number | null };
 }
 
 const WORD: Partial<Record<HostRequest, string>> = { clean_shutdown: 'poweroff', clean_reboot: 'reboot', suspend: 'suspend' };
@@ -276,15 +280,29 @@ export class FakeToolstackDriver implements ToolstackDriver {
     });
   }
 
-  private createDomain(v: FakeVm, paused = false): void {
+  /** A new domain; `resumed`: the same guest, restored from its save image (a boot otherwise). */
+  private createDomain(v: FakeVm, paused = false, resumed = false): void {
     const d: FakeDomain = { domid: this.nextDomid++, paused: paused ? 1 : 0, store: new Map(), pending: null, deferred: [], seq: 0 };
     v.domain = d;
     v.startedAt = Date.now();
+    if (this.o.misbehave === 'boot-on-resume') resumed = false;
+    if (!resumed || !v.life) v.life = { bootId: `boot-${d.domid}`, bootAt: Date.now(), resumes: 0, domids: [], suspendedAt: null, resumedAt: null };
+    else {
+      v.life.resumes++;
+      v.life.resumedAt = Date.now();
+    }
+    v.life.domids.push(String(d.domid));
+    const life = v.life;
     if (!this.o.neverReady?.(v.ref.name)) {
       this.later(this.o.bootMs, () =>
         this.guest(v, d, () => {
-          d.store.set('data/xtv/boot-id', `boot-${d.domid}`);
+          d.store.set('data/xtv/boot-id', life.bootId);
           d.store.set('data/xtv/domid', String(d.domid));
+          d.store.set('data/xtv/resumes', String(life.resumes));
+          d.store.set('data/xtv/run-ms', String(Date.now() - life.bootAt));
+          d.store.set('data/xtv/domids', life.domids.join(' '));
+          d.store.set('data/xtv/suspended-at', life.suspendedAt === null ? '' : new Date(life.suspendedAt).toISOString());
+          d.store.set('data/xtv/resumed-at', life.resumedAt === null ? '' : new Date(life.resumedAt).toISOString());
           d.store.set('data/xtv/pending', '');
           d.store.set('data/xtv/protocols', this.o.agentProtocols);
           for (const f of ['poweroff', 'reboot', 'suspend'] as const) d.store.set(featureNode(f), '1');
@@ -409,6 +427,13 @@ export class FakeToolstackDriver implements ToolstackDriver {
       this.changed();
       return;
     }
+    if (isClockMessage(c)) {
+      // As the agent does: its clock minus dom0's (here one clock for both).
+      d.store.set('data/xtv/clock-skew-ms', String(Date.now() - c.dom0Ms));
+      this.report(v, d, 'control/testing', raw, 'ok', '', 'none');
+      this.changed();
+      return;
+    }
     if (c.when === 'now') {
       this.report(v, d, 'control/testing', raw, 'ok', '', c.action);
       this.act(v, d, c.action);
@@ -499,6 +524,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
             this.react(v, d.shutdownReason!);
             throw fail(`guest shut down for ${d.shutdownReason}, not suspend`);
           }
+          if (v.life) v.life.suspendedAt = Date.now();
           this.destroyDomain(v);
           v.saved = true;
           return;
@@ -509,7 +535,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
       case 'resume':
         if (!v.saved || d) throw fail('no save file');
         v.saved = false;
-        this.createDomain(v);
+        this.createDomain(v, false, true);
         return;
       case 'hard_shutdown':
         // As the xl driver does: a saved VM's hard shutdown discards its save image (docs/toolstack-behaviour.md#hard_shutdown).
@@ -585,6 +611,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
               if (reason === 'reboot') await this.waitFor(() => v.domain !== null, this.o.restartDelayMs * 5);
               throw new ToolstackError('INTERNAL_ERROR', ['Domain has not been suspended'], 'VM.suspend');
             }
+            if (v.life) v.life.suspendedAt = Date.now();
             this.destroyDomain(v);
             v.saved = true;
             return;
@@ -615,7 +642,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
         return;
       case 'resume':
         v.saved = false;
-        this.createDomain(v);
+        this.createDomain(v, false, true);
         return;
     }
   }

@@ -17,12 +17,15 @@ import {
   decodeVmData,
   describeCapabilities,
   describeCommand,
+  describeMessage,
   encodeCommand,
   encodeUtf8,
   isCapabilityMessage,
+  isClockMessage,
   type Ack,
   type Action,
   type CapabilityMessage,
+  type ClockMessage,
   type NodeDecoded,
   type TestingCommand,
   type TestingMessage,
@@ -32,6 +35,7 @@ import type { Platform, PlatformAction } from './platform.ts';
 import { SerialQueue } from './serial-queue.ts';
 import { describeError, errorCode, tryReadBytes, type AgentStore } from './store.ts';
 import { consoleLine, eventLine, isoTime, reportEntries, type AgentStatus, type EventRecord } from './report.ts';
+import { DOMIDS_KEPT } from '../../protocol/report-keys.ts';
 import { AGENT_VERSION } from './version.ts';
 import { REPORT_VALUE_MAX_BYTES } from '../../protocol/report-limits.ts';
 import { Capabilities } from './capabilities.ts';
@@ -124,6 +128,11 @@ export class Agent {
       domid: 'unknown',
       state: 'starting',
       resumes: 0,
+      runMs: 0,
+      domids: [],
+      suspendedAt: null,
+      resumedAt: null,
+      clockSkewMs: null,
       pending: '',
       delayed: '',
       features: '',
@@ -189,6 +198,7 @@ export class Agent {
     const first = !this.attachedOnce;
     this.forgetReport();
     this.status.domid = await this.readDomid(store);
+    this.noteDomid();
     if (first) {
       this.status.state = 'starting';
       await this.writeReport();
@@ -467,6 +477,10 @@ export class Agent {
       await this.applyCapabilities(ev, d.value);
       return;
     }
+    if (isClockMessage(d.value)) {
+      await this.applyClock(ev, d.value);
+      return;
+    }
     const cmd = d.value;
     ev.command = describeCommand(cmd);
     // A new test begins: whatever control/shutdown still holds from the last
@@ -493,6 +507,23 @@ export class Agent {
     else await this.actAfter(ev, cmd.action, cmd.actAfterMs ?? 0);
   }
 
+  /**
+   * dom0's clock: the report's clock-skew-ms becomes ours minus dom0's (its transit included, which
+   * the harness, knowing when it wrote, allows for). Nothing else changes.
+   */
+  private async applyClock(ev: EventRecord, m: ClockMessage): Promise<void> {
+    ev.command = describeMessage(m);
+    this.status.clockSkewMs = this.now() - m.dom0Ms;
+    this.addNote(ev, `guest clock - dom0 clock = ${this.status.clockSkewMs} ms`);
+    await this.finish(ev);
+  }
+
+  /** Adds the current domid to the history, unless it is the last one there (a reattach in the same domain). */
+  private noteDomid(): void {
+    if (this.status.domids.at(-1) !== this.status.domid) this.status.domids.push(this.status.domid);
+    if (this.status.domids.length > DOMIDS_KEPT) this.status.domids.splice(0, this.status.domids.length - DOMIDS_KEPT);
+  }
+
   /** A capabilities message changes what the guest advertises; the pending command and any delayed step stay. */
   private async applyCapabilities(ev: EventRecord, m: CapabilityMessage): Promise<void> {
     ev.command = describeCapabilities(m);
@@ -516,6 +547,7 @@ export class Agent {
     }
     this.status.counters.actions++;
     this.status.state = action === 'suspend' ? 'suspending' : 'acting';
+    if (action === 'suspend') this.status.suspendedAt = this.now();
     await this.finish(ev);
     if (action === 'suspend') await this.suspend();
     else if (TERMINAL.includes(action)) await this.performTerminal(action as PlatformAction);
@@ -614,8 +646,10 @@ export class Agent {
     const store = this.requireStore();
     const previous = this.status.domid;
     this.status.domid = await this.readDomid(store);
+    this.noteDomid();
     this.status.state = 'resumed';
     this.status.resumes++;
+    this.status.resumedAt = this.now();
     // A restore into a new domain starts with an empty data/ and control/: write everything again.
     this.forgetReport();
     await this.writeFeatures(store);
@@ -688,6 +722,7 @@ export class Agent {
   private async writeReport(): Promise<void> {
     const store = this.store;
     if (!store) return;
+    this.status.runMs = this.uptime();
     const entries = reportEntries(this.status, this.reportValueMax);
     const identity = (value: string | Uint8Array): string => (typeof value === 'string' ? `s${value}` : `b${valueKey(value)}`);
     const changed = entries.filter(([path, value]) => this.written.get(path) !== identity(value));

@@ -4,7 +4,7 @@
 // documents both; keep the three in step.
 import { REPORT_DIR, MAX_MESSAGE_BYTES, encodeUtf8, quoteValue } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
-import { REPORT_KEYS, type ReportKey } from '../../protocol/report-keys.ts';
+import { DOMIDS_KEPT, REPORT_KEYS, type ReportKey } from '../../protocol/report-keys.ts';
 import { REPORT_VALUE_MAX_BYTES, cutValue } from '../../protocol/report-limits.ts';
 
 export type AgentState = 'starting' | 'ready' | 'acting' | 'suspending' | 'resumed' | 'suspend-failed';
@@ -60,6 +60,15 @@ export interface AgentStatus {
   domid: string;
   state: AgentState;
   resumes: number;
+  /** The guest's uptime (ms) when the report was last written: it only goes forward while the guest lives. */
+  runMs: number;
+  /** Every domid the agent has run in, oldest first (a restore or a migration adds one). */
+  domids: string[];
+  /** The guest's wall clock (ms since the epoch) when it last asked to suspend, and when it last noticed a resume. */
+  suspendedAt: number | null;
+  resumedAt: number | null;
+  /** The guest's clock minus dom0's, from the last clock message (ms); null: none yet. */
+  clockSkewMs: number | null;
   /** encodeCommand() of the pending onshutdown command, "" when none. */
   pending: string;
   /** describeDelayed() of the step waiting for its time, "" when none. */
@@ -92,6 +101,12 @@ export function reportEntries(s: AgentStatus, maxValueBytes = REPORT_VALUE_MAX_B
     domid: s.domid,
     state: s.state,
     resumes: String(s.resumes),
+    'run-ms': String(s.runMs),
+    // The newest first to go when cut: keep the list short enough not to be.
+    domids: s.domids.slice(-DOMIDS_KEPT).join(' '),
+    'suspended-at': s.suspendedAt === null ? '' : isoTime(s.suspendedAt),
+    'resumed-at': s.resumedAt === null ? '' : isoTime(s.resumedAt),
+    'clock-skew-ms': s.clockSkewMs === null ? '' : String(s.clockSkewMs),
     pending: s.pending,
     delayed: s.delayed,
     features: s.features,

@@ -10,8 +10,9 @@ import {
   encodeUtf8,
   decodeTesting,
   controlProtocolVersion,
-  isCapabilityMessage,
+  isCommand,
   MAX_DELAY_MS,
+  PROTOCOL_WITH_CONTINUITY,
   PROTOCOL_WITH_TIME_AND_FEATURES,
   REPORT_DIR,
   SHUTDOWN_NODE,
@@ -30,6 +31,7 @@ import {
 } from '../toolstack/driver.ts';
 import { fnv1a64 } from '../../protocol/report-limits.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
+import { CONTINUITY_KEYS, continuityProblems, type ContinuitySnapshot } from './continuity.ts';
 import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
 import {
   describeExpectation,
@@ -266,6 +268,12 @@ export class CaseRun {
   // make a domain are tracked (`creates`), and the cleanup waits for them first, bounded.
   private readonly creating = new Set<Promise<unknown>>();
 
+  /**
+   * The guest's continuity report before the operation that brought it to a suspended or paused initial
+   * state (undefined: not read, or its agent predates continuity): checked after a resume or unpause.
+   */
+  private continuityBefore: ContinuitySnapshot | undefined;
+
   /** The name the toolstack gave the VM's domain, as xenstored showed it (undefined: not seen yet). */
   private domainName: string | undefined;
 
@@ -373,6 +381,7 @@ export class CaseRun {
     // The domain runs from here (the toolstack's own clock started a little earlier, while building it).
     this.runningSince = Date.now();
     await this.waitReady(vm);
+    if (s.initial === 'suspended' || s.initial === 'paused') this.continuityBefore = await this.readContinuity(vm);
     if (s.initial === 'suspended') {
       this.step('suspending to reach the initial state');
       await this.request(vm, 'suspend', timing.request.fast);
@@ -440,7 +449,7 @@ export class CaseRun {
       return;
     }
     const decoded = decodeTesting(msg);
-    const wantPending = decoded.kind === 'message' && !isCapabilityMessage(decoded.value) ? encodeCommand(decoded.value) : '';
+    const wantPending = decoded.kind === 'message' && isCommand(decoded.value) ? encodeCommand(decoded.value) : '';
     let report: ReportSnapshot | undefined;
     const r = await poll(
       async () => {
@@ -521,6 +530,56 @@ export class CaseRun {
     // The model's account of what reaches the guest, when the toolstack keeps the request from it.
     this.problems.push(...guestInvariant(this.expect?.guest ?? guestExpectation(s), guest.guestEvent).map((p) => `guest: ${p}`));
     await this.checkAgainstXenstored(final);
+    // The guest lived through its suspend (resume) or pause (unpause): it must be the same guest.
+    if (this.continuityBefore && (s.request === 'resume' || s.request === 'unpause') && final.powerState === 'Running' && result.kind === 'ok')
+      await this.checkContinuity(vm, this.continuityBefore, s.request === 'resume' ? 1 : 0);
+  }
+
+  /** The guest's continuity keys, when its agent reports them (xtv-control/3); undefined otherwise, said once. */
+  private async readContinuity(vm: VmRef): Promise<ContinuitySnapshot | undefined> {
+    const { driver, timing } = this.ctx;
+    const r = await this.within(readReport(driver, vm, ['protocols', ...CONTINUITY_KEYS]), timing.evidence, 'reading the guest report');
+    const v = controlProtocolVersion(r.protocols);
+    if (v === null || v < PROTOCOL_WITH_CONTINUITY) {
+      this.step(
+        `continuity: not checked (the guest's agent speaks ${JSON.stringify(r.protocols ?? 'nothing')}, continuity needs xtv-control/${PROTOCOL_WITH_CONTINUITY})`,
+      );
+      return undefined;
+    }
+    return r;
+  }
+
+  /**
+   * The guest after the operation against its report before it (continuity.ts): dom0's clock first,
+   * where the driver can write it, so that the skew is measured after the operation too.
+   */
+  private async checkContinuity(vm: VmRef, before: ContinuitySnapshot, resumes: number): Promise<void> {
+    const { driver, timing } = this.ctx;
+    let clockRoundTripMs: number | undefined;
+    if (driver.writeClock) {
+      const seq = (await this.within(readReport(driver, vm, ['event-seq']), timing.evidence, 'reading the guest report'))['event-seq'];
+      const t0 = Date.now();
+      const dom0Ms = await this.within(driver.writeClock(vm), timing.prime, "writing dom0's clock");
+      if (dom0Ms !== null) {
+        const seen = await poll(
+          () => readReport(driver, vm, ['event-seq']),
+          (r) => r['event-seq'] !== seq,
+          this.pollOpts<Record<'event-seq', string | null>>(timing.prime, 'guest reading the clock message'),
+        );
+        if (!seen.done) this.problems.push(`continuity: the guest did not take the clock message within ${fmtMs(timing.prime)}`);
+        else clockRoundTripMs = Date.now() - t0;
+      }
+    }
+    const after = await this.within(readReport(driver, vm, CONTINUITY_KEYS), timing.evidence, 'reading the guest report');
+    const problems = continuityProblems(before, after, { resumes, ...(clockRoundTripMs !== undefined ? { clockRoundTripMs } : {}) });
+    this.step(
+      `continuity: boot id ${after['boot-id']}, resumes ${before.resumes} -> ${after.resumes}, run ${before['run-ms']} -> ${after['run-ms']} ms, domids ${after.domids}` +
+        (clockRoundTripMs !== undefined
+          ? `, clock skew ${after['clock-skew-ms']} ms (message round trip ${clockRoundTripMs} ms)`
+          : ', clock not measured (no dom0)') +
+        (problems.length ? '' : ': the same guest'),
+    );
+    this.problems.push(...problems.map((p) => `continuity: ${p}`));
   }
 
   /** xenstored's list of domains, read without the toolstack; null when the driver or dom0 cannot give it (a step says why). */

@@ -31,6 +31,7 @@ export type Dom0ScriptName =
   // both drivers
   | 'read-many'
   | 'write-guest'
+  | 'write-clock'
   | 'missing-files'
   | 'put-file'
   | 'console-tail'

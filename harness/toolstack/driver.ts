@@ -113,6 +113,12 @@ export interface ToolstackDriver {
   /** Writes a node relative to the domain home. guestWritable: make the node writable by the guest (control/testing must be, so the agent can acknowledge). */
   writeGuest(vm: VmRef, relPath: string, value: string, opts?: { guestWritable?: boolean }): Promise<void>;
   /**
+   * Writes {"clock": MS} into the guest's control/testing, MS dom0's own wall clock (ms since the
+   * epoch) read in dom0 just before the write, and resolves with MS: the guest reports its clock
+   * minus dom0's (#17). Optional; null when dom0 cannot be reached.
+   */
+  writeClock?(vm: VmRef): Promise<number | null>;
+  /**
    * Calls onChange when the VM may have changed (its domain came or went, its
    * agent's report moved, the toolstack's record changed), so that a watcher
    * looks then instead of on a timer. `domid`: the domain whose report to

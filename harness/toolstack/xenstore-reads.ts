@@ -2,7 +2,7 @@
 // paths they accept, and the output of dom0-scripts/read-many.sh (many keys
 // in one xenstore-read process: processes are what costs in an emulated
 // dom0), its escaped values decoded.
-import { frames } from './dom0-script.ts';
+import { frames, lastFrame } from './dom0-script.ts';
 import type { XenstoredDomain } from './driver.ts';
 
 /** xenstore paths the drivers accept: relative to the domain's home, plain segments, no "..". */
@@ -89,4 +89,11 @@ export function parseXenstoredDomains(stdout: string, marker: string): Xenstored
     });
   }
   return ids.map((d) => ({ domid: Number(d), name: names.get(d) ?? null }));
+}
+
+/** The dom0 time write-clock.sh wrote (its "clock MS" frame); an error naming `call` without one. */
+export function clockFrame(call: string, stdout: string, marker: string): number {
+  const ms = Number(lastFrame(stdout, marker, 'clock'));
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new Error(`${call}: dom0 did not say which time it wrote`);
+  return ms;
 }

@@ -91,6 +91,13 @@ test('xtv run on the embedded host with xl: matrix cases pass, reports written, 
       for (const f of ['xtv-xl-full.junit.xml', 'xtv-xl-full.html', 'xtv-xl-full.json']) t.ok(existsSync(join(dir, 'ok', f)), `report ${f} written`);
       const summary = JSON.parse(readFileSync(join(dir, 'ok', 'xtv-xl-full.json'), 'utf8')) as { counts: Record<string, number> };
       t.equal(summary.counts['pass'], CASES.length, 'the JSON report counts them as passed');
+      // #17: the resumed and the unpaused guest were checked for continuity, dom0's clock included, not skipped.
+      for (const c of ['suspended.resume.ack-ok.ignore', 'paused.unpause.ack-ok.ignore'])
+        t.match(
+          ok.stderr,
+          new RegExp(`${c.replace(/\./g, '\\.')}: continuity: boot id [0-9a-f]{32}, .*clock skew -?\\d+ ms .*: the same guest`),
+          `  ${c}: the same guest`,
+        );
       t.deepEqual(await leftovers(host, 'xtv-e2e-run'), { vms: [], domains: [] }, 'no VM and no domain of that run is left');
 
       t.ok(cut.sentAt !== undefined, `SIGINT sent while the request was in flight (${((cut.sentAt ?? 0) / 1000).toFixed(0)} s in)`);

@@ -16,6 +16,9 @@ import {
   describeMessage,
   encodeCapabilities,
   isCapabilityMessage,
+  isClockMessage,
+  isCommand,
+  encodeTesting,
   FEATURES,
   ACTIONS,
   LEGACY_ACTIONS,
@@ -28,6 +31,7 @@ import {
   type TestingCommand,
   type TestingMessage,
   type CapabilityMessage,
+  type ClockMessage,
   type Ack,
 } from '../../protocol/control.ts';
 import { startFixture } from './agent-fixture.ts';
@@ -116,7 +120,10 @@ class Gen {
   }
   validTesting(): string {
     const a = this.pick(LEGACY_ACTIONS);
-    switch (this.int(5)) {
+    switch (this.int(6)) {
+      case 4:
+        // dom0's clock (#17): any whole ms since the epoch.
+        return `${this.ws()}{"clock":${this.pick([0, 1, Date.now(), Number.MAX_SAFE_INTEGER, this.int(1e9)])}}${this.ws()}`;
       case 0:
         return `${this.ws()}now:${a}${this.ws()}`;
       case 1:
@@ -162,6 +169,8 @@ class Gen {
       () => `{"action":"reboot","ackAfterMs":0}`,
       () => `{"features":${this.pick(['{"suspend":"no"}', '{"fly":true}', '[]', '{}', 'null', '{"suspend":{"x":1}}', '"suspend"'])}}`,
       () => `{"cantSuspendReason":${this.pick(['5', 'true', '{}', JSON.stringify('r'.repeat(1025))])}}`,
+      () => `{"clock":${this.pick(['-1', '1.5', '"5"', '1e400', 'null', '[]', '9007199254740992', 'true'])}}`,
+      () => `{"clock":1,"${this.pick(['action', 'features', 'when', 'cantSuspendReason'])}":"reboot"}`,
       () => `{"features":{"suspend":false},"${this.pick(['action', 'when', 'ack', 'ackAfterMs', 'actAfterMs'])}":"reboot"}`,
       () => `{"action":null}`,
       () => `{"action":true,"when":false}`,
@@ -315,6 +324,13 @@ test(`decoders: ${DECODER_INPUTS} random and mutated inputs per node never throw
           t.fail(`canonical form of ${show(input)} decodes differently`);
           bad++;
         }
+      } else if (name === 'testing' && d.kind === 'message' && isClockMessage(d.value as TestingMessage)) {
+        const c = d.value as ClockMessage;
+        const again = decodeTesting(encodeTesting({ form: 'clock', dom0Ms: c.dom0Ms }));
+        if (again.kind !== 'message' || !isClockMessage(again.value) || again.value.dom0Ms !== c.dom0Ms) {
+          t.fail(`canonical form of ${show(input)} decodes differently`);
+          bad++;
+        }
       } else if (name === 'testing' && d.kind === 'message') {
         const c = d.value as TestingCommand;
         const canonical = encodeCommand(c);
@@ -364,8 +380,8 @@ function plan(m: Model, node: string, value: string | Uint8Array): Plan {
   const applyTesting = (d: NodeDecoded<TestingMessage>, extra: () => void): Plan => {
     if (d.kind === 'empty') return { expect: 'skip' };
     if (d.kind === 'rejected') return { expect: 'event', decision: 'rejected', apply: extra };
-    // Capabilities change flags only: neither the pending command nor what control/shutdown left.
-    if (isCapabilityMessage(d.value)) return { expect: 'event', decision: 'accepted', apply: extra };
+    // Capabilities change flags only, a clock only the skew: neither the pending command nor what control/shutdown left.
+    if (!isCommand(d.value)) return { expect: 'event', decision: 'accepted', apply: extra };
     const c = d.value;
     if (c.when === 'now' && c.action === 'suspend') return { expect: 'skip' };
     // A delayed step would happen after the model moved on.

@@ -140,7 +140,7 @@ for (const flags of [['--no-unhandled-rejection'], []]) {
         t.equal(get('boot-id'), atRandomOf(a.child.pid!), 'boot id: the 16 bytes the kernel gave the process (AT_RANDOM), not a /dev/urandom read');
         t.equal(a.xs.store.read('control/feature-suspend'), '1', 'feature flags');
         t.ok(
-          await a.waitLine(/^xtv-agent \S+Z ready version=\S+ protocols=xtv-control\/2 domid=5 boot-id=[0-9a-f]{32} platform=qjs state=ready$/),
+          await a.waitLine(/^xtv-agent \S+Z ready version=\S+ protocols=xtv-control\/3 domid=5 boot-id=[0-9a-f]{32} platform=qjs state=ready$/),
           'ready line on stdout',
         );
 
@@ -192,6 +192,18 @@ for (const flags of [['--no-unhandled-rejection'], []]) {
         t.equal(a.xs.store.read(`${REPORT_DIR}/domid`), '9', 'resumed with the new domid');
         t.ok(await a.waitLine(/ resumed domid=9 previous-domid=5 /), 'resumed line');
         n++;
+        // Continuity (#17): the history of domids, one more resume, when it suspended and resumed, a run time.
+        const rep = (k: string) => a.xs.store.read(`${REPORT_DIR}/${k}`) ?? '';
+        t.deepEqual([rep('domids'), rep('resumes')], ['5 9', '1'], 'domids 5 9, resumes 1');
+        t.ok(
+          /^\d{4}-.*Z$/.test(rep('suspended-at')) && rep('resumed-at') >= rep('suspended-at'),
+          `suspended at ${rep('suspended-at')}, resumed at ${rep('resumed-at')}`,
+        );
+        t.ok(Number(rep('run-ms')) > 0, `run time ${rep('run-ms')} ms`);
+        a.xs.store.write(TESTING_NODE, JSON.stringify({ clock: Date.now() - 5000 }));
+        await waitSeq(a.xs, ++n);
+        const skew = Number(rep('clock-skew-ms'));
+        t.ok(skew >= 5000 && skew < 7000, `a clock message 5 s behind: the guest reports itself ${skew} ms ahead`);
 
         t.equal(a.child.exitCode, null, 'still running');
         // Lose xenstore: the agent reports it and keeps retrying; it never exits.

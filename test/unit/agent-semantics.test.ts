@@ -25,7 +25,7 @@ test('start: report, feature flags, watches, one ready line', async (t) => {
   const r = f.report();
   t.deepEqual(Object.keys(r).sort(), [...REPORT_KEYS].sort(), 'every report key, nothing else');
   t.equal(r.version, '0.1.0');
-  t.equal(r.protocols, 'xtv-control/2');
+  t.equal(r.protocols, 'xtv-control/3');
   t.match(r['boot-id']!, /^[0-9a-f]{32}$/, 'boot id: 32 hex digits');
   t.equal(r.domid, String(DOMID));
   t.equal(r.state, 'ready');
@@ -163,7 +163,7 @@ test('malformed testing messages: acked, reported with the error, nothing change
   const bad: Array<[string | Uint8Array, string]> = [
     ['bogus', 'unrecognised message "bogus" (expected now:X, next:X, X or a JSON object)'],
     ['now:fly', 'unknown action "fly" in now:X (expected one of: suspend, poweroff, reboot, halt, crash)'],
-    ['{"action":"reboot","x":1}', 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)'],
+    ['{"action":"reboot","x":1}', 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)'],
     ['{"when":"later","action":"reboot"}', 'unknown when "later" (expected now or onshutdown)'],
     [Uint8Array.from([0x6e, 0xff]), 'message is not valid UTF-8 (bad byte 0xff at offset 1)'],
     ['   ', 'message is blank (only whitespace)'],

@@ -8,7 +8,7 @@ import {
   encodeTesting,
   encodeVmData,
   encodeCommand,
-  isCapabilityMessage,
+  isCommand,
   validateTesting,
   decodeUtf8Strict,
   encodeUtf8,
@@ -167,20 +167,20 @@ test('control/testing: JSON rejections', (t) => {
   t.deepEqual(err('{"when":"now"}'), { code: 'missing-field', message: 'missing field "action"' });
   t.deepEqual(err('{"action":"reboot","extra":1}'), {
     code: 'unknown-field',
-    message: 'unknown field "extra" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+    message: 'unknown field "extra" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)',
   });
   t.deepEqual(
     err('{"acton":"reboot"}'),
-    { code: 'unknown-field', message: 'unknown field "acton" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' },
+    { code: 'unknown-field', message: 'unknown field "acton" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)' },
     'a typo is not silently ignored',
   );
   t.deepEqual(err('{"__proto__":{"action":"reboot"}}'), {
     code: 'unknown-field',
-    message: 'unknown field "__proto__" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+    message: 'unknown field "__proto__" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)',
   });
   t.deepEqual(err('{"constructor":"x","action":"reboot"}'), {
     code: 'unknown-field',
-    message: 'unknown field "constructor" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+    message: 'unknown field "constructor" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)',
   });
   t.deepEqual(err('{"action":1}'), { code: 'wrong-type', message: 'field "action" must be a string, got number' });
   t.deepEqual(err('{"action":null}'), { code: 'wrong-type', message: 'field "action" must be a string, got null' });
@@ -283,7 +283,7 @@ test('encoders build every form, and decode back', (t) => {
       for (const ack of ['ok', 'none', 'delete', 'bogus string']) {
         const text = encodeTesting({ form: 'json', when, ack, action });
         const d = decodeTesting(text);
-        t.equal(d.kind === 'message' && !isCapabilityMessage(d.value) && encodeCommand(d.value), text, `round trip ${text}`);
+        t.equal(d.kind === 'message' && isCommand(d.value) && encodeCommand(d.value), text, `round trip ${text}`);
       }
     }
   }
@@ -344,7 +344,7 @@ test('bad JSON: our own sentence, the same under every engine', (t) => {
   );
   t.deepEqual(
     err('{"a":1,"b":[true,false,null,-0.5e+3,"\\u00e9\\n"],"c":{}}'),
-    { code: 'unknown-field', message: 'unknown field "a" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)' },
+    { code: 'unknown-field', message: 'unknown field "a" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)' },
     'all of JSON passes the syntax check',
   );
   t.end();

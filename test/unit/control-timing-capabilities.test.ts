@@ -12,6 +12,7 @@ import {
   encodeCommand,
   encodeTesting,
   isCapabilityMessage,
+  isCommand,
   type ControlErrorCode,
 } from '../../protocol/control.ts';
 
@@ -62,7 +63,7 @@ test('delays: canonical form, description, round trip', (t) => {
   const text = encodeTesting({ form: 'json', when: 'onshutdown', ack: 'none', action: 'crash', ackAfterMs: 59000, actAfterMs: 2000 });
   t.equal(text, '{"when":"onshutdown","ack":"none","action":"crash","ackAfterMs":59000,"actAfterMs":2000}');
   const d = decodeTesting(text);
-  t.ok(d.kind === 'message' && !isCapabilityMessage(d.value) && encodeCommand(d.value) === text, 'encodeCommand gives it back');
+  t.ok(d.kind === 'message' && isCommand(d.value) && encodeCommand(d.value) === text, 'encodeCommand gives it back');
   t.equal(d.kind === 'message' && describeMessage(d.value), 'onshutdown ack=none action=crash ack-after=59000ms act-after=2000ms');
   t.equal(
     encodeCommand({ when: 'now', ack: { kind: 'ok' }, action: 'reboot', form: 'legacy-now' }),

@@ -180,6 +180,25 @@ test("xapi: a lifecycle crash waits out the model's short run first, outside the
   t.end();
 });
 
+for (const kind of ['xl', 'xapi'] as const)
+  test(`${kind}: a resumed or unpaused guest is the same guest; one that booted again fails on continuity`, async (t) => {
+    const good = await run(kind, cases('suspended.resume.ack-ok.ignore', 'paused.unpause.ack-ok.ignore'));
+    for (const r of good.summary.cases) {
+      t.equal(r.verdict, 'pass', `${r.name}: ${r.summary}`);
+      t.ok(
+        r.evidence.steps.some((l) => /continuity: boot id boot-\d+, resumes 0 -> [01], .*: the same guest$/.test(l)),
+        `${r.name}: the continuity step says so`,
+      );
+    }
+    const { summary } = await run(kind, cases('suspended.resume.ack-ok.ignore'), { misbehave: 'boot-on-resume' });
+    const bad = summary.cases[0]!;
+    t.equal(bad.verdict, 'fail', `fail: ${bad.summary}`);
+    t.deepEqual(bad.diffs, [], 'the model is met: Running, new domid');
+    t.match(bad.invariantProblems.join('\n'), /continuity: boot id "boot-\d+" became "boot-\d+": the guest booted again/);
+    t.match(bad.invariantProblems.join('\n'), /continuity: resumes went from 0 to 0, not 1/);
+    t.end();
+  });
+
 test('without xenstored (no dom0), the check is skipped and said so', async (t) => {
   const { summary } = await run('xapi', cases('running.no_request.ack-ok.poweroff'), { misbehave: 'forget-domain-on-poweroff', xenstored: false });
   t.equal(summary.cases[0]!.verdict, 'pass', 'nothing to hold the toolstack against');

@@ -44,7 +44,7 @@ function linuxXenbusModel(inner: Transport, maxInFlight: number | undefined): Tr
 /** The agent's first report batch at start-up, as it wrote it on real Xen. */
 const FIRST_BATCH: Record<string, string> = {
   version: '0.1.0',
-  protocols: 'xtv-control/2',
+  protocols: 'xtv-control/3',
   'boot-id': '0123456789abcdef0123456789abcdef',
   domid: '5',
   state: 'starting',

@@ -36,7 +36,7 @@ test("send refuses a malformed message with the decoder's sentence, exit 2, befo
     error: {
       kind: 'invalid-message',
       code: 'unknown-field',
-      message: 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason)',
+      message: 'unknown field "x" (allowed: when, ack, action, ackAfterMs, actAfterMs, features, cantSuspendReason, clock)',
     },
   });
   t.end();

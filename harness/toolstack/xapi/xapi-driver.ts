@@ -18,7 +18,7 @@ import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../../protocol
 import { consoleLogFact, consoleLogFile, consoleTailCommand } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import { watchXenstore } from '../xenstore-watch.ts';
-import { checkRelPath, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
+import { checkRelPath, clockFrame, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
 import { frames, newMarker, scriptCommand } from '../dom0-script.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { useAgent } from './xapi-tls.ts';
@@ -506,6 +506,15 @@ export class XapiDriver implements ToolstackDriver {
     // The same script as the xl driver's: raw (-R), a value with a leading "-" taken as a value (--).
     const args = ['', String(domid), relPath, value, opts.guestWritable ? '1' : '0'];
     await this.sh(`xenstore-write ${relPath} in domain ${domid}`, scriptCommand('write-guest', newMarker(), 1, args));
+  }
+
+  async writeClock(vm: VmRef): Promise<number | null> {
+    if (!this.opts.target || this.opts.xenstoreVia === 'xapi') return null;
+    const domid = await this.domid(vm);
+    if (domid === null) throw new ToolstackError('VM_BAD_POWER_STATE', [vm.id, 'running', 'halted'], 'write-clock', `write-clock: ${vm.name} has no domain`);
+    const marker = newMarker();
+    const call = `xenstore-write control/testing in domain ${domid} (dom0's clock)`;
+    return clockFrame(call, await this.sh(call, scriptCommand('write-clock', marker, 1, ['', String(domid)])), marker);
   }
 
   async xenstoredDomains(): Promise<XenstoredDomain[] | null> {

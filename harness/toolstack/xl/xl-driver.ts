@@ -36,7 +36,7 @@ import { parseXlInfo, parseXlList, stderrSummary, type XlListEntry } from '../..
 import { domainWatchPaths, watchXenstore } from '../xenstore-watch.ts';
 import { REPORT_DIR } from '../../../protocol/control.ts';
 import { TargetCommandError, TargetUnreachableError, type HostTarget, type TargetExecResult } from '../../remote/target.ts';
-import { checkRelPath, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
+import { checkRelPath, clockFrame, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
 import { Dom0Exit, lastFrame, newMarker, scriptCommand, type Dom0ScriptName, frames } from '../dom0-script.ts';
 
 export interface XlDriverOptions {
@@ -459,6 +459,17 @@ export class XlDriver implements ToolstackDriver {
       if (r.code === Dom0Exit.NoDomain) this.domids.delete(vm.name);
       this.check(call, r, vm);
       this.noteDomid(vm, r);
+    });
+  }
+
+  async writeClock(vm: VmRef): Promise<number> {
+    return this.withVm(vm, async () => {
+      const call = `xenstore-write ${vm.name} control/testing (dom0's clock)`;
+      const r = await this.run(call, 'write-clock', [vm.name, this.cachedDomid(vm)], this.timeoutMs);
+      if (r.code === Dom0Exit.NoDomain) this.domids.delete(vm.name);
+      this.check(call, r, vm);
+      this.noteDomid(vm, r);
+      return clockFrame(call, r.stdout, r.marker);
     });
   }
 
