@@ -13,6 +13,12 @@ import { prepareEmbeddedXapi, type XapiProfile } from '../../harness/embedded/xa
  * shutdown ack timeout would only make the no-ack cases slower. The harness reads it back from there.
  */
 export const E2E_XAPI_ACK_TIMEOUT_MS = 15_000;
+/**
+ * The bound on a start (xl create, VM.start) in the e2e files: every file boots its VMs at once on
+ * the one emulated host, and a start has taken over 120 s there, the drivers' default (the XenAPI
+ * test double gives its own xl create 300 s).
+ */
+export const E2E_START_TIMEOUT_MS = 300_000;
 /** The XAPI versions the double serves on the e2e host, each on its own endpoint: today's, and 8.2 LTS. */
 export const E2E_XAPI_PROFILES: readonly XapiProfile[] = ['xenserver-8', 'xcp-ng-8.2'];
 /** Enough for every file's guests at once (32-40 MiB each) beside dom0. */

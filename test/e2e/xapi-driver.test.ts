@@ -15,7 +15,7 @@ import { ConnectionError, ToolstackError, type VmRef } from '../../harness/tools
 import { XapiDriver } from '../../harness/toolstack/xapi/xapi-driver.ts';
 import { connectXapi } from '../../harness/toolstack/xapi/xapi-connect.ts';
 import { readCaFile } from '../../harness/toolstack/xapi/xapi-tls.ts';
-import { E2E_XAPI_ACK_TIMEOUT_MS, onE2eHost } from './e2e-host.ts';
+import { E2E_START_TIMEOUT_MS, E2E_XAPI_ACK_TIMEOUT_MS, onE2eHost } from './e2e-host.ts';
 
 const IMAGE_DIR = process.env.XTV_IMAGE_DIR || join(REPO_ROOT, 'dist', 'image');
 const DEFAULT_ARGS = 'console=hvc0 xen_shutdown_node=data/xtv/kernel-shutdown quiet';
@@ -136,7 +136,7 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
     // Two VMs at once: reboots on one, the no-ack case and suspend/resume on the other.
     await Promise.all([
       (async () => {
-        await d.start(vm);
+        await d.start(vm, { timeoutMs: E2E_START_TIMEOUT_MS });
         let st = await d.state(vm);
         t.equal(st.powerState, 'Running', 'VM.start: Running');
         let ready = await guestReady(d, vm);
@@ -164,7 +164,7 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
       })(),
       (async () => {
         // A guest that does not acknowledge: XAPI's error, the request left in control/shutdown.
-        await d.start(vmB);
+        await d.start(vmB, { timeoutMs: E2E_START_TIMEOUT_MS });
         await guestReady(d, vmB);
         const id2 = `e2e-${Date.now().toString(36)}-b`;
         await d.writeGuest(vmB, VMDATA_TESTING_NODE, encodeVmData(id2, '{"when":"onshutdown","ack":"none","action":"ignore"}'));

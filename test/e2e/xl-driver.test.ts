@@ -12,6 +12,7 @@ import { BOGUS_ACK_VALUE } from '../../harness/matrix/scenarios.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import type { DomainInfo, VmRef } from '../../harness/toolstack/driver.ts';
 import { T, callRequest, consoleEvents, report, requestAndCompare, sendTesting, waitReady, xlSuite, type Ctx, type ModelCheck } from './xl-fixture.ts';
+import { E2E_START_TIMEOUT_MS } from './e2e-host.ts';
 
 // Boots queue for 3 slots in the order the cases are registered: the ones with the most
 // to do after booting come first (the reboot chain, the ack cases that wait out xl's 60 s,
@@ -44,7 +45,7 @@ const chainReboot = suite.scenario('boot, reboot, shutdown, start, destroy', asy
   x.lap('shut down');
 
   // xl destroy.
-  await d.start(vm);
+  await d.start(vm, { timeoutMs: E2E_START_TIMEOUT_MS });
   const again = await waitReady(d, vm, null);
   const destroyCheck = await requestAndCompare(d, vm, 'running.hard_shutdown.ack-ok.ignore', 'hard_shutdown', again.domid);
   x.lap('destroyed');

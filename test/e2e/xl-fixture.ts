@@ -15,7 +15,7 @@ import test from 'tape';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EmbeddedHost } from '../../harness/embedded/embedded-host.ts';
-import { onE2eHost, sharedE2eStateDir } from './e2e-host.ts';
+import { E2E_START_TIMEOUT_MS, onE2eHost, sharedE2eStateDir } from './e2e-host.ts';
 import { REPO_ROOT } from '../../harness/embedded/paths.ts';
 import { embeddedDom0 } from '../../harness/embedded/embedded-address.ts';
 import { SessionLimit } from '../../harness/remote/target.ts';
@@ -182,7 +182,7 @@ export function xlSuite(opts: { parallel: number; cases?: number; file: string }
             bootPool.run(async () => {
               const vm = await ctx.install(vmName, io);
               const b0 = Date.now();
-              await driver.start(vm);
+              await driver.start(vm, { timeoutMs: E2E_START_TIMEOUT_MS });
               const r = await waitReady(driver, vm, null);
               ctx.lap(`${vmName} ready`);
               return { vm, domid: r.domid, bootMs: Date.now() - b0 };
