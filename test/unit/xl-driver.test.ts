@@ -558,8 +558,16 @@ test('xl driver: uninstall destroys the domain and the incarnations rename-resta
       ].join('\n'),
     );
     mkdirSync(paths.configDir, { recursive: true });
-    writeFileSync(join(paths.configDir, 'xtv-a.cfg'), `${XL_MARKER}\nname = "xtv-a"\n`);
+    const cfg = join(paths.configDir, 'xtv-a.cfg');
+    writeFileSync(cfg, `${XL_MARKER}\nname = "xtv-a"\n`);
+    // xl's daemon for the config (argv "xl create CFG"), about to make the domain again; and another VM's.
+    const daemon = spawnChild('sh', ['-c', 'sleep 30', 'create', cfg], { argv0: 'xl' });
+    const other = spawnChild('sh', ['-c', 'sleep 30', 'create', join(paths.configDir, 'xtv-ab.cfg')], { argv0: 'xl' });
+    const daemonGone = new Promise((res) => daemon.on('close', (_c, sig) => res(sig)));
     await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
+    t.equal(await daemonGone, 'SIGKILL', "xl's daemon for the config is stopped first: it would make the domain again");
+    t.equal(other.exitCode, null, "another VM's daemon is left alone");
+    other.kill();
     t.deepEqual(
       readFileSync(join(root, 'log'), 'utf8').trim().split('\n'),
       ['destroy xtv-a', 'destroy xtv-a-20261203T2045Z', 'destroy xtv-a-19991231T2359Z'],

@@ -87,3 +87,16 @@ xtv_lock() {
   trap 'rm -rf "$xtv_lock"; rmdir "$xtv_top" 2>/dev/null' EXIT
   trap 'exit 1' INT TERM HUP
 }
+
+# xtv_creators CFG [xl]: the pids of the processes making the VM of CFG: xl's
+# per-domain daemon keeps the argv it was started with (xl create [-p] CFG),
+# and so does an xl create in progress, or the timeout(1) running it (not
+# with "xl": xl's own only). A shell's argv (ours too) may hold the same
+# words, so only those count.
+xtv_creators() {
+  for f in /proc/[0-9]*/cmdline; do
+    c=$(tr '\0' ' ' 2>/dev/null < "$f") || continue
+    case "${c%% *}" in xl | */xl) ;; timeout) [ "${2:-}" = xl ] && continue ;; *) continue ;; esac
+    case "$c" in *" create "*"$1 "*) f=${f#/proc/} && echo "${f%/cmdline}" ;; esac
+  done
+}

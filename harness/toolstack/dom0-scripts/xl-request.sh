@@ -47,17 +47,8 @@ if [ "$request" = resume ]; then (xtv_request); exit $?; fi
 # exists afterwards. A VM that is simply off has no xl process for its
 # config, and fails at once.
 #
-# xl's per-domain daemon keeps the argv it was started with (xl create [-p]
-# CFG); so does an xl create in progress, or the timeout running it. Only
-# those count: a shell's argv (ours too) may hold the same words.
-xtv_restarting() {
-  for f in /proc/[0-9]*/cmdline; do
-    c=$(tr '\0' ' ' 2>/dev/null < "$f") || continue
-    case "${c%% *}" in xl|*/xl|timeout) ;; *) continue ;; esac
-    case "$c" in *" create "*"$cfg"*) return 0 ;; esac
-  done
-  return 1
-}
+# xl's per-domain daemon, or an xl create in progress (xtv_creators).
+xtv_restarting() { [ -n "$(xtv_creators "$cfg")" ]; }
 xtv_err=/tmp/xtv-request-err.$$
 (xtv_request) 2>"$xtv_err"; rc=$?
 if [ $rc -ne 0 ]; then

@@ -7,6 +7,11 @@ top=$1 wait=$2 name=$3 cfg=$4 save=$5 imagedir=$6 configdir=$7 savedir=$8 marker
 xtv_lock "$top" "$wait"
 if [ -e "$cfg" ]; then head -n 1 "$cfg" | grep -qF -- "$marker" || exit "$XTV_EXIT_NOT_OURS"; fi
 if [ -e "$cfg" ]; then
+  # xl's daemon for this config first: between destroying a domain and making
+  # it again (on_reboot=restart: "Done. Rebooting now", sleep(2), create; long
+  # under load) it holds the config in memory and would make the domain again
+  # after the config is gone. Killed, it makes nothing more.
+  for pid in $(xtv_creators "$cfg" xl); do kill -9 "$pid" 2>/dev/null; done
   # The domain, and the old ones on_*=rename-restart kept: xl_vmcontrol.c
   # preserve_domain renames each to NAME-YYYYMMDDTHHMMZ (strftime
   # "-%Y%m%dT%H%MZ", libxl_domain_preserve) and leaves it shut down.
