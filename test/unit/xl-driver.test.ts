@@ -401,6 +401,8 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
       'case "$1" in',
       `  domid) [ -e '${root}/domain' ] && echo 7 ;;`,
       `  reboot) if [ -e '${root}/domain' ]; then echo rebooted >> '${root}/log'; else echo "$2 is an invalid domain identifier (rc=-6)" >&2; [ -e '${root}/appears' ] && touch '${root}/domain'; exit 1; fi ;;`,
+      // As xl's daemon: an xl process (its executable named xl) whose argv is "xl create CFG", alive for a while.
+      '  create) sleep 5 ;;',
       '  *) exit 3 ;;',
       'esac',
     ],
@@ -428,7 +430,7 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
       `a shell naming "xl create CFG" does not count: not waited on until it ends at 5 s (${Date.now() - t2} ms)`,
     );
     // xl's daemon for this config (argv "xl create CFG"; the program does not matter) creates the domain 1.5 s from now.
-    const daemon = spawnChild('sh', ['-c', 'sleep 5', 'create', join(paths.configDir, 'xtv-r.cfg')], { argv0: 'xl' });
+    const daemon = spawnChild(join(root, 'bin', 'xl'), ['create', join(paths.configDir, 'xtv-r.cfg')]);
     const created = setTimeout(() => writeFileSync(join(root, 'domain'), ''), 1500);
     try {
       const t1 = Date.now();
@@ -444,7 +446,7 @@ test('xl driver: a request that finds no domain while xl re-creates the VM waits
     rmSync(join(root, 'domain'));
     rmSync(join(root, 'log'));
     writeFileSync(join(root, 'appears'), '');
-    const daemon2 = spawnChild('sh', ['-c', 'sleep 5', 'create', join(paths.configDir, 'xtv-r.cfg')], { argv0: 'xl' });
+    const daemon2 = spawnChild(join(root, 'bin', 'xl'), ['create', join(paths.configDir, 'xtv-r.cfg')]);
     try {
       const t3 = Date.now();
       await d.request(vm, 'clean_reboot', { timeoutMs: 10_000 });
@@ -537,6 +539,7 @@ test('xl driver: uninstall destroys the domain and the incarnations rename-resta
   } = fakeDom0('xtv-uninst-', (root) => ({
     xl: [
       'case "$1" in',
+      '  create) sleep 30 ;;',
       "  list) printf 'Name ID Mem VCPUs State Time(s)\\n'",
       `    for n in $(cat '${root}/domains'); do printf '%s 1 64 1 ---sc- 0.1\\n' "$n"; done ;;`,
       `  destroy) echo "destroy $2" >> '${root}/log' ;;`,
@@ -561,13 +564,17 @@ test('xl driver: uninstall destroys the domain and the incarnations rename-resta
     const cfg = join(paths.configDir, 'xtv-a.cfg');
     writeFileSync(cfg, `${XL_MARKER}\nname = "xtv-a"\n`);
     // xl's daemon for the config (argv "xl create CFG"), about to make the domain again; and another VM's.
-    const daemon = spawnChild('sh', ['-c', 'sleep 30', 'create', cfg], { argv0: 'xl' });
-    const other = spawnChild('sh', ['-c', 'sleep 30', 'create', join(paths.configDir, 'xtv-ab.cfg')], { argv0: 'xl' });
+    const daemon = spawnChild(join(root, 'bin', 'xl'), ['create', cfg]);
+    const other = spawnChild(join(root, 'bin', 'xl'), ['create', join(paths.configDir, 'xtv-ab.cfg')]);
+    // A shell whose argv names the config (ours may) is no xl process: left alone too.
+    const shell = spawnChild('sh', ['-c', 'sleep 30', 'xl', 'create', cfg]);
     const daemonGone = new Promise((res) => daemon.on('close', (_c, sig) => res(sig)));
     await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
     t.equal(await daemonGone, 'SIGKILL', "xl's daemon for the config is stopped first: it would make the domain again");
     t.equal(other.exitCode, null, "another VM's daemon is left alone");
+    t.equal(shell.exitCode, null, 'and a shell that only names it');
     other.kill();
+    shell.kill();
     t.deepEqual(
       readFileSync(join(root, 'log'), 'utf8').trim().split('\n'),
       ['destroy xtv-a', 'destroy xtv-a-20261203T2045Z', 'destroy xtv-a-19991231T2359Z'],

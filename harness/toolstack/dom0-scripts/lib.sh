@@ -91,12 +91,15 @@ xtv_lock() {
 # xtv_creators CFG [xl]: the pids of the processes making the VM of CFG: xl's
 # per-domain daemon keeps the argv it was started with (xl create [-p] CFG),
 # and so does an xl create in progress, or the timeout(1) running it (not
-# with "xl": xl's own only). A shell's argv (ours too) may hold the same
-# words, so only those count.
+# with "xl": xl's own only). Only processes whose executable is xl or
+# timeout count (a shell's argv, ours too, may hold the same words), and
+# only theirs are read with a process of its own: `read` of comm is the
+# shell's, and a process per /proc entry costs seconds in an emulated dom0.
 xtv_creators() {
-  for f in /proc/[0-9]*/cmdline; do
-    c=$(tr '\0' ' ' 2>/dev/null < "$f") || continue
-    case "${c%% *}" in xl | */xl) ;; timeout) [ "${2:-}" = xl ] && continue ;; *) continue ;; esac
-    case "$c" in *" create "*"$1 "*) f=${f#/proc/} && echo "${f%/cmdline}" ;; esac
+  for xtv_p in /proc/[0-9]*; do
+    read -r xtv_comm < "$xtv_p/comm" 2>/dev/null || continue
+    case $xtv_comm in xl) ;; timeout) [ "${2:-}" = xl ] && continue ;; *) continue ;; esac
+    xtv_c=$(tr '\0' ' ' 2>/dev/null < "$xtv_p/cmdline") || continue
+    case "$xtv_c" in *" create "*"$1 "*) echo "${xtv_p#/proc/}" ;; esac
   done
 }
