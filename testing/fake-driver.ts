@@ -296,6 +296,8 @@ export class FakeToolstackDriver implements ToolstackDriver {
     if (!this.o.neverReady?.(v.ref.name)) {
       this.later(this.o.bootMs, () =>
         this.guest(v, d, () => {
+          // The name the toolstack writes into the domain's home (libxl, xenopsd), as xenstoredDomains shows it.
+          d.store.set('name', v.ref.name);
           d.store.set('data/xtv/boot-id', life.bootId);
           d.store.set('data/xtv/domid', String(d.domid));
           d.store.set('data/xtv/resumes', String(life.resumes));

@@ -199,6 +199,7 @@ export class Agent {
     this.forgetReport();
     this.status.domid = await this.readDomid(store);
     this.noteDomid();
+    this.status.runMs = this.uptime();
     if (first) {
       this.status.state = 'starting';
       await this.writeReport();
@@ -514,6 +515,7 @@ export class Agent {
   private async applyClock(ev: EventRecord, m: ClockMessage): Promise<void> {
     ev.command = describeMessage(m);
     this.status.clockSkewMs = this.now() - m.dom0Ms;
+    this.status.runMs = this.uptime();
     this.addNote(ev, `guest clock - dom0 clock = ${this.status.clockSkewMs} ms`);
     await this.finish(ev);
   }
@@ -547,7 +549,10 @@ export class Agent {
     }
     this.status.counters.actions++;
     this.status.state = action === 'suspend' ? 'suspending' : 'acting';
-    if (action === 'suspend') this.status.suspendedAt = this.now();
+    if (action === 'suspend') {
+      this.status.suspendedAt = this.now();
+      this.status.runMs = this.uptime();
+    }
     await this.finish(ev);
     if (action === 'suspend') await this.suspend();
     else if (TERMINAL.includes(action)) await this.performTerminal(action as PlatformAction);
@@ -650,6 +655,7 @@ export class Agent {
     this.status.state = 'resumed';
     this.status.resumes++;
     this.status.resumedAt = this.now();
+    this.status.runMs = this.uptime();
     // A restore into a new domain starts with an empty data/ and control/: write everything again.
     this.forgetReport();
     await this.writeFeatures(store);
@@ -722,7 +728,6 @@ export class Agent {
   private async writeReport(): Promise<void> {
     const store = this.store;
     if (!store) return;
-    this.status.runMs = this.uptime();
     const entries = reportEntries(this.status, this.reportValueMax);
     const identity = (value: string | Uint8Array): string => (typeof value === 'string' ? `s${value}` : `b${valueKey(value)}`);
     const changed = entries.filter(([path, value]) => this.written.get(path) !== identity(value));

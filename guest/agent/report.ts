@@ -60,7 +60,11 @@ export interface AgentStatus {
   domid: string;
   state: AgentState;
   resumes: number;
-  /** The guest's uptime (ms) when the report was last written: it only goes forward while the guest lives. */
+  /**
+   * The guest's uptime (ms) at its last start, attach, suspend, resume or clock message: it only goes
+   * forward while the guest lives. Not at every report write: a key that changes each time would add
+   * a node write, and a watch event for every watcher of the report, to every event.
+   */
   runMs: number;
   /** Every domid the agent has run in, oldest first (a restore or a migration adds one). */
   domids: string[];

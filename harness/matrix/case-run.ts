@@ -366,7 +366,6 @@ export class CaseRun {
     if (before.powerState !== powerStateOf(this.s.initial)) {
       throw new StepError(`could not bring the VM to ${powerStateOf(this.s.initial)} (it is ${before.powerState})`);
     }
-    if (before.domid !== null) this.domainName = (await this.xenstoredView())?.find((d) => d.domid === before.domid)?.name ?? undefined;
     return before;
   }
 
@@ -415,11 +414,20 @@ export class CaseRun {
       this.pollOpts(timing.boot, 'agent ready'),
     );
     if (!r.done) throw new StepError(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${r.value ?? 'absent'})`);
-    // The guest's report names the domid the toolstack shows.
-    const stateAndDomid = (): Promise<[ObservedDomain, string | null]> => Promise.all([driver.state(vm), driver.readGuest(vm, `${REPORT_DIR}/domid`)]);
+    // The guest's report names the domid the toolstack shows. The same read takes the name the
+    // toolstack gave the domain (its xenstore home's `name`), which checkAgainstXenstored looks for.
+    const withName = !!driver.xenstoredDomains;
+    const domidAndName = async (): Promise<[string | null, string | null]> => {
+      if (!driver.readGuestMany)
+        return Promise.all([driver.readGuest(vm, `${REPORT_DIR}/domid`), withName ? driver.readGuest(vm, 'name') : Promise.resolve(null)]);
+      const r = await driver.readGuestMany(vm, [`${REPORT_DIR}/domid`, ...(withName ? ['name'] : [])]);
+      return [r[`${REPORT_DIR}/domid`] ?? null, r['name'] ?? null];
+    };
+    const stateAndDomid = (): Promise<[ObservedDomain, [string | null, string | null]]> => Promise.all([driver.state(vm), domidAndName()]);
     const both = await poll(stateAndDomid, () => true, this.pollOpts(timing.evidence, 'reading the domid'));
     if (!both.done) throw new StepError(`could not read the domid: ${errText(both.lastError)}`);
-    const [st, reported] = both.value!;
+    const [st, [reported, name]] = both.value!;
+    if (name !== null) this.domainName = name;
     if (reported !== null && st.domid !== null && reported !== String(st.domid)) {
       this.problems.push(`guest reports domid ${reported}, the toolstack says ${st.domid}`);
     }
