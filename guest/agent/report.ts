@@ -4,7 +4,7 @@
 // documents both; keep the three in step.
 import { REPORT_DIR, MAX_MESSAGE_BYTES, encodeUtf8, quoteValue } from '../../protocol/control.ts';
 import { decodeUtf8 } from '../../protocol/utf8.ts';
-import { DOMIDS_KEPT, REPORT_KEYS, type ReportKey } from '../../protocol/report-keys.ts';
+import { REPORT_KEYS, type ReportKey } from '../../protocol/report-keys.ts';
 import { REPORT_VALUE_MAX_BYTES, cutValue } from '../../protocol/report-limits.ts';
 
 export type AgentState = 'starting' | 'ready' | 'acting' | 'suspending' | 'resumed' | 'suspend-failed';
@@ -66,7 +66,7 @@ export interface AgentStatus {
    * a node write, and a watch event for every watcher of the report, to every event.
    */
   runMs: number;
-  /** Every domid the agent has run in, oldest first (a restore or a migration adds one). */
+  /** Every domid the agent has run in, oldest first (a restore or a migration adds one): the newest DOMIDS_KEPT. */
   domids: string[];
   /** The guest's wall clock (ms since the epoch) when it last asked to suspend, and when it last noticed a resume. */
   suspendedAt: number | null;
@@ -106,8 +106,7 @@ export function reportEntries(s: AgentStatus, maxValueBytes = REPORT_VALUE_MAX_B
     state: s.state,
     resumes: String(s.resumes),
     'run-ms': String(s.runMs),
-    // The newest first to go when cut: keep the list short enough not to be.
-    domids: s.domids.slice(-DOMIDS_KEPT).join(' '),
+    domids: s.domids.join(' '),
     'suspended-at': s.suspendedAt === null ? '' : isoTime(s.suspendedAt),
     'resumed-at': s.resumedAt === null ? '' : isoTime(s.resumedAt),
     'clock-skew-ms': s.clockSkewMs === null ? '' : String(s.clockSkewMs),

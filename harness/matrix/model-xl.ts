@@ -12,7 +12,7 @@
 // for `suspend` and not destroyed is reported as Suspended with its domid and
 // shutdownReason "suspend". (harness/toolstack/xl/xl-driver.ts does exactly this.)
 import { ACTION_FIELD, asPlainCase, evaluate, type ModelActions, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
-import { LIFECYCLE_SETTINGS, lifecycleSetting, type CaseLifecycle, type GuestAction, type LifecycleAction, type Scenario } from './scenarios.ts';
+import { LIFECYCLE_SETTINGS, lifecycleSetting, type GuestAction, type LifecycleAction, type LifecycleSetting, type Scenario } from './scenarios.ts';
 
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
@@ -122,7 +122,7 @@ export const XL_RULES: readonly Rule[] = [
     id: 'lifecycle-action',
     when: { lifecycle: LIFECYCLE_SETTINGS, request: ['no_request', 'clean_shutdown', 'clean_reboot'], ack: ['ok'] },
     then: (s) => {
-      const { event, action } = lifecycleSetting(s.lifecycle as Exclude<CaseLifecycle, 'defaults'>);
+      const { event, action } = lifecycleSetting(s.lifecycle as LifecycleSetting);
       return ok(lifecycleOutcome(event, action), s.request === 'no_request' ? [B.daemon] : [B.pvcontrol, B.requestedAlike]);
     },
   },

@@ -138,10 +138,10 @@ function grid(initial: string, ack: string, byName: Map<string, { r: CaseResult;
     const cells = GUEST_ACTIONS.map((act) => {
       const name = `${initial}.${req}.ack-${ack}.${act}`;
       const c = byName.get(name);
-      if (!c) return '<td class="none" title="not in this run"></td>';
+      if (!c) return NOT_IN_RUN;
       any = true;
       if (c.r.verdict !== 'skip') ran = true;
-      return `<td class="v-${c.r.verdict}" data-case="${h(name)}" data-verdict="${c.r.verdict}"><a href="#${c.id}" title="${h(`${name}: ${c.r.verdict} - ${c.r.summary}`)}">${h(c.r.verdict)}</a></td>`;
+      return verdictCell(c);
     }).join('');
     return `<tr><th scope="row">${h(req)}</th>${cells}</tr>`;
   });
@@ -156,6 +156,13 @@ function grid(initial: string, ack: string, byName: Map<string, { r: CaseResult;
   ].join('\n');
 }
 
+/** A grid cell: the case's verdict, linking to its evidence, the summary as its title. */
+function verdictCell(c: { r: CaseResult; id: string }): string {
+  const { name, verdict, summary } = c.r;
+  return `<td class="v-${verdict}" data-case="${h(name)}" data-verdict="${verdict}"><a href="#${c.id}" title="${h(`${name}: ${verdict} - ${summary}`)}">${h(verdict)}</a></td>`;
+}
+const NOT_IN_RUN = '<td class="none" title="not in this run"></td>';
+
 /** The timing dimension (#16) in its own grid: rows the requests that reach the guest, columns the timings. */
 function timingGrid(byName: Map<string, { r: CaseResult; id: string }>): string | null {
   const timings = CASE_TIMINGS.filter((t) => t !== 'prompt');
@@ -166,9 +173,9 @@ function timingGrid(byName: Map<string, { r: CaseResult; id: string }>): string 
       .map((timing) => {
         const name = caseName('running', req, 'ok', action, timing);
         const c = byName.get(name);
-        if (!c) return '<td class="none" title="not in this run"></td>';
+        if (!c) return NOT_IN_RUN;
         any = true;
-        return `<td class="v-${c.r.verdict}" data-case="${h(name)}" data-verdict="${c.r.verdict}"><a href="#${c.id}" title="${h(`${name}: ${c.r.verdict} - ${c.r.summary}`)}">${h(c.r.verdict)}</a></td>`;
+        return verdictCell(c);
       })
       .join('');
     return `<tr><th scope="row">${h(req)} (${h(action)})</th>${cells}</tr>`;
@@ -192,9 +199,7 @@ function featuresGrid(byName: Map<string, { r: CaseResult; id: string }>): strin
       const name = caseName('running', req, 'ok', NATURAL_ACTION[req as keyof typeof NATURAL_ACTION], 'prompt', features);
       const c = byName.get(name);
       if (!c) continue;
-      rows.push(
-        `<tr><th scope="row">${h(features)}</th><th scope="row">${h(req)}</th><td class="v-${c.r.verdict}" data-case="${h(name)}" data-verdict="${c.r.verdict}"><a href="#${c.id}" title="${h(`${name}: ${c.r.verdict} - ${c.r.summary}`)}">${h(c.r.verdict)}</a></td></tr>`,
-      );
+      rows.push(`<tr><th scope="row">${h(features)}</th><th scope="row">${h(req)}</th>${verdictCell(c)}</tr>`);
     }
   if (!rows.length) return null;
   return [
@@ -212,12 +217,7 @@ function lifecycleGrid(cases: readonly CaseResult[], byName: Map<string, { r: Ca
   for (const lifecycle of LIFECYCLE_SETTINGS) {
     const of = cases.filter((r) => r.scenario.lifecycle === lifecycle);
     if (!of.length) continue;
-    const cell = (r: CaseResult | undefined): string => {
-      if (!r) return '<td class="none" title="not in this run"></td>';
-      const c = byName.get(r.name)!;
-      const title = `${r.name}: ${r.verdict} - ${r.summary}`;
-      return `<td class="v-${r.verdict}" data-case="${h(r.name)}" data-verdict="${r.verdict}"><a href="#${c.id}" title="${h(title)}">${h(r.verdict)}</a></td>`;
-    };
+    const cell = (r: CaseResult | undefined): string => (r ? verdictCell(byName.get(r.name)!) : NOT_IN_RUN);
     const alone = of.find((r) => r.scenario.request === 'no_request');
     const asked = of.find((r) => r.scenario.request !== 'no_request');
     rows.push(

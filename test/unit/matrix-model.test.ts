@@ -19,6 +19,12 @@ function short(a: ModelAnswer): string {
   return `${e.result.kind === 'ok' ? 'ok' : `error:${e.result.code ?? '*'}`} ${e.finalState} ${e.domid} ${e.duration}`;
 }
 
+/** "rule result state domid duration (shutdown reason)" of a case, or "unmodelled". */
+function exp(kind: ToolstackKind, name: string, ctx?: ModelContext): string {
+  const a = expectOf(kind, name, ctx);
+  return a.kind === 'expect' ? `${a.rule} ${short(a)}${a.expect.shutdownReason ? ` (${a.expect.shutdownReason})` : ''}` : 'unmodelled';
+}
+
 test('every case of the full matrix is run-with-expectation, unmodelled, or skipped', (t) => {
   for (const kind of KINDS) {
     let expect = 0,
@@ -272,10 +278,6 @@ test("#16 timing cases: the delays straddle the host's declared windows", (t) =>
 });
 
 test("#16 feature cases: libxl reads no flag; xapi ignores a PV guest's flags but, from v25.24.0, not its reason not to suspend", (t) => {
-  const exp = (kind: 'xl' | 'xapi', name: string, ctx?: ModelContext) => {
-    const a = MODELS[kind].expect(findCase(name)!.scenario, ctx);
-    return a.kind === 'expect' ? `${a.rule} ${short(a)}` : 'unmodelled';
-  };
   for (const [name, plain] of [
     ['running.clean_shutdown.no-feature-poweroff.ack-ok.poweroff', 'running.clean_shutdown.ack-ok.poweroff'],
     ['running.clean_reboot.no-feature-reboot.ack-ok.reboot', 'running.clean_reboot.ack-ok.reboot'],
@@ -304,10 +306,6 @@ test("#16 feature cases: libxl reads no flag; xapi ignores a PV guest's flags bu
 });
 
 test('#16 lifecycle cases: xl acts on every shutdown of the kind; xapi only on the guest acting alone', (t) => {
-  const exp = (kind: 'xl' | 'xapi', name: string, ctx?: ModelContext) => {
-    const a = MODELS[kind].expect(findCase(name)!.scenario, ctx);
-    return a.kind === 'expect' ? `${a.rule} ${short(a)}${a.expect.shutdownReason ? ` (${a.expect.shutdownReason})` : ''}` : 'unmodelled';
-  };
   const rows: Array<[string, string, string, ModelContext?]> = [
     ['running.clean_shutdown.on-poweroff-restart.ack-ok.poweroff', 'lifecycle-action ok Running new fast', 'lifecycle-requested ok Halted none fast'],
     ['running.no_request.on-poweroff-restart.ack-ok.poweroff', 'lifecycle-action ok Running new fast', 'lifecycle-own-shutdown ok Running new fast'],

@@ -452,24 +452,28 @@ export class XlDriver implements ToolstackDriver {
 
   /** Writes a node under the VM's domain home (write-guest.sh says how; guestWritable: the guest may acknowledge it). */
   async writeGuest(vm: VmRef, relPath: string, value: string, opts: { guestWritable?: boolean } = {}): Promise<void> {
-    return this.withVm(vm, async () => {
-      checkRelPath(relPath);
-      const call = `xenstore-write ${vm.name} ${relPath}`;
-      const r = await this.run(call, 'write-guest', [vm.name, this.cachedDomid(vm), relPath, value, opts.guestWritable ? '1' : '0'], this.timeoutMs);
-      if (r.code === Dom0Exit.NoDomain) this.domids.delete(vm.name);
-      this.check(call, r, vm);
-      this.noteDomid(vm, r);
-    });
+    checkRelPath(relPath);
+    await this.runOnDomain(vm, `xenstore-write ${vm.name} ${relPath}`, 'write-guest', [relPath, value, opts.guestWritable ? '1' : '0']);
   }
 
   async writeClock(vm: VmRef): Promise<number> {
+    const call = `xenstore-write ${vm.name} control/testing (dom0's clock)`;
+    const r = await this.runOnDomain(vm, call, 'write-clock', []);
+    return clockFrame(call, r.stdout, r.marker);
+  }
+
+  /**
+   * A script that finds the VM's domain as xtv_domid does (NAME, else the cached domid), given `args`
+   * after those two: a domain found gone is forgotten, a failure is the ToolstackError that names
+   * it, and the domid the script framed is cached.
+   */
+  private async runOnDomain(vm: VmRef, call: string, name: Dom0ScriptName, args: readonly string[]): Promise<TargetExecResult & { marker: string }> {
     return this.withVm(vm, async () => {
-      const call = `xenstore-write ${vm.name} control/testing (dom0's clock)`;
-      const r = await this.run(call, 'write-clock', [vm.name, this.cachedDomid(vm)], this.timeoutMs);
+      const r = await this.run(call, name, [vm.name, this.cachedDomid(vm), ...args], this.timeoutMs);
       if (r.code === Dom0Exit.NoDomain) this.domids.delete(vm.name);
       this.check(call, r, vm);
       this.noteDomid(vm, r);
-      return clockFrame(call, r.stdout, r.marker);
+      return r;
     });
   }
 
