@@ -539,7 +539,8 @@ test('xl driver: uninstall destroys the domain and the incarnations rename-resta
   } = fakeDom0('xtv-uninst-', (root) => ({
     xl: [
       'case "$1" in',
-      '  create) sleep 30 ;;',
+      // As xl's daemon: alive until killed, however slow the machine (a loop of short sleeps leaves no orphan behind).
+      '  create) while :; do sleep 1; done ;;',
       "  list) printf 'Name ID Mem VCPUs State Time(s)\\n'",
       `    for n in $(cat '${root}/domains'); do printf '%s 1 64 1 ---sc- 0.1\\n' "$n"; done ;;`,
       `  destroy) echo "destroy $2" >> '${root}/log' ;;`,
@@ -567,13 +568,13 @@ test('xl driver: uninstall destroys the domain and the incarnations rename-resta
     const daemon = spawnChild(join(root, 'bin', 'xl'), ['create', cfg]);
     const other = spawnChild(join(root, 'bin', 'xl'), ['create', join(paths.configDir, 'xtv-ab.cfg')]);
     // A shell whose argv names the config (ours may) is no xl process: left alone too.
-    const shell = spawnChild('sh', ['-c', 'sleep 30', 'xl', 'create', cfg]);
+    const shell = spawnChild('sh', ['-c', 'while :; do sleep 1; done', 'xl', 'create', cfg]);
     const daemonGone = new Promise((res) => daemon.on('close', (_c, sig) => res(sig)));
     await d.uninstall({ name: 'xtv-a', id: 'xtv-a' });
     t.equal(await daemonGone, 'SIGKILL', "xl's daemon for the config is stopped first: it would make the domain again");
     t.equal(other.exitCode, null, "another VM's daemon is left alone");
     t.equal(shell.exitCode, null, 'and a shell that only names it');
-    other.kill();
+    other.kill('SIGKILL');
     shell.kill();
     t.deepEqual(
       readFileSync(join(root, 'log'), 'utf8').trim().split('\n'),
