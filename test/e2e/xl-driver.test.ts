@@ -4,6 +4,12 @@
 // non-ok acks as dom0 sees them, malformed messages. Outcomes are compared
 // with the xl model (harness/matrix/model-xl.ts) where it has a rule.
 //
+// A guest boot is what the shared emulated host has least of, so a case
+// that can follow another on the same VM does (next:reboot after the save
+// chain, next:crash after ack bogus), and the guest's own crash is left to
+// xl-run.test.ts's lifecycle case; every pair of guest action and request
+// runs in `xtv run --matrix full`.
+//
 // Cases run in parallel (xlSuite), all at once; their boots take turns (see
 // the suite's options below).
 import test from 'tape';
@@ -11,13 +17,25 @@ import { encodeTesting, validateTesting, SHUTDOWN_NODE, TESTING_NODE } from '../
 import { BOGUS_ACK_VALUE } from '../../harness/matrix/scenarios.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import type { DomainInfo, VmRef } from '../../harness/toolstack/driver.ts';
-import { T, callRequest, consoleEvents, report, requestAndCompare, sendTesting, waitReady, xlSuite, type Ctx, type ModelCheck } from './xl-fixture.ts';
+import {
+  T,
+  callRequest,
+  consoleEvents,
+  report,
+  requestAndCompare,
+  sendTesting,
+  waitReady,
+  xlSuite,
+  type Ctx,
+  type ModelCheck,
+  type Scenario,
+} from './xl-fixture.ts';
 import { E2E_START_TIMEOUT_MS } from './e2e-host.ts';
 
 // Boots queue for 3 slots in the order the cases are registered: the ones with the most
 // to do after booting come first (the reboot chain, the ack cases that wait out xl's 60 s,
 // the save chain); the rest wait mostly on guests, so every case runs at once.
-const suite = xlSuite({ parallel: 3, cases: 16, file: 'xl-driver' });
+const suite = xlSuite({ parallel: 3, cases: 12, file: 'xl-driver' });
 
 const json = (ack: string, action: string): string => encodeTesting({ form: 'json', when: 'onshutdown', ack, action });
 
@@ -71,24 +89,29 @@ async function nowCase(x: Ctx, vm: VmRef, domid: number, a: NowAction) {
   return { domid, check, events, left, rebooted };
 }
 
-// The VM is still Running afterwards with nothing pending, so it goes on to a now:X case
-// (what an earlier unanswered request left in control/shutdown cannot change a guest's own poweroff or halt).
-const ackNoAnswer = (ack: 'none' | 'bogus', then: NowAction) =>
+// The VM is still Running afterwards with nothing pending, so it goes on to another case:
+// ack none to now:poweroff (what an earlier unanswered request left in control/shutdown cannot
+// change a guest's own poweroff), ack bogus to next:crash then xl shutdown (the node the guest
+// wrote its bogus string to stays its to write: a guest that deleted it could not ack again,
+// because dom0's new node has control/'s permissions).
+const ackNoAnswer = <R>(ack: 'none' | 'bogus', thenWhat: string, then: (x: Ctx, vm: VmRef, domid: number) => Promise<R>) =>
   suite.scenario(
-    `ack ${ack}: xl shutdown; then now:${then}`,
+    `ack ${ack}: xl shutdown; then ${thenWhat}`,
     async (x) => {
       const { vm, domid } = await x.boot(`xtv-e2e-ack-${ack}`);
       const primed = await sendTesting(x.driver, vm, json(ack === 'none' ? 'none' : BOGUS_ACK_VALUE, 'ignore'));
       x.lap('primed');
       const check = await requestAndCompare(x.driver, vm, `running.clean_shutdown.ack-${ack}.ignore`, 'clean_shutdown', domid);
       x.lap('xl shutdown returned');
-      const now = await nowCase(x, vm, domid, then);
-      return { primed, check, now };
+      return { primed, check, then: await then(x, vm, domid) };
     },
     { long: true },
   );
-const ackNone = ackNoAnswer('none', 'poweroff');
-const ackBogus = ackNoAnswer('bogus', 'halt');
+const ackNone = ackNoAnswer('none', 'now:poweroff', (x, vm, domid) => nowCase(x, vm, domid, 'poweroff'));
+const ackBogus = ackNoAnswer('bogus', 'next:crash + xl shutdown', async (x, vm, domid) => {
+  const primed = await sendTesting(x.driver, vm, json('ok', 'crash'));
+  return { primed, check: await requestAndCompare(x.driver, vm, 'running.clean_shutdown.ack-ok.crash', 'clean_shutdown', domid) };
+});
 
 // (5) ack delete, then (6) malformed messages on the same VM (nothing else changes it).
 const MALFORMED: string[] = [
@@ -146,7 +169,25 @@ const chainSave = suite.scenario('boot, pause/unpause, save/restore', async (x) 
   const resumed = restored.domid === null ? null : await waitReady(d, vm, domid, 'resumed');
   const answersAfterResume = resumed ? await sendTesting(d, vm, json('ok', 'reboot')) : null;
   x.lap('restored');
-  return { domid, bootMs, booted, xlDomid, pause, paused, unpause, unpaused, afterUnpause, saveCheck, resume, restored, resumed, answersAfterResume };
+  // (4) on the same VM: reboot pending, then xl shutdown.
+  const rebootCheck = resumed ? await requestAndCompare(d, vm, 'running.clean_shutdown.ack-ok.reboot', 'clean_shutdown', resumed.domid) : undefined;
+  return {
+    domid,
+    bootMs,
+    booted,
+    xlDomid,
+    pause,
+    paused,
+    unpause,
+    unpaused,
+    afterUnpause,
+    saveCheck,
+    resume,
+    restored,
+    resumed,
+    answersAfterResume,
+    rebootCheck,
+  };
 });
 
 // PVH, once: boots to ready and shuts down cleanly.
@@ -167,9 +208,11 @@ const pvh = suite.scenario('PVH: boot and xl shutdown', async (x) => {
 // ---------------------------------------------------------------------------
 // (3) now:X: the guest acts at once, on its own.
 
-const NOW_ACTIONS = ['poweroff', 'halt', 'reboot', 'crash', 'suspend'] as const;
+// now:crash: xl-run.test.ts's running.no_request.on-crash-preserve case; now:halt is now:poweroff to
+// Xen (both shut down with reason poweroff): --matrix full has both.
+const NOW_ACTIONS = ['poweroff', 'reboot', 'suspend'] as const;
 type NowAction = (typeof NOW_ACTIONS)[number];
-const ownNowCases = (['reboot', 'crash', 'suspend'] as const).map(
+const ownNowCases = (['reboot', 'suspend'] as const).map(
   (a) =>
     [
       a,
@@ -180,17 +223,15 @@ const ownNowCases = (['reboot', 'crash', 'suspend'] as const).map(
     ] as const,
 );
 const nowResult = (t: test.Test, a: NowAction) => {
-  if (a === 'poweroff') return suite.result(t, ackNone).then((o) => o?.now);
-  if (a === 'halt') return suite.result(t, ackBogus).then((o) => o?.now);
+  if (a === 'poweroff') return suite.result(t, ackNone).then((o) => o?.then);
   return suite.result(t, ownNowCases.find(([b]) => b === a)![1]);
 };
 
 // (4) next:X, then a host request: X happens instead of what was asked, acked as asked.
+// Each on a VM of its own; next:reboot and next:crash follow other cases on theirs (see above), and
+// next:halt is next:poweroff to Xen.
 const NEXT_CASES = [
   { action: 'poweroff', request: 'clean_reboot' },
-  { action: 'halt', request: 'clean_reboot' },
-  { action: 'reboot', request: 'clean_shutdown' },
-  { action: 'crash', request: 'clean_shutdown' },
   { action: 'suspend', request: 'clean_shutdown' },
 ] as const;
 const nextCases = NEXT_CASES.map((c) =>
@@ -287,19 +328,35 @@ NOW_ACTIONS.forEach((a) => {
   });
 });
 
+function assertNext(t: test.Test, c: { action: string; request: string }, primed: Record<string, string | null> | null, check: ModelCheck | undefined): void {
+  t.equal(primed?.['pending'], json('ok', c.action), `the agent holds ${primed?.['pending']}`);
+  if (!check) return void t.fail(`no ${c.request} was made: the VM did not get that far`);
+  assertModel(t, `next:${c.action} + ${c.request}`, check);
+  t.deepEqual(check.observation.result, { kind: 'ok' }, `xl ${c.request === 'clean_shutdown' ? 'shutdown' : 'reboot'} exits 0: libxl saw the ack`);
+  t.equal(check.guestEvent?.action, c.action, `the guest did ${c.action}`);
+  if (c.action === 'suspend') t.equal(check.observation.controlShutdown, '', 'dom0 reads control/shutdown = "" (the ack) in the suspended domain');
+}
+const nextTitle = (c: { action: string; request: string }, after = ''): string =>
+  `(4) next:${c.action} then ${c.request}${after}: ${c.action} happens instead, acked as asked`;
+
 NEXT_CASES.forEach((c, i) => {
-  test(`(4) next:${c.action} then ${c.request}: ${c.action} happens instead, acked as asked`, async (t) => {
+  test(nextTitle(c), async (t) => {
     const o = await suite.result(t, nextCases[i]!);
-    if (!o) return;
-    t.equal(o.primed['pending'], json('ok', c.action), `the agent holds ${o.primed['pending']}`);
-    assertModel(t, `next:${c.action} + ${c.request}`, o.check);
-    t.deepEqual(o.check.observation.result, { kind: 'ok' }, `xl ${c.request === 'clean_shutdown' ? 'shutdown' : 'reboot'} exits 0: libxl saw the ack`);
-    t.equal(o.check.guestEvent?.action, c.action, `the guest did ${c.action}`);
-    if (c.action === 'suspend') t.equal(o.check.observation.controlShutdown, '', 'dom0 reads control/shutdown = "" (the ack) in the suspended domain');
+    if (o) assertNext(t, c, o.primed, o.check);
   });
 });
 
-const noAckTest = (ack: 'none' | 'bogus', s: typeof ackNone) =>
+test(nextTitle({ action: 'reboot', request: 'clean_shutdown' }, ', after xl restore'), async (t) => {
+  const o = await suite.result(t, chainSave);
+  if (o) assertNext(t, { action: 'reboot', request: 'clean_shutdown' }, o.answersAfterResume, o.rebootCheck);
+});
+
+test(nextTitle({ action: 'crash', request: 'clean_shutdown' }, ', after ack bogus'), async (t) => {
+  const o = await suite.result(t, ackBogus);
+  if (o) assertNext(t, { action: 'crash', request: 'clean_shutdown' }, o.then.primed, o.then.check);
+});
+
+const noAckTest = <R>(ack: 'none' | 'bogus', s: Scenario<{ primed: Record<string, string | null>; check: ModelCheck; then: R }>) =>
   test(`(5) ack ${ack}: dom0 sees ${ack === 'none' ? 'poweroff left as written' : 'the bogus string'}; xl shutdown exits 1 after 60 s`, async (t) => {
     const o = await suite.result(t, s);
     if (!o) return;

@@ -19,7 +19,8 @@ import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
 
 const CASES = [
   'running.clean_reboot.ack-ok.reboot',
-  'running.suspend.ack-ok.suspend',
+  // Saved by the runner on its way to the initial state, then restored (running.suspend.ack-ok.suspend,
+  // the same xl save judged as the request, is xl-driver.test.ts's save chain).
   'suspended.resume.ack-ok.ignore',
   'paused.unpause.ack-ok.ignore',
   'halted.clean_shutdown.ack-ok.ignore',
