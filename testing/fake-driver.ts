@@ -309,8 +309,10 @@ export class FakeToolstackDriver implements ToolstackDriver {
           d.store.set('data/xtv/protocols', this.o.agentProtocols);
           for (const f of ['poweroff', 'reboot', 'suspend'] as const) d.store.set(featureNode(f), '1');
           this.reportFeatures(d);
-          d.store.set('data/xtv/state', 'ready');
-          this.consoleLine(v, 'ready', `domid=${d.domid}`);
+          // As the agent: a restored guest says "resumed" (guest/agent/agent.ts), a booted one "ready".
+          const state = resumed ? 'resumed' : 'ready';
+          d.store.set('data/xtv/state', state);
+          this.consoleLine(v, state, `domid=${d.domid}`);
           this.changed();
         }),
       );

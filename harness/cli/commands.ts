@@ -8,6 +8,11 @@ registerCommand(
   'run the scenario matrix against a toolstack and report it (TAP, JUnit XML, HTML)',
   async () => (await import('./run-command.ts')).runCommand,
 );
+registerCommand(
+  'soak',
+  'take one VM through N loops of suspend/resume (and pause), timed, checking it stays the same guest',
+  async () => (await import('./soak-command.ts')).soakCommand,
+);
 registerCommand('install', 'copy the test image to a host and register the VM (idempotent)', async () => (await import('./install-command.ts')).installCommand);
 registerCommand('uninstall', 'remove a VM and everything xtv install made for it', async () => (await import('./uninstall-command.ts')).uninstallCommand);
 registerCommand('start', 'start a halted VM (--paused: created paused)', async () => (await import('./power-command.ts')).powerCommand('start'));

@@ -12,7 +12,6 @@ import {
   controlProtocolVersion,
   isCommand,
   MAX_DELAY_MS,
-  PROTOCOL_WITH_CONTINUITY,
   PROTOCOL_WITH_TIME_AND_FEATURES,
   REPORT_DIR,
   SHUTDOWN_NODE,
@@ -31,7 +30,8 @@ import {
 } from '../toolstack/driver.ts';
 import { fnv1a64 } from '../../protocol/report-limits.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
-import { CONTINUITY_KEYS, continuityProblems, type ContinuitySnapshot } from './continuity.ts';
+import type { ContinuitySnapshot } from './continuity.ts';
+import { checkContinuity, readContinuity, type ContinuityIo } from './continuity-check.ts';
 import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
 import {
   describeExpectation,
@@ -545,49 +545,24 @@ export class CaseRun {
 
   /** The guest's continuity keys, when its agent reports them (xtv-control/3); undefined otherwise, said once. */
   private async readContinuity(vm: VmRef): Promise<ContinuitySnapshot | undefined> {
-    const { driver, timing } = this.ctx;
-    const r = await this.within(readReport(driver, vm, ['protocols', ...CONTINUITY_KEYS]), timing.evidence, 'reading the guest report');
-    const v = controlProtocolVersion(r.protocols);
-    if (v === null || v < PROTOCOL_WITH_CONTINUITY) {
-      this.step(
-        `continuity: not checked (the guest's agent speaks ${JSON.stringify(r.protocols ?? 'nothing')}, continuity needs xtv-control/${PROTOCOL_WITH_CONTINUITY})`,
-      );
+    const r = await readContinuity(this.ctx.driver, vm, this.continuityIo());
+    if ('unchecked' in r) {
+      this.step(`continuity: not checked (${r.unchecked})`);
       return undefined;
     }
-    return r;
+    return r.snapshot;
   }
 
-  /**
-   * The guest after the operation against its report before it (continuity.ts): dom0's clock first,
-   * where the driver can write it, so that the skew is measured after the operation too.
-   */
+  /** The guest after the operation against its report before it (continuity-check.ts). */
   private async checkContinuity(vm: VmRef, before: ContinuitySnapshot, resumes: number): Promise<void> {
-    const { driver, timing } = this.ctx;
-    let clockRoundTripMs: number | undefined;
-    if (driver.writeClock) {
-      const seq = (await this.within(readReport(driver, vm, ['event-seq']), timing.evidence, 'reading the guest report'))['event-seq'];
-      const t0 = Date.now();
-      const dom0Ms = await this.within(driver.writeClock(vm), timing.prime, "writing dom0's clock");
-      if (dom0Ms !== null) {
-        const seen = await poll(
-          () => readReport(driver, vm, ['event-seq']),
-          (r) => r['event-seq'] !== seq,
-          this.pollOpts<Record<'event-seq', string | null>>(timing.prime, 'guest reading the clock message'),
-        );
-        if (!seen.done) this.problems.push(`continuity: the guest did not take the clock message within ${fmtMs(timing.prime)}`);
-        else clockRoundTripMs = Date.now() - t0;
-      }
-    }
-    const after = await this.within(readReport(driver, vm, CONTINUITY_KEYS), timing.evidence, 'reading the guest report');
-    const problems = continuityProblems(before, after, { resumes, ...(clockRoundTripMs !== undefined ? { clockRoundTripMs } : {}) });
-    this.step(
-      `continuity: boot id ${after['boot-id']}, resumes ${before.resumes} -> ${after.resumes}, run ${before['run-ms']} -> ${after['run-ms']} ms, domids ${after.domids}` +
-        (clockRoundTripMs !== undefined
-          ? `, clock skew ${after['clock-skew-ms']} ms (message round trip ${clockRoundTripMs} ms)`
-          : ', clock not measured (no dom0)') +
-        (problems.length ? '' : ': the same guest'),
-    );
-    this.problems.push(...problems.map((p) => `continuity: ${p}`));
+    const c = await checkContinuity(this.ctx.driver, vm, before, resumes, this.continuityIo());
+    this.step(`continuity: ${c.line}`);
+    this.problems.push(...c.problems.map((p) => `continuity: ${p}`));
+  }
+
+  private continuityIo(): ContinuityIo {
+    const { timing, signal } = this.ctx;
+    return { evidenceMs: timing.evidence, primeMs: timing.prime, pollMinMs: timing.pollMin, pollMaxMs: timing.pollMax, ...(signal ? { signal } : {}) };
   }
 
   /** xenstored's list of domains, read without the toolstack; null when the driver or dom0 cannot give it (a step says why). */

@@ -23,10 +23,12 @@ const ALLOWED: Record<string, readonly string[]> = {
   'harness/toolstack': ['protocol', 'harness/remote'],
   'harness/matrix': ['protocol', 'harness/toolstack'],
   'harness/report': ['protocol', 'harness/matrix', 'harness/toolstack'],
+  // `xtv soak`: the continuity check and the waits are the matrix's, the escaping the reports'.
+  'harness/soak': ['protocol', 'harness/toolstack', 'harness/matrix', 'harness/report'],
   // The embedded host deploys the XenAPI double: it names the double's version profiles.
   'harness/embedded': ['protocol', 'harness/remote', 'dom0/xapi-double'],
   // `xtv run --host fake` runs the matrix against the in-memory driver in testing/.
-  'harness/cli': ['protocol', 'harness/remote', 'harness/toolstack', 'harness/matrix', 'harness/report', 'harness/embedded', 'testing'],
+  'harness/cli': ['protocol', 'harness/remote', 'harness/toolstack', 'harness/matrix', 'harness/report', 'harness/soak', 'harness/embedded', 'testing'],
   testing: ['protocol', 'xenstore', 'dom0/xapi-double', 'harness/toolstack'],
   bench: ['protocol', 'xenstore', 'dom0/bench-probe', 'harness/remote', 'harness/toolstack', 'harness/embedded'],
   bin: ['harness/cli'],
