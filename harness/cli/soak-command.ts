@@ -20,6 +20,7 @@ import { REPORT_DIR } from '../../protocol/control.ts';
 import { SOAK_OPS, soak, type SoakOp, type SoakTiming } from '../soak/soak.ts';
 import { iterationLine, soakJUnit, soakJson, soakPassed, soakTap, soakText, type SoakSummary } from '../soak/soak-report.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
+import { jsonForTerminal } from '../report/escape.ts';
 
 export const SOAK_USAGE = `usage: xtv soak [--host H] [--toolstack xl|xapi] [--loops N] [--ops OPS]
                 [--name NAME] [--domain-type pv|pvh] [--memory MIB] [--image-dir DIR]
@@ -40,7 +41,7 @@ soak. The VM is removed at the end, also after Ctrl-C.
   --memory MIB       guest memory (default: the image's minMemoryMiB)
   --image-dir DIR    the test image (default dist/image: npm run build:image)
   --report-dir DIR   also write soak.tap, soak.junit.xml and soak.json there
-  --json             print the whole outcome as one JSON object instead of text
+  --json             print the whole outcome as one JSON line instead of text
 
 exit codes: 0 every iteration kept the same guest, 1 one did not (or an
 operation failed), 2 usage error or the host could not be reached
@@ -233,7 +234,8 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
     writeFileSync(join(a.reportDir, 'soak.junit.xml'), soakJUnit(summary));
     writeFileSync(join(a.reportDir, 'soak.json'), `${JSON.stringify(soakJson(summary), null, 2)}\n`);
   }
-  if (a.json) io.out(`${JSON.stringify(soakJson(summary), null, 2)}\n`);
+  // One line, as every command's --json (common.ts output), and safe on a terminal: the continuity lines hold the guest's words.
+  if (a.json) io.out(`${jsonForTerminal(soakJson(summary))}\n`);
   else io.out(`${soakText(summary)}\n`);
   if (a.reportDir)
     progress(`reports: ${join(a.reportDir, 'soak.tap')}\n         ${join(a.reportDir, 'soak.junit.xml')}\n         ${join(a.reportDir, 'soak.json')}`);

@@ -1,8 +1,9 @@
 // The xtv CLI as a user runs it, against the embedded host with xl and the
 // real test image: install (twice), start --wait, send (valid, malformed,
 // --raw, --via xapi refused, --wait-ack), watch, pause/unpause,
-// suspend/resume, reboot, shutdown, destroy, gc, uninstall; --json and exit
-// codes; the same driver over plain ssh:// to dom0; a host that does not answer.
+// suspend/resume, reboot, shutdown, destroy, gc, uninstall, a soak of two
+// loops; --json and exit codes; the same driver over plain ssh:// to dom0; a
+// host that does not answer.
 import test from 'tape';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -73,16 +74,22 @@ const json = (r: Run | undefined): Record<string, unknown> => {
 const VM = 'xtv-e2e-cli';
 /** Not a prefix of VM's name, nor VM of its: `gc --prefix xtv-e2e-cli` must leave it alone. */
 const POWER_VM = 'xtv-e2e-power';
-const SUBCOMMANDS = ['install', 'uninstall', 'start', 'shutdown', 'reboot', 'suspend', 'resume', 'pause', 'unpause', 'destroy', 'send', 'watch', 'gc'];
+/** `xtv soak` makes and removes a VM of its own. */
+const SOAK_VM = 'xtv-e2e-soak';
+const SUBCOMMANDS = ['install', 'uninstall', 'start', 'shutdown', 'reboot', 'suspend', 'resume', 'pause', 'unpause', 'destroy', 'send', 'watch', 'gc', 'soak'];
 
 const suite = xlSuite({ parallel: 2, file: 'xl-cli' });
 
 /** Runs `xtv` steps as a user would, in order, keeping each run by name. */
-function stepper(x: Ctx): { r: Record<string, Run>; step: (name: string, args: string[], e?: NodeJS.ProcessEnv) => Promise<Run>; env: NodeJS.ProcessEnv } {
+function stepper(x: Ctx): {
+  r: Record<string, Run>;
+  step: (name: string, args: string[], e?: NodeJS.ProcessEnv, timeoutMs?: number) => Promise<Run>;
+  env: NodeJS.ProcessEnv;
+} {
   const env = { XTV_STATE_DIR: x.host.stateDir, XTV_HOST: 'embedded' };
   const r: Record<string, Run> = {};
-  const step = async (name: string, args: string[], e: NodeJS.ProcessEnv = {}): Promise<Run> => {
-    r[name] = await xtv(args, { ...env, ...e });
+  const step = async (name: string, args: string[], e: NodeJS.ProcessEnv = {}, timeoutMs?: number): Promise<Run> => {
+    r[name] = await xtv(args, { ...env, ...e }, timeoutMs);
     x.lap(name);
     return r[name]!;
   };
@@ -169,6 +176,44 @@ const power = suite.scenario('the CLI: power verbs', async (x) => {
   await step('destroy', ['destroy', POWER_VM, '--json']);
   await step('uninstall', ['uninstall', POWER_VM, '--json']);
   return r;
+});
+
+// #17's soak, a few loops (`xtv soak --loops 10` for PV and PVH, through xl and XAPI: the closing notes).
+const soaked = suite.scenario('the CLI: soak', async (x) => {
+  const { r, step } = stepper(x);
+  x.adopt(SOAK_VM);
+  await step('soak', ['soak', '--name', SOAK_VM, '--loops', '2', '--ops', 'suspend,pause', '--json'], {}, 400_000);
+  await step('soak again (bad --ops)', ['soak', '--name', SOAK_VM, '--ops', 'migrate-to-mars']);
+  return r;
+});
+
+test('xtv soak: 2 loops of xl save/restore and pause/unpause, each the same guest, timed; the VM removed', async (t) => {
+  const r = await suite.result(t, soaked);
+  if (!r) return;
+  const j = json(r['soak']) as {
+    ok?: boolean;
+    iterations?: Array<{ loop: number; op: string; problems: string[]; continuity: string; durations: Record<string, number> }>;
+    stats?: Array<{ step: string; n: number; medianMs: number }>;
+  };
+  t.equal(r['soak']!.code, 0, `exit 0${r['soak']!.code === 0 ? '' : `\n${r['soak']!.stdout.slice(-1500)}\n${r['soak']!.stderr.slice(-1500)}`}`);
+  t.equal(j.ok, true, 'ok');
+  t.deepEqual(
+    j.iterations?.map((it) => `${it.loop} ${it.op}`),
+    ['1 suspend', '1 pause', '2 suspend', '2 pause'],
+    'four iterations',
+  );
+  for (const it of j.iterations ?? []) {
+    t.deepEqual(it.problems, [], `loop ${it.loop} ${it.op}: ${it.continuity}`);
+    t.ok(it.continuity.includes('clock skew'), `loop ${it.loop} ${it.op}: the clock measured against dom0's`);
+  }
+  t.match(j.iterations?.[2]?.continuity ?? '', /resumes 1 -> 2/, 'the second save is the second resume');
+  t.deepEqual(
+    j.stats?.map((s) => `${s.step} ${s.n}`),
+    ['suspend 2', 'resume 2', 'agent back 4', 'pause 2', 'unpause 2'],
+    `durations per step (medians: ${j.stats?.map((s) => `${s.step} ${(s.medianMs / 1000).toFixed(1)} s`).join(', ')})`,
+  );
+  t.match(r['soak']!.stderr, new RegExp(`removing ${SOAK_VM}`), 'it removes its VM');
+  t.equal(r['soak again (bad --ops)']!.code, 2, 'a bad --ops: exit 2');
 });
 
 // ---------------------------------------------------------------------------
