@@ -70,6 +70,17 @@ export function parseCli<O extends NonNullable<ParseArgsConfig['options']>>(
   return parsed as unknown as { values: ConnectValues & Record<string, string | boolean | undefined>; positionals: string[] };
 }
 
+/**
+ * --host for the commands that make their own VMs (run, soak): embedded, fake (the in-memory
+ * toolstack, no host at all), ssh:// or http(s)://; default $XTV_HOST, else embedded.
+ */
+export function ownVmHost(v: string | boolean | undefined, env: NodeJS.ProcessEnv): string {
+  const host = typeof v === 'string' ? v : env.XTV_HOST || 'embedded';
+  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host))
+    throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT], https://HOST or fake, got '${host}'`);
+  return host;
+}
+
 export function oneOf<T extends string>(name: string, v: string | boolean | undefined, list: readonly T[]): T | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !(list as readonly string[]).includes(v))

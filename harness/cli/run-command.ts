@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, SetupError, UsageError, type Command } from './command.ts';
 import type { DomainType, ToolstackDriver, ToolstackKind } from '../toolstack/driver.ts';
-import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, type CliConnect } from './common.ts';
+import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, ownVmHost, type CliConnect } from './common.ts';
 import { reportError, wantsJson } from './errors.ts';
 import { CleanupRegistry, installSignalCleanup } from '../matrix/cleanup.ts';
 import { caseFor, describeExpectation } from '../matrix/model.ts';
@@ -23,7 +23,8 @@ import { resolveStateDir } from '../embedded/paths.ts';
 import { FileJournal, codeOf, hostDescription, journalDir, sweepJournal } from './run-journal.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const DEFAULT_IMAGE_DIR = join(REPO_ROOT, 'dist', 'image');
+/** Where npm run build:image puts the test image. */
+export const DEFAULT_IMAGE_DIR = join(REPO_ROOT, 'dist', 'image');
 
 export const RUN_USAGE = `usage: xtv run [--host embedded|ssh://root@HOST|https://XAPI-HOST] [--toolstack xl|xapi]
                [--matrix smoke|full] [--parallel N] [--filter PATTERN]
@@ -131,9 +132,7 @@ export function parseRunArgs(argv: string[], env: NodeJS.ProcessEnv = process.en
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const host = values.host ?? (env.XTV_HOST || 'embedded');
-  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host))
-    throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT], https://HOST or fake, got '${host}'`);
+  const host = ownVmHost(values.host, env);
   const connect = host === 'fake' ? undefined : connectOptions({ ...values, host }, env);
   return {
     ...(connect ? { connect } : {}),

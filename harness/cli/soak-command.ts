@@ -5,13 +5,12 @@
 // JUnit XML / JSON in --report-dir like `xtv run`. The VM is made at the
 // start and removed at the end, also after Ctrl-C; any iteration that broke
 // continuity fails the soak (exit 1).
-import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, UsageError, type Command } from './command.ts';
-import { CONNECT_HELP, CONNECT_OPTIONS, connectCli, connectOptions, oneOf } from './common.ts';
+import { CONNECT_HELP, connectCli, connectOptions, oneOf, ownVmHost, parseCli } from './common.ts';
 import { reportError, wantsJson } from './errors.ts';
-import { checkReportDir, loadImage, toolstackOf } from './run-command.ts';
+import { checkReportDir, DEFAULT_IMAGE_DIR, loadImage, toolstackOf } from './run-command.ts';
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
 import { CleanupRegistry, destroyVm, installSignalCleanup } from '../matrix/cleanup.ts';
 import { DEFAULT_TIMING, type Timing } from '../matrix/timing.ts';
@@ -63,54 +62,46 @@ export interface SoakArgs {
 }
 
 export function parseSoakArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): SoakArgs {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...CONNECT_OPTIONS,
-        loops: { type: 'string' },
-        ops: { type: 'string' },
-        name: { type: 'string' },
-        'domain-type': { type: 'string' },
-        memory: { type: 'string' },
-        'image-dir': { type: 'string' },
-        'report-dir': { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  const host = values.host ?? (env.XTV_HOST || 'embedded');
-  if (!/^(embedded|fake|ssh:\/\/.+|https?:\/\/.+)$/.test(host))
-    throw new UsageError(`--host must be embedded, ssh://[USER@]HOST[:PORT], https://HOST or fake, got '${host}'`);
+  const { values } = parseCli(
+    argv,
+    {
+      loops: { type: 'string' },
+      ops: { type: 'string' },
+      name: { type: 'string' },
+      'domain-type': { type: 'string' },
+      memory: { type: 'string' },
+      'image-dir': { type: 'string' },
+      'report-dir': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    { min: 0, max: 0, names: '' },
+  );
+  const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
+  const host = ownVmHost(values.host, env);
   const whole = (name: string, v: string | undefined, max: number): number | undefined => {
     if (v === undefined) return undefined;
     if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new UsageError(`--${name} wants a whole number from 1 to ${max}, got '${v}'`);
     return Number(v);
   };
-  const ops = (values.ops ?? 'suspend').split(',').map((o) => o.trim());
+  const ops = (str(values.ops) ?? 'suspend').split(',').map((o) => o.trim());
   for (const o of ops) if (!(o in SOAK_OPS)) throw new UsageError(`--ops: '${o}' is not an operation (${Object.keys(SOAK_OPS).join(', ')})`);
   if (new Set(ops).size !== ops.length) throw new UsageError(`--ops names an operation twice: '${values.ops}'`);
-  const name = values.name ?? 'xtv-soak';
+  const name = str(values.name) ?? 'xtv-soak';
   if (!/^[A-Za-z][A-Za-z0-9_-]{0,47}$/.test(name)) throw new UsageError(`--name wants a letter then up to 47 letters, digits, _ or -, got '${name}'`);
   const connect = host === 'fake' ? undefined : connectOptions({ ...values, host }, env);
-  const memoryMiB = whole('memory', values.memory, 65536);
+  const memoryMiB = whole('memory', str(values.memory), 65536);
   return {
     host,
     ...(connect ? { connect } : {}),
     ...(values.toolstack !== undefined ? { toolstack: oneOf('toolstack', values.toolstack, ['xl', 'xapi'] as const)! } : {}),
-    loops: whole('loops', values.loops, 10_000) ?? 10,
+    loops: whole('loops', str(values.loops), 10_000) ?? 10,
     ops: ops as SoakOp[],
     name,
     domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
     ...(memoryMiB !== undefined ? { memoryMiB } : {}),
-    imageDir: resolve(values['image-dir'] ?? join('dist', 'image')),
-    ...(values['report-dir'] !== undefined ? { reportDir: resolve(values['report-dir']) } : {}),
-    json: values.json ?? false,
+    imageDir: resolve(str(values['image-dir']) ?? DEFAULT_IMAGE_DIR),
+    ...(str(values['report-dir']) !== undefined ? { reportDir: resolve(str(values['report-dir'])!) } : {}),
+    json: values.json === true,
   };
 }
 
