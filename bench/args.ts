@@ -4,6 +4,8 @@ export interface BenchArgs {
   trials: number;
   warmup: number;
   boots: number;
+  /** xl save + xl restore rounds after the reaction trials (0: none). */
+  saves: number;
   domainType: 'pv' | 'pvh';
   /** Guest memory; null: the image's checked minimum (manifest minMemoryMiB), else 32. */
   memoryMiB: number | null;
@@ -21,7 +23,8 @@ export const USAGE = `usage: npm run bench -- [options]
 
 Boots the embedded Xen host, boots the test image on it, and times in dom0:
 the agent's reaction to control/shutdown and control/testing next to the raw
-xenstore round trip (the floor), guest boot-to-ready and host boot-to-ready.
+xenstore round trip (the floor), guest boot-to-ready, xl save and xl restore
+(to the agent's state=resumed) and host boot-to-ready.
 Prints JSON on stdout and writes it to bench/results/<timestamp>.json.
 First builds what it needs, as npm start does (cached by their inputs):
 scripts/deps.sh, npm run build:image, npm run build:host.
@@ -29,6 +32,7 @@ scripts/deps.sh, npm run build:image, npm run build:host.
   --trials N           timed rounds; each has one shutdown, one testing and two floor trials (default 50)
   --warmup N           untimed rounds first (default 5)
   --boots N            guest boots timed, xl create → state=ready (default 3)
+  --saves N            then xl save + xl restore rounds timed, to state=resumed (default 3; 0: none)
   --type pv|pvh        guest type (default pv)
   --memory MIB         guest memory (default: the image's minMemoryMiB, else 32)
   --host-cpus N        vCPUs of the emulated host (default: the embedded host's)
@@ -42,6 +46,7 @@ export const DEFAULT_ARGS: BenchArgs = {
   trials: 50,
   warmup: 5,
   boots: 3,
+  saves: 3,
   domainType: 'pv',
   memoryMiB: null,
   hostCpus: null,
@@ -79,6 +84,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       case '--boots':
         a.boots = whole(flag, value(), 1);
+        break;
+      case '--saves':
+        a.saves = whole(flag, value(), 0);
         break;
       case '--type': {
         const v = value();

@@ -147,15 +147,18 @@ async function measure(
           configPath: configPath(driver.paths, VM_NAME),
           name: VM_NAME,
           boots: args.boots,
+          saves: args.saves,
           trials: args.trials,
           warmup: args.warmup,
           bootTimeoutMs: args.bootTimeoutMs,
           ackTimeoutMs: args.ackTimeoutMs,
           destroy: true,
         };
-        say(`probe in dom0 (node ${nodeVersion.stdout.trim()}, ${socket}): ${args.boots} boot(s), ${args.warmup} warm-up and ${args.trials} timed round(s)`);
+        say(
+          `probe in dom0 (node ${nodeVersion.stdout.trim()}, ${socket}): ${args.boots} boot(s), ${args.warmup} warm-up and ${args.trials} timed round(s), ${args.saves} save/restore(s)`,
+        );
         // A bound, not an estimate: every wait inside the probe has its own.
-        const bound = args.boots * (args.bootTimeoutMs + 40_000) + (args.trials + args.warmup) * 4 * args.ackTimeoutMs + 120_000;
+        const bound = (args.boots + 2 * args.saves) * (args.bootTimeoutMs + 40_000) + (args.trials + args.warmup) * 4 * args.ackTimeoutMs + 120_000;
         let probe: ProbeOutput;
         try {
           probe = await runProbe(host, cfg, bound);
@@ -219,6 +222,7 @@ async function main(): Promise<number> {
         trials: args.trials,
         warmup: args.warmup,
         boots: args.boots,
+        saves: args.saves,
         domainType: args.domainType,
         memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
         hostCpus,
@@ -248,7 +252,7 @@ async function main(): Promise<number> {
   process.stdout.write(text);
   const r = result.ratios;
   say(
-    `floor p50 ${result.reaction.floor.p50} ms; testing p50 ${result.reaction.testing.p50} ms (x${r.testing.p50}, paired x${r.testing.pairedP50}); shutdown p50 ${result.reaction.shutdown.p50} ms (x${r.shutdown.p50}, paired x${r.shutdown.pairedP50}); guest boot p50 ${result.guestBoot.readyMs.p50} ms; host boot ${hostBoot.qemuToSshMs} ms`,
+    `floor p50 ${result.reaction.floor.p50} ms; testing p50 ${result.reaction.testing.p50} ms (x${r.testing.p50}, paired x${r.testing.pairedP50}); shutdown p50 ${result.reaction.shutdown.p50} ms (x${r.shutdown.p50}, paired x${r.shutdown.pairedP50}); guest boot p50 ${result.guestBoot.readyMs.p50} ms; ${result.saveRestore ? `xl save p50 ${result.saveRestore.saveMs.p50} ms, xl restore to resumed p50 ${result.saveRestore.resumedMs.p50} ms; ` : ''}host boot ${hostBoot.qemuToSshMs} ms`,
   );
   say(`written to ${relative(process.cwd(), file) || file}`);
   return 0;

@@ -36,7 +36,7 @@ export interface HostBoot {
 export interface RunInfo {
   startedAt: string;
   command: string;
-  config: { trials: number; warmup: number; boots: number; domainType: string; memoryMiB: number; hostCpus: number; hostMemoryMiB: number };
+  config: { trials: number; warmup: number; boots: number; saves: number; domainType: string; memoryMiB: number; hostCpus: number; hostMemoryMiB: number };
   environment: Record<string, unknown>;
 }
 
@@ -62,6 +62,8 @@ export interface BenchResult {
   };
   ratios: { testing: RatioSet; shutdown: RatioSet };
   guestBoot: { readyMs: Summary; createMs: Summary; domids: number[] };
+  /** xl save, xl restore, and xl restore started → the agent's state=resumed; null with --saves 0. */
+  saveRestore: { saveMs: Summary; restoreMs: Summary; resumedMs: Summary; domids: number[] } | null;
   hostBoot: HostBoot;
   image: {
     kernelBytes: number;
@@ -170,6 +172,14 @@ export function buildResult(run: RunInfo, probe: ProbeOutput, hostBoot: HostBoot
       createMs: roundSummary(summarize(probe.boots.map((b) => b.createMs)), 1),
       domids: probe.boots.map((b) => b.domid),
     },
+    saveRestore: probe.saveRestore.length
+      ? {
+          saveMs: roundSummary(summarize(probe.saveRestore.map((s) => s.saveMs)), 1),
+          restoreMs: roundSummary(summarize(probe.saveRestore.map((s) => s.restoreMs)), 1),
+          resumedMs: roundSummary(summarize(probe.saveRestore.map((s) => s.resumedMs)), 1),
+          domids: probe.saveRestore.map((s) => s.domid),
+        }
+      : null,
     hostBoot,
     image: imageSummary(manifest),
     agent: probe.agent,

@@ -3,6 +3,7 @@
 // document on stdout; progress goes to stderr). Pure.
 import type { BootSample } from './boot.ts';
 import type { Sample } from './reaction.ts';
+import type { SaveRestoreSample } from './save-restore.ts';
 
 export interface ProbeConfig {
   /** xenstored's unix socket in dom0. */
@@ -12,6 +13,8 @@ export interface ProbeConfig {
   name: string;
   /** Boots measured (the last one stays up for the reaction trials). */
   boots: number;
+  /** xl save + xl restore rounds after the reaction trials (save-restore.ts). */
+  saves: number;
   /** Timed rounds (each: floor, testing, floor, shutdown). */
   trials: number;
   /** Untimed rounds first (warm caches and JITs on both sides). */
@@ -34,6 +37,7 @@ export interface ProbeOutput {
   discarded: Array<{ afterGoodRounds: number; reason: string }>;
   /** Boots that never showed state=ready within the bound (then tried again). */
   failedBoots: string[];
+  saveRestore: SaveRestoreSample[];
   /** dom0's /proc/loadavg before and after the trials (noise indicator). */
   loadavg: { before: string; after: string };
   elapsedMs: number;
@@ -48,7 +52,7 @@ export function decodeProbeConfig(arg: string | undefined): ProbeConfig {
   if (!arg) throw new Error('usage: probe.js <base64url JSON config>');
   const c = JSON.parse(Buffer.from(arg, 'base64url').toString('utf8')) as ProbeConfig;
   for (const k of ['socket', 'configPath', 'name'] as const) if (typeof c[k] !== 'string' || !c[k]) throw new Error(`probe config: ${k} missing`);
-  for (const k of ['boots', 'trials', 'warmup', 'bootTimeoutMs', 'ackTimeoutMs'] as const) {
+  for (const k of ['boots', 'saves', 'trials', 'warmup', 'bootTimeoutMs', 'ackTimeoutMs'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) throw new Error(`probe config: ${k} must be a whole number, got ${JSON.stringify(c[k])}`);
   }
   if (c.boots < 1) throw new Error('probe config: boots must be at least 1');
@@ -70,9 +74,15 @@ export function parseProbeOutput(text: string): ProbeOutput {
     !Array.isArray(o.samples) ||
     typeof o.domid !== 'number' ||
     !Array.isArray(o.discarded) ||
-    !Array.isArray(o.failedBoots)
+    !Array.isArray(o.failedBoots) ||
+    !Array.isArray(o.saveRestore)
   ) {
-    throw new Error(`the probe's output lacks boots/samples/domid/discarded/failedBoots: ${JSON.stringify(text.slice(0, 200))}`);
+    throw new Error(`the probe's output lacks boots/samples/domid/discarded/failedBoots/saveRestore: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  for (const s of o.saveRestore) {
+    if (![s.saveMs, s.restoreMs, s.resumedMs].every(Number.isFinite) || !Number.isInteger(s.domid)) {
+      throw new Error(`bad save/restore sample in the probe's output: ${JSON.stringify(s)}`);
+    }
   }
   for (const s of o.samples) {
     if (!['floor', 'testing', 'shutdown'].includes(s.kind) || !Number.isFinite(s.ms) || !Number.isInteger(s.round)) {

@@ -5,10 +5,13 @@
 //   node probe.js <base64url JSON ProbeConfig>
 //
 // Boots the guest `boots` times (xl create → state=ready), keeps the last one,
-// runs `warmup` untimed and `trials` timed reaction rounds (reaction.ts), and
-// prints one JSON ProbeOutput on stdout. Progress lines go to stderr. The
+// runs `warmup` untimed and `trials` timed reaction rounds (reaction.ts), then
+// `saves` rounds of xl save + xl restore (save-restore.ts), and prints one
+// JSON ProbeOutput on stdout. Progress lines go to stderr. The
 // guest is destroyed at the end, on error and on SIGINT/SIGTERM/SIGHUP.
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { XenstoreClient } from '../../xenstore/client.ts';
@@ -18,6 +21,7 @@ import { bootOnce, destroyIfRunning, type BootSample } from './boot.ts';
 import { WatchTimeoutError } from './node-watch.ts';
 import { ReactionProbe, ReportGlitchError, type Sample } from './reaction.ts';
 import { decodeProbeConfig, type ProbeOutput } from './probe-protocol.ts';
+import { saveRestoreOnce, type SaveRestoreSample } from './save-restore.ts';
 
 const now = (): number => performance.now();
 const say = (m: string): void => {
@@ -106,23 +110,36 @@ async function main(): Promise<void> {
     } finally {
       await probe.close();
     }
+    // The agent's report as the reaction rounds left it: the restores below move the guest to new domains.
     const read = (k: string) => xs.tryRead(`${home}/${k}`);
+    const agent = {
+      version: await read('version'),
+      bootId: await read('boot-id'),
+      state: await read('state'),
+      errors: await read('errors'),
+      lastError: await read('last-error'),
+    };
+    // Nothing is pending after a round (its shutdown request took the testing message's ignore),
+    // so the agent acknowledges xl save's "suspend" and suspends.
+    const saveRestore: SaveRestoreSample[] = [];
+    for (let i = 1; i <= cfg.saves; i++) {
+      const s = await saveRestoreOnce(xs, { name: cfg.name, saveFile: join(tmpdir(), `${cfg.name}.bench-save`), timeoutMs: cfg.bootTimeoutMs, now });
+      saveRestore.push(s);
+      say(
+        `save/restore ${i}/${cfg.saves}: xl save ${s.saveMs.toFixed(0)} ms, xl restore ${s.restoreMs.toFixed(0)} ms, state=resumed after ${s.resumedMs.toFixed(0)} ms (domid ${s.domid})`,
+      );
+    }
     const out: ProbeOutput = {
       node: process.version,
       socket: cfg.socket,
       boots,
       domid,
-      agent: {
-        version: await read('version'),
-        bootId: await read('boot-id'),
-        state: await read('state'),
-        errors: await read('errors'),
-        lastError: await read('last-error'),
-      },
+      agent,
       warmupRounds: cfg.warmup,
       samples,
       discarded,
       failedBoots,
+      saveRestore,
       loadavg: { before, after: loadavg() },
       elapsedMs: now() - t0,
     };

@@ -31,7 +31,7 @@ const manifest: ImageManifest = {
 const run: RunInfo = {
   startedAt: '2026-11-23T10:00:00.000Z',
   command: 'npm run bench -- --trials 3',
-  config: { trials: 3, warmup: 1, boots: 2, domainType: 'pv', memoryMiB: 32, hostCpus: 1, hostMemoryMiB: 2048 },
+  config: { trials: 3, warmup: 1, boots: 2, saves: 2, domainType: 'pv', memoryMiB: 32, hostCpus: 1, hostMemoryMiB: 2048 },
   environment: { hostCores: 2 },
 };
 
@@ -49,6 +49,10 @@ function probeOutput(samples: Sample[]): ProbeOutput {
     samples,
     discarded: [{ afterGoodRounds: 1, reason: 'x' }],
     failedBoots: [],
+    saveRestore: [
+      { saveMs: 1000, restoreMs: 2000, resumedMs: 2500, domid: 3 },
+      { saveMs: 3000, restoreMs: 4000, resumedMs: 4500, domid: 4 },
+    ],
     loadavg: { before: '0.5', after: '0.6' },
     elapsedMs: 1234,
   };
@@ -89,6 +93,7 @@ test('summary: the result document has every part, ratios from summaries and fro
       'ratios',
       'reaction',
       'samples',
+      'saveRestore',
       'schema',
       'startedAt',
       'unit',
@@ -101,6 +106,14 @@ test('summary: the result document has every part, ratios from summaries and fro
   t.deepEqual(r.guestBoot.readyMs, { n: 2, min: 6000, max: 7000, mean: 6500, p50: 6500, p95: 6950 });
   t.deepEqual(r.guestBoot.domids, [1, 2]);
   t.deepEqual(r.hostBoot, { qemuToDom0ReadyMs: 9000, qemuToSshMs: 11000 });
+  t.deepEqual(r.saveRestore?.saveMs, { n: 2, min: 1000, max: 3000, mean: 2000, p50: 2000, p95: 2900 }, 'xl save summed up');
+  t.deepEqual(r.saveRestore?.resumedMs.p50, 3500, 'restore to state=resumed summed up');
+  t.deepEqual(r.saveRestore?.domids, [3, 4]);
+  t.equal(
+    buildResult(run, { ...probeOutput(rounds(1, () => [2, 6, 2, 4])), saveRestore: [] }, { qemuToDom0ReadyMs: 1, qemuToSshMs: 1 }, manifest).saveRestore,
+    null,
+    '--saves 0: null',
+  );
   t.equal(r.image.totalBytes, 2_500_000);
   t.equal(r.image.withinLimit, true);
   t.deepEqual(r.samples, { floor: [2, 2, 2, 2, 2, 2], testing: [6, 6, 6], shutdown: [4, 4, 4] });
@@ -132,8 +145,23 @@ test('summary: missing kinds and image files are errors', (t) => {
 test('args: defaults, both flag forms, and clear refusals', (t) => {
   t.deepEqual(parseBenchArgs([]), DEFAULT_ARGS);
   t.equal(DEFAULT_ARGS.trials, 50, 'at least 50 trials by default');
-  const a = parseBenchArgs(['--trials', '80', '--warmup=2', '--type', 'pvh', '--memory', '48', '--boots=1', '--out', '/tmp/x', '--host-cpus', '2']);
-  t.deepEqual([a.trials, a.warmup, a.domainType, a.memoryMiB, a.boots, a.outDir, a.hostCpus], [80, 2, 'pvh', 48, 1, '/tmp/x', 2]);
+  const a = parseBenchArgs([
+    '--trials',
+    '80',
+    '--warmup=2',
+    '--type',
+    'pvh',
+    '--memory',
+    '48',
+    '--boots=1',
+    '--out',
+    '/tmp/x',
+    '--host-cpus',
+    '2',
+    '--saves',
+    '0',
+  ]);
+  t.deepEqual([a.trials, a.warmup, a.domainType, a.memoryMiB, a.boots, a.outDir, a.hostCpus, a.saves], [80, 2, 'pvh', 48, 1, '/tmp/x', 2, 0]);
   t.equal(parseBenchArgs(['-h']).help, true);
   t.throws(() => parseBenchArgs(['--trials']), UsageError);
   t.throws(() => parseBenchArgs(['--trials', '0']), /at least 1/);
@@ -150,6 +178,7 @@ test('probe protocol: config round-trips through one shell-safe word; output is 
     configPath: '/etc/xen/xtv/a b.cfg',
     name: 'xtv-bench',
     boots: 3,
+    saves: 2,
     trials: 50,
     warmup: 5,
     bootTimeoutMs: 1,
@@ -166,5 +195,10 @@ test('probe protocol: config round-trips through one shell-safe word; output is 
   t.throws(() => parseProbeOutput('probe: hello'), /not JSON/);
   t.throws(() => parseProbeOutput('{}'), /lacks/);
   t.throws(() => parseProbeOutput(JSON.stringify({ ...out, samples: [{ round: 1, kind: 'x', ms: 1 }] })), /bad sample/);
+  t.throws(() => parseProbeOutput(JSON.stringify({ ...out, saveRestore: undefined })), /lacks/);
+  t.throws(
+    () => parseProbeOutput(JSON.stringify({ ...out, saveRestore: [{ saveMs: 'x', restoreMs: 1, resumedMs: 1, domid: 1 }] })),
+    /bad save\/restore sample/,
+  );
   t.end();
 });
