@@ -19,7 +19,7 @@ import { REPORT_DIR } from '../../protocol/control.ts';
 import { SOAK_OPS, soak, type SoakOp, type SoakTiming } from '../soak/soak.ts';
 import { iterationLine, soakJUnit, soakJson, soakPassed, soakTap, soakText, type SoakSummary } from '../soak/soak-report.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
-import { jsonForTerminal } from '../report/escape.ts';
+import { jsonForTerminal, textForTerminal } from '../report/escape.ts';
 
 export const SOAK_USAGE = `usage: xtv soak [--host H] [--toolstack xl|xapi] [--loops N] [--ops OPS]
                 [--name NAME] [--domain-type pv|pvh] [--memory MIB] [--image-dir DIR]
@@ -144,11 +144,10 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
   const controller = new AbortController();
   const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: timing.cleanup, log: progress, exit: io.exit });
   const signal = controller.signal;
-  const facts = await driver.hostFacts();
   const summary: SoakSummary = {
     vm: a.name,
     toolstack: kind,
-    host: `${a.host} (${facts.version})`,
+    host: a.host,
     domainType: a.domainType,
     loops: a.loops,
     ops: a.ops,
@@ -159,6 +158,7 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
   };
   let vm: VmRef | undefined;
   try {
+    summary.host = `${a.host} (${(await driver.hostFacts()).version})`;
     // A VM of that name not made by xtv is refused by install itself (the driver checks its owner).
     if ((await driver.listOwned()).some((v) => v.name === a.name))
       throw new UsageError(
@@ -199,7 +199,8 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
       signal,
       onIteration: (it) => {
         summary.iterations.push(it);
-        if (!a.json) io.out(`${iterationLine(it, a.loops)}\n`);
+        // The continuity line quotes the guest's report: made safe for a terminal.
+        if (!a.json) io.out(`${textForTerminal(iterationLine(it, a.loops))}\n`);
       },
     });
   } catch (e) {
@@ -227,7 +228,7 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
   }
   // One line, as every command's --json (common.ts output), and safe on a terminal: the continuity lines hold the guest's words.
   if (a.json) io.out(`${jsonForTerminal(soakJson(summary))}\n`);
-  else io.out(`${soakText(summary)}\n`);
+  else io.out(`${textForTerminal(soakText(summary))}\n`);
   if (a.reportDir)
     progress(`reports: ${join(a.reportDir, 'soak.tap')}\n         ${join(a.reportDir, 'soak.junit.xml')}\n         ${join(a.reportDir, 'soak.json')}`);
   return soakPassed(summary) ? EXIT_OK : EXIT_FAILED;

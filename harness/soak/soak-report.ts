@@ -60,19 +60,24 @@ export function soakText(s: SoakSummary): string {
   return [...(stats.length ? ['durations:', statsTable(stats)] : []), `soak ${verdict}`].join('\n');
 }
 
+/** Why the soak stopped short outside any iteration: its error, or an interruption. */
+const stoppedBy = (s: SoakSummary): string | undefined => s.error ?? (s.aborted ? 'interrupted' : undefined);
+
 export function soakTap(s: SoakSummary): string {
-  const lines = [`TAP version 13`, `1..${s.iterations.length + (s.error ? 1 : 0)}`];
+  const stopped = stoppedBy(s);
+  const lines = [`TAP version 13`, `1..${s.iterations.length + (stopped ? 1 : 0)}`];
   s.iterations.forEach((it, i) => {
     lines.push(`${it.problems.length ? 'not ok' : 'ok'} ${i + 1} - ${caseName(it)}`);
     lines.push(`  # ${oneLine(it.problems.length ? it.problems.join('; ') : it.continuity, 400)}`);
   });
-  if (s.error) lines.push(`not ok ${s.iterations.length + 1} - soak # ${oneLine(s.error, 400)}`);
+  if (stopped) lines.push(`not ok ${s.iterations.length + 1} - soak # ${oneLine(stopped, 400)}`);
   return `${lines.join('\n')}\n`;
 }
 
 export function soakJUnit(s: SoakSummary): string {
-  const failures = soakFailed(s) + (s.error ? 1 : 0);
-  const total = s.iterations.length + (s.error ? 1 : 0);
+  const stopped = stoppedBy(s);
+  const failures = soakFailed(s) + (stopped ? 1 : 0);
+  const total = s.iterations.length + (stopped ? 1 : 0);
   const time = (Date.parse(s.finishedAt) - Date.parse(s.startedAt)) / 1000;
   const cases = s.iterations.map((it) => {
     const t = Object.values(it.durations).reduce((a, b) => a + b, 0) / 1000;
@@ -81,8 +86,8 @@ export function soakJUnit(s: SoakSummary): string {
       : `<system-out>${escapeXml(it.continuity)}</system-out>`;
     return `    <testcase classname="xtv.soak.${escapeXml(s.toolstack)}" name="${escapeXml(caseName(it))}" time="${t.toFixed(3)}">${body}</testcase>`;
   });
-  if (s.error)
-    cases.push(`    <testcase classname="xtv.soak.${escapeXml(s.toolstack)}" name="soak"><error message="${escapeXml(oneLine(s.error, 400))}"/></testcase>`);
+  if (stopped)
+    cases.push(`    <testcase classname="xtv.soak.${escapeXml(s.toolstack)}" name="soak"><error message="${escapeXml(oneLine(stopped, 400))}"/></testcase>`);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites tests="${total}" failures="${failures}" time="${time.toFixed(3)}">`,

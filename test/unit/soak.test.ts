@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSoakArgs, runSoak, type SoakIo } from '../../harness/cli/soak-command.ts';
 import { soakStats, type SoakIteration } from '../../harness/soak/soak.ts';
+import { soakJUnit, soakTap, soakText } from '../../harness/soak/soak-report.ts';
 
 async function soakFake(argv: string[], fake: SoakIo['fake'] = {}): Promise<{ rc: number; out: string; err: string[] }> {
   let out = '';
@@ -100,5 +101,42 @@ test('soakStats: min, median (the mean of the middle two when even), max per ste
   t.deepEqual(soakStats(it([5, 1, 3])), [{ step: 'suspend', n: 3, minMs: 1, medianMs: 3, maxMs: 5 }]);
   t.deepEqual(soakStats(it([4, 1, 3, 10])), [{ step: 'suspend', n: 4, minMs: 1, medianMs: 4, maxMs: 10 }]);
   t.deepEqual(soakStats([]), []);
+  t.end();
+});
+
+test('soak: a guest that never gets ready fails the soak with why; the VM is still removed', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-soak-'));
+  try {
+    const r = await soakFake(['--loops', '1', '--report-dir', dir], { neverReady: () => true });
+    t.equal(r.rc, 1, 'exit 1');
+    t.match(r.out, /soak FAILED: 0 of 0 iterations broke; the guest did not report state=ready/, 'says why');
+    t.ok(
+      r.err.some((l) => /removing xtv-soak/.test(l)),
+      'the VM is removed',
+    );
+    t.match(readFileSync(join(dir, 'soak.tap'), 'utf8'), /^1\.\.1\nnot ok 1 - soak # the guest did not report state=ready/m, 'TAP: the soak itself fails');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('soak reports: an interrupted soak is a failing test in TAP and an error in JUnit', (t) => {
+  const s = {
+    vm: 'v',
+    toolstack: 'xl',
+    host: 'fake',
+    domainType: 'pv',
+    loops: 3,
+    ops: ['suspend'] as const,
+    startedAt: '2026-12-03T00:00:00.000Z',
+    finishedAt: '2026-12-03T00:00:01.000Z',
+    aborted: true,
+    iterations: [
+      { loop: 1, op: 'suspend' as const, durations: { suspend: 5 }, continuity: 'the same guest', domids: [1, 2] as [number, number], problems: [] },
+    ],
+  };
+  t.equal(soakTap(s), 'TAP version 13\n1..2\nok 1 - loop 1 suspend\n  # the same guest\nnot ok 2 - soak # interrupted\n');
+  t.match(soakJUnit(s), /tests="2" failures="1"[^]*<error message="interrupted"\/>/);
+  t.match(soakText(s), /soak FAILED: 0 of 1 iterations broke; interrupted/);
   t.end();
 });
