@@ -3,13 +3,17 @@
 // each timed, each followed by the guest's own account of its continuity.
 // Prints a line per iteration and min/median/max per step; --json, and TAP /
 // JUnit XML / JSON in --report-dir like `xtv run`. The VM is made at the
-// start and removed at the end, also after Ctrl-C; any iteration that broke
+// start and removed at the end, also after Ctrl-C, and journaled in the
+// report directory as `xtv run`'s are (run-journal.ts), so that the next run
+// or soak removes what one killed outright left; any iteration that broke
 // continuity fails the soak (exit 1).
 import { join, resolve } from 'node:path';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, UsageError, type Command } from './command.ts';
 import { CONNECT_HELP, connectCli, connectOptions, oneOf, ownVmHost, parseCli } from './common.ts';
 import { reportError, wantsJson } from './errors.ts';
+import { FileJournal, hostDescription, journalDir, sweepJournal } from './run-journal.ts';
+import { resolveStateDir } from '../embedded/paths.ts';
 import { checkReportDir, DEFAULT_IMAGE_DIR, loadImage, toolstackOf } from './run-command.ts';
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
 import { CleanupRegistry, destroyVm, installSignalCleanup } from '../matrix/cleanup.ts';
@@ -39,7 +43,8 @@ soak. The VM is removed at the end, also after Ctrl-C.
   --domain-type T    pv (default) or pvh
   --memory MIB       guest memory (default: the image's minMemoryMiB)
   --image-dir DIR    the test image (default dist/image: npm run build:image)
-  --report-dir DIR   also write soak.tap, soak.junit.xml and soak.json there
+  --report-dir DIR   where NAME.tap, NAME.junit.xml and NAME.json go (default xtv-report),
+                     and the journal of the VM (as xtv run's)
   --json             print the whole outcome as one JSON line instead of text
 
 exit codes: 0 every iteration kept the same guest, 1 one did not (or an
@@ -57,7 +62,7 @@ export interface SoakArgs {
   domainType: 'pv' | 'pvh';
   memoryMiB?: number;
   imageDir: string;
-  reportDir?: string;
+  reportDir: string;
   json: boolean;
 }
 
@@ -100,7 +105,7 @@ export function parseSoakArgs(argv: string[], env: NodeJS.ProcessEnv = process.e
     domainType: oneOf('domain-type', values['domain-type'], ['pv', 'pvh'] as const) ?? 'pv',
     ...(memoryMiB !== undefined ? { memoryMiB } : {}),
     imageDir: resolve(str(values['image-dir']) ?? DEFAULT_IMAGE_DIR),
-    ...(str(values['report-dir']) !== undefined ? { reportDir: resolve(str(values['report-dir'])!) } : {}),
+    reportDir: resolve(str(values['report-dir']) ?? 'xtv-report'),
     json: values.json === true,
   };
 }
@@ -134,13 +139,16 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
   const image = fake
     ? { kernelPath: '/fake/xtv-kernel', initrdPath: '/fake/xtv-initrd', kernelArgs: '', domainType: a.domainType, memoryMiB: a.memoryMiB ?? 32 }
     : loadImage({ imageDir: a.imageDir, domainType: a.domainType, memoryMiB: a.memoryMiB });
-  if (a.reportDir) checkReportDir(a.reportDir);
+  checkReportDir(a.reportDir);
   const timing: Timing = { ...DEFAULT_TIMING, ...(fake ? FAKE_TIMING : {}) };
   const progress = (line: string): void => io.err(line);
   const driver: ToolstackDriver = fake
     ? new FakeToolstackDriver({ ...io.fake, kind })
     : await connectCli({ ...a.connect!, toolstack: kind, onProgress: progress });
-  const registry = new CleanupRegistry();
+  // The VM is journaled before it exists, as xtv run's are: a soak killed outright is swept by the next run or soak.
+  const host = hostDescription(a.host, a.host === 'embedded' ? resolveStateDir(a.connect?.stateDir, a.connect?.env) : undefined);
+  const journal = new FileJournal({ dir: journalDir(a.reportDir), host, toolstack: kind, warn: progress });
+  const registry = new CleanupRegistry(journal);
   const controller = new AbortController();
   const removeHandlers = installSignalCleanup({ registry, controller, graceMs: 120_000, drainMs: timing.cleanup, log: progress, exit: io.exit });
   const signal = controller.signal;
@@ -159,12 +167,14 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
   let vm: VmRef | undefined;
   try {
     summary.host = `${a.host} (${(await driver.hostFacts()).version})`;
+    await sweepJournal(driver, { dir: journalDir(a.reportDir), host, toolstack: kind, timeoutMs: timing.cleanup, log: progress, signal });
     // A VM of that name not made by xtv is refused by install itself (the driver checks its owner).
     if ((await driver.listOwned()).some((v) => v.name === a.name))
       throw new UsageError(
         `a VM named ${a.name} is already on the host: soak makes its own (choose another --name, or remove it with xtv uninstall ${a.name})`,
       );
     progress(`xtv soak: installing and starting ${a.name} on ${summary.host} (${kind}, ${a.domainType}, ${image.memoryMiB} MiB)`);
+    registry.installing(a.name);
     vm = await bounded(
       driver.install({
         name: a.name,
@@ -217,20 +227,20 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
         );
     }
     removeHandlers();
+    journal.close();
     await driver.close().catch(() => undefined);
   }
   summary.finishedAt = new Date().toISOString();
-  if (a.reportDir) {
-    mkdirSync(a.reportDir, { recursive: true });
-    writeFileSync(join(a.reportDir, 'soak.tap'), soakTap(summary));
-    writeFileSync(join(a.reportDir, 'soak.junit.xml'), soakJUnit(summary));
-    writeFileSync(join(a.reportDir, 'soak.json'), `${JSON.stringify(soakJson(summary), null, 2)}\n`);
-  }
+  // Named after the VM: soaks sharing a report directory need VMs of their own names anyway.
+  const files = ['tap', 'junit.xml', 'json'].map((ext) => join(a.reportDir, `${a.name}.${ext}`));
+  mkdirSync(a.reportDir, { recursive: true });
+  writeFileSync(files[0]!, soakTap(summary));
+  writeFileSync(files[1]!, soakJUnit(summary));
+  writeFileSync(files[2]!, `${JSON.stringify(soakJson(summary), null, 2)}\n`);
   // One line, as every command's --json (common.ts output), and safe on a terminal: the continuity lines hold the guest's words.
   if (a.json) io.out(`${jsonForTerminal(soakJson(summary))}\n`);
   else io.out(`${textForTerminal(soakText(summary))}\n`);
-  if (a.reportDir)
-    progress(`reports: ${join(a.reportDir, 'soak.tap')}\n         ${join(a.reportDir, 'soak.junit.xml')}\n         ${join(a.reportDir, 'soak.json')}`);
+  progress(`reports: ${files.join('\n         ')}`);
   return soakPassed(summary) ? EXIT_OK : EXIT_FAILED;
 }
 

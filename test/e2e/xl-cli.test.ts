@@ -11,6 +11,8 @@ import { REPO_ROOT } from '../../harness/embedded/paths.ts';
 import { validateTesting } from '../../protocol/control.ts';
 import { poll } from '../../harness/matrix/wait.ts';
 import { xlSuite, type Ctx } from './xl-fixture.ts';
+import { reportRoot, withReportDir } from './xtv-cli.ts';
+import { readdirSync } from 'node:fs';
 
 interface Run {
   args: string[];
@@ -182,7 +184,12 @@ const power = suite.scenario('the CLI: power verbs', async (x) => {
 const soaked = suite.scenario('the CLI: soak', async (x) => {
   const { r, step } = stepper(x);
   x.adopt(SOAK_VM);
-  await step('soak', ['soak', '--name', SOAK_VM, '--loops', '2', '--ops', 'suspend,pause', '--json'], {}, 400_000);
+  // Its reports and journal where npm test keeps the e2e files' reports (CI publishes them).
+  await withReportDir('xtv-e2e-soak-', async (tmp) => {
+    const dir = reportRoot(tmp, 'xl-cli-soak');
+    await step('soak', ['soak', '--name', SOAK_VM, '--loops', '2', '--ops', 'suspend,pause', '--json', '--report-dir', dir], {}, 400_000);
+    r['soak reports'] = { args: [], code: 0, stdout: readdirSync(dir).sort().join(' '), stderr: '', ms: 0 };
+  });
   await step('soak again (bad --ops)', ['soak', '--name', SOAK_VM, '--ops', 'migrate-to-mars']);
   return r;
 });
@@ -213,6 +220,7 @@ test('xtv soak: 2 loops of xl save/restore and pause/unpause, each the same gues
     `durations per step (medians: ${j.stats?.map((s) => `${s.step} ${(s.medianMs / 1000).toFixed(1)} s`).join(', ')})`,
   );
   t.match(r['soak']!.stderr, new RegExp(`removing ${SOAK_VM}`), 'it removes its VM');
+  t.equal(r['soak reports']?.stdout, `.xtv-journal ${SOAK_VM}.json ${SOAK_VM}.junit.xml ${SOAK_VM}.tap`, 'its reports, named after its VM, and its journal');
   t.equal(r['soak again (bad --ops)']!.code, 2, 'a bad --ops: exit 2');
 });
 

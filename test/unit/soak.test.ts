@@ -2,18 +2,29 @@
 // continuity, a guest that boots afresh instead of resuming, reports, bad
 // flags. The same command on the embedded host is in test/e2e/xl-cli.test.ts.
 import test from 'tape';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseSoakArgs, runSoak, type SoakIo } from '../../harness/cli/soak-command.ts';
 import { soakStats, type SoakIteration } from '../../harness/soak/soak.ts';
 import { soakJUnit, soakTap, soakText } from '../../harness/soak/soak-report.ts';
 
+/** `xtv soak --host fake ARGV`, its reports in a directory of its own unless ARGV names one. */
 async function soakFake(argv: string[], fake: SoakIo['fake'] = {}): Promise<{ rc: number; out: string; err: string[] }> {
   let out = '';
   const err: string[] = [];
-  const rc = await runSoak(['--host', 'fake', ...argv], { out: (t) => (out += t), err: (l) => err.push(l), exit: () => undefined, fake });
-  return { rc, out, err };
+  const own = argv.includes('--report-dir') ? null : mkdtempSync(join(tmpdir(), 'xtv-soak-'));
+  try {
+    const rc = await runSoak(['--host', 'fake', ...argv, ...(own ? ['--report-dir', own] : [])], {
+      out: (t) => (out += t),
+      err: (l) => err.push(l),
+      exit: () => undefined,
+      fake,
+    });
+    return { rc, out, err };
+  } finally {
+    if (own) rmSync(own, { recursive: true, force: true });
+  }
 }
 
 test('soak: N loops of each operation, each the same guest; durations summed up; exit 0', async (t) => {
@@ -65,9 +76,10 @@ test('soak --json and --report-dir: the outcome as JSON, TAP, JUnit XML', async 
       ],
       'stats per step',
     );
-    for (const f of ['soak.tap', 'soak.junit.xml', 'soak.json']) t.ok(existsSync(join(dir, f)), `${f} written`);
-    t.match(readFileSync(join(dir, 'soak.tap'), 'utf8'), /^1\.\.2\nok 1 - loop 1 suspend\n/m, 'TAP: a test per iteration');
-    t.match(readFileSync(join(dir, 'soak.junit.xml'), 'utf8'), /<testsuite name="xtv soak xtv-soak" tests="2" failures="0"/, 'JUnit: a suite of 2');
+    for (const f of ['xtv-soak.tap', 'xtv-soak.junit.xml', 'xtv-soak.json']) t.ok(existsSync(join(dir, f)), `${f} written`);
+    t.match(readFileSync(join(dir, 'xtv-soak.tap'), 'utf8'), /^1\.\.2\nok 1 - loop 1 suspend\n/m, 'TAP: a test per iteration');
+    t.deepEqual(readdirSync(join(dir, '.xtv-journal')), [], 'the journal of its VM: gone once the VM is');
+    t.match(readFileSync(join(dir, 'xtv-soak.junit.xml'), 'utf8'), /<testsuite name="xtv soak xtv-soak" tests="2" failures="0"/, 'JUnit: a suite of 2');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -93,6 +105,7 @@ test('soak: bad flags are usage errors (exit 2) and nothing is made', async (t) 
   }
   t.deepEqual(parseSoakArgs(['--host', 'fake']).ops, ['suspend'], 'default: suspend');
   t.equal(parseSoakArgs(['--host', 'fake']).loops, 10, 'default: 10 loops');
+  t.equal(parseSoakArgs(['--host', 'fake']).reportDir, resolve('xtv-report'), "default reports: xtv-report, as xtv run's");
 });
 
 test('soakStats: min, median (the mean of the middle two when even), max per step', (t) => {
@@ -114,7 +127,7 @@ test('soak: a guest that never gets ready fails the soak with why; the VM is sti
       r.err.some((l) => /removing xtv-soak/.test(l)),
       'the VM is removed',
     );
-    t.match(readFileSync(join(dir, 'soak.tap'), 'utf8'), /^1\.\.1\nnot ok 1 - soak # the guest did not report state=ready/m, 'TAP: the soak itself fails');
+    t.match(readFileSync(join(dir, 'xtv-soak.tap'), 'utf8'), /^1\.\.1\nnot ok 1 - soak # the guest did not report state=ready/m, 'TAP: the soak itself fails');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
