@@ -141,6 +141,13 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
         t.equal(st.powerState, 'Running', 'VM.start: Running');
         let ready = await guestReady(d, vm);
         t.equal(Number(ready.domid), st.domid, `the agent reports the domid XAPI shows (${st.domid})`);
+        // xenopsd makes the guest's control/ its own (domain.ml make), so a node dom0 re-creates there stays the guest's to write.
+        const perms = await host.exec(`xenstore-ls -p /local/domain/${st.domid} | grep '^control '`);
+        t.match(
+          perms.stdout,
+          new RegExp(`\\(n${st.domid}\\)\\s*$`),
+          `control/ is the guest's own, as xenopsd makes it: ${perms.stdout.trim().replace(/[ .]{3,}/, ' ')}`,
+        );
 
         const before = st.domid;
         await d.request(vm, 'clean_reboot', { timeoutMs: 300_000 });

@@ -136,6 +136,7 @@ export class XlHypervisor implements Hypervisor {
     await writeFile(cfg, xlConfig(spec));
     await this.xl(['create', '-e', '-p', cfg]);
     const domid = await this.domidOf(spec.uuid);
+    await this.controlAsXenopsd(domid);
     if (Object.keys(xenstore).length > 0) {
       const home = domainHome(domid);
       await this.xs.transaction(async (tx) => {
@@ -185,7 +186,22 @@ export class XlHypervisor implements Hypervisor {
     await this.xl(['restore', '-e', '-p', file]);
     // By uuid (the image's config keeps the VM's), as for create: other domains may come and
     // go on the host meanwhile, so "the one new domain" is not a way to tell.
-    return this.domidOf(uuid);
+    const domid = await this.domidOf(uuid);
+    await this.controlAsXenopsd(domid);
+    return domid;
+  }
+
+  /**
+   * The guest's control/ as xenopsd makes it: the guest's own
+   * (`ocaml/xenopsd/xc/domain.ml make`: `mksubdirs dom_path [...; "control"; ...] rwperm`,
+   * `xenbus_utils.ml rwperm_for_guest`: owner the domain, others nothing). libxl, which built
+   * the domain, left it read-only to the guest with only the nodes it made inside writable; a
+   * node dom0 creates there later (a control/shutdown the guest deleted, written again by the
+   * next request) takes control/'s permissions (xenstored construct_node), so without this a
+   * guest could not answer again where under xenopsd it can (docs/toolstack-behaviour.md#acknowledgement).
+   */
+  private async controlAsXenopsd(domid: number): Promise<void> {
+    await this.xs.setPerms(`${domainHome(domid)}/control`, [`n${domid}`]);
   }
 
   async removeFile(file: string): Promise<void> {
