@@ -106,6 +106,7 @@ test('QEMU command line: multiboot modules, forwards on 127.0.0.1 only, TCG with
   t.match(after('-append')!, /dom0_mem=1024M,max:1024M/);
   t.equal(escapeModuleArg('a,b,,c'), 'a,,b,,,,c');
   t.match(xenCommandLine({ dom0MemoryMiB: 512, cpus: 2 }), /dom0_max_vcpus=2/);
+  t.match(xenCommandLine({ dom0MemoryMiB: 512, cpus: 2 }), /(^| )bootscrub=0( |$)/, 'no scrub of free RAM: QEMU gives it zeroed');
   t.throws(
     () => buildQemuArgs({ xen: '', kernel: '', initrd: '', memoryMiB: 1024, dom0MemoryMiB: 1024, cpus: 1, forwards: [], bootLog: '', pidFile: '' }),
     /must be larger/,
