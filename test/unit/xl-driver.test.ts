@@ -238,8 +238,14 @@ test('xl driver: state from xl list and the save directory; reads and writes by 
   t.equal(await d.readGuest(vm, 'data/xtv/state'), null, 'no domain: null');
   await d.writeGuest(vm, 'control/testing', "now:it's", { guestWritable: true });
   const w = target.scripts.at(-1)!;
-  const order = ['xenstore-write -R -- "$p" \'\'', 'xenstore-chmod "$p" "n$d"', 'xenstore-write -R -- "$p" "$4"'].map((s) => w.indexOf(s));
-  t.ok(order.every((i) => i >= 0) && order[0]! < order[1]! && order[1]! < order[2]!, 'created empty, handed to the guest, then the value');
+  // lib.sh's xtv_guest_node (empty, then the guest's), called before the value is written.
+  const order = ['xenstore-write -R -- "$1" \'\'', 'xenstore-chmod "$1" "n$2"', 'xtv_guest_node "$p" "$d"', 'xenstore-write -R -- "$p" "$4"'].map((s) =>
+    w.indexOf(s),
+  );
+  t.ok(
+    order.every((i) => i >= 0) && order[0]! < order[1]! && order[1]! < order[2]! && order[2]! < order[3]!,
+    'created empty, handed to the guest, then the value',
+  );
   t.ok(w.split('\n')[0]!.endsWith(` control/testing 'now:it'\\''s' 1`), 'the value an argument, quoted');
   t.end();
 });

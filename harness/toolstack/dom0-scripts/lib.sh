@@ -42,6 +42,14 @@ xtv_domid() {
   xtv_frame domid "$d"
 }
 
+# xtv_guest_node PATH DOMID: PATH exists, empty, and is the guest's (owner the
+# domain, nobody else): a node dom0 creates takes its parent's permissions,
+# and under control/ those let the guest read but not acknowledge.
+xtv_guest_node() {
+  xenstore-write -R -- "$1" '' || exit $?
+  xenstore-chmod "$1" "n$2" || exit $?
+}
+
 # xtv_owned_config CFG MARKER: exits NO_CONFIG or NOT_OURS unless CFG is xtv's.
 xtv_owned_config() {
   [ -e "$1" ] || exit "$XTV_EXIT_NO_CONFIG"
