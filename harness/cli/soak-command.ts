@@ -18,8 +18,8 @@ import { checkReportDir, DEFAULT_IMAGE_DIR, loadImage, toolstackOf } from './run
 import { FAKE_TIMING, FakeToolstackDriver, type FakeOptions } from '../../testing/fake-driver.ts';
 import { CleanupRegistry, destroyVm, installSignalCleanup } from '../matrix/cleanup.ts';
 import { DEFAULT_TIMING, type Timing } from '../matrix/timing.ts';
-import { bounded, fmtMs, poll } from '../matrix/wait.ts';
-import { REPORT_DIR } from '../../protocol/control.ts';
+import { bounded } from '../matrix/wait.ts';
+import { waitAgentReady } from '../matrix/guest-report.ts';
 import { SOAK_OPS, soak, type SoakOp, type SoakTiming } from '../soak/soak.ts';
 import { iterationLine, soakJUnit, soakJson, soakPassed, soakTap, soakText, type SoakSummary } from '../soak/soak-report.ts';
 import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
@@ -190,12 +190,8 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
     );
     registry.add(driver, vm);
     await bounded(driver.start(vm, { timeoutMs: timing.boot }), timing.boot + 5_000, 'start', signal);
-    const ready = await poll(
-      () => driver.readGuest(vm!, `${REPORT_DIR}/state`),
-      (v) => v === 'ready',
-      { timeoutMs: timing.boot, minMs: timing.pollMin, maxMs: timing.pollMax, signal, what: 'agent ready' },
-    );
-    if (!ready.done) throw new Error(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${ready.value ?? 'absent'})`);
+    const notReady = await waitAgentReady(driver, vm, { timeoutMs: timing.boot, minMs: timing.pollMin, maxMs: timing.pollMax, signal });
+    if (notReady) throw new Error(notReady);
     progress(`xtv soak: ${a.name} is up; ${a.loops} loop(s) of ${a.ops.join(', ')}`);
     const soakTiming: SoakTiming = {
       requestMs: timing.request.fast,

@@ -32,7 +32,15 @@ import { fnv1a64 } from '../../protocol/report-limits.ts';
 import { destroyVm, type CleanupRegistry } from './cleanup.ts';
 import type { ContinuitySnapshot } from './continuity.ts';
 import { checkContinuity, readContinuity, type ContinuityIo } from './continuity-check.ts';
-import { lastAgentLine, readReport, shutdownEventFromConsole, shutdownEventFromReport, testingAcknowledged, type ReportSnapshot } from './guest-report.ts';
+import {
+  lastAgentLine,
+  readReport,
+  waitAgentReady,
+  shutdownEventFromConsole,
+  shutdownEventFromReport,
+  testingAcknowledged,
+  type ReportSnapshot,
+} from './guest-report.ts';
 import {
   describeExpectation,
   guestExpectation,
@@ -408,12 +416,8 @@ export class CaseRun {
   private async waitReady(vm: VmRef): Promise<void> {
     const { driver, timing } = this.ctx;
     this.step('waiting for the agent to report ready');
-    const r = await poll(
-      () => driver.readGuest(vm, `${REPORT_DIR}/state`),
-      (v) => v === 'ready',
-      this.pollOpts(timing.boot, 'agent ready'),
-    );
-    if (!r.done) throw new StepError(`the guest did not report state=ready within ${fmtMs(timing.boot)} (state: ${r.value ?? 'absent'})`);
+    const notReady = await waitAgentReady(driver, vm, this.pollOpts(timing.boot, 'agent ready'));
+    if (notReady) throw new StepError(notReady);
     // The guest's report names the domid the toolstack shows. The same read takes the name the
     // toolstack gave the domain (its xenstore home's `name`), which checkAgainstXenstored looks for.
     const withName = !!driver.xenstoredDomains;

@@ -9,6 +9,21 @@ import type { ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 import type { ReportKey } from '../../protocol/report-keys.ts';
 import type { AckKind } from './scenarios.ts';
 import { BOGUS_ACK_VALUE } from './scenarios.ts';
+import { fmtMs, poll, type PollOptions } from './wait.ts';
+
+/**
+ * Waits until the agent reports state=ready (a boot done). Resolves with the state
+ * last read when it does not within `o.timeoutMs`, null when it does: the message
+ * for whoever says why.
+ */
+export async function waitAgentReady(driver: ToolstackDriver, vm: VmRef, o: Omit<PollOptions<string | null>, 'what'>): Promise<string | null> {
+  const r = await poll(
+    () => driver.readGuest(vm, `${REPORT_DIR}/state`),
+    (v) => v === 'ready',
+    { ...o, what: 'agent ready' },
+  );
+  return r.done ? null : `the guest did not report state=ready within ${fmtMs(o.timeoutMs)} (state: ${r.value ?? 'absent'})`;
+}
 
 /** The report keys the harness reads. */
 export const READ_KEYS = [
