@@ -81,6 +81,12 @@ if [ ! -s "$KEYS/id_ed25519" ] || [ ! -s "$KEYS/dropbear_ed25519_host_key" ]; th
   rm -rf "$KEYS"
   mv "$tmpkeys" "$KEYS"
 fi
+# dom0's own client key (dbclient's format): root in dom0 reaches itself over
+# SSH, as `xl migrate NAME localhost` does on a real host set up for it.
+if [ ! -s "$KEYS/dom0_id_dropbear" ]; then
+  dropbearkey -t ed25519 -f "$KEYS/dom0_id_dropbear.tmp" >/dev/null 2>&1
+  mv "$KEYS/dom0_id_dropbear.tmp" "$KEYS/dom0_id_dropbear"
+fi
 
 # --- the cache key ------------------------------------------------------------
 inputs() {
@@ -90,7 +96,7 @@ inputs() {
   done
   echo "kernel $KERNEL_PKG $KERNEL_VERSION"
   (cd "$RECIPE" && find . -type f ! -name '*.md' | LC_ALL=C sort | xargs sha256sum)
-  (cd "$KEYS" && sha256sum id_ed25519.pub dropbear_ed25519_host_key)
+  (cd "$KEYS" && sha256sum id_ed25519.pub dropbear_ed25519_host_key dom0_id_dropbear)
 }
 HASH=$(inputs | sha256sum | cut -c1-16)
 OUT=$CACHE_ROOT/$HASH
@@ -198,6 +204,11 @@ copy_binaries() {
   done
   cp /usr/sbin/dropbear "$ROOT/usr/bin/dropbear"
   bins+=(/usr/sbin/dropbear)
+  # dropbear's client, as `ssh` too: `xl migrate NAME localhost` runs
+  # `ssh localhost xl migrate-receive` (tools/xl/xl_migrate.c main_migrate).
+  cp /usr/bin/dbclient "$ROOT/usr/bin/dbclient"
+  ln -s dbclient "$ROOT/usr/bin/ssh"
+  bins+=(/usr/bin/dbclient)
   # glibc dlopens libgcc_s for pthread_cancel (xl create needs it); ldd cannot see that.
   # libm: Node in dom0 (harness/embedded/node-runtime.ts) takes libc6's libraries
   # from here, so that one libc serves every program in dom0.
@@ -230,6 +241,14 @@ step modules copy_modules
 
 install_keys() {
   cp "$KEYS/id_ed25519.pub" "$ROOT/root/.ssh/authorized_keys"
+  # root in dom0 may log in to dom0 with its own key, and knows dom0's host key
+  # as localhost's: `ssh localhost` asks nothing.
+  cp "$KEYS/dom0_id_dropbear" "$ROOT/root/.ssh/id_dropbear"
+  chmod 600 "$ROOT/root/.ssh/id_dropbear"
+  dropbearkey -y -f "$KEYS/dom0_id_dropbear" | grep '^ssh-' >>"$ROOT/root/.ssh/authorized_keys"
+  local hostpub
+  hostpub=$(dropbearkey -y -f "$KEYS/dropbear_ed25519_host_key" | grep '^ssh-' | cut -d' ' -f1-2)
+  printf 'localhost %s\n127.0.0.1 %s\n' "$hostpub" "$hostpub" >"$ROOT/root/.ssh/known_hosts"
   chmod 600 "$ROOT/root/.ssh/authorized_keys"
   cp "$KEYS/dropbear_ed25519_host_key" "$ROOT/etc/dropbear/dropbear_ed25519_host_key"
   chmod 600 "$ROOT/etc/dropbear/dropbear_ed25519_host_key"
