@@ -18,6 +18,7 @@ import {
 import {
   ToolstackError,
   type ConsoleText,
+  type DomainType,
   type DomainInfo,
   type HostFacts,
   type HostRequest,
@@ -55,6 +56,8 @@ export interface FakeOptions {
   consoleLog?: boolean;
   /** What the simulated agent reports under data/xtv/protocols (an older image's, to test the check). Default: CONTROL_PROTOCOL. */
   agentProtocols?: string;
+  /** Domain types the fake host cannot live-migrate (HostFacts.cannotMigrate), with the reason: a migration of one fails. */
+  cannotMigrate?: Partial<Record<DomainType, string>>;
 }
 
 interface FakeDomain {
@@ -83,7 +86,7 @@ interface FakeVm {
   life?: { bootId: string; bootAt: number; resumes: number; domids: string[]; suspendedAt: number | null; resumedAt: number | null };
 }
 
-const WORD: Partial<Record<HostRequest, string>> = { clean_shutdown: 'poweroff', clean_reboot: 'reboot', suspend: 'suspend' };
+const WORD: Partial<Record<HostRequest, string>> = { clean_shutdown: 'poweroff', clean_reboot: 'reboot', suspend: 'suspend', migrate: 'suspend' };
 
 export class FakeToolstackDriver implements ToolstackDriver {
   readonly kind: ToolstackKind;
@@ -92,7 +95,8 @@ export class FakeToolstackDriver implements ToolstackDriver {
   readonly calls: string[] = [];
   private nextDomid = 1;
   private readonly ev = new EventEmitter();
-  private readonly o: Required<Omit<FakeOptions, 'neverReady' | 'misbehave'>> & Pick<FakeOptions, 'neverReady' | 'misbehave'>;
+  private readonly o: Required<Omit<FakeOptions, 'neverReady' | 'misbehave' | 'cannotMigrate'>> &
+    Pick<FakeOptions, 'neverReady' | 'misbehave' | 'cannotMigrate'>;
   private readonly timers = new Set<NodeJS.Timeout>();
   closed = false;
 
@@ -127,7 +131,15 @@ export class FakeToolstackDriver implements ToolstackDriver {
     };
     // As xapi from v25.24.0 (docs/toolstack-behaviour.md#guest-features).
     const refusesNonSuspendable = this.kind === 'xapi';
-    return { version: `fake ${this.kind}`, dom0: 'fake', consoleLogDir, timeouts, refusesNonSuspendable, notes: [`console log: ${consoleLogDir ?? 'none'}`] };
+    return {
+      version: `fake ${this.kind}`,
+      dom0: 'fake',
+      consoleLogDir,
+      timeouts,
+      refusesNonSuspendable,
+      ...(this.o.cannotMigrate ? { cannotMigrate: this.o.cannotMigrate } : {}),
+      notes: [`console log: ${consoleLogDir ?? 'none'}`],
+    };
   }
 
   async install(opts: InstallOptions): Promise<VmRef> {
@@ -506,9 +518,12 @@ export class FakeToolstackDriver implements ToolstackDriver {
         if (!acked) throw fail("guest didn't acknowledge control request");
         return;
       }
-      case 'suspend': {
+      case 'suspend':
+      case 'migrate': {
+        // xl migrate asks the guest to suspend as xl save does (libxl_domain_suspend: docs/toolstack-behaviour.md#migrate).
         if (!d || d.shutdownReason) throw fail('no such domain');
-        v.op = 'suspend';
+        if (r === 'migrate' && this.o.cannotMigrate?.[v.opts.domainType]) throw fail('Failed to enable logdirty: 95');
+        v.op = r;
         try {
           // docs/toolstack-behaviour.md#suspend. Unlike libxl, a shutdown also counts as the ack here
           // (libxl waits its 60 s for the node); only the unmodelled save-unacked-acts cases differ.
@@ -530,7 +545,9 @@ export class FakeToolstackDriver implements ToolstackDriver {
           }
           if (v.life) v.life.suspendedAt = Date.now();
           this.destroyDomain(v);
-          v.saved = true;
+          // A migration's receiving end makes the domain again on the same host: the guest resumes there.
+          if (r === 'migrate') this.createDomain(v, false, true);
+          else v.saved = true;
           return;
         } finally {
           v.op = null;
@@ -578,6 +595,7 @@ export class FakeToolstackDriver implements ToolstackDriver {
       clean_shutdown: ['Running'],
       clean_reboot: ['Running'],
       suspend: ['Running'],
+      migrate: ['Running'],
       pause: ['Running'],
       hard_shutdown: ['Paused', 'Suspended', 'Running'],
       hard_reboot: ['Paused', 'Running'],
@@ -589,35 +607,39 @@ export class FakeToolstackDriver implements ToolstackDriver {
     switch (r) {
       case 'clean_shutdown':
       case 'clean_reboot':
-      case 'suspend': {
+      case 'suspend':
+      case 'migrate': {
         const dd = d!;
+        // VM.pool_migrate asks the guest as VM.suspend does, with its timeouts and errors (docs/toolstack-behaviour.md#migrate).
+        const suspends = r === 'suspend' || r === 'migrate';
+        const call = r === 'migrate' ? 'VM.pool_migrate' : `VM.${r}`;
         // xapi_vm_lifecycle.ml check_op_for_feature (docs/toolstack-behaviour.md#guest-features): refused before the guest is asked.
         const reason = dd.store.get(CANT_SUSPEND_REASON_NODE);
-        if (r === 'suspend' && reason !== undefined && dd.store.has(featureNode('suspend')))
-          throw new ToolstackError('VM_NON_SUSPENDABLE', [v.ref.id, reason], 'VM.suspend');
+        if (suspends && reason !== undefined && dd.store.has(featureNode('suspend'))) throw new ToolstackError('VM_NON_SUSPENDABLE', [v.ref.id, reason], call);
         v.op = r; // docs/toolstack-behaviour.md#clean_shutdown, #clean_reboot, #suspend
         try {
           this.writeRequest(v, dd, WORD[r]!);
           const acked = await this.waitFor(
             () => dd.shutdownReason !== undefined || dd.store.get('control/shutdown') === '' || !dd.store.has('control/shutdown'),
-            r === 'suspend' ? this.o.ackTimeoutMs / 2 : this.o.ackTimeoutMs,
+            suspends ? this.o.ackTimeoutMs / 2 : this.o.ackTimeoutMs,
           );
-          if (!acked)
-            throw new ToolstackError(r === 'suspend' ? 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' : 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', [v.ref.id], `VM.${r}`);
+          if (!acked) throw new ToolstackError(suspends ? 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' : 'VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT', [v.ref.id], call);
           const down = await this.waitFor(() => dd.shutdownReason !== undefined, this.o.totalTimeoutMs);
-          if (!down) throw new ToolstackError(r === 'suspend' ? 'VM_SUSPEND_TIMEOUT' : 'VM_SHUTDOWN_TIMEOUT', [v.ref.id], `VM.${r}`);
-          if (r === 'suspend') {
+          if (!down) throw new ToolstackError(suspends ? 'VM_SUSPEND_TIMEOUT' : 'VM_SHUTDOWN_TIMEOUT', [v.ref.id], call);
+          if (suspends) {
             if (dd.shutdownReason !== 'suspend') {
               // xenopsd runs the actual reason's action before it answers: a restart waits out its delay first (docs/toolstack-behaviour.md#suspend).
               v.op = null;
               const reason = dd.shutdownReason!;
               this.react(v, reason);
               if (reason === 'reboot') await this.waitFor(() => v.domain !== null, this.o.restartDelayMs * 5);
-              throw new ToolstackError('INTERNAL_ERROR', ['Domain has not been suspended'], 'VM.suspend');
+              throw new ToolstackError('INTERNAL_ERROR', ['Domain has not been suspended'], call);
             }
             if (v.life) v.life.suspendedAt = Date.now();
             this.destroyDomain(v);
-            v.saved = true;
+            // A migration to the same host: the guest resumes in a new domain there.
+            if (r === 'migrate') this.createDomain(v, false, true);
+            else v.saved = true;
             return;
           }
           this.destroyDomain(v);

@@ -22,6 +22,9 @@ registerCommand('suspend', 'suspend the VM to disk (xl save; XAPI suspend)', asy
 registerCommand('resume', 'resume a suspended VM (xl restore; XAPI resume)', async () => (await import('./power-command.ts')).powerCommand('resume'));
 registerCommand('pause', "pause the VM's vCPUs", async () => (await import('./power-command.ts')).powerCommand('pause'));
 registerCommand('unpause', 'unpause the VM', async () => (await import('./power-command.ts')).powerCommand('unpause'));
+registerCommand('migrate', 'live-migrate the VM to its own host (xl migrate NAME localhost; XAPI VM.pool_migrate)', async () =>
+  (await import('./power-command.ts')).powerCommand('migrate'),
+);
 registerCommand('destroy', "destroy the VM's domain at once (= shutdown --hard)", async () => (await import('./power-command.ts')).powerCommand('destroy'));
 registerCommand('send', 'send a test instruction to the guest agent (control/testing or vm-data)', async () => (await import('./send-command.ts')).sendCommand);
 registerCommand('watch', "stream a VM's power state and guest report changes until Ctrl-C", async () => (await import('./watch-command.ts')).watchCommand);

@@ -1,4 +1,4 @@
-// `xtv start|shutdown|reboot|suspend|resume|pause|unpause|destroy VM`: one
+// `xtv start|shutdown|reboot|suspend|resume|pause|unpause|migrate|destroy VM`: one
 // host request each, through the toolstack driver, with an optional bounded
 // wait for the state the request implies (--wait). Each prints the VM's state
 // afterwards.
@@ -8,7 +8,7 @@ import { poll } from '../matrix/wait.ts';
 import { CONNECT_HELP, CheckFailed, EXIT_OK, output, parseCli, resolveVm, seconds, withDriver } from './common.ts';
 import type { DomainInfo, HostRequest, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
-export type PowerVerb = 'start' | 'shutdown' | 'reboot' | 'suspend' | 'resume' | 'pause' | 'unpause' | 'destroy';
+export type PowerVerb = 'start' | 'shutdown' | 'reboot' | 'suspend' | 'resume' | 'pause' | 'unpause' | 'migrate' | 'destroy';
 
 interface VerbSpec {
   summary: string;
@@ -65,6 +65,13 @@ const VERBS: Record<PowerVerb, VerbSpec> = {
   },
   pause: { summary: "pause the VM's vCPUs", request: () => 'pause', help: 'xl pause; XAPI VM.pause.' },
   unpause: { summary: 'unpause the VM', request: () => 'unpause', help: 'xl unpause; XAPI VM.unpause.' },
+  migrate: {
+    summary: 'live-migrate the VM to its own host (xl migrate NAME localhost; XAPI VM.pool_migrate)',
+    request: () => 'migrate',
+    wait: { what: 'the VM to run again with a new domid', done: (s, b) => s.powerState === 'Running' && s.domid !== null && s.domid !== b.domid },
+    help:
+      "The toolstack asks the guest to suspend once its memory is copied, and the domain\nis made anew on the same host. xl: `xl migrate NAME localhost`, which needs root's\n`ssh localhost` in dom0 to work without a prompt. XAPI: VM.pool_migrate to the\nhost the VM runs on, live.",
+  },
   destroy: {
     summary: "destroy the VM's domain at once (= shutdown --hard)",
     request: () => 'hard_shutdown',

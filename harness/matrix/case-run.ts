@@ -253,6 +253,9 @@ function stateKey(d: ObservedDomain): string {
 }
 
 /** One case, run once: `new CaseRun(scenario, ctx).run()`. */
+/** Requests a guest lives through when they succeed, with the suspends it sees on the way (its resumes after). */
+const LIVED_THROUGH: Partial<Record<Scenario['request'], number>> = { resume: 1, migrate: 1, unpause: 0 };
+
 export class CaseRun {
   private readonly t0 = Date.now();
   /**
@@ -388,7 +391,8 @@ export class CaseRun {
     // The domain runs from here (the toolstack's own clock started a little earlier, while building it).
     this.runningSince = Date.now();
     await this.waitReady(vm);
-    if (s.initial === 'suspended' || s.initial === 'paused') this.continuityBefore = await this.readContinuity(vm);
+    if (s.initial === 'suspended' || s.initial === 'paused' || (s.initial === 'running' && s.request === 'migrate'))
+      this.continuityBefore = await this.readContinuity(vm);
     if (s.initial === 'suspended') {
       this.step('suspending to reach the initial state');
       await this.request(vm, 'suspend', timing.request.fast);
@@ -542,9 +546,10 @@ export class CaseRun {
     // The model's account of what reaches the guest, when the toolstack keeps the request from it.
     this.problems.push(...guestInvariant(this.expect?.guest ?? guestExpectation(s), guest.guestEvent).map((p) => `guest: ${p}`));
     await this.checkAgainstXenstored(final);
-    // The guest lived through its suspend (resume) or pause (unpause): it must be the same guest.
-    if (this.continuityBefore && (s.request === 'resume' || s.request === 'unpause') && final.powerState === 'Running' && result.kind === 'ok')
-      await this.checkContinuity(vm, this.continuityBefore, s.request === 'resume' ? 1 : 0);
+    // The guest lived through its suspend (resume, migrate) or pause (unpause): it must be the same guest.
+    const resumes = LIVED_THROUGH[s.request];
+    if (this.continuityBefore && resumes !== undefined && final.powerState === 'Running' && result.kind === 'ok')
+      await this.checkContinuity(vm, this.continuityBefore, resumes);
   }
 
   /** The guest's continuity keys, when its agent reports them (xtv-control/3); undefined otherwise, said once. */

@@ -14,7 +14,7 @@ import { XAPI_DEFAULT_TIMEOUTS } from '../toolstack/xapi/xapi-timeouts.ts';
 // Each basis is summarised, with its upstream file and function, at the docs/toolstack-behaviour.md anchor after it.
 const B = {
   states:
-    'LC allowed_power_states (clean_*/suspend/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)', // docs/toolstack-behaviour.md#power-states
+    'LC allowed_power_states (clean_*/suspend/pool_migrate/pause: Running; hard_reboot: Paused, Running; hard_shutdown: Paused, Suspended, Running; unpause: Paused; resume: Suspended)', // docs/toolstack-behaviour.md#power-states
   ack: 'DOM shutdown_wait_for_ack (PV/PVH must ack; ack = value "" or the node gone; any other string is no ack)', // docs/toolstack-behaviour.md#acknowledgement
   shutdownWrite: 'DOM shutdown (writes poweroff/reboot/suspend to control/shutdown, after removing the node)', // docs/toolstack-behaviour.md#acknowledgement
   ackTimeout: 'XS domain_shutdown_ack_timeout = 60 s (/etc/xenopsd.conf) -> VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT, request left in control/shutdown', // docs/toolstack-behaviour.md#timeouts
@@ -46,6 +46,8 @@ const B = {
   crashShortAny: 'XS VM_check_state: a crash less than 120 s after start turns every Start of actions_after_crash into Shutdown (Pause stays)', // docs/toolstack-behaviour.md#guest-crash
   requestNotAction:
     "XS VM_shutdown / VM_reboot: a clean shutdown ends Halted and a clean reboot Running whatever the VM's actions_after_*; only VM_check_state (the guest acting alone) reads them", // docs/toolstack-behaviour.md#lifecycle-actions
+  migrate:
+    'ocaml/xapi/xapi_vm_migrate.ml pool_migrate allows the VM\'s own host (a localhost migration); XS VM_migrate asks the guest through XSX save, as VM.suspend does (same ack and suspend timeouts, same errors through ocaml/xapi/xapi_xenops.ml transform_xenops_exn), and XS VM_receive_memory makes the domain anew: Running, new domid', // docs/toolstack-behaviour.md#migrate
   suspendWrongReason:
     'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
 } as const;
@@ -313,8 +315,14 @@ export const XAPI_RULES: readonly Rule[] = [
     then: { result: { kind: 'ok' }, finalState: 'Suspended', domid: 'none', duration: 'fast', basis: [B.shutdownWrite, B.ack] },
   },
   {
+    id: 'migrate-acked-suspends',
+    when: { request: ['migrate'], ack: ACKED, action: ['suspend'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.migrate, B.shutdownWrite, B.ack] },
+  },
+  // From here on VM.pool_migrate fails as VM.suspend does, the VM left as the guest left it (XS trigger_cleanup_after_failure: VM_check_state only).
+  {
     id: 'suspend-acked-ignored',
-    when: { request: ['suspend'], ack: ACKED, action: ['ignore'] },
+    when: { request: ['suspend', 'migrate'], ack: ACKED, action: ['ignore'] },
     then: {
       result: { kind: 'error', code: 'VM_SUSPEND_TIMEOUT' },
       finalState: 'Running',
@@ -325,7 +333,7 @@ export const XAPI_RULES: readonly Rule[] = [
   },
   {
     id: 'suspend-unacked-ignored',
-    when: { request: ['suspend'], ack: NO_ACK, action: ['ignore'] },
+    when: { request: ['suspend', 'migrate'], ack: NO_ACK, action: ['ignore'] },
     then: (s) => ({
       result: { kind: 'error', code: 'VM_FAILED_SUSPEND_ACKNOWLEDGMENT' },
       finalState: 'Running',
@@ -337,7 +345,7 @@ export const XAPI_RULES: readonly Rule[] = [
   },
   {
     id: 'suspend-acked-other-reason',
-    when: { request: ['suspend'], ack: ACKED, action: ['poweroff', 'halt', 'reboot', 'crash'] },
+    when: { request: ['suspend', 'migrate'], ack: ACKED, action: ['poweroff', 'halt', 'reboot', 'crash'] },
     then: (s, ctx) => {
       const own = ownAction(s.action, ctx);
       if ('unmodelled' in own) return own;
@@ -348,7 +356,7 @@ export const XAPI_RULES: readonly Rule[] = [
   },
   {
     id: 'suspend-unacked-acts',
-    when: { request: ['suspend'], ack: NO_ACK },
+    when: { request: ['suspend', 'migrate'], ack: NO_ACK },
     then: { unmodelled: 'suspend not acknowledged but the guest shuts down anyway: whether xenopsd sees the node vanish before VM_check_state acts is a race' },
   },
 ];
@@ -371,9 +379,9 @@ export const xapiModel: ToolstackModel = {
   kind: 'xapi',
   // vm_suspend_ack_timeout for suspend, domain_shutdown_ack_timeout for the rest: each host's own
   // (/etc/xenopsd.conf), else xenopsd's defaults, 30 and 60 s (docs/toolstack-behaviour.md#timeouts).
-  ackTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendAckMs : t.shutdownAckMs),
+  ackTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' || request === 'migrate' ? t.suspendAckMs : t.shutdownAckMs),
   // After the ack: vm_suspend_timeout for suspend, domain_shutdown_total_timeout (from the request) for the rest.
-  actTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' ? t.suspendTotalMs : t.shutdownTotalMs),
+  actTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' || request === 'migrate' ? t.suspendTotalMs : t.shutdownTotalMs),
   restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s (docs/toolstack-behaviour.md#guest-reboot)
   actions: XAPI_ACTIONS,
   lifecycleActionsOf: (l, domainType) => {

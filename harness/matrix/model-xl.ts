@@ -54,6 +54,12 @@ const B = {
   actionPreserve: 'xl tools/xl/xl_vmcontrol.c handle_domain_death: preserve -> nothing; the domain stays shut down with its reason and the daemon exits', // docs/toolstack-behaviour.md#lifecycle-actions
   actionCoredump:
     'xl tools/xl/xl_vmcontrol.c handle_domain_death: coredump-* -> libxl_domain_core_dump to XEN_DUMP_DIR/NAME (a failed dump is logged and ignored), then destroy or restart', // docs/toolstack-behaviour.md#lifecycle-actions
+  migrate:
+    'xl tools/xl/xl_migrate.c migrate_domain: libxl_domain_suspend (live) into `ssh HOST xl migrate-receive`, which asks the guest to suspend as xl save does; once it has, the receiver makes the domain anew (new domid), the sender destroys the old one, exit 0', // docs/toolstack-behaviour.md#migrate
+  migrateNoSuspend:
+    'xl tools/xl/xl_migrate.c migrate_domain: ERROR_GUEST_TIMEDOUT -> "Migration failed, failed to suspend at sender.", exit 1, the domain left as it is; libxl tools/libs/light/libxl_stream_write.c libxl__xc_domain_save_done returns it when the guest did not acknowledge in 60 s (guest_responded 0; the node reset to "") or did not suspend in the 60 s after its ack', // docs/toolstack-behaviour.md#migrate
+  migrateResume:
+    'xl tools/xl/xl_migrate.c migrate_domain: any other failure (the guest shut down for another reason: ERROR_FAIL) -> "Migration failed, resuming at sender.", exit 1; libxl_domain_resume refuses a domain not shut down for suspend (tools/libs/guest/xg_resume.c modify_returncode)', // docs/toolstack-behaviour.md#migrate
   requestedAlike:
     "xl tools/xl/xl_vmcontrol.c handle_domain_death picks the action by Xen's shutdown reason only: a poweroff or reboot that xl shutdown / xl reboot asked for gets the same on_poweroff / on_reboot as one the guest chose", // docs/toolstack-behaviour.md#lifecycle-actions
 } as const;
@@ -114,6 +120,42 @@ function asPrompt(s: Scenario, ctx: ModelContext, duration: Outcome['duration'] 
 function failedThenDaemon(s: Scenario, basis: string[]): Outcome {
   return { ...daemonOutcome(s.action), result: ANY_ERROR, duration: 'ack-timeout', basis: [...basis, B.lateAfterFailure, ...daemonOutcome(s.action).basis] };
 }
+
+/** xl migrate NAME localhost: the guest is asked as by xl save (the rules above); what differs is the end. */
+const XL_MIGRATE_RULES: readonly Rule[] = [
+  {
+    id: 'migrate-acked-suspends',
+    when: { request: ['migrate'], ack: ['ok', 'delete', 'bogus'], action: ['suspend'] },
+    then: { result: { kind: 'ok' }, finalState: 'Running', domid: 'new', duration: 'fast', basis: [B.save, B.migrate] },
+  },
+  {
+    id: 'migrate-acked-ignored',
+    when: { request: ['migrate'], ack: ['ok', 'delete', 'bogus'], action: ['ignore'] },
+    then: (s) => ({
+      result: ANY_ERROR,
+      finalState: 'Running',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus',
+      basis: [B.save, B.migrateNoSuspend],
+    }),
+  },
+  {
+    id: 'migrate-unacked-ignored',
+    when: { request: ['migrate'], ack: ['none'], action: ['ignore'] },
+    then: { result: ANY_ERROR, finalState: 'Running', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.migrateNoSuspend] },
+  },
+  {
+    id: 'migrate-acked-other-reason',
+    when: { request: ['migrate'], ack: ['ok', 'delete', 'bogus'] },
+    then: (s) => ({ ...ok(daemonOutcome(s.action), [B.save, B.migrateResume, 'inferred: the daemon acts on the actual reason']), result: ANY_ERROR }),
+  },
+  {
+    id: 'migrate-unacked-acts',
+    when: { request: ['migrate'], ack: ['none'] },
+    then: { unmodelled: "xl migrate not acknowledged while the guest shuts down: libxl's ack wait and the domain's death race, as for xl save" },
+  },
+];
 
 export const XL_RULES: readonly Rule[] = [
   // Lifecycle actions (#16): the daemon applies on_poweroff / on_reboot / on_crash to every shutdown
@@ -194,6 +236,11 @@ export const XL_RULES: readonly Rule[] = [
     id: 'paused-save',
     when: { initial: ['paused'], request: ['suspend'] },
     then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck] },
+  },
+  {
+    id: 'paused-migrate',
+    when: { initial: ['paused'], request: ['migrate'] },
+    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck, B.migrateNoSuspend] },
   },
   {
     id: 'paused-resume',
@@ -299,6 +346,7 @@ export const XL_RULES: readonly Rule[] = [
     when: { request: ['suspend'], ack: ['none'] },
     then: { unmodelled: "xl save not acknowledged while the guest shuts down: libxl's ack wait and the domain's death race" },
   },
+  ...XL_MIGRATE_RULES,
 ];
 
 const XL_ACTIONS: ModelActions = { afterShutdown: 'destroy', afterReboot: 'restart', afterCrash: 'destroy' };
@@ -307,10 +355,10 @@ export const xlModel: ToolstackModel = {
   kind: 'xl',
   // libxl_domain.c libxl__domain_pvcontrol: timeout_ms = 60 * 1000, a literal (shutdown, reboot, save), the same on every
   // xl host (docs/toolstack-behaviour.md#timeouts): real ones declare no timeouts; a scaled stand-in (the fake) declares its own.
-  ackTimeoutMsOf: (request, t) => (request === 'suspend' ? t?.suspendAckMs : t?.shutdownAckMs) ?? 60_000,
+  ackTimeoutMsOf: (request, t) => (request === 'suspend' || request === 'migrate' ? t?.suspendAckMs : t?.shutdownAckMs) ?? 60_000,
   // libxl_dom_suspend.c domain_suspend_common_wait_guest: 60 * 1000 for the suspend after the ack; shutdown and
   // reboot have no such wait (xl returns at the ack), so the same 60 s serves as their yardstick.
-  actTimeoutMsOf: (request, t) => (request === 'suspend' ? t?.suspendTotalMs : t?.shutdownAckMs) ?? 60_000,
+  actTimeoutMsOf: (request, t) => (request === 'suspend' || request === 'migrate' ? t?.suspendTotalMs : t?.shutdownAckMs) ?? 60_000,
   restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again (docs/toolstack-behaviour.md#guest-reboot)
   actions: XL_ACTIONS,
   // xl.cfg(5) spells the actions as the case names do.

@@ -4,13 +4,13 @@
 // state, request and observation, evidence, cleanup; verdict.ts judges it),
 // and sums up. Every wait is bounded; every VM is registered for cleanup the
 // moment it exists, and anything a case could not remove is tried once more.
-import type { HostFacts, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
+import type { DomainType, HostFacts, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 import { CaseRun, errText } from './case-run.ts';
 import { CleanupRegistry, destroyVm } from './cleanup.ts';
 import { caseFor, describeExpectation, type ToolstackModel } from './model.ts';
 import type { CaseResult, RunSummary } from './result.ts';
 import { summarise } from './result.ts';
-import type { Case, MatrixName } from './scenarios.ts';
+import type { Case, MatrixName, Scenario } from './scenarios.ts';
 import type { Verdict } from './verdict.ts';
 import { DEFAULT_TIMING, type RunnerImage, type Timing } from './timing.ts';
 import { Aborted, bounded } from './wait.ts';
@@ -143,6 +143,15 @@ async function removeImageHolder(
   }
 }
 
+/**
+ * Why this host cannot run the case at all (null: it can): a live migration of a domain of a type it
+ * cannot migrate (a halted or suspended VM has no domain, and the toolstack's refusal is the case).
+ */
+export function hostSkipReason(s: Scenario, domainType: DomainType, facts: HostFacts | null): string | null {
+  if (s.request !== 'migrate' || (s.initial !== 'running' && s.initial !== 'paused')) return null;
+  return facts?.cannotMigrate?.[domainType] ?? null;
+}
+
 /** Runs the cases; resolves when all have ended and every VM is gone (or reported as left). */
 export async function runMatrix(options: RunOptions): Promise<RunSummary> {
   // A case this toolstack cannot be set up for is skipped here, with the model's reason.
@@ -156,11 +165,10 @@ export async function runMatrix(options: RunOptions): Promise<RunSummary> {
   // Longest first: the cases the model expects to wait out a window (an ack or total timeout, a late
   // guest) start before the quick ones, so that a parallel run is not held up at its end by a long case
   // that happened to come last in the matrix. Results keep the matrix's order.
-  const runnable = o.cases
+  let runnable = o.cases
     .map((c, i) => ({ c, i, wait: expectedWait(o.model, c) }))
     .filter((x) => x.c.run)
     .sort((a, b) => b.wait - a.wait || a.i - b.i);
-  const total = runnable.length;
   let done = 0;
 
   const finish = (i: number, r: CaseResult): void => {
@@ -171,7 +179,14 @@ export async function runMatrix(options: RunOptions): Promise<RunSummary> {
     if (!c.run) finish(i, notRun(c, o.model, 'skip', c.skipReason));
   });
 
-  const facts = total > 0 && !o.signal?.aborted ? await findHostFacts(o, timing, progress) : null;
+  const facts = runnable.length > 0 && !o.signal?.aborted ? await findHostFacts(o, timing, progress) : null;
+  // A case this host cannot offer (HostFacts: a capability it lacks) is skipped with the host's reason.
+  runnable = runnable.filter(({ c, i }) => {
+    const why = hostSkipReason(c.scenario, o.image.domainType, facts);
+    if (why) finish(i, notRun({ scenario: c.scenario, run: false, skipReason: why }, o.model, 'skip', why));
+    return !why;
+  });
+  const total = runnable.length;
   const holder = (o.holdImage ?? true) && total > 1 && !o.signal?.aborted ? await installImageHolder(o, timing, registry, prefix, progress) : undefined;
 
   let next = 0;

@@ -9,11 +9,11 @@ import {
   ACK_KINDS,
   CASE_TIMINGS,
   GUEST_ACTIONS,
-  GUEST_VISIBLE_REQUESTS,
   INITIAL_STATES,
   LIFECYCLE_SETTINGS,
   MATRIX_REQUESTS,
   NATURAL_ACTION,
+  TIMED_REQUESTS,
   caseName,
   lifecycleSetting,
 } from '../matrix/scenarios.ts';
@@ -167,8 +167,8 @@ const NOT_IN_RUN = '<td class="none" title="not in this run"></td>';
 function timingGrid(byName: Map<string, { r: CaseResult; id: string }>): string | null {
   const timings = CASE_TIMINGS.filter((t) => t !== 'prompt');
   let any = false;
-  const rows = GUEST_VISIBLE_REQUESTS.map((req) => {
-    const action = NATURAL_ACTION[req as keyof typeof NATURAL_ACTION];
+  const rows = TIMED_REQUESTS.map((req) => {
+    const action = NATURAL_ACTION[req];
     const cells = timings
       .map((timing) => {
         const name = caseName('running', req, 'ok', action, timing);
@@ -195,8 +195,8 @@ function timingGrid(byName: Map<string, { r: CaseResult; id: string }>): string 
 function featuresGrid(byName: Map<string, { r: CaseResult; id: string }>): string | null {
   const rows: string[] = [];
   for (const features of CASE_FEATURES.filter((f) => f !== 'all'))
-    for (const req of GUEST_VISIBLE_REQUESTS) {
-      const name = caseName('running', req, 'ok', NATURAL_ACTION[req as keyof typeof NATURAL_ACTION], 'prompt', features);
+    for (const req of TIMED_REQUESTS) {
+      const name = caseName('running', req, 'ok', NATURAL_ACTION[req], 'prompt', features);
       const c = byName.get(name);
       if (!c) continue;
       rows.push(`<tr><th scope="row">${h(features)}</th><th scope="row">${h(req)}</th>${verdictCell(c)}</tr>`);

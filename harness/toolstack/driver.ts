@@ -13,8 +13,12 @@ export type DomainType = 'pv' | 'pvh';
 /** XAPI's power-state words; xl's domain states are mapped onto them. */
 export type PowerState = 'Running' | 'Paused' | 'Suspended' | 'Halted';
 
-/** What a host can ask of a VM. "clean_*" and "suspend" go through the guest's control/shutdown. */
-export const HOST_REQUESTS = ['clean_shutdown', 'hard_shutdown', 'clean_reboot', 'hard_reboot', 'suspend', 'resume', 'pause', 'unpause'] as const;
+/**
+ * What a host can ask of a VM. "clean_*", "suspend" and "migrate" go through the guest's control/shutdown
+ * (a live migration asks the guest to suspend once its memory is copied). migrate is to the VM's own host:
+ * xl's `xl migrate NAME localhost`, XAPI's VM.pool_migrate to the host it runs on.
+ */
+export const HOST_REQUESTS = ['clean_shutdown', 'hard_shutdown', 'clean_reboot', 'hard_reboot', 'suspend', 'resume', 'pause', 'unpause', 'migrate'] as const;
 export type HostRequest = (typeof HOST_REQUESTS)[number];
 
 /** A VM the harness made. `id` is the toolstack's own handle (xl: the domain name; XAPI: the VM's opaque ref or uuid). */
@@ -90,6 +94,11 @@ export interface HostFacts {
    * VM_NON_SUSPENDABLE; docs/toolstack-behaviour.md#guest-features). Absent: it does not.
    */
   refusesNonSuspendable?: boolean;
+  /**
+   * Domain types this host cannot live-migrate, each with the reason (live-migration.ts: a PV
+   * domain's log-dirty mode needs Xen's shadow paging). Absent: it can migrate every type.
+   */
+  cannotMigrate?: Partial<Record<DomainType, string>>;
   /** How each fact was found, one line each (for reports and `xtv doctor`). */
   notes: string[];
 }

@@ -8,7 +8,7 @@ import {
   allCases,
   caseName,
   CASE_TIMINGS,
-  GUEST_VISIBLE_REQUESTS,
+  TIMED_REQUESTS,
   LIFECYCLE_SETTINGS,
   findCase,
   makeFilter,
@@ -18,8 +18,8 @@ import { vmNameOf } from '../../harness/matrix/runner.ts';
 
 test('the full matrix is every combination, then the timing, feature and lifecycle cases, each with one unique name', (t) => {
   const all = allCases();
-  const timed = GUEST_VISIBLE_REQUESTS.length * (CASE_TIMINGS.length - 1);
-  const featured = GUEST_VISIBLE_REQUESTS.length + 1;
+  const timed = TIMED_REQUESTS.length * (CASE_TIMINGS.length - 1);
+  const featured = TIMED_REQUESTS.length + 1;
   // Each setting against the guest's own shutdown; poweroff's and reboot's also against the request that asks for it.
   const lifecycled = LIFECYCLE_SETTINGS.reduce((n, l) => n + (l.startsWith('on-crash-') ? 1 : 2), 0);
   t.equal(all.length, INITIAL_STATES.length * MATRIX_REQUESTS.length * ACK_KINDS.length * GUEST_ACTIONS.length + timed + featured + lifecycled);
@@ -150,7 +150,7 @@ test('--filter: substring, glob, several patterns', (t) => {
   t.equal(count('running.clean_shutdown'), 24 + 4 + 1 + 2, 'a prefix is a substring (the timing, feature and lifecycle cases too)');
   t.equal(count('on-crash-'), 6, 'the lifecycle dimension by its name part');
   t.equal(count('running.clean_shutdown.ack-ok.poweroff'), 1, "a case's whole name is that case, not its timing variants");
-  t.equal(count('ack-ok-late'), GUEST_VISIBLE_REQUESTS.length, 'a dimension by its name part');
+  t.equal(count('ack-ok-late'), TIMED_REQUESTS.length, 'a dimension by its name part');
   t.equal(count('nothing-like-this'), 0);
   t.equal(count('running.[a].x'), 0, 'regex characters are literal');
   t.end();

@@ -625,6 +625,11 @@ export class XenApi {
       if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
       return this.lifecycle.resume(r, paused as boolean, task, 'resume_on');
     });
+    // To this host only: the double is a pool of one (xapi_vm_migrate.ml pool_migrate allows a localhost migration).
+    op('pool_migrate', ['ref', 'map'], (r, task, [host]) => {
+      if (host !== this.hostRef) throw errors.handleInvalid('host', String(host));
+      return this.lifecycle.poolMigrate(r, task);
+    });
     op('pause', [], (r, task) => this.lifecycle.pause(r, task));
     op('unpause', [], (r, task) => this.lifecycle.unpause(r, task));
   }

@@ -43,6 +43,7 @@ export type VmOperation =
   | 'hard_reboot'
   | 'shutdown'
   | 'suspend'
+  | 'pool_migrate'
   | 'resume'
   | 'resume_on'
   | 'clone'
@@ -94,6 +95,7 @@ const ALLOWED_POWER_STATES: Record<VmOperation, PowerState[]> = {
   clean_shutdown: ['Running'],
   pause: ['Running'],
   suspend: ['Running'],
+  pool_migrate: ['Running'],
   hard_reboot: ['Paused', 'Running'],
   shutdown: ['Paused', 'Suspended', 'Running'],
   hard_shutdown: ['Paused', 'Suspended', 'Running'],
@@ -112,14 +114,14 @@ const CONTROL_DOMAIN_OPS = new Set<VmOperation>(['start', 'start_on', 'changing_
 /**
  * The operations a guest's data/cant_suspend_reason refuses on a live VM (LC check_op_for_feature,
  * profile refusesNonSuspendable): suspend, checkpoint, pool_migrate, migrate_send. Of these the
- * double has suspend only.
+ * double has suspend and pool_migrate.
  */
 const SUSPEND_LIKE_OPS = new Set<string>(['suspend', 'checkpoint', 'pool_migrate', 'migrate_send']);
 
 /** What a hard operation cancels before it acts (MF hard_shutdown, hard_reboot: `cancel ~ops`; docs/toolstack-behaviour.md#hard_shutdown). */
 const CANCELLED_BY: Partial<Record<VmOperation, VmOperation[]>> = {
-  hard_shutdown: ['clean_shutdown', 'clean_reboot', 'hard_reboot', 'shutdown', 'suspend'],
-  hard_reboot: ['clean_shutdown', 'clean_reboot', 'suspend'],
+  hard_shutdown: ['clean_shutdown', 'clean_reboot', 'hard_reboot', 'pool_migrate', 'shutdown', 'suspend'],
+  hard_reboot: ['clean_shutdown', 'clean_reboot', 'pool_migrate', 'suspend'],
 };
 
 /** LC is_allowed_concurrently, for the one operation in progress the double keeps per VM. */
@@ -775,30 +777,67 @@ export class Lifecycle {
       op.ownsDomain = true;
       // After the operation checks, before the request (XX suspend; docs/toolstack-behaviour.md#suspend).
       if (this.suspendSr(ref) === null) throw errors.noSuspendSr(ref);
-      const domid = r.domid!;
-      if (!(await this.requestAndWaitAck(op, domid, 'suspend', this.config.suspendAckTimeoutMs, Date.now()))) throw errors.suspendAck(ref);
-      // The suspend timeout runs from the ack (ocaml/xenopsd/xc/xenops_server_xen.ml save; docs/toolstack-behaviour.md#timeouts).
-      const down = await this.waitShutdown(op, domid, Date.now() + this.config.suspendTotalTimeoutMs);
-      if (down === null) throw errors.suspendTimeout(ref, this.config.suspendTotalTimeoutMs / 1000);
-      // The save fails on a domain that did not suspend; xenopsd then runs VM_check_state
-      // before it answers (XS perform → trigger_cleanup_after_failure → immediate_operation), so
-      // the reason's action — a 15 s delay and a new domain for a quick reboot — comes first.
-      // "xenopsd internal error: " is xapi's (XX transform_xenops_exn); the rest of the message
-      // comes from the domain builder on a real host and is the double's own wording here.
-      if (down.reason === 'gone') {
-        this.setPower(ref, 'Halted', null);
-        throw errors.internal('xenopsd internal error: Domain has not been suspended (it disappeared)');
-      }
-      if (down.reason !== 'suspend') {
-        await this.actOnShutdown(ref, { domid, uuid: String(this.db.get('VM', ref).uuid), paused: false, shutdownReason: down.reason }, op);
-        throw errors.internal(`xenopsd internal error: Domain has not been suspended (shutdown reason ${down.reason})`);
-      }
+      const domid = await this.guestSuspends(ref, op, r);
       const file = join(this.config.suspendDir, `${String(this.db.get('VM', ref).uuid)}.save`);
       await this.hv.save(domid, file);
       r.suspendFile = file;
       this.setPower(ref, 'Suspended', null);
       this.log(`domain ${domid}: suspended to ${file}`);
     });
+  }
+
+  /**
+   * VM.pool_migrate to the host the VM runs on (xapi_vm_migrate.ml pool_migrate: a localhost
+   * migration is allowed). xenopsd's VM_migrate asks the guest to suspend through the same
+   * save callback as VM.suspend, so with the same acknowledgement and suspend timeouts and
+   * errors (XSX save; docs/toolstack-behaviour.md#migrate), and the domain is made anew on the
+   * receiving side (XS VM_receive_memory): Running, a new domid, the same VM. xenopsd streams the
+   * memory, copied live first; the double saves to a file and restores it, which the guest cannot
+   * tell apart (it is asked once its memory is copied either way). A failure leaves a guest that did
+   * not suspend running (XS trigger_cleanup_after_failure: VM_check_state only).
+   */
+  async poolMigrate(ref: string, task: string | null): Promise<void> {
+    await this.run(ref, 'pool_migrate', task, async (op, r) => {
+      op.ownsDomain = true;
+      const uuid = String(this.db.get('VM', ref).uuid);
+      const domid = await this.guestSuspends(ref, op, r);
+      const file = join(this.config.suspendDir, `${uuid}.migrate`);
+      try {
+        await this.hv.save(domid, file);
+        const newDomid = await this.hv.restore(file, uuid);
+        await this.hv.unpause(newDomid);
+        this.setPower(ref, 'Running', newDomid);
+        this.log(`domain ${domid}: migrated to this host as domain ${newDomid}`);
+      } finally {
+        await this.hv.removeFile(file).catch(() => undefined);
+      }
+    });
+  }
+
+  /**
+   * Asks the VM's guest to suspend and waits until it has, as xenopsd's save callback does for
+   * VM.suspend and VM.pool_migrate alike (XSX save); resolves with the suspended domain's domid.
+   */
+  private async guestSuspends(ref: string, op: Op, r: Runtime): Promise<number> {
+    const domid = r.domid!;
+    if (!(await this.requestAndWaitAck(op, domid, 'suspend', this.config.suspendAckTimeoutMs, Date.now()))) throw errors.suspendAck(ref);
+    // The suspend timeout runs from the ack (ocaml/xenopsd/xc/xenops_server_xen.ml save; docs/toolstack-behaviour.md#timeouts).
+    const down = await this.waitShutdown(op, domid, Date.now() + this.config.suspendTotalTimeoutMs);
+    if (down === null) throw errors.suspendTimeout(ref, this.config.suspendTotalTimeoutMs / 1000);
+    // The save fails on a domain that did not suspend; xenopsd then runs VM_check_state
+    // before it answers (XS perform → trigger_cleanup_after_failure → immediate_operation), so
+    // the reason's action — a 15 s delay and a new domain for a quick reboot — comes first.
+    // "xenopsd internal error: " is xapi's (XX transform_xenops_exn); the rest of the message
+    // comes from the domain builder on a real host and is the double's own wording here.
+    if (down.reason === 'gone') {
+      this.setPower(ref, 'Halted', null);
+      throw errors.internal('xenopsd internal error: Domain has not been suspended (it disappeared)');
+    }
+    if (down.reason !== 'suspend') {
+      await this.actOnShutdown(ref, { domid, uuid: String(this.db.get('VM', ref).uuid), paused: false, shutdownReason: down.reason }, op);
+      throw errors.internal(`xenopsd internal error: Domain has not been suspended (shutdown reason ${down.reason})`);
+    }
+    return domid;
   }
 
   async resume(ref: string, paused: boolean, task: string | null, name: 'resume' | 'resume_on' = 'resume'): Promise<void> {

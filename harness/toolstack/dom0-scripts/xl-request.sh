@@ -7,6 +7,7 @@
 #   suspend         xl save NAME SAVE  (saved aside and renamed: complete or absent)
 #   resume          xl restore SAVE; rm SAVE
 #   pause/unpause   xl pause/unpause NAME
+#   migrate         xl migrate NAME localhost  (over `ssh localhost`, as osstest does)
 request=$1 name=$2 cfg=$3 save=$4 savedir=$5 marker=$6 restart_wait=$7
 
 xtv_request() {
@@ -15,6 +16,7 @@ xtv_request() {
     clean_reboot) xtv_xl reboot "$name" ;;
     pause) xtv_xl pause "$name" ;;
     unpause) xtv_xl unpause "$name" ;;
+    migrate) xtv_xl migrate "$name" localhost ;;
     hard_shutdown)
       # A saved VM has no domain: its "hard shutdown" discards the save image.
       if ! xl domid "$name" >/dev/null 2>&1 && [ -e "$save" ]; then rm -f "$save"; exit 0; fi

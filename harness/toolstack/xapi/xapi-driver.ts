@@ -20,6 +20,8 @@ import { sha256File } from '../sha256-file.ts';
 import { watchXenstore } from '../xenstore-watch.ts';
 import { checkRelPath, clockFrame, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
 import { frames, newMarker, scriptCommand } from '../dom0-script.ts';
+import { migrationFact } from '../live-migration.ts';
+import { parseXlInfo } from '../../../protocol/xl-output.ts';
 import { readXapiTimeouts, XAPI_DEFAULT_TIMEOUTS } from './xapi-timeouts.ts';
 import { useAgent } from './xapi-tls.ts';
 import { xapiVersionOf, type XapiVersion } from './xapi-versions.ts';
@@ -66,7 +68,8 @@ export interface XapiDriverOptions {
   consoleLog?: boolean;
 }
 
-const REQUEST_CALLS: Record<HostRequest, { method: string; args: unknown[] }> = {
+/** Every request but migrate, whose destination host is looked up first. */
+const REQUEST_CALLS: Record<Exclude<HostRequest, 'migrate'>, { method: string; args: unknown[] }> = {
   clean_shutdown: { method: 'VM.clean_shutdown', args: [] },
   hard_shutdown: { method: 'VM.hard_shutdown', args: [] },
   clean_reboot: { method: 'VM.clean_reboot', args: [] },
@@ -221,13 +224,19 @@ export class XapiDriver implements ToolstackDriver {
           notes: [`timeouts: xapi's defaults assumed (could not read dom0's config files: ${err instanceof Error ? err.message : String(err)})`],
         })),
       ]);
-      notes.push(c.note, ...t.notes);
+      // XenServer's and XCP-ng's dom0 carry xl too; its virt_caps say what Xen can live-migrate.
+      const virtCaps = await this.sh('xl info', scriptCommand('xl-info', newMarker(), 1, []))
+        .then((text) => parseXlInfo(text)['virt_caps'] ?? '')
+        .catch(() => undefined);
+      const m = migrationFact(virtCaps);
+      notes.push(c.note, ...t.notes, m.note);
       return {
         version: this.version.label,
         dom0: target.description,
         consoleLogDir: c.dir,
         timeouts: t.timeouts,
         refusesNonSuspendable: this.version.refusesNonSuspendable,
+        ...(m.cannotMigrate ? { cannotMigrate: m.cannotMigrate } : {}),
         notes,
       };
     })();
@@ -437,8 +446,17 @@ export class XapiDriver implements ToolstackDriver {
   }
 
   async request(vm: VmRef, request: HostRequest, opts: RequestOptions): Promise<void> {
+    const ref = await this.ref(vm);
+    if (request === 'migrate') {
+      // Live, to the host the VM runs on: a localhost migration (xapi_vm_migrate.ml pool_migrate). A VM that
+      // runs nowhere is sent to the pool's master, so that XAPI itself answers for its power state.
+      const on = await this.call<string>('VM.get_resident_on', ref);
+      const host = on && on !== 'OpaqueRef:NULL' ? on : (await this.poolAndMaster()).master;
+      await this.callAsync('VM.pool_migrate', opts.timeoutMs, ref, host, { live: 'true' });
+      return;
+    }
     const c = REQUEST_CALLS[request];
-    await this.callAsync(c.method, opts.timeoutMs, await this.ref(vm), ...c.args);
+    await this.callAsync(c.method, opts.timeoutMs, ref, ...c.args);
   }
 
   async state(vm: VmRef): Promise<DomainInfo> {

@@ -29,6 +29,7 @@ import {
 } from '../driver.ts';
 import { consoleLogFact, consoleLogFile } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
+import { migrationFact } from '../live-migration.ts';
 import { DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, ownerOfMarkerLine, renderXlConfig, savePath, type XlPaths } from './xl-config.ts';
 import { currentOwner, formatOwner } from '../vm-owner.ts';
 import { domainInfoOf } from './xl-power-state.ts';
@@ -353,6 +354,7 @@ export class XlDriver implements ToolstackDriver {
       hard_reboot: [`xl destroy ${name} + xl create ${cfg}`, 3],
       suspend: [`xl save ${name} ${save}`, 1],
       resume: [`xl restore ${save}`, 1],
+      migrate: [`xl migrate ${name} localhost`, 1],
     };
     const [call, steps] = calls[request];
     return { call, args, steps };
@@ -523,7 +525,14 @@ export class XlDriver implements ToolstackDriver {
       const c = this.paths.consoleLogDir
         ? { dir: this.paths.consoleLogDir, note: `console log: ${this.paths.consoleLogDir} (configured)` }
         : await consoleLogFact(this.target, this.consoleLogWanted !== false, this.timeoutMs);
-      return { version, dom0: this.target.description, consoleLogDir: c.dir, notes: [c.note] };
+      const m = migrationFact(info?.code === 0 ? (info.fields['virt_caps'] ?? '') : undefined);
+      return {
+        version,
+        dom0: this.target.description,
+        consoleLogDir: c.dir,
+        ...(m.cannotMigrate ? { cannotMigrate: m.cannotMigrate } : {}),
+        notes: [c.note, m.note],
+      };
     })();
     return this.facts;
   }
