@@ -39,6 +39,8 @@ soak. The VM is removed at the end, also after Ctrl-C.
   --ops OPS          comma-separated, run in this order each round (default suspend):
                        suspend  xl save + xl restore; XAPI VM.suspend + VM.resume
                        pause    pause + unpause
+                       migrate  xl migrate NAME localhost; XAPI VM.pool_migrate to its own
+                                host (a live migration: not of PV on a Xen without shadow paging)
   --name NAME        the VM's name (default xtv-soak); it must not exist yet
   --domain-type T    pv (default) or pvh
   --memory MIB       guest memory (default: the image's minMemoryMiB)
@@ -166,7 +168,10 @@ async function soakOnHost(a: SoakArgs, io: SoakIo): Promise<number> {
   };
   let vm: VmRef | undefined;
   try {
-    summary.host = `${a.host} (${(await driver.hostFacts()).version})`;
+    const facts = await driver.hostFacts();
+    summary.host = `${a.host} (${facts.version})`;
+    const noMigration = a.ops.includes('migrate') ? facts.cannotMigrate?.[a.domainType] : undefined;
+    if (noMigration) throw new UsageError(`--ops migrate: ${noMigration}${a.domainType === 'pv' ? ' (--domain-type pvh migrates)' : ''}`);
     await sweepJournal(driver, { dir: journalDir(a.reportDir), host, toolstack: kind, timeoutMs: timing.cleanup, log: progress, signal });
     // A VM of that name not made by xtv is refused by install itself (the driver checks its owner).
     if ((await driver.listOwned()).some((v) => v.name === a.name))

@@ -10,14 +10,30 @@ import { bounded, fmtMs, poll } from '../matrix/wait.ts';
 import type { DomainInfo, HostRequest, PowerState, ToolstackDriver, VmRef } from '../toolstack/driver.ts';
 
 /**
- * An operation the guest lives through, as the two requests that make it:
- * suspend = xl save + xl restore, XAPI VM.suspend + VM.resume (a save to disk
- * and back: what XAPI calls suspend is xl's save); pause = pause + unpause.
+ * An operation the guest lives through, as the requests that make it, each
+ * with the state it leaves: suspend = xl save + xl restore, XAPI VM.suspend +
+ * VM.resume (a save to disk and back: what XAPI calls suspend is xl's save);
+ * pause = pause + unpause; migrate = xl migrate NAME localhost, XAPI
+ * VM.pool_migrate to its own host (one request: the guest suspends and runs
+ * on in a new domain). `resumes`: the suspends the guest sees on the way.
  */
 export const SOAK_OPS = {
-  suspend: { there: 'suspend', back: 'resume', between: 'Suspended', resumes: 1 },
-  pause: { there: 'pause', back: 'unpause', between: 'Paused', resumes: 0 },
-} as const satisfies Record<string, { there: HostRequest; back: HostRequest; between: PowerState; resumes: number }>;
+  suspend: {
+    requests: [
+      ['suspend', 'Suspended'],
+      ['resume', 'Running'],
+    ],
+    resumes: 1,
+  },
+  pause: {
+    requests: [
+      ['pause', 'Paused'],
+      ['unpause', 'Running'],
+    ],
+    resumes: 0,
+  },
+  migrate: { requests: [['migrate', 'Running']], resumes: 1 },
+} as const satisfies Record<string, { requests: ReadonlyArray<readonly [HostRequest, PowerState]>; resumes: number }>;
 export type SoakOp = keyof typeof SOAK_OPS;
 
 export interface SoakTiming {
@@ -31,7 +47,7 @@ export interface SoakTiming {
 export interface SoakIteration {
   loop: number;
   op: SoakOp;
-  /** ms per step: the two requests, and the agent back (its report says it runs again) after the second. */
+  /** ms per step: each request, and the agent back (its report says it runs again) after the last. */
   durations: Record<string, number>;
   /** The continuity line (continuity-check.ts), or why it was not checked. */
   continuity: string;
@@ -110,7 +126,7 @@ async function iteration(
   const before = await readContinuity(driver, vm, timing.io);
   it.domids[0] = (await state()).domid;
 
-  for (const req of [spec.there, spec.back] as const) {
+  for (const [req, want] of spec.requests) {
     const t0 = Date.now();
     try {
       await bounded(driver.request(vm, req, { timeoutMs: timing.requestMs }), timing.requestMs + 5_000, req, signal);
@@ -120,7 +136,6 @@ async function iteration(
     }
     it.durations[req] = Date.now() - t0;
     const now = await state();
-    const want: PowerState = req === spec.there ? spec.between : 'Running';
     if (now.powerState !== want) return fail(`after ${req} the toolstack says ${now.powerState}, not ${want}`);
     it.domids[1] = now.domid;
   }

@@ -51,6 +51,30 @@ test('soak: N loops of each operation, each the same guest; durations summed up;
   );
 });
 
+for (const toolstack of ['xl', 'xapi'] as const)
+  test(`soak --ops migrate (${toolstack}): one request a loop, a new domain each time, the same guest`, async (t) => {
+    const r = await soakFake(['--loops', '2', '--ops', 'migrate,suspend', '--toolstack', toolstack, '--domain-type', 'pvh']);
+    t.equal(r.rc, 0, 'exit 0');
+    const lines = r.out.split('\n').filter((l) => l.startsWith('loop '));
+    t.deepEqual(
+      lines.map((l) => l.split(':')[0]),
+      ['loop 1/2 migrate', 'loop 1/2 suspend', 'loop 2/2 migrate', 'loop 2/2 suspend'],
+    );
+    t.match(lines[0]!, /resumes 0 -> 1.*: the same guest$/, 'a migration is a resume');
+    t.match(lines[2]!, /resumes 2 -> 3/, 'counted with the suspends');
+    t.match(r.out, /^ {2}migrate +2 /m, 'migrate measured twice');
+  });
+
+test('soak --ops migrate on a host that cannot migrate PV: exit 2 before any VM is made, with the reason', async (t) => {
+  const r = await soakFake(['--loops', '1', '--ops', 'migrate'], { cannotMigrate: { pv: 'this host cannot live-migrate PV domains: no shadow paging' } });
+  t.equal(r.rc, 2, 'exit 2');
+  t.match(r.err.join('\n'), /--ops migrate: this host cannot live-migrate PV domains: no shadow paging \(--domain-type pvh migrates\)/, 'says why, and what does');
+  t.notOk(
+    r.err.some((l) => /installing/.test(l)),
+    'nothing installed',
+  );
+});
+
 test('soak: a guest that boots afresh instead of resuming fails, with what broke', async (t) => {
   const r = await soakFake(['--loops', '2'], { misbehave: 'boot-on-resume' });
   t.equal(r.rc, 1, 'exit 1');
@@ -89,7 +113,7 @@ test('soak: bad flags are usage errors (exit 2) and nothing is made', async (t) 
   for (const [argv, msg] of [
     [['--loops', '0'], /--loops wants a whole number from 1/],
     [['--loops', 'ten'], /--loops wants a whole number/],
-    [['--ops', 'suspend,migrate-to-mars'], /--ops: 'migrate-to-mars' is not an operation \(suspend, pause\)/],
+    [['--ops', 'suspend,migrate-to-mars'], /--ops: 'migrate-to-mars' is not an operation \(suspend, pause, migrate\)/],
     [['--ops', 'pause,pause'], /names an operation twice/],
     [['--name', '1bad'], /--name wants a letter/],
     [['--domain-type', 'hvm'], /domain-type/],
