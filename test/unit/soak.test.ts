@@ -68,7 +68,11 @@ for (const toolstack of ['xl', 'xapi'] as const)
 test('soak --ops migrate on a host that cannot migrate PV: exit 2 before any VM is made, with the reason', async (t) => {
   const r = await soakFake(['--loops', '1', '--ops', 'migrate'], { cannotMigrate: { pv: 'this host cannot live-migrate PV domains: no shadow paging' } });
   t.equal(r.rc, 2, 'exit 2');
-  t.match(r.err.join('\n'), /--ops migrate: this host cannot live-migrate PV domains: no shadow paging \(--domain-type pvh migrates\)/, 'says why, and what does');
+  t.match(
+    r.err.join('\n'),
+    /--ops migrate: this host cannot live-migrate PV domains: no shadow paging \(--domain-type pvh migrates\)/,
+    'says why, and what does',
+  );
   t.notOk(
     r.err.some((l) => /installing/.test(l)),
     'nothing installed',
