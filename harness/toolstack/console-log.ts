@@ -8,6 +8,7 @@
 // and when it keeps no log the harness does without (the guest's report in
 // xenstore and the toolstack's answer are the evidence then).
 import type { HostTarget } from '../remote/target.ts';
+import type { ConsoleText } from './driver.ts';
 import { newMarker, scriptCommand } from './dom0-script.ts';
 
 /** xenconsoled's default log directory (XEN_LOG_DIR "/console"; Debian's and XenServer's builds). */
@@ -57,7 +58,28 @@ export function consoleLogFile(dir: string, domainName: string): string {
   return `${dir}/guest-${domainName}.log`;
 }
 
-/** The command that prints the last `maxBytes` of a log file (dom0-scripts/console-tail.sh; exit Dom0Exit.NoFile when it is not there). */
-export function consoleTailCommand(file: string, maxBytes: number): string {
-  return scriptCommand('console-tail', newMarker(), 1, [file, String(maxBytes)]);
+/**
+ * The log files of the domain named `domainName` as xl may have made it: its own, and, for a domain
+ * that arrived by `xl migrate` (named NAME--incoming until the migration ended: tools/xl/xl_migrate.c
+ * migrate_receive), the one xenconsoled opened under that name (tools/console/daemon/io.c
+ * create_console_log reads the name once, when it first sees the domain).
+ */
+export function consoleLogFiles(dir: string, domainName: string): string[] {
+  return [consoleLogFile(dir, domainName), consoleLogFile(dir, `${domainName}--incoming`)];
+}
+
+/** console-tail.sh's arguments: the last `maxBytes` of `files` that exist, oldest first. */
+export function consoleTailArgs(files: readonly string[], maxBytes: number): string[] {
+  return [String(maxBytes), ...files];
+}
+
+/** The command that prints the newest of `files`' name, then the last `maxBytes` of them all, oldest first (dom0-scripts/console-tail.sh; exit Dom0Exit.NoFile when none is there). */
+export function consoleTailCommand(files: readonly string[], maxBytes: number): string {
+  return scriptCommand('console-tail', newMarker(), 1, consoleTailArgs(files, maxBytes));
+}
+
+/** console-tail.sh's output: the file the log is written to now (its first line), and the text. */
+export function parseConsoleTail(stdout: string): ConsoleText {
+  const nl = stdout.indexOf('\n');
+  return nl < 0 ? { path: stdout, text: '' } : { path: stdout.slice(0, nl), text: stdout.slice(nl + 1) };
 }

@@ -3,10 +3,11 @@
 // results come back in the one framing, and shellcheck finds nothing.
 import test from 'tape';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dom0Exit, SCRIPT_DIR, frames, lastFrame, scriptCommand, scriptText, type Dom0ScriptName } from '../../harness/toolstack/dom0-script.ts';
+import { consoleTailCommand, parseConsoleTail } from '../../harness/toolstack/console-log.ts';
 // @ts-expect-error: a plain .mjs script, no types
 import { lintDom0Scripts } from '../../scripts/lint-sh.mjs';
 
@@ -91,6 +92,29 @@ test('dom0 scripts: xl-list-owned reads every config, even when one vanishes und
       ['xtv-a\t# made by xtv owner=1', 'xtv-c\t# made by xtv owner=2'],
       'the configs after the missing one are listed too',
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  t.end();
+});
+
+test('console-tail.sh: the candidate logs oldest first, the newest named on the first line (a migrated domain logs under NAME--incoming)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'xtv-console-tail-'));
+  try {
+    const own = join(dir, 'guest-xtv-a.log');
+    const incoming = join(dir, 'guest-xtv-a--incoming.log');
+    writeFileSync(own, 'before the migration\n');
+    const run = (files: string[], max = 100) => spawnSync('sh', ['-c', consoleTailCommand(files, max)], { encoding: 'utf8' });
+    t.deepEqual(parseConsoleTail(run([own, incoming]).stdout), { path: own, text: 'before the migration\n' }, 'only the own log');
+    writeFileSync(incoming, 'after it\n');
+    utimesSync(own, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+    t.deepEqual(parseConsoleTail(run([own, incoming]).stdout), { path: incoming, text: 'before the migration\nafter it\n' }, 'both, in the order written');
+    t.deepEqual(
+      parseConsoleTail(run([incoming, own], 12).stdout),
+      { path: incoming, text: 'on\nafter it\n' },
+      'the last MAX_BYTES of them, whatever the order given',
+    );
+    t.equal(run([join(dir, 'none.log')]).status, Dom0Exit.NoFile, 'none there: NO_FILE');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,4 +1,19 @@
-# console-tail.sh FILE MAX_BYTES
-# The last MAX_BYTES of a guest's console log; exits NO_FILE when there is none.
-[ -f "$1" ] || exit "$XTV_EXIT_NO_FILE"
-tail -c "$2" "$1"
+# console-tail.sh MAX_BYTES FILE...
+# A guest's console log: the name of the most recently written of the FILEs
+# that exist on a first line, then the last MAX_BYTES of them all, oldest
+# first, so that the text reads in the order it was written; exits NO_FILE
+# when none exists. Several because xenconsoled names the file after the
+# domain's name when it first sees the domain (tools/console/daemon/io.c
+# create_console_log): a domain that came by `xl migrate` was first named
+# NAME--incoming, and the guest's lines before the migration are in NAME's.
+# Paths have no blanks (xenconsoled's log directory, checked VM names).
+max=$1
+shift
+existing=
+for f in "$@"; do [ -f "$f" ] && existing="$existing $f"; done
+[ -n "$existing" ] || exit "$XTV_EXIT_NO_FILE"
+# shellcheck disable=SC2086 # no blanks in the paths (above)
+ordered=$(ls -1tr -- $existing)
+printf '%s\n' "$ordered" | tail -n 1
+# shellcheck disable=SC2086
+cat -- $ordered | tail -c "$max"

@@ -15,7 +15,7 @@
 import { basename } from 'node:path';
 import { createClient, type Xapi, type XapiRecord } from 'xen-api';
 import { REPORT_DIR, TESTING_NODE, VMDATA_TESTING_NODE } from '../../../protocol/control.ts';
-import { consoleLogFact, consoleLogFile, consoleTailCommand } from '../console-log.ts';
+import { consoleLogFact, consoleLogFile, consoleTailCommand, parseConsoleTail } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import { watchXenstore } from '../xenstore-watch.ts';
 import { checkRelPath, clockFrame, parseReadMany, parseXenstoredDomains } from '../xenstore-reads.ts';
@@ -604,8 +604,8 @@ export class XapiDriver implements ToolstackDriver {
       path = consoleLogFile(dir, name);
       this.consoleFiles.set(vm.id, path);
     }
-    const r = await this.exec('read console log', consoleTailCommand(path, opts.maxBytes ?? 65536));
-    return r.code === 0 ? { text: r.stdout, path } : null;
+    const r = await this.exec('read console log', consoleTailCommand([path], opts.maxBytes ?? 65536));
+    return r.code === 0 ? parseConsoleTail(r.stdout) : null;
   }
 
   async close(): Promise<void> {

@@ -27,7 +27,7 @@ import {
   type VmRef,
   type XenstoredDomain,
 } from '../driver.ts';
-import { consoleLogFact, consoleLogFile } from '../console-log.ts';
+import { consoleLogFact, consoleLogFiles, consoleTailArgs, parseConsoleTail } from '../console-log.ts';
 import { sha256File } from '../sha256-file.ts';
 import { migrationFact } from '../live-migration.ts';
 import { DEFAULT_XL_PATHS, XL_MARKER, checkVmName, configPath, imagePath, ownerOfMarkerLine, renderXlConfig, savePath, type XlPaths } from './xl-config.ts';
@@ -290,10 +290,11 @@ export class XlDriver implements ToolstackDriver {
 
   /**
    * Removes what install made: destroys the VM's domain if one runs, then its
-   * config, its save image, and every image file no other xtv config names.
-   * A config that is not ours is left alone (XL_NOT_OURS).
+   * config, its save image, its console logs, and every image file no other
+   * xtv config names. A config that is not ours is left alone (XL_NOT_OURS).
    */
   async uninstall(vm: VmRef): Promise<void> {
+    const logDir = (await this.hostFacts()).consoleLogDir;
     return this.withVm(vm, () =>
       this.serial(async () => {
         const call = `uninstall ${vm.name}`;
@@ -308,6 +309,7 @@ export class XlDriver implements ToolstackDriver {
           p.configDir,
           p.saveDir,
           XL_MARKER,
+          ...(logDir ? consoleLogFiles(logDir, vm.name) : []),
         ];
         // The lock wait, xl list, and a destroy or two (the domain, an incarnation rename-restart kept).
         this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 4 }), vm);
@@ -545,11 +547,15 @@ export class XlDriver implements ToolstackDriver {
   async consoleLog(vm: VmRef, opts: { maxBytes?: number } = {}): Promise<ConsoleText | null> {
     const dir = (await this.hostFacts()).consoleLogDir;
     if (!dir) return null;
-    // xl names the domain after the VM: xenconsoled's file is guest-NAME.log.
-    const path = consoleLogFile(dir, vm.name);
+    // xl names the domain after the VM: xenconsoled's file is guest-NAME.log (or, after a migration, guest-NAME--incoming.log).
     return this.withVm(vm, async () => {
-      const r = await this.run(`read console log of ${vm.name}`, 'console-tail', [path, String(opts.maxBytes ?? 65536)], this.timeoutMs);
-      return r.code === 0 ? { text: r.stdout, path } : null;
+      const r = await this.run(
+        `read console log of ${vm.name}`,
+        'console-tail',
+        consoleTailArgs(consoleLogFiles(dir, vm.name), opts.maxBytes ?? 65536),
+        this.timeoutMs,
+      );
+      return r.code === 0 ? parseConsoleTail(r.stdout) : null;
     });
   }
 
