@@ -115,6 +115,7 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
     t.equal(d.version.bootDir, '/var/lib/xcp/guest', `the driver reads the version (${facts.version}) and boots kernels from /var/lib/xcp/guest`);
     t.equal(facts.timeouts?.shutdownAckMs, E2E_XAPI_ACK_TIMEOUT_MS, "it reads the shutdown ack timeout from dom0's /etc/xenopsd.conf");
     t.equal(facts.consoleLogDir, null, 'no console log is used');
+    t.deepEqual(Object.keys(facts.cannotMigrate ?? {}), ['pv'], "it reads from dom0's xl info that this Xen cannot live-migrate PV (no shadow paging)");
     const opts = {
       name: 'xtv-e2e-xapi',
       domainType: 'pv' as const,
@@ -123,8 +124,9 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
       initrdPath: img.initrd,
       kernelArgs: img.args,
     };
-    const vm = await d.install(opts);
-    t.deepEqual(await d.install(opts), vm, 'install is idempotent');
+    // The first VM is PVH, which this Xen can live-migrate (#17: VM.pool_migrate below).
+    const vm = await d.install({ ...opts, domainType: 'pvh' });
+    t.deepEqual(await d.install({ ...opts, domainType: 'pvh' }), vm, 'install is idempotent');
     t.deepEqual(
       (await d.listOwned()).map((v) => v.name).filter((n) => n.startsWith('xtv-e2e-xapi')),
       ['xtv-e2e-xapi'],
@@ -156,6 +158,19 @@ async function exercise(t: test.Test, host: EmbeddedHost, addr: HostAddress, img
         t.notEqual(st.domid, before, `with a new domid (${before} → ${st.domid})`);
         ready = await guestReady(d, vm, ready.bootId);
         t.equal(Number(ready.domid), st.domid, 'the agent rebooted into the new domain');
+
+        // VM.pool_migrate to its own host: the same guest, resumed in a new domain.
+        const beforeMigrate = st.domid;
+        await d.request(vm, 'migrate', { timeoutMs: 300_000 });
+        st = await d.state(vm);
+        t.equal(st.powerState, 'Running', 'VM.pool_migrate to its own host: Running');
+        t.notEqual(st.domid, beforeMigrate, `  in a new domain (${beforeMigrate} → ${st.domid})`);
+        const resumed = await poll('the agent to report its resume in the new domain', 120_000, async () => {
+          const r = await d.readGuestMany(vm, ['data/xtv/state', 'data/xtv/domid', 'data/xtv/boot-id', 'data/xtv/resumes']);
+          return r['data/xtv/state'] === 'resumed' && r['data/xtv/domid'] === String(st.domid) ? r : null;
+        });
+        t.equal(resumed['data/xtv/boot-id'], ready.bootId, '  the same guest (boot id), one resume');
+        t.equal(resumed['data/xtv/resumes'], '1');
 
         // next:reboot sent through XAPI (vm-data), then clean_shutdown: the guest reboots instead, XAPI still ends Halted.
         const id = `e2e-${Date.now().toString(36)}`;

@@ -190,8 +190,9 @@ const chainSave = suite.scenario('boot, pause/unpause, save/restore', async (x) 
   };
 });
 
-// PVH, once: boots to ready and shuts down cleanly.
-const pvh = suite.scenario('PVH: boot and xl shutdown', async (x) => {
+// PVH, once: boots to ready, is live-migrated to the same host (#17: xl migrate NAME localhost over
+// dom0's own ssh; a PV domain cannot be on this Xen), and shuts down cleanly.
+const pvh = suite.scenario('PVH: boot, xl migrate, xl shutdown', async (x) => {
   const { vm, domid, bootMs } = await x.boot('xtv-e2e-pvh', { domainType: 'pvh' });
   const rep =
     (
@@ -201,8 +202,19 @@ const pvh = suite.scenario('PVH: boot and xl shutdown', async (x) => {
         { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=ready' },
       )
     ).value ?? {};
-  const check = await requestAndCompare(x.driver, vm, 'running.clean_shutdown.ack-ok.poweroff', 'clean_shutdown', domid);
-  return { domid, bootMs, rep, check };
+  const migrated = await requestAndCompare(x.driver, vm, 'running.migrate.ack-ok.suspend', 'migrate', domid);
+  const newDomid = (await x.driver.state(vm)).domid!;
+  const after =
+    (
+      await poll(
+        () => report(x.driver, vm),
+        (r) => r['state'] === 'resumed' && r['domid'] === String(newDomid),
+        { timeoutMs: T.ack, minMs: 200, maxMs: 1000, what: 'report state=resumed in the new domain' },
+      )
+    ).value ?? {};
+  x.lap('migrated');
+  const check = await requestAndCompare(x.driver, vm, 'running.clean_shutdown.ack-ok.poweroff', 'clean_shutdown', newDomid);
+  return { domid, bootMs, rep, migrated, newDomid, after, check };
 });
 
 // ---------------------------------------------------------------------------
@@ -256,11 +268,15 @@ test('(1) the guest boots to state=ready and reports the domid xl shows', async 
   t.comment(`boot (xl create to state=ready): ${(o.bootMs / 1000).toFixed(1)} s`);
 });
 
-test('(1) PVH: boots to ready, shuts down cleanly', async (t) => {
+test('(1) PVH: boots to ready, migrates to the same host, shuts down cleanly', async (t) => {
   const o = await suite.result(t, pvh);
   if (!o) return;
   t.equal(o.rep['state'], 'ready', 'PVH guest reports ready');
   t.equal(o.rep['domid'], String(o.domid), 'with its domid');
+  assertModel(t, 'PVH xl migrate NAME localhost', o.migrated);
+  t.equal(o.after['boot-id'], o.rep['boot-id'], `migrated: the same guest (boot id), now in domain ${o.newDomid}`);
+  t.equal(o.after['resumes'], '1', '  one resume');
+  t.equal(o.after['domids'], `${o.domid} ${o.newDomid}`, '  its domid history has both domains');
   assertModel(t, 'PVH xl shutdown', o.check);
   t.comment(`PVH boot: ${(o.bootMs / 1000).toFixed(1)} s`);
 });
