@@ -6,6 +6,8 @@ export interface BenchArgs {
   boots: number;
   /** xl save + xl restore rounds after the reaction trials (0: none). */
   saves: number;
+  /** xl migrate NAME localhost rounds after those (0: none). */
+  migrations: number;
   domainType: 'pv' | 'pvh';
   /** Guest memory; null: the image's checked minimum (manifest minMemoryMiB), else 32. */
   memoryMiB: number | null;
@@ -24,7 +26,8 @@ export const USAGE = `usage: npm run bench -- [options]
 Boots the embedded Xen host, boots the test image on it, and times in dom0:
 the agent's reaction to control/shutdown and control/testing next to the raw
 xenstore round trip (the floor), guest boot-to-ready, xl save and xl restore
-(to the agent's state=resumed) and host boot-to-ready.
+and xl migrate to the same host (to the agent's state=resumed) and host
+boot-to-ready.
 Prints JSON on stdout and writes it to bench/results/<timestamp>.json.
 First builds what it needs, as npm start does (cached by their inputs):
 scripts/deps.sh, npm run build:image, npm run build:host.
@@ -33,6 +36,8 @@ scripts/deps.sh, npm run build:image, npm run build:host.
   --warmup N           untimed rounds first (default 5)
   --boots N            guest boots timed, xl create → state=ready (default 3)
   --saves N            then xl save + xl restore rounds timed, to state=resumed (default 3; 0: none)
+  --migrations N       then xl migrate NAME localhost rounds timed, to state=resumed (default 3; 0: none);
+                       of a PVH guest of their own when the host cannot live-migrate the guest's type
   --type pv|pvh        guest type (default pv)
   --memory MIB         guest memory (default: the image's minMemoryMiB, else 32)
   --host-cpus N        vCPUs of the emulated host (default: the embedded host's)
@@ -47,6 +52,7 @@ export const DEFAULT_ARGS: BenchArgs = {
   warmup: 5,
   boots: 3,
   saves: 3,
+  migrations: 3,
   domainType: 'pv',
   memoryMiB: null,
   hostCpus: null,
@@ -87,6 +93,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
         break;
       case '--saves':
         a.saves = whole(flag, value(), 0);
+        break;
+      case '--migrations':
+        a.migrations = whole(flag, value(), 0);
         break;
       case '--type': {
         const v = value();

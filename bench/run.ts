@@ -15,7 +15,8 @@ import { DEFAULTS, parseXlInfo, withEmbeddedHost, type EmbeddedHost } from '../h
 import { embeddedDom0 } from '../harness/embedded/embedded-address.ts';
 import { XlDriver } from '../harness/toolstack/xl/xl-driver.ts';
 import { configPath } from '../harness/toolstack/xl/xl-config.ts';
-import type { VmRef } from '../harness/toolstack/driver.ts';
+import type { DomainType, VmRef } from '../harness/toolstack/driver.ts';
+import { migrationFact } from '../harness/toolstack/live-migration.ts';
 import { buildNodeRuntime } from '../harness/embedded/node-runtime.ts';
 import { parseBenchArgs, resultFileName, UsageError, USAGE, type BenchArgs } from './args.ts';
 import { bundleProbe, REPO_ROOT } from './bundle.ts';
@@ -24,6 +25,8 @@ import { encodeProbeConfig, parseProbeOutput, type ProbeConfig, type ProbeOutput
 import { buildResult, type HostBoot, type ImageManifest } from './summary.ts';
 
 const VM_NAME = 'xtv-bench';
+/** The guest of the migration rounds when the host cannot live-migrate the bench guest's type. */
+const MIGRATE_VM_NAME = 'xtv-bench-migrate';
 const PROBE_IN_DOM0 = '/root/xtv-bench/probe.mjs';
 const SOCKETS = ['/run/xenstored/socket', '/var/run/xenstored/socket'];
 
@@ -109,7 +112,7 @@ async function measure(
   image: Image,
   probeFile: string,
   nodeInitrd: string,
-): Promise<{ probe: ProbeOutput; hostBoot: HostBoot; xenVersion: string | null; hostCpus: number }> {
+): Promise<{ probe: ProbeOutput; hostBoot: HostBoot; xenVersion: string | null; hostCpus: number; migration: MigrationPlan }> {
   const hostCpus = args.hostCpus ?? DEFAULTS.cpus;
   let qemuAt: number | null = null;
   let dom0ReadyAt: number | null = null;
@@ -129,8 +132,11 @@ async function measure(
       if (sock.code !== 0) throw new Error(`no xenstored socket in dom0 (looked for ${SOCKETS.join(', ')})`);
       const socket = sock.stdout.trim();
 
+      const migration = planMigration(args, xi['virt_caps']);
+      if (migration.note) say(migration.note);
       const driver = new XlDriver(embeddedDom0(host));
       let vm: VmRef | null = null;
+      let migrateVm: VmRef | null = null;
       try {
         say(`installing the image as ${VM_NAME} (${args.domainType}, ${args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32} MiB)`);
         vm = await driver.install({
@@ -141,6 +147,16 @@ async function measure(
           initrdPath: image.initrdPath,
           kernelArgs: image.kernelArgs,
         });
+        if (migration.domainType && migration.domainType !== args.domainType) {
+          migrateVm = await driver.install({
+            name: MIGRATE_VM_NAME,
+            domainType: migration.domainType,
+            memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
+            kernelPath: image.kernelPath,
+            initrdPath: image.initrdPath,
+            kernelArgs: image.kernelArgs,
+          });
+        }
         await host.copyTo(probeFile, PROBE_IN_DOM0);
         const cfg: ProbeConfig = {
           socket,
@@ -148,6 +164,13 @@ async function measure(
           name: VM_NAME,
           boots: args.boots,
           saves: args.saves,
+          migrate: migration.domainType
+            ? {
+                name: migrateVm ? MIGRATE_VM_NAME : VM_NAME,
+                configPath: configPath(driver.paths, migrateVm ? MIGRATE_VM_NAME : VM_NAME),
+                rounds: args.migrations,
+              }
+            : null,
           trials: args.trials,
           warmup: args.warmup,
           bootTimeoutMs: args.bootTimeoutMs,
@@ -158,7 +181,9 @@ async function measure(
           `probe in dom0 (node ${nodeVersion.stdout.trim()}, ${socket}): ${args.boots} boot(s), ${args.warmup} warm-up and ${args.trials} timed round(s), ${args.saves} save/restore(s)`,
         );
         // A bound, not an estimate: every wait inside the probe has its own.
-        const bound = (args.boots + 2 * args.saves) * (args.bootTimeoutMs + 40_000) + (args.trials + args.warmup) * 4 * args.ackTimeoutMs + 120_000;
+        const migrations = cfg.migrate ? args.migrations + (migrateVm ? 1 : 0) : 0;
+        const bound =
+          (args.boots + 2 * args.saves + 2 * migrations) * (args.bootTimeoutMs + 40_000) + (args.trials + args.warmup) * 4 * args.ackTimeoutMs + 120_000;
         let probe: ProbeOutput;
         try {
           probe = await runProbe(host, cfg, bound);
@@ -168,8 +193,9 @@ async function measure(
           if (log.trim()) say(`the guest's console (last lines):\n${log.trimEnd()}`);
           throw e;
         }
-        return { probe, hostBoot, xenVersion, hostCpus };
+        return { probe, hostBoot, xenVersion, hostCpus, migration };
       } finally {
+        if (migrateVm) await driver.uninstall(migrateVm).catch((e) => say(`uninstalling ${MIGRATE_VM_NAME}: ${(e as Error).message}`));
         if (vm) {
           // Destroys the domain if the probe could not, and removes the config and image files.
           await driver.uninstall(vm).catch((e) => say(`uninstalling ${VM_NAME}: ${(e as Error).message} (the host goes down next anyway)`));
@@ -186,6 +212,22 @@ async function measure(
       },
     },
   );
+}
+
+/** Which guest type the migration rounds use: the bench guest's if the host can live-migrate it, else PVH's, else none. */
+interface MigrationPlan {
+  domainType: DomainType | null;
+  /** Why the rounds use another type, or none at all. */
+  note: string | null;
+}
+
+function planMigration(args: BenchArgs, virtCaps: string | undefined): MigrationPlan {
+  if (args.migrations === 0) return { domainType: null, note: null };
+  const cannot = migrationFact(virtCaps).cannotMigrate ?? {};
+  const own = cannot[args.domainType];
+  if (!own) return { domainType: args.domainType, note: null };
+  if (!cannot.pvh) return { domainType: 'pvh', note: `${own}: the migration rounds use a PVH guest of their own` };
+  return { domainType: null, note: `${own}, nor PVH ones: no migration rounds` };
 }
 
 async function main(): Promise<number> {
@@ -212,7 +254,7 @@ async function main(): Promise<number> {
   say('Node runtime archive for dom0');
   const nodeInitrd = await buildNodeRuntime({ onProgress: (m: string) => say(m) });
   const hostLoadBefore = loadavg();
-  const { probe, hostBoot, xenVersion, hostCpus } = await measure(args, image, probeFile, nodeInitrd);
+  const { probe, hostBoot, xenVersion, hostCpus, migration } = await measure(args, image, probeFile, nodeInitrd);
   const argv = process.argv.slice(2);
   const result = buildResult(
     {
@@ -223,6 +265,8 @@ async function main(): Promise<number> {
         warmup: args.warmup,
         boots: args.boots,
         saves: args.saves,
+        migrations: args.migrations,
+        migrateDomainType: migration.domainType,
         domainType: args.domainType,
         memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
         hostCpus,
@@ -252,7 +296,7 @@ async function main(): Promise<number> {
   process.stdout.write(text);
   const r = result.ratios;
   say(
-    `floor p50 ${result.reaction.floor.p50} ms; testing p50 ${result.reaction.testing.p50} ms (x${r.testing.p50}, paired x${r.testing.pairedP50}); shutdown p50 ${result.reaction.shutdown.p50} ms (x${r.shutdown.p50}, paired x${r.shutdown.pairedP50}); guest boot p50 ${result.guestBoot.readyMs.p50} ms; ${result.saveRestore ? `xl save p50 ${result.saveRestore.saveMs.p50} ms, xl restore to resumed p50 ${result.saveRestore.resumedMs.p50} ms; ` : ''}host boot ${hostBoot.qemuToSshMs} ms`,
+    `floor p50 ${result.reaction.floor.p50} ms; testing p50 ${result.reaction.testing.p50} ms (x${r.testing.p50}, paired x${r.testing.pairedP50}); shutdown p50 ${result.reaction.shutdown.p50} ms (x${r.shutdown.p50}, paired x${r.shutdown.pairedP50}); guest boot p50 ${result.guestBoot.readyMs.p50} ms; ${result.saveRestore ? `xl save p50 ${result.saveRestore.saveMs.p50} ms, xl restore to resumed p50 ${result.saveRestore.resumedMs.p50} ms; ` : ''}${result.migrate ? `xl migrate (${result.migrate.domainType}) to resumed p50 ${result.migrate.resumedMs.p50} ms; ` : ''}host boot ${hostBoot.qemuToSshMs} ms`,
   );
   say(`written to ${relative(process.cwd(), file) || file}`);
   return 0;

@@ -36,7 +36,19 @@ export interface HostBoot {
 export interface RunInfo {
   startedAt: string;
   command: string;
-  config: { trials: number; warmup: number; boots: number; saves: number; domainType: string; memoryMiB: number; hostCpus: number; hostMemoryMiB: number };
+  config: {
+    trials: number;
+    warmup: number;
+    boots: number;
+    saves: number;
+    migrations: number;
+    /** The migration rounds' guest type (another than domainType where the host cannot live-migrate that one); null: none ran. */
+    migrateDomainType: string | null;
+    domainType: string;
+    memoryMiB: number;
+    hostCpus: number;
+    hostMemoryMiB: number;
+  };
   environment: Record<string, unknown>;
 }
 
@@ -64,6 +76,8 @@ export interface BenchResult {
   guestBoot: { readyMs: Summary; createMs: Summary; domids: number[] };
   /** xl save, xl restore, and xl restore started → the agent's state=resumed; null with --saves 0. */
   saveRestore: { saveMs: Summary; restoreMs: Summary; resumedMs: Summary; domids: number[] } | null;
+  /** xl migrate NAME localhost, and xl migrate started → the agent's state=resumed; null with --migrations 0 or none possible. */
+  migrate: { domainType: string; migrateMs: Summary; resumedMs: Summary; domids: number[] } | null;
   hostBoot: HostBoot;
   image: {
     kernelBytes: number;
@@ -180,6 +194,15 @@ export function buildResult(run: RunInfo, probe: ProbeOutput, hostBoot: HostBoot
           domids: probe.saveRestore.map((s) => s.domid),
         }
       : null,
+    migrate:
+      probe.migrate && probe.migrate.samples.length
+        ? {
+            domainType: run.config.migrateDomainType ?? run.config.domainType,
+            migrateMs: roundSummary(summarize(probe.migrate.samples.map((s) => s.migrateMs)), 1),
+            resumedMs: roundSummary(summarize(probe.migrate.samples.map((s) => s.resumedMs)), 1),
+            domids: probe.migrate.samples.map((s) => s.domid),
+          }
+        : null,
     hostBoot,
     image: imageSummary(manifest),
     agent: probe.agent,

@@ -3,7 +3,7 @@
 // document on stdout; progress goes to stderr). Pure.
 import type { BootSample } from './boot.ts';
 import type { Sample } from './reaction.ts';
-import type { SaveRestoreSample } from './save-restore.ts';
+import type { MigrateSample, SaveRestoreSample } from './save-restore.ts';
 
 export interface ProbeConfig {
   /** xenstored's unix socket in dom0. */
@@ -15,6 +15,11 @@ export interface ProbeConfig {
   boots: number;
   /** xl save + xl restore rounds after the reaction trials (save-restore.ts). */
   saves: number;
+  /**
+   * xl migrate NAME localhost rounds last (save-restore.ts), of the guest above when `name` is its
+   * name, else of a guest of their own booted from `configPath` first; null: none.
+   */
+  migrate: { name: string; configPath: string; rounds: number } | null;
   /** Timed rounds (each: floor, testing, floor, shutdown). */
   trials: number;
   /** Untimed rounds first (warm caches and JITs on both sides). */
@@ -38,6 +43,8 @@ export interface ProbeOutput {
   /** Boots that never showed state=ready within the bound (then tried again). */
   failedBoots: string[];
   saveRestore: SaveRestoreSample[];
+  /** The migration rounds, of the guest named. */
+  migrate: { name: string; samples: MigrateSample[] } | null;
   /** dom0's /proc/loadavg before and after the trials (noise indicator). */
   loadavg: { before: string; after: string };
   elapsedMs: number;
@@ -56,6 +63,9 @@ export function decodeProbeConfig(arg: string | undefined): ProbeConfig {
     if (!Number.isInteger(c[k]) || c[k] < 0) throw new Error(`probe config: ${k} must be a whole number, got ${JSON.stringify(c[k])}`);
   }
   if (c.boots < 1) throw new Error('probe config: boots must be at least 1');
+  const m = c.migrate;
+  if (m !== null && (typeof m !== 'object' || !m.name || !m.configPath || !Number.isInteger(m.rounds) || m.rounds < 1))
+    throw new Error(`probe config: migrate must be null or {name, configPath, rounds >= 1}, got ${JSON.stringify(m)}`);
   return c;
 }
 
@@ -82,6 +92,11 @@ export function parseProbeOutput(text: string): ProbeOutput {
   for (const s of o.saveRestore) {
     if (![s.saveMs, s.restoreMs, s.resumedMs].every(Number.isFinite) || !Number.isInteger(s.domid)) {
       throw new Error(`bad save/restore sample in the probe's output: ${JSON.stringify(s)}`);
+    }
+  }
+  for (const s of o.migrate?.samples ?? []) {
+    if (![s.migrateMs, s.resumedMs].every(Number.isFinite) || !Number.isInteger(s.domid)) {
+      throw new Error(`bad migration sample in the probe's output: ${JSON.stringify(s)}`);
     }
   }
   for (const s of o.samples) {

@@ -6,9 +6,11 @@
 //
 // Boots the guest `boots` times (xl create → state=ready), keeps the last one,
 // runs `warmup` untimed and `trials` timed reaction rounds (reaction.ts), then
-// `saves` rounds of xl save + xl restore (save-restore.ts), and prints one
-// JSON ProbeOutput on stdout. Progress lines go to stderr. The
-// guest is destroyed at the end, on error and on SIGINT/SIGTERM/SIGHUP.
+// `saves` rounds of xl save + xl restore and `migrate.rounds` of xl migrate
+// NAME localhost (save-restore.ts; of a guest of their own when the config
+// names one), and prints one JSON ProbeOutput on stdout. Progress lines go to
+// stderr. The guests are destroyed at the end, on error and on
+// SIGINT/SIGTERM/SIGHUP.
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +22,8 @@ import { REPORT_DIR } from '../../protocol/control.ts';
 import { bootOnce, destroyIfRunning, type BootSample } from './boot.ts';
 import { WatchTimeoutError } from './node-watch.ts';
 import { ReactionProbe, ReportGlitchError, type Sample } from './reaction.ts';
-import { decodeProbeConfig, type ProbeOutput } from './probe-protocol.ts';
-import { saveRestoreOnce, type SaveRestoreSample } from './save-restore.ts';
+import { decodeProbeConfig, type ProbeConfig, type ProbeOutput } from './probe-protocol.ts';
+import { migrateOnce, saveRestoreOnce, type MigrateSample, type SaveRestoreSample } from './save-restore.ts';
 
 const now = (): number => performance.now();
 const say = (m: string): void => {
@@ -40,14 +42,15 @@ async function main(): Promise<void> {
   const cfg = decodeProbeConfig(process.argv[2]);
   const t0 = now();
   let cleaning: Promise<void> | null = null;
+  const names = [...new Set([cfg.name, ...(cfg.migrate ? [cfg.migrate.name] : [])])];
   const cleanup = (): Promise<void> => {
     if (!cfg.destroy) return Promise.resolve();
-    cleaning ??= destroyIfRunning(cfg.name, 30_000).catch((e) => say(`destroying ${cfg.name}: ${(e as Error).message}`));
+    cleaning ??= Promise.all(names.map((n) => destroyIfRunning(n, 30_000).catch((e) => say(`destroying ${n}: ${(e as Error).message}`)))).then(() => undefined);
     return cleaning;
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      say(`${sig}: destroying ${cfg.name}`);
+      say(`${sig}: destroying ${names.join(', ')}`);
       void cleanup().finally(() => process.exit(130));
     });
   }
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
 
   const xs = new XenstoreClient(await connectUnixSocket(cfg.socket), { requestTimeoutMs: 15_000 });
   try {
-    await destroyIfRunning(cfg.name, 30_000); // a leftover from an interrupted run
+    for (const n of names) await destroyIfRunning(n, 30_000); // a leftover from an interrupted run
     const boots: BootSample[] = [];
     const failedBoots: string[] = [];
     for (let i = 1; i <= cfg.boots;) {
@@ -129,6 +132,7 @@ async function main(): Promise<void> {
         `save/restore ${i}/${cfg.saves}: xl save ${s.saveMs.toFixed(0)} ms, xl restore ${s.restoreMs.toFixed(0)} ms, state=resumed after ${s.resumedMs.toFixed(0)} ms (domid ${s.domid})`,
       );
     }
+    const migrate = cfg.migrate ? await migrations(xs, cfg, cfg.migrate) : null;
     const out: ProbeOutput = {
       node: process.version,
       socket: cfg.socket,
@@ -140,6 +144,7 @@ async function main(): Promise<void> {
       discarded,
       failedBoots,
       saveRestore,
+      migrate,
       loadavg: { before, after: loadavg() },
       elapsedMs: now() - t0,
     };
@@ -148,6 +153,21 @@ async function main(): Promise<void> {
     xs.close();
     await cleanup();
   }
+}
+
+/** The migration rounds, of the guest above or of one booted for them (a type the host can live-migrate). */
+async function migrations(xs: XenstoreClient, cfg: ProbeConfig, m: NonNullable<ProbeConfig['migrate']>): Promise<{ name: string; samples: MigrateSample[] }> {
+  if (m.name !== cfg.name) {
+    const b = await bootOnce(xs, { configPath: m.configPath, name: m.name, timeoutMs: cfg.bootTimeoutMs, now });
+    say(`${m.name} booted for the migrations: state=ready after ${b.readyMs.toFixed(0)} ms (domid ${b.domid})`);
+  }
+  const samples: MigrateSample[] = [];
+  for (let i = 1; i <= m.rounds; i++) {
+    const s = await migrateOnce(xs, { name: m.name, timeoutMs: cfg.bootTimeoutMs, now });
+    samples.push(s);
+    say(`migration ${i}/${m.rounds}: xl migrate ${s.migrateMs.toFixed(0)} ms, state=resumed after ${s.resumedMs.toFixed(0)} ms (domid ${s.domid})`);
+  }
+  return { name: m.name, samples };
 }
 
 main().then(

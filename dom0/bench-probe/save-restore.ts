@@ -1,8 +1,9 @@
-// xl save and xl restore of the guest, timed in dom0 (#17): from just before
-// `xl save` to its return (the guest acknowledged "suspend", suspended, and
-// its memory is on disk), from just before `xl restore` to its return, and to
-// the arrival of the watch event that shows the restored agent's
-// data/xtv/state = resumed in the new domain.
+// xl save and xl restore of the guest, and xl migrate to the same host, timed
+// in dom0 (#17): from just before `xl save` to its return (the guest
+// acknowledged "suspend", suspended, and its memory is on disk), from just
+// before `xl restore` (or `xl migrate`) to its return, and to the arrival of
+// the watch event that shows the agent's data/xtv/state = resumed in the new
+// domain.
 import { rmSync } from 'node:fs';
 import { REPORT_DIR } from '../../protocol/control.ts';
 import type { XenstoreClient } from '../../xenstore/client.ts';
@@ -26,24 +27,52 @@ export async function saveRestoreOnce(xs: XenstoreClient, opts: { name: string; 
     const t1 = opts.now();
     await runXl(['restore', opts.saveFile], opts.timeoutMs);
     const restoreMs = opts.now() - t1;
-    const domid = await domidOf(opts.name, 10_000);
-    if (domid === null) throw new Error(`xl restore ${opts.saveFile} returned but no domain ${opts.name} exists`);
-    // The restored domain's home is new: its state node appears when the agent has resumed (the
-    // watch fires once at registration, so a state already there counts, at the registration's time).
-    const path = `/local/domain/${domid}/${REPORT_DIR}/state`;
-    const w = await NodeWatch.open(xs, path, `xtv-bench:restore:${domid}`, opts.now);
-    try {
-      const resumed = w.waitFor((v) => v === 'resumed', opts.timeoutMs, `domain ${domid} reporting state=resumed`);
-      if ((await xs.tryRead(path)) === 'resumed') {
-        w.cancel('already resumed');
-        resumed.catch(() => undefined);
-        return { saveMs, restoreMs, resumedMs: opts.now() - t1, domid };
-      }
-      return { saveMs, restoreMs, resumedMs: (await resumed) - t1, domid };
-    } finally {
-      await w.close();
-    }
+    const { domid, at } = await resumedIn(xs, opts.name, `xl restore ${opts.saveFile}`, opts.timeoutMs, opts.now);
+    return { saveMs, restoreMs, resumedMs: at - t1, domid };
   } finally {
     rmSync(opts.saveFile, { force: true });
+  }
+}
+
+export interface MigrateSample {
+  /** xl migrate NAME localhost, to its return (the sender destroyed the old domain). */
+  migrateMs: number;
+  /** xl migrate started → state=resumed seen in dom0. */
+  resumedMs: number;
+  /** The domain migrated into. */
+  domid: number;
+}
+
+/**
+ * One live migration to the same host, as the xl driver asks for it (`xl migrate NAME localhost`,
+ * over dom0's own ssh; tools/xl/xl_migrate.c): the guest is asked to suspend once its memory is
+ * copied and resumes in a new domain.
+ */
+export async function migrateOnce(xs: XenstoreClient, opts: { name: string; timeoutMs: number; now: Clock }): Promise<MigrateSample> {
+  const t0 = opts.now();
+  await runXl(['migrate', opts.name, 'localhost'], opts.timeoutMs);
+  const migrateMs = opts.now() - t0;
+  const { domid, at } = await resumedIn(xs, opts.name, `xl migrate ${opts.name} localhost`, opts.timeoutMs, opts.now);
+  return { migrateMs, resumedMs: at - t0, domid };
+}
+
+/** The domain now named `name`, and when its agent was seen reporting state=resumed. */
+async function resumedIn(xs: XenstoreClient, name: string, after: string, timeoutMs: number, now: Clock): Promise<{ domid: number; at: number }> {
+  const domid = await domidOf(name, 10_000);
+  if (domid === null) throw new Error(`${after} returned but no domain ${name} exists`);
+  // The new domain's home is new: its state node appears when the agent has resumed (the watch
+  // fires once at registration, so a state already there counts, at the registration's time).
+  const path = `/local/domain/${domid}/${REPORT_DIR}/state`;
+  const w = await NodeWatch.open(xs, path, `xtv-bench:resumed:${domid}`, now);
+  try {
+    const resumed = w.waitFor((v) => v === 'resumed', timeoutMs, `domain ${domid} reporting state=resumed`);
+    if ((await xs.tryRead(path)) === 'resumed') {
+      w.cancel('already resumed');
+      resumed.catch(() => undefined);
+      return { domid, at: now() };
+    }
+    return { domid, at: await resumed };
+  } finally {
+    await w.close();
   }
 }

@@ -31,7 +31,18 @@ const manifest: ImageManifest = {
 const run: RunInfo = {
   startedAt: '2026-11-23T10:00:00.000Z',
   command: 'npm run bench -- --trials 3',
-  config: { trials: 3, warmup: 1, boots: 2, saves: 2, domainType: 'pv', memoryMiB: 32, hostCpus: 1, hostMemoryMiB: 2048 },
+  config: {
+    trials: 3,
+    warmup: 1,
+    boots: 2,
+    saves: 2,
+    migrations: 2,
+    migrateDomainType: 'pvh',
+    domainType: 'pv',
+    memoryMiB: 32,
+    hostCpus: 1,
+    hostMemoryMiB: 2048,
+  },
   environment: { hostCores: 2 },
 };
 
@@ -53,6 +64,13 @@ function probeOutput(samples: Sample[]): ProbeOutput {
       { saveMs: 1000, restoreMs: 2000, resumedMs: 2500, domid: 3 },
       { saveMs: 3000, restoreMs: 4000, resumedMs: 4500, domid: 4 },
     ],
+    migrate: {
+      name: 'xtv-bench-migrate',
+      samples: [
+        { migrateMs: 10000, resumedMs: 10500, domid: 6 },
+        { migrateMs: 12000, resumedMs: 12500, domid: 7 },
+      ],
+    },
     loadavg: { before: '0.5', after: '0.6' },
     elapsedMs: 1234,
   };
@@ -90,6 +108,7 @@ test('summary: the result document has every part, ratios from summaries and fro
       'guestBoot',
       'hostBoot',
       'image',
+      'migrate',
       'ratios',
       'reaction',
       'samples',
@@ -113,6 +132,21 @@ test('summary: the result document has every part, ratios from summaries and fro
     buildResult(run, { ...probeOutput(rounds(1, () => [2, 6, 2, 4])), saveRestore: [] }, { qemuToDom0ReadyMs: 1, qemuToSshMs: 1 }, manifest).saveRestore,
     null,
     '--saves 0: null',
+  );
+  t.deepEqual(
+    r.migrate,
+    {
+      domainType: 'pvh',
+      migrateMs: { n: 2, min: 10000, max: 12000, mean: 11000, p50: 11000, p95: 11900 },
+      resumedMs: { n: 2, min: 10500, max: 12500, mean: 11500, p50: 11500, p95: 12400 },
+      domids: [6, 7],
+    },
+    'xl migrate summed up, with the guest type it ran on',
+  );
+  t.equal(
+    buildResult(run, { ...probeOutput(rounds(1, () => [2, 6, 2, 4])), migrate: null }, { qemuToDom0ReadyMs: 1, qemuToSshMs: 1 }, manifest).migrate,
+    null,
+    '--migrations 0 (or none possible): null',
   );
   t.equal(r.image.totalBytes, 2_500_000);
   t.equal(r.image.withinLimit, true);
@@ -160,8 +194,10 @@ test('args: defaults, both flag forms, and clear refusals', (t) => {
     '2',
     '--saves',
     '0',
+    '--migrations=5',
   ]);
-  t.deepEqual([a.trials, a.warmup, a.domainType, a.memoryMiB, a.boots, a.outDir, a.hostCpus, a.saves], [80, 2, 'pvh', 48, 1, '/tmp/x', 2, 0]);
+  t.deepEqual([a.trials, a.warmup, a.domainType, a.memoryMiB, a.boots, a.outDir, a.hostCpus, a.saves, a.migrations], [80, 2, 'pvh', 48, 1, '/tmp/x', 2, 0, 5]);
+  t.equal(DEFAULT_ARGS.migrations, 3, 'three migrations by default');
   t.equal(parseBenchArgs(['-h']).help, true);
   t.throws(() => parseBenchArgs(['--trials']), UsageError);
   t.throws(() => parseBenchArgs(['--trials', '0']), /at least 1/);
@@ -179,6 +215,7 @@ test('probe protocol: config round-trips through one shell-safe word; output is 
     name: 'xtv-bench',
     boots: 3,
     saves: 2,
+    migrate: { name: 'xtv-bench-migrate', configPath: '/etc/xen/xtv/xtv-bench-migrate.cfg', rounds: 3 },
     trials: 50,
     warmup: 5,
     bootTimeoutMs: 1,
@@ -199,6 +236,11 @@ test('probe protocol: config round-trips through one shell-safe word; output is 
   t.throws(
     () => parseProbeOutput(JSON.stringify({ ...out, saveRestore: [{ saveMs: 'x', restoreMs: 1, resumedMs: 1, domid: 1 }] })),
     /bad save\/restore sample/,
+  );
+  t.throws(() => decodeProbeConfig(encodeProbeConfig({ ...c, migrate: { ...c.migrate!, rounds: 0 } })), /migrate must be null/);
+  t.throws(
+    () => parseProbeOutput(JSON.stringify({ ...out, migrate: { name: 'x', samples: [{ migrateMs: 1, resumedMs: null, domid: 1 }] } })),
+    /bad migration sample/,
   );
   t.end();
 });
