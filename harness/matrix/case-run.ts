@@ -252,10 +252,10 @@ function stateKey(d: ObservedDomain): string {
   return `${d.powerState}/${d.domid}/${d.shutdownReason ?? ''}/${d.paused ?? ''}`;
 }
 
-/** One case, run once: `new CaseRun(scenario, ctx).run()`. */
 /** Requests a guest lives through when they succeed, with the suspends it sees on the way (its resumes after). */
 const LIVED_THROUGH: Partial<Record<Scenario['request'], number>> = { resume: 1, migrate: 1, unpause: 0 };
 
+/** One case, run once: `new CaseRun(scenario, ctx).run()`. */
 export class CaseRun {
   private readonly t0 = Date.now();
   /**
