@@ -217,17 +217,17 @@ export class XapiDriver implements ToolstackDriver {
           notes,
         };
       }
-      const [c, t] = await Promise.all([
+      const [c, t, virtCaps] = await Promise.all([
         consoleLogFact(target, this.opts.consoleLog !== false, this.callTimeoutMs),
         readXapiTimeouts(target, this.callTimeoutMs, this.version.suspendTimeoutsTunable).catch((err: unknown) => ({
           timeouts: { ...XAPI_DEFAULT_TIMEOUTS },
           notes: [`timeouts: xapi's defaults assumed (could not read dom0's config files: ${err instanceof Error ? err.message : String(err)})`],
         })),
+        // XenServer's and XCP-ng's dom0 carry xl too; its virt_caps say what Xen can live-migrate.
+        this.sh('xl info', scriptCommand('xl-info', newMarker(), 1, []))
+          .then((text) => parseXlInfo(text)['virt_caps'] ?? '')
+          .catch(() => undefined),
       ]);
-      // XenServer's and XCP-ng's dom0 carry xl too; its virt_caps say what Xen can live-migrate.
-      const virtCaps = await this.sh('xl info', scriptCommand('xl-info', newMarker(), 1, []))
-        .then((text) => parseXlInfo(text)['virt_caps'] ?? '')
-        .catch(() => undefined);
       const m = migrationFact(virtCaps);
       notes.push(c.note, ...t.notes, m.note);
       return {
