@@ -39,8 +39,9 @@ export type Dom0ScriptName =
   | 'xenstore-watch'
   | 'writable-dirs'
   | 'xenstored-domains'
-  // the xl driver
   | 'xl-info'
+  // the xl driver
+  | 'ssh-localhost'
   | 'xl-install-check'
   | 'xl-list'
   | 'xl-list-owned'

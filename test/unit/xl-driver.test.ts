@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ToolstackError, type HostRequest } from '../../harness/toolstack/driver.ts';
 import { XlDriver } from '../../harness/toolstack/xl/xl-driver.ts';
+import { xlPreflight } from '../../harness/toolstack/xl/xl-preflight.ts';
 import { checkRelPath, parseReadMany, unsanitise } from '../../harness/toolstack/xenstore-reads.ts';
 import { scriptCommand } from '../../harness/toolstack/dom0-script.ts';
 import { renderXlConfig, xlString, XL_MARKER } from '../../harness/toolstack/xl/xl-config.ts';
@@ -712,4 +713,31 @@ test("xl errors: the message keeps the first libxl error ahead of the clean-up's
   t.equal(stderrSummary('a\nb\nlibxl: error: x'), 'a | b | libxl: error: x', 'three lines or fewer: as they are');
   t.equal(stderrSummary('one\ntwo\nthree\nfour'), 'two | three | four', 'no error line: the last three');
   t.end();
+});
+
+test('xtv doctor on an xl host: the migrate check says whether `ssh localhost` works and which domain types Xen can live-migrate', async (t) => {
+  const doctor = async (sshExit: number, caps: string, domainType: 'pv' | 'pvh') => {
+    const { root, driver } = fakeDom0('xtv-doctor-', () => ({
+      timeout: ['shift', 'exec "$@"'],
+      ssh: sshExit === 0 ? ['exit 0'] : ["echo 'Host key verification failed.' >&2", `exit ${sshExit}`],
+      xl: ['case "$1" in', `  info) printf 'xen_version : 4.17.7\\nvirt_caps : ${caps}\\nfree_memory : 900\\n' ;;`, 'esac', 'exit 0'],
+    }));
+    try {
+      const checks = await xlPreflight(driver, { vms: 1, memoryMiB: 32, domainType });
+      return checks.find((c) => c.id === 'migrate')!;
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  };
+  const ok = await doctor(0, 'pv hvm hap shadow', 'pv');
+  t.equal(ok.status, 'ok', `ok: ${ok.detail}`);
+  const noShadow = await doctor(0, 'pv hvm hap', 'pv');
+  t.equal(noShadow.status, 'warn', 'PV on a Xen without shadow paging: a warning');
+  t.match(noShadow.detail, /cannot live-migrate PV domains.*the migrate cases of PV guests are skipped/);
+  t.match(noShadow.fix ?? '', /--domain-type pvh/);
+  t.equal((await doctor(0, 'pv hvm hap', 'pvh')).status, 'ok', 'PVH on the same host: ok');
+  const noSsh = await doctor(255, 'pv hvm hap shadow', 'pv');
+  t.equal(noSsh.status, 'warn', '`ssh localhost` failing: a warning');
+  t.match(noSsh.detail, /did not work \(Host key verification failed\.\)/, 'with what ssh said');
+  t.match(noSsh.fix ?? '', /authorized_keys.*known_hosts/);
 });

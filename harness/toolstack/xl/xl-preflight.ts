@@ -1,5 +1,6 @@
 // `xtv doctor` for an xl host (Debian/Ubuntu with xen-utils, the embedded
-// host too): dom0 over SSH, xl, room for the driver's files, PVH, memory.
+// host too): dom0 over SSH, xl, room for the driver's files, PVH, live
+// migration, memory.
 import { check, guarded, leftoversCheck, memoryCheck, type Check, type PreflightOptions } from '../preflight.ts';
 import type { XlDriver } from './xl-driver.ts';
 import { newMarker, scriptCommand } from '../dom0-script.ts';
@@ -15,7 +16,7 @@ export function xlConnectChecks(err: unknown, host: string): Check[] {
     noXl
       ? check('xl', 'fail', msg, 'install the Xen tools (Debian: apt-get install xen-utils) and boot the host into Xen')
       : check('xl', 'skip', 'not checked: dom0 did not answer'),
-    ...['version', 'image-dir', 'pvh', 'memory', 'console-log', 'leftovers'].map((id) => check(id, 'skip', 'not checked')),
+    ...['version', 'image-dir', 'pvh', 'migrate', 'memory', 'console-log', 'leftovers'].map((id) => check(id, 'skip', 'not checked')),
   ];
 }
 
@@ -55,6 +56,7 @@ export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Che
           'run PV guests (--domain-type pv), or enable VT-x/AMD-V with EPT/NPT',
         ),
   );
+  checks.push(...(await guarded('migrate', () => migrateCheck(d, o, facts.cannotMigrate?.[o.domainType]))));
   const freeMiB = Number(info['free_memory']);
   checks.push(
     !Number.isFinite(freeMiB)
@@ -72,4 +74,34 @@ export async function xlPreflight(d: XlDriver, o: PreflightOptions): Promise<Che
   );
   checks.push(...(await guarded('leftovers', () => leftoversCheck(d, `xtv gc --all --host ${d.target.description}`))));
   return checks;
+}
+
+/**
+ * Live migration (#17): `xl migrate NAME localhost` needs root's `ssh localhost` in dom0 to ask
+ * nothing, and Xen able to migrate the domain type (live-migration.ts). A warning, not a failure:
+ * only the migrate cases need it, and they say why they fail or are skipped.
+ */
+async function migrateCheck(d: XlDriver, o: PreflightOptions, cannot: string | undefined): Promise<Check> {
+  const r = await d.target.exec(scriptCommand('ssh-localhost', newMarker(), 1, []), { timeoutMs: 30_000 });
+  if (r.code !== 0) {
+    const why = r.stdout.trim().split('\n').at(-1) || r.stderr.trim() || `exit ${r.code}`;
+    return check(
+      'migrate',
+      'warn',
+      `\`ssh localhost\` in dom0 did not work (${why}): xl migrate NAME localhost cannot run, so the migrate cases fail`,
+      "give root in dom0 a key that its own authorized_keys accepts, and localhost's host key in root's known_hosts (`ssh localhost true` must ask nothing)",
+    );
+  }
+  if (cannot)
+    return check(
+      'migrate',
+      'warn',
+      `${cannot}: the migrate cases of ${o.domainType.toUpperCase()} guests are skipped`,
+      'run PVH guests (--domain-type pvh) to migrate them',
+    );
+  return check(
+    'migrate',
+    'ok',
+    `\`ssh localhost\` works in dom0 and this Xen can live-migrate ${o.domainType.toUpperCase()} domains: xl migrate NAME localhost can run`,
+  );
 }
