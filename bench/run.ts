@@ -139,23 +139,18 @@ async function measure(
       let migrateVm: VmRef | null = null;
       try {
         say(`installing the image as ${VM_NAME} (${args.domainType}, ${args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32} MiB)`);
-        vm = await driver.install({
-          name: VM_NAME,
-          domainType: args.domainType,
-          memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
-          kernelPath: image.kernelPath,
-          initrdPath: image.initrdPath,
-          kernelArgs: image.kernelArgs,
-        });
-        if (migration.domainType && migration.domainType !== args.domainType) {
-          migrateVm = await driver.install({
-            name: MIGRATE_VM_NAME,
-            domainType: migration.domainType,
+        const installOf = (name: string, domainType: DomainType) =>
+          driver.install({
+            name,
+            domainType,
             memoryMiB: args.memoryMiB ?? image.manifest.minMemoryMiB ?? 32,
             kernelPath: image.kernelPath,
             initrdPath: image.initrdPath,
             kernelArgs: image.kernelArgs,
           });
+        vm = await installOf(VM_NAME, args.domainType);
+        if (migration.domainType && migration.domainType !== args.domainType) {
+          migrateVm = await installOf(MIGRATE_VM_NAME, migration.domainType);
         }
         await host.copyTo(probeFile, PROBE_IN_DOM0);
         const cfg: ProbeConfig = {

@@ -69,8 +69,7 @@ const VERBS: Record<PowerVerb, VerbSpec> = {
     summary: 'live-migrate the VM to its own host (xl migrate NAME localhost; XAPI VM.pool_migrate)',
     request: () => 'migrate',
     wait: { what: 'the VM to run again with a new domid', done: (s, b) => s.powerState === 'Running' && s.domid !== null && s.domid !== b.domid },
-    help:
-      "The toolstack asks the guest to suspend once its memory is copied, and the domain\nis made anew on the same host. xl: `xl migrate NAME localhost`, which needs root's\n`ssh localhost` in dom0 to work without a prompt. XAPI: VM.pool_migrate to the\nhost the VM runs on, live.",
+    help: "The toolstack asks the guest to suspend once its memory is copied, and the domain\nis made anew on the same host. xl: `xl migrate NAME localhost`, which needs root's\n`ssh localhost` in dom0 to work without a prompt. XAPI: VM.pool_migrate to the\nhost the VM runs on, live.",
   },
   destroy: {
     summary: "destroy the VM's domain at once (= shutdown --hard)",

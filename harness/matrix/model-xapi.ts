@@ -47,7 +47,7 @@ const B = {
   requestNotAction:
     "XS VM_shutdown / VM_reboot: a clean shutdown ends Halted and a clean reboot Running whatever the VM's actions_after_*; only VM_check_state (the guest acting alone) reads them", // docs/toolstack-behaviour.md#lifecycle-actions
   migrate:
-    'ocaml/xapi/xapi_vm_migrate.ml pool_migrate allows the VM\'s own host (a localhost migration); XS VM_migrate asks the guest through XSX save, as VM.suspend does (same ack and suspend timeouts, same errors through ocaml/xapi/xapi_xenops.ml transform_xenops_exn), and XS VM_receive_memory makes the domain anew: Running, new domid', // docs/toolstack-behaviour.md#migrate
+    "ocaml/xapi/xapi_vm_migrate.ml pool_migrate allows the VM's own host (a localhost migration); XS VM_migrate asks the guest through XSX save, as VM.suspend does (same ack and suspend timeouts, same errors through ocaml/xapi/xapi_xenops.ml transform_xenops_exn), and XS VM_receive_memory makes the domain anew: Running, new domid", // docs/toolstack-behaviour.md#migrate
   suspendWrongReason:
     'XSX VM.save: the domain did not suspend ("Domain has not been suspended", INTERNAL_ERROR); VM_check_state runs the actual reason\'s action before the reply (XS)', // docs/toolstack-behaviour.md#suspend
 } as const;

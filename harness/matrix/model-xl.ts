@@ -121,6 +121,18 @@ function failedThenDaemon(s: Scenario, basis: string[]): Outcome {
   return { ...daemonOutcome(s.action), result: ANY_ERROR, duration: 'ack-timeout', basis: [...basis, B.lateAfterFailure, ...daemonOutcome(s.action).basis] };
 }
 
+/** Acked libxl's "suspend" (any value but it), then did not suspend: the call fails after 60 s, the domain runs on, the node as the ack left it. */
+const ackedNotSuspended =
+  (basis: string[]) =>
+  (s: Scenario): Outcome => ({
+    result: ANY_ERROR,
+    finalState: 'Running',
+    domid: 'same',
+    duration: 'ack-timeout',
+    controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus',
+    basis,
+  });
+
 /** xl migrate NAME localhost: the guest is asked as by xl save (the rules above); what differs is the end. */
 const XL_MIGRATE_RULES: readonly Rule[] = [
   {
@@ -131,14 +143,7 @@ const XL_MIGRATE_RULES: readonly Rule[] = [
   {
     id: 'migrate-acked-ignored',
     when: { request: ['migrate'], ack: ['ok', 'delete', 'bogus'], action: ['ignore'] },
-    then: (s) => ({
-      result: ANY_ERROR,
-      finalState: 'Running',
-      domid: 'same',
-      duration: 'ack-timeout',
-      controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus',
-      basis: [B.save, B.migrateNoSuspend],
-    }),
+    then: ackedNotSuspended([B.save, B.migrateNoSuspend]),
   },
   {
     id: 'migrate-unacked-ignored',
@@ -240,7 +245,14 @@ export const XL_RULES: readonly Rule[] = [
   {
     id: 'paused-migrate',
     when: { initial: ['paused'], request: ['migrate'] },
-    then: { result: ANY_ERROR, finalState: 'Paused', domid: 'same', duration: 'ack-timeout', controlShutdown: '', basis: [B.save, B.pausedNoAck, B.migrateNoSuspend] },
+    then: {
+      result: ANY_ERROR,
+      finalState: 'Paused',
+      domid: 'same',
+      duration: 'ack-timeout',
+      controlShutdown: '',
+      basis: [B.save, B.pausedNoAck, B.migrateNoSuspend],
+    },
   },
   {
     id: 'paused-resume',
@@ -322,14 +334,7 @@ export const XL_RULES: readonly Rule[] = [
   {
     id: 'save-acked-ignored',
     when: { request: ['suspend'], ack: ['ok', 'delete', 'bogus'], action: ['ignore'] },
-    then: (s) => ({
-      result: ANY_ERROR,
-      finalState: 'Running',
-      domid: 'same',
-      duration: 'ack-timeout',
-      controlShutdown: s.ack === 'ok' ? '' : s.ack === 'delete' ? null : 'bogus',
-      basis: [B.save],
-    }),
+    then: ackedNotSuspended([B.save]),
   },
   {
     id: 'save-unacked-ignored',

@@ -25,7 +25,9 @@ export function migrationFact(virtCaps: string | undefined): MigrationFact {
   const caps = virtCaps.split(/\s+/).filter(Boolean);
   if (!caps.includes('pv') || caps.includes('shadow')) return { note: `live migration: every domain type (virt_caps: ${caps.join(' ') || 'none'})` };
   return {
-    cannotMigrate: { pv: `this host cannot live-migrate PV domains: its Xen has no shadow paging for their log-dirty mode (xl info virt_caps: ${caps.join(' ')})` },
+    cannotMigrate: {
+      pv: `this host cannot live-migrate PV domains: its Xen has no shadow paging for their log-dirty mode (xl info virt_caps: ${caps.join(' ')})`,
+    },
     note: `live migration: PVH only; PV needs shadow paging, which this Xen lacks (virt_caps: ${caps.join(' ')})`,
   };
 }
