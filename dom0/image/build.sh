@@ -84,7 +84,8 @@ fi
 # dom0's own client key (dbclient's format): root in dom0 reaches itself over
 # SSH, as `xl migrate NAME localhost` does on a real host set up for it.
 if [ ! -s "$KEYS/dom0_id_dropbear" ]; then
-  dropbearkey -t ed25519 -f "$KEYS/dom0_id_dropbear.tmp" >/dev/null 2>&1
+  rm -f "$KEYS/dom0_id_dropbear.tmp" # an interrupted build's: dropbearkey will not overwrite it
+  dropbearkey -t ed25519 -f "$KEYS/dom0_id_dropbear.tmp" >/dev/null
   mv "$KEYS/dom0_id_dropbear.tmp" "$KEYS/dom0_id_dropbear"
 fi
 

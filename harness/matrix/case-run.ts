@@ -837,7 +837,13 @@ export class CaseRun {
   }
 
   private async request(vm: VmRef, req: HostRequest, ms: number): Promise<void> {
-    await this.within(this.ctx.driver.request(vm, req, { timeoutMs: ms }), ms + 5_000, `${req}`, req === 'resume' || req === 'hard_reboot');
+    // These make a domain: a call cut short by the bound may still make one, which cleanup waits for.
+    await this.within(
+      this.ctx.driver.request(vm, req, { timeoutMs: ms }),
+      ms + 5_000,
+      `${req}`,
+      req === 'resume' || req === 'hard_reboot' || req === 'migrate',
+    );
   }
 
   private pollOpts<T>(timeoutMs: number, what: string): PollOptions<T> {

@@ -323,13 +323,13 @@ export const XAPI_RULES: readonly Rule[] = [
   {
     id: 'suspend-acked-ignored',
     when: { request: ['suspend', 'migrate'], ack: ACKED, action: ['ignore'] },
-    then: {
+    then: (s) => ({
       result: { kind: 'error', code: 'VM_SUSPEND_TIMEOUT' },
       finalState: 'Running',
       domid: 'same',
       duration: 'total-timeout',
-      basis: [B.ack, B.suspendTimeout],
-    },
+      basis: [...viaMigrate(s), B.ack, B.suspendTimeout],
+    }),
   },
   {
     id: 'suspend-unacked-ignored',
@@ -340,7 +340,7 @@ export const XAPI_RULES: readonly Rule[] = [
       domid: 'same',
       duration: 'ack-timeout',
       controlShutdown: s.ack === 'none' ? 'word' : 'bogus',
-      basis: [B.ack, B.suspendAckTimeout],
+      basis: [...viaMigrate(s), B.ack, B.suspendAckTimeout],
     }),
   },
   {
@@ -351,7 +351,12 @@ export const XAPI_RULES: readonly Rule[] = [
       if ('unmodelled' in own) return own;
       // A restart the VM asked for in its first 120 s waits out VM_delay before the call can answer (docs/toolstack-behaviour.md#suspend).
       const delayed = own.finalState === 'Running' && own.domid === 'new' && ranFor(ctx) === 'short';
-      return { ...own, result: { kind: 'error', code: 'INTERNAL_ERROR' }, duration: delayed ? 'delayed' : 'fast', basis: [B.suspendWrongReason, ...own.basis] };
+      return {
+        ...own,
+        result: { kind: 'error', code: 'INTERNAL_ERROR' },
+        duration: delayed ? 'delayed' : 'fast',
+        basis: [...viaMigrate(s), B.suspendWrongReason, ...own.basis],
+      };
     },
   },
   {
@@ -360,6 +365,11 @@ export const XAPI_RULES: readonly Rule[] = [
     then: { unmodelled: 'suspend not acknowledged but the guest shuts down anyway: whether xenopsd sees the node vanish before VM_check_state acts is a race' },
   },
 ];
+
+/** A pool_migrate case's basis names the migration path before the suspend rules it shares. */
+function viaMigrate(s: Scenario): string[] {
+  return s.request === 'migrate' ? [B.migrate] : [];
+}
 
 /** A timing or feature case that ends as the plain one would (a timing case later: the call waits for the guest). */
 function asPrompt(s: Scenario, ctx: ModelContext, basis: string[]): Outcome | { unmodelled: string } {
@@ -382,6 +392,8 @@ export const xapiModel: ToolstackModel = {
   ackTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' || request === 'migrate' ? t.suspendAckMs : t.shutdownAckMs),
   // After the ack: vm_suspend_timeout for suspend, domain_shutdown_total_timeout (from the request) for the rest.
   actTimeoutMsOf: (request, t = XAPI_DEFAULT_TIMEOUTS) => (request === 'suspend' || request === 'migrate' ? t.suspendTotalMs : t.shutdownTotalMs),
+  // LC allowed_power_states: pool_migrate from Running only (a paused VM gets VM_BAD_POWER_STATE before xenopsd).
+  migratesFrom: ['running'],
   restartDelayMs: 15_000, // XS VM_check_state: a VM that ran less than 120 s restarts after VM_delay 15 s (docs/toolstack-behaviour.md#guest-reboot)
   actions: XAPI_ACTIONS,
   lifecycleActionsOf: (l, domainType) => {

@@ -8,9 +8,10 @@
 // `xl shutdown` and clean_reboot `xl reboot`, both WITHOUT -w (return after the
 // ack); suspend is `xl save` to a file, resume `xl restore` of it;
 // hard_shutdown is `xl destroy`; hard_reboot is destroy + create (xl has no
-// hard reboot), and of a saved VM discards its save image; a domain shut down
-// for `suspend` and not destroyed is reported as Suspended with its domid and
-// shutdownReason "suspend". (harness/toolstack/xl/xl-driver.ts does exactly this.)
+// hard reboot), and of a saved VM discards its save image; migrate is `xl
+// migrate NAME localhost`; a domain shut down for `suspend` and not destroyed
+// is reported as Suspended with its domid and shutdownReason "suspend".
+// (harness/toolstack/xl/xl-driver.ts does exactly this.)
 import { ACTION_FIELD, asPlainCase, evaluate, type ModelActions, type ModelContext, type Outcome, type Rule, type ToolstackModel } from './model.ts';
 import { LIFECYCLE_SETTINGS, lifecycleSetting, type GuestAction, type LifecycleAction, type LifecycleSetting, type Scenario } from './scenarios.ts';
 
@@ -364,6 +365,8 @@ export const xlModel: ToolstackModel = {
   // libxl_dom_suspend.c domain_suspend_common_wait_guest: 60 * 1000 for the suspend after the ack; shutdown and
   // reboot have no such wait (xl returns at the ack), so the same 60 s serves as their yardstick.
   actTimeoutMsOf: (request, t) => (request === 'suspend' || request === 'migrate' ? t?.suspendTotalMs : t?.shutdownAckMs) ?? 60_000,
+  // xl_migrate.c migrate_domain sends any domain find_domain finds, a paused one too (its guest then cannot ack).
+  migratesFrom: ['running', 'paused'],
   restartDelayMs: 2_000, // xl_vmcontrol.c create_domain: sleep(2) before creating the domain again (docs/toolstack-behaviour.md#guest-reboot)
   actions: XL_ACTIONS,
   // xl.cfg(5) spells the actions as the case names do.

@@ -116,6 +116,11 @@ export interface ToolstackModel {
    * guest run that long first, so that the setting, not this rule, decides.
    */
   crashShortRunMs?: number;
+  /**
+   * The initial states from which the toolstack starts a live migration (and so reaches Xen's log-dirty
+   * mode, which a host may lack for a domain type: HostFacts.cannotMigrate); from the others it refuses first.
+   */
+  migratesFrom: readonly ('running' | 'paused')[];
   /** The longest the toolstack waits before restarting a domain; a Halted result is confirmed for longer than this. */
   restartDelayMs: number;
   /** Each rule's id, for tests and the report. */

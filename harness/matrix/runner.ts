@@ -145,10 +145,10 @@ async function removeImageHolder(
 
 /**
  * Why this host cannot run the case at all (null: it can): a live migration of a domain of a type it
- * cannot migrate (a halted or suspended VM has no domain, and the toolstack's refusal is the case).
+ * cannot migrate, from a state the toolstack migrates from (from the others its refusal is the case).
  */
-export function hostSkipReason(s: Scenario, domainType: DomainType, facts: HostFacts | null): string | null {
-  if (s.request !== 'migrate' || (s.initial !== 'running' && s.initial !== 'paused')) return null;
+export function hostSkipReason(s: Scenario, model: Pick<ToolstackModel, 'migratesFrom'>, domainType: DomainType, facts: HostFacts | null): string | null {
+  if (s.request !== 'migrate' || !model.migratesFrom.includes(s.initial as 'running' | 'paused')) return null;
   return facts?.cannotMigrate?.[domainType] ?? null;
 }
 
@@ -182,7 +182,7 @@ export async function runMatrix(options: RunOptions): Promise<RunSummary> {
   const facts = runnable.length > 0 && !o.signal?.aborted ? await findHostFacts(o, timing, progress) : null;
   // A case this host cannot offer (HostFacts: a capability it lacks) is skipped with the host's reason.
   runnable = runnable.filter(({ c, i }) => {
-    const why = hostSkipReason(c.scenario, o.image.domainType, facts);
+    const why = hostSkipReason(c.scenario, o.model, o.image.domainType, facts);
     if (why) finish(i, notRun({ scenario: c.scenario, run: false, skipReason: why }, o.model, 'skip', why));
     return !why;
   });

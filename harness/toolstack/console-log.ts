@@ -60,9 +60,9 @@ export function consoleLogFile(dir: string, domainName: string): string {
 
 /**
  * The log files of the domain named `domainName` as xl may have made it: its own, and, for a domain
- * that arrived by `xl migrate` (named NAME--incoming until the migration ended: tools/xl/xl_migrate.c
- * migrate_receive), the one xenconsoled opened under that name (tools/console/daemon/io.c
- * create_console_log reads the name once, when it first sees the domain).
+ * that arrived by `xl migrate` (made as NAME--incoming: tools/xl/xl_vmcontrol.c create_domain, renamed
+ * back by xl_migrate.c migrate_receive), the one xenconsoled opened under that name
+ * (tools/console/daemon/io.c create_console_log reads the name once, when it first sees the domain).
  */
 export function consoleLogFiles(dir: string, domainName: string): string[] {
   return [consoleLogFile(dir, domainName), consoleLogFile(dir, `${domainName}--incoming`)];

@@ -36,15 +36,17 @@ test('migrationFact: PV live migration needs shadow paging in virt_caps', (t) =>
   t.end();
 });
 
-test('hostSkipReason: only migrations of a domain that exists, of a type the host cannot migrate', (t) => {
+test('hostSkipReason: only migrations the toolstack starts, of a domain type the host cannot migrate', (t) => {
   const facts = { version: 'x', dom0: null, consoleLogDir: null, notes: [], cannotMigrate: { pv: 'no shadow' } };
   const s = (n: string) => findCase(n)!.scenario;
-  t.equal(hostSkipReason(s('running.migrate.ack-ok.suspend'), 'pv', facts), 'no shadow');
-  t.equal(hostSkipReason(s('paused.migrate.ack-ok.ignore'), 'pv', facts), 'no shadow', 'a paused domain is sent live too');
-  t.equal(hostSkipReason(s('halted.migrate.ack-ok.ignore'), 'pv', facts), null, "a halted VM's refusal is the toolstack's");
-  t.equal(hostSkipReason(s('running.migrate.ack-ok.suspend'), 'pvh', facts), null, 'PVH migrates');
-  t.equal(hostSkipReason(s('running.suspend.ack-ok.suspend'), 'pv', facts), null, 'other requests are not concerned');
-  t.equal(hostSkipReason(s('running.migrate.ack-ok.suspend'), 'pv', null), null, 'no facts: nothing skipped');
+  const xl = modelFor('xl');
+  t.equal(hostSkipReason(s('running.migrate.ack-ok.suspend'), xl, 'pv', facts), 'no shadow');
+  t.equal(hostSkipReason(s('paused.migrate.ack-ok.ignore'), xl, 'pv', facts), 'no shadow', 'xl sends a paused domain live too');
+  t.equal(hostSkipReason(s('paused.migrate.ack-ok.ignore'), modelFor('xapi'), 'pv', facts), null, 'XAPI refuses a paused VM before Xen: that case runs');
+  t.equal(hostSkipReason(s('halted.migrate.ack-ok.ignore'), xl, 'pv', facts), null, "a halted VM's refusal is the toolstack's");
+  t.equal(hostSkipReason(s('running.migrate.ack-ok.suspend'), xl, 'pvh', facts), null, 'PVH migrates');
+  t.equal(hostSkipReason(s('running.suspend.ack-ok.suspend'), xl, 'pv', facts), null, 'other requests are not concerned');
+  t.equal(hostSkipReason(s('running.migrate.ack-ok.suspend'), xl, 'pv', null), null, 'no facts: nothing skipped');
   t.end();
 });
 

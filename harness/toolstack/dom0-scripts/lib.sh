@@ -99,15 +99,24 @@ xtv_lock() {
 # xtv_creators CFG [xl]: the pids of the processes making the VM of CFG: xl's
 # per-domain daemon keeps the argv it was started with (xl create [-p] CFG),
 # and so does an xl create in progress, or the timeout(1) running it (not
-# with "xl": xl's own only). Only processes whose executable is xl or
+# with "xl": xl's own only). The daemon of a domain that came by `xl migrate`
+# is `xl migrate-receive`, with no config in its argv: it is told by the log
+# it daemonised onto (tools/xl/xl_vmcontrol.c create_domain: xl-NAME.log
+# under the name the domain had then, NAME--incoming; CFG is
+# CONFIG_DIR/NAME.cfg). Only processes whose executable is xl or
 # timeout count (a shell's argv, ours too, may hold the same words), and
 # only theirs are read with a process of its own: `read` of comm is the
 # shell's, and a process per /proc entry costs seconds in an emulated dom0.
 xtv_creators() {
+  xtv_n=${1##*/}
+  xtv_n=${xtv_n%.cfg}
   for xtv_p in /proc/[0-9]*; do
     read -r xtv_comm < "$xtv_p/comm" 2>/dev/null || continue
     case $xtv_comm in xl) ;; timeout) [ "${2:-}" = xl ] && continue ;; *) continue ;; esac
     xtv_c=$(tr '\0' ' ' 2>/dev/null < "$xtv_p/cmdline") || continue
-    case "$xtv_c" in *" create "*"$1 "*) echo "${xtv_p#/proc/}" ;; esac
+    case "$xtv_c" in
+      *" create "*"$1 "*) echo "${xtv_p#/proc/}" ;;
+      *" migrate-receive"*) [ "$(readlink "$xtv_p/fd/2" 2>/dev/null)" = "/var/log/xen/xl-$xtv_n--incoming.log" ] && echo "${xtv_p#/proc/}" ;;
+    esac
   done
 }

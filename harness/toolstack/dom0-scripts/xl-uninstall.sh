@@ -1,7 +1,7 @@
 # xl-uninstall.sh TOP LOCK_WAIT_SEC NAME CFG SAVE IMAGE_DIR CONFIG_DIR SAVE_DIR MARKER [CONSOLE_LOG...]
 # Removes what install made, under the install lock: destroys the VM's domain
 # if one runs, and the ones xl kept of it, then its config, its save image,
-# its core dump, its console logs, and every image directory no other xtv
+# its core dump, its console and xl logs, and every image directory no other xtv
 # config names. A config that is not xtv's is left alone.
 top=$1 wait=$2 name=$3 cfg=$4 save=$5 imagedir=$6 configdir=$7 savedir=$8 marker=$9
 shift 9
@@ -16,17 +16,19 @@ if [ -e "$cfg" ]; then
   # The domain, and the old ones on_*=rename-restart kept: xl_vmcontrol.c
   # preserve_domain renames each to NAME-YYYYMMDDTHHMMZ (strftime
   # "-%Y%m%dT%H%MZ", libxl_domain_preserve) and leaves it shut down.
-  # And the two names a live migration gives it while it runs (xl_migrate.c:
-  # NAME--incoming at the receiver, NAME--migratedaway at the sender), which a
-  # migration that failed in its final handshake leaves.
+  # And the two names a live migration gives it while it runs (NAME--incoming
+  # at the receiver, xl_vmcontrol.c create_domain; NAME--migratedaway at the
+  # sender, xl_migrate.c migrate_domain), which a migration that failed in its
+  # final handshake leaves.
   doms=$(xtv_xl list | awk -v n="$name" 'NR > 1 && ($1 == n || $1 == n "--incoming" || $1 == n "--migratedaway" || (index($1, n "-") == 1 && substr($1, length(n) + 2) ~ /^[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]T[0-9][0-9][0-9][0-9]Z$/)) { print $1 }') || exit $?
   for dom in $doms; do xtv_xl destroy "$dom" || exit $?; done
   # Its core dump (on_*=coredump-*): xl_vmcontrol.c handle_domain_death writes
   # XEN_DUMP_DIR/NAME, Xen's default --with-xen-dumpdir /var/lib/xen/dump.
   rm -f "/var/lib/xen/dump/$name"
-  # Its console logs: a VM made later under this name starts with none
-  # (xenconsoled appends, and after a migration writes NAME--incoming's).
+  # Its console logs and xl's (xl-log.sh): a VM made later under this name
+  # starts with none (both append, and after a migration write NAME--incoming's).
   [ $# -gt 0 ] && rm -f -- "$@"
+  rm -f "/var/log/xen/xl-$name.log" "/var/log/xen/xl-$name--incoming.log"
 fi
 rm -f "$cfg" "$save"
 # Image directories end in "/": a config names <dir>/<file>, so the prefix match is exact.

@@ -311,8 +311,8 @@ export class XlDriver implements ToolstackDriver {
           XL_MARKER,
           ...(logDir ? consoleLogFiles(logDir, vm.name) : []),
         ];
-        // The lock wait, xl list, and a destroy or two (the domain, an incarnation rename-restart kept).
-        this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 4 }), vm);
+        // The lock wait, xl list, and a destroy or few (the domain, an incarnation rename-restart kept, what a failed migration left).
+        this.check(call, await this.run(call, 'xl-uninstall', args, this.timeoutMs, { steps: 6 }), vm);
       }),
     );
   }
@@ -519,7 +519,7 @@ export class XlDriver implements ToolstackDriver {
     return this.info;
   }
 
-  /** What this host offers: xl's version, and whether (where) xenconsoled keeps guest logs. */
+  /** What this host offers: xl's version, whether (where) xenconsoled keeps guest logs, and which domain types Xen can live-migrate. */
   hostFacts(): Promise<HostFacts> {
     this.facts ??= (async () => {
       const info = await this.xlInfo().catch(() => null);
