@@ -224,7 +224,10 @@ function durationBounds(
  */
 function requestBound(cls: DurationClass, request: string, model: ToolstackModel, ctx: Pick<CaseContext, 'timing' | 'facts'>, guestDelay = 0): number {
   // A guest told to wait may make the call wait as long (xl save, XAPI's total timeout): never cut that short.
-  const base = Math.max(ctx.timing.request[cls === 'delayed' ? 'ack-timeout' : cls], guestDelay > 0 ? Math.round(guestDelay * 1.2) + 60_000 : 0);
+  // A live migration copies the guest's memory before it asks the guest anything, which takes a big guest,
+  // or an emulated host's dom0 encrypting it for ssh under load, minutes: it gets the ack-timeout bound at least.
+  const own = ctx.timing.request[cls === 'delayed' || (request === 'migrate' && cls === 'fast') ? 'ack-timeout' : cls];
+  const base = Math.max(own, guestDelay > 0 ? Math.round(guestDelay * 1.2) + 60_000 : 0);
   const t = ctx.facts?.timeouts;
   if (!t || cls === 'fast') return base;
   const longest = cls === 'total-timeout' ? Math.max(t.shutdownTotalMs, t.suspendAckMs + t.suspendTotalMs) : model.ackTimeoutMsOf(request as HostRequest, t);

@@ -68,6 +68,11 @@ export const T = {
   ack: 30_000,
   /** xl's ack timeout is 60 s; the call's bound is above it. */
   request: 100_000,
+  /**
+   * xl migrate NAME localhost copies the guest through dom0's own ssh (about 10 s idle, all of it
+   * encryption in the emulated dom0; over 100 s while the other e2e files boot their guests).
+   */
+  migrate: 300_000,
   /** xl rebuilds a restarted domain paused; under load it stayed paused for over a minute. */
   settle: 150_000,
   /** A settled state must still hold after this (xl restarts a rebooted domain after ~2 s). */
@@ -343,7 +348,7 @@ export async function settle(driver: XlDriver, vm: VmRef, done: (s: DomainInfo) 
 export async function callRequest(driver: XlDriver, vm: VmRef, request: HostRequest): Promise<{ result: ObservedResult; durationMs: number }> {
   const c0 = Date.now();
   try {
-    await driver.request(vm, request, { timeoutMs: T.request });
+    await driver.request(vm, request, { timeoutMs: request === 'migrate' ? T.migrate : T.request });
     return { result: { kind: 'ok' }, durationMs: Date.now() - c0 };
   } catch (e) {
     if (e instanceof ToolstackError) return { result: { kind: 'error', code: e.code, message: e.message }, durationMs: Date.now() - c0 };
