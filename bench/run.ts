@@ -16,7 +16,6 @@ import { embeddedDom0 } from '../harness/embedded/embedded-address.ts';
 import { XlDriver } from '../harness/toolstack/xl/xl-driver.ts';
 import { configPath } from '../harness/toolstack/xl/xl-config.ts';
 import type { DomainType, VmRef } from '../harness/toolstack/driver.ts';
-import { migrationFact } from '../harness/toolstack/live-migration.ts';
 import { buildNodeRuntime } from '../harness/embedded/node-runtime.ts';
 import { parseBenchArgs, resultFileName, UsageError, USAGE, type BenchArgs } from './args.ts';
 import { bundleProbe, REPO_ROOT } from './bundle.ts';
@@ -132,9 +131,9 @@ async function measure(
       if (sock.code !== 0) throw new Error(`no xenstored socket in dom0 (looked for ${SOCKETS.join(', ')})`);
       const socket = sock.stdout.trim();
 
-      const migration = planMigration(args, xi['virt_caps']);
-      if (migration.note) say(migration.note);
       const driver = new XlDriver(embeddedDom0(host));
+      const migration = planMigration(args, (await driver.hostFacts()).cannotMigrate ?? {});
+      if (migration.note) say(migration.note);
       let vm: VmRef | null = null;
       let migrateVm: VmRef | null = null;
       try {
@@ -152,6 +151,7 @@ async function measure(
         if (migration.domainType && migration.domainType !== args.domainType) {
           migrateVm = await installOf(MIGRATE_VM_NAME, migration.domainType);
         }
+        const migrateName = migrateVm ? MIGRATE_VM_NAME : VM_NAME;
         await host.copyTo(probeFile, PROBE_IN_DOM0);
         const cfg: ProbeConfig = {
           socket,
@@ -159,13 +159,7 @@ async function measure(
           name: VM_NAME,
           boots: args.boots,
           saves: args.saves,
-          migrate: migration.domainType
-            ? {
-                name: migrateVm ? MIGRATE_VM_NAME : VM_NAME,
-                configPath: configPath(driver.paths, migrateVm ? MIGRATE_VM_NAME : VM_NAME),
-                rounds: args.migrations,
-              }
-            : null,
+          migrate: migration.domainType ? { name: migrateName, configPath: configPath(driver.paths, migrateName), rounds: args.migrations } : null,
           trials: args.trials,
           warmup: args.warmup,
           bootTimeoutMs: args.bootTimeoutMs,
@@ -216,9 +210,9 @@ interface MigrationPlan {
   note: string | null;
 }
 
-function planMigration(args: BenchArgs, virtCaps: string | undefined): MigrationPlan {
+/** `cannot`: HostFacts.cannotMigrate of the bench's host. */
+function planMigration(args: BenchArgs, cannot: Partial<Record<DomainType, string>>): MigrationPlan {
   if (args.migrations === 0) return { domainType: null, note: null };
-  const cannot = migrationFact(virtCaps).cannotMigrate ?? {};
   const own = cannot[args.domainType];
   if (!own) return { domainType: args.domainType, note: null };
   if (!cannot.pvh) return { domainType: 'pvh', note: `${own}: the migration rounds use a PVH guest of their own` };

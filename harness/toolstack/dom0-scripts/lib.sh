@@ -120,3 +120,21 @@ xtv_creators() {
     esac
   done
 }
+
+# xtv_oldest_first FILE...: those of the FILEs that exist, one per line, the
+# least recently written first; nothing when none does. A domain's log is in
+# two files after `xl migrate` (the receiver's domain is made as
+# NAME--incoming: tools/xl/xl_vmcontrol.c create_domain), and read in the
+# order it was written. Paths have no blanks (log directories, checked VM
+# names).
+xtv_oldest_first() {
+  xtv_e=
+  for xtv_f in "$@"; do [ -f "$xtv_f" ] && xtv_e="$xtv_e $xtv_f"; done
+  [ -n "$xtv_e" ] || return 0
+  # shellcheck disable=SC2086 # no blanks (above)
+  ls -1tr -- $xtv_e
+}
+
+# xtv_xl_logs NAME: the logs xl's daemon for the VM writes: under its name,
+# and under NAME--incoming when the domain came by `xl migrate`.
+xtv_xl_logs() { printf '%s\n' "/var/log/xen/xl-$1.log" "/var/log/xen/xl-$1--incoming.log"; }

@@ -28,7 +28,8 @@ if [ -e "$cfg" ]; then
   # Its console logs and xl's (xl-log.sh): a VM made later under this name
   # starts with none (both append, and after a migration write NAME--incoming's).
   [ $# -gt 0 ] && rm -f -- "$@"
-  rm -f "/var/log/xen/xl-$name.log" "/var/log/xen/xl-$name--incoming.log"
+  # shellcheck disable=SC2046 # no blanks: checked VM names
+  rm -f -- $(xtv_xl_logs "$name")
 fi
 rm -f "$cfg" "$save"
 # Image directories end in "/": a config names <dir>/<file>, so the prefix match is exact.
